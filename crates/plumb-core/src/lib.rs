@@ -1,1 +1,22 @@
-//! plumb-core
+//! Domain types of plumb without any I/O.
+//!
+//! Everything here is a pure function over `serde_json::Value` manifests: identifying objects
+//! ([`ObjectKey`]), validating rendered manifests ([`manifest`]), the apply order of kinds
+//! ([`order`]), ownership tracking ([`tracking`]), health assessment ([`health`]), the sync plan
+//! ([`plan`]), diff normalization and Secret masking ([`diff`]), and the Argo CD `Application`
+//! schema ([`application`]). Start with [`plan::Plan::build`], which the engine calls once per
+//! reconcile.
+
+pub mod application;
+pub mod diff;
+pub mod health;
+pub mod key;
+pub mod manifest;
+pub mod order;
+pub mod plan;
+pub mod sync_options;
+pub mod tracking;
+
+pub use health::{Health, HealthStatus};
+pub use key::ObjectKey;
+pub use manifest::Manifest;
