@@ -1,1 +1,303 @@
-//! plumb-kube
+//! The only crate of plumb that talks to Kubernetes.
+//!
+//! [`Cluster`] wraps a kube-rs client with a discovery cache: objects are addressed by their
+//! `apiVersion` and `kind` as written in manifests, resolved once per kind (and again when a
+//! CRD appears). It offers what the engine needs and nothing more: server-side apply (real and
+//! dry-run), get, delete, merge patches, and watches of the objects plumb manages.
+
+use futures::{Stream, StreamExt};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PropagationPolicy};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::{ApiResource, GroupVersionKind};
+use kube::discovery::{ApiCapabilities, Scope};
+use kube::runtime::watcher;
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+pub use kube::Client;
+
+/// The field manager plumb applies with.
+pub const FIELD_MANAGER: &str = "plumb";
+
+/// A failure talking to the API server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The kubeconfig could not be read or used.
+    #[error("cannot load kubeconfig {path}")]
+    Kubeconfig {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The server does not serve this kind.
+    #[error("the server does not serve {api_version} {kind}")]
+    UnknownKind {
+        /// As written in the manifest.
+        api_version: String,
+        /// As written in the manifest.
+        kind: String,
+    },
+    /// The API server answered with an error status.
+    #[error("{message}")]
+    Api {
+        /// HTTP status code.
+        code: u16,
+        /// `reason` of the Status (NotFound, Conflict, Invalid...).
+        reason: String,
+        /// The server's message.
+        message: String,
+    },
+    /// Anything else from the client (connection, decoding).
+    #[error("kubernetes request failed")]
+    Client(#[source] kube::Error),
+    /// A response that could not be converted.
+    #[error("cannot decode object")]
+    Decode(#[source] serde_json::Error),
+}
+
+impl Error {
+    /// Whether the server said the object does not exist.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Api { code: 404, .. })
+    }
+}
+
+impl From<kube::Error> for Error {
+    fn from(error: kube::Error) -> Self {
+        match error {
+            kube::Error::Api(status) => Error::Api {
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
+            other => Error::Client(other),
+        }
+    }
+}
+
+/// How a resolved kind is addressed.
+#[derive(Debug, Clone)]
+pub struct Kind {
+    /// kube-rs' description of the resource.
+    pub resource: ApiResource,
+    /// Whether objects of this kind live in namespaces.
+    pub namespaced: bool,
+}
+
+/// Whether a write is real or a server-side dry-run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DryRun {
+    /// Persist the change.
+    #[default]
+    None,
+    /// Ask the server what the result would be (`dryRun=All`).
+    Server,
+}
+
+/// Options of a server-side apply.
+#[derive(Debug, Clone, Default)]
+pub struct ApplyOptions {
+    /// Real or dry-run.
+    pub dry_run: DryRun,
+    /// Take ownership of fields other managers own (plumb's default is `true`, as Argo CD's
+    /// server-side apply forces conflicts).
+    pub force: bool,
+}
+
+/// A connection to one cluster.
+#[derive(Clone)]
+pub struct Cluster {
+    client: Client,
+    kinds: Arc<RwLock<HashMap<(String, String), Kind>>>,
+}
+
+impl Cluster {
+    /// Connects with a kubeconfig file and optional context.
+    pub async fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Cluster, Error> {
+        let shown = path.display().to_string();
+        let kubeconfig = Kubeconfig::read_from(path)
+            .map_err(|e| Error::Kubeconfig { path: shown.clone(), source: Box::new(e) })?;
+        let options = KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
+        let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
+            .await
+            .map_err(|e| Error::Kubeconfig { path: shown.clone(), source: Box::new(e) })?;
+        let client = Client::try_from(config).map_err(|e| Error::Kubeconfig { path: shown, source: Box::new(e) })?;
+        Ok(Cluster::new(client))
+    }
+
+    /// Wraps an existing client.
+    pub fn new(client: Client) -> Cluster {
+        Cluster { client, kinds: Arc::default() }
+    }
+
+    /// The underlying client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Resolves `apiVersion` + `kind` through discovery, cached. A miss asks the server again,
+    /// so kinds of CRDs created meanwhile are found.
+    pub async fn kind(&self, api_version: &str, kind: &str) -> Result<Kind, Error> {
+        let key = (api_version.to_string(), kind.to_string());
+        if let Some(found) = self.kinds.read().ok().and_then(|kinds| kinds.get(&key).cloned()) {
+            return Ok(found);
+        }
+        let (group, version) = match api_version.split_once('/') {
+            Some((g, v)) => (g, v),
+            None => ("", api_version),
+        };
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (resource, capabilities): (ApiResource, ApiCapabilities) =
+            kube::discovery::pinned_kind(&self.client, &gvk).await.map_err(|error| match Error::from(error) {
+                Error::Api { code: 404, .. } => Error::UnknownKind { api_version: api_version.into(), kind: kind.into() },
+                Error::Client(kube::Error::Discovery(_)) => {
+                    Error::UnknownKind { api_version: api_version.into(), kind: kind.into() }
+                }
+                other => other,
+            })?;
+        let found = Kind { resource, namespaced: capabilities.scope == Scope::Namespaced };
+        if let Ok(mut kinds) = self.kinds.write() {
+            kinds.insert(key, found.clone());
+        }
+        Ok(found)
+    }
+
+    /// Forgets cached discovery (after CRDs change).
+    pub fn forget_kinds(&self) {
+        if let Ok(mut kinds) = self.kinds.write() {
+            kinds.clear();
+        }
+    }
+
+    fn api(&self, kind: &Kind, namespace: &str) -> Api<DynamicObject> {
+        if kind.namespaced && !namespace.is_empty() {
+            Api::namespaced_with(self.client.clone(), namespace, &kind.resource)
+        } else {
+            Api::all_with(self.client.clone(), &kind.resource)
+        }
+    }
+
+    /// Server-side applies `object` as field manager `plumb`; returns the resulting object.
+    pub async fn apply(&self, object: &Value, options: &ApplyOptions) -> Result<Value, Error> {
+        let (kind, namespace, name) = self.address(object).await?;
+        let mut params = PatchParams::apply(FIELD_MANAGER);
+        if options.force {
+            params = params.force();
+        }
+        if options.dry_run == DryRun::Server {
+            params = params.dry_run();
+        }
+        let result = self.api(&kind, &namespace).patch(&name, &params, &Patch::Apply(object)).await?;
+        serde_json::to_value(result).map_err(Error::Decode)
+    }
+
+    /// Applies a JSON merge patch (used for Application status and annotations).
+    pub async fn merge_patch(&self, api_version: &str, kind: &str, namespace: &str, name: &str, patch: &Value) -> Result<Value, Error> {
+        let kind = self.kind(api_version, kind).await?;
+        let result = self.api(&kind, namespace).patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+        serde_json::to_value(result).map_err(Error::Decode)
+    }
+
+    /// Reads one object; `None` when it does not exist.
+    pub async fn get(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Result<Option<Value>, Error> {
+        let kind = self.kind(api_version, kind).await?;
+        match self.api(&kind, namespace).get_opt(name).await? {
+            Some(object) => Ok(Some(serde_json::to_value(object).map_err(Error::Decode)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Lists objects of a kind in a namespace (all namespaces when empty).
+    pub async fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Result<Vec<Value>, Error> {
+        let kind = self.kind(api_version, kind).await?;
+        let list = self.api(&kind, namespace).list(&Default::default()).await?;
+        list.items.into_iter().map(|o| serde_json::to_value(o).map_err(Error::Decode)).collect()
+    }
+
+    /// Creates an object (plain create, for objects plumb itself owns such as CRDs).
+    pub async fn create(&self, object: &Value) -> Result<Value, Error> {
+        let (kind, namespace, _) = self.address(object).await?;
+        let object: DynamicObject = serde_json::from_value(object.clone()).map_err(Error::Decode)?;
+        let result = self.api(&kind, &namespace).create(&Default::default(), &object).await?;
+        serde_json::to_value(result).map_err(Error::Decode)
+    }
+
+    /// Deletes an object with the given propagation; a missing object is not an error.
+    pub async fn delete(&self, api_version: &str, kind: &str, namespace: &str, name: &str, propagation: Propagation) -> Result<(), Error> {
+        let kind = self.kind(api_version, kind).await?;
+        let params = DeleteParams {
+            propagation_policy: Some(match propagation {
+                Propagation::Foreground => PropagationPolicy::Foreground,
+                Propagation::Background => PropagationPolicy::Background,
+                Propagation::Orphan => PropagationPolicy::Orphan,
+            }),
+            ..Default::default()
+        };
+        match self.api(&kind, namespace).delete(name, &params).await {
+            Ok(_) => Ok(()),
+            Err(error) => match Error::from(error) {
+                e if e.is_not_found() => Ok(()),
+                e => Err(e),
+            },
+        }
+    }
+
+    /// Watches objects of a kind across all namespaces carrying `label_selector`, yielding every
+    /// object that changes or disappears. Restarts are handled by the watcher with backoff.
+    pub async fn watch(&self, api_version: &str, kind: &str, namespace: &str, label_selector: Option<&str>) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, Error> {
+        let kind = self.kind(api_version, kind).await?;
+        let api = self.api(&kind, namespace);
+        let mut config = watcher::Config::default();
+        if let Some(selector) = label_selector {
+            config = config.labels(selector);
+        }
+        let stream = kube::runtime::WatchStreamExt::default_backoff(watcher(api, config));
+        Ok(stream.filter_map(|event| async move {
+            match event {
+                Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => serde_json::to_value(o).ok().map(WatchEvent::Applied),
+                Ok(watcher::Event::Delete(o)) => serde_json::to_value(o).ok().map(WatchEvent::Deleted),
+                Ok(watcher::Event::InitDone) => Some(WatchEvent::Synced),
+                Ok(watcher::Event::Init) => None,
+                Err(error) => Some(WatchEvent::Error(error.to_string())),
+            }
+        }))
+    }
+
+    async fn address(&self, object: &Value) -> Result<(Kind, String, String), Error> {
+        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or("");
+        let kind = self.kind(api_version, kind_name).await?;
+        let metadata = object.get("metadata");
+        let namespace = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_string();
+        let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("").to_string();
+        Ok((kind, namespace, name))
+    }
+}
+
+/// Cascading behaviour of a delete.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Propagation {
+    /// Delete dependents first.
+    Foreground,
+    /// Delete dependents afterwards.
+    Background,
+    /// Keep dependents.
+    Orphan,
+}
+
+/// What a watch reports.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    /// An object was created or changed (also every object of the initial list).
+    Applied(Value),
+    /// An object was deleted.
+    Deleted(Value),
+    /// The initial list is complete.
+    Synced,
+    /// The watch failed and will be retried.
+    Error(String),
+}
