@@ -1,1 +1,246 @@
-//! plumb-engine
+//! The plumb controller: makes a cluster match Git and keeps it so.
+//!
+//! Start with [`Controller::run`]. It installs the CRDs it serves, watches Argo CD
+//! `Application`s in the configured namespaces, and reconciles each one on a work
+//! [`queue`]: resolve the source revision, render, compare with the live objects through a
+//! server-side apply dry-run ([`reconcile`]), run sync operations ([`operation`]) — automated
+//! ones on new revisions and on drift with `selfHeal` — and write status the way Argo CD does.
+//! Managed objects are watched ([`drift`]) so a change made by hand is seen at once.
+//!
+//! **Guarantees**: nothing is applied when rendering fails; only objects carrying this
+//! application's tracking id are pruned; an empty render never prunes without `allowEmpty`; a
+//! sync's progress is written to `status.operationState` before it starts, so a restarted
+//! controller resumes it.
+
+pub mod crds;
+pub mod drift;
+pub mod operation;
+pub mod queue;
+pub mod reconcile;
+pub mod sources;
+pub mod status;
+
+use futures::StreamExt;
+use plumb_core::key::str_at;
+use plumb_kube::{Cluster, WatchEvent};
+use queue::{AppId, Queue};
+use serde_json::Value;
+use sources::{RenderCache, Sources};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+/// Controller settings.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Namespaces whose Applications are reconciled (Argo CD's `--application-namespaces`).
+    pub app_namespaces: Vec<String>,
+    /// The control-plane namespace; apps there use their bare name as instance name.
+    pub control_namespace: String,
+    /// How often sources are polled.
+    pub poll_interval: Duration,
+    /// Random extra delay up to this much, so polls spread out.
+    pub poll_jitter: Duration,
+    /// Concurrent reconciles.
+    pub workers: usize,
+    /// Render limits.
+    pub limits: plumb_render::Limits,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            app_namespaces: vec!["argocd".into()],
+            control_namespace: "argocd".into(),
+            poll_interval: Duration::from_secs(180),
+            poll_jitter: Duration::from_secs(60),
+            workers: 16,
+            limits: plumb_render::Limits::default(),
+        }
+    }
+}
+
+/// A controller failure that stops it (per-application failures are written to status).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The CRDs could not be installed.
+    #[error("cannot install the custom resource definitions")]
+    InstallCrds(#[source] plumb_kube::Error),
+    /// Applications cannot be watched.
+    #[error("cannot watch applications in namespace {namespace:?}")]
+    WatchApplications {
+        /// The namespace.
+        namespace: String,
+        /// The cause.
+        #[source]
+        source: plumb_kube::Error,
+    },
+}
+
+/// Shared state of the controller's tasks.
+pub(crate) struct Context {
+    pub(crate) cluster: Cluster,
+    pub(crate) sources: Arc<dyn Sources>,
+    pub(crate) renders: RenderCache,
+    pub(crate) options: Options,
+    pub(crate) queue: Queue,
+    pub(crate) drift: drift::DriftWatch,
+    apps: RwLock<HashMap<AppId, Value>>,
+    /// Per object: (hash of desired, live resourceVersion) → in sync. Skips dry-runs when
+    /// neither side changed.
+    pub(crate) compare_cache: Mutex<HashMap<plumb_core::ObjectKey, (u64, String, bool)>>,
+    last_refresh: Mutex<HashMap<AppId, Instant>>,
+}
+
+impl Context {
+    pub(crate) fn app(&self, id: &AppId) -> Option<Value> {
+        self.apps.read().ok().and_then(|apps| apps.get(id).cloned())
+    }
+
+    /// Records an object we just wrote, so the next reconcile does not read a stale copy.
+    pub(crate) fn remember(&self, id: &AppId, app: Value) {
+        if let Ok(mut apps) = self.apps.write() {
+            if let Some(existing) = apps.get(id) {
+                let version = |v: &Value| {
+                    str_at(v, &["metadata", "resourceVersion"])
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                };
+                if version(existing) > version(&app) {
+                    return;
+                }
+            }
+            apps.insert(id.clone(), app);
+        }
+    }
+
+    /// Whether a full refresh (polling) is due, and marks it done when so.
+    pub(crate) fn refresh_due(&self, id: &AppId) -> bool {
+        let Ok(mut last) = self.last_refresh.lock() else {
+            return true;
+        };
+        let due = last
+            .get(id)
+            .is_none_or(|t| t.elapsed() >= self.options.poll_interval);
+        if due {
+            last.insert(id.clone(), Instant::now());
+        }
+        due
+    }
+
+    /// The next poll delay with jitter.
+    pub(crate) fn poll_delay(&self) -> Duration {
+        let jitter_ms = self.options.poll_jitter.as_millis() as u64;
+        let extra = if jitter_ms == 0 {
+            0
+        } else {
+            rand::random::<u64>() % jitter_ms
+        };
+        self.options.poll_interval + Duration::from_millis(extra)
+    }
+}
+
+/// The controller. Cheap to construct; [`Controller::run`] does the work.
+pub struct Controller {
+    context: Arc<Context>,
+}
+
+impl Controller {
+    /// A controller for `cluster`, reading sources through `sources`.
+    pub fn new(cluster: Cluster, sources: Arc<dyn Sources>, options: Options) -> Controller {
+        Controller {
+            context: Arc::new(Context {
+                cluster,
+                sources,
+                renders: RenderCache::default(),
+                options,
+                queue: Queue::default(),
+                drift: drift::DriftWatch::default(),
+                apps: RwLock::default(),
+                compare_cache: Mutex::default(),
+                last_refresh: Mutex::default(),
+            }),
+        }
+    }
+
+    /// Runs until `shutdown` completes.
+    ///
+    /// **Errors**: only when the CRDs cannot be installed or Applications cannot be watched.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), Error> {
+        let context = self.context;
+        let installed = crds::install_missing(&context.cluster)
+            .await
+            .map_err(Error::InstallCrds)?;
+        for name in installed {
+            tracing::info!(crd = %name, "installed custom resource definition");
+        }
+        for namespace in context.options.app_namespaces.clone() {
+            let stream = context
+                .cluster
+                .watch(
+                    plumb_core::application::API_VERSION,
+                    "Application",
+                    &namespace,
+                    None,
+                )
+                .await
+                .map_err(|source| Error::WatchApplications {
+                    namespace: namespace.clone(),
+                    source,
+                })?;
+            let context = context.clone();
+            tokio::spawn(async move {
+                let mut stream = Box::pin(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        WatchEvent::Applied(app) => {
+                            let id = app_id(&app);
+                            context.remember(&id, app);
+                            context.queue.add(id);
+                        }
+                        WatchEvent::Deleted(app) => {
+                            let id = app_id(&app);
+                            if let Ok(mut apps) = context.apps.write() {
+                                apps.remove(&id);
+                            }
+                            context.queue.forget(&id);
+                            context.drift.unregister(&id);
+                        }
+                        WatchEvent::Synced => {}
+                        WatchEvent::Error(error) => {
+                            tracing::warn!(%error, "application watch error; retrying")
+                        }
+                    }
+                }
+            });
+        }
+        let mut workers = Vec::new();
+        for _ in 0..context.options.workers.max(1) {
+            let context = context.clone();
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let id = context.queue.next().await;
+                    let requeue = reconcile::reconcile(&context, &id).await;
+                    context.queue.done(&id);
+                    if let Some(delay) = requeue {
+                        context.queue.add_after(id, delay);
+                    }
+                }
+            }));
+        }
+        tracing::info!(namespaces = ?context.options.app_namespaces, "controller running");
+        shutdown.await;
+        for worker in workers {
+            worker.abort();
+        }
+        Ok(())
+    }
+}
+
+/// (namespace, name) of an object.
+pub(crate) fn app_id(app: &Value) -> AppId {
+    (
+        str_at(app, &["metadata", "namespace"]).to_string(),
+        str_at(app, &["metadata", "name"]).to_string(),
+    )
+}

@@ -1,0 +1,143 @@
+//! The CustomResourceDefinitions plumb serves, installed when missing.
+//!
+//! The schemas mirror Argo CD's published CRDs at the level plumb needs: no status
+//! subresource (Argo CD writes status with ordinary patches, and so does plumb, so either set
+//! of CRDs works), unknown fields preserved, and the printer columns `kubectl get` shows.
+
+use plumb_kube::Cluster;
+use serde_json::{Value, json};
+
+/// One CRD per Argo CD kind plumb reads.
+pub fn definitions() -> Vec<Value> {
+    vec![
+        crd(
+            "applications",
+            "Application",
+            &["app", "apps"],
+            vec![
+                column("Sync Status", ".status.sync.status"),
+                column("Health Status", ".status.health.status"),
+                column("Revision", ".status.sync.revision").with_priority(10),
+            ],
+        ),
+        crd(
+            "appprojects",
+            "AppProject",
+            &["appproj", "appprojs"],
+            vec![],
+        ),
+        crd(
+            "applicationsets",
+            "ApplicationSet",
+            &["appset", "appsets"],
+            vec![],
+        ),
+    ]
+}
+
+struct Column(Value);
+
+impl Column {
+    fn with_priority(mut self, priority: i64) -> Column {
+        self.0["priority"] = json!(priority);
+        self
+    }
+}
+
+fn column(name: &str, path: &str) -> Column {
+    Column(json!({"name": name, "type": "string", "jsonPath": path}))
+}
+
+fn crd(plural: &str, kind: &str, short_names: &[&str], columns: Vec<Column>) -> Value {
+    let singular = kind.to_lowercase();
+    let mut version = json!({
+        "name": "v1alpha1",
+        "served": true,
+        "storage": true,
+        "schema": {"openAPIV3Schema": {
+            "type": "object",
+            "required": ["metadata", "spec"],
+            "properties": {
+                "apiVersion": {"type": "string"},
+                "kind": {"type": "string"},
+                "metadata": {"type": "object"},
+                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                "operation": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+            }
+        }}
+    });
+    if !columns.is_empty() {
+        let mut all =
+            vec![json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})];
+        all.splice(0..0, columns.into_iter().map(|c| c.0));
+        version["additionalPrinterColumns"] = Value::Array(all);
+    }
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.argoproj.io"),
+            "labels": {"app.kubernetes.io/part-of": "plumb"}},
+        "spec": {
+            "group": "argoproj.io",
+            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural,
+                "singular": singular, "shortNames": short_names},
+            "scope": "Namespaced",
+            "versions": [version]
+        }
+    })
+}
+
+/// Creates every CRD that does not exist yet and waits until each is served.
+pub async fn install_missing(cluster: &Cluster) -> Result<Vec<String>, plumb_kube::Error> {
+    let mut installed = Vec::new();
+    for definition in definitions() {
+        let name = definition["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let existing = cluster
+            .get(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "",
+                &name,
+            )
+            .await?;
+        if existing.is_none() {
+            match cluster.create(&definition).await {
+                Ok(_) => installed.push(name.clone()),
+                Err(plumb_kube::Error::Api { code: 409, .. }) => {}
+                Err(error) => return Err(error),
+            }
+        }
+    }
+    for definition in definitions() {
+        let kind = definition["spec"]["names"]["kind"]
+            .as_str()
+            .unwrap_or_default();
+        wait_established(cluster, "argoproj.io/v1alpha1", kind).await?;
+    }
+    Ok(installed)
+}
+
+/// Waits (up to 30 s) until discovery serves `kind`, i.e. its CRD is Established.
+pub async fn wait_established(
+    cluster: &Cluster,
+    api_version: &str,
+    kind: &str,
+) -> Result<(), plumb_kube::Error> {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        cluster.forget_kinds();
+        match cluster.kind(api_version, kind).await {
+            Ok(_) => return Ok(()),
+            Err(plumb_kube::Error::UnknownKind { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+            Err(error) => return Err(error),
+        }
+    }
+}

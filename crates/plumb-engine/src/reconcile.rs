@@ -1,0 +1,681 @@
+//! One reconcile of one Application: resolve, render, compare, maybe sync, write status.
+
+use crate::Context;
+use crate::operation;
+use crate::queue::AppId;
+use crate::sources::{Freshness, Resolved, error_chain};
+use crate::status::{ResourceStatus, carry_transition_times, condition, inventory, now};
+use plumb_core::application::{ApplicationSpec, IN_CLUSTER, REFRESH_ANNOTATION, Source};
+use plumb_core::health::{self, Health, HealthStatus};
+use plumb_core::key::{ObjectKey, str_at};
+use plumb_core::manifest::Manifest;
+use plumb_core::tracking::{app_instance, instance_label_value, is_owned_by, owner_of, stamp};
+use plumb_kube::{ApplyOptions, DryRun};
+use plumb_render::SourceType;
+use serde_json::{Map, Value, json};
+use std::collections::{BTreeMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How soon to look again after a failure to fetch or render.
+const ERROR_BACKOFF: Duration = Duration::from_secs(10);
+
+/// The state of one desired object after comparison.
+#[derive(Debug, Clone)]
+pub(crate) struct Compared {
+    pub manifest: Manifest,
+    pub live: Option<Value>,
+    pub in_sync: bool,
+    /// Why the server would refuse this object (dry-run failure, unknown kind).
+    pub error: Option<String>,
+    /// Another application owns the live object.
+    pub shared_with: Option<String>,
+}
+
+/// Everything a comparison found.
+#[derive(Debug, Clone)]
+pub(crate) struct Comparison {
+    pub revision: Resolved,
+    pub source: Source,
+    pub source_type: SourceType,
+    pub objects: Vec<Compared>,
+    /// Owned live objects no longer declared.
+    pub extra: Vec<Value>,
+    pub warnings: Vec<Value>,
+}
+
+impl Comparison {
+    pub(crate) fn is_synced(&self) -> bool {
+        self.extra.is_empty() && self.objects.iter().all(|o| o.in_sync)
+    }
+
+    pub(crate) fn desired(&self) -> Vec<Manifest> {
+        self.objects.iter().map(|o| o.manifest.clone()).collect()
+    }
+
+    /// Every live object the application owns (declared or not), for the plan.
+    pub(crate) fn owned_live(&self, instance: &str) -> Vec<Value> {
+        self.objects
+            .iter()
+            .filter_map(|o| o.live.clone())
+            .filter(|live| is_owned_by(live, instance))
+            .chain(self.extra.iter().cloned())
+            .collect()
+    }
+
+    fn resources(&self) -> Vec<ResourceStatus> {
+        let mut resources: Vec<ResourceStatus> = self
+            .objects
+            .iter()
+            .map(|o| ResourceStatus {
+                key: o.manifest.key(),
+                api_version: str_at(&o.manifest.object, &["apiVersion"]).to_string(),
+                sync: if o.in_sync { "Synced" } else { "OutOfSync" },
+                health: match &o.live {
+                    Some(live) => health::assess(live),
+                    None => Some(Health {
+                        status: HealthStatus::Missing,
+                        message: String::new(),
+                    }),
+                },
+                requires_pruning: false,
+            })
+            .chain(self.extra.iter().map(|live| ResourceStatus {
+                key: ObjectKey::of(live),
+                api_version: str_at(live, &["apiVersion"]).to_string(),
+                sync: "OutOfSync",
+                health: health::assess(live),
+                requires_pruning: true,
+            }))
+            .collect();
+        resources.sort_by(|a, b| {
+            plumb_core::order::apply_order(&a.key).cmp(&plumb_core::order::apply_order(&b.key))
+        });
+        resources
+    }
+}
+
+/// Reconciles the application `id`; returns when to look again.
+pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Duration> {
+    let app = context.app(id)?;
+    let instance = app_instance(&id.0, &id.1, &context.options.control_namespace);
+    context
+        .drift
+        .register(instance_label_value(&instance), id.clone());
+    if app
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
+        return operation::finalize(context, &app, &instance).await;
+    }
+    let refresh = str_at(&app, &["metadata", "annotations", REFRESH_ANNOTATION]).to_string();
+    let full_refresh = context.refresh_due(id) || !refresh.is_empty();
+    let previous = app.get("status").cloned().unwrap_or(Value::Null);
+
+    let spec = match ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)) {
+        Ok(spec) => spec,
+        Err(error) => {
+            let status = error_status(&previous, "InvalidSpecError", &error.to_string());
+            write_status(context, &app, status, full_refresh).await;
+            return Some(context.poll_delay());
+        }
+    };
+    if let Some(problem) = spec_problem(&spec) {
+        let status = error_status(&previous, "InvalidSpecError", &problem);
+        write_status(context, &app, status, full_refresh).await;
+        return Some(context.poll_delay());
+    }
+
+    let pending = app.get("operation").filter(|o| !o.is_null()).cloned();
+    let pinned = pending.as_ref().and_then(operation::pinned_revision);
+    let pinned_source = pending.as_ref().and_then(operation::pinned_source);
+    let source = pinned_source.unwrap_or_else(|| {
+        spec.all_sources()
+            .first()
+            .map(|s| (*s).clone())
+            .unwrap_or_default()
+    });
+    let freshness = if full_refresh {
+        Freshness::Now
+    } else {
+        Freshness::Within(context.options.poll_interval)
+    };
+    let target = pinned
+        .clone()
+        .unwrap_or_else(|| source.target_revision.clone());
+    let mut comparison =
+        match compare(context, &app, &spec, &instance, &source, &target, freshness).await {
+            Ok(comparison) => comparison,
+            Err(message) => {
+                let mut status = error_status(&previous, "ComparisonError", &message);
+                if let Some(sync) = status.get_mut("sync") {
+                    sync["status"] = json!("Unknown");
+                }
+                write_status(context, &app, status, full_refresh).await;
+                return Some(ERROR_BACKOFF.min(context.poll_delay()));
+            }
+        };
+
+    let mut operation_state = previous.get("operationState").cloned();
+    let mut history = previous.get("history").cloned().unwrap_or(json!([]));
+    let mut clear_operation = false;
+    let mut requeue = context.poll_delay();
+    let operation_to_run = match pending {
+        Some(op) => Some(op),
+        None => operation::automated(&spec, &comparison, operation_state.as_ref()),
+    };
+    if let Some(op) = operation_to_run {
+        let outcome = operation::run(
+            context,
+            &app,
+            &spec,
+            &instance,
+            &comparison,
+            &op,
+            operation_state.as_ref(),
+        )
+        .await;
+        operation_state = Some(outcome.state);
+        if let Some(entry) = outcome.history_entry {
+            history = crate::status::append_history(&history, entry, spec.history_limit());
+        }
+        match outcome.retry_after {
+            Some(delay) => requeue = delay,
+            None => clear_operation = true,
+        }
+        // Look again at what the sync changed, so the status written now is accurate.
+        if let Ok(after) = compare(
+            context,
+            &app,
+            &spec,
+            &instance,
+            &comparison.source.clone(),
+            &comparison.revision.revision,
+            Freshness::Within(Duration::MAX),
+        )
+        .await
+        {
+            comparison = after;
+        }
+    }
+
+    let mut status = Map::new();
+    let resources = comparison.resources();
+    let app_health = health::worst(
+        resources
+            .iter()
+            .filter(|r| !r.requires_pruning)
+            .filter_map(|r| r.health.as_ref()),
+    );
+    let synced = comparison.is_synced();
+    status.insert(
+        "sync".into(),
+        json!({"status": if synced { "Synced" } else { "OutOfSync" }, "revision": comparison.revision.revision,
+            "comparedTo": {"source": comparison.source, "destination": spec.destination}}),
+    );
+    let mut health_json = json!({"status": app_health.status.as_str()});
+    if !app_health.message.is_empty() {
+        health_json["message"] = json!(app_health.message);
+    }
+    status.insert("health".into(), health_json);
+    status.insert(
+        "resources".into(),
+        Value::Array(resources.iter().map(ResourceStatus::to_json).collect()),
+    );
+    status.insert("sourceType".into(), json!(comparison.source_type.as_str()));
+    let mut conditions = comparison.warnings.clone();
+    carry_transition_times(
+        &mut conditions,
+        previous.get("conditions").unwrap_or(&Value::Null),
+    );
+    if !conditions.is_empty() {
+        status.insert("conditions".into(), Value::Array(conditions));
+    }
+    if let Some(state) = operation_state {
+        status.insert("operationState".into(), state);
+    }
+    if history.as_array().is_some_and(|h| !h.is_empty()) {
+        status.insert("history".into(), history);
+    }
+    status.insert("summary".into(), json!({"images": images(&comparison)}));
+    status.insert(
+        "reconciledAt".into(),
+        previous
+            .get("reconciledAt")
+            .cloned()
+            .unwrap_or_else(|| json!(now())),
+    );
+    let previous_sync = str_at(&previous, &["sync", "status"]).to_string();
+    let new_sync = if synced { "Synced" } else { "OutOfSync" };
+    if !previous_sync.is_empty() && previous_sync != new_sync {
+        operation::record_event(
+            context,
+            &app,
+            "Normal",
+            "ResourceUpdated",
+            &format!("Updated sync status: {previous_sync} -> {new_sync}"),
+        )
+        .await;
+    }
+    let previous_health = str_at(&previous, &["health", "status"]).to_string();
+    if !previous_health.is_empty() && previous_health != app_health.status.as_str() {
+        operation::record_event(
+            context,
+            &app,
+            "Normal",
+            "ResourceUpdated",
+            &format!(
+                "Updated health status: {previous_health} -> {}",
+                app_health.status.as_str()
+            ),
+        )
+        .await;
+    }
+    let mut patch =
+        json!({"status": crate::reconcile::merge_diff(&previous, &Value::Object(status.clone()))});
+    let changed = patch["status"].as_object().is_some_and(|m| !m.is_empty());
+    if changed || full_refresh || clear_operation || !refresh.is_empty() {
+        patch["status"]["reconciledAt"] = json!(now());
+        if clear_operation {
+            patch["operation"] = Value::Null;
+        }
+        if !refresh.is_empty() {
+            patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
+        }
+        patch_app(context, &app, &patch).await;
+    }
+    Some(requeue)
+}
+
+/// Problems with the spec that parsing cannot see.
+fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
+    let sources = spec.all_sources();
+    if sources.is_empty() {
+        return Some("spec.source: an application needs a source".into());
+    }
+    if sources.len() > 1 {
+        return Some(
+            "spec.sources: multiple sources are not supported yet; use spec.source".into(),
+        );
+    }
+    if sources[0].repo_url.is_empty() {
+        return Some("spec.source.repoURL: must be set".into());
+    }
+    if !sources[0].chart.is_empty() {
+        return Some("spec.source.chart: Helm repository sources are not supported yet".into());
+    }
+    let destination = &spec.destination;
+    let in_cluster = destination.server.is_empty()
+        && (destination.name.is_empty() || destination.name == "in-cluster")
+        || destination.server.trim_end_matches('/') == IN_CLUSTER;
+    if !in_cluster {
+        let which = if destination.server.is_empty() {
+            &destination.name
+        } else {
+            &destination.server
+        };
+        return Some(format!(
+            "spec.destination: cluster {which:?} is not configured (only the in-cluster destination {IN_CLUSTER} is served yet)"
+        ));
+    }
+    if destination.server.is_empty() && destination.name.is_empty() {
+        return Some("spec.destination: server or name must be set".into());
+    }
+    None
+}
+
+/// The previous status with one condition replacing the others.
+fn error_status(previous: &Value, kind: &str, message: &str) -> Value {
+    let mut status = previous.as_object().cloned().unwrap_or_default();
+    let mut conditions = vec![condition(kind, message)];
+    carry_transition_times(
+        &mut conditions,
+        previous.get("conditions").unwrap_or(&Value::Null),
+    );
+    status.insert("conditions".into(), Value::Array(conditions));
+    if !status.contains_key("sync") {
+        status.insert("sync".into(), json!({"status": "Unknown"}));
+    }
+    if !status.contains_key("health") {
+        status.insert("health".into(), json!({"status": "Unknown"}));
+    }
+    Value::Object(status)
+}
+
+async fn write_status(context: &Arc<Context>, app: &Value, status: Value, force: bool) {
+    let previous = app.get("status").cloned().unwrap_or(Value::Null);
+    let mut patch = json!({"status": merge_diff(&previous, &status)});
+    let changed = patch["status"].as_object().is_some_and(|m| !m.is_empty());
+    let refresh = !str_at(app, &["metadata", "annotations", REFRESH_ANNOTATION]).is_empty();
+    if changed || force || refresh {
+        patch["status"]["reconciledAt"] = json!(now());
+        if refresh {
+            patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
+        }
+        patch_app(context, app, &patch).await;
+    }
+}
+
+/// Merge-patches the Application and remembers the result.
+pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value) -> Option<Value> {
+    let id = crate::app_id(app);
+    match context
+        .cluster
+        .merge_patch(
+            plumb_core::application::API_VERSION,
+            "Application",
+            &id.0,
+            &id.1,
+            patch,
+        )
+        .await
+    {
+        Ok(updated) => {
+            context.remember(&id, updated.clone());
+            Some(updated)
+        }
+        Err(error) => {
+            tracing::warn!(app = %id.1, namespace = %id.0, error = %error_chain(&error), "cannot write application status");
+            None
+        }
+    }
+}
+
+/// A JSON merge patch turning `old` into `new` (keys missing from `new` become `null`).
+pub(crate) fn merge_diff(old: &Value, new: &Value) -> Value {
+    let (Some(old), Some(new)) = (old.as_object(), new.as_object()) else {
+        return new.clone();
+    };
+    let mut patch = Map::new();
+    for (key, value) in new {
+        match old.get(key) {
+            Some(previous) if previous == value => {}
+            Some(previous) if previous.is_object() && value.is_object() => {
+                patch.insert(key.clone(), merge_diff(previous, value));
+            }
+            _ => {
+                patch.insert(key.clone(), value.clone());
+            }
+        }
+    }
+    for key in old.keys() {
+        if !new.contains_key(key) && key != "reconciledAt" {
+            patch.insert(key.clone(), Value::Null);
+        }
+    }
+    Value::Object(patch)
+}
+
+fn images(comparison: &Comparison) -> Vec<String> {
+    let mut images: Vec<String> = comparison
+        .objects
+        .iter()
+        .flat_map(|o| {
+            let spec = o
+                .manifest
+                .object
+                .pointer("/spec/template/spec")
+                .or_else(|| o.manifest.object.pointer("/spec"));
+            ["containers", "initContainers"]
+                .into_iter()
+                .filter_map(move |field| spec.and_then(|s| s.get(field)).and_then(Value::as_array))
+                .flatten()
+                .filter_map(|c| c.get("image").and_then(Value::as_str).map(str::to_string))
+        })
+        .collect();
+    images.sort();
+    images.dedup();
+    images
+}
+
+/// Resolves and renders the source, then compares every desired object with the cluster.
+pub(crate) async fn compare(
+    context: &Arc<Context>,
+    app: &Value,
+    spec: &ApplicationSpec,
+    instance: &str,
+    source: &Source,
+    target: &str,
+    freshness: Freshness,
+) -> Result<Comparison, String> {
+    let sources = context.sources.clone();
+    let (url, target_owned) = (source.repo_url.clone(), target.to_string());
+    let source_clone = source.clone();
+    let limits = context.options.limits.clone();
+    let context_for_render = context.clone();
+    let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
+        let revision = sources
+            .resolve(&url, &target_owned, freshness)
+            .map_err(|e| error_chain(e.as_ref()))?;
+        let root = sources
+            .snapshot(&url, &revision)
+            .map_err(|e| error_chain(e.as_ref()))?;
+        let rendered =
+            context_for_render
+                .renders
+                .render(&revision.revision, &root, &source_clone, &limits)?;
+        Ok((revision, rendered))
+    })
+    .await
+    .map_err(|e| format!("render task failed: {e}"))??;
+    let (source_type, manifests) = (rendered.0, &rendered.1);
+
+    let mut warnings = Vec::new();
+    let app_options = spec.sync_options();
+    if !app_options.unknown.is_empty() {
+        warnings.push(condition(
+            "InvalidSpecError",
+            &format!(
+                "spec.syncPolicy.syncOptions: unknown options ignored: {}",
+                app_options.unknown.join(", ")
+            ),
+        ));
+    }
+    // CRDs declared by this application tell the scope of kinds the server does not serve yet.
+    let declared_crds: BTreeMap<(String, String), bool> = manifests
+        .iter()
+        .filter(|m| m.key().kind == "CustomResourceDefinition")
+        .map(|m| {
+            let group = str_at(&m.object, &["spec", "group"]).to_string();
+            let kind = str_at(&m.object, &["spec", "names", "kind"]).to_string();
+            (
+                (group, kind),
+                str_at(&m.object, &["spec", "scope"]) != "Cluster",
+            )
+        })
+        .collect();
+
+    let mut objects: Vec<Compared> = Vec::new();
+    let mut seen = HashSet::new();
+    for manifest in manifests.iter() {
+        let mut manifest = manifest.clone();
+        let api_version = str_at(&manifest.object, &["apiVersion"]).to_string();
+        let kind = str_at(&manifest.object, &["kind"]).to_string();
+        let mut error = None;
+        let namespaced = match context.cluster.kind(&api_version, &kind).await {
+            Ok(resolved) => {
+                context
+                    .drift
+                    .ensure(&context.cluster, &context.queue, &api_version, &kind);
+                Some(resolved.namespaced)
+            }
+            Err(plumb_kube::Error::UnknownKind { .. }) => {
+                let group = plumb_core::key::group_of(&api_version).to_string();
+                match declared_crds.get(&(group, kind.clone())) {
+                    Some(namespaced) => Some(*namespaced),
+                    None => {
+                        error = Some(format!(
+                            "{}: {kind} {:?}: the server does not serve {api_version} {kind} (unknown kind; is its CRD installed?)",
+                            manifest.origin,
+                            str_at(&manifest.object, &["metadata", "name"])
+                        ));
+                        None
+                    }
+                }
+            }
+            Err(other) => return Err(error_chain(&other)),
+        };
+        if let Some(metadata) = manifest
+            .object
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
+            match namespaced {
+                Some(true)
+                    if !metadata.contains_key("namespace") || metadata["namespace"] == "" =>
+                {
+                    let namespace = if spec.destination.namespace.is_empty() {
+                        "default"
+                    } else {
+                        &spec.destination.namespace
+                    };
+                    metadata.insert("namespace".into(), json!(namespace));
+                }
+                Some(false) => {
+                    metadata.remove("namespace");
+                }
+                _ => {}
+            }
+        }
+        stamp(&mut manifest.object, instance);
+        let key = manifest.key();
+        if !seen.insert(key.clone()) {
+            warnings.push(condition(
+                "RepeatedResourceWarning",
+                &format!(
+                    "{}: {key} appears more than once; the last definition wins",
+                    manifest.origin
+                ),
+            ));
+            objects.retain(|o| o.manifest.key() != key);
+        }
+        objects.push(Compared {
+            manifest,
+            live: None,
+            in_sync: false,
+            error,
+            shared_with: None,
+        });
+    }
+
+    for object in objects.iter_mut() {
+        if object.error.is_some() {
+            continue;
+        }
+        let key = object.manifest.key();
+        let api_version = str_at(&object.manifest.object, &["apiVersion"]).to_string();
+        let live = match context
+            .cluster
+            .get(&api_version, &key.kind, &key.namespace, &key.name)
+            .await
+        {
+            Ok(live) => live,
+            Err(plumb_kube::Error::UnknownKind { .. }) => None, // its CRD comes with this app
+            Err(error) => return Err(error_chain(&error)),
+        };
+        if let Some(live) = &live {
+            if let Some(owner) = owner_of(live).filter(|owner| *owner != instance) {
+                object.shared_with = Some(owner.to_string());
+                warnings.push(condition(
+                    "SharedResourceWarning",
+                    &format!("{key} is also part of application {owner}"),
+                ));
+            }
+        }
+        object.live = live;
+        let Some(live) = &object.live else { continue };
+        let desired_hash = hash_value(&object.manifest.object);
+        let live_version = str_at(live, &["metadata", "resourceVersion"]).to_string();
+        let cached = context
+            .compare_cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&key).cloned());
+        if let Some((hash, version, in_sync)) = cached {
+            if hash == desired_hash && version == live_version {
+                object.in_sync = in_sync;
+                continue;
+            }
+        }
+        match context
+            .cluster
+            .apply(
+                &object.manifest.object,
+                &ApplyOptions {
+                    dry_run: DryRun::Server,
+                    force: true,
+                },
+            )
+            .await
+        {
+            Ok(dry_run) => {
+                object.in_sync = plumb_core::diff::is_in_sync(&dry_run, live);
+                if let Ok(mut cache) = context.compare_cache.lock() {
+                    cache.insert(key, (desired_hash, live_version, object.in_sync));
+                }
+            }
+            Err(error) => {
+                object.error = Some(format!(
+                    "{}: {key}: {}",
+                    object.manifest.origin,
+                    error_chain(&error)
+                ));
+            }
+        }
+    }
+    for object in &objects {
+        if let Some(error) = &object.error {
+            warnings.push(condition("ComparisonError", error));
+        }
+    }
+
+    // Objects recorded at the last comparison and no longer declared: candidates for pruning,
+    // but only while this application still owns them.
+    let mut extra = Vec::new();
+    let previous = app.get("status").cloned().unwrap_or(Value::Null);
+    for (api_version, key) in inventory(&previous) {
+        if seen.contains(&key) {
+            continue;
+        }
+        match context
+            .cluster
+            .get(&api_version, &key.kind, &key.namespace, &key.name)
+            .await
+        {
+            Ok(Some(live)) if is_owned_by(&live, instance) => extra.push(live),
+            Ok(_) | Err(plumb_kube::Error::UnknownKind { .. }) => {}
+            Err(error) => return Err(error_chain(&error)),
+        }
+    }
+    Ok(Comparison {
+        revision,
+        source: source.clone(),
+        source_type,
+        objects,
+        extra,
+        warnings,
+    })
+}
+
+fn hash_value(value: &Value) -> u64 {
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    value.to_string().hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_diff_nulls_removed_keys_and_skips_equal_ones() {
+        let old = json!({"health": {"status": "Progressing", "message": "waiting"}, "sync": {"status": "Synced"}, "conditions": [1]});
+        let new = json!({"health": {"status": "Healthy"}, "sync": {"status": "Synced"}});
+        assert_eq!(
+            merge_diff(&old, &new),
+            json!({"health": {"status": "Healthy", "message": null}, "conditions": null})
+        );
+        assert_eq!(merge_diff(&new, &new), json!({}));
+    }
+}

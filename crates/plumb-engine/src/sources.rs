@@ -1,0 +1,105 @@
+//! Where the engine gets files from, and the render cache.
+//!
+//! The engine depends on the [`Sources`] trait rather than on Git directly, so tests and
+//! benchmarks can count fetches; [`GitSources`] is the real implementation over
+//! `plumb-source`. Renders are cached by (revision, source spec): a thousand applications
+//! rendering the same path of the same commit render it once.
+
+use plumb_core::application::Source;
+use plumb_core::manifest::Manifest;
+use plumb_render::{Limits, SourceType};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+/// A boxed error from a source, shown to users as is.
+pub type SourceError = Box<dyn std::error::Error + Send + Sync>;
+
+/// How fresh a resolution must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Freshness {
+    /// A fetch younger than this is good enough (polling).
+    Within(std::time::Duration),
+    /// Fetch now (refresh annotation, webhook).
+    Now,
+}
+
+/// A resolved commit.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resolved {
+    /// Full commit SHA.
+    pub revision: String,
+    /// First line of the commit message, for history and `app get`.
+    pub message: String,
+    /// Author, as `Name <email>`.
+    pub author: String,
+}
+
+/// Source access used by the engine. Implementations are blocking; the engine calls them on
+/// the blocking thread pool.
+pub trait Sources: Send + Sync + 'static {
+    /// Resolves `target_revision` of `url` to a commit.
+    fn resolve(
+        &self,
+        url: &str,
+        target_revision: &str,
+        freshness: Freshness,
+    ) -> Result<Resolved, SourceError>;
+    /// A directory holding the commit's files; immutable once returned.
+    fn snapshot(&self, url: &str, resolved: &Resolved) -> Result<PathBuf, SourceError>;
+}
+
+/// Rendered manifests of one source at one revision.
+pub type Rendered = Arc<(SourceType, Vec<Manifest>)>;
+
+/// Caches renders by (revision, source). Bounded: cleared when it grows past its capacity.
+#[derive(Default)]
+pub struct RenderCache {
+    entries: Mutex<HashMap<(String, String), Result<Rendered, String>>>,
+}
+
+const RENDER_CACHE_CAPACITY: usize = 4096;
+
+impl RenderCache {
+    /// Renders `source` from `root` at `revision`, or returns the cached result.
+    pub fn render(
+        &self,
+        revision: &str,
+        root: &std::path::Path,
+        source: &Source,
+        limits: &Limits,
+    ) -> Result<Rendered, String> {
+        let key = (
+            revision.to_string(),
+            serde_json::to_string(source).unwrap_or_default(),
+        );
+        if let Some(hit) = self.entries.lock().ok().and_then(|e| e.get(&key).cloned()) {
+            return hit;
+        }
+        let result = plumb_render::render(root, source, limits)
+            .map(Arc::new)
+            .map_err(|e| error_chain(&e));
+        if let Ok(mut entries) = self.entries.lock() {
+            if entries.len() >= RENDER_CACHE_CAPACITY {
+                entries.clear();
+            }
+            entries.insert(key, result.clone());
+        }
+        result
+    }
+}
+
+/// An error with its causes, `: `-joined, the way conditions show them.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut message = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message.push_str(": ");
+            message.push_str(&text);
+        }
+        source = cause.source();
+    }
+    message
+}
