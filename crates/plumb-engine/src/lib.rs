@@ -13,7 +13,9 @@
 //! controller resumes it.
 
 pub mod crds;
+pub mod diff;
 pub mod drift;
+pub mod git;
 pub mod operation;
 pub mod queue;
 pub mod reconcile;

@@ -31,6 +31,8 @@ pub(crate) struct Compared {
     pub error: Option<String>,
     /// Another application owns the live object.
     pub shared_with: Option<String>,
+    /// What the server would make of the desired object (when a dry-run was needed).
+    pub dry_run: Option<Value>,
 }
 
 /// Everything a comparison found.
@@ -614,6 +616,7 @@ pub(crate) async fn compare(
                 if let Ok(mut cache) = context.compare_cache.lock() {
                     cache.insert(key, (desired_hash, live_version, object.in_sync));
                 }
+                object.dry_run = Some(dry_run);
             }
             Err(error) => {
                 object.error = Some(format!(
