@@ -1,0 +1,248 @@
+//! Keeping a bare mirror of a remote repository up to date with gix.
+//!
+//! The mirror holds the remote's branches under `refs/heads/*`, its tags under
+//! `refs/tags/*` (both forced, so moved tags and rewritten branches follow the
+//! remote, as Argo CD's `git fetch --force --prune` does) and the remote's
+//! default branch as [`REMOTE_HEAD`]. Refs the remote no longer has are pruned.
+
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+
+use gix::bstr::ByteSlice;
+use gix::remote::Direction;
+
+use crate::error::GitError;
+use crate::url::{RepoUrl, Transport};
+use crate::{Credentials, Error};
+
+/// The mirror's copy of the remote `HEAD`, i.e. its default branch tip.
+pub(crate) const REMOTE_HEAD: &str = "refs/plumb/remote-head";
+
+/// Branches and tags are mirrored as they are on the remote; `HEAD` becomes [`REMOTE_HEAD`].
+const REFSPECS: [&str; 3] = [
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+    "+HEAD:refs/plumb/remote-head",
+];
+
+/// Username sent with [`Credentials::Token`]; servers that accept tokens ignore it.
+const TOKEN_USERNAME: &str = "x-access-token";
+
+/// Config applied to every mirror, independent of the user's and system's git config.
+fn config_overrides() -> Vec<&'static str> {
+    vec![
+        // Small packs of a few objects are common on each poll; keep them as packs anyway.
+        "fetch.unpackLimit=1",
+        // Bounds a stalled transfer (bytes/s over seconds); a hung server must not hang a caller forever.
+        "http.lowSpeedLimit=1",
+        "http.lowSpeedTime=120",
+        // Never try to prompt: there is nobody at a terminal in a controller.
+        "core.askPass=",
+        "credential.helper=",
+    ]
+}
+
+/// Open the mirror at `dir`, creating it the first time.
+pub(crate) fn open_or_init(dir: &Path, url: &RepoUrl) -> Result<gix::ThreadSafeRepository, Error> {
+    let options = || gix::open::Options::isolated().config_overrides(config_overrides());
+    if dir.join("HEAD").is_file() {
+        return gix::open_opts(dir, options())
+            .map(gix::Repository::into_sync)
+            .map_err(|err| mirror_error(url, "the mirror repository", &err));
+    }
+    if dir.exists() {
+        // A half-created mirror (crash during init) is useless: start over.
+        std::fs::remove_dir_all(dir).map_err(|err| Error::io("removing", dir, err))?;
+    }
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|err| Error::io("creating", parent, err))?;
+    }
+    // Init into a sibling temp dir and rename, so a crash never leaves a mirror that looks valid.
+    let parent = dir.parent().unwrap_or(dir);
+    let tmp = tempfile::Builder::new()
+        .prefix(".init-")
+        .tempdir_in(parent)
+        .map_err(|err| Error::io("creating a temporary directory in", parent, err))?;
+    gix::init_bare(tmp.path()).map_err(|err| mirror_error(url, "a new mirror repository", &err))?;
+    let tmp_path = tmp.keep();
+    if let Err(err) = std::fs::rename(&tmp_path, dir) {
+        let _ = std::fs::remove_dir_all(&tmp_path);
+        return Err(Error::io("renaming a new mirror to", dir, err));
+    }
+    gix::open_opts(dir, options())
+        .map(gix::Repository::into_sync)
+        .map_err(|err| mirror_error(url, "the mirror repository", &err))
+}
+
+/// Fetch everything the remote has into the mirror and prune refs it no longer has.
+pub(crate) fn fetch(
+    repo: &gix::Repository,
+    url: &RepoUrl,
+    credentials: &Credentials,
+) -> Result<(), Error> {
+    let secrets = secrets(url, credentials);
+    let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+    if url.transport == Transport::Ssh && !matches!(credentials, Credentials::None) {
+        return Err(Error::Unsupported {
+            url: url.redacted.clone(),
+            what: "username/password or token credentials over ssh (ssh uses the ambient ssh agent and keys)"
+                .into(),
+        });
+    }
+
+    let remote = repo
+        .remote_at_without_url_rewrite(url.raw.as_str())
+        .and_then(|remote| remote.with_refspecs(REFSPECS, Direction::Fetch))
+        .map(|remote| remote.with_fetch_tags(gix::remote::fetch::Tags::None))
+        .map_err(|err| Error::InvalidUrl {
+            url: url.redacted.clone(),
+            reason: GitError::from_gix(&err, &secrets).to_string(),
+        })?;
+
+    let connection = remote
+        .connect(Direction::Fetch)
+        .map_err(|err| connect_error(url, &err, &secrets))?;
+    let identity = credentials.account();
+    let connection = connection.with_credentials(move |action| {
+        use gix::credentials::helper::Action;
+        match action {
+            Action::Get(context) => {
+                Ok(identity
+                    .clone()
+                    .map(|identity| gix::credentials::protocol::Outcome {
+                        identity,
+                        next: context.into(),
+                    }))
+            }
+            // Nothing is stored: the caller owns the credentials.
+            Action::Store(_) | Action::Erase(_) => Ok(None),
+        }
+    });
+    let prepare = connection
+        .prepare_fetch(gix::progress::Discard, Default::default())
+        .map_err(|err| connect_error(url, &err, &secrets))?;
+    let remote_refs: HashSet<Vec<u8>> = prepare
+        .ref_map()
+        .remote_refs
+        .iter()
+        .map(|r| r.unpack().0.to_vec())
+        .collect();
+    let interrupt = AtomicBool::new(false);
+    prepare
+        .receive(gix::progress::Discard, &interrupt)
+        .map_err(|err| {
+            if err.is_unauthenticated() {
+                auth_error(url, &err, &secrets)
+            } else {
+                Error::Fetch {
+                    url: url.redacted.clone(),
+                    source: GitError::from_gix(&err, &secrets),
+                }
+            }
+        })?;
+    prune(repo, url, &remote_refs, &secrets)
+}
+
+/// Delete mirrored branches and tags the remote no longer advertises.
+fn prune(
+    repo: &gix::Repository,
+    url: &RepoUrl,
+    remote_refs: &HashSet<Vec<u8>>,
+    secrets: &[&str],
+) -> Result<(), Error> {
+    let prune_error = |err: &gix::Error| Error::Fetch {
+        url: url.redacted.clone(),
+        source: GitError::from_gix(err, secrets),
+    };
+    let platform = repo.references().map_err(|err| prune_error(&err))?;
+    let mut stale = Vec::new();
+    for prefix in ["refs/heads/", "refs/tags/"] {
+        let refs = platform.prefixed(prefix).map_err(|err| prune_error(&err))?;
+        for reference in refs {
+            let reference = reference.map_err(|err| prune_error(&err))?;
+            let name = reference.name().as_bstr();
+            if !remote_refs.contains(name.as_bytes()) {
+                stale.push(reference.detach());
+            }
+        }
+    }
+    if !remote_refs.contains(b"HEAD".as_slice())
+        && let Some(head) = repo
+            .try_find_reference(REMOTE_HEAD)
+            .map_err(|err| prune_error(&err))?
+    {
+        stale.push(head.detach());
+    }
+    for reference in stale {
+        tracing::debug!(url = %url.redacted, reference = %reference.name.as_bstr(), "pruning ref gone from remote");
+        repo.find_reference(reference.name.as_ref())
+            .and_then(|r| r.delete())
+            .map_err(|err| prune_error(&err))?;
+    }
+    Ok(())
+}
+
+impl Credentials {
+    fn account(&self) -> Option<gix::sec::identity::Account> {
+        match self {
+            Credentials::None => None,
+            Credentials::Basic { username, password } => Some(gix::sec::identity::Account {
+                username: username.clone(),
+                password: password.clone(),
+                oauth_refresh_token: None,
+            }),
+            Credentials::Token(token) => Some(gix::sec::identity::Account {
+                username: TOKEN_USERNAME.into(),
+                password: token.clone(),
+                oauth_refresh_token: None,
+            }),
+        }
+    }
+}
+
+/// Every string that must never show up in an error or log line.
+fn secrets(url: &RepoUrl, credentials: &Credentials) -> Vec<String> {
+    let mut secrets = url.embedded_secrets.clone();
+    match credentials {
+        Credentials::None => {}
+        Credentials::Basic { password, .. } => secrets.push(password.clone()),
+        Credentials::Token(token) => secrets.push(token.clone()),
+    }
+    secrets
+}
+
+fn connect_error(url: &RepoUrl, err: &gix::Error, secrets: &[&str]) -> Error {
+    if err.is_unauthenticated() || (url.transport == Transport::Http && is_http_auth_failure(err)) {
+        auth_error(url, err, secrets)
+    } else {
+        Error::Unreachable {
+            url: url.redacted.clone(),
+            source: GitError::from_gix(err, secrets),
+        }
+    }
+}
+
+fn auth_error(url: &RepoUrl, err: &gix::Error, secrets: &[&str]) -> Error {
+    Error::AuthFailed {
+        url: url.redacted.clone(),
+        source: GitError::from_gix(err, secrets),
+    }
+}
+
+/// HTTP 401/403 surface as `PermissionDenied` I/O errors from the transport.
+fn is_http_auth_failure(err: &gix::Error) -> bool {
+    err.is_permission_denied()
+        || err
+            .iter_errors()
+            .filter_map(|e| e.downcast_ref::<std::io::Error>())
+            .any(|e| e.kind() == std::io::ErrorKind::PermissionDenied)
+}
+
+pub(crate) fn mirror_error(url: &RepoUrl, what: &str, err: &gix::Error) -> Error {
+    Error::Mirror {
+        url: url.redacted.clone(),
+        what: what.to_owned(),
+        source: GitError::from_gix(err, &[]),
+    }
+}
