@@ -47,42 +47,57 @@ pub(crate) fn pinned_source(operation: &Value) -> Option<Source> {
         .and_then(|s| serde_json::from_value(s.clone()).ok())
 }
 
+/// What automation calls for now.
+pub(crate) enum AutoSync {
+    /// Start this operation.
+    Run(Value),
+    /// Self-heal is due but the last sync was moments ago; look again after this delay.
+    Later(Duration),
+    /// Nothing to do.
+    No,
+}
+
+/// The least time between two self-heal syncs of the same revision, so an object the server
+/// keeps changing cannot make the controller apply in a tight loop (Argo CD waits 5 s).
+const SELF_HEAL_SPACING: Duration = Duration::from_secs(1);
+
 /// The automated operation to start now, if automation calls for one.
 ///
 /// Argo CD's rules: sync when out of sync on a revision not yet attempted; a revision whose
 /// automated sync failed is not attempted again (retries are the operation's own business);
-/// after a successful sync of the same revision, only `selfHeal` re-applies drift.
-pub(crate) fn automated(
-    spec: &ApplicationSpec,
-    comparison: &Comparison,
-    last: Option<&Value>,
-) -> Option<Value> {
-    let automated = spec.automated()?;
+/// after a successful sync of the same revision, only `selfHeal` re-applies drift. Pruning that
+/// a guard holds back does not count as drift.
+pub(crate) fn automated(spec: &ApplicationSpec, comparison: &Comparison, last: Option<&Value>, prune_blocked: bool) -> AutoSync {
+    let Some(automated) = spec.automated() else { return AutoSync::No };
     if comparison.is_synced() {
-        return None;
+        return AutoSync::No;
     }
     let only_pruning = comparison.objects.iter().all(|o| o.in_sync);
-    if only_pruning && !automated.prune {
-        return None;
+    if only_pruning && (!automated.prune || prune_blocked) {
+        return AutoSync::No;
     }
     if comparison.objects.iter().any(|o| o.error.is_some()) {
         // A comparison error is shown as a condition; an automated sync would only fail.
-        return None;
+        return AutoSync::No;
     }
     let revision = &comparison.revision.revision;
     if let Some(last) = last {
         let last_revision = str_at(last, &["syncResult", "revision"]);
         let phase = str_at(last, &["phase"]);
         if last_revision == revision {
-            if matches!(phase, "Failed" | "Error") {
-                return None;
+            if matches!(phase, "Failed" | "Error") || !automated.self_heal {
+                return AutoSync::No;
             }
-            if !automated.self_heal {
-                return None;
+            let finished = chrono::DateTime::parse_from_rfc3339(str_at(last, &["finishedAt"])).ok();
+            if let Some(finished) = finished {
+                let since = (chrono::Utc::now() - finished.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
+                if since < SELF_HEAL_SPACING {
+                    return AutoSync::Later(SELF_HEAL_SPACING - since);
+                }
             }
         }
     }
-    Some(json!({
+    AutoSync::Run(json!({
         "sync": {"revision": revision, "prune": automated.prune},
         "initiatedBy": {"automated": true},
         "retry": spec.sync_policy.as_ref().and_then(|p| p.retry.clone()),

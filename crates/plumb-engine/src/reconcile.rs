@@ -163,9 +163,17 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     let mut history = previous.get("history").cloned().unwrap_or(json!([]));
     let mut clear_operation = false;
     let mut requeue = context.poll_delay();
+    let prune_blocked = prune_guard(&spec, &comparison, &instance);
     let operation_to_run = match pending {
         Some(op) => Some(op),
-        None => operation::automated(&spec, &comparison, operation_state.as_ref()),
+        None => match operation::automated(&spec, &comparison, operation_state.as_ref(), prune_blocked.is_some()) {
+            operation::AutoSync::Run(op) => Some(op),
+            operation::AutoSync::Later(delay) => {
+                requeue = delay;
+                None
+            }
+            operation::AutoSync::No => None,
+        },
     };
     if let Some(op) = operation_to_run {
         let outcome = operation::run(
@@ -202,6 +210,9 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         }
     }
 
+    if let Some(blocked) = prune_guard(&spec, &comparison, &instance) {
+        comparison.warnings.push(condition("PruneBlockedWarning", &blocked));
+    }
     let mut status = Map::new();
     let resources = comparison.resources();
     let app_health = health::worst(
@@ -288,6 +299,26 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         patch_app(context, &app, &patch).await;
     }
     Some(requeue)
+}
+
+/// Why an automated sync would hold pruning back now, if it would.
+fn prune_guard(spec: &ApplicationSpec, comparison: &Comparison, instance: &str) -> Option<String> {
+    let automated = spec.automated()?;
+    if !automated.prune || comparison.extra.is_empty() {
+        return None;
+    }
+    let plan = plumb_core::plan::Plan::build(
+        &comparison.desired(),
+        &comparison.owned_live(instance),
+        &plumb_core::plan::PlanOptions {
+            prune: true,
+            allow_empty: automated.allow_empty,
+            allow_mass_prune: spec.sync_options().allow_mass_prune,
+            trigger: plumb_core::plan::Trigger::Automated,
+            app: instance.to_string(),
+        },
+    );
+    plan.prune_blocked.map(|blocked| blocked.to_string())
 }
 
 /// Problems with the spec that parsing cannot see.
@@ -558,6 +589,7 @@ pub(crate) async fn compare(
             in_sync: false,
             error,
             shared_with: None,
+            dry_run: None,
         });
     }
 

@@ -1,0 +1,176 @@
+//! Test harness: an in-process devcluster on an ephemeral port, a temporary Git repository,
+//! and the controller running against both.
+#![allow(dead_code)]
+
+use plumb_core::application::{API_VERSION, REFRESH_ANNOTATION};
+use plumb_core::key::str_at;
+use plumb_engine::{Controller, Options};
+use plumb_kube::{ApplyOptions, Cluster, DryRun};
+use serde_json::{Value, json};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub struct Harness {
+    pub devcluster: Option<plumb_devcluster::DevCluster>,
+    pub cluster: Cluster,
+    pub dir: tempfile::TempDir,
+    pub repo: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+pub fn git(repo: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .args(["-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"])
+        .args(args)
+        .current_dir(repo)
+        .output()
+        .expect("git runs");
+    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+pub fn cm(name: &str, value: &str) -> String {
+    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n")
+}
+
+impl Harness {
+    /// Starts everything; `files` is the first commit.
+    pub async fn start(files: &[(&str, &str)]) -> Harness {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let repo = dir.path().join("repo");
+        std::fs::create_dir_all(&repo).expect("repo dir");
+        git(&repo, &["init", "-q", "-b", "main"]);
+        let devcluster = plumb_devcluster::DevCluster::start(plumb_devcluster::Options {
+            pod_ready_delay: Duration::from_millis(100),
+            ..Default::default()
+        })
+        .await
+        .expect("devcluster starts");
+        let kubeconfig = dir.path().join("kubeconfig");
+        std::fs::write(&kubeconfig, devcluster.kubeconfig()).expect("kubeconfig");
+        let cluster = Cluster::from_kubeconfig(&kubeconfig, None).await.expect("client");
+        let mut harness = Harness { devcluster: Some(devcluster), cluster, dir, repo, stop: None };
+        harness.commit(files, "initial");
+        harness.start_controller();
+        harness.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})).await;
+        harness.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})).await;
+        harness
+    }
+
+    pub fn start_controller(&mut self) {
+        let sources = plumb_engine::git::GitSources::new(&self.dir.path().join("cache")).expect("cache");
+        let options = Options { poll_interval: Duration::from_secs(3600), poll_jitter: Duration::ZERO, workers: 4, ..Default::default() };
+        let controller = Controller::new(self.cluster.clone(), Arc::new(sources), options);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(controller.run(async { stopped.await.ok(); }));
+        self.stop = Some(stop);
+    }
+
+    pub fn stop_controller(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+
+    /// Writes files (a `None`-like empty content deletes) and commits; returns the SHA.
+    pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
+        for (path, text) in files {
+            let file = self.repo.join(path);
+            if text.is_empty() {
+                let _ = std::fs::remove_file(&file);
+                continue;
+            }
+            std::fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
+            std::fs::write(&file, text).expect("write");
+        }
+        git(&self.repo, &["add", "-A"]);
+        git(&self.repo, &["commit", "-q", "--allow-empty", "-m", message]);
+        git(&self.repo, &["rev-parse", "HEAD"])
+    }
+
+    pub fn url(&self) -> String {
+        format!("file://{}", self.repo.display())
+    }
+
+    pub async fn apply(&self, object: Value) -> Value {
+        self.cluster.apply(&object, &ApplyOptions { dry_run: DryRun::None, force: true }).await.expect("apply")
+    }
+
+    /// Creates an Application `name` for `path` with the given syncPolicy.
+    pub async fn create_app(&self, name: &str, path: &str, sync_policy: Value) {
+        self.apply(json!({
+            "apiVersion": API_VERSION, "kind": "Application",
+            "metadata": {"name": name, "namespace": "argocd"},
+            "spec": {"project": "default",
+                "source": {"repoURL": self.url(), "targetRevision": "main", "path": path},
+                "destination": {"server": "https://kubernetes.default.svc", "namespace": "apps"},
+                "syncPolicy": sync_policy}
+        }))
+        .await;
+    }
+
+    pub async fn app(&self, name: &str) -> Value {
+        self.cluster.get(API_VERSION, "Application", "argocd", name).await.expect("get app").unwrap_or(Value::Null)
+    }
+
+    pub async fn refresh(&self, name: &str) {
+        self.cluster
+            .merge_patch(API_VERSION, "Application", "argocd", name, &json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}))
+            .await
+            .expect("refresh");
+    }
+
+    /// Waits until `check` holds for the application; panics with its status otherwise.
+    pub async fn wait_app(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let app = self.app(name).await;
+            if check(&app) {
+                return app;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out waiting for {what}; application: {}", serde_json::to_string_pretty(&app).unwrap_or_default());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_synced(&self, name: &str, revision: &str) -> Value {
+        self.wait_app(name, "Synced and Healthy", |app| {
+            str_at(app, &["status", "sync", "status"]) == "Synced"
+                && str_at(app, &["status", "health", "status"]) == "Healthy"
+                && str_at(app, &["status", "sync", "revision"]) == revision
+        })
+        .await
+    }
+
+    pub async fn configmap(&self, name: &str) -> Option<Value> {
+        self.cluster.get("v1", "ConfigMap", "apps", name).await.expect("get configmap")
+    }
+
+    pub async fn condition(&self, name: &str, kind: &str) -> String {
+        let app = self
+            .wait_app(name, &format!("condition {kind}"), |app| {
+                app.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|c| c.iter().any(|c| str_at(c, &["type"]) == kind))
+            })
+            .await;
+        app.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == kind))
+            .map(|c| str_at(c, &["message"]).to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Harness {
+    fn drop(&mut self) {
+        self.stop_controller();
+    }
+}
+
+pub fn automated(self_heal: bool) -> Value {
+    json!({"automated": {"prune": true, "selfHeal": self_heal}})
+}
