@@ -138,11 +138,9 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             .map(|s| (*s).clone())
             .unwrap_or_default()
     });
-    let freshness = if full_refresh {
-        Freshness::Now
-    } else {
-        Freshness::Within(context.options.poll_interval)
-    };
+    // Polling shares fetches: a fetch younger than the poll interval serves every application
+    // of the repository. Only an explicit refresh insists on fetching now.
+    let freshness = if refresh.is_empty() { Freshness::Within(context.options.poll_interval) } else { Freshness::Now };
     let target = pinned
         .clone()
         .unwrap_or_else(|| source.target_revision.clone());

@@ -33,6 +33,9 @@ pub enum Command {
     /// Helm, natively.
     #[command(subcommand)]
     Helm(HelmCommand),
+    /// Measure the controller end to end (see docs/benchmarks.md).
+    #[command(subcommand)]
+    Bench(BenchCommand),
     /// Print shell completions.
     Completion {
         /// The shell.
@@ -247,4 +250,27 @@ pub enum HelmCommand {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCommand {
+    /// Many applications from one repository against an embedded cluster in a child process:
+    /// cold sync, no-change reconcile CPU, drift-revert and commit-to-applied latency, peak RSS.
+    Gitops(BenchGitopsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchGitopsArgs {
+    /// Number of applications.
+    #[arg(long, default_value_t = 1000)]
+    pub apps: usize,
+    /// Concurrent reconciles.
+    #[arg(long, default_value_t = 16)]
+    pub workers: usize,
+    /// Drift-revert samples.
+    #[arg(long, default_value_t = 50)]
+    pub drift_samples: usize,
+    /// Commit-to-applied samples.
+    #[arg(long, default_value_t = 20)]
+    pub commit_samples: usize,
 }

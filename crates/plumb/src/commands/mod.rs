@@ -1,6 +1,7 @@
 //! One module per command; `run` dispatches.
 
 mod app;
+mod bench;
 mod controller;
 mod demo;
 mod devcluster;
@@ -19,6 +20,7 @@ pub async fn run(command: Command) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => demo::run(args).await,
         Command::Kustomize(command) => render::kustomize(command),
         Command::Helm(command) => render::helm(command),
+        Command::Bench(command) => bench::run(command).await,
         Command::Completion { shell } => {
             let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
             clap_complete::generate(shell, &mut command, "plumb", &mut std::io::stdout());
