@@ -27,11 +27,17 @@ pub struct ObjectDiff {
 ///
 /// **Errors**: the spec is invalid, or the source cannot be fetched or rendered; the message
 /// names the field or file.
-pub async fn diff(cluster: Cluster, sources: Arc<dyn Sources>, options: Options, app: &Value) -> Result<Vec<ObjectDiff>, String> {
+pub async fn diff(
+    cluster: Cluster,
+    sources: Arc<dyn Sources>,
+    options: Options,
+    app: &Value,
+) -> Result<Vec<ObjectDiff>, String> {
     let control_namespace = options.control_namespace.clone();
     let context = Controller::new(cluster, sources, options).context;
     let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)).map_err(|e| e.to_string())?;
-    let source = spec.all_sources().first().map(|s| (*s).clone()).ok_or("spec.source: an application needs a source")?;
+    let source =
+        spec.all_sources().first().map(|s| (*s).clone()).ok_or("spec.source: an application needs a source")?;
     let (namespace, name) = crate::app_id(app);
     let instance = app_instance(&namespace, &name, &control_namespace);
     let comparison = compare(&context, app, &spec, &instance, &source, &source.target_revision, Freshness::Now).await?;
@@ -44,7 +50,11 @@ pub async fn diff(cluster: Cluster, sources: Arc<dyn Sources>, options: Options,
             return Err(error);
         }
         let desired = object.dry_run.unwrap_or(object.manifest.object);
-        diffs.push(ObjectDiff { key: ObjectKey::of(&desired), live: object.live.as_ref().map(normalize), desired: Some(normalize(&desired)) });
+        diffs.push(ObjectDiff {
+            key: ObjectKey::of(&desired),
+            live: object.live.as_ref().map(normalize),
+            desired: Some(normalize(&desired)),
+        });
     }
     for live in comparison.extra {
         diffs.push(ObjectDiff { key: ObjectKey::of(&live), live: Some(normalize(&live)), desired: None });

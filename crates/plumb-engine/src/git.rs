@@ -34,12 +34,18 @@ fn revision_of(resolved: &Resolved) -> Revision {
 }
 
 impl Sources for GitSources {
-    fn resolve(&self, url: &str, target_revision: &str, freshness: Freshness) -> Result<Resolved, SourceError> {
+    fn resolve(
+        &self,
+        url: &str,
+        target_revision: &str,
+        credentials: &Credentials,
+        freshness: Freshness,
+    ) -> Result<Resolved, SourceError> {
         let policy = match freshness {
             Freshness::Now => FetchPolicy::Always,
             Freshness::Within(age) => FetchPolicy::IfOlderThan(age),
         };
-        let revision = self.repositories.resolve(url, target_revision, &Credentials::None, policy)?;
+        let revision = self.repositories.resolve(url, target_revision, credentials, policy)?;
         Ok(Resolved {
             revision: revision.sha.clone(),
             message: revision.summary().to_string(),

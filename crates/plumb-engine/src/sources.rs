@@ -43,6 +43,7 @@ pub trait Sources: Send + Sync + 'static {
         &self,
         url: &str,
         target_revision: &str,
+        credentials: &plumb_source::Credentials,
         freshness: Freshness,
     ) -> Result<Resolved, SourceError>;
     /// A directory holding the commit's files; immutable once returned.
@@ -69,16 +70,11 @@ impl RenderCache {
         source: &Source,
         limits: &Limits,
     ) -> Result<Rendered, String> {
-        let key = (
-            revision.to_string(),
-            serde_json::to_string(source).unwrap_or_default(),
-        );
+        let key = (revision.to_string(), serde_json::to_string(source).unwrap_or_default());
         if let Some(hit) = self.entries.lock().ok().and_then(|e| e.get(&key).cloned()) {
             return hit;
         }
-        let result = plumb_render::render(root, source, limits)
-            .map(Arc::new)
-            .map_err(|e| error_chain(&e));
+        let result = plumb_render::render(root, source, limits).map(Arc::new).map_err(|e| error_chain(&e));
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= RENDER_CACHE_CAPACITY {
                 entries.clear();

@@ -22,29 +22,46 @@ async fn assert_refused(files: &[(&str, &str)], expected: &[&str]) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_yaml() {
-    assert_refused(&[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "kind: [unclosed\n")], &["app/x.yaml", "invalid YAML"]).await;
+    assert_refused(
+        &[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "kind: [unclosed\n")],
+        &["app/x.yaml", "invalid YAML"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_without_kind() {
-    assert_refused(&[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "apiVersion: v1\nmetadata:\n  name: x\n")], &["app/x.yaml", "missing field \"kind\""]).await;
+    assert_refused(
+        &[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "apiVersion: v1\nmetadata:\n  name: x\n")],
+        &["app/x.yaml", "missing field \"kind\""],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_without_name() {
-    assert_refused(&[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n")], &["app/x.yaml", "metadata.name"]).await;
+    assert_refused(
+        &[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n")],
+        &["app/x.yaml", "metadata.name"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn unknown_kind() {
     let widget = "apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: w\n";
-    assert_refused(&[("app/good.yaml", &cm("good", "1")), ("app/w.yaml", widget)], &["app/w.yaml", "Widget", "does not serve"]).await;
+    assert_refused(
+        &[("app/good.yaml", &cm("good", "1")), ("app/w.yaml", widget)],
+        &["app/w.yaml", "Widget", "does not serve"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_file() {
     let big = format!("{}  filler: \"{}\"\n", cm("big", "1"), "x".repeat(5 * 1024 * 1024));
-    assert_refused(&[("app/good.yaml", &cm("good", "1")), ("app/big.yaml", &big)], &["app/big.yaml", "over the limit"]).await;
+    assert_refused(&[("app/good.yaml", &cm("good", "1")), ("app/big.yaml", &big)], &["app/big.yaml", "over the limit"])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -28,13 +28,19 @@ async fn first_sync_then_revision_change() {
     let history = app.pointer("/status/history").and_then(Value::as_array).cloned().unwrap_or_default();
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(history[1]["revision"], second);
-    assert!(str_at(&app, &["metadata", "annotations", "argocd.argoproj.io/refresh"]).is_empty(), "refresh annotation removed");
+    assert!(
+        str_at(&app, &["metadata", "annotations", "argocd.argoproj.io/refresh"]).is_empty(),
+        "refresh annotation removed"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_deletes_only_owned_objects() {
-    let h = Harness::start(&[("app/a.yaml", &cm("a", "1")), ("app/b.yaml", &cm("b", "1")), ("app/c.yaml", &cm("c", "1"))]).await;
-    h.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unmanaged", "namespace": "apps"}})).await;
+    let h =
+        Harness::start(&[("app/a.yaml", &cm("a", "1")), ("app/b.yaml", &cm("b", "1")), ("app/c.yaml", &cm("c", "1"))])
+            .await;
+    h.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unmanaged", "namespace": "apps"}}))
+        .await;
     let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
     h.create_app("web", "app", automated(false)).await;
     h.wait_synced("web", &first).await;
@@ -119,7 +125,10 @@ async fn rollback_reapplies_a_recorded_revision() {
         let cluster = h.cluster.clone();
         async move {
             let operation = json!({"operation": {"sync": sync, "initiatedBy": {"username": "test"}}});
-            cluster.merge_patch(plumb_core::application::API_VERSION, "Application", "argocd", "web", &operation).await.expect("operation");
+            cluster
+                .merge_patch(plumb_core::application::API_VERSION, "Application", "argocd", "web", &operation)
+                .await
+                .expect("operation");
         }
     };
     h.wait_app("web", "OutOfSync", |a| str_at(a, &["status", "sync", "status"]) == "OutOfSync").await;
@@ -129,10 +138,16 @@ async fn rollback_reapplies_a_recorded_revision() {
     h.refresh("web").await;
     h.wait_app("web", "OutOfSync at v2", |a| str_at(a, &["status", "sync", "revision"]) == second).await;
     sync(&h, json!({"prune": true})).await;
-    h.wait_app("web", "history of 2", |a| a.pointer("/status/history").and_then(Value::as_array).is_some_and(|h| h.len() == 2)).await;
+    h.wait_app("web", "history of 2", |a| {
+        a.pointer("/status/history").and_then(Value::as_array).is_some_and(|h| h.len() == 2)
+    })
+    .await;
     assert_eq!(h.configmap("a").await.expect("a")["data"]["value"], "v2");
     sync(&h, json!({"revision": first, "prune": false})).await;
-    h.wait_app("web", "history of 3", |a| a.pointer("/status/history").and_then(Value::as_array).is_some_and(|h| h.len() == 3)).await;
+    h.wait_app("web", "history of 3", |a| {
+        a.pointer("/status/history").and_then(Value::as_array).is_some_and(|h| h.len() == 3)
+    })
+    .await;
     assert_eq!(h.configmap("a").await.expect("a")["data"]["value"], "v1", "rolled back");
 }
 

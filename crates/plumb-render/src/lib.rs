@@ -32,12 +32,7 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits {
-            max_file_bytes: 4 * 1024 * 1024,
-            max_total_bytes: 64 * 1024 * 1024,
-            max_files: 10_000,
-            max_depth: 32,
-        }
+        Limits { max_file_bytes: 4 * 1024 * 1024, max_total_bytes: 64 * 1024 * 1024, max_files: 10_000, max_depth: 32 }
     }
 }
 
@@ -133,10 +128,7 @@ pub enum Error {
 
 /// Detects which renderer the directory `dir` needs.
 pub fn source_type(dir: &Path) -> SourceType {
-    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
-        .iter()
-        .any(|f| dir.join(f).is_file())
-    {
+    if ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file()) {
         SourceType::Kustomize
     } else if dir.join("Chart.yaml").is_file() {
         SourceType::Helm
@@ -149,24 +141,11 @@ pub fn source_type(dir: &Path) -> SourceType {
 ///
 /// **Errors**: any unreadable, oversized, escaping or malformed file, and any object missing
 /// `apiVersion`, `kind` or `metadata.name`, fail the whole render; the error names the file.
-pub fn render(
-    root: &Path,
-    source: &Source,
-    limits: &Limits,
-) -> Result<(SourceType, Vec<Manifest>), Error> {
-    let root = root.canonicalize().map_err(|source| Error::Read {
-        path: ".".into(),
-        source,
-    })?;
-    let dir = confine(
-        &root,
-        Path::new(source.path.trim_start_matches('/')),
-        &source.path,
-    )?;
+pub fn render(root: &Path, source: &Source, limits: &Limits) -> Result<(SourceType, Vec<Manifest>), Error> {
+    let root = root.canonicalize().map_err(|source| Error::Read { path: ".".into(), source })?;
+    let dir = confine(&root, Path::new(source.path.trim_start_matches('/')), &source.path)?;
     if !dir.is_dir() {
-        return Err(Error::PathNotFound {
-            path: source.path.clone(),
-        });
+        return Err(Error::PathNotFound { path: source.path.clone() });
     }
     let kind = source_type(&dir);
     let manifests = match kind {
@@ -175,16 +154,10 @@ pub fn render(
             render_directory(&root, &dir, &directory, limits)?
         }
         SourceType::Kustomize => {
-            return Err(Error::Unsupported {
-                path: relative(&root, &dir),
-                what: "Kustomize",
-            });
+            return Err(Error::Unsupported { path: relative(&root, &dir), what: "Kustomize" });
         }
         SourceType::Helm => {
-            return Err(Error::Unsupported {
-                path: relative(&root, &dir),
-                what: "Helm chart",
-            });
+            return Err(Error::Unsupported { path: relative(&root, &dir), what: "Helm chart" });
         }
     };
     for manifest in &manifests {
@@ -199,26 +172,17 @@ pub(crate) fn confine(root: &Path, path: &Path, shown: &str) -> Result<PathBuf, 
     let resolved = match joined.canonicalize() {
         Ok(resolved) => resolved,
         Err(_) => {
-            return Err(Error::PathNotFound {
-                path: shown.to_string(),
-            });
+            return Err(Error::PathNotFound { path: shown.to_string() });
         }
     };
     if !resolved.starts_with(root) {
-        return Err(Error::OutsideRoot {
-            path: shown.to_string(),
-            what: "path",
-        });
+        return Err(Error::OutsideRoot { path: shown.to_string(), what: "path" });
     }
     Ok(resolved)
 }
 
 /// `path` relative to `root`, `/`-separated, `.` for the root itself.
 pub(crate) fn relative(root: &Path, path: &Path) -> String {
-    let rel = path
-        .strip_prefix(root)
-        .unwrap_or(path)
-        .to_string_lossy()
-        .replace('\\', "/");
+    let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
     if rel.is_empty() { ".".into() } else { rel }
 }

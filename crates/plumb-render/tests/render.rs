@@ -17,42 +17,25 @@ fn cm(name: &str) -> String {
 }
 
 fn source(path: &str) -> Source {
-    Source {
-        path: path.into(),
-        ..Default::default()
-    }
+    Source { path: path.into(), ..Default::default() }
 }
 
 fn names(root: &Path, source: &Source) -> Vec<String> {
     let (_, manifests) = render(root, source, &Limits::default()).unwrap();
-    manifests
-        .iter()
-        .map(|m| m.object["metadata"]["name"].as_str().unwrap().to_string())
-        .collect()
+    manifests.iter().map(|m| m.object["metadata"]["name"].as_str().unwrap().to_string()).collect()
 }
 
 #[test]
 fn renders_files_in_path_order_and_recurses_only_when_asked() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "app/b.yaml",
-        &format!("{}---\n{}", cm("b1"), cm("b2")),
-    );
-    write(
-        dir.path(),
-        "app/a.json",
-        r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#,
-    );
+    write(dir.path(), "app/b.yaml", &format!("{}---\n{}", cm("b1"), cm("b2")));
+    write(dir.path(), "app/a.json", r#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"a"}}"#);
     write(dir.path(), "app/sub/c.yml", &cm("c"));
     write(dir.path(), "app/README.md", "not yaml: [");
     write(dir.path(), "app/.hidden.yaml", &cm("hidden"));
     assert_eq!(names(dir.path(), &source("app")), ["a", "b1", "b2"]);
     let mut recursive = source("app");
-    recursive.directory = Some(Directory {
-        recurse: true,
-        ..Default::default()
-    });
+    recursive.directory = Some(Directory { recurse: true, ..Default::default() });
     assert_eq!(names(dir.path(), &recursive), ["a", "b1", "b2", "c"]);
     recursive.directory = Some(Directory {
         recurse: true,
@@ -65,8 +48,7 @@ fn renders_files_in_path_order_and_recurses_only_when_asked() {
 
 #[test]
 fn corpus_guestbook() {
-    let root =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/argocd-example-apps");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/argocd-example-apps");
     if !root.exists() {
         return; // the shared corpus sits beside the repository on every machine of this project
     }
@@ -74,10 +56,7 @@ fn corpus_guestbook() {
     assert_eq!(kind, SourceType::Directory);
     let kinds: Vec<_> = manifests.iter().map(|m| m.key().kind).collect();
     assert_eq!(kinds, ["Deployment", "Service"]);
-    assert_eq!(
-        manifests[0].origin.file,
-        "guestbook/guestbook-ui-deployment.yaml"
-    );
+    assert_eq!(manifests[0].origin.file, "guestbook/guestbook-ui-deployment.yaml");
 }
 
 #[test]
@@ -96,21 +75,9 @@ fn symlink_outside_the_root_is_refused() {
     let outer = tempfile::tempdir().unwrap();
     write(outer.path(), "secret.yaml", &cm("stolen"));
     write(outer.path(), "repo/app/a.yaml", &cm("a"));
-    std::os::unix::fs::symlink(
-        outer.path().join("secret.yaml"),
-        outer.path().join("repo/app/link.yaml"),
-    )
-    .unwrap();
-    let error = render(
-        &outer.path().join("repo"),
-        &source("app"),
-        &Limits::default(),
-    )
-    .unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "app/link.yaml: symlink leads outside the repository"
-    );
+    std::os::unix::fs::symlink(outer.path().join("secret.yaml"), outer.path().join("repo/app/link.yaml")).unwrap();
+    let error = render(&outer.path().join("repo"), &source("app"), &Limits::default()).unwrap_err();
+    assert_eq!(error.to_string(), "app/link.yaml: symlink leads outside the repository");
 }
 
 #[test]
@@ -118,81 +85,40 @@ fn symlink_inside_the_root_is_followed() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "shared/a.yaml", &cm("shared"));
     write(dir.path(), "app/b.yaml", &cm("b"));
-    std::os::unix::fs::symlink(
-        dir.path().join("shared/a.yaml"),
-        dir.path().join("app/a.yaml"),
-    )
-    .unwrap();
+    std::os::unix::fs::symlink(dir.path().join("shared/a.yaml"), dir.path().join("app/a.yaml")).unwrap();
     assert_eq!(names(dir.path(), &source("app")), ["shared", "b"]);
 }
 
 #[test]
 fn oversized_file_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "app/big.yaml",
-        &format!("{}  big: \"{}\"\n", cm("big"), "x".repeat(2048)),
-    );
-    let limits = Limits {
-        max_file_bytes: 1024,
-        ..Default::default()
-    };
+    write(dir.path(), "app/big.yaml", &format!("{}  big: \"{}\"\n", cm("big"), "x".repeat(2048)));
+    let limits = Limits { max_file_bytes: 1024, ..Default::default() };
     let error = render(dir.path(), &source("app"), &limits).unwrap_err();
-    assert!(
-        error.to_string().starts_with("app/big.yaml: file is"),
-        "{error}"
-    );
+    assert!(error.to_string().starts_with("app/big.yaml: file is"), "{error}");
 }
 
 #[test]
 fn invalid_yaml_and_invalid_objects_name_the_file() {
     let dir = tempfile::tempdir().unwrap();
-    write(
-        dir.path(),
-        "bad/x.yaml",
-        "apiVersion: v1\nkind: [unclosed\n",
-    );
-    let error = render(dir.path(), &source("bad"), &Limits::default())
-        .unwrap_err()
-        .to_string();
+    write(dir.path(), "bad/x.yaml", "apiVersion: v1\nkind: [unclosed\n");
+    let error = render(dir.path(), &source("bad"), &Limits::default()).unwrap_err().to_string();
     assert!(error.starts_with("bad/x.yaml: invalid YAML"), "{error}");
 
-    write(
-        dir.path(),
-        "nokind/x.yaml",
-        "apiVersion: v1\nmetadata:\n  name: a\n",
-    );
-    let error = render(dir.path(), &source("nokind"), &Limits::default())
-        .unwrap_err()
-        .to_string();
+    write(dir.path(), "nokind/x.yaml", "apiVersion: v1\nmetadata:\n  name: a\n");
+    let error = render(dir.path(), &source("nokind"), &Limits::default()).unwrap_err().to_string();
     assert_eq!(error, "nokind/x.yaml: object \"a\": missing field \"kind\"");
 
-    write(
-        dir.path(),
-        "noname/x.yaml",
-        &format!(
-            "{}---\napiVersion: v1\nkind: Service\nmetadata: {{}}\n",
-            cm("ok")
-        ),
-    );
-    let error = render(dir.path(), &source("noname"), &Limits::default())
-        .unwrap_err()
-        .to_string();
-    assert_eq!(
-        error,
-        "noname/x.yaml (document 2): Service: missing field \"metadata.name\""
-    );
+    write(dir.path(), "noname/x.yaml", &format!("{}---\napiVersion: v1\nkind: Service\nmetadata: {{}}\n", cm("ok")));
+    let error = render(dir.path(), &source("noname"), &Limits::default()).unwrap_err().to_string();
+    assert_eq!(error, "noname/x.yaml (document 2): Service: missing field \"metadata.name\"");
 }
 
 #[test]
 fn missing_path_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let error = render(dir.path(), &source("nope"), &Limits::default()).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "path \"nope\" does not exist in the repository"
-    );
+    assert_eq!(error.to_string(), "path \"nope\" does not exist in the repository");
 }
 
 #[test]
@@ -200,13 +126,7 @@ fn bad_include_pattern() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "app/a.yaml", &cm("a"));
     let mut s = source("app");
-    s.directory = Some(Directory {
-        include: "{a.yaml".into(),
-        ..Default::default()
-    });
+    s.directory = Some(Directory { include: "{a.yaml".into(), ..Default::default() });
     let error = render(dir.path(), &s, &Limits::default()).unwrap_err();
-    assert_eq!(
-        error.to_string(),
-        "spec.source.directory.include: invalid pattern \"{a.yaml\""
-    );
+    assert_eq!(error.to_string(), "spec.source.directory.include: invalid pattern \"{a.yaml\"");
 }

@@ -20,11 +20,7 @@ use crate::{Credentials, Error};
 pub(crate) const REMOTE_HEAD: &str = "refs/plumb/remote-head";
 
 /// Branches and tags are mirrored as they are on the remote; `HEAD` becomes [`REMOTE_HEAD`].
-const REFSPECS: [&str; 3] = [
-    "+refs/heads/*:refs/heads/*",
-    "+refs/tags/*:refs/tags/*",
-    "+HEAD:refs/plumb/remote-head",
-];
+const REFSPECS: [&str; 3] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+HEAD:refs/plumb/remote-head"];
 
 /// Username sent with [`Credentials::Token`]; servers that accept tokens ignore it.
 const TOKEN_USERNAME: &str = "x-access-token";
@@ -76,18 +72,13 @@ pub(crate) fn open_or_init(dir: &Path, url: &RepoUrl) -> Result<gix::ThreadSafeR
 }
 
 /// Fetch everything the remote has into the mirror and prune refs it no longer has.
-pub(crate) fn fetch(
-    repo: &gix::Repository,
-    url: &RepoUrl,
-    credentials: &Credentials,
-) -> Result<(), Error> {
+pub(crate) fn fetch(repo: &gix::Repository, url: &RepoUrl, credentials: &Credentials) -> Result<(), Error> {
     let secrets = secrets(url, credentials);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
     if url.transport == Transport::Ssh && !matches!(credentials, Credentials::None) {
         return Err(Error::Unsupported {
             url: url.redacted.clone(),
-            what: "username/password or token credentials over ssh (ssh uses the ambient ssh agent and keys)"
-                .into(),
+            what: "username/password or token credentials over ssh (ssh uses the ambient ssh agent and keys)".into(),
         });
     }
 
@@ -100,21 +91,14 @@ pub(crate) fn fetch(
             reason: GitError::from_gix(&err, &secrets).to_string(),
         })?;
 
-    let connection = remote
-        .connect(Direction::Fetch)
-        .map_err(|err| connect_error(url, &err, &secrets))?;
+    let connection = remote.connect(Direction::Fetch).map_err(|err| connect_error(url, &err, &secrets))?;
     let identity = credentials.account();
     let connection = connection.with_credentials(move |action| {
         use gix::credentials::helper::Action;
         match action {
-            Action::Get(context) => {
-                Ok(identity
-                    .clone()
-                    .map(|identity| gix::credentials::protocol::Outcome {
-                        identity,
-                        next: context.into(),
-                    }))
-            }
+            Action::Get(context) => Ok(identity
+                .clone()
+                .map(|identity| gix::credentials::protocol::Outcome { identity, next: context.into() })),
             // Nothing is stored: the caller owns the credentials.
             Action::Store(_) | Action::Erase(_) => Ok(None),
         }
@@ -122,39 +106,22 @@ pub(crate) fn fetch(
     let prepare = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|err| connect_error(url, &err, &secrets))?;
-    let remote_refs: HashSet<Vec<u8>> = prepare
-        .ref_map()
-        .remote_refs
-        .iter()
-        .map(|r| r.unpack().0.to_vec())
-        .collect();
+    let remote_refs: HashSet<Vec<u8>> = prepare.ref_map().remote_refs.iter().map(|r| r.unpack().0.to_vec()).collect();
     let interrupt = AtomicBool::new(false);
-    prepare
-        .receive(gix::progress::Discard, &interrupt)
-        .map_err(|err| {
-            if err.is_unauthenticated() {
-                auth_error(url, &err, &secrets)
-            } else {
-                Error::Fetch {
-                    url: url.redacted.clone(),
-                    source: GitError::from_gix(&err, &secrets),
-                }
-            }
-        })?;
+    prepare.receive(gix::progress::Discard, &interrupt).map_err(|err| {
+        if err.is_unauthenticated() {
+            auth_error(url, &err, &secrets)
+        } else {
+            Error::Fetch { url: url.redacted.clone(), source: GitError::from_gix(&err, &secrets) }
+        }
+    })?;
     prune(repo, url, &remote_refs, &secrets)
 }
 
 /// Delete mirrored branches and tags the remote no longer advertises.
-fn prune(
-    repo: &gix::Repository,
-    url: &RepoUrl,
-    remote_refs: &HashSet<Vec<u8>>,
-    secrets: &[&str],
-) -> Result<(), Error> {
-    let prune_error = |err: &gix::Error| Error::Fetch {
-        url: url.redacted.clone(),
-        source: GitError::from_gix(err, secrets),
-    };
+fn prune(repo: &gix::Repository, url: &RepoUrl, remote_refs: &HashSet<Vec<u8>>, secrets: &[&str]) -> Result<(), Error> {
+    let prune_error =
+        |err: &gix::Error| Error::Fetch { url: url.redacted.clone(), source: GitError::from_gix(err, secrets) };
     let platform = repo.references().map_err(|err| prune_error(&err))?;
     let mut stale = Vec::new();
     for prefix in ["refs/heads/", "refs/tags/"] {
@@ -168,17 +135,13 @@ fn prune(
         }
     }
     if !remote_refs.contains(b"HEAD".as_slice())
-        && let Some(head) = repo
-            .try_find_reference(REMOTE_HEAD)
-            .map_err(|err| prune_error(&err))?
+        && let Some(head) = repo.try_find_reference(REMOTE_HEAD).map_err(|err| prune_error(&err))?
     {
         stale.push(head.detach());
     }
     for reference in stale {
         tracing::debug!(url = %url.redacted, reference = %reference.name.as_bstr(), "pruning ref gone from remote");
-        repo.find_reference(reference.name.as_ref())
-            .and_then(|r| r.delete())
-            .map_err(|err| prune_error(&err))?;
+        repo.find_reference(reference.name.as_ref()).and_then(|r| r.delete()).map_err(|err| prune_error(&err))?;
     }
     Ok(())
 }
@@ -216,18 +179,12 @@ fn connect_error(url: &RepoUrl, err: &gix::Error, secrets: &[&str]) -> Error {
     if err.is_unauthenticated() || (url.transport == Transport::Http && is_http_auth_failure(err)) {
         auth_error(url, err, secrets)
     } else {
-        Error::Unreachable {
-            url: url.redacted.clone(),
-            source: GitError::from_gix(err, secrets),
-        }
+        Error::Unreachable { url: url.redacted.clone(), source: GitError::from_gix(err, secrets) }
     }
 }
 
 fn auth_error(url: &RepoUrl, err: &gix::Error, secrets: &[&str]) -> Error {
-    Error::AuthFailed {
-        url: url.redacted.clone(),
-        source: GitError::from_gix(err, secrets),
-    }
+    Error::AuthFailed { url: url.redacted.clone(), source: GitError::from_gix(err, secrets) }
 }
 
 /// HTTP 401/403 surface as `PermissionDenied` I/O errors from the transport.
@@ -240,9 +197,5 @@ fn is_http_auth_failure(err: &gix::Error) -> bool {
 }
 
 pub(crate) fn mirror_error(url: &RepoUrl, what: &str, err: &gix::Error) -> Error {
-    Error::Mirror {
-        url: url.redacted.clone(),
-        what: what.to_owned(),
-        source: GitError::from_gix(err, &[]),
-    }
+    Error::Mirror { url: url.redacted.clone(), what: what.to_owned(), source: GitError::from_gix(err, &[]) }
 }

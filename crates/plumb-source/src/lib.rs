@@ -89,11 +89,9 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
-            Credentials::Basic { username, .. } => f
-                .debug_struct("Basic")
-                .field("username", username)
-                .field("password", &"***")
-                .finish(),
+            Credentials::Basic { username, .. } => {
+                f.debug_struct("Basic").field("username", username).field("password", &"***").finish()
+            }
             Credentials::Token(_) => f.write_str("Token(***)"),
         }
     }
@@ -149,8 +147,7 @@ impl Repositories {
         let repos_dir = options.cache_dir.join("repos");
         let snapshots_dir = options.cache_dir.join("snapshots");
         for dir in [&repos_dir, &snapshots_dir] {
-            std::fs::create_dir_all(dir)
-                .map_err(|err| Error::io("creating", dir.as_path(), err))?;
+            std::fs::create_dir_all(dir).map_err(|err| Error::io("creating", dir.as_path(), err))?;
         }
         remove_stale_temp_dirs(&snapshots_dir);
         remove_stale_temp_dirs(&repos_dir);
@@ -229,16 +226,9 @@ impl Repositories {
         let commit = parse_full_sha(sha)?;
         let dest = self.snapshots_dir.join(sha);
         let done = |written: bool| {
-            let counter = if written {
-                &self.snapshots_written
-            } else {
-                &self.snapshots_reused
-            };
+            let counter = if written { &self.snapshots_written } else { &self.snapshots_reused };
             counter.fetch_add(1, Ordering::Relaxed);
-            Snapshot {
-                revision: sha.to_owned(),
-                root: dest.clone(),
-            }
+            Snapshot { revision: sha.to_owned(), root: dest.clone() }
         };
         if dest.is_dir() {
             return Ok(done(false));
@@ -260,14 +250,7 @@ impl Repositories {
                 Ok(false)
             } else {
                 let started = Instant::now();
-                let written = snapshot::write(
-                    &repo.to_thread_local(),
-                    &url,
-                    sha,
-                    commit,
-                    &dest,
-                    &self.options,
-                );
+                let written = snapshot::write(&repo.to_thread_local(), &url, sha, commit, &dest, &self.options);
                 tracing::debug!(url = %url.redacted, sha, elapsed = ?started.elapsed(), ok = written.is_ok(), "snapshot");
                 written
             }
@@ -284,15 +267,13 @@ impl Repositories {
             .map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
         let mut removed = 0;
         for entry in entries {
-            let entry =
-                entry.map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
+            let entry = entry.map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if parse_full_sha(name).is_err() || keep.contains(&name) {
                 continue;
             }
-            std::fs::remove_dir_all(entry.path())
-                .map_err(|err| Error::io("removing", entry.path(), err))?;
+            std::fs::remove_dir_all(entry.path()).map_err(|err| Error::io("removing", entry.path(), err))?;
             removed += 1;
         }
         Ok(removed)
@@ -308,11 +289,7 @@ impl Repositories {
         Arc::clone(mirrors.entry(url.raw.clone()).or_default())
     }
 
-    fn open_mirror(
-        &self,
-        state: &mut MirrorState,
-        url: &RepoUrl,
-    ) -> Result<gix::ThreadSafeRepository, Error> {
+    fn open_mirror(&self, state: &mut MirrorState, url: &RepoUrl) -> Result<gix::ThreadSafeRepository, Error> {
         if let Some(repo) = &state.repo {
             return Ok(repo.clone());
         }
@@ -326,20 +303,12 @@ impl Repositories {
 /// Lock, ignoring poisoning: the guarded state stays consistent because every
 /// update is a single assignment after the fallible work is done.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn parse_full_sha(sha: &str) -> Result<gix::ObjectId, Error> {
-    let invalid = || Error::InvalidSha {
-        sha: sha.to_owned(),
-    };
-    if sha.len() != 40
-        || !sha
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    let invalid = || Error::InvalidSha { sha: sha.to_owned() };
+    if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
         return Err(invalid());
     }
     gix::ObjectId::from_hex(sha.as_bytes()).map_err(|_| invalid())
@@ -375,15 +344,9 @@ mod tests {
 
     #[test]
     fn credentials_debug_hides_secrets() {
-        let basic = Credentials::Basic {
-            username: "bob".into(),
-            password: "hunter22".into(),
-        };
+        let basic = Credentials::Basic { username: "bob".into(), password: "hunter22".into() };
         let shown = format!("{basic:?} {:?}", Credentials::Token("tok-123456".into()));
-        assert!(
-            !shown.contains("hunter22") && !shown.contains("tok-123456"),
-            "{shown}"
-        );
+        assert!(!shown.contains("hunter22") && !shown.contains("tok-123456"), "{shown}");
         assert!(shown.contains("bob"));
     }
 

@@ -77,8 +77,16 @@ mod tests {
     #[test]
     fn table_aligns_columns() {
         let mut out = Vec::new();
-        table(&mut out, &["NAME", "STATUS"], &[vec!["a-long-name".into(), "Synced".into()], vec!["b".into(), "OutOfSync".into()]]).unwrap();
-        assert_eq!(String::from_utf8(out).unwrap(), "NAME         STATUS\na-long-name  Synced\nb            OutOfSync\n");
+        table(
+            &mut out,
+            &["NAME", "STATUS"],
+            &[vec!["a-long-name".into(), "Synced".into()], vec!["b".into(), "OutOfSync".into()]],
+        )
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "NAME         STATUS\na-long-name  Synced\nb            OutOfSync\n"
+        );
     }
 
     #[test]

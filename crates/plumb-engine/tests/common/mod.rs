@@ -62,10 +62,17 @@ impl Harness {
 
     pub fn start_controller(&mut self) {
         let sources = plumb_engine::git::GitSources::new(&self.dir.path().join("cache")).expect("cache");
-        let options = Options { poll_interval: Duration::from_secs(3600), poll_jitter: Duration::ZERO, workers: 4, ..Default::default() };
+        let options = Options {
+            poll_interval: Duration::from_secs(3600),
+            poll_jitter: Duration::ZERO,
+            workers: 4,
+            ..Default::default()
+        };
         let controller = Controller::new(self.cluster.clone(), Arc::new(sources), options);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        tokio::spawn(controller.run(async { stopped.await.ok(); }));
+        tokio::spawn(controller.run(async {
+            stopped.await.ok();
+        }));
         self.stop = Some(stop);
     }
 
@@ -118,7 +125,13 @@ impl Harness {
 
     pub async fn refresh(&self, name: &str) {
         self.cluster
-            .merge_patch(API_VERSION, "Application", "argocd", name, &json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}))
+            .merge_patch(
+                API_VERSION,
+                "Application",
+                "argocd",
+                name,
+                &json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}),
+            )
             .await
             .expect("refresh");
     }
@@ -132,7 +145,10 @@ impl Harness {
                 return app;
             }
             if Instant::now() > deadline {
-                panic!("timed out waiting for {what}; application: {}", serde_json::to_string_pretty(&app).unwrap_or_default());
+                panic!(
+                    "timed out waiting for {what}; application: {}",
+                    serde_json::to_string_pretty(&app).unwrap_or_default()
+                );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -154,7 +170,9 @@ impl Harness {
     pub async fn condition(&self, name: &str, kind: &str) -> String {
         let app = self
             .wait_app(name, &format!("condition {kind}"), |app| {
-                app.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|c| c.iter().any(|c| str_at(c, &["type"]) == kind))
+                app.pointer("/status/conditions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|c| c.iter().any(|c| str_at(c, &["type"]) == kind))
             })
             .await;
         app.pointer("/status/conditions")

@@ -49,15 +49,28 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
             let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null))?;
             if spec.is_automated() {
-                bail!("rollback cannot be initiated when auto-sync is enabled (application {}); disable spec.syncPolicy.automated first", args.name);
+                bail!(
+                    "rollback cannot be initiated when auto-sync is enabled (application {}); disable spec.syncPolicy.automated first",
+                    args.name
+                );
             }
             let history = app.pointer("/status/history").and_then(Value::as_array).cloned().unwrap_or_default();
-            let entry = match args.id {
-                Some(id) => history.iter().find(|h| h.get("id").and_then(Value::as_i64) == Some(id)).cloned()
-                    .with_context(|| format!("application {} has no history entry with id {id} (see `plumb app history {}`)", args.name, args.name))?,
-                None => history.iter().rev().nth(1).cloned()
-                    .with_context(|| format!("application {} has no earlier deployment to roll back to", args.name))?,
-            };
+            let entry =
+                match args.id {
+                    Some(id) => {
+                        history.iter().find(|h| h.get("id").and_then(Value::as_i64) == Some(id)).cloned().with_context(
+                            || {
+                                format!(
+                                    "application {} has no history entry with id {id} (see `plumb app history {}`)",
+                                    args.name, args.name
+                                )
+                            },
+                        )?
+                    }
+                    None => history.iter().rev().nth(1).cloned().with_context(|| {
+                        format!("application {} has no earlier deployment to roll back to", args.name)
+                    })?,
+                };
             let mut sync = json!({"revision": entry.get("revision").cloned().unwrap_or(Value::Null), "prune": false});
             if let Some(source) = entry.get("source") {
                 sync["source"] = source.clone();
@@ -86,13 +99,33 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
         AppCommand::Delete(args) => {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
             if args.cascade {
-                let mut finalizers: Vec<Value> = app.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
-                if !finalizers.iter().any(|f| f.as_str().is_some_and(|f| f.starts_with("resources-finalizer.argocd.argoproj.io"))) {
+                let mut finalizers: Vec<Value> =
+                    app.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
+                if !finalizers
+                    .iter()
+                    .any(|f| f.as_str().is_some_and(|f| f.starts_with("resources-finalizer.argocd.argoproj.io")))
+                {
                     finalizers.push(json!("resources-finalizer.argocd.argoproj.io"));
-                    cluster.merge_patch(API_VERSION, "Application", &args.scope.app_namespace, &args.name, &json!({"metadata": {"finalizers": finalizers}})).await?;
+                    cluster
+                        .merge_patch(
+                            API_VERSION,
+                            "Application",
+                            &args.scope.app_namespace,
+                            &args.name,
+                            &json!({"metadata": {"finalizers": finalizers}}),
+                        )
+                        .await?;
                 }
             }
-            cluster.delete(API_VERSION, "Application", &args.scope.app_namespace, &args.name, plumb_kube::Propagation::Foreground).await?;
+            cluster
+                .delete(
+                    API_VERSION,
+                    "Application",
+                    &args.scope.app_namespace,
+                    &args.name,
+                    plumb_kube::Propagation::Foreground,
+                )
+                .await?;
             if args.wait {
                 let deadline = Instant::now() + Duration::from_secs(300);
                 while cluster.get(API_VERSION, "Application", &args.scope.app_namespace, &args.name).await?.is_some() {
@@ -162,7 +195,12 @@ pub fn timestamp() -> String {
 }
 
 /// Follows `.status.operationState` until the operation we requested finishes.
-async fn wait_operation(cluster: &Cluster, scope: &AppScope, name: &str, timeout: Duration) -> anyhow::Result<ExitCode> {
+async fn wait_operation(
+    cluster: &Cluster,
+    scope: &AppScope,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + timeout;
     let mut last_message = String::new();
     let mut err = std::io::stderr();
@@ -175,10 +213,17 @@ async fn wait_operation(cluster: &Cluster, scope: &AppScope, name: &str, timeout
         let pending = app.get("operation").is_some_and(|o| !o.is_null());
         if !pending && !phase.is_empty() && phase != "Running" {
             print_results(&state)?;
-            println!("Phase:    {phase}\nMessage:  {message}\nRevision: {}", str_at(&state, &["syncResult", "revision"]));
+            println!(
+                "Phase:    {phase}\nMessage:  {message}\nRevision: {}",
+                str_at(&state, &["syncResult", "revision"])
+            );
             return Ok(if phase == "Succeeded" { ExitCode::SUCCESS } else { ExitCode::FAILURE });
         }
-        let line = if phase.is_empty() || !pending { "waiting for the controller...".to_string() } else { format!("{phase}: {message}") };
+        let line = if phase.is_empty() || !pending {
+            "waiting for the controller...".to_string()
+        } else {
+            format!("{phase}: {message}")
+        };
         if line != last_message {
             writeln!(err, "{line}")?;
             last_message = line;
@@ -196,7 +241,12 @@ fn print_results(state: &Value) -> anyhow::Result<()> {
     }
     let rows: Vec<Vec<String>> = results
         .iter()
-        .map(|r| ["group", "kind", "namespace", "name", "status", "message"].iter().map(|f| str_at(r, &[f]).to_string()).collect())
+        .map(|r| {
+            ["group", "kind", "namespace", "name", "status", "message"]
+                .iter()
+                .map(|f| str_at(r, &[f]).to_string())
+                .collect()
+        })
         .collect();
     table(&mut std::io::stdout(), &["GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "MESSAGE"], &rows)?;
     println!();
@@ -246,7 +296,8 @@ fn print_list(apps: &[Value], output: Option<Output>) -> anyhow::Result<()> {
                     row
                 })
                 .collect();
-            let mut header = vec!["NAME", "CLUSTER", "NAMESPACE", "PROJECT", "STATUS", "HEALTH", "SYNCPOLICY", "CONDITIONS"];
+            let mut header =
+                vec!["NAME", "CLUSTER", "NAMESPACE", "PROJECT", "STATUS", "HEALTH", "SYNCPOLICY", "CONDITIONS"];
             if output == Some(Output::Wide) {
                 header.extend(["REPO", "PATH", "TARGET"]);
             }
@@ -292,7 +343,11 @@ fn print_app(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
     }
     let mut out = std::io::stdout().lock();
     let field = |label: &str, value: &str| format!("{:<20}{}", format!("{label}:"), value);
-    writeln!(out, "{}", field("Name", &format!("{}/{}", str_at(app, &["metadata", "namespace"]), str_at(app, &["metadata", "name"]))))?;
+    writeln!(
+        out,
+        "{}",
+        field("Name", &format!("{}/{}", str_at(app, &["metadata", "namespace"]), str_at(app, &["metadata", "name"])))
+    )?;
     writeln!(out, "{}", field("Project", &project(app)))?;
     writeln!(out, "{}", field("Server", &destination_server(app)))?;
     writeln!(out, "{}", field("Namespace", str_at(app, &["spec", "destination", "namespace"])))?;
@@ -304,14 +359,20 @@ fn print_app(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
     writeln!(out, "{}", field("Sync Policy", &sync_policy(app)))?;
     let revision = str_at(app, &["status", "sync", "revision"]);
     let sync = str_at(app, &["status", "sync", "status"]);
-    let sync_line = if revision.is_empty() { sync.to_string() } else { format!("{sync} to {target} ({})", short(revision)) };
+    let sync_line =
+        if revision.is_empty() { sync.to_string() } else { format!("{sync} to {target} ({})", short(revision)) };
     writeln!(out, "{}", field("Sync Status", &sync_line))?;
     let health = str_at(app, &["status", "health", "status"]);
     let health_message = str_at(app, &["status", "health", "message"]);
-    let health_line = if health_message.is_empty() { health.to_string() } else { format!("{health} ({health_message})") };
+    let health_line =
+        if health_message.is_empty() { health.to_string() } else { format!("{health} ({health_message})") };
     writeln!(out, "{}", field("Health Status", &health_line))?;
     if let Some(state) = app.pointer("/status/operationState") {
-        writeln!(out, "{}", field("Last Sync", &format!("{} {}", str_at(state, &["phase"]), str_at(state, &["message"]))))?;
+        writeln!(
+            out,
+            "{}",
+            field("Last Sync", &format!("{} {}", str_at(state, &["phase"]), str_at(state, &["message"])))
+        )?;
     }
     let conditions = app.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
     if !conditions.is_empty() {

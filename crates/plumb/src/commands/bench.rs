@@ -24,10 +24,18 @@ fn app_files(repo: &Path, index: usize, value: &str) -> anyhow::Result<()> {
     let dir = repo.join(format!("apps/app-{index}"));
     std::fs::create_dir_all(&dir)?;
     let name = format!("app-{index}");
-    std::fs::write(dir.join("config.yaml"), format!(
-        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  token: \"t-{index}\"\n"))?;
-    std::fs::write(dir.join("workload.yaml"), format!(
-        "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector:\n    app: {name}\n  ports:\n  - port: 80\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n"))?;
+    std::fs::write(
+        dir.join("config.yaml"),
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: {name}\nstringData:\n  token: \"t-{index}\"\n"
+        ),
+    )?;
+    std::fs::write(
+        dir.join("workload.yaml"),
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: {name}\nspec:\n  selector:\n    app: {name}\n  ports:\n  - port: 80\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  replicas: 1\n  selector:\n    matchLabels:\n      app: {name}\n  template:\n    metadata:\n      labels:\n        app: {name}\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.27\n"
+        ),
+    )?;
     Ok(())
 }
 
@@ -118,7 +126,9 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
     let mut revision = git(&repo, &["rev-parse", "HEAD"])?;
     let apply = ApplyOptions { dry_run: DryRun::None, force: true };
     for namespace in ["argocd", "bench"] {
-        cluster.apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}), &apply).await?;
+        cluster
+            .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}), &apply)
+            .await?;
     }
 
     let sources = plumb_engine::git::GitSources::new(&dir.join("cache"))?;
@@ -130,7 +140,9 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
     };
     let controller = plumb_engine::Controller::new(cluster.clone(), Arc::new(sources), options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller.run(async { stopped.await.ok(); }));
+    let task = tokio::spawn(controller.run(async {
+        stopped.await.ok();
+    }));
     while cluster.kind(API_VERSION, "Application").await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -164,7 +176,13 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
     let touch_started = Instant::now();
     for index in 0..args.apps {
         cluster
-            .merge_patch(API_VERSION, "Application", "argocd", &format!("app-{index}"), &json!({"metadata": {"annotations": {"bench.plumb.dev/touch": "1"}}}))
+            .merge_patch(
+                API_VERSION,
+                "Application",
+                "argocd",
+                &format!("app-{index}"),
+                &json!({"metadata": {"annotations": {"bench.plumb.dev/touch": "1"}}}),
+            )
             .await?;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
@@ -203,7 +221,13 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
         let t = Instant::now();
         let name = format!("app-{index}");
         cluster
-            .merge_patch(API_VERSION, "Application", "argocd", &name, &json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}))
+            .merge_patch(
+                API_VERSION,
+                "Application",
+                "argocd",
+                &name,
+                &json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}),
+            )
             .await?;
         loop {
             let live = cluster.get("v1", "ConfigMap", "bench", &name).await?;
@@ -227,8 +251,18 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
     println!("| create {} Applications | {:.1} s |", args.apps, created.as_secs_f64());
     println!("| cold sync until all Synced and Healthy | {:.1} s |", cold.as_secs_f64());
     println!("| controller CPU per no-change reconcile | {cpu_per_reconcile_ms:.2} ms |");
-    println!("| drift revert p50 / p99 ({} samples) | {:.0} ms / {:.0} ms |", drift.len(), percentile(&mut drift, 0.5), percentile(&mut drift, 0.99));
-    println!("| commit-to-applied p50 / p99 ({} samples) | {:.0} ms / {:.0} ms |", commit.len(), percentile(&mut commit, 0.5), percentile(&mut commit, 0.99));
+    println!(
+        "| drift revert p50 / p99 ({} samples) | {:.0} ms / {:.0} ms |",
+        drift.len(),
+        percentile(&mut drift, 0.5),
+        percentile(&mut drift, 0.99)
+    );
+    println!(
+        "| commit-to-applied p50 / p99 ({} samples) | {:.0} ms / {:.0} ms |",
+        commit.len(),
+        percentile(&mut commit, 0.5),
+        percentile(&mut commit, 0.99)
+    );
     println!("| controller peak RSS | {peak_rss:.0} MiB |");
     Ok(ExitCode::SUCCESS)
 }

@@ -22,6 +22,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     };
     let controller = plumb_engine::Controller::new(cluster, Arc::new(sources), options);
     eprintln!("plumb controller watching Applications in {}", args.app_namespaces.join(", "));
-    controller.run(async { tokio::signal::ctrl_c().await.ok(); }).await?;
+    controller
+        .run(async {
+            tokio::signal::ctrl_c().await.ok();
+        })
+        .await?;
     Ok(ExitCode::SUCCESS)
 }

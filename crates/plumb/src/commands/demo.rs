@@ -34,7 +34,8 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
 
-    let options = plumb_devcluster::Options { listen: args.listen, data_dir: None, pod_ready_delay: Duration::from_millis(500) };
+    let options =
+        plumb_devcluster::Options { listen: args.listen, data_dir: None, pod_ready_delay: Duration::from_millis(500) };
     let devcluster = plumb_devcluster::DevCluster::start(options).await.context("cannot start the embedded cluster")?;
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, devcluster.kubeconfig())?;
@@ -47,15 +48,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let cluster = Cluster::from_kubeconfig(&kubeconfig, None).await?;
     let sources = plumb_engine::git::GitSources::new(&dir.join("cache"))?;
-    let options = plumb_engine::Options { poll_interval: Duration::from_secs(15), poll_jitter: Duration::from_secs(2), ..Default::default() };
+    let options = plumb_engine::Options {
+        poll_interval: Duration::from_secs(15),
+        poll_jitter: Duration::from_secs(2),
+        ..Default::default()
+    };
     let controller = plumb_engine::Controller::new(cluster.clone(), Arc::new(sources), options);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let controller_task = tokio::spawn(controller.run(async { stopped.await.ok(); }));
+    let controller_task = tokio::spawn(controller.run(async {
+        stopped.await.ok();
+    }));
     println!("▶ controller started");
 
     let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
     cluster.apply(&namespace, &ApplyOptions { dry_run: DryRun::None, force: true }).await?;
-    wait_for(&cluster, "the Application CRD", |c| async move { Ok(c.kind(API_VERSION, "Application").await.is_ok()) }).await?;
+    wait_for(&cluster, "the Application CRD", |c| async move { Ok(c.kind(API_VERSION, "Application").await.is_ok()) })
+        .await?;
     let mut application: Value = serde_saphyr::from_str(APPLICATION).context("bundled application.yaml")?;
     application["spec"]["source"]["repoURL"] = json!(format!("file://{}", repo.display()));
     cluster.apply(&application, &ApplyOptions { dry_run: DryRun::None, force: true }).await?;
@@ -73,14 +81,26 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let revision = git(&repo, &["rev-parse", "HEAD"])?;
     let step = Instant::now();
     cluster
-        .merge_patch(API_VERSION, "Application", "argocd", "guestbook", &json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}))
+        .merge_patch(
+            API_VERSION,
+            "Application",
+            "argocd",
+            "guestbook",
+            &json!({"metadata": {"annotations": {REFRESH_ANNOTATION: "normal"}}}),
+        )
         .await?;
     wait_app(&cluster, &revision).await?;
-    println!("   ✔ Synced and Healthy at {} in {:.1}s (refresh annotation; polling every 15s would find it too)", &revision[..7], step.elapsed().as_secs_f64());
+    println!(
+        "   ✔ Synced and Healthy at {} in {:.1}s (refresh annotation; polling every 15s would find it too)",
+        &revision[..7],
+        step.elapsed().as_secs_f64()
+    );
 
     println!("\n3. Drift is reverted: scaling guestbook-ui to 5 by hand, behind Git's back");
     let step = Instant::now();
-    cluster.merge_patch("apps/v1", "Deployment", "guestbook", "guestbook-ui", &json!({"spec": {"replicas": 5}})).await?;
+    cluster
+        .merge_patch("apps/v1", "Deployment", "guestbook", "guestbook-ui", &json!({"spec": {"replicas": 5}}))
+        .await?;
     wait_for(&cluster, "self-heal", |c| async move {
         let live = c.get("apps/v1", "Deployment", "guestbook", "guestbook-ui").await?;
         Ok(live.is_some_and(|d| d.pointer("/spec/replicas") == Some(&json!(2))))
@@ -110,13 +130,17 @@ async fn wait_app(cluster: &Cluster, revision: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + STEP_TIMEOUT;
     loop {
         let app = cluster.get(API_VERSION, "Application", "argocd", "guestbook").await?.unwrap_or(Value::Null);
-        let (sync, health) = (str_at(&app, &["status", "sync", "status"]), str_at(&app, &["status", "health", "status"]));
+        let (sync, health) =
+            (str_at(&app, &["status", "sync", "status"]), str_at(&app, &["status", "health", "status"]));
         if sync == "Synced" && health == "Healthy" && str_at(&app, &["status", "sync", "revision"]) == revision {
             return Ok(());
         }
         if Instant::now() > deadline {
             let conditions = app.pointer("/status/conditions").cloned().unwrap_or(Value::Null);
-            bail!("application did not become Synced and Healthy within {}s (sync {sync:?}, health {health:?}, conditions {conditions})", STEP_TIMEOUT.as_secs());
+            bail!(
+                "application did not become Synced and Healthy within {}s (sync {sync:?}, health {health:?}, conditions {conditions})",
+                STEP_TIMEOUT.as_secs()
+            );
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -165,4 +189,3 @@ fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
-

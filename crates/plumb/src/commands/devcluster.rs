@@ -7,7 +7,10 @@ use std::time::Duration;
 
 pub async fn run(args: DevclusterArgs) -> anyhow::Result<ExitCode> {
     if !args.listen.ip().is_loopback() {
-        anyhow::bail!("--listen {}: the embedded cluster has no authentication and listens on loopback addresses only", args.listen);
+        anyhow::bail!(
+            "--listen {}: the embedded cluster has no authentication and listens on loopback addresses only",
+            args.listen
+        );
     }
     let options = plumb_devcluster::Options {
         listen: args.listen,
@@ -20,7 +23,8 @@ pub async fn run(args: DevclusterArgs) -> anyhow::Result<ExitCode> {
         (None, Some(dir)) => dir.join("kubeconfig"),
         (None, None) => std::env::temp_dir().join(format!("plumb-devcluster-{}.kubeconfig", cluster.addr().port())),
     };
-    std::fs::write(&path, cluster.kubeconfig()).with_context(|| format!("cannot write kubeconfig {}", path.display()))?;
+    std::fs::write(&path, cluster.kubeconfig())
+        .with_context(|| format!("cannot write kubeconfig {}", path.display()))?;
     println!("plumb devcluster listening on {}", cluster.url());
     println!("kubeconfig written to {}", path.display());
     println!("  export KUBECONFIG={}", path.display());
