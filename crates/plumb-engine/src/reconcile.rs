@@ -155,6 +155,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             operation::AutoSync::No => None,
         },
     };
+    let operation_ran = operation_to_run.is_some();
     if let Some(op) = operation_to_run {
         let outcome = operation::run(context, &app, &spec, &instance, &comparison, &op, operation_state.as_ref()).await;
         operation_state = Some(outcome.state);
@@ -236,7 +237,10 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         )
         .await;
     }
-    let mut patch = json!({"status": crate::reconcile::merge_diff(&previous, &Value::Object(status.clone()))});
+    // An operation patched the Application meanwhile; diff against what the server has now.
+    let current = if operation_ran { context.app(id).unwrap_or(app.clone()) } else { app.clone() };
+    let base = current.get("status").cloned().unwrap_or(Value::Null);
+    let mut patch = json!({"status": merge_diff(&base, &Value::Object(status))});
     let changed = patch["status"].as_object().is_some_and(|m| !m.is_empty());
     if changed || full_refresh || clear_operation || !refresh.is_empty() {
         patch["status"]["reconciledAt"] = json!(now());
@@ -246,7 +250,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         if !refresh.is_empty() {
             patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
         }
-        patch_app(context, &app, &patch).await;
+        patch_app(context, &current, &patch).await;
     }
     Some(requeue)
 }
