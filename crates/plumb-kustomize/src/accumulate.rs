@@ -89,9 +89,16 @@ fn finish(mut r: Resource, origin: bool, transform: bool, managed: bool) -> Valu
     let transform_text = if r.transformations.is_empty() {
         None
     } else {
-        Some(crate::yaml::to_yaml_document(&Value::Array(
-            r.transformations.clone(),
-        )))
+        let mut text = String::new();
+        for t in &r.transformations {
+            let item = origin_yaml(t);
+            for (i, line) in item.lines().enumerate() {
+                text.push_str(if i == 0 { "- " } else { "  " });
+                text.push_str(line);
+                text.push('\n');
+            }
+        }
+        Some(text)
     };
     if let Some(meta) = r.metadata_mut() {
         // Kustomize rewrites annotations at the end (removing its internal ones), which drops

@@ -180,7 +180,7 @@ pub(crate) fn visit(
             let missing = map.get(key).is_none_or(Value::is_null);
             if missing {
                 let Some(kind) = create else { return Ok(()) };
-                if is_seq {
+                if is_seq || rest.iter().any(|r| r.ends_with("[]")) {
                     return Ok(());
                 }
                 let fresh = if rest.is_empty() {

@@ -126,6 +126,7 @@ pub(crate) struct VarTarget {
 #[derive(Debug, Default, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub(crate) struct FieldRef {
+    #[serde(alias = "fieldpath")]
     pub field_path: String,
 }
 

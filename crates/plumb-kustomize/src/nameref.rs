@@ -66,50 +66,7 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
                     matching.first().copied()
                 };
                 visit(&mut r.obj, &segs, None, &mut |v| {
-                    match v {
-                        Value::String(s) => {
-                            if let Some(c) = pick(s, None) {
-                                *s = c.name.clone();
-                            }
-                        }
-                        Value::Array(items) => {
-                            for item in items {
-                                if let Value::String(s) = item
-                                    && let Some(c) = pick(s, None)
-                                {
-                                    *s = c.name.clone();
-                                }
-                            }
-                        }
-                        Value::Object(m) => {
-                            if let Some(kind) = m.get("kind").and_then(Value::as_str)
-                                && kind != nb.kind
-                            {
-                                return Ok(());
-                            }
-                            let Some(name) =
-                                m.get("name").and_then(Value::as_str).map(str::to_string)
-                            else {
-                                return Ok(());
-                            };
-                            let ns = m
-                                .get("namespace")
-                                .and_then(Value::as_str)
-                                .map(str::to_string);
-                            if let Some(c) = pick(&name, ns.as_deref()) {
-                                m.insert("name".into(), Value::String(c.name.clone()));
-                                if !c.namespace.is_empty()
-                                    && (ns.is_some() || nb.kind == "ServiceAccount")
-                                {
-                                    m.insert(
-                                        "namespace".into(),
-                                        Value::String(c.namespace.clone()),
-                                    );
-                                }
-                            }
-                        }
-                        _ => {}
-                    }
+                    rewrite(v, nb, &pick);
                     Ok(())
                 })
                 .map_err(|m| Error::Load {
@@ -124,4 +81,44 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
 
 fn r_id(gvk: &Gvk) -> String {
     gvk.display()
+}
+
+fn rewrite<'c>(
+    v: &mut Value,
+    nb: &NameBackRef,
+    pick: &dyn Fn(&str, Option<&str>) -> Option<&'c Candidate>,
+) {
+    match v {
+        Value::String(s) => {
+            if let Some(c) = pick(s, None) {
+                *s = c.name.clone();
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                rewrite(item, nb, pick);
+            }
+        }
+        Value::Object(m) => {
+            if let Some(kind) = m.get("kind").and_then(Value::as_str)
+                && kind != nb.kind
+            {
+                return;
+            }
+            let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
+                return;
+            };
+            let ns = m
+                .get("namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string);
+            if let Some(c) = pick(&name, ns.as_deref()) {
+                m.insert("name".into(), Value::String(c.name.clone()));
+                if !c.namespace.is_empty() && (ns.is_some() || nb.kind == "ServiceAccount") {
+                    m.insert("namespace".into(), Value::String(c.namespace.clone()));
+                }
+            }
+        }
+        _ => {}
+    }
 }

@@ -239,7 +239,12 @@ fn set_value(target: &mut Value, value: &Value, opts: &Opts) -> Result<(), Strin
         *target = Value::String(parts.join(d));
         return Ok(());
     }
-    *target = value.clone();
+    // A string field stays a string (kustomize keeps the target node's tag).
+    *target = match (&*target, value) {
+        (Value::String(_), Value::Number(n)) => Value::String(n.to_string()),
+        (Value::String(_), Value::Bool(b)) => Value::String(b.to_string()),
+        _ => value.clone(),
+    };
     Ok(())
 }
 

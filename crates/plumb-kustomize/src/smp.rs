@@ -1,7 +1,9 @@
 //! Strategic merge patch with kyaml's merge semantics: maps merge recursively, `null` deletes,
 //! lists merge by key where the schema says so (see [`crate::merge_keys`]) and are replaced
-//! otherwise; directives `$patch: delete|replace|merge`, `$retainKeys` and
-//! `$deleteFromPrimitiveList/<field>` are honoured, `$setElementOrder/<field>` is ignored.
+//! otherwise. Only `$patch: delete|replace|merge` is a directive: like kyaml, other `$` keys
+//! (`$retainKeys`, `$setElementOrder/...`) are kept as ordinary data. Merged keyed lists put the
+//! patch's elements first, in patch order, then the remaining original elements (kustomize
+//! merges with "prepend" list direction).
 
 use serde_json::{Map, Value};
 
@@ -58,7 +60,7 @@ fn merge_value(
         return Ok(Outcome::Kept);
     };
     for (k, pv) in pm {
-        if k.starts_with('$') {
+        if k == "$patch" {
             continue;
         }
         if pv.is_null() {
@@ -100,17 +102,6 @@ fn merge_value(
         }
         path.pop();
     }
-    for (k, pv) in pm {
-        if let Some(field) = k.strip_prefix("$deleteFromPrimitiveList/")
-            && let (Some(Value::Array(existing)), Value::Array(remove)) = (dm.get_mut(field), pv)
-        {
-            existing.retain(|e| !remove.contains(e));
-        }
-    }
-    if let Some(Value::Array(keep)) = pm.get("$retainKeys") {
-        let keep: Vec<&str> = keep.iter().filter_map(Value::as_str).collect();
-        dm.retain(|k, _| keep.contains(&k.as_str()));
-    }
     Ok(Outcome::Kept)
 }
 
@@ -137,31 +128,38 @@ fn merge_list(
         }
         return Ok(());
     };
+    let mut merged: Vec<Value> = Vec::new();
+    let mut used = vec![false; existing.len()];
     for item in items {
         let Some(kv) = item.get(key) else {
-            if item.is_object() {
-                existing.push(clean(item));
-            } else if !existing.contains(item) {
-                existing.push(item.clone());
-            }
+            merged.push(clean(item));
             continue;
         };
         let pos = existing.iter().position(|e| e.get(key) == Some(kv));
+        if let Some(p) = pos
+            && let Some(u) = used.get_mut(p)
+        {
+            *u = true;
+        }
         if directive(item) == Some("delete") {
-            existing.retain(|e| e.get(key) != Some(kv));
             continue;
         }
-        match pos {
-            Some(p) => {
-                if let Some(target) = existing.get_mut(p)
-                    && merge_value(target, item, ctx, path)? == Outcome::Deleted
-                {
-                    existing.remove(p);
+        match pos.and_then(|p| existing.get(p)) {
+            Some(orig) => {
+                let mut target = orig.clone();
+                if merge_value(&mut target, item, ctx, path)? == Outcome::Kept {
+                    merged.push(target);
                 }
             }
-            None => existing.push(clean(item)),
+            None => merged.push(clean(item)),
         }
     }
+    for (i, e) in existing.iter().enumerate() {
+        if !used.get(i).copied().unwrap_or(false) {
+            merged.push(e.clone());
+        }
+    }
+    *existing = merged;
     Ok(())
 }
 
@@ -171,7 +169,7 @@ fn clean(v: &Value) -> Value {
         Value::Object(m) => {
             let mut out = Map::new();
             for (k, x) in m {
-                if k.starts_with('$') || x.is_null() {
+                if k == "$patch" || x.is_null() {
                     continue;
                 }
                 out.insert(k.clone(), clean(x));
@@ -216,7 +214,7 @@ mod tests {
         assert_eq!(
             dest,
             json!({"spec": {"template": {"spec": {"containers": [
-                {"name": "a", "image": "x", "env": [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]}
+                {"name": "a", "image": "x", "env": [{"name": "B", "value": "2"}, {"name": "A", "value": "1"}]}
             ]}}}})
         );
     }
