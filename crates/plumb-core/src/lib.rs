@@ -6,16 +6,22 @@
 //! ([`plan`]), diff normalization and Secret masking ([`diff`]), and the Argo CD `Application`
 //! schema ([`application`]). Start with [`plan::Plan::build`], which the engine calls once per
 //! reconcile.
+//!
+//! Argo CD-style sync semantics live in their own modules: hook and wave annotations
+//! ([`hooks`]), the phased, wave-ordered operation and its resumable progress ([`waves`], start
+//! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]).
 
 pub mod application;
 pub mod diff;
 pub mod health;
+pub mod hooks;
 pub mod key;
 pub mod manifest;
 pub mod order;
 pub mod plan;
 pub mod sync_options;
 pub mod tracking;
+pub mod waves;
 
 pub use health::{Health, HealthStatus};
 pub use key::ObjectKey;

@@ -1,0 +1,605 @@
+//! The ordered steps of one sync operation, and the resumable progress through them.
+//!
+//! [`SyncPlan::build`] turns desired manifests into tasks ordered the way gitops-engine orders
+//! them: phase (PreSync → Sync → PostSync), then wave (ascending), then kind
+//! ([`crate::order::kind_rank`]), then name. Afterwards a Namespace, or a CRD, that a task earlier
+//! in the order depends on is moved (with that task's phase and wave) right before it, as
+//! gitops-engine's `adjustDeps` does. SyncFail hooks and PreDelete/PostDelete hooks are kept
+//! aside. [`SyncPlan::next_step`] is the state machine: given the stored [`SyncProgress`] it says
+//! what to do next, so a restarted controller resumes where the last one stopped.
+//!
+//! **Guarantees**: pure and deterministic — the same manifests, revision and start time give the
+//! same plan, including the names of `generateName` hooks; a wave starts only when every task of
+//! the previous wave has succeeded; one failed task fails the operation and moves to the SyncFail
+//! hooks.
+//!
+//! **Errors**: [`SyncPlanError`] lists every malformed sync annotation of the manifests.
+
+use crate::hooks::{DeletePolicy, HookError, HookType, SyncPhase, SyncRole, generated_hook_name};
+use crate::key::{ObjectKey, str_at};
+use crate::manifest::Manifest;
+use crate::order::kind_rank;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Inputs of a plan besides the manifests.
+#[derive(Debug, Clone, Default)]
+pub struct SyncPlanOptions {
+    /// The revision being synced; part of generated hook names.
+    pub revision: String,
+    /// When the operation started (unix seconds); part of generated hook names.
+    pub started_at_unix: i64,
+    /// The destination namespace, assumed for objects without one when ordering Namespaces
+    /// before what they contain.
+    pub default_namespace: String,
+    /// Leave every hook out (selective sync, dry run).
+    pub skip_hooks: bool,
+}
+
+/// One object to apply in one phase and wave.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SyncTask {
+    /// The phase it runs in.
+    pub phase: SyncPhase,
+    /// Its wave, after any Namespace/CRD adjustment.
+    pub wave: i64,
+    /// The object to apply; a `generateName` hook has its derived name set.
+    pub manifest: Manifest,
+    /// The object's identity (with the derived name for `generateName` hooks).
+    pub key: ObjectKey,
+    /// Set for hooks: their types and delete policies.
+    pub hook: Option<HookRole>,
+}
+
+/// What a hook task needs beyond the object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HookRole {
+    /// The hook types declared.
+    pub types: Vec<HookType>,
+    /// When to delete the hook object.
+    pub delete_policies: Vec<DeletePolicy>,
+}
+
+impl SyncTask {
+    /// Whether this task is a hook.
+    pub fn is_hook(&self) -> bool {
+        self.hook.is_some()
+    }
+
+    /// The hook type recorded for this task: the type that put it in its phase.
+    pub fn hook_type(&self) -> Option<HookType> {
+        self.hook.as_ref().map(|_| match self.phase {
+            SyncPhase::PreSync => HookType::PreSync,
+            SyncPhase::Sync => HookType::Sync,
+            SyncPhase::PostSync => HookType::PostSync,
+            SyncPhase::SyncFail => HookType::SyncFail,
+        })
+    }
+}
+
+/// An object that is not applied, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Its identity.
+    pub key: ObjectKey,
+    /// Why it is left out.
+    pub reason: String,
+}
+
+/// Every malformed sync annotation found while planning.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("invalid sync annotations: {}", .errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+pub struct SyncPlanError {
+    /// One entry per object and annotation.
+    pub errors: Vec<HookError>,
+}
+
+/// The tasks of one sync operation.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SyncPlan {
+    /// PreSync, Sync and PostSync tasks in execution order.
+    pub tasks: Vec<SyncTask>,
+    /// SyncFail hooks, in order, run only when the operation fails.
+    pub sync_fail: Vec<SyncTask>,
+    /// PreDelete hooks, run when the application is deleted (phase is meaningless here).
+    pub pre_delete: Vec<SyncTask>,
+    /// PostDelete hooks, run after the application's resources are deleted.
+    pub post_delete: Vec<SyncTask>,
+    /// Objects never applied: `Skip`, hooks when hooks are skipped, Helm hooks Argo CD does
+    /// not run.
+    pub skipped: Vec<Skipped>,
+}
+
+/// One phase and wave of tasks, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Wave<'a> {
+    /// The phase.
+    pub phase: SyncPhase,
+    /// The wave number.
+    pub wave: i64,
+    /// Its tasks, in apply order.
+    pub tasks: Vec<&'a SyncTask>,
+}
+
+impl SyncPlan {
+    /// Builds the plan from the desired manifests.
+    ///
+    /// **Errors**: every malformed sync annotation ([`SyncPlanError`]); nothing is planned then.
+    pub fn build(desired: &[Manifest], options: &SyncPlanOptions) -> Result<SyncPlan, SyncPlanError> {
+        let mut plan = SyncPlan::default();
+        let mut errors = Vec::new();
+        let mut fail_tasks = Vec::new();
+        for manifest in desired {
+            let role = match SyncRole::of(&manifest.object) {
+                Ok(role) => role,
+                Err(error) => {
+                    errors.push(error);
+                    continue;
+                }
+            };
+            let key = manifest.key();
+            if role.skip {
+                plan.skipped.push(Skipped { key, reason: "annotated argocd.argoproj.io/hook: Skip".into() });
+                continue;
+            }
+            if !role.hook {
+                plan.tasks.push(SyncTask {
+                    phase: SyncPhase::Sync,
+                    wave: role.wave,
+                    manifest: manifest.clone(),
+                    key,
+                    hook: None,
+                });
+                continue;
+            }
+            if options.skip_hooks {
+                plan.skipped.push(Skipped { key, reason: "hooks are skipped for this operation".into() });
+                continue;
+            }
+            let hook = HookRole { types: role.types.clone(), delete_policies: role.delete_policies.clone() };
+            let phases = role.sync_phases();
+            if phases.is_empty() && !role.is_pre_delete() && !role.is_post_delete() {
+                plan.skipped.push(Skipped {
+                    key,
+                    reason: format!(
+                        "Helm hook type {} is not run by Argo CD-compatible syncs",
+                        role.unsupported_helm_types.join(",")
+                    ),
+                });
+                continue;
+            }
+            for phase in phases {
+                let task = hook_task(manifest, phase, role.wave, &hook, options);
+                if phase == SyncPhase::SyncFail {
+                    fail_tasks.push(task);
+                } else {
+                    plan.tasks.push(task);
+                }
+            }
+            // Delete-time hooks keep the Sync phase as a placeholder; their names are derived
+            // like PostSync ones are by Argo CD's deletion path, from the same inputs.
+            if role.is_pre_delete() {
+                plan.pre_delete.push(hook_task(manifest, SyncPhase::Sync, role.wave, &hook, options));
+            }
+            if role.is_post_delete() {
+                plan.post_delete.push(hook_task(manifest, SyncPhase::Sync, role.wave, &hook, options));
+            }
+        }
+        if !errors.is_empty() {
+            return Err(SyncPlanError { errors });
+        }
+        sort_tasks(&mut plan.tasks);
+        adjust_dependencies(&mut plan.tasks, &options.default_namespace);
+        sort_tasks(&mut fail_tasks);
+        plan.sync_fail = fail_tasks;
+        sort_tasks(&mut plan.pre_delete);
+        sort_tasks(&mut plan.post_delete);
+        Ok(plan)
+    }
+
+    /// The tasks grouped by phase and wave, in execution order.
+    pub fn waves(&self) -> Vec<Wave<'_>> {
+        group(&self.tasks)
+    }
+
+    /// The SyncFail hooks grouped by wave.
+    pub fn sync_fail_waves(&self) -> Vec<Wave<'_>> {
+        group(&self.sync_fail)
+    }
+
+    /// What to do next given the progress recorded so far.
+    ///
+    /// **Guarantees**: tasks whose result is recorded are never returned to be applied again;
+    /// a wave is returned only when every earlier wave has succeeded; after a failure only the
+    /// SyncFail hooks are returned, then [`Step::Done`] with `succeeded: false`.
+    pub fn next_step<'a>(&'a self, progress: &SyncProgress) -> Step<'a> {
+        let mut failed = Vec::new();
+        for wave in self.waves() {
+            match wave_state(&wave, progress) {
+                WaveState::Pending(tasks) => {
+                    return Step::Apply { phase: wave.phase, wave: wave.wave, tasks };
+                }
+                WaveState::Running(tasks) => {
+                    return Step::Wait { phase: wave.phase, wave: wave.wave, tasks };
+                }
+                WaveState::Failed(tasks) => {
+                    failed = tasks;
+                    break;
+                }
+                WaveState::Succeeded => {}
+            }
+        }
+        if failed.is_empty() {
+            return Step::Done { succeeded: true };
+        }
+        for wave in self.sync_fail_waves() {
+            match wave_state(&wave, progress) {
+                WaveState::Pending(tasks) => {
+                    return Step::Apply { phase: wave.phase, wave: wave.wave, tasks };
+                }
+                WaveState::Running(tasks) => {
+                    return Step::Wait { phase: wave.phase, wave: wave.wave, tasks };
+                }
+                // A failing SyncFail hook ends the operation; nothing more to run.
+                WaveState::Failed(_) => break,
+                WaveState::Succeeded => {}
+            }
+        }
+        Step::Done { succeeded: false }
+    }
+}
+
+fn hook_task(manifest: &Manifest, phase: SyncPhase, wave: i64, hook: &HookRole, options: &SyncPlanOptions) -> SyncTask {
+    let mut manifest = manifest.clone();
+    let name = str_at(&manifest.object, &["metadata", "name"]);
+    let generate_name = str_at(&manifest.object, &["metadata", "generateName"]);
+    if name.is_empty() && !generate_name.is_empty() {
+        let derived = generated_hook_name(generate_name, &options.revision, phase, options.started_at_unix);
+        if let Some(metadata) = manifest.object.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.insert("name".into(), Value::String(derived));
+        }
+    }
+    let key = manifest.key();
+    SyncTask { phase, wave, manifest, key, hook: Some(hook.clone()) }
+}
+
+fn sort_tasks(tasks: &mut [SyncTask]) {
+    tasks.sort_by(|a, b| {
+        (a.phase, a.wave, kind_rank(&a.key.kind), &a.key.name).cmp(&(
+            b.phase,
+            b.wave,
+            kind_rank(&b.key.kind),
+            &b.key.name,
+        ))
+    });
+}
+
+/// Moves each Namespace and CRD right before the first task that needs it, taking that task's
+/// phase and wave, so a low wave never waits on a high-wave Namespace or CRD.
+fn adjust_dependencies(tasks: &mut Vec<SyncTask>, default_namespace: &str) {
+    let namespace_of = |task: &SyncTask| -> Option<String> {
+        let ns = if task.key.namespace.is_empty() { default_namespace } else { task.key.namespace.as_str() };
+        (!ns.is_empty()).then(|| ns.to_string())
+    };
+    bubble(
+        tasks,
+        |task| (task.key.kind == "Namespace" && task.key.group.is_empty()).then(|| task.key.name.clone()),
+        |task| {
+            // Cluster-scoped kinds do not live in a namespace, but without discovery we cannot
+            // tell; only an explicit namespace counts, plus the default for namespaced-looking
+            // objects Argo CD would have stamped with it.
+            if task.key.kind == "Namespace" { None } else { namespace_of(task) }
+        },
+    );
+    bubble(
+        tasks,
+        |task| {
+            if task.key.kind != "CustomResourceDefinition" {
+                return None;
+            }
+            let group = str_at(&task.manifest.object, &["spec", "group"]);
+            let kind = str_at(&task.manifest.object, &["spec", "names", "kind"]);
+            (!group.is_empty() && !kind.is_empty()).then(|| format!("{group}/{kind}"))
+        },
+        |task| Some(format!("{}/{}", task.key.group, task.key.kind)),
+    );
+}
+
+fn bubble(
+    tasks: &mut Vec<SyncTask>,
+    provides: impl Fn(&SyncTask) -> Option<String>,
+    needs: impl Fn(&SyncTask) -> Option<String>,
+) {
+    let mut first_user: std::collections::BTreeMap<String, usize> = Default::default();
+    for i in 0..tasks.len() {
+        if let Some(dep) = provides(&tasks[i]) {
+            if let Some(&index) = first_user.get(&dep) {
+                let (phase, wave) = (tasks[index].phase, tasks[index].wave);
+                let mut task = tasks.remove(i);
+                task.phase = phase;
+                task.wave = wave;
+                tasks.insert(index, task);
+                for position in first_user.values_mut() {
+                    if *position >= index {
+                        *position += 1;
+                    }
+                }
+            }
+        } else if let Some(dep) = needs(&tasks[i]) {
+            first_user.entry(dep).or_insert(i);
+        }
+    }
+}
+
+fn group(tasks: &[SyncTask]) -> Vec<Wave<'_>> {
+    let mut waves: Vec<Wave<'_>> = Vec::new();
+    for task in tasks {
+        match waves.last_mut() {
+            Some(last) if last.phase == task.phase && last.wave == task.wave => last.tasks.push(task),
+            _ => waves.push(Wave { phase: task.phase, wave: task.wave, tasks: vec![task] }),
+        }
+    }
+    waves
+}
+
+enum WaveState<'a> {
+    Pending(Vec<&'a SyncTask>),
+    Running(Vec<&'a SyncTask>),
+    Failed(Vec<&'a SyncTask>),
+    Succeeded,
+}
+
+fn wave_state<'a>(wave: &Wave<'a>, progress: &SyncProgress) -> WaveState<'a> {
+    let mut pending = Vec::new();
+    let mut running = Vec::new();
+    let mut failed = Vec::new();
+    for task in &wave.tasks {
+        match progress.result_of(task).map(ResourceResult::outcome) {
+            None => pending.push(*task),
+            Some(Outcome::Running) => running.push(*task),
+            Some(Outcome::Failed) => failed.push(*task),
+            Some(Outcome::Succeeded) => {}
+        }
+    }
+    if !failed.is_empty() {
+        WaveState::Failed(failed)
+    } else if !pending.is_empty() {
+        WaveState::Pending(pending)
+    } else if !running.is_empty() {
+        WaveState::Running(running)
+    } else {
+        WaveState::Succeeded
+    }
+}
+
+/// What the engine should do next.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step<'a> {
+    /// Apply these tasks (those of the wave with no result yet), then record a result for each.
+    Apply {
+        /// The phase.
+        phase: SyncPhase,
+        /// The wave.
+        wave: i64,
+        /// The tasks to apply.
+        tasks: Vec<&'a SyncTask>,
+    },
+    /// Every task of the wave is applied; wait until these are healthy (resources) or
+    /// completed (hooks), then update their results.
+    Wait {
+        /// The phase.
+        phase: SyncPhase,
+        /// The wave.
+        wave: i64,
+        /// The tasks still running.
+        tasks: Vec<&'a SyncTask>,
+    },
+    /// The operation is over.
+    Done {
+        /// Whether every PreSync, Sync and PostSync task succeeded.
+        succeeded: bool,
+    },
+}
+
+/// The state of an operation or of one task in it, as Argo CD names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum OperationPhase {
+    /// Under way.
+    #[default]
+    Running,
+    /// Being stopped.
+    Terminating,
+    /// Finished and failed.
+    Failed,
+    /// Could not be carried out.
+    Error,
+    /// Finished and succeeded.
+    Succeeded,
+}
+
+/// What applying one object did (Argo CD's `ResultCode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ResultCode {
+    /// Applied.
+    Synced,
+    /// Applying failed.
+    SyncFailed,
+    /// Deleted by prune.
+    Pruned,
+    /// Pruning was skipped.
+    PruneSkipped,
+}
+
+/// The result of one task, shaped like an entry of Argo CD's
+/// `status.operationState.syncResult.resources[]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ResourceResult {
+    /// API group.
+    #[serde(default)]
+    pub group: String,
+    /// API version.
+    #[serde(default)]
+    pub version: String,
+    /// Kind.
+    pub kind: String,
+    /// Namespace.
+    #[serde(default)]
+    pub namespace: String,
+    /// Name.
+    pub name: String,
+    /// What applying did; absent until applied.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<ResultCode>,
+    /// A human-readable account.
+    #[serde(default)]
+    pub message: String,
+    /// The hook type, for hooks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hook_type: Option<HookType>,
+    /// The state of the work attached to the object (hook completion or resource health).
+    #[serde(default)]
+    pub hook_phase: OperationPhase,
+    /// The phase the task ran in.
+    #[serde(default)]
+    pub sync_phase: SyncPhase,
+}
+
+/// How a recorded task stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Applied; not yet healthy or completed.
+    Running,
+    /// Done and healthy or completed.
+    Succeeded,
+    /// Failed.
+    Failed,
+}
+
+impl ResourceResult {
+    /// A fresh result for `task`, with `hook_phase` Running.
+    pub fn for_task(task: &SyncTask, status: ResultCode, message: impl Into<String>) -> Self {
+        let api_version = str_at(&task.manifest.object, &["apiVersion"]);
+        ResourceResult {
+            group: task.key.group.clone(),
+            version: crate::key::version_of(api_version).to_string(),
+            kind: task.key.kind.clone(),
+            namespace: task.key.namespace.clone(),
+            name: task.key.name.clone(),
+            status: Some(status),
+            message: message.into(),
+            hook_type: task.hook_type(),
+            hook_phase: if status == ResultCode::SyncFailed { OperationPhase::Failed } else { OperationPhase::Running },
+            sync_phase: task.phase,
+        }
+    }
+
+    /// How the task stands.
+    pub fn outcome(&self) -> Outcome {
+        match (self.status, self.hook_phase) {
+            (Some(ResultCode::SyncFailed), _) => Outcome::Failed,
+            (_, OperationPhase::Failed | OperationPhase::Error) => Outcome::Failed,
+            (_, OperationPhase::Succeeded) => Outcome::Succeeded,
+            (Some(ResultCode::Pruned | ResultCode::PruneSkipped), _) => Outcome::Succeeded,
+            _ => Outcome::Running,
+        }
+    }
+
+    fn is_for(&self, task: &SyncTask) -> bool {
+        self.sync_phase == task.phase
+            && self.group == task.key.group
+            && self.kind == task.key.kind
+            && self.namespace == task.key.namespace
+            && self.name == task.key.name
+    }
+}
+
+/// The resumable progress of a sync, stored in `status.operationState` (phase, message) and
+/// `status.operationState.syncResult.resources` (per-task results).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SyncProgress {
+    /// The operation's state.
+    #[serde(default)]
+    pub phase: OperationPhase,
+    /// A human-readable account of the last step.
+    #[serde(default)]
+    pub message: String,
+    /// The phase being worked on.
+    #[serde(default)]
+    pub sync_phase: SyncPhase,
+    /// The wave being worked on.
+    #[serde(default)]
+    pub wave: i64,
+    /// One result per task applied so far.
+    #[serde(default)]
+    pub resources: Vec<ResourceResult>,
+}
+
+impl SyncProgress {
+    /// The recorded result of `task`, if any.
+    pub fn result_of(&self, task: &SyncTask) -> Option<&ResourceResult> {
+        self.resources.iter().find(|r| r.is_for(task))
+    }
+
+    /// Records (or replaces) the result of one task.
+    pub fn record(&mut self, result: ResourceResult) {
+        let same = |r: &ResourceResult| {
+            r.sync_phase == result.sync_phase
+                && r.group == result.group
+                && r.kind == result.kind
+                && r.namespace == result.namespace
+                && r.name == result.name
+        };
+        match self.resources.iter_mut().find(|r| same(r)) {
+            Some(existing) => *existing = result,
+            None => self.resources.push(result),
+        }
+    }
+
+    /// Sets the task's `hook_phase` (e.g. Succeeded once healthy), keeping the rest. Returns
+    /// false when the task has no recorded result.
+    pub fn set_task_phase(&mut self, task: &SyncTask, phase: OperationPhase, message: &str) -> bool {
+        match self.resources.iter_mut().find(|r| r.is_for(task)) {
+            Some(result) => {
+                result.hook_phase = phase;
+                if !message.is_empty() {
+                    result.message = message.to_string();
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Brings `phase`, `sync_phase`, `wave` and `message` in line with `step`.
+    pub fn advance(&mut self, step: &Step<'_>) {
+        match step {
+            Step::Apply { phase, wave, tasks } | Step::Wait { phase, wave, tasks } => {
+                self.phase = OperationPhase::Running;
+                self.sync_phase = *phase;
+                self.wave = *wave;
+                let verb = if matches!(step, Step::Apply { .. }) { "applying" } else { "waiting for" };
+                self.message = format!("{phase} wave {wave}: {verb} {} object(s)", tasks.len());
+            }
+            Step::Done { succeeded: true } => {
+                self.phase = OperationPhase::Succeeded;
+                self.message = "successfully synced (all tasks run)".into();
+            }
+            Step::Done { succeeded: false } => {
+                self.phase = OperationPhase::Failed;
+                let failed: Vec<String> = self
+                    .resources
+                    .iter()
+                    .filter(|r| r.outcome() == Outcome::Failed && r.sync_phase != SyncPhase::SyncFail)
+                    .map(|r| format!("{}/{} {}", r.kind, r.name, r.message))
+                    .collect();
+                self.message = format!("one or more tasks failed: {}", failed.join("; "));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "waves_tests.rs"]
+mod tests;
