@@ -115,12 +115,7 @@ impl Value {
     pub fn deep_copy(&self) -> Value {
         match self {
             Value::List(l) => Value::list(l.borrow().iter().map(Value::deep_copy).collect()),
-            Value::Map(m) => Value::map(
-                m.borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.deep_copy()))
-                    .collect(),
-            ),
+            Value::Map(m) => Value::map(m.borrow().iter().map(|(k, v)| (k.clone(), v.deep_copy())).collect()),
             other => other.clone(),
         }
     }
@@ -185,11 +180,9 @@ impl Value {
             }
             serde_json::Value::String(s) => Value::str(s.as_str()),
             serde_json::Value::Array(a) => Value::list(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(o) => Value::map(
-                o.iter()
-                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
-                    .collect(),
-            ),
+            serde_json::Value::Object(o) => {
+                Value::map(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
+            }
         }
     }
     /// Convert to JSON; host objects become their printed form.
@@ -198,31 +191,21 @@ impl Value {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
-            Value::Float(f) => serde_json::Number::from_f64(*f)
-                .map(serde_json::Value::Number)
-                .unwrap_or(serde_json::Value::Null),
-            Value::Str(s) => serde_json::Value::String(s.to_string()),
-            Value::List(l) => {
-                serde_json::Value::Array(l.borrow().iter().map(Value::to_json).collect())
+            Value::Float(f) => {
+                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
             }
-            Value::Map(m) => serde_json::Value::Object(
-                m.borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
-                    .collect(),
-            ),
+            Value::Str(s) => serde_json::Value::String(s.to_string()),
+            Value::List(l) => serde_json::Value::Array(l.borrow().iter().map(Value::to_json).collect()),
+            Value::Map(m) => {
+                serde_json::Value::Object(m.borrow().iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
+            }
             Value::Obj(o) => serde_json::Value::String(o.display()),
         }
     }
     /// Map entries snapshot (so callers may mutate while iterating).
     pub fn map_entries(&self) -> Option<Vec<(String, Value)>> {
         match self {
-            Value::Map(m) => Some(
-                m.borrow()
-                    .iter()
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect(),
-            ),
+            Value::Map(m) => Some(m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
             _ => None,
         }
     }
@@ -271,11 +254,7 @@ fn shortest_digits(f: f64) -> (String, i32) {
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     let digits = digits.trim_end_matches('0').to_string();
-    let digits = if digits.is_empty() {
-        "0".to_string()
-    } else {
-        digits
-    };
+    let digits = if digits.is_empty() { "0".to_string() } else { digits };
     (digits, exp + 1)
 }
 
@@ -285,28 +264,16 @@ pub fn format_float_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 {
-            "+Inf".into()
-        } else {
-            "-Inf".into()
-        };
+        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
+        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
     }
     let (digits, dp) = shortest_digits(f);
     let exp = dp - 1;
     let neg = if f < 0.0 { "-" } else { "" };
     // Go's shortest %g switches to exponent form at exponent 6 (eprec = 6).
-    if !(-4..6).contains(&exp) {
-        format_e(neg, &digits, exp)
-    } else {
-        format!("{neg}{}", format_f_digits(&digits, dp))
-    }
+    if !(-4..6).contains(&exp) { format_e(neg, &digits, exp) } else { format!("{neg}{}", format_f_digits(&digits, dp)) }
 }
 
 /// Go's `%e`-style exponent rendering with at least two exponent digits.
@@ -356,11 +323,7 @@ pub fn format_float_json(f: f64) -> String {
     let a = f.abs();
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
         // Go's json cleans e-07 to e-7.
-        let s = format_e(
-            if f < 0.0 { "-" } else { "" },
-            &shortest_digits(f).0,
-            shortest_digits(f).1 - 1,
-        );
+        let s = format_e(if f < 0.0 { "-" } else { "" }, &shortest_digits(f).0, shortest_digits(f).1 - 1);
         return s.replace("e-0", "e-").replace("e+0", "e+");
     }
     format_float_f(f)
@@ -388,10 +351,7 @@ mod tests {
     fn go_composite_printing() {
         let m = Value::map(BTreeMap::from([
             ("b".to_string(), Value::Int(2)),
-            (
-                "a".to_string(),
-                Value::list(vec![Value::str("x"), Value::Nil]),
-            ),
+            ("a".to_string(), Value::list(vec![Value::str("x"), Value::Nil])),
         ]));
         assert_eq!(m.to_go_string(), "map[a:[x <nil>] b:2]");
         assert_eq!(Value::Nil.to_template_string(), "<no value>");

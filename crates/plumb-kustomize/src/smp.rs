@@ -21,11 +21,7 @@ pub(crate) enum Outcome {
     Deleted,
 }
 
-pub(crate) fn merge_object(
-    dest: &mut Value,
-    patch: &Value,
-    ctx: &Ctx<'_>,
-) -> Result<Outcome, String> {
+pub(crate) fn merge_object(dest: &mut Value, patch: &Value, ctx: &Ctx<'_>) -> Result<Outcome, String> {
     let mut path = Vec::new();
     merge_value(dest, patch, ctx, &mut path)
 }
@@ -34,12 +30,7 @@ fn directive(v: &Value) -> Option<&str> {
     v.get("$patch").and_then(Value::as_str)
 }
 
-fn merge_value(
-    dest: &mut Value,
-    patch: &Value,
-    ctx: &Ctx<'_>,
-    path: &mut Vec<String>,
-) -> Result<Outcome, String> {
+fn merge_value(dest: &mut Value, patch: &Value, ctx: &Ctx<'_>, path: &mut Vec<String>) -> Result<Outcome, String> {
     let Value::Object(pm) = patch else {
         *dest = clean(patch);
         return Ok(Outcome::Kept);
@@ -113,11 +104,7 @@ fn merge_list(
     path: &mut Vec<String>,
 ) -> Result<(), String> {
     if items.iter().any(|i| directive(i) == Some("replace")) {
-        *existing = items
-            .iter()
-            .filter(|i| directive(i) != Some("replace"))
-            .map(clean)
-            .collect();
+        *existing = items.iter().filter(|i| directive(i) != Some("replace")).map(clean).collect();
         return Ok(());
     }
     let Some(key) = key else {
@@ -183,11 +170,7 @@ fn clean(v: &Value) -> Value {
 
 fn clean_list(items: &[Value]) -> Value {
     Value::Array(
-        items
-            .iter()
-            .filter(|i| !matches!(directive(i), Some("delete") | Some("replace")))
-            .map(clean)
-            .collect(),
+        items.iter().filter(|i| !matches!(directive(i), Some("delete") | Some("replace"))).map(clean).collect(),
     )
 }
 
@@ -206,10 +189,7 @@ mod tests {
             {"name": "a", "env": [{"name": "B", "value": "2"}]},
             {"name": "b", "$patch": "delete"}
         ]}}}});
-        let ctx = Ctx {
-            group: "apps",
-            kind: "Deployment",
-        };
+        let ctx = Ctx { group: "apps", kind: "Deployment" };
         assert_eq!(merge_object(&mut dest, &patch, &ctx), Ok(Outcome::Kept));
         assert_eq!(
             dest,
@@ -223,10 +203,7 @@ mod tests {
     fn null_deletes_and_lists_of_crs_replace() {
         let mut dest = json!({"spec": {"items": [{"name": "a"}], "drop": 1}});
         let patch = json!({"spec": {"items": [{"name": "b"}], "drop": null}});
-        let ctx = Ctx {
-            group: "example.com",
-            kind: "Foo",
-        };
+        let ctx = Ctx { group: "example.com", kind: "Foo" };
         assert_eq!(merge_object(&mut dest, &patch, &ctx), Ok(Outcome::Kept));
         assert_eq!(dest, json!({"spec": {"items": [{"name": "b"}]}}));
     }

@@ -14,7 +14,7 @@ pub use directory::render_directory;
 pub use yaml::{ParseError, parse_documents};
 
 use plumb_core::application::Source;
-use plumb_core::manifest::{InvalidManifest, Manifest};
+use plumb_core::manifest::{InvalidManifest, Manifest, Origin};
 use std::path::{Path, PathBuf};
 
 /// Bounds on what a render may read.
@@ -116,6 +116,15 @@ pub enum Error {
         /// The pattern.
         pattern: String,
     },
+    /// Kustomize refused the kustomization.
+    #[error("kustomize build {path}")]
+    Kustomize {
+        /// Directory relative to the root.
+        path: String,
+        /// The cause, naming the file and field.
+        #[source]
+        source: plumb_kustomize::Error,
+    },
     /// A renderer that is not available for this source.
     #[error("{path}: {what} sources are not supported yet")]
     Unsupported {
@@ -154,7 +163,14 @@ pub fn render(root: &Path, source: &Source, limits: &Limits) -> Result<(SourceTy
             render_directory(&root, &dir, &directory, limits)?
         }
         SourceType::Kustomize => {
-            return Err(Error::Unsupported { path: relative(&root, &dir), what: "Kustomize" });
+            let objects = plumb_kustomize::build(&root, &dir, &plumb_kustomize::Options::default())
+                .map_err(|source| Error::Kustomize { path: relative(&root, &dir), source })?;
+            let file = format!("{}/kustomization.yaml", relative(&root, &dir));
+            objects
+                .into_iter()
+                .enumerate()
+                .map(|(document, object)| Manifest { object, origin: Origin { file: file.clone(), document } })
+                .collect()
         }
         SourceType::Helm => {
             return Err(Error::Unsupported { path: relative(&root, &dir), what: "Helm chart" });

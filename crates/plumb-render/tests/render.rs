@@ -130,3 +130,32 @@ fn bad_include_pattern() {
     let error = render(dir.path(), &s, &Limits::default()).unwrap_err();
     assert_eq!(error.to_string(), "spec.source.directory.include: invalid pattern \"{a.yaml\"");
 }
+
+#[test]
+fn corpus_kustomize_guestbook() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/argocd-example-apps");
+    if !root.exists() {
+        return;
+    }
+    let (kind, manifests) = render(&root, &source("kustomize-guestbook"), &Limits::default()).unwrap();
+    assert_eq!(kind, SourceType::Kustomize);
+    let names: Vec<_> = manifests.iter().map(|m| m.object["metadata"]["name"].as_str().unwrap().to_string()).collect();
+    assert!(names.iter().all(|n| n.starts_with("kustomize-")), "{names:?}");
+}
+
+#[test]
+fn kustomize_errors_name_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "app/kustomization.yaml", "resources:\n- missing.yaml\n");
+    let error = render(dir.path(), &source("app"), &Limits::default()).unwrap_err();
+    let chain = format!("{error}: {}", std::error::Error::source(&error).map(|e| e.to_string()).unwrap_or_default());
+    assert!(chain.contains("kustomize build app") && chain.contains("missing.yaml"), "{chain}");
+}
+
+#[test]
+fn helm_chart_is_reported_as_not_supported_yet() {
+    let dir = tempfile::tempdir().unwrap();
+    write(dir.path(), "chart/Chart.yaml", "apiVersion: v2\nname: c\nversion: 0.1.0\n");
+    let error = render(dir.path(), &source("chart"), &Limits::default()).unwrap_err();
+    assert_eq!(error.to_string(), "chart: Helm chart sources are not supported yet");
+}

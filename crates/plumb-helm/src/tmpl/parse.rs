@@ -31,12 +31,7 @@ pub enum Node {
     If(Control),
     Range(Control),
     With(Control),
-    Template {
-        pos: Pos,
-        src: String,
-        name: String,
-        pipe: Option<Pipe>,
-    },
+    Template { pos: Pos, src: String, name: String, pipe: Option<Pipe> },
     Break,
     Continue,
 }
@@ -111,16 +106,8 @@ struct Parser<'a> {
 /// Parse `src` (registered as `name`); returns the main tree first, then defined templates.
 pub fn parse(name: &str, src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, ParseError> {
     let toks = lex(name, src)?;
-    let mut p = Parser {
-        name,
-        src,
-        toks,
-        i: 0,
-        vars: vec!["$".to_string()],
-        range_depth: 0,
-        defined: Vec::new(),
-        is_func,
-    };
+    let mut p =
+        Parser { name, src, toks, i: 0, vars: vec!["$".to_string()], range_depth: 0, defined: Vec::new(), is_func };
     let mut root = Vec::new();
     loop {
         if p.peek() == &Tok::Eof {
@@ -137,11 +124,7 @@ pub fn parse(name: &str, src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Pa
             Item::Else(off, _) => return Err(p.err(off, "unexpected {{else}}")),
         }
     }
-    let mut out = vec![Rc::new(Tree {
-        name: name.to_string(),
-        parse_name: name.to_string(),
-        root,
-    })];
+    let mut out = vec![Rc::new(Tree { name: name.to_string(), parse_name: name.to_string(), root })];
     out.append(&mut p.defined);
     Ok(out)
 }
@@ -155,41 +138,25 @@ enum Item {
 
 impl<'a> Parser<'a> {
     fn err(&self, off: usize, msg: impl Into<String>) -> ParseError {
-        ParseError {
-            name: self.name.to_string(),
-            line: line_of(self.src, off),
-            msg: msg.into(),
-        }
+        ParseError { name: self.name.to_string(), line: line_of(self.src, off), msg: msg.into() }
     }
     fn peek(&self) -> &Tok {
         self.peek_at(0)
     }
     fn peek_at(&self, n: usize) -> &Tok {
-        self.toks
-            .get(self.i + n)
-            .map(|t| &t.tok)
-            .unwrap_or(&Tok::Eof)
+        self.toks.get(self.i + n).map(|t| &t.tok).unwrap_or(&Tok::Eof)
     }
     fn off(&self) -> usize {
-        self.toks
-            .get(self.i)
-            .map(|t| t.off)
-            .unwrap_or(self.src.len())
+        self.toks.get(self.i).map(|t| t.off).unwrap_or(self.src.len())
     }
     fn next(&mut self) -> Token {
-        let t = self.toks.get(self.i).cloned().unwrap_or(Token {
-            tok: Tok::Eof,
-            off: self.src.len(),
-            space_before: false,
-        });
+        let t =
+            self.toks.get(self.i).cloned().unwrap_or(Token { tok: Tok::Eof, off: self.src.len(), space_before: false });
         self.i += 1;
         t
     }
     fn pos(&self, off: usize) -> Pos {
-        Pos {
-            line: line_of(self.src, off),
-            col: col_of(self.src, off),
-        }
+        Pos { line: line_of(self.src, off), col: col_of(self.src, off) }
     }
     fn expect_close(&mut self, ctx: &str) -> Result<(), ParseError> {
         let t = self.next();
@@ -211,11 +178,7 @@ impl<'a> Parser<'a> {
         if let Item::Else(off, _) = end {
             return Err(self.err(off, "unexpected {{else}} in define clause"));
         }
-        self.defined.push(Rc::new(Tree {
-            name,
-            parse_name: self.name.to_string(),
-            root: list,
-        }));
+        self.defined.push(Rc::new(Tree { name, parse_name: self.name.to_string(), root: list }));
         Ok(())
     }
 
@@ -276,11 +239,7 @@ impl<'a> Parser<'a> {
                         return Err(self.err(kw_off, format!("{{{{{kw}}}}} outside {{{{range}}}}")));
                     }
                     self.expect_close(&kw)?;
-                    return Ok(Item::Node(if kw == "break" {
-                        Node::Break
-                    } else {
-                        Node::Continue
-                    }));
+                    return Ok(Item::Node(if kw == "break" { Node::Break } else { Node::Continue }));
                 }
                 _ => {}
             }
@@ -321,11 +280,7 @@ impl<'a> Parser<'a> {
         };
         self.vars.truncate(mark);
         let _ = kw_off;
-        let c = Control {
-            pipe,
-            list,
-            else_list,
-        };
+        let c = Control { pipe, list, else_list };
         Ok(match kw {
             "if" => Node::If(c),
             "range" => Node::Range(c),
@@ -336,10 +291,7 @@ impl<'a> Parser<'a> {
     fn parse_template(&mut self, kw: &str, kw_off: usize) -> Result<Node, ParseError> {
         let t = self.next();
         let Tok::Str(name) = t.tok else {
-            return Err(self.err(
-                t.off,
-                format!("unexpected {} in {kw} clause", describe(&t.tok)),
-            ));
+            return Err(self.err(t.off, format!("unexpected {} in {kw} clause", describe(&t.tok))));
         };
         let pipe = if self.peek() == &Tok::Close {
             self.i += 1;
@@ -354,17 +306,9 @@ impl<'a> Parser<'a> {
             if let Item::Else(off, _) = end {
                 return Err(self.err(off, "unexpected {{else}} in block clause"));
             }
-            self.defined.push(Rc::new(Tree {
-                name: name.clone(),
-                parse_name: self.name.to_string(),
-                root: list,
-            }));
+            self.defined.push(Rc::new(Tree { name: name.clone(), parse_name: self.name.to_string(), root: list }));
         }
-        let end = self
-            .toks
-            .get(self.i.saturating_sub(1))
-            .map(|t| t.off)
-            .unwrap_or(kw_off);
+        let end = self.toks.get(self.i.saturating_sub(1)).map(|t| t.off).unwrap_or(kw_off);
         Ok(Node::Template {
             pos: self.pos(kw_off),
             src: format!("{{{{{}}}}}", self.src.get(kw_off..end).unwrap_or("").trim()),
@@ -417,17 +361,11 @@ impl<'a> Parser<'a> {
                 Tok::Pipe => continue,
                 Tok::Close => break,
                 other => {
-                    return Err(
-                        self.err(t.off, format!("unexpected {} in {ctx}", describe(&other)))
-                    );
+                    return Err(self.err(t.off, format!("unexpected {} in {ctx}", describe(&other))));
                 }
             }
         }
-        let end = self
-            .toks
-            .get(self.i.saturating_sub(1))
-            .map(|t| t.off)
-            .unwrap_or(start);
+        let end = self.toks.get(self.i.saturating_sub(1)).map(|t| t.off).unwrap_or(start);
         Ok(Pipe {
             pos: self.pos(start),
             src: self.src.get(start..end).unwrap_or("").trim().to_string(),
@@ -460,18 +398,11 @@ impl<'a> Parser<'a> {
                 Tok::Pipe => continue,
                 Tok::RParen => break,
                 other => {
-                    return Err(self.err(
-                        t.off,
-                        format!("unexpected {} in parenthesized pipeline", describe(&other)),
-                    ));
+                    return Err(self.err(t.off, format!("unexpected {} in parenthesized pipeline", describe(&other))));
                 }
             }
         }
-        let end = self
-            .toks
-            .get(self.i.saturating_sub(1))
-            .map(|t| t.off)
-            .unwrap_or(start);
+        let end = self.toks.get(self.i.saturating_sub(1)).map(|t| t.off).unwrap_or(start);
         Ok(Pipe {
             pos: self.pos(start),
             src: self.src.get(start..end).unwrap_or("").trim().to_string(),
@@ -499,11 +430,7 @@ impl<'a> Parser<'a> {
             return Err(self.err(start, format!("missing value for {ctx}")));
         }
         let end = self.off();
-        Ok(Cmd {
-            pos: self.pos(start),
-            src: self.src.get(start..end).unwrap_or("").trim().to_string(),
-            args,
-        })
+        Ok(Cmd { pos: self.pos(start), src: self.src.get(start..end).unwrap_or("").trim().to_string(), args })
     }
 
     fn parse_operand(&mut self) -> Result<Arg, ParseError> {
@@ -522,8 +449,7 @@ impl<'a> Parser<'a> {
             Tok::Bool(b) => ArgKind::Bool(b),
             Tok::Str(s) => ArgKind::Str(s),
             Tok::Char(c) => ArgKind::Int(c),
-            Tok::Num(n) => parse_number(&n)
-                .ok_or_else(|| self.err(start, format!("bad number syntax: {n:?}")))?,
+            Tok::Num(n) => parse_number(&n).ok_or_else(|| self.err(start, format!("bad number syntax: {n:?}")))?,
             Tok::Ident(name) => {
                 if !(self.is_func)(&name) {
                     return Err(self.err(start, format!("function \"{name}\" not defined")));
@@ -559,11 +485,7 @@ impl<'a> Parser<'a> {
             }
         }
         let end = self.off();
-        Ok(Arg {
-            pos: self.pos(pos_off),
-            src: self.src.get(start..end).unwrap_or("").trim().to_string(),
-            kind,
-        })
+        Ok(Arg { pos: self.pos(pos_off), src: self.src.get(start..end).unwrap_or("").trim().to_string(), kind })
     }
 }
 
@@ -580,8 +502,7 @@ fn parse_number(n: &str) -> Option<ArgKind> {
         i64::from_str_radix(o, 8).ok()
     } else if let Some(b) = lower.strip_prefix("0b") {
         i64::from_str_radix(b, 2).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.chars().all(|c| c.is_ascii_digit())
-    {
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.chars().all(|c| c.is_ascii_digit()) {
         i64::from_str_radix(&lower[1..], 8).ok()
     } else {
         lower.parse::<i64>().ok()
