@@ -9,6 +9,10 @@ use crate::value::Value;
 pub mod fmt;
 mod helm;
 mod misc;
+/// Masterminds-style semantic versions and constraints.
+pub mod semver {
+    pub use super::misc::{Version, parse_version, semver_matches};
+}
 mod sprig;
 
 pub use helm::to_json_string;
