@@ -34,11 +34,7 @@ struct Watcher {
 impl Watcher {
     fn render(&self, obj: &Value) -> Value {
         let o = present(obj, &self.t.rt, &self.t.version);
-        if self.as_table {
-            table::table(&self.t.rt, &[o], meta_str(obj, "resourceVersion"), &self.q)
-        } else {
-            o
-        }
+        if self.as_table { table::table(&self.t.rt, &[o], meta_str(obj, "resourceVersion"), &self.q) } else { o }
     }
 
     async fn send(&self, kind: &str, object: Value) -> bool {
@@ -52,8 +48,7 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj =
-            json!({"kind": self.t.rt.kind, "apiVersion": self.t.api_version(), "metadata": meta});
+        let obj = json!({"kind": self.t.rt.kind, "apiVersion": self.t.api_version(), "metadata": meta});
         self.send("BOOKMARK", obj).await
     }
 
@@ -76,35 +71,19 @@ impl Watcher {
     }
 }
 
-pub(crate) async fn serve(
-    cluster: Arc<Cluster>,
-    t: Target,
-    q: &Query,
-    as_table: bool,
-) -> Result<Response, ApiError> {
+pub(crate) async fn serve(cluster: Arc<Cluster>, t: Target, q: &Query, as_table: bool) -> Result<Response, ApiError> {
     let filter = Filter::from_query(&t, q)?;
     let bookmarks = q.flag("allowWatchBookmarks");
     let send_initial = q.get("sendInitialEvents").map(|v| v == "true");
     let rv_param = q.get("resourceVersion").unwrap_or("").to_string();
-    let timeout = q
-        .get("timeoutSeconds")
-        .and_then(|s| s.parse::<u64>().ok())
-        .map(Duration::from_secs);
+    let timeout = q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
     let (tx, rx) = mpsc::channel::<bytes::Bytes>(1024);
-    let watcher = Watcher {
-        t,
-        filter,
-        q: q.clone(),
-        as_table,
-        tx,
-    };
+    let watcher = Watcher { t, filter, q: q.clone(), as_table, tx };
     let key = watcher.t.rt.key();
     let initial_state = send_initial.unwrap_or(rv_param.is_empty() || rv_param == "0");
     let mut gone: Option<(u64, u64)> = None;
     let (initial, start) = if initial_state {
-        let (items, start) = cluster
-            .store
-            .snapshot_and_subscribe(&key, watcher.t.namespace.as_deref());
+        let (items, start) = cluster.store.snapshot_and_subscribe(&key, watcher.t.namespace.as_deref());
         (items, Some(start))
     } else {
         let since: u64 = rv_param.parse().unwrap_or(0);
@@ -120,9 +99,7 @@ pub(crate) async fn serve(
     tokio::spawn(async move {
         let Some(start) = start else {
             if let Some((asked, oldest)) = gone {
-                let status =
-                    ApiError::gone(format!("too old resource version: {asked} ({oldest})"))
-                        .status();
+                let status = ApiError::gone(format!("too old resource version: {asked} ({oldest})")).status();
                 watcher.send("ERROR", status).await;
             }
             return;
@@ -147,9 +124,8 @@ pub(crate) async fn serve(
         let mut tick = tokio::time::interval(BOOKMARK_EVERY);
         tick.tick().await;
         loop {
-            let sleep_until = deadline.unwrap_or_else(|| {
-                tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600)
-            });
+            let sleep_until =
+                deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600));
             tokio::select! {
                 ev = live.recv() => match ev {
                     Ok(ev) => {
@@ -170,13 +146,7 @@ pub(crate) async fn serve(
             }
         }
     });
-    let stream = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
-    });
-    Ok((
-        StatusCode::OK,
-        [("content-type", "application/json")],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    let stream =
+        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
+    Ok((StatusCode::OK, [("content-type", "application/json")], Body::from_stream(stream)).into_response())
 }

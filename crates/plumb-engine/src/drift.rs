@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 #[derive(Clone, Default)]
 pub struct DriftWatch {
     watched: Arc<Mutex<HashSet<(String, String)>>>,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     instances: Arc<RwLock<HashMap<String, AppId>>>,
 }
 
@@ -47,7 +48,7 @@ impl DriftWatch {
             }
         }
         let (cluster, queue, this) = (cluster.clone(), queue.clone(), self.clone());
-        tokio::spawn(async move {
+        let task = tokio::spawn(async move {
             let stream = match cluster.watch(&key.0, &key.1, "", Some(INSTANCE_LABEL)).await {
                 Ok(stream) => stream,
                 Err(error) => {
@@ -76,5 +77,17 @@ impl DriftWatch {
                 }
             }
         });
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task.abort_handle());
+        }
+    }
+
+    /// Stops every watch.
+    pub fn stop(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
     }
 }

@@ -167,6 +167,7 @@ impl Controller {
         for name in installed {
             tracing::info!(crd = %name, "installed custom resource definition");
         }
+        let mut watchers = Vec::new();
         for namespace in context.options.app_namespaces.clone() {
             let stream = context
                 .cluster
@@ -174,7 +175,7 @@ impl Controller {
                 .await
                 .map_err(|source| Error::WatchApplications { namespace: namespace.clone(), source })?;
             let context = context.clone();
-            tokio::spawn(async move {
+            watchers.push(tokio::spawn(async move {
                 let mut stream = Box::pin(stream);
                 while let Some(event) = stream.next().await {
                     match event {
@@ -197,7 +198,7 @@ impl Controller {
                         }
                     }
                 }
-            });
+            }));
         }
         let mut workers = Vec::new();
         for _ in 0..context.options.workers.max(1) {
@@ -215,9 +216,10 @@ impl Controller {
         }
         tracing::info!(namespaces = ?context.options.app_namespaces, "controller running");
         shutdown.await;
-        for worker in workers {
-            worker.abort();
+        for task in workers.into_iter().chain(watchers) {
+            task.abort();
         }
+        context.drift.stop();
         Ok(())
     }
 }

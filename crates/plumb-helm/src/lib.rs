@@ -189,9 +189,7 @@ pub struct Rendered {
 
 impl Rendered {
     fn is_test(m: &Manifest) -> bool {
-        m.hook
-            .as_ref()
-            .is_some_and(|h| h.events.iter().any(|e| e == "test" || e == "test-success"))
+        m.hook.as_ref().is_some_and(|h| h.events.iter().any(|e| e == "test" || e == "test-success"))
     }
 
     /// The manifest text before `--show-only` filtering.
@@ -219,8 +217,7 @@ impl Rendered {
 
     /// Exactly what `helm template` prints on stdout.
     pub fn to_output(&self) -> String {
-        self.try_output()
-            .unwrap_or_else(|e| format!("Error: {e}\n"))
+        self.try_output().unwrap_or_else(|e| format!("Error: {e}\n"))
     }
 
     /// Like [`Rendered::to_output`], but `--show-only` misses are errors.
@@ -247,9 +244,7 @@ impl Rendered {
                 }
             }
             if missing {
-                return Err(Error::Render(format!(
-                    "could not find template {pat} in chart"
-                )));
+                return Err(Error::Render(format!("could not find template {pat} in chart")));
             }
         }
         Ok(out)
@@ -258,23 +253,12 @@ impl Rendered {
     /// Parsed documents (hooks included, their annotations kept), CRDs first when included.
     pub fn objects(&self) -> Result<Vec<serde_json::Value>, Error> {
         let mut out = Vec::new();
-        let crds = if self.include_crds {
-            self.crds.as_slice()
-        } else {
-            &[]
-        };
-        for m in crds.iter().chain(&self.manifests).chain(if self.no_hooks {
-            &[][..]
-        } else {
-            &self.hooks
-        }) {
+        let crds = if self.include_crds { self.crds.as_slice() } else { &[] };
+        for m in crds.iter().chain(&self.manifests).chain(if self.no_hooks { &[][..] } else { &self.hooks }) {
             if self.skip_tests && Self::is_test(m) {
                 continue;
             }
-            let docs = yaml::parse_documents(&m.content).map_err(|e| Error::Yaml {
-                file: m.source.clone(),
-                msg: e,
-            })?;
+            let docs = yaml::parse_documents(&m.content).map_err(|e| Error::Yaml { file: m.source.clone(), msg: e })?;
             out.extend(docs.into_iter().filter(|d| !d.is_null()));
         }
         Ok(out)
@@ -290,11 +274,8 @@ fn resolve(base: &Option<PathBuf>, p: &Path) -> PathBuf {
 
 /// Parse `--kube-version` as Helm does (`1.20`, `v1.20.0`).
 pub fn parse_kube_version(v: &str) -> Result<objects::KubeVersion, Error> {
-    let sv = funcs_semver_parse(v).map_err(|_| {
-        Error::Usage(format!(
-            "invalid kube version '{v}': Invalid Semantic Version"
-        ))
-    })?;
+    let sv = funcs_semver_parse(v)
+        .map_err(|_| Error::Usage(format!("invalid kube version '{v}': Invalid Semantic Version")))?;
     Ok(objects::KubeVersion {
         version: format!("v{}.{}.{}", sv.major, sv.minor, sv.patch),
         major: sv.major.to_string(),
@@ -330,10 +311,7 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
             Value::Nil => Value::empty_map(),
             m @ Value::Map(_) => m,
             _ => {
-                return Err(Error::Values(format!(
-                    "failed to parse {}: not a map",
-                    f.display()
-                )));
+                return Err(Error::Values(format!("failed to parse {}: not a map", f.display())));
             }
         };
         base = values::merge_maps(&base, &v);
@@ -377,10 +355,7 @@ pub fn template(root: &Path, chart: &Path, options: &TemplateOptions) -> Result<
 }
 
 fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result<Rendered, Error> {
-    let root = root.canonicalize().map_err(|e| Error::Io {
-        path: root.display().to_string(),
-        source: e,
-    })?;
+    let root = root.canonicalize().map_err(|e| Error::Io { path: root.display().to_string(), source: e })?;
     let chart_path = resolve(&o.base_dir, chart_path);
     let mut chart = chart::load(&root, &chart_path)?;
     if chart.is_library() {
@@ -413,16 +388,9 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         ("Revision".to_string(), Value::Int(1)),
         ("Service".to_string(), Value::str("Helm")),
     ]));
-    let mut api_versions: Vec<String> = objects::DEFAULT_API_VERSIONS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let mut api_versions: Vec<String> = objects::DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect();
     api_versions.extend(o.api_versions.iter().cloned());
-    let ctx = render::Context {
-        release,
-        kube: Rc::new(kube),
-        api_versions,
-    };
+    let ctx = render::Context { release, kube: Rc::new(kube), api_versions };
     let mut files = render::render_templates(&chart, vals, &ctx)?;
     let notes_key = format!("{}/templates/NOTES.txt", chart.name);
     let notes = files.get(&notes_key).cloned();
@@ -440,14 +408,9 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
                     }
                     blob.push_str(&format!("---\n# Source: {name}\n{content}\n"));
                 }
-                return Err(Error::WithOutput {
-                    output: format!("{}\n", blob.trim()),
-                    error: Box::new(e),
-                });
+                return Err(Error::WithOutput { output: format!("{}\n", blob.trim()), error: Box::new(e) });
             }
-            return Err(Error::Render(format!(
-                "{e}\n\nUse --debug flag to render out invalid YAML"
-            )));
+            return Err(Error::Render(format!("{e}\n\nUse --debug flag to render out invalid YAML")));
         }
     };
     Ok(Rendered {

@@ -38,13 +38,8 @@ fn corpus() -> PathBuf {
 }
 
 fn corpus_dir() -> Option<PathBuf> {
-    let candidates = [
-        corpus(),
-        PathBuf::from("/work/shared/corpus/helm-template-golden-v3"),
-    ];
-    candidates
-        .into_iter()
-        .find(|p| p.join("cases.tsv").exists())
+    let candidates = [corpus(), PathBuf::from("/work/shared/corpus/helm-template-golden-v3")];
+    candidates.into_iter().find(|p| p.join("cases.tsv").exists())
 }
 
 /// go-shellwords splitting: quotes group, no globbing.
@@ -112,9 +107,7 @@ fn helm_v3_golden_cases() {
         if cols.len() < 2 {
             continue;
         }
-        let golden = std::fs::read_to_string(dir.join(cols[0]))
-            .unwrap_or_default()
-            .replace("\r\n", "\n");
+        let golden = std::fs::read_to_string(dir.join(cols[0])).unwrap_or_default().replace("\r\n", "\n");
         let mut args = shell_split(cols[1]);
         if args.first().map(String::as_str) == Some("template") {
             args.remove(0);
@@ -139,10 +132,7 @@ fn helm_v3_golden_cases() {
     eprintln!("passing: {passed:?}");
     eprintln!("failing: {failed:?}");
     for p in PASSING {
-        assert!(
-            passed.iter().any(|x| x == p),
-            "regression: {p} no longer passes"
-        );
+        assert!(passed.iter().any(|x| x == p), "regression: {p} no longer passes");
     }
     assert!(total > 0, "no cases ran");
 }
@@ -150,17 +140,9 @@ fn helm_v3_golden_cases() {
 #[test]
 fn golden_sanity_output_is_real() {
     let Some(dir) = corpus_dir() else { return };
-    let cfg = CliConfig {
-        default_kube_version: Some("v1.20.0".into()),
-        root: Some(dir.clone()),
-    };
+    let cfg = CliConfig { default_kube_version: Some("v1.20.0".into()), root: Some(dir.clone()) };
     let out = run(&["testdata/testcharts/subchart".to_string()], &dir, &cfg);
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert!(
-        out.stdout
-            .contains("# Source: subchart/templates/service.yaml"),
-        "{}",
-        out.stdout
-    );
+    assert!(out.stdout.contains("# Source: subchart/templates/service.yaml"), "{}", out.stdout);
     assert!(out.stdout.contains("kube-version/version: \"v1.20.0\""));
 }

@@ -79,7 +79,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             wait_operation(&cluster, &args.scope, &args.name, Duration::from_secs(args.timeout)).await
         }
         AppCommand::Refresh(args) => {
-            let (cluster, app) = fetch(&args.scope, &args.name).await?;
+            let (cluster, _app) = fetch(&args.scope, &args.name).await?;
             let kind = if args.hard { "hard" } else { "normal" };
             let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
             cluster.merge_patch(API_VERSION, "Application", &args.scope.app_namespace, &args.name, &patch).await?;

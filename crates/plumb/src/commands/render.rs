@@ -13,6 +13,16 @@ pub fn kustomize(command: KustomizeCommand) -> anyhow::Result<ExitCode> {
 
 pub fn helm(command: HelmCommand) -> anyhow::Result<ExitCode> {
     let HelmCommand::Template { args } = command;
-    let _ = args;
-    anyhow::bail!("plumb helm template: not available in this build yet (the native Helm renderer is being integrated)")
+    let cwd = std::env::current_dir()?;
+    match plumb_helm::cli::template(&args, &cwd) {
+        Ok(output) => {
+            std::io::stdout().write_all(output.as_bytes())?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(error) => {
+            // Helm's own wording, so scripts written against helm keep working.
+            eprintln!("Error: {error}");
+            Ok(ExitCode::FAILURE)
+        }
+    }
 }
