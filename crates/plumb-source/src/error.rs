@@ -139,9 +139,9 @@ impl GitError {
         Self(scrub(text, secrets))
     }
 
-    /// Render a gix error with its whole chain (gix joins it with `: ` in alternate form).
+    /// Render a gix error with its chain of causes.
     pub(crate) fn from_gix(err: &gix::Error, secrets: &[&str]) -> Self {
-        Self(scrub(format!("{err:#}"), secrets))
+        Self::scrubbed(err, secrets)
     }
 }
 
