@@ -102,7 +102,7 @@ pub(crate) fn fetch(
 
     let connection = remote
         .connect(Direction::Fetch)
-        .map_err(|err| connect_error(url, &err, &secrets))?;
+        .map_err(|err| connect_error(url, credentials, &err, &secrets))?;
     let identity = credentials.account();
     let connection = connection.with_credentials(move |action| {
         use gix::credentials::helper::Action;
@@ -121,7 +121,7 @@ pub(crate) fn fetch(
     });
     let prepare = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
-        .map_err(|err| connect_error(url, &err, &secrets))?;
+        .map_err(|err| connect_error(url, credentials, &err, &secrets))?;
     let remote_refs: HashSet<Vec<u8>> = prepare
         .ref_map()
         .remote_refs
@@ -133,7 +133,7 @@ pub(crate) fn fetch(
         .receive(gix::progress::Discard, &interrupt)
         .map_err(|err| {
             if err.is_unauthenticated() {
-                auth_error(url, &err, &secrets)
+                auth_error(url, credentials, &err, &secrets)
             } else {
                 Error::Fetch {
                     url: url.redacted.clone(),
@@ -212,9 +212,14 @@ fn secrets(url: &RepoUrl, credentials: &Credentials) -> Vec<String> {
     secrets
 }
 
-fn connect_error(url: &RepoUrl, err: &gix::Error, secrets: &[&str]) -> Error {
+fn connect_error(
+    url: &RepoUrl,
+    credentials: &Credentials,
+    err: &gix::Error,
+    secrets: &[&str],
+) -> Error {
     if err.is_unauthenticated() || (url.transport == Transport::Http && is_http_auth_failure(err)) {
-        auth_error(url, err, secrets)
+        auth_error(url, credentials, err, secrets)
     } else {
         Error::Unreachable {
             url: url.redacted.clone(),
@@ -223,10 +228,21 @@ fn connect_error(url: &RepoUrl, err: &gix::Error, secrets: &[&str]) -> Error {
     }
 }
 
-fn auth_error(url: &RepoUrl, err: &gix::Error, secrets: &[&str]) -> Error {
+fn auth_error(
+    url: &RepoUrl,
+    credentials: &Credentials,
+    err: &gix::Error,
+    secrets: &[&str],
+) -> Error {
+    let source = if *credentials == Credentials::None {
+        // gix words this as a broken credential helper; the real cause is simpler.
+        GitError("the server requires credentials and none are configured".into())
+    } else {
+        GitError::from_gix(err, secrets)
+    };
     Error::AuthFailed {
         url: url.redacted.clone(),
-        source: GitError::from_gix(err, secrets),
+        source,
     }
 }
 

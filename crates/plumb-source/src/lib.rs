@@ -138,6 +138,8 @@ struct MirrorState {
     repo: Option<gix::ThreadSafeRepository>,
     /// When the last fetch began and how it ended.
     last_fetch: Option<(Instant, Result<(), Error>)>,
+    /// Whether sending credentials over plain `http://` was logged for this URL.
+    warned_cleartext: bool,
 }
 
 impl Repositories {
@@ -206,6 +208,14 @@ impl Repositories {
                 return Err(err.clone());
             }
         } else {
+            if url.transport == url::Transport::Http
+                && url.raw.starts_with("http://")
+                && *credentials != Credentials::None
+                && !state.warned_cleartext
+            {
+                state.warned_cleartext = true;
+                tracing::warn!(url = %url.redacted, "sending credentials over plain http; use https");
+            }
             let started = Instant::now();
             self.fetches.fetch_add(1, Ordering::Relaxed);
             let outcome = fetch::fetch(&repo.to_thread_local(), &url, credentials);
