@@ -26,6 +26,16 @@ const REFSPECS: [&str; 3] = [
     "+HEAD:refs/plumb/remote-head",
 ];
 
+/// What a fetch asks the remote for.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Wanted<'a> {
+    /// All branches, tags and `HEAD`, pruning refs the remote dropped.
+    Everything,
+    /// One commit by its full SHA, for commits no branch or tag reaches (anymore).
+    /// Servers may refuse this; git's own upload-pack allows it with protocol v2.
+    Commit(&'a str),
+}
+
 /// Username sent with [`Credentials::Token`]; servers that accept tokens ignore it.
 const TOKEN_USERNAME: &str = "x-access-token";
 
@@ -75,11 +85,12 @@ pub(crate) fn open_or_init(dir: &Path, url: &RepoUrl) -> Result<gix::ThreadSafeR
         .map_err(|err| mirror_error(url, "the mirror repository", &err))
 }
 
-/// Fetch everything the remote has into the mirror and prune refs it no longer has.
+/// Fetch `wanted` into the mirror; for [`Wanted::Everything`] also prune refs the remote no longer has.
 pub(crate) fn fetch(
     repo: &gix::Repository,
     url: &RepoUrl,
     credentials: &Credentials,
+    wanted: Wanted<'_>,
 ) -> Result<(), Error> {
     let secrets = secrets(url, credentials);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -91,9 +102,16 @@ pub(crate) fn fetch(
         });
     }
 
+    let refspecs: Vec<String> = match wanted {
+        Wanted::Everything => REFSPECS.iter().map(|s| (*s).to_owned()).collect(),
+        // Kept under a ref of its own so the commit stays in the mirror.
+        Wanted::Commit(sha) => vec![format!("+{sha}:refs/plumb/commits/{sha}")],
+    };
     let remote = repo
         .remote_at_without_url_rewrite(url.raw.as_str())
-        .and_then(|remote| remote.with_refspecs(REFSPECS, Direction::Fetch))
+        .and_then(|remote| {
+            remote.with_refspecs(refspecs.iter().map(String::as_str), Direction::Fetch)
+        })
         .map(|remote| remote.with_fetch_tags(gix::remote::fetch::Tags::None))
         .map_err(|err| Error::InvalidUrl {
             url: url.redacted.clone(),
@@ -141,7 +159,10 @@ pub(crate) fn fetch(
                 }
             }
         })?;
-    prune(repo, url, &remote_refs, &secrets)
+    match wanted {
+        Wanted::Everything => prune(repo, url, &remote_refs, &secrets),
+        Wanted::Commit(_) => Ok(()),
+    }
 }
 
 /// Delete mirrored branches and tags the remote no longer advertises.

@@ -27,7 +27,7 @@ mod resolve;
 mod snapshot;
 mod url;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,6 +37,7 @@ pub use error::{Error, GitError, IoError};
 pub use resolve::Revision;
 pub use snapshot::Snapshot;
 
+use fetch::Wanted;
 use url::RepoUrl;
 
 /// Limits and locations for [`Repositories`].
@@ -140,6 +141,9 @@ struct MirrorState {
     last_fetch: Option<(Instant, Result<(), Error>)>,
     /// Whether sending credentials over plain `http://` was logged for this URL.
     warned_cleartext: bool,
+    /// Full SHAs fetched one by one since the last full fetch, so that a SHA the
+    /// server does not have is asked for once per fetch, not once per caller.
+    commits_tried: HashSet<String>,
 }
 
 impl Repositories {
@@ -218,7 +222,13 @@ impl Repositories {
             }
             let started = Instant::now();
             self.fetches.fetch_add(1, Ordering::Relaxed);
-            let outcome = fetch::fetch(&repo.to_thread_local(), &url, credentials);
+            let outcome = fetch::fetch(
+                &repo.to_thread_local(),
+                &url,
+                credentials,
+                Wanted::Everything,
+            );
+            state.commits_tried.clear();
             match &outcome {
                 Ok(()) => {
                     tracing::debug!(url = %url.redacted, elapsed = ?started.elapsed(), "fetched")
@@ -228,7 +238,24 @@ impl Repositories {
             state.last_fetch = Some((started, outcome.clone()));
             outcome?;
         }
-        resolve::resolve(&repo.to_thread_local(), &url, target_revision)
+        let local = repo.to_thread_local();
+        match resolve::resolve(&local, &url, target_revision) {
+            Err(Error::RevisionNotFound { .. })
+                if parse_full_sha(&target_revision.trim().to_ascii_lowercase()).is_ok()
+                    && state
+                        .commits_tried
+                        .insert(target_revision.trim().to_ascii_lowercase()) =>
+            {
+                // A commit no branch or tag reaches, e.g. on a deleted or pull-request branch.
+                let sha = target_revision.trim().to_ascii_lowercase();
+                self.fetches.fetch_add(1, Ordering::Relaxed);
+                if let Err(err) = fetch::fetch(&local, &url, credentials, Wanted::Commit(&sha)) {
+                    tracing::debug!(url = %url.redacted, sha, error = %err, "fetching a single commit failed");
+                }
+                resolve::resolve(&local, &url, target_revision)
+            }
+            other => other,
+        }
     }
 
     /// The files of `revision` (as returned by [`Self::resolve`] for `url`), written once to
