@@ -57,12 +57,18 @@ fn config_overrides() -> Vec<&'static str> {
 pub(crate) fn open_or_init(dir: &Path, url: &RepoUrl) -> Result<gix::ThreadSafeRepository, Error> {
     let options = || gix::open::Options::isolated().config_overrides(config_overrides());
     if dir.join("HEAD").is_file() {
-        return gix::open_opts(dir, options())
-            .map(gix::Repository::into_sync)
-            .map_err(|err| mirror_error(url, "the mirror repository", &err));
+        match gix::open_opts(dir, options()) {
+            Ok(repo) => return Ok(repo.into_sync()),
+            // The mirror is only a cache of the remote: a broken one is replaced, not repaired.
+            Err(err) => tracing::warn!(
+                url = %url.redacted,
+                dir = %dir.display(),
+                error = %GitError::from_gix(&err, &[]),
+                "the mirror cannot be opened; cloning it again"
+            ),
+        }
     }
     if dir.exists() {
-        // A half-created mirror (crash during init) is useless: start over.
         std::fs::remove_dir_all(dir).map_err(|err| Error::io("removing", dir, err))?;
     }
     if let Some(parent) = dir.parent() {

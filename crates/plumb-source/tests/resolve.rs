@@ -484,3 +484,29 @@ fn commits_no_ref_reaches_are_fetched_by_sha_once_per_window() {
         "a new full fetch allows one more try"
     );
 }
+
+#[test]
+fn a_broken_mirror_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let sha = origin.commit(&[("a.yaml", "a: 1\n")], "one");
+    let cache = tempfile::tempdir().unwrap();
+    let url = origin.url();
+    let mirror = {
+        let repos = repositories(cache.path());
+        repos
+            .resolve(&url, "main", &Credentials::None, HOUR)
+            .unwrap();
+        repos.mirror_dir(&url).unwrap()
+    };
+    // Garbage where the config should be makes the mirror unopenable.
+    std::fs::write(mirror.join("config"), "[core\n\0garbage").unwrap();
+    let repos = repositories(cache.path());
+    assert_eq!(
+        repos
+            .resolve(&url, "main", &Credentials::None, HOUR)
+            .unwrap()
+            .sha,
+        sha
+    );
+}
