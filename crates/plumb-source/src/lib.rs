@@ -43,7 +43,9 @@ use url::RepoUrl;
 /// Limits and locations for [`Repositories`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// Holds `repos/<mirror>` and `snapshots/<sha>`; created when missing.
+    /// Holds `repos/<mirror>` and `snapshots/<sha>`; created when missing. One
+    /// [`Repositories`] at a time owns it: creating one removes temporary directories
+    /// left there by a crash.
     pub cache_dir: PathBuf,
     /// The largest single file (or symlink target) a snapshot accepts.
     pub max_file_bytes: u64,

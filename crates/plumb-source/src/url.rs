@@ -42,8 +42,11 @@ impl RepoUrl {
         }
         let parsed =
             gix::url::parse(raw.as_bytes().as_bstr()).map_err(|err| Error::InvalidUrl {
+                // The parser quotes its input, which may carry userinfo.
+                reason: crate::error::GitError::scrubbed(&err, &[])
+                    .to_string()
+                    .replace(&raw, &redacted),
                 url: redacted.clone(),
-                reason: crate::error::GitError::scrubbed(&err, &[]).to_string(),
             })?;
         let mut embedded_secrets = Vec::new();
         if let Some(password) = parsed.password() {
@@ -175,6 +178,23 @@ mod tests {
                 matches!(RepoUrl::parse(url), Err(Error::Unsupported { .. })),
                 "{url}"
             );
+        }
+    }
+
+    #[test]
+    fn invalid_urls_do_not_echo_credentials() {
+        for input in [
+            "https://bob:hunter22@example.com:99999999/x",
+            "https://bob:hunter22@exa mple.com:notaport/x",
+        ] {
+            match RepoUrl::parse(input) {
+                Err(err @ Error::InvalidUrl { .. }) => {
+                    let shown = format!("{err} {err:?}");
+                    assert!(!shown.contains("hunter22"), "{shown}");
+                    assert!(shown.contains("https://***@"), "{shown}");
+                }
+                other => panic!("{input}: {other:?}"),
+            }
         }
     }
 
