@@ -104,6 +104,13 @@ pub enum Error {
         reason: &'static str,
     },
 
+    /// [`crate::Options::extra_ca_certificates_pem`] is not a PEM bundle of certificates.
+    #[error("invalid extra ca certificates")]
+    InvalidCaCertificates {
+        #[source]
+        source: GitError,
+    },
+
     /// A local file system operation failed.
     #[error("{action} {path:?} failed")]
     Io {

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
 
 use gix::bstr::ByteSlice;
 use gix::remote::Direction;
@@ -97,6 +98,7 @@ pub(crate) fn fetch(
     url: &RepoUrl,
     credentials: &Credentials,
     wanted: Wanted<'_>,
+    extra_roots: &[reqwest::Certificate],
 ) -> Result<(), Error> {
     let secrets = secrets(url, credentials);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
@@ -127,6 +129,10 @@ pub(crate) fn fetch(
     let connection = remote
         .connect(Direction::Fetch)
         .map_err(|err| connect_error(url, credentials, &err, &secrets))?;
+    let connection = match http_options(repo, url, extra_roots)? {
+        Some(options) => connection.with_transport_options(options),
+        None => connection,
+    };
     let identity = credentials.account();
     let connection = connection.with_credentials(move |action| {
         use gix::credentials::helper::Action;
@@ -169,6 +175,34 @@ pub(crate) fn fetch(
         Wanted::Everything => prune(repo, url, &remote_refs, &secrets),
         Wanted::Commit(_) => Ok(()),
     }
+}
+
+/// The repository's HTTP options plus `extra_roots` as trusted CAs, or `None` to keep gix's defaults.
+fn http_options(
+    repo: &gix::Repository,
+    url: &RepoUrl,
+    extra_roots: &[reqwest::Certificate],
+) -> Result<Option<Box<dyn std::any::Any>>, Error> {
+    use gix_transport::client::blocking_io::http;
+    if url.transport != Transport::Http || extra_roots.is_empty() {
+        return Ok(None);
+    }
+    let Some(mut options) = repo
+        .transport_options(url.raw.as_str(), None)
+        .map_err(|err| mirror_error(url, "the http transport options", &err))?
+    else {
+        return Ok(None);
+    };
+    if let Some(http) = options.downcast_mut::<http::Options>() {
+        let roots = extra_roots.to_vec();
+        let configure: Box<http::reqwest::ConfigureClientFn> =
+            Box::new(move |builder| Ok(builder.tls_certs_merge(roots.iter().cloned())));
+        http.backend = Some(Arc::new(Mutex::new(http::reqwest::Options {
+            configure_client: Some(configure),
+            configure_request: None,
+        })));
+    }
+    Ok(Some(options))
 }
 
 /// Delete mirrored branches and tags the remote no longer advertises.

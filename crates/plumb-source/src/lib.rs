@@ -53,6 +53,10 @@ pub struct Options {
     pub max_snapshot_bytes: u64,
     /// The most files, symlinks and directories a snapshot accepts.
     pub max_files: usize,
+    /// PEM bundle of CA certificates trusted for `https://` in addition to the
+    /// platform's roots (self-signed or private Git servers; Argo CD's
+    /// `argocd-tls-certs-cm` certificates concatenated). Empty for none.
+    pub extra_ca_certificates_pem: Vec<u8>,
 }
 
 impl Options {
@@ -67,6 +71,7 @@ impl Options {
             max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
             max_snapshot_bytes: Self::DEFAULT_MAX_SNAPSHOT_BYTES,
             max_files: Self::DEFAULT_MAX_FILES,
+            extra_ca_certificates_pem: Vec::new(),
         }
     }
 }
@@ -134,6 +139,7 @@ pub struct Repositories {
     fetches: AtomicU64,
     snapshots_written: AtomicU64,
     snapshots_reused: AtomicU64,
+    extra_roots: Vec<reqwest::Certificate>,
 }
 
 #[derive(Default)]
@@ -160,6 +166,20 @@ impl Repositories {
             std::fs::create_dir_all(dir)
                 .map_err(|err| Error::io("creating", dir.as_path(), err))?;
         }
+        let extra_roots = if options.extra_ca_certificates_pem.is_empty() {
+            Vec::new()
+        } else {
+            let roots = reqwest::Certificate::from_pem_bundle(&options.extra_ca_certificates_pem)
+                .map_err(|err| Error::InvalidCaCertificates {
+                source: GitError::scrubbed(&err, &[]),
+            })?;
+            if roots.is_empty() {
+                return Err(Error::InvalidCaCertificates {
+                    source: GitError("no PEM certificate found".into()),
+                });
+            }
+            roots
+        };
         remove_stale_temp_dirs(&snapshots_dir);
         remove_stale_temp_dirs(&repos_dir);
         Ok(Self {
@@ -171,6 +191,7 @@ impl Repositories {
             fetches: AtomicU64::new(0),
             snapshots_written: AtomicU64::new(0),
             snapshots_reused: AtomicU64::new(0),
+            extra_roots,
         })
     }
 
@@ -229,6 +250,7 @@ impl Repositories {
                 &url,
                 credentials,
                 Wanted::Everything,
+                &self.extra_roots,
             );
             state.commits_tried.clear();
             match &outcome {
@@ -251,7 +273,13 @@ impl Repositories {
                 // A commit no branch or tag reaches, e.g. on a deleted or pull-request branch.
                 let sha = target_revision.trim().to_ascii_lowercase();
                 self.fetches.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = fetch::fetch(&local, &url, credentials, Wanted::Commit(&sha)) {
+                if let Err(err) = fetch::fetch(
+                    &local,
+                    &url,
+                    credentials,
+                    Wanted::Commit(&sha),
+                    &self.extra_roots,
+                ) {
                     tracing::debug!(url = %url.redacted, sha, error = %err, "fetching a single commit failed");
                 }
                 resolve::resolve(&local, &url, target_revision)

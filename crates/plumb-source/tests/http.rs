@@ -7,9 +7,9 @@ mod common;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::http::{Auth, GitHttpServer};
+use common::http::{Auth, GitHttpServer, tls_fixture};
 use common::{Origin, repositories};
-use plumb_source::{Credentials, Error, FetchPolicy};
+use plumb_source::{Credentials, Error, FetchPolicy, Options, Repositories};
 
 const HOUR: FetchPolicy = FetchPolicy::IfOlderThan(Duration::from_secs(3600));
 
@@ -164,4 +164,69 @@ fn a_missing_repository_on_the_server_is_unreachable() {
         .resolve(&url, "main", &Credentials::None, HOUR)
         .unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+}
+
+#[test]
+fn https_with_a_private_ca() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let sha = origin.commit(&[("a.yaml", "a: 1\n")], "one");
+    let certs = tempfile::tempdir().unwrap();
+    let (tls, ca_pem) = tls_fixture(certs.path());
+    let server = GitHttpServer::start_tls(
+        tmp.path().to_owned(),
+        Auth::Basic {
+            username: "deployer".into(),
+            password: "correct-horse-1".into(),
+        },
+        tls,
+    );
+    let url = format!("{}/origin", server.base_url);
+    assert!(url.starts_with("https://127.0.0.1:"), "{url}");
+    let creds = basic("deployer", "correct-horse-1");
+
+    // Without the CA the server's certificate is not trusted.
+    let cache = tempfile::tempdir().unwrap();
+    let untrusting = repositories(cache.path());
+    let err = untrusting.resolve(&url, "main", &creds, HOUR).unwrap_err();
+    assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
+    assert!(
+        full_text(&err).to_lowercase().contains("certificate"),
+        "{}",
+        full_text(&err)
+    );
+    assert_eq!(server.served.load(Ordering::SeqCst), 0);
+
+    let cache = tempfile::tempdir().unwrap();
+    let mut options = Options::new(cache.path());
+    options.extra_ca_certificates_pem = ca_pem;
+    let repos = Repositories::new(options).unwrap();
+    assert_eq!(repos.resolve(&url, "main", &creds, HOUR).unwrap().sha, sha);
+
+    let wrong = repos
+        .resolve(
+            &url,
+            "main",
+            &basic("deployer", "nope-nope-nope"),
+            FetchPolicy::Always,
+        )
+        .unwrap_err();
+    assert!(matches!(wrong, Error::AuthFailed { .. }), "{wrong:?}");
+}
+
+#[test]
+fn invalid_extra_ca_certificates_are_refused() {
+    let cache = tempfile::tempdir().unwrap();
+    for pem in [
+        b"not a pem at all".to_vec(),
+        b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec(),
+    ] {
+        let mut options = Options::new(cache.path());
+        options.extra_ca_certificates_pem = pem;
+        let err = Repositories::new(options).err().unwrap();
+        assert!(
+            matches!(err, Error::InvalidCaCertificates { .. }),
+            "{err:?}"
+        );
+    }
 }

@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
@@ -34,8 +34,18 @@ pub struct GitHttpServer {
 impl GitHttpServer {
     /// Serve every repository under `root` at `http://127.0.0.1:<port>/<path>`.
     pub fn start(root: PathBuf, auth: Auth) -> Self {
+        Self::start_with(root, auth, None)
+    }
+
+    /// Like [`Self::start`], over TLS with `tls` (`https://127.0.0.1:<port>/<path>`).
+    pub fn start_tls(root: PathBuf, auth: Auth, tls: Arc<rustls::ServerConfig>) -> Self {
+        Self::start_with(root, auth, Some(tls))
+    }
+
+    fn start_with(root: PathBuf, auth: Auth, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let base_url = format!("{scheme}://{}", listener.local_addr().unwrap());
         let served = Arc::new(AtomicUsize::new(0));
         let rejected = Arc::new(AtomicUsize::new(0));
         let (s, r) = (Arc::clone(&served), Arc::clone(&rejected));
@@ -44,9 +54,18 @@ impl GitHttpServer {
                 let Ok(stream) = stream else { continue };
                 let (root, auth, s, r) =
                     (root.clone(), auth.clone(), Arc::clone(&s), Arc::clone(&r));
+                let tls = tls.clone();
                 std::thread::spawn(move || {
                     // A client that hangs up mid-request only ends its own connection.
-                    let _ = handle(stream, &root, &auth, &s, &r);
+                    let _ = match tls {
+                        Some(config) => match rustls::ServerConnection::new(config) {
+                            Ok(conn) => {
+                                handle(rustls::StreamOwned::new(conn, stream), &root, &auth, &s, &r)
+                            }
+                            Err(_) => Ok(()),
+                        },
+                        None => handle(stream, &root, &auth, &s, &r),
+                    };
                 });
             }
         });
@@ -74,7 +93,7 @@ impl Request {
     }
 }
 
-fn read_request(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Request>> {
+fn read_request<S: Read>(reader: &mut BufReader<S>) -> std::io::Result<Option<Request>> {
     let mut line = String::new();
     if reader.read_line(&mut line)? == 0 {
         return Ok(None);
@@ -143,16 +162,16 @@ fn authorized(request: &Request, auth: &Auth) -> Option<String> {
     }
 }
 
-fn handle(
-    stream: TcpStream,
+fn handle<S: Read + Write>(
+    stream: S,
     root: &PathBuf,
     auth: &Auth,
     served: &AtomicUsize,
     rejected: &AtomicUsize,
 ) -> std::io::Result<()> {
-    let mut reader = BufReader::new(stream.try_clone()?);
-    let mut stream = stream;
+    let mut reader = BufReader::new(stream);
     while let Some(request) = read_request(&mut reader)? {
+        let stream = reader.get_mut();
         let Some(user) = authorized(&request, auth) else {
             rejected.fetch_add(1, Ordering::SeqCst);
             stream.write_all(
@@ -228,6 +247,95 @@ fn handle(
         message.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
         message.extend_from_slice(body);
         stream.write_all(&message)?;
+        stream.flush()?;
     }
     Ok(())
+}
+
+/// A CA and a server certificate for 127.0.0.1 made with the `openssl` CLI; returns the
+/// server config and the CA certificate's PEM.
+pub fn tls_fixture(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, Vec<u8>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let openssl = |args: &[&str]| {
+        let status = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
+    let mut ca = vec!["req", "-x509"];
+    ca.extend(ec);
+    ca.extend([
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=plumb-test-ca",
+        "-addext",
+        "basicConstraints=critical,CA:TRUE",
+        "-addext",
+        "keyUsage=critical,keyCertSign",
+    ]);
+    openssl(&ca);
+    let mut csr = vec!["req"];
+    csr.extend(ec);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
+    openssl(&csr);
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+    ]);
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    (Arc::new(config), std::fs::read(dir.join("ca.pem")).unwrap())
 }
