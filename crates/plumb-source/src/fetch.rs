@@ -14,6 +14,7 @@ use gix::bstr::ByteSlice;
 use gix::remote::Direction;
 
 use crate::error::GitError;
+use crate::ssh::{self, SshSettings};
 use crate::url::{RepoUrl, Transport};
 use crate::{Credentials, Error};
 
@@ -35,6 +36,13 @@ pub(crate) enum Wanted<'a> {
     /// One commit by its full SHA, for commits no branch or tag reaches (anymore).
     /// Servers may refuse this; git's own upload-pack allows it with protocol v2.
     Commit(&'a str),
+}
+
+/// How each transport is set up, the same for every fetch.
+pub(crate) struct TransportSettings {
+    /// CA certificates trusted for https besides the platform's.
+    pub extra_roots: Vec<reqwest::Certificate>,
+    pub ssh: SshSettings,
 }
 
 /// Username sent with [`Credentials::Token`]; servers that accept tokens ignore it.
@@ -98,17 +106,38 @@ pub(crate) fn fetch(
     url: &RepoUrl,
     credentials: &Credentials,
     wanted: Wanted<'_>,
-    extra_roots: &[reqwest::Certificate],
+    settings: &TransportSettings,
 ) -> Result<(), Error> {
     let secrets = secrets(url, credentials);
     let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
-    if url.transport == Transport::Ssh && !matches!(credentials, Credentials::None) {
-        return Err(Error::Unsupported {
-            url: url.redacted.clone(),
-            what: "username/password or token credentials over ssh (ssh uses the ambient ssh agent and keys)"
-                .into(),
-        });
-    }
+    // Held until the fetch is over: ssh reads the key when gix spawns it.
+    let mut _key_file = None;
+    let mut ssh_repo;
+    let repo = match (url.transport, credentials) {
+        (Transport::Ssh, Credentials::Basic { .. } | Credentials::Token(_)) => {
+            return Err(Error::Unsupported {
+                url: url.redacted.clone(),
+                what: "username/password or token credentials over ssh (use an ssh private key)"
+                    .into(),
+            });
+        }
+        (Transport::Ssh, _) => {
+            let key = match credentials {
+                Credentials::SshPrivateKey(key) => Some(key.as_str()),
+                _ => None,
+            };
+            ssh_repo = repo.clone();
+            _key_file = ssh::configure(&mut ssh_repo, url, &settings.ssh, key)?;
+            &ssh_repo
+        }
+        (_, Credentials::SshPrivateKey(_)) => {
+            return Err(Error::Unsupported {
+                url: url.redacted.clone(),
+                what: "ssh private keys for a repository that is not reached over ssh".into(),
+            });
+        }
+        _ => repo,
+    };
 
     let refspecs: Vec<String> = match wanted {
         Wanted::Everything => REFSPECS.iter().map(|s| (*s).to_owned()).collect(),
@@ -129,7 +158,7 @@ pub(crate) fn fetch(
     let connection = remote
         .connect(Direction::Fetch)
         .map_err(|err| connect_error(url, credentials, &err, &secrets))?;
-    let connection = match http_options(repo, url, extra_roots)? {
+    let connection = match http_options(repo, url, &settings.extra_roots)? {
         Some(options) => connection.with_transport_options(options),
         None => connection,
     };
@@ -247,7 +276,7 @@ fn prune(
 impl Credentials {
     fn account(&self) -> Option<gix::sec::identity::Account> {
         match self {
-            Credentials::None => None,
+            Credentials::None | Credentials::SshPrivateKey(_) => None,
             Credentials::Basic { username, password } => Some(gix::sec::identity::Account {
                 username: username.clone(),
                 password: password.clone(),
@@ -269,6 +298,7 @@ fn secrets(url: &RepoUrl, credentials: &Credentials) -> Vec<String> {
         Credentials::None => {}
         Credentials::Basic { password, .. } => secrets.push(password.clone()),
         Credentials::Token(token) => secrets.push(token.clone()),
+        Credentials::SshPrivateKey(key) => secrets.push(key.clone()),
     }
     secrets
 }
@@ -279,7 +309,9 @@ fn connect_error(
     err: &gix::Error,
     secrets: &[&str],
 ) -> Error {
-    if err.is_unauthenticated() || (url.transport == Transport::Http && is_http_auth_failure(err)) {
+    // HTTP 401/403 and ssh's "Permission denied" both surface as PermissionDenied.
+    let transport_auth = matches!(url.transport, Transport::Http | Transport::Ssh);
+    if err.is_unauthenticated() || (transport_auth && is_auth_failure(err)) {
         auth_error(url, credentials, err, secrets)
     } else {
         Error::Unreachable {
@@ -295,11 +327,18 @@ fn auth_error(
     err: &gix::Error,
     secrets: &[&str],
 ) -> Error {
-    let source = if *credentials == Credentials::None {
-        // gix words this as a broken credential helper; the real cause is simpler.
-        GitError("the server requires credentials and none are configured".into())
-    } else {
-        GitError::from_gix(err, secrets)
+    // gix words these as a broken credential helper; the real causes are simpler.
+    let source = match (credentials, url.transport) {
+        (Credentials::None, Transport::Ssh) => {
+            GitError("the server refused ssh's own keys and no private key is configured".into())
+        }
+        (Credentials::None, _) => {
+            GitError("the server requires credentials and none are configured".into())
+        }
+        (Credentials::SshPrivateKey(_), _) => {
+            GitError("the server refused the ssh private key".into())
+        }
+        _ => GitError::from_gix(err, secrets),
     };
     Error::AuthFailed {
         url: url.redacted.clone(),
@@ -307,8 +346,8 @@ fn auth_error(
     }
 }
 
-/// HTTP 401/403 surface as `PermissionDenied` I/O errors from the transport.
-fn is_http_auth_failure(err: &gix::Error) -> bool {
+/// Authentication failures surface as `PermissionDenied` I/O errors from the transport.
+fn is_auth_failure(err: &gix::Error) -> bool {
     err.is_permission_denied()
         || err
             .iter_errors()

@@ -4,8 +4,10 @@
 //! directory of files the renderer can read:
 //!
 //! - one bare mirror per repository URL under [`Options::cache_dir`], fetched
-//!   with gix (`file://` and plain paths, `http(s)://` with basic or token
-//!   credentials, `ssh://` with the ambient ssh keys);
+//!   with gix: `file://` and plain paths (gix runs `git-upload-pack`),
+//!   `http(s)://` with basic or token credentials and optional private CAs,
+//!   `ssh://` and `user@host:path` with a private key and known hosts (gix runs
+//!   OpenSSH `ssh`);
 //! - resolution of branches, tags, full or short SHAs and `HEAD` to a commit
 //!   ([`Revision`]);
 //! - immutable per-commit snapshots of the tree on disk ([`Snapshot`]), with
@@ -25,6 +27,7 @@ mod error;
 mod fetch;
 mod resolve;
 mod snapshot;
+mod ssh;
 mod url;
 
 use std::collections::{HashMap, HashSet};
@@ -37,7 +40,8 @@ pub use error::{Error, GitError, IoError};
 pub use resolve::Revision;
 pub use snapshot::Snapshot;
 
-use fetch::Wanted;
+use fetch::{TransportSettings, Wanted};
+use ssh::SshSettings;
 use url::RepoUrl;
 
 /// Limits and locations for [`Repositories`].
@@ -57,6 +61,12 @@ pub struct Options {
     /// platform's roots (self-signed or private Git servers; Argo CD's
     /// `argocd-tls-certs-cm` certificates concatenated). Empty for none.
     pub extra_ca_certificates_pem: Vec<u8>,
+    /// Lines of an OpenSSH `known_hosts` file (Argo CD's `argocd-ssh-known-hosts-cm`).
+    /// When given, ssh checks host keys strictly against exactly these; when empty,
+    /// ssh's own defaults apply (`~/.ssh/known_hosts`, unknown hosts refused).
+    pub ssh_known_hosts: Vec<u8>,
+    /// The OpenSSH client to run; `ssh` from `PATH` by default.
+    pub ssh_program: PathBuf,
 }
 
 impl Options {
@@ -72,6 +82,8 @@ impl Options {
             max_snapshot_bytes: Self::DEFAULT_MAX_SNAPSHOT_BYTES,
             max_files: Self::DEFAULT_MAX_FILES,
             extra_ca_certificates_pem: Vec::new(),
+            ssh_known_hosts: Vec::new(),
+            ssh_program: PathBuf::from("ssh"),
         }
     }
 }
@@ -91,6 +103,9 @@ pub enum Credentials {
     /// A personal access or app token, sent as the basic-auth password (GitHub, GitLab,
     /// Gitea and Bitbucket accept this form).
     Token(String),
+    /// An OpenSSH private key (PEM/OpenSSH text, no passphrase) for `ssh://` and
+    /// `user@host:path` URLs, like Argo CD's `sshPrivateKey`.
+    SshPrivateKey(String),
 }
 
 impl std::fmt::Debug for Credentials {
@@ -103,6 +118,7 @@ impl std::fmt::Debug for Credentials {
                 .field("password", &"***")
                 .finish(),
             Credentials::Token(_) => f.write_str("Token(***)"),
+            Credentials::SshPrivateKey(_) => f.write_str("SshPrivateKey(***)"),
         }
     }
 }
@@ -139,7 +155,7 @@ pub struct Repositories {
     fetches: AtomicU64,
     snapshots_written: AtomicU64,
     snapshots_reused: AtomicU64,
-    extra_roots: Vec<reqwest::Certificate>,
+    transport: TransportSettings,
 }
 
 #[derive(Default)]
@@ -180,8 +196,20 @@ impl Repositories {
             }
             roots
         };
+        let ssh_dir = options.cache_dir.join("ssh");
+        let ssh_program = options.ssh_program.clone();
+        create_private_dir(&ssh_dir)?;
         remove_stale_temp_dirs(&snapshots_dir);
         remove_stale_temp_dirs(&repos_dir);
+        remove_stale_key_files(&ssh_dir);
+        let known_hosts = if options.ssh_known_hosts.is_empty() {
+            None
+        } else {
+            let path = ssh_dir.join("known_hosts");
+            std::fs::write(&path, &options.ssh_known_hosts)
+                .map_err(|err| Error::io("writing", path.as_path(), err))?;
+            Some(path)
+        };
         Ok(Self {
             options,
             repos_dir,
@@ -191,7 +219,14 @@ impl Repositories {
             fetches: AtomicU64::new(0),
             snapshots_written: AtomicU64::new(0),
             snapshots_reused: AtomicU64::new(0),
-            extra_roots,
+            transport: TransportSettings {
+                extra_roots,
+                ssh: SshSettings {
+                    program: ssh_program,
+                    known_hosts,
+                    key_dir: ssh_dir,
+                },
+            },
         })
     }
 
@@ -250,7 +285,7 @@ impl Repositories {
                 &url,
                 credentials,
                 Wanted::Everything,
-                &self.extra_roots,
+                &self.transport,
             );
             state.commits_tried.clear();
             match &outcome {
@@ -278,7 +313,7 @@ impl Repositories {
                     &url,
                     credentials,
                     Wanted::Commit(&sha),
-                    &self.extra_roots,
+                    &self.transport,
                 ) {
                     tracing::debug!(url = %url.redacted, sha, error = %err, "fetching a single commit failed");
                 }
@@ -410,6 +445,32 @@ fn parse_full_sha(sha: &str) -> Result<gix::ObjectId, Error> {
         return Err(invalid());
     }
     gix::ObjectId::from_hex(sha.as_bytes()).map_err(|_| invalid())
+}
+
+/// A directory only this user can enter: it holds private keys while ssh runs.
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|err| Error::io("creating", dir, err))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|err| Error::io("setting permissions of", dir, err))?;
+    }
+    Ok(())
+}
+
+/// Private keys left behind by a crash during an ssh fetch.
+fn remove_stale_key_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("key-")
+            && let Err(err) = std::fs::remove_file(entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), error = %err, "could not remove a stale key file");
+        }
+    }
 }
 
 /// Leftovers of a crash between creating a temp dir and renaming it.
