@@ -49,17 +49,12 @@ pub(crate) struct TransportSettings {
 const TOKEN_USERNAME: &str = "x-access-token";
 
 /// Config applied to every mirror, independent of the user's and system's git config.
+///
+/// A stalled HTTP server is bounded by gix's reqwest client itself (20 s to connect,
+/// reqwest's 30 s per read); `http.lowSpeed*` would only apply to gix's curl backend.
 fn config_overrides() -> Vec<&'static str> {
-    vec![
-        // Small packs of a few objects are common on each poll; keep them as packs anyway.
-        "fetch.unpackLimit=1",
-        // Bounds a stalled transfer (bytes/s over seconds); a hung server must not hang a caller forever.
-        "http.lowSpeedLimit=1",
-        "http.lowSpeedTime=120",
-        // Never try to prompt: there is nobody at a terminal in a controller.
-        "core.askPass=",
-        "credential.helper=",
-    ]
+    // Never try to prompt: there is nobody at a terminal in a controller.
+    vec!["core.askPass=", "credential.helper="]
 }
 
 /// Open the mirror at `dir`, creating it the first time.
