@@ -400,6 +400,39 @@ impl Repositories {
         Ok(removed)
     }
 
+    /// Delete the mirror of every repository not in `keep` (URLs as passed to
+    /// [`Self::resolve`]); returns how many were removed. A removed repository is
+    /// cloned again if it is resolved later.
+    ///
+    /// Call it when no resolve of a repository that is not kept is running. Invalid
+    /// URLs in `keep` are ignored: they have no mirror.
+    pub fn remove_mirrors_except(&self, keep: &[&str]) -> Result<usize, Error> {
+        let keep: HashSet<String> = keep
+            .iter()
+            .filter_map(|url| RepoUrl::parse(url).ok())
+            .map(|url| url.mirror_dir_name())
+            .collect();
+        // Forget cached handles first so no caller keeps using a deleted directory.
+        lock(&self.mirrors).retain(|url, _| {
+            RepoUrl::parse(url).is_ok_and(|url| keep.contains(&url.mirror_dir_name()))
+        });
+        let entries = std::fs::read_dir(&self.repos_dir)
+            .map_err(|err| Error::io("listing", self.repos_dir.as_path(), err))?;
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|err| Error::io("listing", self.repos_dir.as_path(), err))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') || keep.contains(name) {
+                continue;
+            }
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|err| Error::io("removing", entry.path(), err))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
     /// The on-disk mirror directory of `url` (for diagnostics).
     pub fn mirror_dir(&self, url: &str) -> Result<PathBuf, Error> {
         Ok(self.repos_dir.join(RepoUrl::parse(url)?.mirror_dir_name()))

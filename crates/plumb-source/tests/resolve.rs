@@ -510,3 +510,44 @@ fn a_broken_mirror_is_replaced() {
         sha
     );
 }
+
+#[test]
+fn unused_mirrors_are_removed_and_cloned_again_on_demand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Origin::new(&tmp.path().join("a"));
+    let b = Origin::new(&tmp.path().join("b"));
+    let a_sha = a.commit(&[("a.yaml", "a: 1\n")], "a");
+    let b_sha = b.commit(&[("b.yaml", "b: 1\n")], "b");
+    let cache = tempfile::tempdir().unwrap();
+    let repos = repositories(cache.path());
+    repos
+        .resolve(&a.url(), "main", &Credentials::None, HOUR)
+        .unwrap();
+    repos
+        .resolve(&b.url(), "main", &Credentials::None, HOUR)
+        .unwrap();
+
+    assert_eq!(repos.remove_mirrors_except(&[&a.url()]).unwrap(), 1);
+    assert!(repos.mirror_dir(&a.url()).unwrap().exists());
+    assert!(!repos.mirror_dir(&b.url()).unwrap().exists());
+    assert_eq!(repos.remove_mirrors_except(&[&a.url()]).unwrap(), 0);
+
+    // Within the window `a` is still served without a fetch; `b` is cloned again.
+    let fetches = repos.stats().fetches;
+    assert_eq!(
+        repos
+            .resolve(&a.url(), "main", &Credentials::None, HOUR)
+            .unwrap()
+            .sha,
+        a_sha
+    );
+    assert_eq!(repos.stats().fetches, fetches);
+    assert_eq!(
+        repos
+            .resolve(&b.url(), "main", &Credentials::None, HOUR)
+            .unwrap()
+            .sha,
+        b_sha
+    );
+    assert_eq!(repos.stats().fetches, fetches + 1);
+}
