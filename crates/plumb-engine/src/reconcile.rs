@@ -408,11 +408,17 @@ pub(crate) async fn compare(
     let limits = context.options.limits.clone();
     let context_for_render = context.clone();
     let credentials = crate::credentials::for_url(context, &source.repo_url).await;
+    let render_context = plumb_render::RenderContext {
+        app_name: str_at(app, &["metadata", "name"]).to_string(),
+        namespace: spec.destination.namespace.clone(),
+        kube_version: None,
+    };
     let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
         let revision =
             sources.resolve(&url, &target_owned, &credentials, freshness).map_err(|e| error_chain(e.as_ref()))?;
         let root = sources.snapshot(&url, &revision).map_err(|e| error_chain(e.as_ref()))?;
-        let rendered = context_for_render.renders.render(&revision.revision, &root, &source_clone, &limits)?;
+        let rendered =
+            context_for_render.renders.render(&revision.revision, &root, &source_clone, &render_context, &limits)?;
         Ok((revision, rendered))
     })
     .await

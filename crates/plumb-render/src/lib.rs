@@ -8,6 +8,7 @@
 
 mod directory;
 mod glob;
+mod helm;
 mod yaml;
 
 pub use directory::render_directory;
@@ -34,6 +35,17 @@ impl Default for Limits {
     fn default() -> Self {
         Limits { max_file_bytes: 4 * 1024 * 1024, max_total_bytes: 64 * 1024 * 1024, max_files: 10_000, max_depth: 32 }
     }
+}
+
+/// Facts about the application a renderer may need (Helm's release name and namespace).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RenderContext {
+    /// The application's name: Helm's default release name.
+    pub app_name: String,
+    /// The destination namespace: Helm's release namespace.
+    pub namespace: String,
+    /// The cluster's version for `.Capabilities.KubeVersion`, when known.
+    pub kube_version: Option<String>,
 }
 
 /// Which renderer a source path needs.
@@ -125,6 +137,23 @@ pub enum Error {
         #[source]
         source: plumb_kustomize::Error,
     },
+    /// A `spec.source.helm` option is unusable.
+    #[error("spec.source.helm.{field}: {problem}")]
+    HelmOption {
+        /// The option.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Helm rendering failed.
+    #[error("helm template {path}")]
+    Helm {
+        /// Chart directory relative to the root.
+        path: String,
+        /// The cause, with file and line.
+        #[source]
+        source: plumb_helm::Error,
+    },
     /// A renderer that is not available for this source.
     #[error("{path}: {what} sources are not supported yet")]
     Unsupported {
@@ -150,7 +179,12 @@ pub fn source_type(dir: &Path) -> SourceType {
 ///
 /// **Errors**: any unreadable, oversized, escaping or malformed file, and any object missing
 /// `apiVersion`, `kind` or `metadata.name`, fail the whole render; the error names the file.
-pub fn render(root: &Path, source: &Source, limits: &Limits) -> Result<(SourceType, Vec<Manifest>), Error> {
+pub fn render(
+    root: &Path,
+    source: &Source,
+    context: &RenderContext,
+    limits: &Limits,
+) -> Result<(SourceType, Vec<Manifest>), Error> {
     let root = root.canonicalize().map_err(|source| Error::Read { path: ".".into(), source })?;
     let dir = confine(&root, Path::new(source.path.trim_start_matches('/')), &source.path)?;
     if !dir.is_dir() {
@@ -172,9 +206,7 @@ pub fn render(root: &Path, source: &Source, limits: &Limits) -> Result<(SourceTy
                 .map(|(document, object)| Manifest { object, origin: Origin { file: file.clone(), document } })
                 .collect()
         }
-        SourceType::Helm => {
-            return Err(Error::Unsupported { path: relative(&root, &dir), what: "Helm chart" });
-        }
+        SourceType::Helm => helm::render_chart(&root, &dir, source.helm.as_ref(), context)?,
     };
     for manifest in &manifests {
         manifest.validate()?;

@@ -83,6 +83,13 @@ pub enum Error {
     #[error("commit {sha} has an unsafe path {path:?}: {reason}")]
     UnsafePath { sha: String, path: String, reason: &'static str },
 
+    /// [`crate::Options::extra_ca_certificates_pem`] is not a PEM bundle of certificates.
+    #[error("invalid extra ca certificates")]
+    InvalidCaCertificates {
+        #[source]
+        source: GitError,
+    },
+
     /// A local file system operation failed.
     #[error("{action} {path:?} failed")]
     Io {
@@ -118,9 +125,9 @@ impl GitError {
         Self(scrub(text, secrets))
     }
 
-    /// Render a gix error with its whole chain (gix joins it with `: ` in alternate form).
+    /// Render a gix error with its chain of causes.
     pub(crate) fn from_gix(err: &gix::Error, secrets: &[&str]) -> Self {
-        Self(scrub(format!("{err:#}"), secrets))
+        Self::scrubbed(err, secrets)
     }
 }
 

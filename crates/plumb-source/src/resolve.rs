@@ -59,8 +59,12 @@ pub(crate) fn resolve(repo: &gix::Repository, url: &RepoUrl, target: &str) -> Re
             .try_find_reference(local.as_str())
             .map_err(|err| mirror_error(url, &format!("reference {shown}"), &err))?;
         if let Some(mut reference) = found {
-            let id =
-                reference.peel_to_id().map_err(|err| mirror_error(url, &format!("reference {shown}"), &err))?.detach();
+            let id = match reference.peel_to_id() {
+                Ok(id) => id.detach(),
+                // A symbolic ref to a branch that does not exist yet: an empty repository.
+                Err(err) if err.is_not_found() => return Err(not_found()),
+                Err(err) => return Err(mirror_error(url, &format!("reference {shown}"), &err)),
+            };
             return commit_info(repo, url, target, id, Some(shown));
         }
     }

@@ -38,8 +38,9 @@ impl RepoUrl {
             return Err(Error::InvalidUrl { url: redacted, reason: "the url is empty".into() });
         }
         let parsed = gix::url::parse(raw.as_bytes().as_bstr()).map_err(|err| Error::InvalidUrl {
+            // The parser quotes its input, which may carry userinfo.
+            reason: crate::error::GitError::scrubbed(&err, &[]).to_string().replace(&raw, &redacted),
             url: redacted.clone(),
-            reason: crate::error::GitError::scrubbed(&err, &[]).to_string(),
         })?;
         let mut embedded_secrets = Vec::new();
         if let Some(password) = parsed.password() {
@@ -128,6 +129,20 @@ mod tests {
         assert!(matches!(RepoUrl::parse("  "), Err(Error::InvalidUrl { .. })));
         for url in ["s3://bucket/repo", "ext::sh -c touch% /tmp/pwned", "foo::https://x/y"] {
             assert!(matches!(RepoUrl::parse(url), Err(Error::Unsupported { .. })), "{url}");
+        }
+    }
+
+    #[test]
+    fn invalid_urls_do_not_echo_credentials() {
+        for input in ["https://bob:hunter22@example.com:99999999/x", "https://bob:hunter22@exa mple.com:notaport/x"] {
+            match RepoUrl::parse(input) {
+                Err(err @ Error::InvalidUrl { .. }) => {
+                    let shown = format!("{err} {err:?}");
+                    assert!(!shown.contains("hunter22"), "{shown}");
+                    assert!(shown.contains("https://***@"), "{shown}");
+                }
+                other => panic!("{input}: {other:?}"),
+            }
         }
     }
 

@@ -158,7 +158,8 @@ fn unknown_revision_is_a_clear_error() {
     let tree = origin.git(&["rev-parse", &format!("{sha}^{{tree}}")]);
     let err = repos.resolve(&url, &tree, &Credentials::None, HOUR).unwrap_err();
     assert!(matches!(err, Error::NotACommit { .. }), "{err:?}");
-    assert_eq!(repos.stats().fetches, 1);
+    // One full fetch plus one attempt to fetch the unknown full SHA by itself.
+    assert_eq!(repos.stats().fetches, 2);
 }
 
 #[test]
@@ -304,4 +305,91 @@ fn a_new_instance_reuses_the_mirror_on_disk() {
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
     let snapshot = repos.snapshot(&url, &revision).unwrap();
     assert_eq!(std::fs::read_to_string(snapshot.root.join("a.yaml")).unwrap(), "a: 1\n");
+}
+
+#[test]
+fn an_empty_repository_has_no_revisions() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let cache = tempfile::tempdir().unwrap();
+    let repos = repositories(cache.path());
+    for rev in ["HEAD", "main"] {
+        let err = repos.resolve(&origin.url(), rev, &Credentials::None, HOUR).unwrap_err();
+        assert!(matches!(err, Error::RevisionNotFound { .. }), "{rev}: {err:?}");
+    }
+}
+
+#[test]
+fn commits_no_ref_reaches_are_fetched_by_sha_once_per_window() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    origin.commit(&[("a.yaml", "a: 1\n")], "one");
+    origin.git(&["checkout", "-q", "-b", "pr-42"]);
+    let dangling = origin.commit(&[("a.yaml", "a: 2\n")], "from a deleted branch");
+    origin.git(&["checkout", "-q", "main"]);
+    origin.git(&["branch", "-D", "pr-42"]);
+    let cache = tempfile::tempdir().unwrap();
+    let repos = repositories(cache.path());
+    let url = origin.url();
+
+    let revision = repos.resolve(&url, &dangling, &Credentials::None, HOUR).unwrap();
+    assert_eq!(revision.sha, dangling);
+    assert_eq!(revision.summary(), "from a deleted branch");
+    assert_eq!(repos.stats().fetches, 2, "one full fetch, one for the commit");
+    // Now in the mirror: no more fetching.
+    repos.resolve(&url, &dangling, &Credentials::None, HOUR).unwrap();
+    assert_eq!(repos.stats().fetches, 2);
+
+    // A SHA the server does not have is asked for once per window, not per caller.
+    let missing = "0123456789abcdef0123456789abcdef01234567";
+    for _ in 0..3 {
+        let err = repos.resolve(&url, missing, &Credentials::None, HOUR).unwrap_err();
+        assert!(matches!(err, Error::RevisionNotFound { .. }), "{err:?}");
+    }
+    assert_eq!(repos.stats().fetches, 3);
+    repos.resolve(&url, missing, &Credentials::None, FetchPolicy::Always).unwrap_err();
+    assert_eq!(repos.stats().fetches, 5, "a new full fetch allows one more try");
+}
+
+#[test]
+fn a_broken_mirror_is_replaced() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let sha = origin.commit(&[("a.yaml", "a: 1\n")], "one");
+    let cache = tempfile::tempdir().unwrap();
+    let url = origin.url();
+    let mirror = {
+        let repos = repositories(cache.path());
+        repos.resolve(&url, "main", &Credentials::None, HOUR).unwrap();
+        repos.mirror_dir(&url).unwrap()
+    };
+    // Garbage where the config should be makes the mirror unopenable.
+    std::fs::write(mirror.join("config"), "[core\n\0garbage").unwrap();
+    let repos = repositories(cache.path());
+    assert_eq!(repos.resolve(&url, "main", &Credentials::None, HOUR).unwrap().sha, sha);
+}
+
+#[test]
+fn unused_mirrors_are_removed_and_cloned_again_on_demand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let a = Origin::new(&tmp.path().join("a"));
+    let b = Origin::new(&tmp.path().join("b"));
+    let a_sha = a.commit(&[("a.yaml", "a: 1\n")], "a");
+    let b_sha = b.commit(&[("b.yaml", "b: 1\n")], "b");
+    let cache = tempfile::tempdir().unwrap();
+    let repos = repositories(cache.path());
+    repos.resolve(&a.url(), "main", &Credentials::None, HOUR).unwrap();
+    repos.resolve(&b.url(), "main", &Credentials::None, HOUR).unwrap();
+
+    assert_eq!(repos.remove_mirrors_except(&[&a.url()]).unwrap(), 1);
+    assert!(repos.mirror_dir(&a.url()).unwrap().exists());
+    assert!(!repos.mirror_dir(&b.url()).unwrap().exists());
+    assert_eq!(repos.remove_mirrors_except(&[&a.url()]).unwrap(), 0);
+
+    // Within the window `a` is still served without a fetch; `b` is cloned again.
+    let fetches = repos.stats().fetches;
+    assert_eq!(repos.resolve(&a.url(), "main", &Credentials::None, HOUR).unwrap().sha, a_sha);
+    assert_eq!(repos.stats().fetches, fetches);
+    assert_eq!(repos.resolve(&b.url(), "main", &Credentials::None, HOUR).unwrap().sha, b_sha);
+    assert_eq!(repos.stats().fetches, fetches + 1);
 }
