@@ -32,6 +32,8 @@ pub(crate) struct Event {
     pub object: Arc<Value>,
     /// The object before the change, for selector transitions.
     pub old: Option<Arc<Value>>,
+    /// The object serialized once, shared by every watcher that needs it as stored.
+    pub json: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Why a compare-and-swap write was refused.
@@ -209,6 +211,7 @@ impl Store {
                 resource: resource.to_string(),
                 object: obj.clone(),
                 old: None,
+                json: std::sync::OnceLock::new(),
             },
         );
         Ok(obj)
@@ -252,6 +255,7 @@ impl Store {
                 resource: resource.to_string(),
                 object: obj.clone(),
                 old: Some(old),
+                json: std::sync::OnceLock::new(),
             },
         );
         Ok(obj)
@@ -293,6 +297,7 @@ impl Store {
                 resource: resource.to_string(),
                 object: gone.clone(),
                 old: Some(old),
+                json: std::sync::OnceLock::new(),
             },
         );
         Ok(gone)

@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::cluster::Cluster;
 use crate::errors::ApiError;
 use crate::handlers::read::Filter;
-use crate::objects::present;
+use crate::objects::{is_presented, present};
 use crate::request::{Query, Target};
 use crate::store::{Event, EventType, meta_str};
 use crate::table;
@@ -33,7 +33,7 @@ struct Watcher {
 
 impl Watcher {
     fn render(&self, obj: &Value) -> Value {
-        let o = present(obj, &self.t.rt, &self.t.version);
+        let o = present(obj, &self.t.rt, &self.t.version).into_owned();
         if self.as_table {
             table::table(&self.t.rt, &[o], meta_str(obj, "resourceVersion"), &self.q)
         } else {
@@ -72,6 +72,18 @@ impl Watcher {
             EventType::Deleted if before || now => "DELETED",
             _ => return true,
         };
+        if !self.as_table && is_presented(&ev.object, &self.t.rt, &self.t.version) {
+            let obj = ev
+                .json
+                .get_or_init(|| bytes::Bytes::from(ev.object.to_string()));
+            let mut line = Vec::with_capacity(obj.len() + 32);
+            line.extend_from_slice(b"{\"type\":\"");
+            line.extend_from_slice(kind.as_bytes());
+            line.extend_from_slice(b"\",\"object\":");
+            line.extend_from_slice(obj);
+            line.extend_from_slice(b"}\n");
+            return self.tx.send(bytes::Bytes::from(line)).await.is_ok();
+        }
         self.send(kind, self.render(&ev.object)).await
     }
 }

@@ -41,6 +41,13 @@ pub(crate) fn write_ctx(t: &Target, q: &Query, headers: &HeaderMap) -> Result<Wr
             "dryRun: Unsupported value: \"{dr}\": supported values: \"All\""
         )));
     }
+    if let Some(fv) = q.get("fieldValidation")
+        && !matches!(fv, "Ignore" | "Warn" | "Strict")
+    {
+        return Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: \"{fv}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+        )));
+    }
     Ok(WriteCtx {
         manager,
         dry_run: q.dry_run,

@@ -45,7 +45,7 @@ pub(crate) fn get(
         let rv = meta_str(&obj, "resourceVersion").to_string();
         return Ok(json_response(
             StatusCode::OK,
-            &table::table(&t.rt, &[obj], &rv, q),
+            &table::table(&t.rt, &[obj.into_owned()], &rv, q),
         ));
     }
     Ok(json_response(StatusCode::OK, &obj))
@@ -135,7 +135,7 @@ pub(crate) fn list_items(
             continue;
         }
         last = Some(key);
-        items.push(present(obj, &t.rt, &t.version));
+        items.push(present(obj, &t.rt, &t.version).into_owned());
     }
     if remaining > 0
         && let Some((ns, name)) = last
