@@ -292,7 +292,7 @@ pub(crate) fn apply(live: &Value, applied: &Value, w: &Writer<'_>, force: bool) 
             list.iter().any(|e| !e.same_owner(w.manager, "Apply", w.subresource) && e.set.contains(&p));
         if !owned_elsewhere {
             remove_at(&mut merged, &p);
-            prune_empty_parent(&mut merged, &p);
+            prune_empty_parents(&mut merged, &p, &list);
         }
     }
 
@@ -317,14 +317,17 @@ pub(crate) fn apply(live: &Value, applied: &Value, w: &Writer<'_>, force: bool) 
     Ok(merged)
 }
 
-/// After removing a label or annotation, drop the map if it became empty
-/// (kube-apiserver does not keep `labels: {}` around).
-fn prune_empty_parent(obj: &mut Value, path: &[PathEl]) {
-    if path.len() < 2 {
-        return;
-    }
-    let parent = &path[..path.len() - 1];
-    if value_at(obj, parent).is_some_and(|v| v.as_object().is_some_and(Map::is_empty)) {
+/// After removing a field, drop maps that became empty and that nobody owns
+/// as such (kube-apiserver does not keep `labels: {}` around).
+fn prune_empty_parents(obj: &mut Value, path: &[PathEl], owners: &[Entry]) {
+    let mut end = path.len();
+    while end > 1 {
+        end -= 1;
+        let parent = &path[..end];
+        let empty = value_at(obj, parent).is_some_and(|v| v.as_object().is_some_and(Map::is_empty));
+        if !empty || owners.iter().any(|e| e.set.contains(parent)) {
+            return;
+        }
         remove_at(obj, parent);
     }
 }

@@ -119,9 +119,11 @@ impl ApiError {
         ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!(
-                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf (got {content_type})"
-            ),
+            if content_type.starts_with("application/vnd.kubernetes.protobuf") {
+                "not supported yet: protobuf request bodies (send application/json or application/yaml)".to_string()
+            } else {
+                "the body of the request was in an unknown format - accepted media types include: application/json, application/yaml, application/vnd.kubernetes.protobuf".to_string()
+            },
         )
     }
 

@@ -29,7 +29,10 @@ mod objects;
 mod openapi;
 mod patch;
 mod persist;
+#[cfg(test)]
+mod proptests;
 mod protobuf;
+mod prune;
 mod request;
 mod resources;
 mod schema;

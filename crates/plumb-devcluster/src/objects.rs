@@ -2,6 +2,7 @@
 //! change, system metadata, generation, defaulting, validation, status
 //! handling, and the compare-and-swap commit.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -52,10 +53,20 @@ pub(crate) fn writer<'a>(rt: &'a ResourceType, ctx: &'a WriteCtx, sub: &'a str) 
 
 /// Renders a stored object at the requested version (no conversion beyond
 /// `apiVersion`, as with a CRD's `None` strategy).
-pub(crate) fn present(obj: &Value, rt: &ResourceType, version: &str) -> Value {
+pub(crate) fn present<'a>(obj: &'a Value, rt: &ResourceType, version: &str) -> Cow<'a, Value> {
+    if is_presented(obj, rt, version) {
+        return Cow::Borrowed(obj);
+    }
     let mut out = obj.clone();
     set_type(&mut out, rt, version);
-    out
+    Cow::Owned(out)
+}
+
+/// Whether a stored object already carries the requested type (the common
+/// case: reads at the storage version need no copy).
+pub(crate) fn is_presented(obj: &Value, rt: &ResourceType, version: &str) -> bool {
+    obj.get("kind").and_then(Value::as_str) == Some(rt.kind.as_str())
+        && obj.get("apiVersion").and_then(Value::as_str) == Some(rt.api_version(version).as_str())
 }
 
 pub(crate) fn set_type(obj: &mut Value, rt: &ResourceType, version: &str) {
@@ -251,6 +262,9 @@ pub(crate) fn prepare_create(
         meta.insert("generation".into(), json!(1));
     }
     defaults::apply(&rt.kind, &mut obj);
+    if let Some(schema) = &rt.schema {
+        crate::prune::prune_object(&mut obj, schema);
+    }
     crate::workloads::on_create(cluster, rt, &mut obj);
     let causes = validate(rt, &obj, None);
     if !causes.is_empty() {
@@ -364,6 +378,9 @@ pub(crate) fn prepare_update(
     }
     if sub != "status" {
         defaults::apply(&rt.kind, &mut new);
+    }
+    if let Some(schema) = &rt.schema {
+        crate::prune::prune_object(&mut new, schema);
     }
     if rt.kind == "Service"
         && new.pointer("/spec/clusterIP").is_none()

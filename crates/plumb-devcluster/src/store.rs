@@ -32,6 +32,8 @@ pub(crate) struct Event {
     pub object: Arc<Value>,
     /// The object before the change, for selector transitions.
     pub old: Option<Arc<Value>>,
+    /// The object serialized once, shared by every watcher that needs it as stored.
+    pub json: std::sync::OnceLock<bytes::Bytes>,
 }
 
 /// Why a compare-and-swap write was refused.
@@ -69,7 +71,10 @@ pub(crate) struct WatchStart {
 }
 
 pub(crate) fn meta_str<'a>(obj: &'a Value, field: &str) -> &'a str {
-    obj.get("metadata").and_then(|m| m.get(field)).and_then(Value::as_str).unwrap_or("")
+    obj.get("metadata")
+        .and_then(|m| m.get(field))
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// The resourceVersion of an object as a number (0 when absent or malformed).
@@ -87,11 +92,26 @@ impl Store {
     pub fn new(journal: Option<Journal>, initial: Vec<(String, Value)>, rv: u64) -> Self {
         let mut objects: HashMap<String, Bucket> = HashMap::new();
         for (resource, obj) in initial {
-            let key = (meta_str(&obj, "namespace").to_string(), meta_str(&obj, "name").to_string());
-            objects.entry(resource).or_default().insert(key, Arc::new(obj));
+            let key = (
+                meta_str(&obj, "namespace").to_string(),
+                meta_str(&obj, "name").to_string(),
+            );
+            objects
+                .entry(resource)
+                .or_default()
+                .insert(key, Arc::new(obj));
         }
         let (events, _) = broadcast::channel(65_536);
-        Store { inner: Mutex::new(Inner { rv, objects, log: VecDeque::new(), oldest: rv }), events, journal }
+        Store {
+            inner: Mutex::new(Inner {
+                rv,
+                objects,
+                log: VecDeque::new(),
+                oldest: rv,
+            }),
+            events,
+            journal,
+        }
     }
 
     fn lock(&self) -> MutexGuard<'_, Inner> {
@@ -99,7 +119,11 @@ impl Store {
     }
 
     pub fn get(&self, resource: &str, namespace: &str, name: &str) -> Option<Arc<Value>> {
-        self.lock().objects.get(resource)?.get(&(namespace.to_string(), name.to_string())).cloned()
+        self.lock()
+            .objects
+            .get(resource)?
+            .get(&(namespace.to_string(), name.to_string()))
+            .cloned()
     }
 
     /// Objects of a resource (in one namespace, or all when `None`), sorted by
@@ -124,13 +148,21 @@ impl Store {
     pub fn namespace_is_empty(&self, namespace: &str) -> bool {
         let inner = self.lock();
         inner.objects.values().all(|bucket| {
-            bucket.range((namespace.to_string(), String::new())..).next().is_none_or(|((n, _), _)| n != namespace)
+            bucket
+                .range((namespace.to_string(), String::new())..)
+                .next()
+                .is_none_or(|((n, _), _)| n != namespace)
         })
     }
 
     /// Every resource key that currently holds objects.
     pub fn resources(&self) -> Vec<String> {
-        self.lock().objects.iter().filter(|(_, b)| !b.is_empty()).map(|(k, _)| k.clone()).collect()
+        self.lock()
+            .objects
+            .iter()
+            .filter(|(_, b)| !b.is_empty())
+            .map(|(k, _)| k.clone())
+            .collect()
     }
 
     fn record(&self, inner: &mut Inner, event: Event) {
@@ -150,28 +182,59 @@ impl Store {
 
     /// Inserts a new object; fails when one with the same name exists.
     pub fn create(&self, resource: &str, mut obj: Value) -> Result<Arc<Value>, WriteError> {
-        let key = (meta_str(&obj, "namespace").to_string(), meta_str(&obj, "name").to_string());
+        let key = (
+            meta_str(&obj, "namespace").to_string(),
+            meta_str(&obj, "name").to_string(),
+        );
         let mut inner = self.lock();
-        if inner.objects.get(resource).is_some_and(|b| b.contains_key(&key)) {
+        if inner
+            .objects
+            .get(resource)
+            .is_some_and(|b| b.contains_key(&key))
+        {
             return Err(WriteError::Exists);
         }
         inner.rv += 1;
         let rv = inner.rv;
         set_rv(&mut obj, rv);
         let obj = Arc::new(obj);
-        inner.objects.entry(resource.to_string()).or_default().insert(key, obj.clone());
+        inner
+            .objects
+            .entry(resource.to_string())
+            .or_default()
+            .insert(key, obj.clone());
         self.record(
             &mut inner,
-            Event { rv, kind: EventType::Added, resource: resource.to_string(), object: obj.clone(), old: None },
+            Event {
+                rv,
+                kind: EventType::Added,
+                resource: resource.to_string(),
+                object: obj.clone(),
+                old: None,
+                json: std::sync::OnceLock::new(),
+            },
         );
         Ok(obj)
     }
 
     /// Replaces an object if its stored resourceVersion is still `expected_rv`.
-    pub fn update(&self, resource: &str, mut obj: Value, expected_rv: u64) -> Result<Arc<Value>, WriteError> {
-        let key = (meta_str(&obj, "namespace").to_string(), meta_str(&obj, "name").to_string());
+    pub fn update(
+        &self,
+        resource: &str,
+        mut obj: Value,
+        expected_rv: u64,
+    ) -> Result<Arc<Value>, WriteError> {
+        let key = (
+            meta_str(&obj, "namespace").to_string(),
+            meta_str(&obj, "name").to_string(),
+        );
         let mut inner = self.lock();
-        let old = inner.objects.get(resource).and_then(|b| b.get(&key)).cloned().ok_or(WriteError::NotFound)?;
+        let old = inner
+            .objects
+            .get(resource)
+            .and_then(|b| b.get(&key))
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
         if object_rv(&old) != expected_rv {
             return Err(WriteError::Conflict);
         }
@@ -179,7 +242,11 @@ impl Store {
         let rv = inner.rv;
         set_rv(&mut obj, rv);
         let obj = Arc::new(obj);
-        inner.objects.entry(resource.to_string()).or_default().insert(key, obj.clone());
+        inner
+            .objects
+            .entry(resource.to_string())
+            .or_default()
+            .insert(key, obj.clone());
         self.record(
             &mut inner,
             Event {
@@ -188,6 +255,7 @@ impl Store {
                 resource: resource.to_string(),
                 object: obj.clone(),
                 old: Some(old),
+                json: std::sync::OnceLock::new(),
             },
         );
         Ok(obj)
@@ -204,7 +272,12 @@ impl Store {
     ) -> Result<Arc<Value>, WriteError> {
         let key = (namespace.to_string(), name.to_string());
         let mut inner = self.lock();
-        let old = inner.objects.get(resource).and_then(|b| b.get(&key)).cloned().ok_or(WriteError::NotFound)?;
+        let old = inner
+            .objects
+            .get(resource)
+            .and_then(|b| b.get(&key))
+            .cloned()
+            .ok_or(WriteError::NotFound)?;
         if object_rv(&old) != expected_rv {
             return Err(WriteError::Conflict);
         }
@@ -224,6 +297,7 @@ impl Store {
                 resource: resource.to_string(),
                 object: gone.clone(),
                 old: Some(old),
+                json: std::sync::OnceLock::new(),
             },
         );
         Ok(gone)
@@ -236,22 +310,43 @@ impl Store {
         if since < inner.oldest {
             return None;
         }
-        let replay =
-            inner.log.iter().filter(|e| e.rv > since && resource.is_none_or(|r| e.resource == r)).cloned().collect();
-        Some(WatchStart { replay, live: self.events.subscribe(), rv: inner.rv })
+        let replay = inner
+            .log
+            .iter()
+            .filter(|e| e.rv > since && resource.is_none_or(|r| e.resource == r))
+            .cloned()
+            .collect();
+        Some(WatchStart {
+            replay,
+            live: self.events.subscribe(),
+            rv: inner.rv,
+        })
     }
 
     /// Subscribes to live events only, atomically with a snapshot of the
     /// current objects of a resource.
-    pub fn snapshot_and_subscribe(&self, resource: &str, namespace: Option<&str>) -> (Vec<Arc<Value>>, WatchStart) {
+    pub fn snapshot_and_subscribe(
+        &self,
+        resource: &str,
+        namespace: Option<&str>,
+    ) -> (Vec<Arc<Value>>, WatchStart) {
         let inner = self.lock();
         let items = match inner.objects.get(resource) {
             None => vec![],
-            Some(bucket) => {
-                bucket.iter().filter(|((n, _), _)| namespace.is_none_or(|ns| ns == n)).map(|(_, v)| v.clone()).collect()
-            }
+            Some(bucket) => bucket
+                .iter()
+                .filter(|((n, _), _)| namespace.is_none_or(|ns| ns == n))
+                .map(|(_, v)| v.clone())
+                .collect(),
         };
-        (items, WatchStart { replay: vec![], live: self.events.subscribe(), rv: inner.rv })
+        (
+            items,
+            WatchStart {
+                replay: vec![],
+                live: self.events.subscribe(),
+                rv: inner.rv,
+            },
+        )
     }
 
     /// The oldest resourceVersion a watch can resume from.
@@ -281,7 +376,10 @@ mod tests {
         assert_eq!(s.create("configmaps", cm("a")), Err(WriteError::Exists));
         let b = s.update("configmaps", cm("a"), 1).expect("update");
         assert_eq!(object_rv(&b), 2);
-        assert_eq!(s.update("configmaps", cm("a"), 1).map(|_| ()), Err(WriteError::Conflict));
+        assert_eq!(
+            s.update("configmaps", cm("a"), 1).map(|_| ()),
+            Err(WriteError::Conflict)
+        );
     }
 
     #[test]

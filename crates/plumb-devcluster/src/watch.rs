@@ -15,7 +15,7 @@ use tokio::sync::{broadcast, mpsc};
 use crate::cluster::Cluster;
 use crate::errors::ApiError;
 use crate::handlers::read::Filter;
-use crate::objects::present;
+use crate::objects::{is_presented, present};
 use crate::request::{Query, Target};
 use crate::store::{Event, EventType, meta_str};
 use crate::table;
@@ -33,8 +33,12 @@ struct Watcher {
 
 impl Watcher {
     fn render(&self, obj: &Value) -> Value {
-        let o = present(obj, &self.t.rt, &self.t.version);
-        if self.as_table { table::table(&self.t.rt, &[o], meta_str(obj, "resourceVersion"), &self.q) } else { o }
+        let o = present(obj, &self.t.rt, &self.t.version).into_owned();
+        if self.as_table {
+            table::table(&self.t.rt, &[o], meta_str(obj, "resourceVersion"), &self.q)
+        } else {
+            o
+        }
     }
 
     async fn send(&self, kind: &str, object: Value) -> bool {
@@ -48,7 +52,8 @@ impl Watcher {
         if initial_end {
             meta["annotations"] = json!({"k8s.io/initial-events-end": "true"});
         }
-        let obj = json!({"kind": self.t.rt.kind, "apiVersion": self.t.api_version(), "metadata": meta});
+        let obj =
+            json!({"kind": self.t.rt.kind, "apiVersion": self.t.api_version(), "metadata": meta});
         self.send("BOOKMARK", obj).await
     }
 
@@ -67,23 +72,51 @@ impl Watcher {
             EventType::Deleted if before || now => "DELETED",
             _ => return true,
         };
+        if !self.as_table && is_presented(&ev.object, &self.t.rt, &self.t.version) {
+            let obj = ev
+                .json
+                .get_or_init(|| bytes::Bytes::from(ev.object.to_string()));
+            let mut line = Vec::with_capacity(obj.len() + 32);
+            line.extend_from_slice(b"{\"type\":\"");
+            line.extend_from_slice(kind.as_bytes());
+            line.extend_from_slice(b"\",\"object\":");
+            line.extend_from_slice(obj);
+            line.extend_from_slice(b"}\n");
+            return self.tx.send(bytes::Bytes::from(line)).await.is_ok();
+        }
         self.send(kind, self.render(&ev.object)).await
     }
 }
 
-pub(crate) async fn serve(cluster: Arc<Cluster>, t: Target, q: &Query, as_table: bool) -> Result<Response, ApiError> {
+pub(crate) async fn serve(
+    cluster: Arc<Cluster>,
+    t: Target,
+    q: &Query,
+    as_table: bool,
+) -> Result<Response, ApiError> {
     let filter = Filter::from_query(&t, q)?;
     let bookmarks = q.flag("allowWatchBookmarks");
     let send_initial = q.get("sendInitialEvents").map(|v| v == "true");
     let rv_param = q.get("resourceVersion").unwrap_or("").to_string();
-    let timeout = q.get("timeoutSeconds").and_then(|s| s.parse::<u64>().ok()).map(Duration::from_secs);
+    let timeout = q
+        .get("timeoutSeconds")
+        .and_then(|s| s.parse::<u64>().ok())
+        .map(Duration::from_secs);
     let (tx, rx) = mpsc::channel::<bytes::Bytes>(1024);
-    let watcher = Watcher { t, filter, q: q.clone(), as_table, tx };
+    let watcher = Watcher {
+        t,
+        filter,
+        q: q.clone(),
+        as_table,
+        tx,
+    };
     let key = watcher.t.rt.key();
     let initial_state = send_initial.unwrap_or(rv_param.is_empty() || rv_param == "0");
     let mut gone: Option<(u64, u64)> = None;
     let (initial, start) = if initial_state {
-        let (items, start) = cluster.store.snapshot_and_subscribe(&key, watcher.t.namespace.as_deref());
+        let (items, start) = cluster
+            .store
+            .snapshot_and_subscribe(&key, watcher.t.namespace.as_deref());
         (items, Some(start))
     } else {
         let since: u64 = rv_param.parse().unwrap_or(0);
@@ -99,7 +132,9 @@ pub(crate) async fn serve(cluster: Arc<Cluster>, t: Target, q: &Query, as_table:
     tokio::spawn(async move {
         let Some(start) = start else {
             if let Some((asked, oldest)) = gone {
-                let status = ApiError::gone(format!("too old resource version: {asked} ({oldest})")).status();
+                let status =
+                    ApiError::gone(format!("too old resource version: {asked} ({oldest})"))
+                        .status();
                 watcher.send("ERROR", status).await;
             }
             return;
@@ -124,8 +159,9 @@ pub(crate) async fn serve(cluster: Arc<Cluster>, t: Target, q: &Query, as_table:
         let mut tick = tokio::time::interval(BOOKMARK_EVERY);
         tick.tick().await;
         loop {
-            let sleep_until =
-                deadline.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600));
+            let sleep_until = deadline.unwrap_or_else(|| {
+                tokio::time::Instant::now() + Duration::from_secs(365 * 24 * 3600)
+            });
             tokio::select! {
                 ev = live.recv() => match ev {
                     Ok(ev) => {
@@ -146,7 +182,13 @@ pub(crate) async fn serve(cluster: Arc<Cluster>, t: Target, q: &Query, as_table:
             }
         }
     });
-    let stream =
-        futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx)) });
-    Ok((StatusCode::OK, [("content-type", "application/json")], Body::from_stream(stream)).into_response())
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, Infallible>(b), rx))
+    });
+    Ok((
+        StatusCode::OK,
+        [("content-type", "application/json")],
+        Body::from_stream(stream),
+    )
+        .into_response())
 }

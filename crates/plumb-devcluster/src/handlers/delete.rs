@@ -69,7 +69,7 @@ pub(crate) fn delete_collection(
         let name = meta_str(&item, "name").to_string();
         match delete_object(cluster, &t.rt, &ns, &name, &opts) {
             Ok(Deleted::Gone(o)) | Ok(Deleted::Pending(o)) => {
-                out.push(present(&o, &t.rt, &t.version));
+                out.push(present(&o, &t.rt, &t.version).into_owned());
             }
             Err(e) if e.code == 404 => {}
             Err(e) => return Err(e),

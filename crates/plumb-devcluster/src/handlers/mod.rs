@@ -19,7 +19,9 @@ pub(crate) fn write_ctx(t: &Target, q: &Query, headers: &HeaderMap) -> Result<Wr
     let manager = match q.get("fieldManager") {
         Some(m) => {
             if m.len() > 128 {
-                return Err(ApiError::bad_request("fieldManager: Too long: may not be more than 128 bytes"));
+                return Err(ApiError::bad_request(
+                    "fieldManager: Too long: may not be more than 128 bytes",
+                ));
             }
             m.to_string()
         }
@@ -35,7 +37,21 @@ pub(crate) fn write_ctx(t: &Target, q: &Query, headers: &HeaderMap) -> Result<Wr
         && !dr.is_empty()
         && dr != "All"
     {
-        return Err(ApiError::bad_request(format!("dryRun: Unsupported value: \"{dr}\": supported values: \"All\"")));
+        return Err(ApiError::bad_request(format!(
+            "dryRun: Unsupported value: \"{dr}\": supported values: \"All\""
+        )));
     }
-    Ok(WriteCtx { manager, dry_run: q.dry_run, now: now(), api_version: t.api_version() })
+    if let Some(fv) = q.get("fieldValidation")
+        && !matches!(fv, "Ignore" | "Warn" | "Strict")
+    {
+        return Err(ApiError::bad_request(format!(
+            "fieldValidation: Unsupported value: \"{fv}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
+        )));
+    }
+    Ok(WriteCtx {
+        manager,
+        dry_run: q.dry_run,
+        now: now(),
+        api_version: t.api_version(),
+    })
 }

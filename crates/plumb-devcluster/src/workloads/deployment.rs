@@ -185,9 +185,9 @@ fn write_deployment_status(
         .and_then(|c| c.get("message"))
         .and_then(Value::as_str)
         .is_some_and(|m| m.contains(&format!("\"{rs_name}\"")));
-    let progressed = old_status.get("updatedReplicas") != Some(&json!(updated))
-        || old_status.get("availableReplicas") != Some(&json!(available))
-        || old_status.get("readyReplicas") != Some(&json!(ready));
+    let progressed = status_i(d, "updatedReplicas") != updated
+        || status_i(d, "availableReplicas") != available
+        || status_i(d, "readyReplicas") != ready;
     let since_update = previous
         .as_ref()
         .and_then(|c| c.get("lastUpdateTime"))
