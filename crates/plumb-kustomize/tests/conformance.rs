@@ -12,10 +12,7 @@ use plumb_kustomize::{Options, build, to_yaml};
 /// Output cases whose output is equal as data but not yet byte for byte.
 const KNOWN_NOT_BYTE_EXACT: &[&str] = &[];
 /// Output cases that do not yet produce the expected documents.
-const KNOWN_FAILING: &[&str] = &[
-    // kyaml merges container ports by (containerPort, protocol) with quirks not reproduced yet.
-    "patch-merge-containers-env-ports",
-];
+const KNOWN_FAILING: &[&str] = &[];
 
 fn cases_dir() -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
