@@ -40,6 +40,7 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
         }
         for r in resources.iter_mut() {
             let gvk = r.gvk();
+            let id = r.id_display();
             let referrer_ns: Vec<String> = r.all_ids().into_iter().map(|(_, ns)| ns).collect();
             let referrer_cluster = gvk.is_cluster_scoped();
             for fs in &nb.field_specs {
@@ -69,18 +70,14 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
                     rewrite(v, nb, &pick);
                     Ok(())
                 })
-                .map_err(|m| Error::Load {
-                    path: std::path::PathBuf::from(r_id(&gvk)),
-                    message: m,
+                .map_err(|message| Error::Object {
+                    id: id.clone(),
+                    message: format!("fixing name references: {message}"),
                 })?;
             }
         }
     }
     Ok(())
-}
-
-fn r_id(gvk: &Gvk) -> String {
-    gvk.display()
 }
 
 fn rewrite<'c>(
