@@ -135,7 +135,7 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
     let Some(src) = found.first() else {
         return Err(format!("nothing selected by {}", describe(&sel, &field)));
     };
-    let segs = parse_path(&field);
+    let segs = parse_path(&field)?;
     let mut values = Vec::new();
     let mut obj = src.obj.clone();
     walk(&mut obj, &segs, false, &mut |v| {
@@ -178,7 +178,7 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
                 continue;
             }
             for fp in &target.field_paths {
-                let segs = parse_path(fp);
+                let segs = parse_path(fp)?;
                 let id = res.id_display();
                 let mut hit = false;
                 walk(&mut res.obj, &segs, opts.create, &mut |v| {
@@ -256,7 +256,7 @@ enum Seg {
     All,
 }
 
-fn parse_path(path: &str) -> Vec<Seg> {
+fn parse_path(path: &str) -> Result<Vec<Seg>, String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut depth = 0;
@@ -280,7 +280,12 @@ fn parse_path(path: &str) -> Vec<Seg> {
         if let Some(inner) = p.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
             match inner.split_once('=') {
                 Some((k, v)) => out.push(Seg::Match(k.to_string(), v.to_string())),
-                None => out.push(Seg::Key(inner.to_string())),
+                None => {
+                    return Err(format!(
+                        "invalid field path {path:?}: list path element must contain \
+                         fieldName=fieldValue for element to match"
+                    ));
+                }
             }
         } else if p == "*" {
             out.push(Seg::All);
@@ -300,7 +305,7 @@ fn parse_path(path: &str) -> Vec<Seg> {
             out.push(Seg::Key(p));
         }
     }
-    out
+    Ok(out)
 }
 
 fn walk(

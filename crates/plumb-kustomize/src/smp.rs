@@ -131,11 +131,14 @@ fn merge_list(
         return Ok(());
     }
     let Some(key) = key else {
-        for item in items {
-            if !existing.contains(item) {
-                existing.push(clean(item));
+        // Set-like lists of scalars: the patch's values first, then the other original ones.
+        let mut merged: Vec<Value> = Vec::new();
+        for item in items.iter().chain(existing.iter()) {
+            if !merged.contains(item) {
+                merged.push(clean(item));
             }
         }
+        *existing = merged;
         return Ok(());
     };
     let mut merged: Vec<Value> = Vec::new();

@@ -137,7 +137,7 @@ fn deep_nesting_hits_the_depth_limit() {
         kustomization(&dir, "resources:\n- sub\n");
         dir = dir.join("sub");
     }
-    kustomization(&dir, "");
+    kustomization(&dir, "resources: []\n");
     let options = Options {
         max_depth: 3,
         ..Options::default()
@@ -177,8 +177,8 @@ fn build_dir_outside_root_is_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
     let other = tmp.path().join("other");
-    kustomization(&root, "");
-    kustomization(&other, "");
+    kustomization(&root, "resources: []\n");
+    kustomization(&other, "resources: []\n");
     let err = build(&root, &other, &Options::default()).expect_err("must refuse");
     assert!(
         matches!(root_cause(&err), Error::Escape { .. }),
