@@ -164,10 +164,6 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
         accumulate_entry(t, acc, stack, entry, false)
             .map_err(|e| e.context(format!("accumulating resources from '{entry}'")))?;
     }
-    for entry in t.k.components.clone().unwrap_or_default() {
-        accumulate_entry(t, acc, stack, &entry, true)
-            .map_err(|e| e.context(format!("accumulating components from '{entry}'")))?;
-    }
     for c in t.k.configurations.clone().unwrap_or_default() {
         let path = t.loader.resolve(&t.dir, &c)?;
         let text = t.loader.read_string(&path)?;
@@ -187,6 +183,12 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
         acc.config.merge(cfg);
     }
     generators::run(t, acc)?;
+    // Kustomize applies components after this kustomization's generators and before its
+    // transformers.
+    for entry in t.k.components.clone().unwrap_or_default() {
+        accumulate_entry(t, acc, stack, &entry, true)
+            .map_err(|e| e.context(format!("accumulating components from '{entry}'")))?;
+    }
     transformers::run_builtin(t, acc)?;
     for v in t.k.vars.clone().unwrap_or_default() {
         if acc.vars.iter().any(|x| x.name == v.name) {

@@ -31,6 +31,9 @@ pub enum Error {
     #[error("{path}: cycle between kustomizations: {chain}")]
     Cycle { path: PathBuf, chain: String },
 
+    #[error("{id}: {message}")]
+    Object { id: String, message: String },
+
     #[error("limit exceeded: {0}")]
     Limit(String),
 

@@ -209,46 +209,65 @@ fn merge_into(acc: &mut Acc, new: Resource, behavior: &str, file: &Path, field: 
             ),
         ));
     };
-    let new_obj = new.obj;
-    if behavior == "replace" {
-        for key in ["data", "binaryData", "stringData"] {
-            if let Some(o) = old.obj.as_object_mut() {
-                o.remove(key);
-            }
-        }
-    }
-    for key in ["data", "binaryData"] {
-        if let Some(Value::Object(entries)) = new_obj.get(key)
-            && let Some(o) = old.obj.as_object_mut()
-        {
-            let target = o.entry(key).or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(t) = target {
-                for (k, v) in entries {
-                    t.insert(k.clone(), v.clone());
-                }
-            }
-        }
-    }
+    // Like kustomize: the generated object replaces the old one, keeping the old name,
+    // namespace and history, with labels/annotations (and, for merge, data) merged in.
+    let mut obj = new.obj;
     for key in ["labels", "annotations"] {
-        if let Some(Value::Object(entries)) = new_obj.pointer(&format!("/metadata/{key}"))
-            && let Some(meta) = old.metadata_mut()
-        {
-            let target = meta.entry(key).or_insert_with(|| Value::Object(Map::new()));
-            if let Value::Object(t) = target {
-                for (k, v) in entries {
-                    t.insert(k.clone(), v.clone());
-                }
+        let mut merged = old
+            .obj
+            .pointer(&format!("/metadata/{key}"))
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        if let Some(Value::Object(entries)) = obj.pointer(&format!("/metadata/{key}")) {
+            for (k, v) in entries {
+                merged.insert(k.clone(), v.clone());
+            }
+        }
+        if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
+            if merged.is_empty() {
+                meta.remove(key);
+            } else {
+                meta.insert(key.to_string(), Value::Object(merged));
             }
         }
     }
-    if let Some(v) = new_obj.get("immutable")
-        && let Some(o) = old.obj.as_object_mut()
-    {
-        o.insert("immutable".into(), v.clone());
+    if behavior == "merge" {
+        for key in ["data", "binaryData"] {
+            let mut merged = old
+                .obj
+                .get(key)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default();
+            if let Some(Value::Object(entries)) = obj.get(key) {
+                for (k, v) in entries {
+                    merged.insert(k.clone(), v.clone());
+                }
+            }
+            if let Some(o) = obj.as_object_mut()
+                && !merged.is_empty()
+            {
+                o.insert(key.to_string(), Value::Object(merged));
+            }
+        }
     }
-    if let Some(g) = &new.generator {
-        let needs = old.generator.as_ref().is_none_or(|o| o.needs_hash) && g.needs_hash;
-        old.generator = Some(GeneratorInfo { needs_hash: needs });
+    if let Some(Value::Object(meta)) = obj.get_mut("metadata") {
+        meta.insert("name".into(), Value::String(old.name().to_string()));
+        if old.namespace().is_empty() {
+            meta.remove("namespace");
+        } else {
+            meta.insert(
+                "namespace".into(),
+                Value::String(old.namespace().to_string()),
+            );
+        }
+    }
+    old.obj = obj;
+    if behavior == "replace"
+        && let Some(origin) = new.origin
+    {
+        old.origin = Some(origin);
     }
     Ok(())
 }

@@ -187,7 +187,12 @@ pub(crate) const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.y
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
     let docs = crate::yaml::parse_raw(text).map_err(|source| Error::Yaml { path: path.to_path_buf(), source })?;
     let doc = match docs.len() {
-        0 => Value::Object(Default::default()),
+        0 => {
+            return Err(Error::Kustomization {
+                path: path.to_path_buf(),
+                message: "the kustomization file is empty".into(),
+            });
+        }
         1 => docs.into_iter().next().unwrap_or(Value::Null),
         n => {
             return Err(Error::Kustomization {

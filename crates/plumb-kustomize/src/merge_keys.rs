@@ -83,6 +83,17 @@ pub fn list_strategy(group: &str, kind: &str, path: &[&str]) -> Option<ListStrat
     }
 }
 
+/// Compound list-map keys (`x-kubernetes-list-map-keys`) where the schema has more than one:
+/// container ports are keyed by (containerPort, protocol), Service ports by (port, protocol).
+pub fn list_map_keys(group: &str, kind: &str, path: &[&str]) -> Option<&'static [&'static str]> {
+    let s = list_strategy(group, kind, path)?;
+    match s.merge_key {
+        Some("containerPort") => Some(&["containerPort", "protocol"]),
+        Some("port") => Some(&["port", "protocol"]),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

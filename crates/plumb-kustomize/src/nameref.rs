@@ -17,7 +17,9 @@ struct Candidate {
 
 fn referenced_matches(nb: &NameBackRef, gvk: &Gvk) -> bool {
     (nb.kind.is_empty() || nb.kind == gvk.kind)
-        && (nb.group.is_empty() || nb.group == gvk.group || nb.group.split('/').next() == Some(gvk.group.as_str()))
+        && (nb.group.is_empty()
+            || nb.group == gvk.group
+            || nb.group.split('/').next() == Some(gvk.group.as_str()))
         && (nb.version.is_empty() || nb.version == gvk.version || nb.group.contains('/'))
 }
 
@@ -38,6 +40,7 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
         }
         for r in resources.iter_mut() {
             let gvk = r.gvk();
+            let id = r.id_display();
             let referrer_ns: Vec<String> = r.all_ids().into_iter().map(|(_, ns)| ns).collect();
             let referrer_cluster = gvk.is_cluster_scoped();
             for fs in &nb.field_specs {
@@ -55,7 +58,9 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
                             }
                             match ns {
                                 Some(ns) => c.ids.iter().any(|(_, cns)| ns_equal(cns, ns)),
-                                None => c.ids.iter().any(|(_, cns)| referrer_ns.iter().any(|rns| ns_equal(cns, rns))),
+                                None => c.ids.iter().any(|(_, cns)| {
+                                    referrer_ns.iter().any(|rns| ns_equal(cns, rns))
+                                }),
                             }
                         })
                         .collect();
@@ -65,18 +70,21 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
                     rewrite(v, nb, &pick);
                     Ok(())
                 })
-                .map_err(|m| Error::Load { path: std::path::PathBuf::from(r_id(&gvk)), message: m })?;
+                .map_err(|message| Error::Object {
+                    id: id.clone(),
+                    message: format!("fixing name references: {message}"),
+                })?;
             }
         }
     }
     Ok(())
 }
 
-fn r_id(gvk: &Gvk) -> String {
-    gvk.display()
-}
-
-fn rewrite<'c>(v: &mut Value, nb: &NameBackRef, pick: &dyn Fn(&str, Option<&str>) -> Option<&'c Candidate>) {
+fn rewrite<'c>(
+    v: &mut Value,
+    nb: &NameBackRef,
+    pick: &dyn Fn(&str, Option<&str>) -> Option<&'c Candidate>,
+) {
     match v {
         Value::String(s) => {
             if let Some(c) = pick(s, None) {
@@ -97,7 +105,10 @@ fn rewrite<'c>(v: &mut Value, nb: &NameBackRef, pick: &dyn Fn(&str, Option<&str>
             let Some(name) = m.get("name").and_then(Value::as_str).map(str::to_string) else {
                 return;
             };
-            let ns = m.get("namespace").and_then(Value::as_str).map(str::to_string);
+            let ns = m
+                .get("namespace")
+                .and_then(Value::as_str)
+                .map(str::to_string);
             if let Some(c) = pick(&name, ns.as_deref()) {
                 m.insert("name".into(), Value::String(c.name.clone()));
                 if !c.namespace.is_empty() && (ns.is_some() || nb.kind == "ServiceAccount") {

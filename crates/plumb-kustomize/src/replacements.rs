@@ -115,7 +115,7 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
     let Some(src) = found.first() else {
         return Err(format!("nothing selected by {}", describe(&sel, &field)));
     };
-    let segs = parse_path(&field);
+    let segs = parse_path(&field)?;
     let mut values = Vec::new();
     let mut obj = src.obj.clone();
     walk(&mut obj, &segs, false, &mut |v| {
@@ -153,7 +153,7 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
                 continue;
             }
             for fp in &target.field_paths {
-                let segs = parse_path(fp);
+                let segs = parse_path(fp)?;
                 let id = res.id_display();
                 let mut hit = false;
                 walk(&mut res.obj, &segs, opts.create, &mut |v| {
@@ -228,7 +228,7 @@ enum Seg {
     All,
 }
 
-fn parse_path(path: &str) -> Vec<Seg> {
+fn parse_path(path: &str) -> Result<Vec<Seg>, String> {
     let mut parts = Vec::new();
     let mut cur = String::new();
     let mut depth = 0;
@@ -252,7 +252,12 @@ fn parse_path(path: &str) -> Vec<Seg> {
         if let Some(inner) = p.strip_prefix('[').and_then(|x| x.strip_suffix(']')) {
             match inner.split_once('=') {
                 Some((k, v)) => out.push(Seg::Match(k.to_string(), v.to_string())),
-                None => out.push(Seg::Key(inner.to_string())),
+                None => {
+                    return Err(format!(
+                        "invalid field path {path:?}: list path element must contain \
+                         fieldName=fieldValue for element to match"
+                    ));
+                }
             }
         } else if p == "*" {
             out.push(Seg::All);
@@ -272,7 +277,7 @@ fn parse_path(path: &str) -> Vec<Seg> {
             out.push(Seg::Key(p));
         }
     }
-    out
+    Ok(out)
 }
 
 fn walk(

@@ -78,7 +78,17 @@ fn merge_value(dest: &mut Value, patch: &Value, ctx: &Ctx<'_>, path: &mut Vec<St
                 let strategy = list_strategy(ctx.group, ctx.kind, &refs);
                 let merged = match (strategy, dm.get_mut(k)) {
                     (Some(s), Some(Value::Array(existing))) => {
-                        merge_list(existing, items, s.merge_key, ctx, path)?;
+                        let compound = crate::merge_keys::list_map_keys(ctx.group, ctx.kind, &refs);
+                        let plain = items
+                            .iter()
+                            .chain(existing.iter())
+                            .all(|i| i.is_object() && directive(i).is_none());
+                        match compound {
+                            Some(keys) if plain => {
+                                compound_merge(existing, items, keys, ctx, path)?
+                            }
+                            _ => merge_list(existing, items, s.merge_key, ctx, path)?,
+                        }
                         None
                     }
                     _ => Some(clean_list(items)),
@@ -108,11 +118,14 @@ fn merge_list(
         return Ok(());
     }
     let Some(key) = key else {
-        for item in items {
-            if !existing.contains(item) {
-                existing.push(clean(item));
+        // Set-like lists of scalars: the patch's values first, then the other original ones.
+        let mut merged: Vec<Value> = Vec::new();
+        for item in items.iter().chain(existing.iter()) {
+            if !merged.contains(item) {
+                merged.push(clean(item));
             }
         }
+        *existing = merged;
         return Ok(());
     };
     let mut merged: Vec<Value> = Vec::new();
@@ -147,6 +160,193 @@ fn merge_list(
         }
     }
     *existing = merged;
+    Ok(())
+}
+
+fn key_text(v: &Value, key: &str) -> Option<String> {
+    match v.get(key)? {
+        Value::Null => None,
+        Value::String(s) => Some(s.clone()),
+        other => Some(other.to_string()),
+    }
+}
+
+fn tuple(v: &Value, keys: &[&str]) -> Vec<String> {
+    keys.iter()
+        .map(|k| key_text(v, k).unwrap_or_default())
+        .collect()
+}
+
+/// kyaml's `validateKeys`: keep the keys that have a value somewhere in `all`.
+fn valid_keys(
+    all: &[Vec<String>],
+    values: &[String],
+    keys: &[&'static str],
+) -> (Vec<&'static str>, Vec<String>) {
+    let mut present = vec![false; keys.len()];
+    for vals in all {
+        for (i, v) in vals.iter().enumerate() {
+            if !v.is_empty()
+                && let Some(p) = present.get_mut(i)
+            {
+                *p = true;
+            }
+        }
+    }
+    if !present.iter().any(|p| *p) {
+        return (keys.to_vec(), values.to_vec());
+    }
+    let ks = keys
+        .iter()
+        .zip(&present)
+        .filter(|(_, p)| **p)
+        .map(|(k, _)| *k)
+        .collect();
+    let vs = values
+        .iter()
+        .zip(&present)
+        .filter(|(v, p)| !v.is_empty() || **p)
+        .map(|(v, _)| v.clone())
+        .collect();
+    (ks, vs)
+}
+
+fn element_matches(e: &Value, keys: &[&str], values: &[String]) -> bool {
+    let mut found = false;
+    for (j, k) in keys.iter().enumerate() {
+        if let Some(want) = values.get(j) {
+            found = key_text(e, k).as_deref() == Some(want.as_str());
+        }
+        if !found {
+            return false;
+        }
+    }
+    found
+}
+
+/// kyaml's `ElementSetter`: replace (or delete, when `element` is `None`) the elements matching
+/// `keys`/`values`, appending when none matched.
+fn element_setter(
+    list: &mut Vec<Value>,
+    element: Option<&Value>,
+    keys: &[&str],
+    values: &[String],
+) {
+    let mut out = Vec::new();
+    let mut any = false;
+    for e in list.drain(..) {
+        if e.is_null() || e.as_object().is_some_and(|m| m.is_empty()) {
+            continue;
+        }
+        if !element_matches(&e, keys, values) {
+            if !values.is_empty() {
+                out.push(e);
+            }
+            continue;
+        }
+        any = true;
+        if let Some(el) = element {
+            out.push(el.clone());
+        }
+    }
+    *list = out;
+    if let Some(el) = element
+        && !any
+    {
+        list.push(el.clone());
+    }
+}
+
+/// kyaml's associative-list merge for compound keys, reproduced step by step (including how
+/// elements that lack the secondary key are dropped or moved), since kustomize's output
+/// depends on it.
+fn compound_merge(
+    existing: &mut Vec<Value>,
+    items: &[Value],
+    keys: &'static [&'static str],
+    ctx: &Ctx<'_>,
+    path: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut values: Vec<Vec<String>> = Vec::new();
+    for e in items.iter().chain(existing.iter()) {
+        let t = tuple(e, keys);
+        if !values.contains(&t) {
+            values.push(t);
+        }
+    }
+    // mergeValues: tuples that agree where both are set collapse into one.
+    for i in 0..values.len() {
+        for j in 0..values.len() {
+            let (a, b) = (values[i].clone(), values[j].clone());
+            let mut common = false;
+            let mut res = Vec::new();
+            let mut ok = true;
+            for (x, y) in a.iter().zip(&b) {
+                if x == y {
+                    common = true;
+                    res.push(x.clone());
+                } else if !x.is_empty() && !y.is_empty() {
+                    ok = false;
+                    break;
+                } else {
+                    res.push(if x.is_empty() { y.clone() } else { x.clone() });
+                }
+            }
+            if ok && common {
+                values[i] = res.clone();
+                values[j] = res;
+            }
+        }
+    }
+    let mut to_add: Vec<Value> = Vec::new();
+    let mut last_keys: Vec<&'static str> = keys.to_vec();
+    for v in values.clone() {
+        let (vk, vv) = valid_keys(&values, &v, keys);
+        let (ek, ev) = valid_keys(std::slice::from_ref(&vv), &vv, &vk);
+        let src = items.iter().find(|e| element_matches(e, &ek, &ev));
+        let dest_pos = existing.iter().position(|e| element_matches(e, &ek, &ev));
+        let mut val = match (dest_pos, src) {
+            (Some(p), Some(s)) => {
+                let Some(d) = existing.get_mut(p) else {
+                    continue;
+                };
+                merge_value(d, s, ctx, path)?;
+                d.clone()
+            }
+            (Some(p), None) => existing.get(p).cloned().unwrap_or(Value::Null),
+            (None, Some(s)) => clean(s),
+            (None, None) => Value::Null,
+        };
+        last_keys = vk.clone();
+        if val.is_null() || val.as_object().is_some_and(|m| m.is_empty()) {
+            element_setter(&mut to_add, None, &vk, &vv);
+            continue;
+        }
+        for (i, k) in vk.iter().enumerate() {
+            if let (Some(m), Some(want)) = (val.as_object_mut(), vv.get(i))
+                && !m.contains_key(*k)
+                && !want.is_empty()
+            {
+                m.insert((*k).to_string(), Value::String(want.clone()));
+            }
+        }
+        element_setter(&mut to_add, Some(&val), &vk, &vv);
+    }
+    // appendListNode(to_add, original, keys) with the original elements as merged in place.
+    for elem in existing.iter() {
+        let mut v = Vec::new();
+        for k in &last_keys {
+            match key_text(elem, k) {
+                Some(x) => v.push(x),
+                None => to_add.push(elem.clone()),
+            }
+        }
+        if last_keys.len() > 1 {
+            element_setter(&mut to_add, None, &last_keys, &v);
+        }
+        element_setter(&mut to_add, Some(elem), &last_keys, &v);
+    }
+    *existing = to_add;
     Ok(())
 }
 

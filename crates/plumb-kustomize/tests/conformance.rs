@@ -12,10 +12,7 @@ use plumb_kustomize::{Options, build, to_yaml};
 /// Output cases whose output is equal as data but not yet byte for byte.
 const KNOWN_NOT_BYTE_EXACT: &[&str] = &[];
 /// Output cases that do not yet produce the expected documents.
-const KNOWN_FAILING: &[&str] = &[
-    // kyaml merges container ports by (containerPort, protocol) with quirks not reproduced yet.
-    "patch-merge-containers-env-ports",
-];
+const KNOWN_FAILING: &[&str] = &[];
 
 fn cases_dir() -> Option<PathBuf> {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -137,4 +134,45 @@ fn conformance_ratchet() {
         improvements.is_empty(),
         "these cases now pass better than recorded; shrink the known lists: {improvements:?}"
     );
+}
+
+/// The crate's own differential cases (tests/cases): every output case must be byte-exact.
+#[test]
+fn extra_cases_byte_exact() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
+    let mut names: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    assert!(!names.is_empty(), "no cases in {}", dir.display());
+    let mut failures = Vec::new();
+    for case in &names {
+        let entry = std::fs::read_to_string(case.join("entry"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        let input = case.join("input");
+        let target = if entry.is_empty() {
+            input.clone()
+        } else {
+            input.join(&entry)
+        };
+        let result = build(&input, &target, &Options::default());
+        match (std::fs::read_to_string(case.join("expected.yaml")), result) {
+            (Ok(expected), Ok(objs)) => {
+                let out = to_yaml(&objs);
+                if out != expected {
+                    failures.push(format!("{}: output differs:\n{out}", case.display()));
+                }
+            }
+            (Ok(_), Err(e)) => failures.push(format!("{}: {}", case.display(), e.chain())),
+            (Err(_), Ok(_)) => failures.push(format!("{}: expected an error", case.display())),
+            (Err(_), Err(_)) => {}
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

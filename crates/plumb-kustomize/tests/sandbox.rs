@@ -39,7 +39,11 @@ fn absolute_path_outside_the_root_is_refused() {
     write(&outside, CM);
     kustomization(&root, &format!("resources:\n- {}\n", outside.display()));
     let err = build(&root, &root, &Options::default()).expect_err("must refuse");
-    assert!(err.chain().contains("outside the build root"), "{}", err.chain());
+    assert!(
+        err.chain().contains("outside the build root"),
+        "{}",
+        err.chain()
+    );
 }
 
 #[cfg(unix)]
@@ -49,9 +53,14 @@ fn symlink_escaping_the_root_is_refused() {
     let root = tmp.path().join("root");
     write(&tmp.path().join("passwd.yaml"), CM);
     kustomization(&root, "resources:\n- link.yaml\n");
-    std::os::unix::fs::symlink(tmp.path().join("passwd.yaml"), root.join("link.yaml")).expect("symlink");
+    std::os::unix::fs::symlink(tmp.path().join("passwd.yaml"), root.join("link.yaml"))
+        .expect("symlink");
     let err = build(&root, &root, &Options::default()).expect_err("must refuse");
-    assert!(matches!(root_cause(&err), Error::Escape { .. }), "{}", err.chain());
+    assert!(
+        matches!(root_cause(&err), Error::Escape { .. }),
+        "{}",
+        err.chain()
+    );
 }
 
 #[cfg(unix)]
@@ -71,9 +80,16 @@ fn generator_file_outside_the_root_is_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
     write(&tmp.path().join("id_rsa"), "private");
-    kustomization(&root, "secretGenerator:\n- name: s\n  files:\n  - ../id_rsa\n");
+    kustomization(
+        &root,
+        "secretGenerator:\n- name: s\n  files:\n  - ../id_rsa\n",
+    );
     let err = build(&root, &root, &Options::default()).expect_err("must refuse");
-    assert!(matches!(root_cause(&err), Error::Escape { .. }), "{}", err.chain());
+    assert!(
+        matches!(root_cause(&err), Error::Escape { .. }),
+        "{}",
+        err.chain()
+    );
 }
 
 #[test]
@@ -101,9 +117,16 @@ fn oversized_file_is_refused() {
     let big = format!("{CM}  filler: \"{}\"\n", "x".repeat(4096));
     write(&tmp.path().join("big.yaml"), &big);
     kustomization(tmp.path(), "resources:\n- big.yaml\n");
-    let options = Options { max_file_size: 1024, ..Options::default() };
+    let options = Options {
+        max_file_size: 1024,
+        ..Options::default()
+    };
     let err = build(tmp.path(), tmp.path(), &options).expect_err("must refuse");
-    assert!(err.chain().contains("larger than the limit"), "{}", err.chain());
+    assert!(
+        err.chain().contains("larger than the limit"),
+        "{}",
+        err.chain()
+    );
 }
 
 #[test]
@@ -114,8 +137,11 @@ fn deep_nesting_hits_the_depth_limit() {
         kustomization(&dir, "resources:\n- sub\n");
         dir = dir.join("sub");
     }
-    kustomization(&dir, "");
-    let options = Options { max_depth: 3, ..Options::default() };
+    kustomization(&dir, "resources: []\n");
+    let options = Options {
+        max_depth: 3,
+        ..Options::default()
+    };
     let err = build(tmp.path(), tmp.path(), &options).expect_err("must fail");
     assert!(err.chain().contains("nested deeper"), "{}", err.chain());
 }
@@ -134,10 +160,16 @@ fn remote_resources_are_refused_without_network() {
 #[test]
 fn helm_charts_are_reported_as_unsupported() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    kustomization(tmp.path(), "helmCharts:\n- name: nginx\n  repo: https://example.com\n");
+    kustomization(
+        tmp.path(),
+        "helmCharts:\n- name: nginx\n  repo: https://example.com\n",
+    );
     let err = build(tmp.path(), tmp.path(), &Options::default()).expect_err("must refuse");
     let msg = err.chain();
-    assert!(msg.contains("helmCharts") && msg.contains("not supported"), "{msg}");
+    assert!(
+        msg.contains("helmCharts") && msg.contains("not supported"),
+        "{msg}"
+    );
 }
 
 #[test]
@@ -145,10 +177,14 @@ fn build_dir_outside_root_is_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let root = tmp.path().join("root");
     let other = tmp.path().join("other");
-    kustomization(&root, "");
-    kustomization(&other, "");
+    kustomization(&root, "resources: []\n");
+    kustomization(&other, "resources: []\n");
     let err = build(&root, &other, &Options::default()).expect_err("must refuse");
-    assert!(matches!(root_cause(&err), Error::Escape { .. }), "{}", err.chain());
+    assert!(
+        matches!(root_cause(&err), Error::Escape { .. }),
+        "{}",
+        err.chain()
+    );
 }
 
 fn root_cause(err: &Error) -> &Error {
