@@ -76,6 +76,17 @@ pub enum Error {
     Unsupported(String),
 }
 
+/// Which Helm major version's output and value semantics to reproduce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Flavor {
+    /// Helm 3 (what Argo CD and Flux run today).
+    #[default]
+    V3,
+    /// Helm 4: blank line between documents, chart-default `null`s do not delete subchart
+    /// defaults, `--api-versions` splits on commas, multi-line template errors.
+    V4,
+}
+
 /// Options of `helm template`.
 #[derive(Debug, Clone)]
 pub struct TemplateOptions {
@@ -111,6 +122,8 @@ pub struct TemplateOptions {
     pub skip_tests: bool,
     /// `--debug`: on a YAML error, still print what was rendered.
     pub debug: bool,
+    /// Helm major version to emulate.
+    pub flavor: Flavor,
     /// `--skip-schema-validation`.
     pub skip_schema_validation: bool,
     /// Directory relative value-file paths resolve against.
@@ -139,6 +152,7 @@ impl Default for TemplateOptions {
             skip_tests: false,
             debug: false,
             skip_schema_validation: false,
+            flavor: Flavor::V3,
             base_dir: None,
             limits: tmpl::exec::Limits::default(),
         }
@@ -185,6 +199,7 @@ pub struct Rendered {
     no_hooks: bool,
     skip_tests: bool,
     show_only: Vec<String>,
+    flavor: Flavor,
 }
 
 impl Rendered {
@@ -229,7 +244,7 @@ impl Rendered {
         if self.show_only.is_empty() {
             return Ok(full);
         }
-        let docs = render::split_manifests(&full);
+        let docs = render::split_for(self.flavor, &full);
         let mut out = String::new();
         for pat in &self.show_only {
             let pat = pat.replace('\\', "/");
@@ -398,6 +413,9 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
             chart.kube_version, kube.version
         )));
     }
+    if o.flavor == Flavor::V4 {
+        values::strip_chart_nulls(&mut chart);
+    }
     let user = user_values(&root, o)?;
     values::process_enabled(&mut chart, &user, "")?;
     values::process_imports(&mut chart)?;
@@ -423,13 +441,17 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         kube: Rc::new(kube),
         api_versions,
     };
-    let mut files = render::render_templates(&chart, vals, &ctx)?;
+    let mut files =
+        render::render_templates(&chart, vals, &ctx).map_err(|e| match (o.flavor, e) {
+            (Flavor::V4, Error::Render(m)) => Error::Render(render::v4_error(&m)),
+            (_, e) => e,
+        })?;
     let notes_key = format!("{}/templates/NOTES.txt", chart.name);
     let notes = files.get(&notes_key).cloned();
     files.retain(|k, _| !k.ends_with("NOTES.txt"));
     let mut crds = Vec::new();
     collect_crds(&chart, &chart.name, &mut crds);
-    let (manifests, hooks) = match render::sort_manifests(&files) {
+    let (manifests, hooks) = match render::sort_manifests(o.flavor, &files) {
         Ok(x) => x,
         Err(e) => {
             if o.debug {
@@ -459,6 +481,7 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         no_hooks: o.no_hooks,
         skip_tests: o.skip_tests,
         show_only: o.show_only.clone(),
+        flavor: o.flavor,
     })
 }
 

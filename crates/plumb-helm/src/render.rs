@@ -171,6 +171,23 @@ pub fn render_templates(
     Ok(out)
 }
 
+/// Helm 4's multi-line wording of Go template execution errors.
+pub fn v4_error(m: &str) -> String {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r#"^template: ([^ ]+:\d+:\d+): (executing "[^"]*" at <.*?>): (.*)$"#).ok()
+    });
+    match re.as_ref().and_then(|r| r.captures(m)) {
+        Some(c) => format!(
+            "{}\n  {}:\n    {}",
+            c.get(1).map_or("", |x| x.as_str()),
+            c.get(2).map_or("", |x| x.as_str()),
+            c.get(3).map_or("", |x| x.as_str())
+        ),
+        None => m.to_string(),
+    }
+}
+
 fn cleanup_exec_error(s: &str) -> String {
     static WARN: OnceLock<Option<Regex>> = OnceLock::new();
     let parts: Vec<&str> = s.splitn(3, ": ").collect();
@@ -184,6 +201,38 @@ fn cleanup_exec_error(s: &str) -> String {
         return format!("execution error at ({}): {}", parts[1], m.as_str());
     }
     s.to_string()
+}
+
+/// Helm 4's document split: separators end a document but its trailing whitespace stays.
+pub fn split_manifests_v4(s: &str) -> Vec<String> {
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    for line in s.split_inclusive('\n') {
+        let t = line.trim_end();
+        if t.starts_with("---") && t[3..].trim().is_empty() {
+            if !cur.trim().is_empty() {
+                docs.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+            continue;
+        }
+        if cur.is_empty() && line.trim().is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+    }
+    if !cur.trim().is_empty() {
+        docs.push(cur);
+    }
+    docs
+}
+
+/// Split a YAML stream into documents as the given Helm flavor does.
+pub fn split_for(flavor: crate::Flavor, s: &str) -> Vec<String> {
+    match flavor {
+        crate::Flavor::V3 => split_manifests(s),
+        crate::Flavor::V4 => split_manifests_v4(s),
+    }
 }
 
 /// Helm's `SplitManifests`.
@@ -232,6 +281,7 @@ const HOOK_EVENTS: &[&str] = &[
 
 /// Helm's `SortManifests`: split, parse heads, separate hooks, order by kind.
 pub fn sort_manifests(
+    flavor: crate::Flavor,
     files: &BTreeMap<String, String>,
 ) -> Result<(Vec<Manifest>, Vec<Manifest>), Error> {
     let mut generic = Vec::new();
@@ -241,7 +291,7 @@ pub fn sort_manifests(
         if base.starts_with('_') || content.trim().is_empty() {
             continue;
         }
-        for doc in split_manifests(content) {
+        for doc in split_for(flavor, content) {
             let parsed = crate::yaml::parse_documents(&doc).map_err(|e| Error::Yaml {
                 file: path.clone(),
                 msg: crate::yamlerr::go_style(&doc, &e),
