@@ -437,8 +437,7 @@ pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Ch
     let metadata: serde_json::Value = if chart_src.trim().is_empty() {
         serde_json::Value::Object(Default::default())
     } else {
-        serde_saphyr::from_str(&chart_src)
-            .map_err(|e| err(format!("cannot load Chart.yaml: {e}")))?
+        yaml::from_str(&chart_src).map_err(|e| err(format!("cannot load Chart.yaml: {e}")))?
     };
     let st = |k: &str| metadata.get(k).map(json_scalar_string).unwrap_or_default();
     let mut dependencies = parse_dependencies(metadata.get("dependencies"));
@@ -464,7 +463,7 @@ pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Ch
                     .map_err(|e| err(format!("cannot load values.schema.json: {e}")))?,
             );
         } else if name == "requirements.yaml" {
-            let r: serde_json::Value = serde_saphyr::from_str(&String::from_utf8_lossy(&data))
+            let r: serde_json::Value = yaml::from_str(&String::from_utf8_lossy(&data))
                 .map_err(|e| err(format!("cannot load requirements.yaml: {e}")))?;
             dependencies = parse_dependencies(r.get("dependencies"));
         } else if name == "Chart.lock" || name == "requirements.lock" {

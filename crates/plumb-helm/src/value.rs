@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
+/// Nesting beyond which values are treated as cyclic.
+pub const MAX_DEPTH: usize = 1000;
+
 /// A map as Go templates see `map[string]interface{}`: shared and mutable (Sprig's `set` mutates).
 pub type MapRef = Rc<RefCell<BTreeMap<String, Value>>>;
 /// A list; shared so that `range` and `index` see the same storage.
@@ -111,26 +114,53 @@ impl Value {
             _ => None,
         }
     }
-    /// Deep copy (Sprig `deepCopy`, and values handed to each chart).
+    /// Deep copy (Sprig `deepCopy`, and values handed to each chart). Below
+    /// [`MAX_DEPTH`] levels (only reachable through cycles built with `set`) storage is shared.
     pub fn deep_copy(&self) -> Value {
+        self.deep_copy_at(0)
+    }
+    fn deep_copy_at(&self, depth: usize) -> Value {
+        if depth > MAX_DEPTH {
+            return self.clone();
+        }
         match self {
-            Value::List(l) => Value::list(l.borrow().iter().map(Value::deep_copy).collect()),
+            Value::List(l) => Value::list(
+                l.borrow()
+                    .iter()
+                    .map(|v| v.deep_copy_at(depth + 1))
+                    .collect(),
+            ),
             Value::Map(m) => Value::map(
                 m.borrow()
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.deep_copy()))
+                    .map(|(k, v)| (k.clone(), v.deep_copy_at(depth + 1)))
                     .collect(),
             ),
             other => other.clone(),
         }
     }
+    /// Is this value nested deeper than `limit` (e.g. a cycle made with `set`)?
+    pub fn deeper_than(&self, limit: usize) -> bool {
+        if limit == 0 {
+            return matches!(self, Value::List(_) | Value::Map(_));
+        }
+        match self {
+            Value::List(l) => l.borrow().iter().any(|v| v.deeper_than(limit - 1)),
+            Value::Map(m) => m.borrow().values().any(|v| v.deeper_than(limit - 1)),
+            _ => false,
+        }
+    }
     /// Go's `fmt.Sprint(v)` (`%v`).
     pub fn to_go_string(&self) -> String {
         let mut s = String::new();
-        self.write_go(&mut s);
+        self.write_go(&mut s, 0);
         s
     }
-    fn write_go(&self, out: &mut String) {
+    fn write_go(&self, out: &mut String, depth: usize) {
+        if depth > MAX_DEPTH {
+            out.push_str("...");
+            return;
+        }
         match self {
             Value::Nil => out.push_str("<nil>"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -145,7 +175,7 @@ impl Value {
                     if i > 0 {
                         out.push(' ');
                     }
-                    v.write_go(out);
+                    v.write_go(out, depth + 1);
                 }
                 out.push(']');
             }
@@ -157,7 +187,7 @@ impl Value {
                     }
                     out.push_str(k);
                     out.push(':');
-                    v.write_go(out);
+                    v.write_go(out, depth + 1);
                 }
                 out.push(']');
             }
@@ -192,8 +222,14 @@ impl Value {
             ),
         }
     }
-    /// Convert to JSON; host objects become their printed form.
+    /// Convert to JSON; host objects become their printed form (cycles become null).
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_at(0)
+    }
+    fn to_json_at(&self, depth: usize) -> serde_json::Value {
+        if depth > MAX_DEPTH {
+            return serde_json::Value::Null;
+        }
         match self {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
@@ -202,13 +238,13 @@ impl Value {
                 .map(serde_json::Value::Number)
                 .unwrap_or(serde_json::Value::Null),
             Value::Str(s) => serde_json::Value::String(s.to_string()),
-            Value::List(l) => {
-                serde_json::Value::Array(l.borrow().iter().map(Value::to_json).collect())
-            }
+            Value::List(l) => serde_json::Value::Array(
+                l.borrow().iter().map(|v| v.to_json_at(depth + 1)).collect(),
+            ),
             Value::Map(m) => serde_json::Value::Object(
                 m.borrow()
                     .iter()
-                    .map(|(k, v)| (k.clone(), v.to_json()))
+                    .map(|(k, v)| (k.clone(), v.to_json_at(depth + 1)))
                     .collect(),
             ),
             Value::Obj(o) => serde_json::Value::String(o.display()),

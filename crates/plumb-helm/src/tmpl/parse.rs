@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ParseError;
-use super::lex::{Tok, Token, col_of, lex, line_of};
+use super::lex::{Tok, Token, lex};
 
 /// A position in a named template source, for error messages.
 #[derive(Clone, Debug)]
@@ -106,7 +106,13 @@ struct Parser<'a> {
     range_depth: usize,
     defined: Vec<Rc<Tree>>,
     is_func: &'a dyn Fn(&str) -> bool,
+    depth: usize,
+    /// Byte offsets of every `\n`, for line/column lookups.
+    newlines: Vec<usize>,
 }
+
+/// Go's `maxStackDepth`: nesting of parentheses and control structures.
+const MAX_PARSE_DEPTH: usize = 10000;
 
 /// Parse `src` (registered as `name`); returns the main tree first, then defined templates.
 pub fn parse(name: &str, src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, ParseError> {
@@ -120,6 +126,8 @@ pub fn parse(name: &str, src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Pa
         range_depth: 0,
         defined: Vec::new(),
         is_func,
+        depth: 0,
+        newlines: src.match_indices('\n').map(|(i, _)| i).collect(),
     };
     let mut root = Vec::new();
     loop {
@@ -157,7 +165,7 @@ impl<'a> Parser<'a> {
     fn err(&self, off: usize, msg: impl Into<String>) -> ParseError {
         ParseError {
             name: self.name.to_string(),
-            line: line_of(self.src, off),
+            line: self.pos(off).line,
             msg: msg.into(),
         }
     }
@@ -186,9 +194,17 @@ impl<'a> Parser<'a> {
         t
     }
     fn pos(&self, off: usize) -> Pos {
+        let off = off.min(self.src.len());
+        // Newlines strictly before `off`.
+        let before = self.newlines.partition_point(|&n| n < off);
+        let line_start = if before == 0 {
+            0
+        } else {
+            self.newlines[before - 1] + 1
+        };
         Pos {
-            line: line_of(self.src, off),
-            col: col_of(self.src, off),
+            line: before + 1,
+            col: off - line_start,
         }
     }
     fn expect_close(&mut self, ctx: &str) -> Result<(), ParseError> {
@@ -290,6 +306,16 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_control(&mut self, kw: &str, kw_off: usize) -> Result<Node, ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_PARSE_DEPTH {
+            return Err(self.err(kw_off, "max expression depth exceeded"));
+        }
+        let r = self.parse_control_inner(kw, kw_off);
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_control_inner(&mut self, kw: &str, kw_off: usize) -> Result<Node, ParseError> {
         let mark = self.vars.len();
         let pipe = self.parse_pipe(kw, kw == "range")?;
         if kw == "range" {
@@ -531,7 +557,13 @@ impl<'a> Parser<'a> {
                 ArgKind::Func(name)
             }
             Tok::LParen => {
-                let p = self.parse_paren_pipe()?;
+                self.depth += 1;
+                if self.depth > MAX_PARSE_DEPTH {
+                    return Err(self.err(start, "max expression depth exceeded"));
+                }
+                let p = self.parse_paren_pipe();
+                self.depth -= 1;
+                let p = p?;
                 ArgKind::Chain(Box::new(p), Vec::new())
             }
             other => {
