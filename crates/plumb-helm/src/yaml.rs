@@ -24,6 +24,7 @@ fn options() -> serde_saphyr::Options {
     // go-yaml v2 reads YAML 1.1: `0755` is octal.
     let mut o = serde_saphyr::Options::default();
     o.legacy_octal_numbers = true;
+    o.emit_comments = false;
     o
 }
 
