@@ -65,7 +65,11 @@ impl Chart {
     /// What templates see as `.Chart` (Go struct field names).
     pub fn metadata_value(&self) -> Value {
         let m = &self.metadata;
-        let get = |k: &str| m.get(k).map(Value::from_json).unwrap_or_else(|| Value::str(""));
+        let get = |k: &str| {
+            m.get(k)
+                .map(Value::from_json)
+                .unwrap_or_else(|| Value::str(""))
+        };
         let mut out = BTreeMap::new();
         for (go, key) in [
             ("Name", "name"),
@@ -89,13 +93,35 @@ impl Chart {
             ("Maintainers", "maintainers"),
             ("Dependencies", "dependencies"),
         ] {
-            out.insert(go.to_string(), m.get(key).map(Value::from_json).unwrap_or_default());
+            out.insert(
+                go.to_string(),
+                m.get(key).map(Value::from_json).unwrap_or_default(),
+            );
         }
-        out.insert("Annotations".into(), m.get("annotations").map(Value::from_json).unwrap_or_default());
-        out.insert("Deprecated".into(), Value::Bool(m.get("deprecated").and_then(|d| d.as_bool()).unwrap_or(false)));
+        out.insert(
+            "Annotations".into(),
+            m.get("annotations")
+                .map(Value::from_json)
+                .unwrap_or_default(),
+        );
+        out.insert(
+            "Deprecated".into(),
+            Value::Bool(
+                m.get("deprecated")
+                    .and_then(|d| d.as_bool())
+                    .unwrap_or(false),
+            ),
+        );
         // Version numbers written as YAML numbers still print as written.
-        if let Some(v) = m.get("appVersion").and_then(|v| v.as_f64()).filter(|_| !m["appVersion"].is_string()) {
-            out.insert("AppVersion".into(), Value::str(crate::value::format_float_g(v)));
+        if let Some(v) = m
+            .get("appVersion")
+            .and_then(|v| v.as_f64())
+            .filter(|_| !m["appVersion"].is_string())
+        {
+            out.insert(
+                "AppVersion".into(),
+                Value::str(crate::value::format_float_g(v)),
+            );
         }
         Value::map(out)
     }
@@ -103,9 +129,15 @@ impl Chart {
 
 /// Canonicalize `p` and check it lies under `root` (already canonical).
 pub fn confine(root: &Path, p: &Path) -> Result<PathBuf, Error> {
-    let canon = p.canonicalize().map_err(|e| Error::Io { path: p.display().to_string(), source: e })?;
+    let canon = p.canonicalize().map_err(|e| Error::Io {
+        path: p.display().to_string(),
+        source: e,
+    })?;
     if !canon.starts_with(root) {
-        return Err(Error::OutsideRoot { path: p.display().to_string(), root: root.display().to_string() });
+        return Err(Error::OutsideRoot {
+            path: p.display().to_string(),
+            root: root.display().to_string(),
+        });
     }
     Ok(canon)
 }
@@ -113,11 +145,20 @@ pub fn confine(root: &Path, p: &Path) -> Result<PathBuf, Error> {
 /// Read a file confined to `root`.
 pub fn read_confined(root: &Path, p: &Path) -> Result<Vec<u8>, Error> {
     let canon = confine(root, p)?;
-    let meta = std::fs::metadata(&canon).map_err(|e| Error::Io { path: p.display().to_string(), source: e })?;
+    let meta = std::fs::metadata(&canon).map_err(|e| Error::Io {
+        path: p.display().to_string(),
+        source: e,
+    })?;
     if meta.len() > MAX_FILE {
-        return Err(Error::TooLarge { path: p.display().to_string(), limit: MAX_FILE });
+        return Err(Error::TooLarge {
+            path: p.display().to_string(),
+            limit: MAX_FILE,
+        });
     }
-    std::fs::read(&canon).map_err(|e| Error::Io { path: p.display().to_string(), source: e })
+    std::fs::read(&canon).map_err(|e| Error::Io {
+        path: p.display().to_string(),
+        source: e,
+    })
 }
 
 /// Load a chart directory or `.tgz`, confined to `root`.
@@ -134,14 +175,25 @@ pub fn load(root: &Path, chart: &Path) -> Result<Chart, Error> {
     from_files(files, &chart.display().to_string())
 }
 
-fn walk(root: &Path, base: &Path, dir: &Path, out: &mut BTreeMap<String, Vec<u8>>) -> Result<(), Error> {
-    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io { path: dir.display().to_string(), source: e })?;
+fn walk(
+    root: &Path,
+    base: &Path,
+    dir: &Path,
+    out: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<(), Error> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::Io {
+        path: dir.display().to_string(),
+        source: e,
+    })?;
     let mut entries: Vec<_> = rd.filter_map(|e| e.ok()).collect();
     entries.sort_by_key(|e| e.file_name());
     for e in entries {
         let p = e.path();
         let canon = confine(root, &p)?;
-        let rel = p.strip_prefix(base).map(|r| r.to_string_lossy().replace('\\', "/")).unwrap_or_default();
+        let rel = p
+            .strip_prefix(base)
+            .map(|r| r.to_string_lossy().replace('\\', "/"))
+            .unwrap_or_default();
         if canon.is_dir() {
             walk(root, base, &p, out)?;
         } else {
@@ -156,15 +208,25 @@ pub fn untar(data: &[u8], what: &str) -> Result<BTreeMap<String, Vec<u8>>, Error
     let gz = flate2::read::GzDecoder::new(data);
     let mut ar = tar::Archive::new(gz);
     let mut out = BTreeMap::new();
-    let bad = |e: std::io::Error| Error::Chart { chart: what.to_string(), msg: format!("cannot read archive: {e}") };
+    let bad = |e: std::io::Error| Error::Chart {
+        chart: what.to_string(),
+        msg: format!("cannot read archive: {e}"),
+    };
     let mut total = 0u64;
     for entry in ar.entries().map_err(bad)? {
         let mut entry = entry.map_err(bad)?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
-        let path = entry.path().map_err(bad)?.to_string_lossy().replace('\\', "/");
-        let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty() && *p != ".").collect();
+        let path = entry
+            .path()
+            .map_err(bad)?
+            .to_string_lossy()
+            .replace('\\', "/");
+        let parts: Vec<&str> = path
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
         if parts.contains(&"..") {
             return Err(Error::Chart {
                 chart: what.to_string(),
@@ -177,7 +239,10 @@ pub fn untar(data: &[u8], what: &str) -> Result<BTreeMap<String, Vec<u8>>, Error
         let size = entry.header().size().unwrap_or(0);
         total += size;
         if size > MAX_FILE || total > 4 * MAX_FILE {
-            return Err(Error::TooLarge { path: what.to_string(), limit: MAX_FILE });
+            return Err(Error::TooLarge {
+                path: what.to_string(),
+                limit: MAX_FILE,
+            });
         }
         let mut buf = Vec::new();
         entry.read_to_end(&mut buf).map_err(bad)?;
@@ -223,7 +288,11 @@ impl Ignore {
                     continue;
                 }
                 let sub = parts[..=i].join("/");
-                let hit = if pat.contains('/') { glob_match(pat, &sub) } else { glob_match(pat, parts[i]) };
+                let hit = if pat.contains('/') {
+                    glob_match(pat, &sub)
+                } else {
+                    glob_match(pat, parts[i])
+                };
                 if hit {
                     ignored = !neg;
                 }
@@ -300,7 +369,11 @@ fn parse_dependencies(v: Option<&serde_json::Value>) -> Vec<Dependency> {
             let tags = d
                 .get("tags")
                 .and_then(|t| t.as_array())
-                .map(|t| t.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+                .map(|t| {
+                    t.iter()
+                        .filter_map(|x| x.as_str().map(String::from))
+                        .collect()
+                })
                 .unwrap_or_default();
             let import_values = d
                 .get("import-values")
@@ -308,10 +381,18 @@ fn parse_dependencies(v: Option<&serde_json::Value>) -> Vec<Dependency> {
                 .map(|t| {
                     t.iter()
                         .filter_map(|iv| match iv {
-                            serde_json::Value::String(s) => Some((format!("exports.{s}"), ".".to_string())),
+                            serde_json::Value::String(s) => {
+                                Some((format!("exports.{s}"), ".".to_string()))
+                            }
                             serde_json::Value::Object(o) => Some((
-                                o.get("child").and_then(|c| c.as_str()).unwrap_or("").to_string(),
-                                o.get("parent").and_then(|c| c.as_str()).unwrap_or("").to_string(),
+                                o.get("child")
+                                    .and_then(|c| c.as_str())
+                                    .unwrap_or("")
+                                    .to_string(),
+                                o.get("parent")
+                                    .and_then(|c| c.as_str())
+                                    .unwrap_or("")
+                                    .to_string(),
                             )),
                             _ => None,
                         })
@@ -341,17 +422,22 @@ fn json_scalar_string(v: &serde_json::Value) -> String {
 
 /// Build a chart from its files (paths relative to the chart root).
 pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Chart, Error> {
-    let err = |msg: String| Error::Chart { chart: what.to_string(), msg };
+    let err = |msg: String| Error::Chart {
+        chart: what.to_string(),
+        msg,
+    };
     if let Some(ig) = files.get(".helmignore") {
         let ig = Ignore::parse(&String::from_utf8_lossy(ig));
         files.retain(|k, _| k == "Chart.yaml" || !ig.ignored(k));
     }
-    let chart_yaml = files.remove("Chart.yaml").ok_or_else(|| err("Chart.yaml file is missing".into()))?;
+    let chart_yaml = files
+        .remove("Chart.yaml")
+        .ok_or_else(|| err("Chart.yaml file is missing".into()))?;
     let chart_src = String::from_utf8_lossy(&chart_yaml).to_string();
     let metadata: serde_json::Value = if chart_src.trim().is_empty() {
         serde_json::Value::Object(Default::default())
     } else {
-        serde_saphyr::from_str(&chart_src).map_err(|e| err(format!("cannot load Chart.yaml: {e}")))?
+        yaml::from_str(&chart_src).map_err(|e| err(format!("cannot load Chart.yaml: {e}")))?
     };
     let st = |k: &str| metadata.get(k).map(json_scalar_string).unwrap_or_default();
     let mut dependencies = parse_dependencies(metadata.get("dependencies"));
@@ -364,16 +450,20 @@ pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Ch
     for (name, data) in files {
         if name == "values.yaml" {
             let src = String::from_utf8_lossy(&data);
-            values = match yaml::parse_values(&src).map_err(|e| err(format!("cannot load values.yaml: {e}")))? {
+            values = match yaml::parse_values(&src)
+                .map_err(|e| err(format!("cannot load values.yaml: {e}")))?
+            {
                 Value::Nil => Value::empty_map(),
                 v @ Value::Map(_) => v,
                 _ => return Err(err("cannot load values.yaml: not a map".into())),
             };
         } else if name == "values.schema.json" {
-            schema =
-                Some(serde_json::from_slice(&data).map_err(|e| err(format!("cannot load values.schema.json: {e}")))?);
+            schema = Some(
+                serde_json::from_slice(&data)
+                    .map_err(|e| err(format!("cannot load values.schema.json: {e}")))?,
+            );
         } else if name == "requirements.yaml" {
-            let r: serde_json::Value = serde_saphyr::from_str(&String::from_utf8_lossy(&data))
+            let r: serde_json::Value = yaml::from_str(&String::from_utf8_lossy(&data))
                 .map_err(|e| err(format!("cannot load requirements.yaml: {e}")))?;
             dependencies = parse_dependencies(r.get("dependencies"));
         } else if name == "Chart.lock" || name == "requirements.lock" {
@@ -383,9 +473,14 @@ pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Ch
         } else if let Some(sub) = name.strip_prefix("charts/") {
             match sub.split_once('/') {
                 Some((dir, inner)) => {
-                    sub_files.entry(dir.to_string()).or_default().insert(inner.to_string(), data);
+                    sub_files
+                        .entry(dir.to_string())
+                        .or_default()
+                        .insert(inner.to_string(), data);
                 }
-                None if sub.ends_with(".tgz") || sub.ends_with(".tar.gz") => archives.push((sub.to_string(), data)),
+                None if sub.ends_with(".tgz") || sub.ends_with(".tar.gz") => {
+                    archives.push((sub.to_string(), data))
+                }
                 None => {}
             }
         } else {
@@ -431,7 +526,10 @@ fn validate(c: &Chart) -> Result<(), Error> {
         return Err(v("chart.metadata.version is required"));
     }
     if crate::funcs_semver_parse(&c.version).is_err() {
-        return Err(v(&format!("chart.metadata.version {:?} is invalid", c.version)));
+        return Err(v(&format!(
+            "chart.metadata.version {:?} is invalid",
+            c.version
+        )));
     }
     if !matches!(c.chart_type.as_str(), "" | "application" | "library") {
         return Err(v("chart.metadata.type must be application or library"));

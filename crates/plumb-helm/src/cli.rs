@@ -10,6 +10,8 @@ use crate::{Error, TemplateOptions};
 pub struct CliConfig {
     /// Kubernetes version when `--kube-version` is absent (None: [`crate::DEFAULT_KUBE_VERSION`]).
     pub default_kube_version: Option<String>,
+    /// Helm major version to emulate.
+    pub flavor: crate::Flavor,
     /// Sandbox root for every file read (None: the filesystem root, as helm itself).
     pub root: Option<PathBuf>,
 }
@@ -124,6 +126,7 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
     let mut o = TemplateOptions {
         base_dir: Some(cwd.to_path_buf()),
         kube_version: cfg.default_kube_version.clone(),
+        flavor: cfg.flavor,
         ..TemplateOptions::default()
     };
     let mut positional = Vec::new();
@@ -200,6 +203,9 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
             "set-file" => o.set_file.push(value),
             "values" => o.values_files.extend(value.split(',').filter(|s| !s.is_empty()).map(PathBuf::from)),
             "kube-version" => o.kube_version = Some(value),
+            "api-versions" if cfg.flavor == crate::Flavor::V4 => o
+                .api_versions
+                .extend(value.split(',').filter(|s| !s.is_empty()).map(String::from)),
             "api-versions" => o.api_versions.push(value),
             "show-only" => o.show_only.push(value),
             "name-template" => name_template = Some(value),

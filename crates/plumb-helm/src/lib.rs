@@ -76,6 +76,17 @@ pub enum Error {
     Unsupported(String),
 }
 
+/// Which Helm major version's output and value semantics to reproduce.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Flavor {
+    /// Helm 3 (what Argo CD and Flux run today).
+    #[default]
+    V3,
+    /// Helm 4: blank line between documents, chart-default `null`s do not delete subchart
+    /// defaults, `--api-versions` splits on commas, multi-line template errors.
+    V4,
+}
+
 /// Options of `helm template`.
 #[derive(Debug, Clone)]
 pub struct TemplateOptions {
@@ -111,6 +122,8 @@ pub struct TemplateOptions {
     pub skip_tests: bool,
     /// `--debug`: on a YAML error, still print what was rendered.
     pub debug: bool,
+    /// Helm major version to emulate.
+    pub flavor: Flavor,
     /// `--skip-schema-validation`.
     pub skip_schema_validation: bool,
     /// Directory relative value-file paths resolve against.
@@ -139,6 +152,7 @@ impl Default for TemplateOptions {
             skip_tests: false,
             debug: false,
             skip_schema_validation: false,
+            flavor: Flavor::V3,
             base_dir: None,
             limits: tmpl::exec::Limits::default(),
         }
@@ -185,11 +199,14 @@ pub struct Rendered {
     no_hooks: bool,
     skip_tests: bool,
     show_only: Vec<String>,
+    flavor: Flavor,
 }
 
 impl Rendered {
     fn is_test(m: &Manifest) -> bool {
-        m.hook.as_ref().is_some_and(|h| h.events.iter().any(|e| e == "test" || e == "test-success"))
+        m.hook
+            .as_ref()
+            .is_some_and(|h| h.events.iter().any(|e| e == "test" || e == "test-success"))
     }
 
     /// The manifest text before `--show-only` filtering.
@@ -217,7 +234,8 @@ impl Rendered {
 
     /// Exactly what `helm template` prints on stdout.
     pub fn to_output(&self) -> String {
-        self.try_output().unwrap_or_else(|e| format!("Error: {e}\n"))
+        self.try_output()
+            .unwrap_or_else(|e| format!("Error: {e}\n"))
     }
 
     /// Like [`Rendered::to_output`], but `--show-only` misses are errors.
@@ -226,7 +244,7 @@ impl Rendered {
         if self.show_only.is_empty() {
             return Ok(full);
         }
-        let docs = render::split_manifests(&full);
+        let docs = render::split_for(self.flavor, &full);
         let mut out = String::new();
         for pat in &self.show_only {
             let pat = pat.replace('\\', "/");
@@ -244,7 +262,9 @@ impl Rendered {
                 }
             }
             if missing {
-                return Err(Error::Render(format!("could not find template {pat} in chart")));
+                return Err(Error::Render(format!(
+                    "could not find template {pat} in chart"
+                )));
             }
         }
         Ok(out)
@@ -253,12 +273,23 @@ impl Rendered {
     /// Parsed documents (hooks included, their annotations kept), CRDs first when included.
     pub fn objects(&self) -> Result<Vec<serde_json::Value>, Error> {
         let mut out = Vec::new();
-        let crds = if self.include_crds { self.crds.as_slice() } else { &[] };
-        for m in crds.iter().chain(&self.manifests).chain(if self.no_hooks { &[][..] } else { &self.hooks }) {
+        let crds = if self.include_crds {
+            self.crds.as_slice()
+        } else {
+            &[]
+        };
+        for m in crds.iter().chain(&self.manifests).chain(if self.no_hooks {
+            &[][..]
+        } else {
+            &self.hooks
+        }) {
             if self.skip_tests && Self::is_test(m) {
                 continue;
             }
-            let docs = yaml::parse_documents(&m.content).map_err(|e| Error::Yaml { file: m.source.clone(), msg: e })?;
+            let docs = yaml::parse_documents(&m.content).map_err(|e| Error::Yaml {
+                file: m.source.clone(),
+                msg: e,
+            })?;
             out.extend(docs.into_iter().filter(|d| !d.is_null()));
         }
         Ok(out)
@@ -274,8 +305,11 @@ fn resolve(base: &Option<PathBuf>, p: &Path) -> PathBuf {
 
 /// Parse `--kube-version` as Helm does (`1.20`, `v1.20.0`).
 pub fn parse_kube_version(v: &str) -> Result<objects::KubeVersion, Error> {
-    let sv = funcs_semver_parse(v)
-        .map_err(|_| Error::Usage(format!("invalid kube version '{v}': Invalid Semantic Version")))?;
+    let sv = funcs_semver_parse(v).map_err(|_| {
+        Error::Usage(format!(
+            "invalid kube version '{v}': Invalid Semantic Version"
+        ))
+    })?;
     Ok(objects::KubeVersion {
         version: format!("v{}.{}.{}", sv.major, sv.minor, sv.patch),
         major: sv.major.to_string(),
@@ -311,7 +345,10 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
             Value::Nil => Value::empty_map(),
             m @ Value::Map(_) => m,
             _ => {
-                return Err(Error::Values(format!("failed to parse {}: not a map", f.display())));
+                return Err(Error::Values(format!(
+                    "failed to parse {}: not a map",
+                    f.display()
+                )));
             }
         };
         base = values::merge_maps(&base, &v);
@@ -355,7 +392,10 @@ pub fn template(root: &Path, chart: &Path, options: &TemplateOptions) -> Result<
 }
 
 fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result<Rendered, Error> {
-    let root = root.canonicalize().map_err(|e| Error::Io { path: root.display().to_string(), source: e })?;
+    let root = root.canonicalize().map_err(|e| Error::Io {
+        path: root.display().to_string(),
+        source: e,
+    })?;
     let chart_path = resolve(&o.base_dir, chart_path);
     let mut chart = chart::load(&root, &chart_path)?;
     if chart.is_library() {
@@ -373,6 +413,9 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
             chart.kube_version, kube.version
         )));
     }
+    if o.flavor == Flavor::V4 {
+        values::strip_chart_nulls(&mut chart);
+    }
     let user = user_values(&root, o)?;
     values::process_enabled(&mut chart, &user, "")?;
     values::process_imports(&mut chart)?;
@@ -388,16 +431,27 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         ("Revision".to_string(), Value::Int(1)),
         ("Service".to_string(), Value::str("Helm")),
     ]));
-    let mut api_versions: Vec<String> = objects::DEFAULT_API_VERSIONS.iter().map(|s| s.to_string()).collect();
+    let mut api_versions: Vec<String> = objects::DEFAULT_API_VERSIONS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     api_versions.extend(o.api_versions.iter().cloned());
-    let ctx = render::Context { release, kube: Rc::new(kube), api_versions };
-    let mut files = render::render_templates(&chart, vals, &ctx)?;
+    let ctx = render::Context {
+        release,
+        kube: Rc::new(kube),
+        api_versions,
+    };
+    let mut files =
+        render::render_templates(&chart, vals, &ctx).map_err(|e| match (o.flavor, e) {
+            (Flavor::V4, Error::Render(m)) => Error::Render(render::v4_error(&m)),
+            (_, e) => e,
+        })?;
     let notes_key = format!("{}/templates/NOTES.txt", chart.name);
     let notes = files.get(&notes_key).cloned();
     files.retain(|k, _| !k.ends_with("NOTES.txt"));
     let mut crds = Vec::new();
     collect_crds(&chart, &chart.name, &mut crds);
-    let (manifests, hooks) = match render::sort_manifests(&files) {
+    let (manifests, hooks) = match render::sort_manifests(o.flavor, &files) {
         Ok(x) => x,
         Err(e) => {
             if o.debug {
@@ -408,9 +462,14 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
                     }
                     blob.push_str(&format!("---\n# Source: {name}\n{content}\n"));
                 }
-                return Err(Error::WithOutput { output: format!("{}\n", blob.trim()), error: Box::new(e) });
+                return Err(Error::WithOutput {
+                    output: format!("{}\n", blob.trim()),
+                    error: Box::new(e),
+                });
             }
-            return Err(Error::Render(format!("{e}\n\nUse --debug flag to render out invalid YAML")));
+            return Err(Error::Render(format!(
+                "{e}\n\nUse --debug flag to render out invalid YAML"
+            )));
         }
     };
     Ok(Rendered {
@@ -422,6 +481,7 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         no_hooks: o.no_hooks,
         skip_tests: o.skip_tests,
         show_only: o.show_only.clone(),
+        flavor: o.flavor,
     })
 }
 

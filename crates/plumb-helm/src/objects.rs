@@ -31,6 +31,7 @@ impl Object for Files {
                     return Some(Ok(Value::list(Vec::new())));
                 };
                 let s = String::from_utf8_lossy(b).to_string();
+                let s = s.strip_suffix('\n').unwrap_or(&s);
                 Value::list(s.split('\n').map(Value::str).collect())
             }
             "Glob" => {

@@ -71,14 +71,23 @@ struct Tpl {
 fn chart_ctx(c: &Chart, values: Value, ctx: &Context) -> Value {
     let mut m = BTreeMap::new();
     m.insert("Chart".to_string(), c.metadata_value());
-    m.insert("Files".to_string(), Value::Obj(Rc::new(Files(c.files.clone()))));
+    m.insert(
+        "Files".to_string(),
+        Value::Obj(Rc::new(Files(c.files.clone()))),
+    );
     m.insert("Release".to_string(), ctx.release.clone());
     let mut caps = BTreeMap::new();
     caps.insert("KubeVersion".to_string(), Value::Obj(ctx.kube.clone()));
-    caps.insert("APIVersions".to_string(), Value::Obj(Rc::new(ApiVersions(ctx.api_versions.clone()))));
+    caps.insert(
+        "APIVersions".to_string(),
+        Value::Obj(Rc::new(ApiVersions(ctx.api_versions.clone()))),
+    );
     caps.insert(
         "HelmVersion".to_string(),
-        Value::map(BTreeMap::from([("Version".to_string(), Value::str("v3.21.4"))])),
+        Value::map(BTreeMap::from([(
+            "Version".to_string(),
+            Value::str("v3.21.4"),
+        )])),
     );
     m.insert("Capabilities".to_string(), Value::map(caps));
     m.insert("Values".to_string(), values);
@@ -97,7 +106,8 @@ fn collect(c: &Chart, full: &str, values: Value, ctx: &Context, out: &mut Vec<Tp
         subs.insert(sub.name.clone(), sctx);
     }
     if let Value::Map(m) = &me {
-        m.borrow_mut().insert("Subcharts".to_string(), Value::map(subs));
+        m.borrow_mut()
+            .insert("Subcharts".to_string(), Value::map(subs));
     }
     for (name, src) in &c.templates {
         let base = name.rsplit('/').next().unwrap_or(name);
@@ -115,7 +125,11 @@ fn collect(c: &Chart, full: &str, values: Value, ctx: &Context, out: &mut Vec<Tp
 }
 
 /// Render every template; returns file name → output (partials excluded).
-pub fn render_templates(c: &Chart, values: Value, ctx: &Context) -> Result<BTreeMap<String, String>, Error> {
+pub fn render_templates(
+    c: &Chart,
+    values: Value,
+    ctx: &Context,
+) -> Result<BTreeMap<String, String>, Error> {
     let mut tpls = Vec::new();
     collect(c, &c.name, values, ctx, &mut tpls);
     // Parse deeper paths first so that parent charts' defines win (Helm's sortTemplates).
@@ -149,10 +163,29 @@ pub fn render_templates(c: &Chart, values: Value, ctx: &Context) -> Result<BTree
                 ])),
             );
         }
-        let rendered = engine.execute(&t.name, &data).map_err(|e| Error::Render(cleanup_exec_error(&e.0)))?;
+        let rendered = engine
+            .execute(&t.name, &data)
+            .map_err(|e| Error::Render(cleanup_exec_error(&e.0)))?;
         out.insert(t.name.clone(), rendered.replace("<no value>", ""));
     }
     Ok(out)
+}
+
+/// Helm 4's multi-line wording of Go template execution errors.
+pub fn v4_error(m: &str) -> String {
+    static RE: OnceLock<Option<Regex>> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r#"^template: ([^ ]+:\d+:\d+): (executing "[^"]*" at <.*?>): (.*)$"#).ok()
+    });
+    match re.as_ref().and_then(|r| r.captures(m)) {
+        Some(c) => format!(
+            "{}\n  {}:\n    {}",
+            c.get(1).map_or("", |x| x.as_str()),
+            c.get(2).map_or("", |x| x.as_str()),
+            c.get(3).map_or("", |x| x.as_str())
+        ),
+        None => m.to_string(),
+    }
 }
 
 fn cleanup_exec_error(s: &str) -> String {
@@ -170,13 +203,51 @@ fn cleanup_exec_error(s: &str) -> String {
     s.to_string()
 }
 
+/// Helm 4's document split: separators end a document but its trailing whitespace stays.
+pub fn split_manifests_v4(s: &str) -> Vec<String> {
+    let mut docs = Vec::new();
+    let mut cur = String::new();
+    for line in s.split_inclusive('\n') {
+        let t = line.trim_end();
+        if t.starts_with("---") && t[3..].trim().is_empty() {
+            if !cur.trim().is_empty() {
+                docs.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+            continue;
+        }
+        if cur.is_empty() && line.trim().is_empty() {
+            continue;
+        }
+        cur.push_str(line);
+    }
+    if !cur.trim().is_empty() {
+        docs.push(cur);
+    }
+    docs
+}
+
+/// Split a YAML stream into documents as the given Helm flavor does.
+pub fn split_for(flavor: crate::Flavor, s: &str) -> Vec<String> {
+    match flavor {
+        crate::Flavor::V3 => split_manifests(s),
+        crate::Flavor::V4 => split_manifests_v4(s),
+    }
+}
+
 /// Helm's `SplitManifests`.
 pub fn split_manifests(s: &str) -> Vec<String> {
     static SEP: OnceLock<Option<Regex>> = OnceLock::new();
-    let Some(re) = SEP.get_or_init(|| Regex::new(r"(?:^|\s*\n)---\s*").ok()).as_ref() else {
+    let Some(re) = SEP
+        .get_or_init(|| Regex::new(r"(?:^|\s*\n)---\s*").ok())
+        .as_ref()
+    else {
         return vec![s.trim().to_string()];
     };
-    re.split(s.trim()).filter(|d| !d.is_empty()).map(|d| d.trim().to_string()).collect()
+    re.split(s.trim())
+        .filter(|d| !d.is_empty())
+        .map(|d| d.trim().to_string())
+        .collect()
 }
 
 fn kind_rank(kind: &str) -> Option<usize> {
@@ -209,7 +280,10 @@ const HOOK_EVENTS: &[&str] = &[
 ];
 
 /// Helm's `SortManifests`: split, parse heads, separate hooks, order by kind.
-pub fn sort_manifests(files: &BTreeMap<String, String>) -> Result<(Vec<Manifest>, Vec<Manifest>), Error> {
+pub fn sort_manifests(
+    flavor: crate::Flavor,
+    files: &BTreeMap<String, String>,
+) -> Result<(Vec<Manifest>, Vec<Manifest>), Error> {
     let mut generic = Vec::new();
     let mut hooks = Vec::new();
     for (path, content) in files {
@@ -217,17 +291,32 @@ pub fn sort_manifests(files: &BTreeMap<String, String>) -> Result<(Vec<Manifest>
         if base.starts_with('_') || content.trim().is_empty() {
             continue;
         }
-        for doc in split_manifests(content) {
-            let parsed = crate::yaml::parse_documents(&doc)
-                .map_err(|e| Error::Yaml { file: path.clone(), msg: crate::yamlerr::go_style(&doc, &e) })?;
+        for doc in split_for(flavor, content) {
+            let parsed = crate::yaml::parse_documents(&doc).map_err(|e| Error::Yaml {
+                file: path.clone(),
+                msg: crate::yamlerr::go_style(&doc, &e),
+            })?;
             let head = parsed.into_iter().next().unwrap_or(serde_json::Value::Null);
-            let kind = head.get("kind").and_then(|k| k.as_str()).unwrap_or("").to_string();
-            let hook = head.pointer("/metadata/annotations/helm.sh~1hook").and_then(|h| h.as_str()).map(String::from);
-            let m = Manifest { source: path.clone(), content: doc, kind, hook: None };
+            let kind = head
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or("")
+                .to_string();
+            let hook = head
+                .pointer("/metadata/annotations/helm.sh~1hook")
+                .and_then(|h| h.as_str())
+                .map(String::from);
+            let m = Manifest {
+                source: path.clone(),
+                content: doc,
+                kind,
+                hook: None,
+            };
             match hook {
                 None => generic.push(m),
                 Some(h) => {
-                    let events: Vec<String> = h.split(',').map(|e| e.trim().to_lowercase()).collect();
+                    let events: Vec<String> =
+                        h.split(',').map(|e| e.trim().to_lowercase()).collect();
                     if events.iter().any(|e| !HOOK_EVENTS.contains(&e.as_str())) {
                         continue;
                     }
@@ -239,9 +328,21 @@ pub fn sort_manifests(files: &BTreeMap<String, String>) -> Result<(Vec<Manifest>
                     let delete_policies = head
                         .pointer("/metadata/annotations/helm.sh~1hook-delete-policy")
                         .and_then(|w| w.as_str())
-                        .map(|w| w.split(',').map(|x| x.trim().to_string()).filter(|x| !x.is_empty()).collect())
+                        .map(|w| {
+                            w.split(',')
+                                .map(|x| x.trim().to_string())
+                                .filter(|x| !x.is_empty())
+                                .collect()
+                        })
                         .unwrap_or_default();
-                    hooks.push(Manifest { hook: Some(Hook { events, weight, delete_policies }), ..m });
+                    hooks.push(Manifest {
+                        hook: Some(Hook {
+                            events,
+                            weight,
+                            delete_policies,
+                        }),
+                        ..m
+                    });
                 }
             }
         }

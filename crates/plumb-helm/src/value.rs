@@ -5,6 +5,9 @@ use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::rc::Rc;
 
+/// Nesting beyond which values are treated as cyclic.
+pub const MAX_DEPTH: usize = 1000;
+
 /// A map as Go templates see `map[string]interface{}`: shared and mutable (Sprig's `set` mutates).
 pub type MapRef = Rc<RefCell<BTreeMap<String, Value>>>;
 /// A list; shared so that `range` and `index` see the same storage.
@@ -111,21 +114,53 @@ impl Value {
             _ => None,
         }
     }
-    /// Deep copy (Sprig `deepCopy`, and values handed to each chart).
+    /// Deep copy (Sprig `deepCopy`, and values handed to each chart). Below
+    /// [`MAX_DEPTH`] levels (only reachable through cycles built with `set`) storage is shared.
     pub fn deep_copy(&self) -> Value {
+        self.deep_copy_at(0)
+    }
+    fn deep_copy_at(&self, depth: usize) -> Value {
+        if depth > MAX_DEPTH {
+            return self.clone();
+        }
         match self {
-            Value::List(l) => Value::list(l.borrow().iter().map(Value::deep_copy).collect()),
-            Value::Map(m) => Value::map(m.borrow().iter().map(|(k, v)| (k.clone(), v.deep_copy())).collect()),
+            Value::List(l) => Value::list(
+                l.borrow()
+                    .iter()
+                    .map(|v| v.deep_copy_at(depth + 1))
+                    .collect(),
+            ),
+            Value::Map(m) => Value::map(
+                m.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.deep_copy_at(depth + 1)))
+                    .collect(),
+            ),
             other => other.clone(),
+        }
+    }
+    /// Is this value nested deeper than `limit` (e.g. a cycle made with `set`)?
+    pub fn deeper_than(&self, limit: usize) -> bool {
+        if limit == 0 {
+            return matches!(self, Value::List(_) | Value::Map(_));
+        }
+        match self {
+            Value::List(l) => l.borrow().iter().any(|v| v.deeper_than(limit - 1)),
+            Value::Map(m) => m.borrow().values().any(|v| v.deeper_than(limit - 1)),
+            _ => false,
         }
     }
     /// Go's `fmt.Sprint(v)` (`%v`).
     pub fn to_go_string(&self) -> String {
         let mut s = String::new();
-        self.write_go(&mut s);
+        self.write_go(&mut s, 0);
         s
     }
-    fn write_go(&self, out: &mut String) {
+    fn write_go(&self, out: &mut String, depth: usize) {
+        if depth > MAX_DEPTH {
+            out.push_str("...");
+            return;
+        }
         match self {
             Value::Nil => out.push_str("<nil>"),
             Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
@@ -140,7 +175,7 @@ impl Value {
                     if i > 0 {
                         out.push(' ');
                     }
-                    v.write_go(out);
+                    v.write_go(out, depth + 1);
                 }
                 out.push(']');
             }
@@ -152,7 +187,7 @@ impl Value {
                     }
                     out.push_str(k);
                     out.push(':');
-                    v.write_go(out);
+                    v.write_go(out, depth + 1);
                 }
                 out.push(']');
             }
@@ -180,32 +215,50 @@ impl Value {
             }
             serde_json::Value::String(s) => Value::str(s.as_str()),
             serde_json::Value::Array(a) => Value::list(a.iter().map(Value::from_json).collect()),
-            serde_json::Value::Object(o) => {
-                Value::map(o.iter().map(|(k, v)| (k.clone(), Value::from_json(v))).collect())
-            }
+            serde_json::Value::Object(o) => Value::map(
+                o.iter()
+                    .map(|(k, v)| (k.clone(), Value::from_json(v)))
+                    .collect(),
+            ),
         }
     }
-    /// Convert to JSON; host objects become their printed form.
+    /// Convert to JSON; host objects become their printed form (cycles become null).
     pub fn to_json(&self) -> serde_json::Value {
+        self.to_json_at(0)
+    }
+    fn to_json_at(&self, depth: usize) -> serde_json::Value {
+        if depth > MAX_DEPTH {
+            return serde_json::Value::Null;
+        }
         match self {
             Value::Nil => serde_json::Value::Null,
             Value::Bool(b) => serde_json::Value::Bool(*b),
             Value::Int(i) => serde_json::Value::from(*i),
-            Value::Float(f) => {
-                serde_json::Number::from_f64(*f).map(serde_json::Value::Number).unwrap_or(serde_json::Value::Null)
-            }
+            Value::Float(f) => serde_json::Number::from_f64(*f)
+                .map(serde_json::Value::Number)
+                .unwrap_or(serde_json::Value::Null),
             Value::Str(s) => serde_json::Value::String(s.to_string()),
-            Value::List(l) => serde_json::Value::Array(l.borrow().iter().map(Value::to_json).collect()),
-            Value::Map(m) => {
-                serde_json::Value::Object(m.borrow().iter().map(|(k, v)| (k.clone(), v.to_json())).collect())
-            }
+            Value::List(l) => serde_json::Value::Array(
+                l.borrow().iter().map(|v| v.to_json_at(depth + 1)).collect(),
+            ),
+            Value::Map(m) => serde_json::Value::Object(
+                m.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.to_json_at(depth + 1)))
+                    .collect(),
+            ),
             Value::Obj(o) => serde_json::Value::String(o.display()),
         }
     }
     /// Map entries snapshot (so callers may mutate while iterating).
     pub fn map_entries(&self) -> Option<Vec<(String, Value)>> {
         match self {
-            Value::Map(m) => Some(m.borrow().iter().map(|(k, v)| (k.clone(), v.clone())).collect()),
+            Value::Map(m) => Some(
+                m.borrow()
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect(),
+            ),
             _ => None,
         }
     }
@@ -254,7 +307,11 @@ fn shortest_digits(f: f64) -> (String, i32) {
     let exp: i32 = exp.parse().unwrap_or(0);
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     let digits = digits.trim_end_matches('0').to_string();
-    let digits = if digits.is_empty() { "0".to_string() } else { digits };
+    let digits = if digits.is_empty() {
+        "0".to_string()
+    } else {
+        digits
+    };
     (digits, exp + 1)
 }
 
@@ -264,16 +321,28 @@ pub fn format_float_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let (digits, dp) = shortest_digits(f);
     let exp = dp - 1;
     let neg = if f < 0.0 { "-" } else { "" };
     // Go's shortest %g switches to exponent form at exponent 6 (eprec = 6).
-    if !(-4..6).contains(&exp) { format_e(neg, &digits, exp) } else { format!("{neg}{}", format_f_digits(&digits, dp)) }
+    if !(-4..6).contains(&exp) {
+        format_e(neg, &digits, exp)
+    } else {
+        format!("{neg}{}", format_f_digits(&digits, dp))
+    }
 }
 
 /// Go's `%e`-style exponent rendering with at least two exponent digits.
@@ -323,7 +392,11 @@ pub fn format_float_json(f: f64) -> String {
     let a = f.abs();
     if a != 0.0 && !(1e-6..1e21).contains(&a) {
         // Go's json cleans e-07 to e-7.
-        let s = format_e(if f < 0.0 { "-" } else { "" }, &shortest_digits(f).0, shortest_digits(f).1 - 1);
+        let s = format_e(
+            if f < 0.0 { "-" } else { "" },
+            &shortest_digits(f).0,
+            shortest_digits(f).1 - 1,
+        );
         return s.replace("e-0", "e-").replace("e+0", "e+");
     }
     format_float_f(f)
@@ -351,7 +424,10 @@ mod tests {
     fn go_composite_printing() {
         let m = Value::map(BTreeMap::from([
             ("b".to_string(), Value::Int(2)),
-            ("a".to_string(), Value::list(vec![Value::str("x"), Value::Nil])),
+            (
+                "a".to_string(),
+                Value::list(vec![Value::str("x"), Value::Nil]),
+            ),
         ]));
         assert_eq!(m.to_go_string(), "map[a:[x <nil>] b:2]");
         assert_eq!(Value::Nil.to_template_string(), "<no value>");

@@ -244,6 +244,28 @@ pub fn process_imports(c: &mut Chart) -> Result<(), Error> {
     Ok(())
 }
 
+fn strip_nulls(v: &Value) -> Value {
+    match v {
+        Value::Map(m) => Value::map(
+            m.borrow()
+                .iter()
+                .filter(|(_, x)| !x.is_nil())
+                .map(|(k, x)| (k.clone(), strip_nulls(x)))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
+}
+
+/// Helm 4 ignores `null`s in charts' own values.yaml: they neither delete subchart
+/// defaults nor appear in the values.
+pub fn strip_chart_nulls(c: &mut Chart) {
+    c.values = strip_nulls(&c.values);
+    for sub in c.charts.iter_mut() {
+        strip_chart_nulls(sub);
+    }
+}
+
 /// Helm's `mergeMaps` for `-f` files: later files override, maps merge recursively.
 pub fn merge_maps(base: &Value, over: &Value) -> Value {
     let out = base.deep_copy();

@@ -16,13 +16,27 @@ pub fn parse_values(src: &str) -> Result<Value, String> {
     if src.trim().is_empty() {
         return Ok(Value::Nil);
     }
-    let j: serde_json::Value = serde_saphyr::from_str(src).map_err(|e| e.to_string())?;
+    let j: serde_json::Value = from_str(src)?;
     Ok(json_to_value_float(&j))
+}
+
+fn options() -> serde_saphyr::Options {
+    // go-yaml v2 reads YAML 1.1: `0755` is octal.
+    let mut o = serde_saphyr::Options::default();
+    o.legacy_octal_numbers = true;
+    o.emit_comments = false;
+    o
+}
+
+/// Parse one YAML document with go-yaml v2's scalar rules.
+pub fn from_str<T: serde::de::DeserializeOwned>(src: &str) -> Result<T, String> {
+    serde_saphyr::from_str_with_options(src, options()).map_err(|e| e.to_string())
 }
 
 /// Parse every document of a YAML stream as JSON values.
 pub fn parse_documents(src: &str) -> Result<Vec<serde_json::Value>, String> {
-    serde_saphyr::from_multiple::<serde_json::Value>(src).map_err(|e| e.to_string())
+    serde_saphyr::from_multiple_with_options::<serde_json::Value>(src, options())
+        .map_err(|e| e.to_string())
 }
 
 /// JSON → value with every number a float64, as `json.Unmarshal` into interface{} does.
@@ -40,6 +54,10 @@ pub fn json_to_value_float(j: &serde_json::Value) -> Value {
 /// Helm's `toYaml` (without the trailing-newline trim).
 pub fn to_yaml(v: &Value) -> String {
     let mut out = String::new();
+    if v.deeper_than(crate::value::MAX_DEPTH) {
+        // sigs.k8s.io/yaml fails on cycles; Helm's toYaml then yields "".
+        return out;
+    }
     let v = normalize(v);
     match &v {
         Value::Map(m) if !m.borrow().is_empty() => emit_map(&mut out, &v, 0),

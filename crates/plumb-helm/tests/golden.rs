@@ -4,7 +4,36 @@
 
 use std::path::{Path, PathBuf};
 
+use plumb_helm::Flavor;
 use plumb_helm::cli::{CliConfig, run};
+
+/// Helm 4 cases known to pass (golden file names).
+const PASSING_V4: &[&str] = &[
+    "issue-9027.txt",
+    "object-order.txt",
+    "template-chart-bad-type.txt",
+    "template-chart-with-template-lib-archive-dep.txt",
+    "template-chart-with-template-lib-dep.txt",
+    "template-lib-chart.txt",
+    "template-name-template.txt",
+    "template-no-args.txt",
+    "template-set.txt",
+    "template-show-only-glob.txt",
+    "template-show-only-multiple.txt",
+    "template-show-only-one.txt",
+    "template-skip-tests.txt",
+    "template-subchart-cm-set-file.txt",
+    "template-subchart-cm-set.txt",
+    "template-subchart-cm.txt",
+    "template-values-files.txt",
+    "template-with-api-version.txt",
+    "template-with-crds.txt",
+    "template-with-invalid-template-expr-debug-show-only.txt",
+    "template-with-invalid-yaml-debug.txt",
+    "template-with-invalid-yaml.txt",
+    "template-with-kube-version.txt",
+    "template.txt",
+];
 
 /// Cases known to pass (golden file names). Add to this list; never remove.
 const PASSING: &[&str] = &[
@@ -33,13 +62,20 @@ const PASSING: &[&str] = &[
     "template-subchart-cm-set-file.txt",
 ];
 
-fn corpus() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/corpus/helm-template-golden-v3")
+fn corpus_dir_named(name: &str) -> Option<PathBuf> {
+    let candidates = [
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../../shared/corpus")
+            .join(name),
+        PathBuf::from("/work/shared/corpus").join(name),
+    ];
+    candidates
+        .into_iter()
+        .find(|p| p.join("cases.tsv").exists())
 }
 
 fn corpus_dir() -> Option<PathBuf> {
-    let candidates = [corpus(), PathBuf::from("/work/shared/corpus/helm-template-golden-v3")];
-    candidates.into_iter().find(|p| p.join("cases.tsv").exists())
+    corpus_dir_named("helm-template-golden-v3")
 }
 
 /// go-shellwords splitting: quotes group, no globbing.
@@ -89,16 +125,14 @@ fn shell_split(s: &str) -> Vec<String> {
     out
 }
 
-#[test]
-fn helm_v3_golden_cases() {
-    let Some(dir) = corpus_dir() else {
-        panic!("golden corpus not found (expected ../shared/corpus/helm-template-golden-v3)");
-    };
+/// Run every case of one corpus; returns (passing, failing) golden names.
+fn run_corpus(dir: &Path, flavor: Flavor) -> (Vec<String>, Vec<String>) {
     let cases = std::fs::read_to_string(dir.join("cases.tsv")).unwrap_or_default();
     let cfg = CliConfig {
         // Helm's test build reports Kubernetes v1.20.0.
         default_kube_version: Some("v1.20.0".into()),
-        root: Some(dir.clone()),
+        root: Some(dir.to_path_buf()),
+        flavor,
     };
     let mut passed = Vec::new();
     let mut failed = Vec::new();
@@ -107,17 +141,23 @@ fn helm_v3_golden_cases() {
         if cols.len() < 2 {
             continue;
         }
-        let golden = std::fs::read_to_string(dir.join(cols[0])).unwrap_or_default().replace("\r\n", "\n");
+        let golden = std::fs::read_to_string(dir.join(cols[0]))
+            .unwrap_or_default()
+            .replace("\r\n", "\n");
         let mut args = shell_split(cols[1]);
         if args.first().map(String::as_str) == Some("template") {
             args.remove(0);
         }
-        let out = run(&args, &dir, &cfg);
+        let out = run(&args, dir, &cfg);
         let mut got = out.stdout;
         if let Some(e) = out.error {
             got.push_str(&format!("Error: {e}\n"));
         }
-        let name = cols[0].rsplit('/').next().unwrap_or(cols[0]).to_string();
+        let name = format!(
+            "{} [{}]",
+            cols[0].rsplit('/').next().unwrap_or(cols[0]),
+            cols[1]
+        );
         if got == golden {
             passed.push(name);
         } else {
@@ -127,22 +167,70 @@ fn helm_v3_golden_cases() {
             failed.push(name);
         }
     }
-    let total = passed.len() + failed.len();
-    eprintln!("helm v3 golden: {}/{} passed", passed.len(), total);
-    eprintln!("passing: {passed:?}");
-    eprintln!("failing: {failed:?}");
-    for p in PASSING {
-        assert!(passed.iter().any(|x| x == p), "regression: {p} no longer passes");
+    (passed, failed)
+}
+
+fn check(label: &str, corpus: &str, flavor: Flavor, must_pass: &[&str], min_pass: usize) {
+    let Some(dir) = corpus_dir_named(corpus) else {
+        panic!("golden corpus {corpus} not found under ../shared/corpus");
+    };
+    let (passed, failed) = run_corpus(&dir, flavor);
+    eprintln!(
+        "{label}: {}/{} passed",
+        passed.len(),
+        passed.len() + failed.len()
+    );
+    eprintln!("{label} failing: {failed:#?}");
+    for p in must_pass {
+        assert!(
+            passed.iter().any(|x| x.starts_with(&format!("{p} ["))),
+            "regression: {p} no longer passes"
+        );
     }
-    assert!(total > 0, "no cases ran");
+    assert!(
+        passed.len() >= min_pass,
+        "{label}: only {} cases pass",
+        passed.len()
+    );
+}
+
+#[test]
+fn helm_v3_golden_cases() {
+    check(
+        "helm v3 golden",
+        "helm-template-golden-v3",
+        Flavor::V3,
+        PASSING,
+        23,
+    );
+}
+
+#[test]
+fn helm_v4_golden_cases() {
+    check(
+        "helm v4 golden",
+        "helm-template-golden",
+        Flavor::V4,
+        PASSING_V4,
+        25,
+    );
 }
 
 #[test]
 fn golden_sanity_output_is_real() {
     let Some(dir) = corpus_dir() else { return };
-    let cfg = CliConfig { default_kube_version: Some("v1.20.0".into()), root: Some(dir.clone()) };
+    let cfg = CliConfig {
+        default_kube_version: Some("v1.20.0".into()),
+        root: Some(dir.clone()),
+        flavor: Flavor::V3,
+    };
     let out = run(&["testdata/testcharts/subchart".to_string()], &dir, &cfg);
     assert!(out.error.is_none(), "{:?}", out.error);
-    assert!(out.stdout.contains("# Source: subchart/templates/service.yaml"), "{}", out.stdout);
+    assert!(
+        out.stdout
+            .contains("# Source: subchart/templates/service.yaml"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("kube-version/version: \"v1.20.0\""));
 }

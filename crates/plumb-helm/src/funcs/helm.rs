@@ -46,6 +46,10 @@ fn tpl(e: &mut Engine, a: &[Value]) -> Result<Value, String> {
 /// Go's `encoding/json` output (HTML-escaped unless `raw`), optionally indented.
 pub fn to_json_string(v: &Value, raw: bool, indent: Option<&str>) -> String {
     let mut out = String::new();
+    if v.deeper_than(crate::value::MAX_DEPTH) {
+        // encoding/json reports a cycle; Helm's toJson then yields "".
+        return out;
+    }
     write_json(&mut out, v, raw, indent, 0);
     out
 }

@@ -52,6 +52,22 @@ pub fn names() -> Vec<&'static str> {
     v
 }
 
+/// Positions of `string` parameters: Go rejects a nil argument there
+/// (`invalid value; expected string`).
+pub fn string_params(name: &str) -> &'static [usize] {
+    match name {
+        "b64enc" | "b64dec" | "upper" | "lower" | "title" | "untitle" | "trim" | "sha256sum"
+        | "sha1sum" | "adler32sum" | "nospace" | "snakecase" | "camelcase" | "kebabcase"
+        | "swapcase" | "initials" => &[0],
+        "trimAll" | "trimPrefix" | "trimSuffix" | "contains" | "hasPrefix" | "hasSuffix"
+        | "splitList" | "split" | "regexMatch" | "regexFind" | "regexSplit" => &[0, 1],
+        "trunc" | "indent" | "nindent" | "repeat" | "abbrev" | "wrap" => &[1],
+        "replace" | "regexReplaceAll" | "regexReplaceAllLiteral" => &[0, 1, 2],
+        "substr" => &[2],
+        _ => &[],
+    }
+}
+
 // ---- argument helpers ----
 
 pub(crate) fn want(args: &[Value], n: usize) -> Result<(), String> {

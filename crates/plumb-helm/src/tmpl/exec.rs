@@ -470,11 +470,21 @@ impl Engine {
             }
             return Ok(last);
         }
+        let strs = funcs::string_params(name);
         let mut vals = Vec::with_capacity(args.len() + 1);
-        for a in args {
-            vals.push(self.eval_arg(t, f, dot, a)?);
+        for (i, a) in args.iter().enumerate() {
+            let v = self.eval_arg(t, f, dot, a)?;
+            if v.is_nil() && strs.contains(&i) {
+                // Go refuses nil for a string parameter before calling the function.
+                return Err(self.err(t, &a.pos, &a.src, "invalid value; expected string"));
+            }
+            vals.push(v);
         }
         if let Some(v) = fin {
+            if v.is_nil() && strs.contains(&args.len()) {
+                let head = &cmd.args[0];
+                return Err(self.err(t, &head.pos, &head.src, "invalid value; expected string"));
+            }
             vals.push(v);
         }
         let Some(func) = funcs::get(name) else {

@@ -43,15 +43,6 @@ pub fn line_of(src: &str, off: usize) -> usize {
     1 + src.as_bytes()[..off.min(src.len())].iter().filter(|&&b| b == b'\n').count()
 }
 
-/// Go's `ErrorContext` column: 0-based byte offset within the line.
-pub fn col_of(src: &str, off: usize) -> usize {
-    let off = off.min(src.len());
-    match src[..off].rfind('\n') {
-        Some(i) => off - i - 1,
-        None => off,
-    }
-}
-
 struct Lexer<'a> {
     src: &'a str,
     b: &'a [u8],

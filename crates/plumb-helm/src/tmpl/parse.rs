@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::rc::Rc;
 
 use super::ParseError;
-use super::lex::{Tok, Token, col_of, lex, line_of};
+use super::lex::{Tok, Token, lex};
 
 /// A position in a named template source, for error messages.
 #[derive(Clone, Debug)]
@@ -31,7 +31,12 @@ pub enum Node {
     If(Control),
     Range(Control),
     With(Control),
-    Template { pos: Pos, src: String, name: String, pipe: Option<Pipe> },
+    Template {
+        pos: Pos,
+        src: String,
+        name: String,
+        pipe: Option<Pipe>,
+    },
     Break,
     Continue,
 }
@@ -101,13 +106,29 @@ struct Parser<'a> {
     range_depth: usize,
     defined: Vec<Rc<Tree>>,
     is_func: &'a dyn Fn(&str) -> bool,
+    depth: usize,
+    /// Byte offsets of every `\n`, for line/column lookups.
+    newlines: Vec<usize>,
 }
+
+/// Go's `maxStackDepth`: nesting of parentheses and control structures.
+const MAX_PARSE_DEPTH: usize = 10000;
 
 /// Parse `src` (registered as `name`); returns the main tree first, then defined templates.
 pub fn parse(name: &str, src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Parsed, ParseError> {
     let toks = lex(name, src)?;
-    let mut p =
-        Parser { name, src, toks, i: 0, vars: vec!["$".to_string()], range_depth: 0, defined: Vec::new(), is_func };
+    let mut p = Parser {
+        name,
+        src,
+        toks,
+        i: 0,
+        vars: vec!["$".to_string()],
+        range_depth: 0,
+        defined: Vec::new(),
+        is_func,
+        depth: 0,
+        newlines: src.match_indices('\n').map(|(i, _)| i).collect(),
+    };
     let mut root = Vec::new();
     loop {
         if p.peek() == &Tok::Eof {
@@ -124,7 +145,11 @@ pub fn parse(name: &str, src: &str, is_func: &dyn Fn(&str) -> bool) -> Result<Pa
             Item::Else(off, _) => return Err(p.err(off, "unexpected {{else}}")),
         }
     }
-    let mut out = vec![Rc::new(Tree { name: name.to_string(), parse_name: name.to_string(), root })];
+    let mut out = vec![Rc::new(Tree {
+        name: name.to_string(),
+        parse_name: name.to_string(),
+        root,
+    })];
     out.append(&mut p.defined);
     Ok(out)
 }
@@ -138,25 +163,49 @@ enum Item {
 
 impl<'a> Parser<'a> {
     fn err(&self, off: usize, msg: impl Into<String>) -> ParseError {
-        ParseError { name: self.name.to_string(), line: line_of(self.src, off), msg: msg.into() }
+        ParseError {
+            name: self.name.to_string(),
+            line: self.pos(off).line,
+            msg: msg.into(),
+        }
     }
     fn peek(&self) -> &Tok {
         self.peek_at(0)
     }
     fn peek_at(&self, n: usize) -> &Tok {
-        self.toks.get(self.i + n).map(|t| &t.tok).unwrap_or(&Tok::Eof)
+        self.toks
+            .get(self.i + n)
+            .map(|t| &t.tok)
+            .unwrap_or(&Tok::Eof)
     }
     fn off(&self) -> usize {
-        self.toks.get(self.i).map(|t| t.off).unwrap_or(self.src.len())
+        self.toks
+            .get(self.i)
+            .map(|t| t.off)
+            .unwrap_or(self.src.len())
     }
     fn next(&mut self) -> Token {
-        let t =
-            self.toks.get(self.i).cloned().unwrap_or(Token { tok: Tok::Eof, off: self.src.len(), space_before: false });
+        let t = self.toks.get(self.i).cloned().unwrap_or(Token {
+            tok: Tok::Eof,
+            off: self.src.len(),
+            space_before: false,
+        });
         self.i += 1;
         t
     }
     fn pos(&self, off: usize) -> Pos {
-        Pos { line: line_of(self.src, off), col: col_of(self.src, off) }
+        let off = off.min(self.src.len());
+        // Newlines strictly before `off`.
+        let before = self.newlines.partition_point(|&n| n < off);
+        let line_start = if before == 0 {
+            0
+        } else {
+            self.newlines[before - 1] + 1
+        };
+        Pos {
+            line: before + 1,
+            col: off - line_start,
+        }
     }
     fn expect_close(&mut self, ctx: &str) -> Result<(), ParseError> {
         let t = self.next();
@@ -178,7 +227,11 @@ impl<'a> Parser<'a> {
         if let Item::Else(off, _) = end {
             return Err(self.err(off, "unexpected {{else}} in define clause"));
         }
-        self.defined.push(Rc::new(Tree { name, parse_name: self.name.to_string(), root: list }));
+        self.defined.push(Rc::new(Tree {
+            name,
+            parse_name: self.name.to_string(),
+            root: list,
+        }));
         Ok(())
     }
 
@@ -239,7 +292,11 @@ impl<'a> Parser<'a> {
                         return Err(self.err(kw_off, format!("{{{{{kw}}}}} outside {{{{range}}}}")));
                     }
                     self.expect_close(&kw)?;
-                    return Ok(Item::Node(if kw == "break" { Node::Break } else { Node::Continue }));
+                    return Ok(Item::Node(if kw == "break" {
+                        Node::Break
+                    } else {
+                        Node::Continue
+                    }));
                 }
                 _ => {}
             }
@@ -249,6 +306,16 @@ impl<'a> Parser<'a> {
     }
 
     fn parse_control(&mut self, kw: &str, kw_off: usize) -> Result<Node, ParseError> {
+        self.depth += 1;
+        if self.depth > MAX_PARSE_DEPTH {
+            return Err(self.err(kw_off, "max expression depth exceeded"));
+        }
+        let r = self.parse_control_inner(kw, kw_off);
+        self.depth -= 1;
+        r
+    }
+
+    fn parse_control_inner(&mut self, kw: &str, kw_off: usize) -> Result<Node, ParseError> {
         let mark = self.vars.len();
         let pipe = self.parse_pipe(kw, kw == "range")?;
         if kw == "range" {
@@ -280,7 +347,11 @@ impl<'a> Parser<'a> {
         };
         self.vars.truncate(mark);
         let _ = kw_off;
-        let c = Control { pipe, list, else_list };
+        let c = Control {
+            pipe,
+            list,
+            else_list,
+        };
         Ok(match kw {
             "if" => Node::If(c),
             "range" => Node::Range(c),
@@ -291,7 +362,10 @@ impl<'a> Parser<'a> {
     fn parse_template(&mut self, kw: &str, kw_off: usize) -> Result<Node, ParseError> {
         let t = self.next();
         let Tok::Str(name) = t.tok else {
-            return Err(self.err(t.off, format!("unexpected {} in {kw} clause", describe(&t.tok))));
+            return Err(self.err(
+                t.off,
+                format!("unexpected {} in {kw} clause", describe(&t.tok)),
+            ));
         };
         let pipe = if self.peek() == &Tok::Close {
             self.i += 1;
@@ -306,9 +380,17 @@ impl<'a> Parser<'a> {
             if let Item::Else(off, _) = end {
                 return Err(self.err(off, "unexpected {{else}} in block clause"));
             }
-            self.defined.push(Rc::new(Tree { name: name.clone(), parse_name: self.name.to_string(), root: list }));
+            self.defined.push(Rc::new(Tree {
+                name: name.clone(),
+                parse_name: self.name.to_string(),
+                root: list,
+            }));
         }
-        let end = self.toks.get(self.i.saturating_sub(1)).map(|t| t.off).unwrap_or(kw_off);
+        let end = self
+            .toks
+            .get(self.i.saturating_sub(1))
+            .map(|t| t.off)
+            .unwrap_or(kw_off);
         Ok(Node::Template {
             pos: self.pos(kw_off),
             src: format!("{{{{{}}}}}", self.src.get(kw_off..end).unwrap_or("").trim()),
@@ -361,11 +443,17 @@ impl<'a> Parser<'a> {
                 Tok::Pipe => continue,
                 Tok::Close => break,
                 other => {
-                    return Err(self.err(t.off, format!("unexpected {} in {ctx}", describe(&other))));
+                    return Err(
+                        self.err(t.off, format!("unexpected {} in {ctx}", describe(&other)))
+                    );
                 }
             }
         }
-        let end = self.toks.get(self.i.saturating_sub(1)).map(|t| t.off).unwrap_or(start);
+        let end = self
+            .toks
+            .get(self.i.saturating_sub(1))
+            .map(|t| t.off)
+            .unwrap_or(start);
         Ok(Pipe {
             pos: self.pos(start),
             src: self.src.get(start..end).unwrap_or("").trim().to_string(),
@@ -398,11 +486,18 @@ impl<'a> Parser<'a> {
                 Tok::Pipe => continue,
                 Tok::RParen => break,
                 other => {
-                    return Err(self.err(t.off, format!("unexpected {} in parenthesized pipeline", describe(&other))));
+                    return Err(self.err(
+                        t.off,
+                        format!("unexpected {} in parenthesized pipeline", describe(&other)),
+                    ));
                 }
             }
         }
-        let end = self.toks.get(self.i.saturating_sub(1)).map(|t| t.off).unwrap_or(start);
+        let end = self
+            .toks
+            .get(self.i.saturating_sub(1))
+            .map(|t| t.off)
+            .unwrap_or(start);
         Ok(Pipe {
             pos: self.pos(start),
             src: self.src.get(start..end).unwrap_or("").trim().to_string(),
@@ -430,7 +525,11 @@ impl<'a> Parser<'a> {
             return Err(self.err(start, format!("missing value for {ctx}")));
         }
         let end = self.off();
-        Ok(Cmd { pos: self.pos(start), src: self.src.get(start..end).unwrap_or("").trim().to_string(), args })
+        Ok(Cmd {
+            pos: self.pos(start),
+            src: self.src.get(start..end).unwrap_or("").trim().to_string(),
+            args,
+        })
     }
 
     fn parse_operand(&mut self) -> Result<Arg, ParseError> {
@@ -449,7 +548,8 @@ impl<'a> Parser<'a> {
             Tok::Bool(b) => ArgKind::Bool(b),
             Tok::Str(s) => ArgKind::Str(s),
             Tok::Char(c) => ArgKind::Int(c),
-            Tok::Num(n) => parse_number(&n).ok_or_else(|| self.err(start, format!("bad number syntax: {n:?}")))?,
+            Tok::Num(n) => parse_number(&n)
+                .ok_or_else(|| self.err(start, format!("bad number syntax: {n:?}")))?,
             Tok::Ident(name) => {
                 if !(self.is_func)(&name) {
                     return Err(self.err(start, format!("function \"{name}\" not defined")));
@@ -457,7 +557,13 @@ impl<'a> Parser<'a> {
                 ArgKind::Func(name)
             }
             Tok::LParen => {
-                let p = self.parse_paren_pipe()?;
+                self.depth += 1;
+                if self.depth > MAX_PARSE_DEPTH {
+                    return Err(self.err(start, "max expression depth exceeded"));
+                }
+                let p = self.parse_paren_pipe();
+                self.depth -= 1;
+                let p = p?;
                 ArgKind::Chain(Box::new(p), Vec::new())
             }
             other => {
@@ -485,7 +591,11 @@ impl<'a> Parser<'a> {
             }
         }
         let end = self.off();
-        Ok(Arg { pos: self.pos(pos_off), src: self.src.get(start..end).unwrap_or("").trim().to_string(), kind })
+        Ok(Arg {
+            pos: self.pos(pos_off),
+            src: self.src.get(start..end).unwrap_or("").trim().to_string(),
+            kind,
+        })
     }
 }
 
@@ -502,7 +612,8 @@ fn parse_number(n: &str) -> Option<ArgKind> {
         i64::from_str_radix(o, 8).ok()
     } else if let Some(b) = lower.strip_prefix("0b") {
         i64::from_str_radix(b, 2).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.chars().all(|c| c.is_ascii_digit()) {
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.chars().all(|c| c.is_ascii_digit())
+    {
         i64::from_str_radix(&lower[1..], 8).ok()
     } else {
         lower.parse::<i64>().ok()
