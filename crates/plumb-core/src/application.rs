@@ -38,6 +38,10 @@ pub struct ApplicationSpec {
     /// How many history entries to keep (Argo CD's default is 10).
     #[serde(default)]
     pub revision_history_limit: Option<i64>,
+    /// Parts of objects that never make the application OutOfSync; compile them with
+    /// [`crate::ignore::IgnoreRules::compile`].
+    #[serde(default)]
+    pub ignore_differences: Vec<crate::ignore::IgnoreDifference>,
 }
 
 /// A source of manifests.
@@ -257,6 +261,17 @@ mod tests {
         assert!(spec.sync_options().create_namespace);
         assert_eq!(spec.all_sources()[0].path, "guestbook");
         assert_eq!(spec.history_limit(), 10);
+        assert!(spec.ignore_differences.is_empty());
+    }
+
+    #[test]
+    fn reads_ignore_differences() {
+        let spec = json!({"ignoreDifferences": [{"group": "apps", "kind": "Deployment",
+            "jsonPointers": ["/spec/replicas"]}]});
+        let spec = ApplicationSpec::parse(&spec).unwrap();
+        assert_eq!(spec.ignore_differences[0].json_pointers, ["/spec/replicas"]);
+        let error = ApplicationSpec::parse(&json!({"ignoreDifferences": [{"kind": 1}]})).unwrap_err();
+        assert_eq!(error.path, "ignoreDifferences[0].kind");
     }
 
     #[test]

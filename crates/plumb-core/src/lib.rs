@@ -9,12 +9,16 @@
 //!
 //! Argo CD-style sync semantics live in their own modules: hook and wave annotations
 //! ([`hooks`]), the phased, wave-ordered operation and its resumable progress ([`waves`], start
-//! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]).
+//! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]), `ignoreDifferences`
+//! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]).
 
 pub mod application;
 pub mod diff;
+pub mod glob;
 pub mod health;
 pub mod hooks;
+pub mod ignore;
+pub mod jq;
 pub mod key;
 pub mod manifest;
 pub mod order;
