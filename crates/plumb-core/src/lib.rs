@@ -10,7 +10,8 @@
 //! Argo CD-style sync semantics live in their own modules: hook and wave annotations
 //! ([`hooks`]), the phased, wave-ordered operation and its resumable progress ([`waves`], start
 //! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]), `ignoreDifferences`
-//! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]).
+//! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]), and
+//! AppProject sync windows ([`windows`], start with [`windows::SyncWindows::decide`]).
 
 pub mod application;
 pub mod diff;
@@ -26,6 +27,7 @@ pub mod plan;
 pub mod sync_options;
 pub mod tracking;
 pub mod waves;
+pub mod windows;
 
 pub use health::{Health, HealthStatus};
 pub use key::ObjectKey;
