@@ -42,6 +42,10 @@ pub struct ApplicationSpec {
     /// [`crate::ignore::IgnoreRules::compile`].
     #[serde(default)]
     pub ignore_differences: Vec<crate::ignore::IgnoreDifference>,
+    /// Applications this one waits for; resolve with
+    /// [`crate::dependencies::DependencyGraph::build`].
+    #[serde(default)]
+    pub depends_on: Option<crate::dependencies::DependsOn>,
 }
 
 /// A source of manifests.
@@ -272,6 +276,17 @@ mod tests {
         assert_eq!(spec.ignore_differences[0].json_pointers, ["/spec/replicas"]);
         let error = ApplicationSpec::parse(&json!({"ignoreDifferences": [{"kind": 1}]})).unwrap_err();
         assert_eq!(error.path, "ignoreDifferences[0].kind");
+    }
+
+    #[test]
+    fn reads_depends_on() {
+        let spec = json!({"dependsOn": {"selectors": [{"namePattern": ["db-*"]}], "blockOnEmpty": true}});
+        let spec = ApplicationSpec::parse(&spec).unwrap();
+        let depends_on = spec.depends_on.unwrap();
+        assert!(depends_on.block_on_empty);
+        assert_eq!(depends_on.selectors[0].name_pattern, ["db-*"]);
+        let error = ApplicationSpec::parse(&json!({"dependsOn": {"selectors": [{"namePattern": "db"}]}})).unwrap_err();
+        assert_eq!(error.path, "dependsOn.selectors[0].namePattern");
     }
 
     #[test]

@@ -11,9 +11,12 @@
 //! ([`hooks`]), the phased, wave-ordered operation and its resumable progress ([`waves`], start
 //! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]), `ignoreDifferences`
 //! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]), and
-//! AppProject sync windows ([`windows`], start with [`windows::SyncWindows::decide`]).
+//! AppProject sync windows ([`windows`], start with [`windows::SyncWindows::decide`]), and
+//! dependencies between applications ([`dependencies`], start with
+//! [`dependencies::DependencyGraph::build`]).
 
 pub mod application;
+pub mod dependencies;
 pub mod diff;
 pub mod glob;
 pub mod health;
