@@ -10,7 +10,7 @@
 //! Argo CD-style sync semantics live in their own modules: hook and wave annotations
 //! ([`hooks`]), the phased, wave-ordered operation and its resumable progress ([`waves`], start
 //! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]), `ignoreDifferences`
-//! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]), and
+//! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]),
 //! AppProject sync windows ([`windows`], start with [`windows::SyncWindows::decide`]), and
 //! dependencies between applications ([`dependencies`], start with
 //! [`dependencies::DependencyGraph::build`]).
