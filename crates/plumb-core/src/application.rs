@@ -38,6 +38,14 @@ pub struct ApplicationSpec {
     /// How many history entries to keep (Argo CD's default is 10).
     #[serde(default)]
     pub revision_history_limit: Option<i64>,
+    /// Parts of objects that never make the application OutOfSync; compile them with
+    /// [`crate::ignore::IgnoreRules::compile`].
+    #[serde(default)]
+    pub ignore_differences: Vec<crate::ignore::IgnoreDifference>,
+    /// Applications this one waits for; resolve with
+    /// [`crate::dependencies::DependencyGraph::build`].
+    #[serde(default)]
+    pub depends_on: Option<crate::dependencies::DependsOn>,
 }
 
 /// A source of manifests.
@@ -257,6 +265,28 @@ mod tests {
         assert!(spec.sync_options().create_namespace);
         assert_eq!(spec.all_sources()[0].path, "guestbook");
         assert_eq!(spec.history_limit(), 10);
+        assert!(spec.ignore_differences.is_empty());
+    }
+
+    #[test]
+    fn reads_ignore_differences() {
+        let spec = json!({"ignoreDifferences": [{"group": "apps", "kind": "Deployment",
+            "jsonPointers": ["/spec/replicas"]}]});
+        let spec = ApplicationSpec::parse(&spec).unwrap();
+        assert_eq!(spec.ignore_differences[0].json_pointers, ["/spec/replicas"]);
+        let error = ApplicationSpec::parse(&json!({"ignoreDifferences": [{"kind": 1}]})).unwrap_err();
+        assert_eq!(error.path, "ignoreDifferences[0].kind");
+    }
+
+    #[test]
+    fn reads_depends_on() {
+        let spec = json!({"dependsOn": {"selectors": [{"namePattern": ["db-*"]}], "blockOnEmpty": true}});
+        let spec = ApplicationSpec::parse(&spec).unwrap();
+        let depends_on = spec.depends_on.unwrap();
+        assert!(depends_on.block_on_empty);
+        assert_eq!(depends_on.selectors[0].name_pattern, ["db-*"]);
+        let error = ApplicationSpec::parse(&json!({"dependsOn": {"selectors": [{"namePattern": "db"}]}})).unwrap_err();
+        assert_eq!(error.path, "dependsOn.selectors[0].namePattern");
     }
 
     #[test]

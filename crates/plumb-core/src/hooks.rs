@@ -321,6 +321,23 @@ impl SyncRole {
     }
 }
 
+/// Whether a (live or desired) object is a hook, so never a pruning candidate: hooks are
+/// cleaned up by their delete policies instead. Lenient, for filtering live objects: an object
+/// whose annotations are malformed counts as a hook when it carries a hook annotation at all,
+/// so a typo never gets it pruned.
+pub fn is_hook(object: &Value) -> bool {
+    if let Ok(role) = SyncRole::of(object) {
+        return role.hook;
+    }
+    let annotation = |key: &str| object.get("metadata").and_then(|m| m.get("annotations")).and_then(|a| a.get(key));
+    match (annotation(HOOK_ANNOTATION), annotation(HELM_HOOK_ANNOTATION)) {
+        (Some(Value::String(text)), _) => csv(text) != ["Skip"],
+        (Some(_), _) => true,
+        (None, Some(helm)) => helm.as_str() != Some("crd-install"),
+        (None, None) => false,
+    }
+}
+
 /// Argo CD's `GetAnnotationCSVs`: split on commas, trim, drop empty items.
 fn csv(text: &str) -> Vec<&str> {
     text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
@@ -481,6 +498,19 @@ mod tests {
             assert!(text.starts_with("batch/Job db/migrate: annotation"), "{text}");
             assert!(text.contains(needle), "{text}");
         }
+    }
+
+    #[test]
+    fn is_hook_is_lenient_for_live_objects() {
+        assert!(is_hook(&object(json!({HOOK_ANNOTATION: "PreSync"}))));
+        assert!(!is_hook(&object(json!({HOOK_ANNOTATION: "Skip"}))));
+        assert!(!is_hook(&object(json!({}))));
+        assert!(!is_hook(&object(json!({HELM_HOOK_ANNOTATION: "crd-install"}))));
+        // Malformed, yet clearly meant as a hook: never treated as a prunable resource.
+        assert!(is_hook(&object(json!({HOOK_ANNOTATION: "PreSnyc"}))));
+        assert!(is_hook(&object(json!({HOOK_ANNOTATION: "PreSync", SYNC_WAVE_ANNOTATION: "x"}))));
+        assert!(is_hook(&object(json!({HELM_HOOK_ANNOTATION: "pre-instal"}))));
+        assert!(!is_hook(&object(json!({HOOK_ANNOTATION: "Skip", SYNC_WAVE_ANNOTATION: "x"}))));
     }
 
     #[test]

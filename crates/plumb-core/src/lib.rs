@@ -9,12 +9,20 @@
 //!
 //! Argo CD-style sync semantics live in their own modules: hook and wave annotations
 //! ([`hooks`]), the phased, wave-ordered operation and its resumable progress ([`waves`], start
-//! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]).
+//! with [`waves::SyncPlan::build`] and [`waves::SyncPlan::next_step`]), `ignoreDifferences`
+//! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]),
+//! AppProject sync windows ([`windows`], start with [`windows::SyncWindows::decide`]), and
+//! dependencies between applications ([`dependencies`], start with
+//! [`dependencies::DependencyGraph::build`]).
 
 pub mod application;
+pub mod dependencies;
 pub mod diff;
+pub mod glob;
 pub mod health;
 pub mod hooks;
+pub mod ignore;
+pub mod jq;
 pub mod key;
 pub mod manifest;
 pub mod order;
@@ -22,6 +30,7 @@ pub mod plan;
 pub mod sync_options;
 pub mod tracking;
 pub mod waves;
+pub mod windows;
 
 pub use health::{Health, HealthStatus};
 pub use key::ObjectKey;

@@ -60,6 +60,24 @@ pub struct HookRole {
     pub delete_policies: Vec<DeletePolicy>,
 }
 
+impl HookRole {
+    /// Whether the hook object is deleted once it has finished with `outcome` (policies
+    /// `HookSucceeded` and `HookFailed`); `Running` never deletes.
+    pub fn delete_after(&self, outcome: Outcome) -> bool {
+        match outcome {
+            Outcome::Succeeded => self.delete_policies.contains(&DeletePolicy::HookSucceeded),
+            Outcome::Failed => self.delete_policies.contains(&DeletePolicy::HookFailed),
+            Outcome::Running => false,
+        }
+    }
+
+    /// Whether an existing object of the same name is deleted before the hook is created
+    /// (`BeforeHookCreation`, the default).
+    pub fn delete_before_creation(&self) -> bool {
+        self.delete_policies.contains(&DeletePolicy::BeforeHookCreation)
+    }
+}
+
 impl SyncTask {
     /// Whether this task is a hook.
     pub fn is_hook(&self) -> bool {
@@ -531,12 +549,41 @@ pub struct SyncProgress {
     /// The wave being worked on.
     #[serde(default)]
     pub wave: i64,
+    /// The revision being synced; with `started_at_unix` it rebuilds the same plan (and the
+    /// same `generateName` hook names) after a restart, see [`SyncProgress::plan_options`].
+    #[serde(default)]
+    pub revision: String,
+    /// When the operation started, unix seconds.
+    #[serde(default)]
+    pub started_at_unix: i64,
+    /// When it finished, unix seconds; absent while running.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at_unix: Option<i64>,
+    /// Retries done so far for this operation.
+    #[serde(default)]
+    pub retry_count: u32,
     /// One result per task applied so far.
     #[serde(default)]
     pub resources: Vec<ResourceResult>,
 }
 
 impl SyncProgress {
+    /// A fresh progress for an operation on `revision` starting at `started_at_unix`.
+    pub fn start(revision: impl Into<String>, started_at_unix: i64) -> SyncProgress {
+        SyncProgress { revision: revision.into(), started_at_unix, ..SyncProgress::default() }
+    }
+
+    /// Plan options that reproduce this operation's plan: same revision and start time, so the
+    /// same generated hook names; `default_namespace` and `skip_hooks` come from the caller.
+    pub fn plan_options(&self, default_namespace: &str, skip_hooks: bool) -> SyncPlanOptions {
+        SyncPlanOptions {
+            revision: self.revision.clone(),
+            started_at_unix: self.started_at_unix,
+            default_namespace: default_namespace.to_string(),
+            skip_hooks,
+        }
+    }
+
     /// The recorded result of `task`, if any.
     pub fn result_of(&self, task: &SyncTask) -> Option<&ResourceResult> {
         self.resources.iter().find(|r| r.is_for(task))

@@ -304,3 +304,40 @@ fn empty_plan_is_done_at_once() {
     let plan = SyncPlan::build(&[], &options()).unwrap();
     assert_eq!(plan.next_step(&SyncProgress::default()), Step::Done { succeeded: true });
 }
+
+#[test]
+fn resumed_plan_has_the_same_generated_names() {
+    let progress = SyncProgress::start("abcdef0123456789", 1_700_000_000);
+    let stored = serde_json::to_string(&progress).unwrap();
+    let restored: SyncProgress = serde_json::from_str(&stored).unwrap();
+    let first = SyncPlan::build(&sync_waves_example(), &progress.plan_options("", false)).unwrap();
+    let again = SyncPlan::build(&sync_waves_example(), &restored.plan_options("", false)).unwrap();
+    assert_eq!(first, again);
+    assert_eq!(first.tasks[0].key.name, "upgrade-sql-schemaabcdef0-presync-1700000000");
+    // Old stored progress without the new fields still reads.
+    let legacy: SyncProgress = serde_json::from_value(json!({"phase": "Running", "resources": []})).unwrap();
+    assert_eq!(legacy.retry_count, 0);
+}
+
+#[test]
+fn hook_delete_policies_decide_cleanup() {
+    let desired = vec![
+        obj(
+            "batch/v1",
+            "Job",
+            "a",
+            json!({HOOK_ANNOTATION: "PreSync", HOOK_DELETE_POLICY_ANNOTATION: "HookSucceeded"}),
+        ),
+        obj("batch/v1", "Job", "b", json!({HOOK_ANNOTATION: "PreSync"})),
+        obj("batch/v1", "Job", "c", json!({HOOK_ANNOTATION: "PreSync", "helm.sh/hook-delete-policy": "hook-failed"})),
+    ];
+    let plan = SyncPlan::build(&desired, &options()).unwrap();
+    let hook = |name: &str| plan.tasks.iter().find(|t| t.key.name == name).and_then(|t| t.hook.clone()).unwrap();
+    assert!(hook("a").delete_after(Outcome::Succeeded));
+    assert!(!hook("a").delete_after(Outcome::Failed));
+    assert!(!hook("a").delete_before_creation());
+    assert!(hook("b").delete_before_creation());
+    assert!(!hook("b").delete_after(Outcome::Succeeded));
+    assert!(hook("c").delete_after(Outcome::Failed));
+    assert!(!hook("c").delete_after(Outcome::Running));
+}
