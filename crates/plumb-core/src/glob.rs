@@ -24,7 +24,10 @@ enum Token {
     Literal(char),
     Any,
     AnyRun,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// A compiled glob.
@@ -38,7 +41,10 @@ impl Glob {
     ///
     /// **Errors**: unclosed `[` or `{`, a trailing `\`, or too many alternatives.
     pub fn new(pattern: &str) -> Result<Glob, GlobError> {
-        let fail = |problem: &str| GlobError { pattern: pattern.to_string(), problem: problem.to_string() };
+        let fail = |problem: &str| GlobError {
+            pattern: pattern.to_string(),
+            problem: problem.to_string(),
+        };
         let chars: Vec<char> = pattern.chars().collect();
         let expanded = expand(&chars).map_err(&fail)?;
         let mut alternatives = Vec::with_capacity(expanded.len());
@@ -51,7 +57,9 @@ impl Glob {
     /// Whether `text` matches.
     pub fn is_match(&self, text: &str) -> bool {
         let text: Vec<char> = text.chars().collect();
-        self.alternatives.iter().any(|tokens| match_tokens(tokens, &text))
+        self.alternatives
+            .iter()
+            .any(|tokens| match_tokens(tokens, &text))
     }
 }
 
@@ -80,7 +88,12 @@ fn expand(chars: &[char]) -> Result<Vec<Vec<char>>, &'static str> {
             }
             '[' => {
                 // Copy the class verbatim: braces inside it are literal.
-                let end = chars[i + 1..].iter().position(|c| *c == ']').ok_or("unclosed '['")? + i + 1;
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|c| *c == ']')
+                    .ok_or("unclosed '['")?
+                    + i
+                    + 1;
                 for r in &mut results {
                     r.extend_from_slice(&chars[i..=end]);
                 }
@@ -165,7 +178,9 @@ fn tokenize(chars: &[char]) -> Result<Vec<Token>, &'static str> {
     while i < chars.len() {
         match chars[i] {
             '\\' => {
-                tokens.push(Token::Literal(*chars.get(i + 1).ok_or("trailing backslash")?));
+                tokens.push(Token::Literal(
+                    *chars.get(i + 1).ok_or("trailing backslash")?,
+                ));
                 i += 2;
             }
             '*' => {
@@ -179,7 +194,12 @@ fn tokenize(chars: &[char]) -> Result<Vec<Token>, &'static str> {
                 i += 1;
             }
             '[' => {
-                let end = chars[i + 1..].iter().position(|c| *c == ']').ok_or("unclosed '['")? + i + 1;
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|c| *c == ']')
+                    .ok_or("unclosed '['")?
+                    + i
+                    + 1;
                 let mut body = &chars[i + 1..end];
                 let negated = body.first() == Some(&'!');
                 if negated {
@@ -213,7 +233,9 @@ fn matches_one(token: &Token, c: char) -> bool {
         Token::Literal(l) => *l == c,
         Token::Any => true,
         Token::AnyRun => true,
-        Token::Class { negated, ranges } => ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated,
+        Token::Class { negated, ranges } => {
+            ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated
+        }
     }
 }
 

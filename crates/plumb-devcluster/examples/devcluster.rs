@@ -13,9 +13,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         options.data_dir = Some(dir.into());
     }
     let cluster = DevCluster::start(options).await?;
-    let path = std::env::temp_dir().join(format!("devcluster-{}.kubeconfig", cluster.addr().port()));
+    let path =
+        std::env::temp_dir().join(format!("devcluster-{}.kubeconfig", cluster.addr().port()));
     std::fs::write(&path, cluster.kubeconfig())?;
-    println!("listening on {}; kubeconfig: {}", cluster.url(), path.display());
+    println!(
+        "listening on {}; kubeconfig: {}",
+        cluster.url(),
+        path.display()
+    );
     tokio::signal::ctrl_c().await?;
     cluster.shutdown().await;
     Ok(())

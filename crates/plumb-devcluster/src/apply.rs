@@ -77,7 +77,11 @@ pub(crate) fn entries(obj: &Value) -> Vec<Entry> {
 
 /// Writes entries back as `metadata.managedFields` (dropping empty ones).
 pub(crate) fn store_entries(obj: &mut Value, list: &[Entry]) {
-    let arr: Vec<Value> = list.iter().filter(|e| !e.set.is_empty()).map(Entry::to_json).collect();
+    let arr: Vec<Value> = list
+        .iter()
+        .filter(|e| !e.set.is_empty())
+        .map(Entry::to_json)
+        .collect();
     let meta = crate::meta::metadata_mut(obj);
     if arr.is_empty() {
         meta.shift_remove("managedFields");
@@ -111,7 +115,11 @@ fn scoped_fields(obj: &Value, w: &Writer<'_>) -> FieldSet {
         Scope::NoStatus => fields_of(obj, w.schema, true),
         Scope::StatusOnly => {
             let status_only = json!({"status": obj.get("status").cloned().unwrap_or(Value::Null)});
-            if obj.get("status").is_some() { fields_of(&status_only, w.schema, false) } else { FieldSet::default() }
+            if obj.get("status").is_some() {
+                fields_of(&status_only, w.schema, false)
+            } else {
+                FieldSet::default()
+            }
         }
     }
 }
@@ -128,7 +136,11 @@ pub(crate) fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>
     for p in new_set.paths() {
         let now = value_at(new, &p);
         let before = old.and_then(|o| value_at(o, &p));
-        let differs = if new_set.has_children(&p) { before.is_none() } else { now != before };
+        let differs = if new_set.has_children(&p) {
+            before.is_none()
+        } else {
+            now != before
+        };
         if differs {
             changed.insert(&p);
         }
@@ -141,7 +153,10 @@ pub(crate) fn record_update(old: Option<&Value>, new: &mut Value, w: &Writer<'_>
     for e in &mut list {
         e.set = e.set.difference(&changed).difference(&removed);
     }
-    match list.iter_mut().find(|e| e.same_owner(w.manager, "Update", w.subresource)) {
+    match list
+        .iter_mut()
+        .find(|e| e.same_owner(w.manager, "Update", w.subresource))
+    {
         Some(e) => {
             e.set = e.set.union(&changed);
             e.time = w.time.to_string();
@@ -169,7 +184,10 @@ pub(crate) struct Conflict {
 /// The kube-apiserver message for a set of conflicts.
 pub(crate) fn conflict_message(conflicts: &[Conflict]) -> String {
     if let [c] = conflicts {
-        return format!("Apply failed with 1 conflict: conflict with {}: {}", c.owner, c.path);
+        return format!(
+            "Apply failed with 1 conflict: conflict with {}: {}",
+            c.owner, c.path
+        );
     }
     let mut owners: Vec<&String> = conflicts.iter().map(|c| &c.owner).collect();
     owners.sort();
@@ -181,12 +199,21 @@ pub(crate) fn conflict_message(conflicts: &[Conflict]) -> String {
             lines.push(format!("- {}", c.path));
         }
     }
-    format!("Apply failed with {} conflicts: {}", conflicts.len(), lines.join("\n"))
+    format!(
+        "Apply failed with {} conflicts: {}",
+        conflicts.len(),
+        lines.join("\n")
+    )
 }
 
 /// Merges an applied configuration into the live object (structured merge:
 /// maps merge, list-maps merge by key, sets union, everything else replaces).
-pub(crate) fn merge(live: &Value, applied: &Value, schema: Schema<'_>, path: &mut Vec<String>) -> Value {
+pub(crate) fn merge(
+    live: &Value,
+    applied: &Value,
+    schema: Schema<'_>,
+    path: &mut Vec<String>,
+) -> Value {
     match (live, applied) {
         (Value::Object(l), Value::Object(a)) => {
             let mut out = l.clone();
@@ -214,7 +241,10 @@ pub(crate) fn merge(live: &Value, applied: &Value, schema: Schema<'_>, path: &mu
                         let Some(k) = item_key(item, &keys) else {
                             return applied.clone();
                         };
-                        match out.iter().position(|o| item_key(o, &keys).as_ref() == Some(&k)) {
+                        match out
+                            .iter()
+                            .position(|o| item_key(o, &keys).as_ref() == Some(&k))
+                        {
                             Some(i) => out[i] = merge(&out[i], item, schema, path),
                             None => out.push(item.clone()),
                         }
@@ -238,12 +268,26 @@ pub(crate) fn merge(live: &Value, applied: &Value, schema: Schema<'_>, path: &mu
 }
 
 /// The outcome of an apply: the new object (managedFields set) or conflicts.
-pub(crate) fn apply(live: &Value, applied: &Value, w: &Writer<'_>, force: bool) -> Result<Value, Vec<Conflict>> {
+pub(crate) fn apply(
+    live: &Value,
+    applied: &Value,
+    w: &Writer<'_>,
+    force: bool,
+) -> Result<Value, Vec<Conflict>> {
     let mut list = entries(live);
     let mut applied_body = applied.clone();
     // Only ownable content merges; identity and system metadata stay live.
-    if let Some(meta) = applied_body.get_mut("metadata").and_then(Value::as_object_mut) {
-        for k in ["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation"] {
+    if let Some(meta) = applied_body
+        .get_mut("metadata")
+        .and_then(Value::as_object_mut)
+    {
+        for k in [
+            "managedFields",
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "generation",
+        ] {
             meta.shift_remove(k);
         }
     }
@@ -266,7 +310,10 @@ pub(crate) fn apply(live: &Value, applied: &Value, w: &Writer<'_>, force: bool) 
                 continue;
             }
             if value_at(live, &p) != value_at(&merged, &p) {
-                conflicts.push(Conflict { owner: e.display(), path: path_string(&p) });
+                conflicts.push(Conflict {
+                    owner: e.display(),
+                    path: path_string(&p),
+                });
                 lost.insert(&p);
             }
         }
@@ -288,15 +335,19 @@ pub(crate) fn apply(live: &Value, applied: &Value, w: &Writer<'_>, force: bool) 
     // Remove deepest paths first so parents are still there to walk through.
     dropped_paths.sort_by_key(|p| std::cmp::Reverse(p.len()));
     for p in dropped_paths {
-        let owned_elsewhere =
-            list.iter().any(|e| !e.same_owner(w.manager, "Apply", w.subresource) && e.set.contains(&p));
+        let owned_elsewhere = list
+            .iter()
+            .any(|e| !e.same_owner(w.manager, "Apply", w.subresource) && e.set.contains(&p));
         if !owned_elsewhere {
             remove_at(&mut merged, &p);
             prune_empty_parents(&mut merged, &p, &list);
         }
     }
 
-    match list.iter_mut().find(|e| e.same_owner(w.manager, "Apply", w.subresource)) {
+    match list
+        .iter_mut()
+        .find(|e| e.same_owner(w.manager, "Apply", w.subresource))
+    {
         Some(e) => {
             if e.set != applied_set {
                 e.time = w.time.to_string();
@@ -361,8 +412,12 @@ mod tests {
     fn second_manager_conflicts_unless_forced() {
         let live = json!({"metadata": {"name": "c"}});
         let o1 = apply(&live, &json!({"data": {"a": "1"}}), &writer("one"), false).expect("one");
-        let err = apply(&o1, &json!({"data": {"a": "2"}}), &writer("two"), false).expect_err("conflict");
-        assert_eq!(conflict_message(&err), "Apply failed with 1 conflict: conflict with \"one\": .data.a");
+        let err =
+            apply(&o1, &json!({"data": {"a": "2"}}), &writer("two"), false).expect_err("conflict");
+        assert_eq!(
+            conflict_message(&err),
+            "Apply failed with 1 conflict: conflict with \"one\": .data.a"
+        );
         // Same value: shared ownership, no conflict.
         apply(&o1, &json!({"data": {"a": "1"}}), &writer("two"), false).expect("shared");
         let forced = apply(&o1, &json!({"data": {"a": "2"}}), &writer("two"), true).expect("force");

@@ -51,7 +51,8 @@ impl Cluster {
     pub fn reserve_ip(&self, ip: &str) {
         let parts: Vec<u32> = ip.split('.').filter_map(|p| p.parse().ok()).collect();
         if let [10, 96, a, b] = parts.as_slice() {
-            self.next_ip.fetch_max(((a << 8) | b) + 1, Ordering::Relaxed);
+            self.next_ip
+                .fetch_max(((a << 8) | b) + 1, Ordering::Relaxed);
         }
     }
 }

@@ -46,12 +46,20 @@ pub(crate) struct Controllers {
 pub(crate) fn owner_uids(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/ownerReferences")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r.get("uid").and_then(Value::as_str).map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn obj_ref(resource: &str, obj: &Value) -> ObjRef {
-    (resource.to_string(), meta_str(obj, "namespace").to_string(), meta_str(obj, "name").to_string())
+    (
+        resource.to_string(),
+        meta_str(obj, "namespace").to_string(),
+        meta_str(obj, "name").to_string(),
+    )
 }
 
 impl Controllers {
@@ -72,7 +80,11 @@ impl Controllers {
     /// A timer fired; stale timers (superseded by an earlier one) still run
     /// the key, which is harmless since reconciles are idempotent.
     fn fired(&mut self, key: Key, queue: &mut BTreeSet<Key>) {
-        if self.scheduled.get(&key).is_some_and(|d| *d <= Instant::now()) {
+        if self
+            .scheduled
+            .get(&key)
+            .is_some_and(|d| *d <= Instant::now())
+        {
             self.scheduled.remove(&key);
         }
         queue.insert(key);

@@ -40,7 +40,8 @@ pub(crate) fn pod_spec(spec: &mut Value) {
             default(c, "resources", json!({}));
             let image = c.get("image").and_then(Value::as_str).unwrap_or("");
             let tag = image.rsplit('/').next().unwrap_or("");
-            let policy = if image.contains('@') || (tag.contains(':') && !tag.ends_with(":latest")) {
+            let policy = if image.contains('@') || (tag.contains(':') && !tag.ends_with(":latest"))
+            {
                 "IfNotPresent"
             } else {
                 "Always"
@@ -97,7 +98,11 @@ pub(crate) fn apply(kind: &str, obj: &mut Value) {
             };
             default(spec, "replicas", json!(1));
             default(spec, "podManagementPolicy", json!("OrderedReady"));
-            default(spec, "updateStrategy", json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}));
+            default(
+                spec,
+                "updateStrategy",
+                json!({"type": "RollingUpdate", "rollingUpdate": {"partition": 0}}),
+            );
             default(spec, "revisionHistoryLimit", json!(10));
             default(
                 spec,
@@ -180,7 +185,11 @@ fn service(obj: &mut Value) {
     };
     default(spec, "type", json!("ClusterIP"));
     default(spec, "sessionAffinity", json!("None"));
-    let ty = spec.get("type").and_then(Value::as_str).unwrap_or("").to_string();
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if ty != "ExternalName" {
         default(spec, "internalTrafficPolicy", json!("Cluster"));
         default(spec, "ipFamilies", json!(["IPv4"]));
@@ -214,7 +223,10 @@ fn secret(obj: &mut Value) {
                     Value::String(s) => s,
                     other => other.to_string(),
                 };
-                d.insert(k, json!(base64::engine::general_purpose::STANDARD.encode(text)));
+                d.insert(
+                    k,
+                    json!(base64::engine::general_purpose::STANDARD.encode(text)),
+                );
             }
         }
     }
@@ -232,7 +244,10 @@ mod tests {
         apply("Deployment", &mut d);
         assert_eq!(d, once);
         assert_eq!(d["spec"]["replicas"], 1);
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"], "IfNotPresent");
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"],
+            "IfNotPresent"
+        );
     }
 
     #[test]

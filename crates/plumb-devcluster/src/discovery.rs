@@ -15,7 +15,10 @@ use crate::server::json_response;
 
 /// Serves a discovery path, or `None` when the path is not one.
 pub(crate) fn serve(cluster: &Arc<Cluster>, path: &str, headers: &HeaderMap) -> Option<Response> {
-    let accept = headers.get("accept").and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get("accept")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
     let types = cluster.registry.all();
     match segs.as_slice() {
@@ -36,7 +39,10 @@ pub(crate) fn serve(cluster: &Arc<Cluster>, path: &str, headers: &HeaderMap) -> 
                     }),
                 ))
             } else {
-                let groups: Vec<Value> = groups(&types).iter().map(|(g, vs)| group_doc(g, vs)).collect();
+                let groups: Vec<Value> = groups(&types)
+                    .iter()
+                    .map(|(g, vs)| group_doc(g, vs))
+                    .collect();
                 Some(json_response(
                     StatusCode::OK,
                     &json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}),
@@ -90,8 +96,10 @@ fn groups(types: &[Arc<ResourceType>]) -> BTreeMap<String, Vec<String>> {
 }
 
 fn group_doc(group: &str, versions: &[String]) -> Value {
-    let vs: Vec<Value> =
-        versions.iter().map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v})).collect();
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{group}/{v}"), "version": v}))
+        .collect();
     json!({
         "name": group,
         "versions": vs,
@@ -104,7 +112,9 @@ fn served_at<'a>(
     group: &'a str,
     version: &'a str,
 ) -> impl Iterator<Item = &'a Arc<ResourceType>> {
-    types.iter().filter(move |t| t.group == group && t.versions.iter().any(|v| v == version))
+    types
+        .iter()
+        .filter(move |t| t.group == group && t.versions.iter().any(|v| v == version))
 }
 
 fn resource_list(types: &[Arc<ResourceType>], group: &str, version: &str) -> Response {
@@ -146,7 +156,11 @@ fn resource_list(types: &[Arc<ResourceType>], group: &str, version: &str) -> Res
     if resources.is_empty() {
         return crate::errors::ApiError::path_not_found().into_response();
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
     json_response(
         StatusCode::OK,
         &json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
@@ -154,10 +168,19 @@ fn resource_list(types: &[Arc<ResourceType>], group: &str, version: &str) -> Res
 }
 
 /// (subresource, kind, group, version, verbs) of a type's subresources.
-fn subresources(t: &ResourceType, version: &str) -> Vec<(&'static str, String, String, String, Vec<&'static str>)> {
+fn subresources(
+    t: &ResourceType,
+    version: &str,
+) -> Vec<(&'static str, String, String, String, Vec<&'static str>)> {
     let mut out = vec![];
     if t.has_status {
-        out.push(("status", t.kind.clone(), t.group.clone(), version.to_string(), vec!["get", "patch", "update"]));
+        out.push((
+            "status",
+            t.kind.clone(),
+            t.group.clone(),
+            version.to_string(),
+            vec!["get", "patch", "update"],
+        ));
     }
     if t.scale.is_some() {
         out.push((
@@ -169,15 +192,24 @@ fn subresources(t: &ResourceType, version: &str) -> Vec<(&'static str, String, S
         ));
     }
     if t.kind == "Namespace" {
-        out.push(("finalize", "Namespace".to_string(), String::new(), "v1".to_string(), vec!["update"]));
+        out.push((
+            "finalize",
+            "Namespace".to_string(),
+            String::new(),
+            "v1".to_string(),
+            vec!["update"],
+        ));
     }
     out
 }
 
 fn aggregated(types: &[Arc<ResourceType>], core: bool, version: &str) -> Response {
     let mut items = vec![];
-    let group_list: Vec<(String, Vec<String>)> =
-        if core { vec![(String::new(), vec!["v1".to_string()])] } else { groups(types).into_iter().collect() };
+    let group_list: Vec<(String, Vec<String>)> = if core {
+        vec![(String::new(), vec!["v1".to_string()])]
+    } else {
+        groups(types).into_iter().collect()
+    };
     for (group, versions) in group_list {
         let mut vdocs = vec![];
         for v in &versions {

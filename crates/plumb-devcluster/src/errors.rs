@@ -27,7 +27,11 @@ pub struct ApiError {
 
 /// The qualified resource as the server prints it: `configmaps` or `deployments.apps`.
 pub(crate) fn qualified(group: &str, plural: &str) -> String {
-    if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") }
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
 }
 
 fn details(group: &str, plural: &str, name: &str) -> Value {
@@ -44,7 +48,12 @@ fn details(group: &str, plural: &str, name: &str) -> Value {
 
 impl ApiError {
     pub(crate) fn new(code: u16, reason: &'static str, message: impl Into<String>) -> Self {
-        ApiError { code, reason, message: message.into(), details: None }
+        ApiError {
+            code,
+            reason,
+            message: message.into(),
+            details: None,
+        }
     }
 
     pub(crate) fn not_found(group: &str, plural: &str, name: &str) -> Self {
@@ -58,7 +67,12 @@ impl ApiError {
 
     /// A 404 for a URL that names no known resource at all.
     pub(crate) fn path_not_found() -> Self {
-        ApiError::new(404, "NotFound", "the server could not find the requested resource").with_details(json!({}))
+        ApiError::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
+        .with_details(json!({}))
     }
 
     pub(crate) fn already_exists(group: &str, plural: &str, name: &str) -> Self {
@@ -74,7 +88,10 @@ impl ApiError {
         ApiError {
             code: 409,
             reason: "Conflict",
-            message: format!("Operation cannot be fulfilled on {} \"{name}\": {why}", qualified(group, plural)),
+            message: format!(
+                "Operation cannot be fulfilled on {} \"{name}\": {why}",
+                qualified(group, plural)
+            ),
             details: Some(details(group, plural, name)),
         }
     }
@@ -90,7 +107,10 @@ impl ApiError {
 
     /// `Kind "name" is invalid: field: msg, field2: msg2`.
     pub(crate) fn invalid(group: &str, kind: &str, name: &str, causes: Vec<Cause>) -> Self {
-        let joined: Vec<String> = causes.iter().map(|c| format!("{}: {}", c.field, c.message)).collect();
+        let joined: Vec<String> = causes
+            .iter()
+            .map(|c| format!("{}: {}", c.field, c.message))
+            .collect();
         let message = if joined.len() == 1 {
             format!("{kind} \"{name}\" is invalid: {}", joined[0])
         } else {
@@ -105,10 +125,18 @@ impl ApiError {
         d.insert(
             "causes".into(),
             Value::Array(
-                causes.iter().map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field})).collect(),
+                causes
+                    .iter()
+                    .map(|c| json!({"reason": c.reason, "message": c.message, "field": c.field}))
+                    .collect(),
             ),
         );
-        ApiError { code: 422, reason: "Invalid", message, details: Some(Value::Object(d)) }
+        ApiError {
+            code: 422,
+            reason: "Invalid",
+            message,
+            details: Some(Value::Object(d)),
+        }
     }
 
     pub(crate) fn bad_request(message: impl Into<String>) -> Self {
@@ -128,7 +156,11 @@ impl ApiError {
     }
 
     pub(crate) fn method_not_allowed() -> Self {
-        ApiError::new(405, "MethodNotAllowed", "the server does not allow this method on the requested resource")
+        ApiError::new(
+            405,
+            "MethodNotAllowed",
+            "the server does not allow this method on the requested resource",
+        )
     }
 
     pub(crate) fn gone(message: impl Into<String>) -> Self {
@@ -136,14 +168,21 @@ impl ApiError {
     }
 
     pub(crate) fn too_large() -> Self {
-        ApiError::new(413, "RequestEntityTooLarge", "Request entity too large: limit is 3145728")
+        ApiError::new(
+            413,
+            "RequestEntityTooLarge",
+            "Request entity too large: limit is 3145728",
+        )
     }
 
     pub(crate) fn forbidden(group: &str, plural: &str, name: &str, why: &str) -> Self {
         ApiError {
             code: 403,
             reason: "Forbidden",
-            message: format!("{} \"{name}\" is forbidden: {why}", qualified(group, plural)),
+            message: format!(
+                "{} \"{name}\" is forbidden: {why}",
+                qualified(group, plural)
+            ),
             details: Some(details(group, plural, name)),
         }
     }
@@ -202,12 +241,20 @@ pub(crate) fn field_invalid(field: &str, value: &Value, detail: &str) -> Cause {
 pub(crate) fn field_required(field: &str, detail: &str) -> Cause {
     Cause {
         reason: "FieldValueRequired",
-        message: if detail.is_empty() { "Required value".to_string() } else { format!("Required value: {detail}") },
+        message: if detail.is_empty() {
+            "Required value".to_string()
+        } else {
+            format!("Required value: {detail}")
+        },
         field: field.to_string(),
     }
 }
 
 /// A `FieldValueForbidden` cause.
 pub(crate) fn field_forbidden(field: &str, detail: &str) -> Cause {
-    Cause { reason: "FieldValueForbidden", message: format!("Forbidden: {detail}"), field: field.to_string() }
+    Cause {
+        reason: "FieldValueForbidden",
+        message: format!("Forbidden: {detail}"),
+        field: field.to_string(),
+    }
 }

@@ -112,7 +112,10 @@ impl FieldSet {
     pub fn has_children(&self, path: &[PathEl]) -> bool {
         match path {
             [] => !self.is_empty(),
-            [first, rest @ ..] => self.children.get(first).is_some_and(|c| c.has_children(rest)),
+            [first, rest @ ..] => self
+                .children
+                .get(first)
+                .is_some_and(|c| c.has_children(rest)),
         }
     }
 
@@ -248,7 +251,8 @@ pub(crate) fn fields_of(obj: &Value, schema: Schema<'_>, skip_status: bool) -> F
                 add_field(&mut meta_set, mk, mv, schema, &mut vec!["metadata"]);
             }
             if !meta_set.is_empty() {
-                set.children.insert(PathEl::Field("metadata".into()), meta_set);
+                set.children
+                    .insert(PathEl::Field("metadata".into()), meta_set);
             }
             continue;
         }
@@ -257,7 +261,13 @@ pub(crate) fn fields_of(obj: &Value, schema: Schema<'_>, skip_status: bool) -> F
     set
 }
 
-fn add_field<'a>(set: &mut FieldSet, name: &'a str, value: &'a Value, schema: Schema<'_>, path: &mut Vec<&'a str>) {
+fn add_field<'a>(
+    set: &mut FieldSet,
+    name: &'a str,
+    value: &'a Value,
+    schema: Schema<'_>,
+    path: &mut Vec<&'a str>,
+) {
     let el = PathEl::Field(name.to_string());
     path.push(name);
     match value {
@@ -343,10 +353,12 @@ pub(crate) fn remove_at(obj: &mut Value, path: &[PathEl]) -> bool {
     for el in parent_path {
         let next = match (el, cur) {
             (PathEl::Field(f), Value::Object(m)) => m.get_mut(f),
-            (PathEl::Key(_) | PathEl::Value(_), Value::Array(items)) => match find_item(items, el).map(|(i, _)| i) {
-                Some(i) => items.get_mut(i),
-                None => None,
-            },
+            (PathEl::Key(_) | PathEl::Value(_), Value::Array(items)) => {
+                match find_item(items, el).map(|(i, _)| i) {
+                    Some(i) => items.get_mut(i),
+                    None => None,
+                }
+            }
             _ => None,
         };
         match next {
@@ -356,13 +368,15 @@ pub(crate) fn remove_at(obj: &mut Value, path: &[PathEl]) -> bool {
     }
     match (last, cur) {
         (PathEl::Field(f), Value::Object(m)) => m.shift_remove(f).is_some(),
-        (PathEl::Key(_) | PathEl::Value(_), Value::Array(items)) => match find_item(items, last).map(|(i, _)| i) {
-            Some(i) => {
-                items.remove(i);
-                true
+        (PathEl::Key(_) | PathEl::Value(_), Value::Array(items)) => {
+            match find_item(items, last).map(|(i, _)| i) {
+                Some(i) => {
+                    items.remove(i);
+                    true
+                }
+                None => false,
             }
-            None => false,
-        },
+        }
         _ => false,
     }
 }
@@ -383,7 +397,11 @@ mod tests {
         let v1 = set.to_fields_v1();
         let c = &v1["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"web\"}"];
         assert!(c.get(".").is_some());
-        assert!(c["f:ports"].get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}").is_some());
+        assert!(
+            c["f:ports"]
+                .get("k:{\"containerPort\":80,\"protocol\":\"TCP\"}")
+                .is_some()
+        );
         assert!(v1["f:metadata"].get("f:name").is_none());
         assert_eq!(FieldSet::from_fields_v1(&v1), set);
     }

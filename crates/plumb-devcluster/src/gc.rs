@@ -24,13 +24,20 @@ pub(crate) fn owners_of(cluster: &Cluster, obj: &Value) -> Vec<Key> {
             let name = r.get("name").and_then(Value::as_str)?;
             let rt = cluster.registry.by_kind(av, kind)?;
             let owner_ns = if rt.namespaced { ns } else { "" };
-            Some(Key::Finalize(rt.key(), owner_ns.to_string(), name.to_string()))
+            Some(Key::Finalize(
+                rt.key(),
+                owner_ns.to_string(),
+                name.to_string(),
+            ))
         })
         .collect()
 }
 
 fn background() -> DeleteOptions {
-    DeleteOptions { propagation: Some(Propagation::Background), ..DeleteOptions::default() }
+    DeleteOptions {
+        propagation: Some(Propagation::Background),
+        ..DeleteOptions::default()
+    }
 }
 
 /// Deletes a dependent, or drops the owner reference when other owners remain.
@@ -50,17 +57,26 @@ fn release(
         let Some(obj) = cluster.store.get(resource, ns, name) else {
             return;
         };
-        let others: Vec<String> = owner_uids(&obj).into_iter().filter(|u| u != owner_uid).collect();
+        let others: Vec<String> = owner_uids(&obj)
+            .into_iter()
+            .filter(|u| u != owner_uid)
+            .collect();
         let others_alive = others.iter().any(|u| uid_exists(cluster, &obj, u));
         if delete && !others_alive {
             if meta_str(&obj, "deletionTimestamp").is_empty() {
-                let opts = DeleteOptions { propagation: Some(policy), ..DeleteOptions::default() };
+                let opts = DeleteOptions {
+                    propagation: Some(policy),
+                    ..DeleteOptions::default()
+                };
                 let _ = lifecycle::delete(cluster, &rt, ns, name, &opts);
             }
             return;
         }
         let mut new = (*obj).clone();
-        if let Some(refs) = new.pointer_mut("/metadata/ownerReferences").and_then(Value::as_array_mut) {
+        if let Some(refs) = new
+            .pointer_mut("/metadata/ownerReferences")
+            .and_then(Value::as_array_mut)
+        {
             refs.retain(|r| r.get("uid").and_then(Value::as_str) != Some(owner_uid));
             if refs.is_empty() {
                 metadata_mut(&mut new).shift_remove("ownerReferences");
@@ -95,15 +111,30 @@ fn uid_exists(cluster: &Cluster, dependent: &Value, uid: &str) -> bool {
                 return false;
             };
             let owner_ns = if rt.namespaced { ns } else { "" };
-            cluster.store.get(&rt.key(), owner_ns, name).is_some_and(|o| meta_str(&o, "uid") == uid)
+            cluster
+                .store
+                .get(&rt.key(), owner_ns, name)
+                .is_some_and(|o| meta_str(&o, "uid") == uid)
         })
 }
 
 /// The owner with `uid` is gone: delete its dependents (background).
 pub(crate) fn collect(ctl: &mut Controllers, uid: &str) {
-    let deps: Vec<_> = ctl.dependents.get(uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+    let deps: Vec<_> = ctl
+        .dependents
+        .get(uid)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
     for (resource, ns, name) in deps {
-        release(&ctl.cluster, &resource, &ns, &name, uid, true, Propagation::Background);
+        release(
+            &ctl.cluster,
+            &resource,
+            &ns,
+            &name,
+            uid,
+            true,
+            Propagation::Background,
+        );
     }
 }
 
@@ -122,10 +153,18 @@ pub(crate) fn finalize(ctl: &mut Controllers, resource: &str, ns: &str, name: &s
     let fins: Vec<String> = obj
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default();
     let uid = meta_str(&obj, "uid").to_string();
-    let deps: Vec<_> = ctl.dependents.get(&uid).map(|s| s.iter().cloned().collect()).unwrap_or_default();
+    let deps: Vec<_> = ctl
+        .dependents
+        .get(&uid)
+        .map(|s| s.iter().cloned().collect())
+        .unwrap_or_default();
     if fins.iter().any(|f| f == ORPHAN) {
         for (r, dns, dname) in &deps {
             release(&cluster, r, dns, dname, &uid, false, Propagation::Orphan);
@@ -159,7 +198,8 @@ pub(crate) fn reconcile_namespace(cluster: &Cluster, name: &str) {
         let (items, _) = cluster.store.list(&rt.key(), Some(name));
         for obj in items {
             if meta_str(&obj, "deletionTimestamp").is_empty() {
-                let _ = lifecycle::delete(cluster, &rt, name, meta_str(&obj, "name"), &background());
+                let _ =
+                    lifecycle::delete(cluster, &rt, name, meta_str(&obj, "name"), &background());
             }
         }
     }
@@ -169,8 +209,10 @@ pub(crate) fn reconcile_namespace(cluster: &Cluster, name: &str) {
     let Some(rt) = cluster.registry.by_key("namespaces") else {
         return;
     };
-    let has_meta_finalizers =
-        ns.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|a| !a.is_empty());
+    let has_meta_finalizers = ns
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|a| !a.is_empty());
     let mut new = (*ns).clone();
     if let Some(spec) = new.get_mut("spec").and_then(Value::as_object_mut) {
         spec.insert("finalizers".into(), json!([]));
@@ -179,12 +221,16 @@ pub(crate) fn reconcile_namespace(cluster: &Cluster, name: &str) {
         let _ = commit_update(cluster, &rt, &ns, new, false);
         return;
     }
-    let _ = cluster.store.remove("namespaces", "", name, crate::store::object_rv(&ns));
+    let _ = cluster
+        .store
+        .remove("namespaces", "", name, crate::store::object_rv(&ns));
 }
 
 /// Registers (or unregisters) a CRD's resource and marks it Established.
 pub(crate) fn reconcile_crd(cluster: &Cluster, name: &str) {
-    let crd = cluster.store.get("customresourcedefinitions.apiextensions.k8s.io", "", name);
+    let crd = cluster
+        .store
+        .get("customresourcedefinitions.apiextensions.k8s.io", "", name);
     let Some(crd) = crd.filter(|c| meta_str(c, "deletionTimestamp").is_empty()) else {
         // Deleted (or deleting): drop the resource and its objects.
         if let Some((plural, group)) = name.split_once('.') {
@@ -211,18 +257,28 @@ pub(crate) fn reconcile_crd(cluster: &Cluster, name: &str) {
     if cluster.registry.by_key(&rt.key()).as_deref() != Some(&rt) {
         cluster.registry.insert(rt.clone());
     }
-    let established = crd.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|c| {
-        c.iter().any(|c| c.get("type") == Some(&json!("Established")) && c.get("status") == Some(&json!("True")))
-    });
+    let established = crd
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                c.get("type") == Some(&json!("Established"))
+                    && c.get("status") == Some(&json!("True"))
+            })
+        });
     let mut names = crd.pointer("/spec/names").cloned().unwrap_or(json!({}));
     if let Some(n) = names.as_object_mut() {
         n.entry("singular").or_insert(json!(rt.singular));
-        n.entry("listKind").or_insert(json!(format!("{}List", rt.kind)));
+        n.entry("listKind")
+            .or_insert(json!(format!("{}List", rt.kind)));
     }
     if established && crd.pointer("/status/acceptedNames") == Some(&names) {
         return;
     }
-    let Some(crd_rt) = cluster.registry.by_key("customresourcedefinitions.apiextensions.k8s.io") else {
+    let Some(crd_rt) = cluster
+        .registry
+        .by_key("customresourcedefinitions.apiextensions.k8s.io")
+    else {
         return;
     };
     let t = now();

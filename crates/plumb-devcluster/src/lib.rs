@@ -107,8 +107,14 @@ impl DevCluster {
     pub async fn start(options: Options) -> Result<DevCluster, Error> {
         let listener = tokio::net::TcpListener::bind(options.listen)
             .await
-            .map_err(|source| Error::Bind { addr: options.listen, source })?;
-        let addr = listener.local_addr().map_err(|source| Error::Bind { addr: options.listen, source })?;
+            .map_err(|source| Error::Bind {
+                addr: options.listen,
+                source,
+            })?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            addr: options.listen,
+            source,
+        })?;
         let store = match &options.data_dir {
             Some(dir) => {
                 let loaded = persist::load(dir)?;
@@ -117,7 +123,12 @@ impl DevCluster {
             None => store::Store::new(None, vec![], 0),
         };
         let (stop, stop_rx) = tokio::sync::watch::channel(false);
-        let cluster = Arc::new(cluster::Cluster::new(store, options.pod_ready_delay, addr, stop_rx.clone()));
+        let cluster = Arc::new(cluster::Cluster::new(
+            store,
+            options.pod_ready_delay,
+            addr,
+            stop_rx.clone(),
+        ));
         bootstrap(&cluster);
         let controllers = tokio::spawn(controllers::run(cluster.clone()));
         let app = server::router(cluster);
@@ -126,12 +137,20 @@ impl DevCluster {
             let shutdown = async move {
                 let _ = stop_server.wait_for(|s| *s).await;
             };
-            if let Err(err) = axum::serve(listener, app).with_graceful_shutdown(shutdown).await {
+            if let Err(err) = axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+            {
                 tracing::error!(error = %err, "devcluster server stopped");
             }
         });
         tracing::info!(%addr, "plumb devcluster listening");
-        Ok(DevCluster { addr, stop, server, controllers })
+        Ok(DevCluster {
+            addr,
+            stop,
+            server,
+            controllers,
+        })
     }
 
     /// The bound address.
@@ -164,7 +183,9 @@ impl DevCluster {
 /// Creates the system namespaces and the node, re-registers persisted CRDs,
 /// and reserves allocated cluster IPs.
 fn bootstrap(cluster: &Arc<cluster::Cluster>) {
-    let (crds, _) = cluster.store.list("customresourcedefinitions.apiextensions.k8s.io", None);
+    let (crds, _) = cluster
+        .store
+        .list("customresourcedefinitions.apiextensions.k8s.io", None);
     for crd in crds {
         if let Some(rt) = resources::from_crd(&crd) {
             cluster.registry.insert(rt);
@@ -188,7 +209,10 @@ fn bootstrap(cluster: &Arc<cluster::Cluster>) {
             }
         }
     }
-    if cluster.store.get("nodes", "", workloads::NODE_NAME).is_none()
+    if cluster
+        .store
+        .get("nodes", "", workloads::NODE_NAME)
+        .is_none()
         && let Some(rt) = cluster.registry.by_key("nodes")
     {
         let body = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": workloads::NODE_NAME, "labels": {"kubernetes.io/hostname": workloads::NODE_NAME, "node-role.kubernetes.io/control-plane": ""}}});

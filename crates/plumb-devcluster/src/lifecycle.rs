@@ -34,7 +34,10 @@ pub(crate) struct DeleteOptions {
 
 impl DeleteOptions {
     pub fn parse(body: &Value, query: &crate::request::Query) -> Result<Self, ApiError> {
-        let policy = body.get("propagationPolicy").and_then(Value::as_str).or_else(|| query.get("propagationPolicy"));
+        let policy = body
+            .get("propagationPolicy")
+            .and_then(Value::as_str)
+            .or_else(|| query.get("propagationPolicy"));
         let mut propagation = match policy {
             None => None,
             Some("Background") => Some(Propagation::Background),
@@ -53,11 +56,23 @@ impl DeleteOptions {
         if propagation.is_none() && orphan == Some(true) {
             propagation = Some(Propagation::Orphan);
         }
-        let dry_run =
-            query.dry_run || body.get("dryRun").and_then(Value::as_array).is_some_and(|a| a.iter().any(|v| v == "All"));
+        let dry_run = query.dry_run
+            || body
+                .get("dryRun")
+                .and_then(Value::as_array)
+                .is_some_and(|a| a.iter().any(|v| v == "All"));
         let pre = body.get("preconditions");
-        let s = |k: &str| pre.and_then(|p| p.get(k)).and_then(Value::as_str).map(str::to_string);
-        Ok(DeleteOptions { propagation, precondition_uid: s("uid"), precondition_rv: s("resourceVersion"), dry_run })
+        let s = |k: &str| {
+            pre.and_then(|p| p.get(k))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        };
+        Ok(DeleteOptions {
+            propagation,
+            precondition_uid: s("uid"),
+            precondition_rv: s("resourceVersion"),
+            dry_run,
+        })
     }
 }
 
@@ -72,7 +87,11 @@ pub(crate) enum Deleted {
 fn finalizers(obj: &Value) -> Vec<String> {
     obj.pointer("/metadata/finalizers")
         .and_then(Value::as_array)
-        .map(|a| a.iter().filter_map(|f| f.as_str().map(str::to_string)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|f| f.as_str().map(str::to_string))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -133,7 +152,10 @@ pub(crate) fn delete(
             if opts.dry_run {
                 return Ok(Deleted::Gone(old));
             }
-            match cluster.store.remove(&rt.key(), namespace, name, object_rv(&old)) {
+            match cluster
+                .store
+                .remove(&rt.key(), namespace, name, object_rv(&old))
+            {
                 Ok(gone) => return Ok(Deleted::Gone(gone)),
                 Err(WriteError::Conflict) => continue,
                 Err(e) => return Err(write_error(rt, name, e)),
@@ -173,7 +195,12 @@ pub(crate) fn delete(
 
 /// Removes one finalizer; removes the object when it was the last one on a
 /// deleting object. Returns whether the object changed.
-pub(crate) fn remove_finalizer(cluster: &Cluster, rt: &ResourceType, obj: &Value, finalizer: &str) -> bool {
+pub(crate) fn remove_finalizer(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    obj: &Value,
+    finalizer: &str,
+) -> bool {
     let ns = meta_str(obj, "namespace").to_string();
     let name = meta_str(obj, "name").to_string();
     loop {

@@ -16,14 +16,23 @@ pub(crate) fn new_uid() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// The 5-character suffix `generateName` appends (same alphabet as the real server).
 pub(crate) fn random_suffix(len: usize) -> String {
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
     let mut rng = rand::rng();
-    (0..len).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect()
+    (0..len)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
 }
 
 pub(crate) fn metadata(obj: &Value) -> Option<&Map<String, Value>> {
@@ -35,7 +44,9 @@ pub(crate) fn metadata_mut(obj: &mut Value) -> &mut Map<String, Value> {
     if !obj.is_object() {
         *obj = json!({});
     }
-    let Some(map) = obj.as_object_mut() else { unreachable!("object was just made an object") };
+    let Some(map) = obj.as_object_mut() else {
+        unreachable!("object was just made an object")
+    };
     let entry = map.entry("metadata").or_insert_with(|| json!({}));
     if !entry.is_object() {
         *entry = json!({});
@@ -54,7 +65,8 @@ fn is_label(s: &str) -> bool {
     let b = s.as_bytes();
     !b.is_empty()
         && b.len() <= 63
-        && b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        && b.iter()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
         && b[0] != b'-'
         && b[b.len() - 1] != b'-'
 }
@@ -85,21 +97,36 @@ pub(crate) fn name_rule(kind: &str) -> NameRule {
 /// Checks a name; returns the cause to report when it is not valid.
 pub(crate) fn validate_name(kind: &str, name: &str) -> Option<Cause> {
     if name.is_empty() {
-        return Some(field_required("metadata.name", "name or generateName is required"));
+        return Some(field_required(
+            "metadata.name",
+            "name or generateName is required",
+        ));
     }
     let v = Value::String(name.to_string());
     match name_rule(kind) {
-        NameRule::Subdomain if !is_subdomain(name) => Some(field_invalid("metadata.name", &v, DNS1123_SUBDOMAIN_MSG)),
+        NameRule::Subdomain if !is_subdomain(name) => {
+            Some(field_invalid("metadata.name", &v, DNS1123_SUBDOMAIN_MSG))
+        }
         NameRule::Label if !is_label(name) => Some(field_invalid(
             "metadata.name",
             &v,
-            if name.len() > 63 { "must be no more than 63 characters" } else { DNS1123_LABEL_MSG },
+            if name.len() > 63 {
+                "must be no more than 63 characters"
+            } else {
+                DNS1123_LABEL_MSG
+            },
         )),
         NameRule::Dns1035 if !is_label(name) || !name.as_bytes()[0].is_ascii_lowercase() => {
             Some(field_invalid("metadata.name", &v, DNS1035_LABEL_MSG))
         }
-        NameRule::PathSegment if name == "." || name == ".." || name.contains('/') || name.contains('%') => {
-            Some(field_invalid("metadata.name", &v, "may not contain '/' or '%' and may not be '.' or '..'"))
+        NameRule::PathSegment
+            if name == "." || name == ".." || name.contains('/') || name.contains('%') =>
+        {
+            Some(field_invalid(
+                "metadata.name",
+                &v,
+                "may not contain '/' or '%' and may not be '.' or '..'",
+            ))
         }
         _ => None,
     }
@@ -108,17 +135,25 @@ pub(crate) fn validate_name(kind: &str, name: &str) -> Option<Cause> {
 /// Checks label keys and values the way the real server does (the common cases).
 pub(crate) fn validate_labels(obj: &Value) -> Vec<Cause> {
     let mut causes = vec![];
-    let Some(labels) = metadata(obj).and_then(|m| m.get("labels")).and_then(Value::as_object) else {
+    let Some(labels) = metadata(obj)
+        .and_then(|m| m.get("labels"))
+        .and_then(Value::as_object)
+    else {
         return causes;
     };
     for (k, v) in labels {
         let Some(s) = v.as_str() else {
-            causes.push(field_invalid(&format!("metadata.labels.{k}"), v, "label values must be strings"));
+            causes.push(field_invalid(
+                &format!("metadata.labels.{k}"),
+                v,
+                "label values must be strings",
+            ));
             continue;
         };
         let ok = s.is_empty()
             || (s.len() <= 63
-                && s.bytes().all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
+                && s.bytes()
+                    .all(|c| c.is_ascii_alphanumeric() || b"-_.".contains(&c))
                 && s.as_bytes()[0].is_ascii_alphanumeric()
                 && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric());
         if !ok {

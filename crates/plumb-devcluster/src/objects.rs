@@ -11,7 +11,9 @@ use crate::apply::{Scope, Writer, record_update};
 use crate::cluster::Cluster;
 use crate::defaults;
 use crate::errors::{ApiError, Cause, field_forbidden, field_invalid, field_required};
-use crate::meta::{metadata, metadata_mut, new_uid, now, random_suffix, validate_labels, validate_name};
+use crate::meta::{
+    metadata, metadata_mut, new_uid, now, random_suffix, validate_labels, validate_name,
+};
 use crate::resources::ResourceType;
 use crate::schema::Schema;
 use crate::selectors::LabelSelector;
@@ -28,12 +30,21 @@ pub(crate) struct WriteCtx {
 
 impl WriteCtx {
     pub fn internal(manager: &str, api_version: &str) -> Self {
-        WriteCtx { manager: manager.to_string(), dry_run: false, now: now(), api_version: api_version.to_string() }
+        WriteCtx {
+            manager: manager.to_string(),
+            dry_run: false,
+            now: now(),
+            api_version: api_version.to_string(),
+        }
     }
 }
 
 pub(crate) fn schema_of(rt: &ResourceType) -> Schema<'_> {
-    if rt.builtin { Schema::Builtin(&rt.kind) } else { Schema::Custom(rt.schema.as_ref()) }
+    if rt.builtin {
+        Schema::Builtin(&rt.kind)
+    } else {
+        Schema::Custom(rt.schema.as_ref())
+    }
 }
 
 pub(crate) fn writer<'a>(rt: &'a ResourceType, ctx: &'a WriteCtx, sub: &'a str) -> Writer<'a> {
@@ -86,7 +97,9 @@ pub(crate) fn set_type(obj: &mut Value, rt: &ResourceType, version: &str) {
 /// Checks the body's apiVersion and kind against the endpoint.
 pub(crate) fn check_type(body: &Value, rt: &ResourceType, version: &str) -> Result<(), ApiError> {
     if !body.is_object() {
-        return Err(ApiError::bad_request("the object provided is unrecognized (must be of type object)"));
+        return Err(ApiError::bad_request(
+            "the object provided is unrecognized (must be of type object)",
+        ));
     }
     let want = rt.api_version(version);
     if let Some(av) = body.get("apiVersion").and_then(Value::as_str)
@@ -126,10 +139,16 @@ fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
             match selector {
                 None => causes.push(field_required("spec.selector", "")),
                 Some(sel) => {
-                    let labels = spec.and_then(|s| s.pointer("/template/metadata/labels")).and_then(Value::as_object);
+                    let labels = spec
+                        .and_then(|s| s.pointer("/template/metadata/labels"))
+                        .and_then(Value::as_object);
                     let s = LabelSelector::from_object(sel);
                     if s.is_empty() {
-                        causes.push(field_invalid("spec.selector", sel, "empty selector is invalid for deployment"));
+                        causes.push(field_invalid(
+                            "spec.selector",
+                            sel,
+                            "empty selector is invalid for deployment",
+                        ));
                     } else if !s.matches_labels(labels) {
                         causes.push(field_invalid(
                             "spec.template.metadata.labels",
@@ -145,7 +164,12 @@ fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
                 }
             }
         }
-        "Pod" if spec.and_then(|s| s.get("containers")).and_then(Value::as_array).is_none_or(Vec::is_empty) => {
+        "Pod"
+            if spec
+                .and_then(|s| s.get("containers"))
+                .and_then(Value::as_array)
+                .is_none_or(Vec::is_empty) =>
+        {
             causes.push(field_required("spec.containers", ""));
         }
         "Job" => {
@@ -156,7 +180,9 @@ fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
             if rp != "Never" && rp != "OnFailure" {
                 causes.push(Cause {
                     reason: "FieldValueNotSupported",
-                    message: format!("Unsupported value: \"{rp}\": supported values: \"OnFailure\", \"Never\""),
+                    message: format!(
+                        "Unsupported value: \"{rp}\": supported values: \"OnFailure\", \"Never\""
+                    ),
                     field: "spec.template.spec.restartPolicy".into(),
                 });
             }
@@ -173,17 +199,31 @@ fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
         "ConfigMap" | "Secret" => {
             if let Some(o) = old
                 && o.get("immutable") == Some(&json!(true))
-                && (o.get("data") != obj.get("data") || o.get("binaryData") != obj.get("binaryData"))
+                && (o.get("data") != obj.get("data")
+                    || o.get("binaryData") != obj.get("binaryData"))
             {
-                causes.push(field_forbidden("data", "field is immutable when `immutable` is set"));
+                causes.push(field_forbidden(
+                    "data",
+                    "field is immutable when `immutable` is set",
+                ));
             }
         }
         "CustomResourceDefinition" => {
-            let group = spec.and_then(|s| s.get("group")).and_then(Value::as_str).unwrap_or("");
-            let plural = spec.and_then(|s| s.pointer("/names/plural")).and_then(Value::as_str).unwrap_or("");
+            let group = spec
+                .and_then(|s| s.get("group"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
+            let plural = spec
+                .and_then(|s| s.pointer("/names/plural"))
+                .and_then(Value::as_str)
+                .unwrap_or("");
             let name = meta_str(obj, "name");
             if name != format!("{plural}.{group}") {
-                causes.push(field_invalid("metadata.name", &json!(name), "must be spec.names.plural+\".\"+spec.group"));
+                causes.push(field_invalid(
+                    "metadata.name",
+                    &json!(name),
+                    "must be spec.names.plural+\".\"+spec.group",
+                ));
             }
         }
         "Service" => {
@@ -192,7 +232,11 @@ fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
                 && old_ip != ip
                 && !ip.is_null()
             {
-                causes.push(field_invalid("spec.clusterIPs[0]", ip, "may not change once set"));
+                causes.push(field_invalid(
+                    "spec.clusterIPs[0]",
+                    ip,
+                    "may not change once set",
+                ));
             }
         }
         _ => {}
@@ -236,7 +280,11 @@ pub(crate) fn prepare_create(
     } else {
         meta.shift_remove("namespace");
     }
-    let name = meta.get("name").and_then(Value::as_str).unwrap_or("").to_string();
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     if name.is_empty()
         && let Some(prefix) = meta.get("generateName").and_then(Value::as_str)
     {
@@ -288,7 +336,9 @@ pub(crate) fn check_namespace_open(
             &rt.group,
             &rt.plural,
             name,
-            &format!("unable to create new content in namespace {namespace} because it is being terminated"),
+            &format!(
+                "unable to create new content in namespace {namespace} because it is being terminated"
+            ),
         )),
         Some(_) => Ok(()),
     }
@@ -384,8 +434,10 @@ pub(crate) fn prepare_update(
     }
     if rt.kind == "Service"
         && new.pointer("/spec/clusterIP").is_none()
-        && let (Some(ip), Some(spec)) =
-            (old.pointer("/spec/clusterIP").cloned(), new.get_mut("spec").and_then(Value::as_object_mut))
+        && let (Some(ip), Some(spec)) = (
+            old.pointer("/spec/clusterIP").cloned(),
+            new.get_mut("spec").and_then(Value::as_object_mut),
+        )
     {
         spec.insert("clusterIP".into(), ip);
         if let Some(ips) = old.pointer("/spec/clusterIPs") {
@@ -397,7 +449,10 @@ pub(crate) fn prepare_update(
         return Err(invalid(rt, &new, causes));
     }
     if rt.generation && spec_view(old) != spec_view(&new) {
-        let g = old.pointer("/metadata/generation").and_then(Value::as_i64).unwrap_or(0);
+        let g = old
+            .pointer("/metadata/generation")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         metadata_mut(&mut new).insert("generation".into(), json!(g + 1));
     }
     if managed == Managed::Keep {
@@ -449,13 +504,19 @@ pub(crate) fn commit_update(
         return Ok(Committed::Written(Arc::new(new)));
     }
     let finished = !meta_str(&new, "deletionTimestamp").is_empty()
-        && new.pointer("/metadata/finalizers").and_then(Value::as_array).is_none_or(Vec::is_empty)
+        && new
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_none_or(Vec::is_empty)
         && rt.kind != "Namespace";
     let written = cluster.store.update(&rt.key(), new, object_rv(old))?;
     if finished {
         let ns = meta_str(&written, "namespace").to_string();
         let name = meta_str(&written, "name").to_string();
-        return cluster.store.remove(&rt.key(), &ns, &name, object_rv(&written)).map(Committed::Written);
+        return cluster
+            .store
+            .remove(&rt.key(), &ns, &name, object_rv(&written))
+            .map(Committed::Written);
     }
     Ok(Committed::Written(written))
 }

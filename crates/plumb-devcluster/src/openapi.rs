@@ -19,7 +19,11 @@ use crate::resources::ResourceType;
 use crate::server::json_response;
 
 fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() { format!("api/{version}") } else { format!("apis/{group}/{version}") }
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
 }
 
 fn group_versions(types: &[Arc<ResourceType>]) -> BTreeMap<String, (String, String)> {
@@ -36,7 +40,12 @@ fn group_versions(types: &[Arc<ResourceType>]) -> BTreeMap<String, (String, Stri
 fn hash(types: &[Arc<ResourceType>], group: &str, version: &str) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     for t in types.iter().filter(|t| t.group == group) {
-        for b in t.kind.bytes().chain(version.bytes()).chain(t.plural.bytes()) {
+        for b in t
+            .kind
+            .bytes()
+            .chain(version.bytes())
+            .chain(t.plural.bytes())
+        {
             h ^= u64::from(b);
             h = h.wrapping_mul(0x0100_0000_01b3);
         }
@@ -50,7 +59,10 @@ fn param(name: &str, description: &str) -> Value {
 
 fn document(types: &[Arc<ResourceType>], group: &str, version: &str) -> Value {
     let mut paths = Map::new();
-    for t in types.iter().filter(|t| t.group == group && t.versions.iter().any(|v| v == version)) {
+    for t in types
+        .iter()
+        .filter(|t| t.group == group && t.versions.iter().any(|v| v == version))
+    {
         let prefix = format!("/{}", gv_path(group, version));
         let path = if t.namespaced {
             format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", t.plural)

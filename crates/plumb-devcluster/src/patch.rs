@@ -19,8 +19,8 @@ pub(crate) enum PatchError {
 
 /// Applies an RFC 6902 JSON patch.
 pub(crate) fn json_patch(original: &Value, patch: &Value) -> Result<Value, PatchError> {
-    let p: json_patch::Patch =
-        serde_json::from_value(patch.clone()).map_err(|e| PatchError::BadJsonPatch(e.to_string()))?;
+    let p: json_patch::Patch = serde_json::from_value(patch.clone())
+        .map_err(|e| PatchError::BadJsonPatch(e.to_string()))?;
     let mut doc = original.clone();
     json_patch::patch(&mut doc, &p).map_err(|e| PatchError::JsonPatchFailed(e.to_string()))?;
     Ok(doc)
@@ -48,10 +48,18 @@ const DELETE_PRIMITIVE: &str = "$deleteFromPrimitiveList/";
 /// Removes directives from a value that is being added as is.
 fn strip(v: &Value) -> Value {
     match v {
-        Value::Object(m) => {
-            Value::Object(m.iter().filter(|(k, _)| !k.starts_with('$')).map(|(k, v)| (k.clone(), strip(v))).collect())
-        }
-        Value::Array(a) => Value::Array(a.iter().filter(|i| i.get("$patch").is_none()).map(strip).collect()),
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !k.starts_with('$'))
+                .map(|(k, v)| (k.clone(), strip(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(
+            a.iter()
+                .filter(|i| i.get("$patch").is_none())
+                .map(strip)
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -71,7 +79,9 @@ fn merge_value(
         Some("replace") => return Ok(Some(strip(patch))),
         Some("merge") | None => {}
         Some(other) => {
-            return Err(PatchError::Strategic(format!("unknown patch type: {other}")));
+            return Err(PatchError::Strategic(format!(
+                "unknown patch type: {other}"
+            )));
         }
     }
     let mut out = match original {
@@ -147,7 +157,10 @@ fn merge_list(
         Some(Value::Array(a)) => a.clone(),
         _ => vec![],
     };
-    if items.iter().any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace")) {
+    if items
+        .iter()
+        .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
+    {
         return Ok(strip(&Value::Array(items.to_vec())));
     }
     match &kind {
@@ -208,7 +221,11 @@ fn reorder(items: &mut Vec<Value>, order: &[Value], kind: &ListKind) {
             })
             .unwrap_or(usize::MAX)
     };
-    let mut ranked: Vec<(usize, usize, Value)> = items.drain(..).enumerate().map(|(i, v)| (rank(&v), i, v)).collect();
+    let mut ranked: Vec<(usize, usize, Value)> = items
+        .drain(..)
+        .enumerate()
+        .map(|(i, v)| (rank(&v), i, v))
+        .collect();
     ranked.sort_by_key(|(r, i, _)| (*r, *i));
     items.extend(ranked.into_iter().map(|(_, _, v)| v));
 }
@@ -245,7 +262,10 @@ mod tests {
         assert_eq!(out["metadata"]["finalizers"], json!(["b"]));
         assert_eq!(out["metadata"]["labels"], json!({"x": "1"}));
         assert_eq!(out["spec"]["strategy"], json!({"type": "Recreate"}));
-        assert_eq!(out["spec"]["template"]["spec"]["containers"], json!([{"name": "a"}]));
+        assert_eq!(
+            out["spec"]["template"]["spec"]["containers"],
+            json!([{"name": "a"}])
+        );
     }
 
     #[test]
@@ -259,8 +279,15 @@ mod tests {
     #[test]
     fn merge_and_json_patch() {
         let orig = json!({"a": {"b": 1, "c": 2}});
-        assert_eq!(merge_patch(&orig, &json!({"a": {"c": null}})), json!({"a": {"b": 1}}));
-        let out = json_patch(&orig, &json!([{"op": "replace", "path": "/a/b", "value": 5}])).expect("json patch");
+        assert_eq!(
+            merge_patch(&orig, &json!({"a": {"c": null}})),
+            json!({"a": {"b": 1}})
+        );
+        let out = json_patch(
+            &orig,
+            &json!([{"op": "replace", "path": "/a/b", "value": 5}]),
+        )
+        .expect("json patch");
         assert_eq!(out["a"]["b"], 5);
         assert!(json_patch(&orig, &json!([{"op": "remove", "path": "/zz"}])).is_err());
     }

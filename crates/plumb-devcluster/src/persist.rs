@@ -61,13 +61,20 @@ pub(crate) struct Loaded {
 }
 
 fn apply_line(state: &mut State, rv: &mut u64, line: &Value) {
-    let (Some(resource), Some(object)) = (line.get("resource").and_then(Value::as_str), line.get("object")) else {
+    let (Some(resource), Some(object)) = (
+        line.get("resource").and_then(Value::as_str),
+        line.get("object"),
+    ) else {
         return;
     };
     if let Some(n) = line.get("rv").and_then(Value::as_u64) {
         *rv = (*rv).max(n);
     }
-    let key = (resource.to_string(), meta_str(object, "namespace").to_string(), meta_str(object, "name").to_string());
+    let key = (
+        resource.to_string(),
+        meta_str(object, "namespace").to_string(),
+        meta_str(object, "name").to_string(),
+    );
     if line.get("op").and_then(Value::as_str) == Some("del") {
         state.remove(&key);
     } else {
@@ -77,24 +84,39 @@ fn apply_line(state: &mut State, rv: &mut u64, line: &Value) {
 
 /// Loads the data directory, compacts it, and opens a fresh journal.
 pub(crate) fn load(dir: &Path) -> Result<Loaded, PersistError> {
-    std::fs::create_dir_all(dir).map_err(|source| PersistError::CreateDir { path: dir.to_path_buf(), source })?;
+    std::fs::create_dir_all(dir).map_err(|source| PersistError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })?;
     let snapshot_path = dir.join("snapshot.json");
     let journal_path = dir.join("journal.jsonl");
     let mut state = State::new();
     let mut rv = 0u64;
     if snapshot_path.exists() {
-        let text = std::fs::read_to_string(&snapshot_path)
-            .map_err(|source| PersistError::Read { path: snapshot_path.clone(), source })?;
-        let snap: Value = serde_json::from_str(&text)
-            .map_err(|source| PersistError::Parse { path: snapshot_path.clone(), source })?;
+        let text =
+            std::fs::read_to_string(&snapshot_path).map_err(|source| PersistError::Read {
+                path: snapshot_path.clone(),
+                source,
+            })?;
+        let snap: Value = serde_json::from_str(&text).map_err(|source| PersistError::Parse {
+            path: snapshot_path.clone(),
+            source,
+        })?;
         rv = snap.get("rv").and_then(Value::as_u64).unwrap_or(0);
-        for line in snap.get("objects").and_then(Value::as_array).into_iter().flatten() {
+        for line in snap
+            .get("objects")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
             apply_line(&mut state, &mut rv, line);
         }
     }
     if journal_path.exists() {
-        let file =
-            File::open(&journal_path).map_err(|source| PersistError::Read { path: journal_path.clone(), source })?;
+        let file = File::open(&journal_path).map_err(|source| PersistError::Read {
+            path: journal_path.clone(),
+            source,
+        })?;
         for line in BufReader::new(file).lines() {
             let Ok(line) = line else { break };
             // A torn last line (killed mid-write) does not parse: stop there.
@@ -104,8 +126,10 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, PersistError> {
             apply_line(&mut state, &mut rv, &v);
         }
     }
-    let objects: Vec<Value> =
-        state.iter().map(|((resource, _, _), obj)| json!({"resource": resource, "object": obj})).collect();
+    let objects: Vec<Value> = state
+        .iter()
+        .map(|((resource, _, _), obj)| json!({"resource": resource, "object": obj}))
+        .collect();
     let snap = json!({"rv": rv, "objects": objects});
     let tmp = dir.join("snapshot.json.tmp");
     let write_err = |path: &Path| {
@@ -114,7 +138,8 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, PersistError> {
     };
     {
         let mut f = File::create(&tmp).map_err(write_err(&tmp))?;
-        f.write_all(snap.to_string().as_bytes()).map_err(write_err(&tmp))?;
+        f.write_all(snap.to_string().as_bytes())
+            .map_err(write_err(&tmp))?;
         f.sync_all().map_err(write_err(&tmp))?;
     }
     std::fs::rename(&tmp, &snapshot_path).map_err(write_err(&snapshot_path))?;
@@ -125,9 +150,14 @@ pub(crate) fn load(dir: &Path) -> Result<Loaded, PersistError> {
         .open(&journal_path)
         .map_err(write_err(&journal_path))?;
     Ok(Loaded {
-        objects: state.into_iter().map(|((resource, _, _), obj)| (resource, obj)).collect(),
+        objects: state
+            .into_iter()
+            .map(|((resource, _, _), obj)| (resource, obj))
+            .collect(),
         rv,
-        journal: Journal { file: Mutex::new(file) },
+        journal: Journal {
+            file: Mutex::new(file),
+        },
     })
 }
 
@@ -135,9 +165,14 @@ impl Journal {
     /// Appends one event; failures are logged, not fatal, since the server
     /// keeps serving from memory.
     pub fn record(&self, event: &Event) {
-        let op = if event.kind == EventType::Deleted { "del" } else { "put" };
+        let op = if event.kind == EventType::Deleted {
+            "del"
+        } else {
+            "put"
+        };
         let mut line =
-            json!({"rv": event.rv, "op": op, "resource": event.resource, "object": &*event.object}).to_string();
+            json!({"rv": event.rv, "op": op, "resource": event.resource, "object": &*event.object})
+                .to_string();
         line.push('\n');
         let mut f = self.file.lock().unwrap_or_else(|e| e.into_inner());
         if let Err(err) = f.write_all(line.as_bytes()) {

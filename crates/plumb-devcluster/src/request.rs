@@ -143,7 +143,10 @@ impl Query {
     }
 
     pub fn get(&self, k: &str) -> Option<&str> {
-        self.params.get(k).map(String::as_str).filter(|s| !s.is_empty())
+        self.params
+            .get(k)
+            .map(String::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     pub fn flag(&self, k: &str) -> bool {
@@ -160,18 +163,24 @@ pub(crate) enum BodyFormat {
 }
 
 pub(crate) fn content_type(headers: &HeaderMap) -> String {
-    headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string()
+    headers
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json")
+        .to_string()
 }
 
 /// Parses a body as JSON or YAML into a value; bad input is a 400 naming the problem.
 pub(crate) fn decode_body(bytes: &[u8], format: BodyFormat) -> Result<Value, ApiError> {
     match format {
         BodyFormat::Json => serde_json::from_slice(bytes).map_err(|e| {
-            ApiError::bad_request(format!("the object provided is unrecognized (must be of type object): {e}"))
+            ApiError::bad_request(format!(
+                "the object provided is unrecognized (must be of type object): {e}"
+            ))
         }),
         BodyFormat::Yaml => {
-            let text =
-                std::str::from_utf8(bytes).map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
+            let text = std::str::from_utf8(bytes)
+                .map_err(|e| ApiError::bad_request(format!("body is not UTF-8: {e}")))?;
             serde_saphyr::from_str::<Value>(text)
                 .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))
         }
@@ -197,14 +206,20 @@ mod tests {
     #[test]
     fn paths_resolve() {
         let r = Registry::new();
-        let t = parse_path(&r, "/api/v1/namespaces/default/configmaps/x").expect("ok").expect("target");
+        let t = parse_path(&r, "/api/v1/namespaces/default/configmaps/x")
+            .expect("ok")
+            .expect("target");
         assert_eq!(t.rt.plural, "configmaps");
         assert_eq!(t.namespace.as_deref(), Some("default"));
         assert_eq!(t.name.as_deref(), Some("x"));
-        let t = parse_path(&r, "/api/v1/namespaces/default").expect("ok").expect("ns");
+        let t = parse_path(&r, "/api/v1/namespaces/default")
+            .expect("ok")
+            .expect("ns");
         assert_eq!(t.rt.plural, "namespaces");
         assert_eq!(t.name.as_deref(), Some("default"));
-        let t = parse_path(&r, "/apis/apps/v1/namespaces/a/deployments/d/scale").expect("ok").expect("scale");
+        let t = parse_path(&r, "/apis/apps/v1/namespaces/a/deployments/d/scale")
+            .expect("ok")
+            .expect("scale");
         assert_eq!(t.subresource.as_deref(), Some("scale"));
         assert!(parse_path(&r, "/api/v1/nothings").is_err());
         assert!(parse_path(&r, "/api/v1").expect("ok").is_none());

@@ -44,7 +44,11 @@ impl ResourceType {
     }
 
     pub fn api_version(&self, version: &str) -> String {
-        if self.group.is_empty() { version.to_string() } else { format!("{}/{}", self.group, version) }
+        if self.group.is_empty() {
+            version.to_string()
+        } else {
+            format!("{}/{}", self.group, version)
+        }
     }
 
     pub fn preferred_version(&self) -> &str {
@@ -52,13 +56,26 @@ impl ResourceType {
     }
 
     pub fn verbs(&self) -> Vec<&'static str> {
-        vec!["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
+        vec![
+            "create",
+            "delete",
+            "deletecollection",
+            "get",
+            "list",
+            "patch",
+            "update",
+            "watch",
+        ]
     }
 }
 
 /// The store key of a resource: `plural.group` (or `plural` for the core group).
 pub(crate) fn group_resource(group: &str, plural: &str) -> String {
-    if group.is_empty() { plural.to_string() } else { format!("{plural}.{group}") }
+    if group.is_empty() {
+        plural.to_string()
+    } else {
+        format!("{plural}.{group}")
+    }
 }
 
 struct Builtin {
@@ -85,43 +102,363 @@ const fn b(
     status: bool,
     scale: bool,
 ) -> Builtin {
-    Builtin { group, version, kind, plural, namespaced, short, all, status, scale }
+    Builtin {
+        group,
+        version,
+        kind,
+        plural,
+        namespaced,
+        short,
+        all,
+        status,
+        scale,
+    }
 }
 
 const BUILTINS: &[Builtin] = &[
-    b("", "v1", "Namespace", "namespaces", false, &["ns"], false, true, false),
-    b("", "v1", "ConfigMap", "configmaps", true, &["cm"], false, false, false),
-    b("", "v1", "Secret", "secrets", true, &[], false, false, false),
-    b("", "v1", "Service", "services", true, &["svc"], true, true, false),
-    b("", "v1", "ServiceAccount", "serviceaccounts", true, &["sa"], false, false, false),
-    b("", "v1", "Endpoints", "endpoints", true, &["ep"], false, false, false),
+    b(
+        "",
+        "v1",
+        "Namespace",
+        "namespaces",
+        false,
+        &["ns"],
+        false,
+        true,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "ConfigMap",
+        "configmaps",
+        true,
+        &["cm"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "Secret",
+        "secrets",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "Service",
+        "services",
+        true,
+        &["svc"],
+        true,
+        true,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "ServiceAccount",
+        "serviceaccounts",
+        true,
+        &["sa"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "Endpoints",
+        "endpoints",
+        true,
+        &["ep"],
+        false,
+        false,
+        false,
+    ),
     b("", "v1", "Pod", "pods", true, &["po"], true, true, false),
-    b("", "v1", "Event", "events", true, &["ev"], false, false, false),
-    b("", "v1", "PersistentVolumeClaim", "persistentvolumeclaims", true, &["pvc"], false, true, false),
-    b("", "v1", "PersistentVolume", "persistentvolumes", false, &["pv"], false, true, false),
-    b("", "v1", "ResourceQuota", "resourcequotas", true, &["quota"], false, true, false),
-    b("", "v1", "LimitRange", "limitranges", true, &["limits"], false, false, false),
-    b("", "v1", "Node", "nodes", false, &["no"], false, true, false),
-    b("apps", "v1", "Deployment", "deployments", true, &["deploy"], true, true, true),
-    b("apps", "v1", "ReplicaSet", "replicasets", true, &["rs"], true, true, true),
-    b("apps", "v1", "StatefulSet", "statefulsets", true, &["sts"], true, true, true),
-    b("apps", "v1", "DaemonSet", "daemonsets", true, &["ds"], true, true, false),
-    b("apps", "v1", "ControllerRevision", "controllerrevisions", true, &[], false, false, false),
+    b(
+        "",
+        "v1",
+        "Event",
+        "events",
+        true,
+        &["ev"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "PersistentVolumeClaim",
+        "persistentvolumeclaims",
+        true,
+        &["pvc"],
+        false,
+        true,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "PersistentVolume",
+        "persistentvolumes",
+        false,
+        &["pv"],
+        false,
+        true,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "ResourceQuota",
+        "resourcequotas",
+        true,
+        &["quota"],
+        false,
+        true,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "LimitRange",
+        "limitranges",
+        true,
+        &["limits"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "",
+        "v1",
+        "Node",
+        "nodes",
+        false,
+        &["no"],
+        false,
+        true,
+        false,
+    ),
+    b(
+        "apps",
+        "v1",
+        "Deployment",
+        "deployments",
+        true,
+        &["deploy"],
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "ReplicaSet",
+        "replicasets",
+        true,
+        &["rs"],
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "StatefulSet",
+        "statefulsets",
+        true,
+        &["sts"],
+        true,
+        true,
+        true,
+    ),
+    b(
+        "apps",
+        "v1",
+        "DaemonSet",
+        "daemonsets",
+        true,
+        &["ds"],
+        true,
+        true,
+        false,
+    ),
+    b(
+        "apps",
+        "v1",
+        "ControllerRevision",
+        "controllerrevisions",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
     b("batch", "v1", "Job", "jobs", true, &[], true, true, false),
-    b("batch", "v1", "CronJob", "cronjobs", true, &["cj"], true, true, false),
-    b("networking.k8s.io", "v1", "Ingress", "ingresses", true, &["ing"], false, true, false),
-    b("networking.k8s.io", "v1", "IngressClass", "ingressclasses", false, &[], false, false, false),
-    b("networking.k8s.io", "v1", "NetworkPolicy", "networkpolicies", true, &["netpol"], false, false, false),
-    b("autoscaling", "v2", "HorizontalPodAutoscaler", "horizontalpodautoscalers", true, &["hpa"], true, true, false),
-    b("policy", "v1", "PodDisruptionBudget", "poddisruptionbudgets", true, &["pdb"], false, true, false),
-    b("rbac.authorization.k8s.io", "v1", "Role", "roles", true, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", true, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[], false, false, false),
-    b("coordination.k8s.io", "v1", "Lease", "leases", true, &[], false, false, false),
-    b("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", true, &[], false, false, false),
-    b("storage.k8s.io", "v1", "StorageClass", "storageclasses", false, &["sc"], false, false, false),
-    b("scheduling.k8s.io", "v1", "PriorityClass", "priorityclasses", false, &["pc"], false, false, false),
+    b(
+        "batch",
+        "v1",
+        "CronJob",
+        "cronjobs",
+        true,
+        &["cj"],
+        true,
+        true,
+        false,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "Ingress",
+        "ingresses",
+        true,
+        &["ing"],
+        false,
+        true,
+        false,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "IngressClass",
+        "ingressclasses",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "networking.k8s.io",
+        "v1",
+        "NetworkPolicy",
+        "networkpolicies",
+        true,
+        &["netpol"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "autoscaling",
+        "v2",
+        "HorizontalPodAutoscaler",
+        "horizontalpodautoscalers",
+        true,
+        &["hpa"],
+        true,
+        true,
+        false,
+    ),
+    b(
+        "policy",
+        "v1",
+        "PodDisruptionBudget",
+        "poddisruptionbudgets",
+        true,
+        &["pdb"],
+        false,
+        true,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "Role",
+        "roles",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "RoleBinding",
+        "rolebindings",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRole",
+        "clusterroles",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "rbac.authorization.k8s.io",
+        "v1",
+        "ClusterRoleBinding",
+        "clusterrolebindings",
+        false,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "coordination.k8s.io",
+        "v1",
+        "Lease",
+        "leases",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "discovery.k8s.io",
+        "v1",
+        "EndpointSlice",
+        "endpointslices",
+        true,
+        &[],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "storage.k8s.io",
+        "v1",
+        "StorageClass",
+        "storageclasses",
+        false,
+        &["sc"],
+        false,
+        false,
+        false,
+    ),
+    b(
+        "scheduling.k8s.io",
+        "v1",
+        "PriorityClass",
+        "priorityclasses",
+        false,
+        &["pc"],
+        false,
+        false,
+        false,
+    ),
     b(
         "apiextensions.k8s.io",
         "v1",
@@ -136,8 +473,14 @@ const BUILTINS: &[Builtin] = &[
 ];
 
 /// Groups whose kinds track `metadata.generation`.
-const GENERATION_GROUPS: &[&str] =
-    &["apps", "batch", "networking.k8s.io", "policy", "autoscaling", "apiextensions.k8s.io"];
+const GENERATION_GROUPS: &[&str] = &[
+    "apps",
+    "batch",
+    "networking.k8s.io",
+    "policy",
+    "autoscaling",
+    "apiextensions.k8s.io",
+];
 
 fn builtin_types() -> Vec<ResourceType> {
     BUILTINS
@@ -150,7 +493,11 @@ fn builtin_types() -> Vec<ResourceType> {
             singular: b.kind.to_ascii_lowercase(),
             namespaced: b.namespaced,
             short_names: b.short.iter().map(|s| s.to_string()).collect(),
-            categories: if b.all { vec!["all".to_string()] } else { vec![] },
+            categories: if b.all {
+                vec!["all".to_string()]
+            } else {
+                vec![]
+            },
             has_status: b.status,
             scale: b.scale.then(|| ScalePaths {
                 spec_replicas: ".spec.replicas".into(),
@@ -172,8 +519,13 @@ pub(crate) struct Registry {
 
 impl Registry {
     pub fn new() -> Self {
-        let map = builtin_types().into_iter().map(|t| (t.key(), Arc::new(t))).collect();
-        Registry { inner: RwLock::new(map) }
+        let map = builtin_types()
+            .into_iter()
+            .map(|t| (t.key(), Arc::new(t)))
+            .collect();
+        Registry {
+            inner: RwLock::new(map),
+        }
     }
 
     fn read(&self) -> std::sync::RwLockReadGuard<'_, BTreeMap<String, Arc<ResourceType>>> {
@@ -231,27 +583,50 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
     let group = spec.get("group")?.as_str()?.to_string();
     let plural = names.get("plural")?.as_str()?.to_string();
     let kind = names.get("kind")?.as_str()?.to_string();
-    let singular =
-        names.get("singular").and_then(Value::as_str).map(str::to_string).unwrap_or_else(|| kind.to_ascii_lowercase());
+    let singular = names
+        .get("singular")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(|| kind.to_ascii_lowercase());
     let strings = |v: Option<&Value>| -> Vec<String> {
         v.and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(str::to_string))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let versions = spec.get("versions")?.as_array()?;
-    let mut served: Vec<&Value> =
-        versions.iter().filter(|v| v.get("served").and_then(Value::as_bool).unwrap_or(false)).collect();
+    let mut served: Vec<&Value> = versions
+        .iter()
+        .filter(|v| v.get("served").and_then(Value::as_bool).unwrap_or(false))
+        .collect();
     served.sort_by_key(|v| !v.get("storage").and_then(Value::as_bool).unwrap_or(false));
     let preferred = *served.first()?;
     let sub = preferred.get("subresources");
     let scale = sub.and_then(|s| s.get("scale")).map(|s| ScalePaths {
-        spec_replicas: s.get("specReplicasPath").and_then(Value::as_str).unwrap_or(".spec.replicas").to_string(),
-        status_replicas: s.get("statusReplicasPath").and_then(Value::as_str).unwrap_or(".status.replicas").to_string(),
-        label_selector: s.get("labelSelectorPath").and_then(Value::as_str).map(str::to_string),
+        spec_replicas: s
+            .get("specReplicasPath")
+            .and_then(Value::as_str)
+            .unwrap_or(".spec.replicas")
+            .to_string(),
+        status_replicas: s
+            .get("statusReplicasPath")
+            .and_then(Value::as_str)
+            .unwrap_or(".status.replicas")
+            .to_string(),
+        label_selector: s
+            .get("labelSelectorPath")
+            .and_then(Value::as_str)
+            .map(str::to_string),
     });
     Some(ResourceType {
         group,
-        versions: served.iter().filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string)).collect(),
+        versions: served
+            .iter()
+            .filter_map(|v| v.get("name").and_then(Value::as_str).map(str::to_string))
+            .collect(),
         kind,
         plural,
         singular,
@@ -267,6 +642,9 @@ pub(crate) fn from_crd(crd: &Value) -> Option<ResourceType> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
-        schema: preferred.get("schema").and_then(|s| s.get("openAPIV3Schema")).cloned(),
+        schema: preferred
+            .get("schema")
+            .and_then(|s| s.get("openAPIV3Schema"))
+            .cloned(),
     })
 }

@@ -58,8 +58,11 @@ pub(crate) fn list_kind(schema: Schema<'_>, path: &[&str]) -> ListKind {
 }
 
 fn builtin_list_kind(kind: &str, path: &[&str], last: &str) -> ListKind {
-    let in_container =
-        path.len() >= 2 && matches!(path[path.len() - 2], "containers" | "initContainers" | "ephemeralContainers");
+    let in_container = path.len() >= 2
+        && matches!(
+            path[path.len() - 2],
+            "containers" | "initContainers" | "ephemeralContainers"
+        );
     match last {
         "containers" | "initContainers" | "ephemeralContainers" => keys(&["name"]),
         "ports" if in_container => keys(&["containerPort", "protocol"]),
@@ -91,7 +94,9 @@ fn custom_list_kind(schema: &Value, path: &[&str]) -> ListKind {
             .or_else(|| cur.get("additionalProperties").filter(|a| a.is_object()))
             .or_else(|| {
                 // Stepping through a list: descend into its item schema first.
-                cur.get("items").and_then(|i| i.get("properties")).and_then(|p| p.get(*seg))
+                cur.get("items")
+                    .and_then(|i| i.get("properties"))
+                    .and_then(|p| p.get(*seg))
             });
         match next {
             Some(n) => cur = n,
@@ -102,7 +107,11 @@ fn custom_list_kind(schema: &Value, path: &[&str]) -> ListKind {
         Some("map") => ListKind::Map(
             cur.get("x-kubernetes-list-map-keys")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|k| k.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|k| k.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default(),
         ),
         Some("set") => ListKind::Set,
@@ -133,18 +142,30 @@ mod tests {
 
     #[test]
     fn container_ports_key_by_port_and_protocol() {
-        let k = list_kind(Schema::Builtin("Deployment"), &["spec", "template", "spec", "containers", "ports"]);
+        let k = list_kind(
+            Schema::Builtin("Deployment"),
+            &["spec", "template", "spec", "containers", "ports"],
+        );
         assert_eq!(k, keys(&["containerPort", "protocol"]));
         let item = json!({"containerPort": 80});
         let ListKind::Map(ks) = k else { panic!() };
-        assert_eq!(Value::Object(item_key(&item, &ks).expect("key")), json!({"containerPort": 80, "protocol": "TCP"}));
+        assert_eq!(
+            Value::Object(item_key(&item, &ks).expect("key")),
+            json!({"containerPort": 80, "protocol": "TCP"})
+        );
     }
 
     #[test]
     fn crd_list_type_is_read_from_schema() {
         let s = json!({"properties": {"spec": {"properties": {"items": {
             "type": "array", "x-kubernetes-list-type": "map", "x-kubernetes-list-map-keys": ["id"]}}}}});
-        assert_eq!(list_kind(Schema::Custom(Some(&s)), &["spec", "items"]), keys(&["id"]));
-        assert_eq!(list_kind(Schema::Custom(None), &["spec", "items"]), ListKind::Atomic);
+        assert_eq!(
+            list_kind(Schema::Custom(Some(&s)), &["spec", "items"]),
+            keys(&["id"])
+        );
+        assert_eq!(
+            list_kind(Schema::Custom(None), &["spec", "items"]),
+            ListKind::Atomic
+        );
     }
 }

@@ -47,11 +47,20 @@ fn split_top(s: &str) -> Vec<&str> {
 }
 
 fn set_values(rest: &str, raw: &str) -> Result<Vec<String>, ApiError> {
-    let inner =
-        rest.trim().strip_prefix('(').and_then(|r| r.strip_suffix(')')).ok_or_else(|| {
-            ApiError::bad_request(format!("unable to parse requirement: found '{raw}', expected: '('"))
+    let inner = rest
+        .trim()
+        .strip_prefix('(')
+        .and_then(|r| r.strip_suffix(')'))
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: found '{raw}', expected: '('"
+            ))
         })?;
-    Ok(inner.split(',').map(|v| v.trim().to_string()).filter(|v| !v.is_empty()).collect())
+    Ok(inner
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect())
 }
 
 impl LabelSelector {
@@ -63,19 +72,40 @@ impl LabelSelector {
                 continue;
             }
             let req = if let Some(key) = part.strip_prefix('!') {
-                Requirement { key: key.trim().to_string(), op: Op::NotExists }
+                Requirement {
+                    key: key.trim().to_string(),
+                    op: Op::NotExists,
+                }
             } else if let Some((k, v)) = part.split_once("!=") {
-                Requirement { key: k.trim().to_string(), op: Op::NotEq(v.trim().to_string()) }
+                Requirement {
+                    key: k.trim().to_string(),
+                    op: Op::NotEq(v.trim().to_string()),
+                }
             } else if let Some((k, v)) = part.split_once("==") {
-                Requirement { key: k.trim().to_string(), op: Op::Eq(v.trim().to_string()) }
+                Requirement {
+                    key: k.trim().to_string(),
+                    op: Op::Eq(v.trim().to_string()),
+                }
             } else if let Some((k, v)) = part.split_once('=') {
-                Requirement { key: k.trim().to_string(), op: Op::Eq(v.trim().to_string()) }
+                Requirement {
+                    key: k.trim().to_string(),
+                    op: Op::Eq(v.trim().to_string()),
+                }
             } else if let Some((k, rest)) = part.split_once(" notin ") {
-                Requirement { key: k.trim().to_string(), op: Op::NotIn(set_values(rest, part)?) }
+                Requirement {
+                    key: k.trim().to_string(),
+                    op: Op::NotIn(set_values(rest, part)?),
+                }
             } else if let Some((k, rest)) = part.split_once(" in ") {
-                Requirement { key: k.trim().to_string(), op: Op::In(set_values(rest, part)?) }
+                Requirement {
+                    key: k.trim().to_string(),
+                    op: Op::In(set_values(rest, part)?),
+                }
             } else {
-                Requirement { key: part.to_string(), op: Op::Exists }
+                Requirement {
+                    key: part.to_string(),
+                    op: Op::Exists,
+                }
             };
             if req.key.is_empty() || req.key.contains(' ') {
                 return Err(ApiError::bad_request(format!(
@@ -93,15 +123,31 @@ impl LabelSelector {
         let mut reqs = vec![];
         if let Some(m) = sel.get("matchLabels").and_then(Value::as_object) {
             for (k, v) in m {
-                reqs.push(Requirement { key: k.clone(), op: Op::Eq(v.as_str().unwrap_or("").to_string()) });
+                reqs.push(Requirement {
+                    key: k.clone(),
+                    op: Op::Eq(v.as_str().unwrap_or("").to_string()),
+                });
             }
         }
-        for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
-            let key = e.get("key").and_then(Value::as_str).unwrap_or("").to_string();
+        for e in sel
+            .get("matchExpressions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            let key = e
+                .get("key")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let values: Vec<String> = e
                 .get("values")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
                 .unwrap_or_default();
             let op = match e.get("operator").and_then(Value::as_str).unwrap_or("") {
                 "In" => Op::In(values),
@@ -136,7 +182,10 @@ impl LabelSelector {
         if self.reqs.is_empty() {
             return true;
         }
-        let labels = obj.get("metadata").and_then(|m| m.get("labels")).and_then(Value::as_object);
+        let labels = obj
+            .get("metadata")
+            .and_then(|m| m.get("labels"))
+            .and_then(Value::as_object);
         self.matches_labels(labels)
     }
 }
@@ -217,11 +266,15 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{s}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{s}'; can't understand '{part}'"
+                )));
             };
             let field = field.trim();
             if !supported(kind, field) {
-                return Err(ApiError::bad_request(format!("field label not supported: {field}")));
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
             }
             reqs.push((field.to_string(), eq, value.trim().to_string()));
         }
@@ -255,7 +308,11 @@ mod tests {
             ("!missing", true),
             ("missing!=x", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).expect(sel).matches(&o), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).expect(sel).matches(&o),
+                want,
+                "{sel}"
+            );
         }
     }
 

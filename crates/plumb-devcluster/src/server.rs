@@ -24,7 +24,12 @@ pub(crate) fn router(cluster: Arc<Cluster>) -> Router {
 
 /// A JSON response with a status code.
 pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
-    (code, [("content-type", "application/json")], body.to_string()).into_response()
+    (
+        code,
+        [("content-type", "application/json")],
+        body.to_string(),
+    )
+        .into_response()
 }
 
 async fn dispatch(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
@@ -40,7 +45,9 @@ async fn dispatch(State(cluster): State<Arc<Cluster>>, req: Request) -> Response
 }
 
 async fn read_body(body: Body) -> Result<bytes::Bytes, ApiError> {
-    axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| ApiError::too_large())
+    axum::body::to_bytes(body, MAX_BODY)
+        .await
+        .map_err(|_| ApiError::too_large())
 }
 
 async fn route(

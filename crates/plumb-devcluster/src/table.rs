@@ -18,20 +18,36 @@ pub(crate) fn human_duration(secs: i64) -> String {
     if s < 120 {
         format!("{s}s")
     } else if m < 10 {
-        if s % 60 == 0 { format!("{m}m") } else { format!("{m}m{}s", s % 60) }
+        if s % 60 == 0 {
+            format!("{m}m")
+        } else {
+            format!("{m}m{}s", s % 60)
+        }
     } else if m < 180 {
         format!("{m}m")
     } else if h < 8 {
-        if m % 60 == 0 { format!("{h}h") } else { format!("{h}h{}m", m % 60) }
+        if m % 60 == 0 {
+            format!("{h}h")
+        } else {
+            format!("{h}h{}m", m % 60)
+        }
     } else if h < 48 {
         format!("{h}h")
     } else if h < 192 {
-        if h % 24 == 0 { format!("{d}d") } else { format!("{d}d{}h", h % 24) }
+        if h % 24 == 0 {
+            format!("{d}d")
+        } else {
+            format!("{d}d{}h", h % 24)
+        }
     } else if h < 24 * 365 * 2 {
         format!("{d}d")
     } else if h < 24 * 365 * 8 {
         let y = d / 365;
-        if d % 365 == 0 { format!("{y}y") } else { format!("{y}y{}d", d % 365) }
+        if d % 365 == 0 {
+            format!("{y}y")
+        } else {
+            format!("{y}y{}d", d % 365)
+        }
     } else {
         format!("{}y", d / 365)
     }
@@ -49,7 +65,8 @@ fn age_of(ts: &str) -> String {
 }
 
 fn col(name: &str, ty: &str, priority: u8) -> Value {
-    let mut c = json!({"name": name, "type": ty, "format": "", "description": name, "priority": priority});
+    let mut c =
+        json!({"name": name, "type": ty, "format": "", "description": name, "priority": priority});
     if name == "Name" {
         c["format"] = json!("name");
         c["description"] = json!(
@@ -72,11 +89,19 @@ fn n(v: Option<&Value>) -> i64 {
 }
 
 fn or_none(s: String) -> Value {
-    if s.is_empty() { json!("<none>") } else { json!(s) }
+    if s.is_empty() {
+        json!("<none>")
+    } else {
+        json!(s)
+    }
 }
 
 fn containers_images(obj: &Value, pointer: &str) -> (String, String) {
-    let cs = obj.pointer(pointer).and_then(Value::as_array).cloned().unwrap_or_default();
+    let cs = obj
+        .pointer(pointer)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let names: Vec<String> = cs.iter().map(|c| s(c.get("name"))).collect();
     let images: Vec<String> = cs.iter().map(|c| s(c.get("image"))).collect();
     (names.join(","), images.join(","))
@@ -87,27 +112,47 @@ fn selector_string(sel: Option<&Value>) -> String {
     let mut parts: Vec<String> = sel
         .get("matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", s(Some(v)))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", s(Some(v))))
+                .collect()
+        })
         .unwrap_or_default();
     if parts.is_empty()
         && let Some(m) = sel.as_object()
         && sel.get("matchExpressions").is_none()
     {
-        parts = m.iter().map(|(k, v)| format!("{k}={}", s(Some(v)))).collect();
+        parts = m
+            .iter()
+            .map(|(k, v)| format!("{k}={}", s(Some(v))))
+            .collect();
     }
     parts.join(",")
 }
 
 fn pod_status(obj: &Value) -> (String, String, i64) {
-    let statuses = obj.pointer("/status/containerStatuses").and_then(Value::as_array).cloned().unwrap_or_default();
-    let total = obj.pointer("/spec/containers").and_then(Value::as_array).map_or(0, Vec::len);
-    let ready = statuses.iter().filter(|c| c.get("ready") == Some(&json!(true))).count();
+    let statuses = obj
+        .pointer("/status/containerStatuses")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let total = obj
+        .pointer("/spec/containers")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    let ready = statuses
+        .iter()
+        .filter(|c| c.get("ready") == Some(&json!(true)))
+        .count();
     let restarts: i64 = statuses.iter().map(|c| n(c.get("restartCount"))).sum();
     let mut reason = s(obj.pointer("/status/phase"));
     for c in &statuses {
         if let Some(r) = c.pointer("/state/waiting/reason").and_then(Value::as_str) {
             reason = r.to_string();
-        } else if let Some(r) = c.pointer("/state/terminated/reason").and_then(Value::as_str) {
+        } else if let Some(r) = c
+            .pointer("/state/terminated/reason")
+            .and_then(Value::as_str)
+        {
             reason = r.to_string();
         }
     }
@@ -118,11 +163,18 @@ fn pod_status(obj: &Value) -> (String, String, i64) {
 }
 
 fn service_ports(obj: &Value) -> String {
-    let ports = obj.pointer("/spec/ports").and_then(Value::as_array).cloned().unwrap_or_default();
+    let ports = obj
+        .pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let out: Vec<String> = ports
         .iter()
         .map(|p| {
-            let np = p.get("nodePort").map(|v| format!(":{}", s(Some(v)))).unwrap_or_default();
+            let np = p
+                .get("nodePort")
+                .map(|v| format!(":{}", s(Some(v))))
+                .unwrap_or_default();
             format!("{}{np}/{}", s(p.get("port")), s(p.get("protocol")))
         })
         .collect();
@@ -166,7 +218,13 @@ fn builtin(kind: &str) -> Option<Vec<Value>> {
             w("Images"),
             w("Selector"),
         ],
-        "StatefulSet" => vec![c("Name"), c("Ready"), c("Age"), w("Containers"), w("Images")],
+        "StatefulSet" => vec![
+            c("Name"),
+            c("Ready"),
+            c("Age"),
+            w("Containers"),
+            w("Images"),
+        ],
         "DaemonSet" => vec![
             c("Name"),
             i("Desired"),
@@ -203,7 +261,15 @@ fn builtin(kind: &str) -> Option<Vec<Value>> {
             w("Selector"),
         ],
         "Service" => {
-            vec![c("Name"), c("Type"), c("Cluster-IP"), c("External-IP"), c("Port(s)"), c("Age"), w("Selector")]
+            vec![
+                c("Name"),
+                c("Type"),
+                c("Cluster-IP"),
+                c("External-IP"),
+                c("Port(s)"),
+                c("Age"),
+                w("Selector"),
+            ]
         }
         "ConfigMap" => vec![c("Name"), i("Data"), c("Age")],
         "Secret" => vec![c("Name"), c("Type"), i("Data"), c("Age")],
@@ -220,7 +286,14 @@ fn builtin(kind: &str) -> Option<Vec<Value>> {
             c("Age"),
             w("VolumeMode"),
         ],
-        "Ingress" => vec![c("Name"), c("Class"), c("Hosts"), c("Address"), c("Ports"), c("Age")],
+        "Ingress" => vec![
+            c("Name"),
+            c("Class"),
+            c("Hosts"),
+            c("Address"),
+            c("Ports"),
+            c("Age"),
+        ],
         "CustomResourceDefinition" => vec![c("Name"), col("Created At", "date", 0)],
         "Node" => vec![c("Name"), c("Status"), c("Roles"), c("Age"), c("Version")],
         _ => return None,
@@ -249,7 +322,11 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             let (cs, is) = containers_images(o, "/spec/template/spec/containers");
             vec![
                 name,
-                json!(format!("{}/{}", n(st("/status/readyReplicas")), n(st("/spec/replicas")))),
+                json!(format!(
+                    "{}/{}",
+                    n(st("/status/readyReplicas")),
+                    n(st("/spec/replicas"))
+                )),
                 json!(n(st("/status/updatedReplicas"))),
                 json!(n(st("/status/availableReplicas"))),
                 json!(age(o)),
@@ -275,7 +352,11 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             let (cs, is) = containers_images(o, "/spec/template/spec/containers");
             vec![
                 name,
-                json!(format!("{}/{}", n(st("/status/readyReplicas")), n(st("/spec/replicas")))),
+                json!(format!(
+                    "{}/{}",
+                    n(st("/status/readyReplicas")),
+                    n(st("/spec/replicas"))
+                )),
                 json!(age(o)),
                 json!(cs),
                 json!(is),
@@ -299,9 +380,14 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
         }
         "Job" => {
             let (cs, is) = containers_images(o, "/spec/template/spec/containers");
-            let conds = st("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+            let conds = st("/status/conditions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let has = |t: &str| {
-                conds.iter().any(|c| c.get("type") == Some(&json!(t)) && c.get("status") == Some(&json!("True")))
+                conds.iter().any(|c| {
+                    c.get("type") == Some(&json!(t)) && c.get("status") == Some(&json!("True"))
+                })
             };
             let status = if has("Complete") {
                 "Complete"
@@ -317,7 +403,10 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
                 st("/status/completionTime").and_then(Value::as_str),
             ) {
                 (Some(a), Some(b)) => {
-                    match (chrono::DateTime::parse_from_rfc3339(a), chrono::DateTime::parse_from_rfc3339(b)) {
+                    match (
+                        chrono::DateTime::parse_from_rfc3339(a),
+                        chrono::DateTime::parse_from_rfc3339(b),
+                    ) {
                         (Ok(a), Ok(b)) => human_duration((b - a).num_seconds()),
                         _ => String::new(),
                     }
@@ -328,7 +417,11 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             vec![
                 name,
                 json!(status),
-                json!(format!("{}/{}", n(st("/status/succeeded")), n(st("/spec/completions")).max(1))),
+                json!(format!(
+                    "{}/{}",
+                    n(st("/status/succeeded")),
+                    n(st("/spec/completions")).max(1)
+                )),
                 json!(duration),
                 json!(age(o)),
                 json!(cs),
@@ -338,14 +431,20 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
         }
         "CronJob" => {
             let (cs, is) = containers_images(o, "/spec/jobTemplate/spec/template/spec/containers");
-            let last =
-                st("/status/lastScheduleTime").and_then(Value::as_str).map(age_of).unwrap_or_else(|| "<none>".into());
+            let last = st("/status/lastScheduleTime")
+                .and_then(Value::as_str)
+                .map(age_of)
+                .unwrap_or_else(|| "<none>".into());
             vec![
                 name,
                 json!(s(st("/spec/schedule"))),
                 or_none(s(st("/spec/timeZone"))),
                 json!(s(st("/spec/suspend"))),
-                json!(st("/status/active").and_then(Value::as_array).map_or(0, Vec::len)),
+                json!(
+                    st("/status/active")
+                        .and_then(Value::as_array)
+                        .map_or(0, Vec::len)
+                ),
                 json!(last),
                 json!(age(o)),
                 json!(cs),
@@ -356,7 +455,11 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
         "Service" => {
             let ext: Vec<String> = st("/status/loadBalancer/ingress")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().map(|i| s(i.get("ip").or(i.get("hostname")))).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|i| s(i.get("ip").or(i.get("hostname"))))
+                        .collect()
+                })
                 .unwrap_or_default();
             let ty = s(st("/spec/type"));
             let external = if !ext.is_empty() {
@@ -379,19 +482,31 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             ]
         }
         "ConfigMap" => {
-            let count = st("/data").and_then(Value::as_object).map_or(0, |m| m.len())
-                + st("/binaryData").and_then(Value::as_object).map_or(0, |m| m.len());
+            let count = st("/data")
+                .and_then(Value::as_object)
+                .map_or(0, |m| m.len())
+                + st("/binaryData")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len());
             vec![name, json!(count), json!(age(o))]
         }
         "Secret" => vec![
             name,
             json!(s(st("/type"))),
-            json!(st("/data").and_then(Value::as_object).map_or(0, |m| m.len())),
+            json!(
+                st("/data")
+                    .and_then(Value::as_object)
+                    .map_or(0, |m| m.len())
+            ),
             json!(age(o)),
         ],
         "Namespace" => vec![name, json!(s(st("/status/phase"))), json!(age(o))],
         "ServiceAccount" => {
-            vec![name, json!(st("/secrets").and_then(Value::as_array).map_or(0, Vec::len)), json!(age(o))]
+            vec![
+                name,
+                json!(st("/secrets").and_then(Value::as_array).map_or(0, Vec::len)),
+                json!(age(o)),
+            ]
         }
         "PersistentVolumeClaim" => {
             let modes: Vec<String> = st("/status/accessModes")
@@ -434,20 +549,38 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
                 .unwrap_or_default();
             let addr: Vec<String> = st("/status/loadBalancer/ingress")
                 .and_then(Value::as_array)
-                .map(|a| a.iter().map(|i| s(i.get("ip").or(i.get("hostname")))).collect())
+                .map(|a| {
+                    a.iter()
+                        .map(|i| s(i.get("ip").or(i.get("hostname"))))
+                        .collect()
+                })
                 .unwrap_or_default();
-            let ports = if st("/spec/tls").is_some() { "80, 443" } else { "80" };
+            let ports = if st("/spec/tls").is_some() {
+                "80, 443"
+            } else {
+                "80"
+            };
             vec![
                 name,
                 or_none(s(st("/spec/ingressClassName"))),
-                json!(if hosts.is_empty() { "*".into() } else { hosts.join(",") }),
+                json!(if hosts.is_empty() {
+                    "*".into()
+                } else {
+                    hosts.join(",")
+                }),
                 json!(addr.join(",")),
                 json!(ports),
                 json!(age(o)),
             ]
         }
         "CustomResourceDefinition" => vec![name, json!(meta_str(o, "creationTimestamp"))],
-        "Node" => vec![name, json!("Ready"), json!("control-plane"), json!(age(o)), json!("v1.31.0")],
+        "Node" => vec![
+            name,
+            json!("Ready"),
+            json!("control-plane"),
+            json!(age(o)),
+            json!("v1.31.0"),
+        ],
         _ => vec![name, json!(age(o))],
     }
 }
@@ -455,7 +588,11 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
 /// A simple JSONPath subset (`.a.b`, `.a[0].b`, `.a[*].b`) for CRD printer columns.
 fn json_path(obj: &Value, path: &str) -> Vec<Value> {
     let mut cur = vec![obj.clone()];
-    let cleaned = path.trim().trim_start_matches('{').trim_end_matches('}').trim_start_matches('$');
+    let cleaned = path
+        .trim()
+        .trim_start_matches('{')
+        .trim_end_matches('}')
+        .trim_start_matches('$');
     for seg in cleaned.split('.').filter(|s| !s.is_empty()) {
         let (field, idx) = match seg.split_once('[') {
             Some((f, rest)) => (f, Some(rest.trim_end_matches(']'))),
@@ -463,7 +600,11 @@ fn json_path(obj: &Value, path: &str) -> Vec<Value> {
         };
         let mut next = vec![];
         for v in cur {
-            let Some(x) = (if field.is_empty() { Some(v.clone()) } else { v.get(field).cloned() }) else {
+            let Some(x) = (if field.is_empty() {
+                Some(v.clone())
+            } else {
+                v.get(field).cloned()
+            }) else {
                 continue;
             };
             match idx {
@@ -487,7 +628,11 @@ fn custom_columns(rt: &ResourceType) -> Vec<Value> {
     let mut cols = vec![col("Name", "string", 0)];
     for pc in &rt.printer_columns {
         let ty = s(pc.get("type"));
-        let mut c = col(&s(pc.get("name")), if ty == "date" { "date" } else { &ty }, n(pc.get("priority")) as u8);
+        let mut c = col(
+            &s(pc.get("name")),
+            if ty == "date" { "date" } else { &ty },
+            n(pc.get("priority")) as u8,
+        );
         c["description"] = json!(s(pc.get("description")));
         c["format"] = json!(s(pc.get("format")));
         cols.push(c);
@@ -506,7 +651,12 @@ fn custom_cells(rt: &ResourceType, o: &Value) -> Vec<Value> {
             ([], _) => Value::Null,
             ([v], "date") => json!(v.as_str().map(age_of).unwrap_or_default()),
             ([v], _) => v.clone(),
-            (many, _) => json!(many.iter().map(|v| s(Some(v))).collect::<Vec<_>>().join(",")),
+            (many, _) => json!(
+                many.iter()
+                    .map(|v| s(Some(v)))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            ),
         };
         cells.push(cell);
     }

@@ -49,7 +49,10 @@ impl DriftWatch {
         }
         let (cluster, queue, this) = (cluster.clone(), queue.clone(), self.clone());
         let task = tokio::spawn(async move {
-            let stream = match cluster.watch(&key.0, &key.1, "", Some(INSTANCE_LABEL)).await {
+            let stream = match cluster
+                .watch(&key.0, &key.1, "", Some(INSTANCE_LABEL))
+                .await
+            {
                 Ok(stream) => stream,
                 Err(error) => {
                     tracing::warn!(api_version = %key.0, kind = %key.1, error = %error, "cannot watch managed objects");
@@ -71,7 +74,11 @@ impl DriftWatch {
                     }
                 };
                 let label = str_at(&object, &["metadata", "labels", INSTANCE_LABEL]);
-                let id = this.instances.read().ok().and_then(|i| i.get(label).cloned());
+                let id = this
+                    .instances
+                    .read()
+                    .ok()
+                    .and_then(|i| i.get(label).cloned());
                 if let Some(id) = id {
                     queue.add(id);
                 }

@@ -116,9 +116,18 @@ pub fn template(args: &[String], cwd: &Path) -> Result<String, Error> {
 /// Like [`template`] with explicit settings, returning output and error together.
 pub fn run(args: &[String], cwd: &Path, cfg: &CliConfig) -> CliOutput {
     match run_inner(args, cwd, cfg) {
-        Ok(s) => CliOutput { stdout: s, error: None },
-        Err(Error::WithOutput { output, error }) => CliOutput { stdout: output, error: Some(*error) },
-        Err(e) => CliOutput { stdout: String::new(), error: Some(e) },
+        Ok(s) => CliOutput {
+            stdout: s,
+            error: None,
+        },
+        Err(Error::WithOutput { output, error }) => CliOutput {
+            stdout: output,
+            error: Some(*error),
+        },
+        Err(e) => CliOutput {
+            stdout: String::new(),
+            error: Some(e),
+        },
     }
 }
 
@@ -153,16 +162,26 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
         } else {
             let body = &a[1..];
             let c = body.chars().next().unwrap_or('-');
-            let n = short(c).ok_or_else(|| Error::Usage(format!("unknown shorthand flag: '{c}' in {a}")))?;
+            let n = short(c)
+                .ok_or_else(|| Error::Usage(format!("unknown shorthand flag: '{c}' in {a}")))?;
             let rest = body[c.len_utf8()..].trim_start_matches('=');
-            (n.to_string(), if rest.is_empty() { None } else { Some(rest.to_string()) })
+            (
+                n.to_string(),
+                if rest.is_empty() {
+                    None
+                } else {
+                    Some(rest.to_string())
+                },
+            )
         };
         if BOOL_FLAGS.contains(&name.as_str()) {
             let on = match inline.as_deref() {
                 None | Some("true") => true,
                 Some("false") => false,
                 Some(v) => {
-                    return Err(Error::Usage(format!("invalid argument {v:?} for \"--{name}\" flag")));
+                    return Err(Error::Usage(format!(
+                        "invalid argument {v:?} for \"--{name}\" flag"
+                    )));
                 }
             };
             match name.as_str() {
@@ -178,7 +197,9 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
                     return Err(Error::Unsupported("--validate (needs a cluster)".into()));
                 }
                 "dependency-update" if on => {
-                    return Err(Error::Unsupported("--dependency-update (vendor dependencies under charts/)".into()));
+                    return Err(Error::Unsupported(
+                        "--dependency-update (vendor dependencies under charts/)".into(),
+                    ));
                 }
                 _ => {}
             }
@@ -190,8 +211,10 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
         let value = match inline {
             Some(v) => v,
             None => {
-                let v =
-                    args.get(i).cloned().ok_or_else(|| Error::Usage(format!("flag needs an argument: --{name}")))?;
+                let v = args
+                    .get(i)
+                    .cloned()
+                    .ok_or_else(|| Error::Usage(format!("flag needs an argument: --{name}")))?;
                 i += 1;
                 v
             }
@@ -201,7 +224,12 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
             "set" => o.set.push(value),
             "set-string" => o.set_string.push(value),
             "set-file" => o.set_file.push(value),
-            "values" => o.values_files.extend(value.split(',').filter(|s| !s.is_empty()).map(PathBuf::from)),
+            "values" => o.values_files.extend(
+                value
+                    .split(',')
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from),
+            ),
             "kube-version" => o.kube_version = Some(value),
             "api-versions" if cfg.flavor == crate::Flavor::V4 => o
                 .api_versions
@@ -218,7 +246,9 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
         }
     }
     if positional.is_empty() {
-        return Err(Error::Usage(format!("\"helm template\" requires at least 1 argument\n\n{USAGE}")));
+        return Err(Error::Usage(format!(
+            "\"helm template\" requires at least 1 argument\n\n{USAGE}"
+        )));
     }
     if positional.len() > 2 {
         return Err(Error::Usage(format!(
@@ -240,7 +270,10 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
                 .filter(|b| b != "." && !b.is_empty())
                 .unwrap_or_else(|| "chart".into());
             let base = base.split('.').next().unwrap_or("chart").to_string();
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
             o.release_name = format!("{base}-{now}");
         }
         chart
@@ -259,8 +292,10 @@ fn render_name_template(t: &str) -> Result<String, Error> {
         .stack_size(64 << 20)
         .spawn(move || {
             let mut e = crate::tmpl::Engine::new();
-            e.add("name-template", &t).map_err(|e| Error::Render(e.to_string()))?;
-            e.execute("name-template", &crate::value::Value::Nil).map_err(|e| Error::Render(e.0))
+            e.add("name-template", &t)
+                .map_err(|e| Error::Render(e.to_string()))?;
+            e.execute("name-template", &crate::value::Value::Nil)
+                .map_err(|e| Error::Render(e.0))
         })
         .map_err(|e| Error::Render(format!("cannot start render thread: {e}")))?
         .join()

@@ -22,10 +22,18 @@ impl Object for Files {
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg = || args.first().map(crate::funcs_s).unwrap_or_default();
         Some(Ok(match name {
-            "Get" => Value::str(self.0.get(&arg()).map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default()),
-            "GetBytes" => {
-                Value::str(self.0.get(&arg()).map(|b| String::from_utf8_lossy(b).to_string()).unwrap_or_default())
-            }
+            "Get" => Value::str(
+                self.0
+                    .get(&arg())
+                    .map(|b| String::from_utf8_lossy(b).to_string())
+                    .unwrap_or_default(),
+            ),
+            "GetBytes" => Value::str(
+                self.0
+                    .get(&arg())
+                    .map(|b| String::from_utf8_lossy(b).to_string())
+                    .unwrap_or_default(),
+            ),
             "Lines" => {
                 let Some(b) = self.0.get(&arg()) else {
                     return Some(Ok(Value::list(Vec::new())));
@@ -37,12 +45,19 @@ impl Object for Files {
             "Glob" => {
                 let p = arg();
                 Value::Obj(Rc::new(Files(
-                    self.0.iter().filter(|(k, _)| glob_match(&p, k)).map(|(k, v)| (k.clone(), v.clone())).collect(),
+                    self.0
+                        .iter()
+                        .filter(|(k, _)| glob_match(&p, k))
+                        .map(|(k, v)| (k.clone(), v.clone()))
+                        .collect(),
                 )))
             }
             "AsConfig" => {
-                let m: BTreeMap<String, Value> =
-                    self.0.iter().map(|(k, v)| (base(k), Value::str(String::from_utf8_lossy(v).to_string()))).collect();
+                let m: BTreeMap<String, Value> = self
+                    .0
+                    .iter()
+                    .map(|(k, v)| (base(k), Value::str(String::from_utf8_lossy(v).to_string())))
+                    .collect();
                 if m.is_empty() {
                     return Some(Ok(Value::str("")));
                 }
@@ -52,7 +67,12 @@ impl Object for Files {
                 let m: BTreeMap<String, Value> = self
                     .0
                     .iter()
-                    .map(|(k, v)| (base(k), Value::str(base64::engine::general_purpose::STANDARD.encode(v))))
+                    .map(|(k, v)| {
+                        (
+                            base(k),
+                            Value::str(base64::engine::general_purpose::STANDARD.encode(v)),
+                        )
+                    })
                     .collect();
                 if m.is_empty() {
                     return Some(Ok(Value::str("")));

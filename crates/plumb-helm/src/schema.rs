@@ -30,11 +30,19 @@ fn type_ok(want: &str, v: &J) -> bool {
 }
 
 fn field(path: &str) -> String {
-    if path.is_empty() { "(root)".into() } else { path.to_string() }
+    if path.is_empty() {
+        "(root)".into()
+    } else {
+        path.to_string()
+    }
 }
 
 fn join(path: &str, k: &str) -> String {
-    if path.is_empty() { k.to_string() } else { format!("{path}.{k}") }
+    if path.is_empty() {
+        k.to_string()
+    } else {
+        format!("{path}.{k}")
+    }
 }
 
 fn check(schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
@@ -59,24 +67,42 @@ fn check(schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
         && !e.contains(v)
     {
         let opts: Vec<String> = e.iter().map(|x| x.to_string()).collect();
-        errs.push(format!("{}: {} must be one of the following: {}", field(path), field(path), opts.join(", ")));
+        errs.push(format!(
+            "{}: {} must be one of the following: {}",
+            field(path),
+            field(path),
+            opts.join(", ")
+        ));
     }
     if let Some(c) = s.get("const")
         && c != v
     {
-        errs.push(format!("{}: {} does not match: {}", field(path), field(path), c));
+        errs.push(format!(
+            "{}: {} does not match: {}",
+            field(path),
+            field(path),
+            c
+        ));
     }
     if let J::Number(n) = v {
         let f = n.as_f64().unwrap_or(0.0);
         if let Some(m) = s.get("minimum").and_then(|m| m.as_f64())
             && f < m
         {
-            errs.push(format!("{}: Must be greater than or equal to {}", field(path), crate::value::format_float_g(m)));
+            errs.push(format!(
+                "{}: Must be greater than or equal to {}",
+                field(path),
+                crate::value::format_float_g(m)
+            ));
         }
         if let Some(m) = s.get("maximum").and_then(|m| m.as_f64())
             && f > m
         {
-            errs.push(format!("{}: Must be less than or equal to {}", field(path), crate::value::format_float_g(m)));
+            errs.push(format!(
+                "{}: Must be less than or equal to {}",
+                field(path),
+                crate::value::format_float_g(m)
+            ));
         }
     }
     if let J::String(x) = v {
@@ -84,12 +110,18 @@ fn check(schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
         if let Some(m) = s.get("minLength").and_then(|m| m.as_u64())
             && n < m
         {
-            errs.push(format!("{}: String length must be greater than or equal to {m}", field(path)));
+            errs.push(format!(
+                "{}: String length must be greater than or equal to {m}",
+                field(path)
+            ));
         }
         if let Some(m) = s.get("maxLength").and_then(|m| m.as_u64())
             && n > m
         {
-            errs.push(format!("{}: String length must be less than or equal to {m}", field(path)));
+            errs.push(format!(
+                "{}: String length must be less than or equal to {m}",
+                field(path)
+            ));
         }
         if let Some(p) = s.get("pattern").and_then(|m| m.as_str())
             && let Ok(re) = regex::Regex::new(p)
@@ -111,9 +143,10 @@ fn check(schema: &J, v: &J, path: &str, errs: &mut Vec<String>) {
             match props.and_then(|p| p.get(k)) {
                 Some(ps) => check(ps, x, &join(path, k), errs),
                 None => match s.get("additionalProperties") {
-                    Some(J::Bool(false)) => {
-                        errs.push(format!("{}: Additional property {k} is not allowed", field(path)))
-                    }
+                    Some(J::Bool(false)) => errs.push(format!(
+                        "{}: Additional property {k} is not allowed",
+                        field(path)
+                    )),
                     Some(ap @ J::Object(_)) => check(ap, x, &join(path, k), errs),
                     _ => {}
                 },

@@ -56,7 +56,13 @@ pub fn parse_into(s: &str, into: &Value, mode: Mode) -> Result<(), String> {
     let Value::Map(m) = into else {
         return Err("values are not a map".into());
     };
-    let mut p = P { c: s.chars().collect(), i: 0, mode, raw: s, file: None };
+    let mut p = P {
+        c: s.chars().collect(),
+        i: 0,
+        mode,
+        raw: s,
+        file: None,
+    };
     while p.i < p.c.len() {
         p.key(m)?;
     }
@@ -64,11 +70,21 @@ pub fn parse_into(s: &str, into: &Value, mode: Mode) -> Result<(), String> {
 }
 
 /// `--set-file key=path`: the value is the file's content (read by `read`).
-pub fn parse_file_into(s: &str, into: &Value, read: &dyn Fn(&str) -> Result<String, String>) -> Result<(), String> {
+pub fn parse_file_into(
+    s: &str,
+    into: &Value,
+    read: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<(), String> {
     let Value::Map(m) = into else {
         return Err("values are not a map".into());
     };
-    let mut p = P { c: s.chars().collect(), i: 0, mode: Mode::String, raw: s, file: Some(read) };
+    let mut p = P {
+        c: s.chars().collect(),
+        i: 0,
+        mode: Mode::String,
+        raw: s,
+        file: Some(read),
+    };
     while p.i < p.c.len() {
         p.key(m)?;
     }
@@ -109,8 +125,11 @@ impl P<'_> {
             if self.c.get(self.i) == Some(&',') {
                 self.i += 1;
             }
-            let items =
-                if body.is_empty() { Vec::new() } else { body.split(',').map(|x| typed(x, self.mode)).collect() };
+            let items = if body.is_empty() {
+                Vec::new()
+            } else {
+                body.split(',').map(|x| typed(x, self.mode)).collect()
+            };
             return Ok(Value::list(items));
         }
         let (v, _) = self.until(&[',']);
@@ -175,9 +194,14 @@ impl P<'_> {
         if stop != Some(']') {
             return Err(format!("key {key:?} has no closing bracket"));
         }
-        let i: usize = idx.trim().parse().map_err(|_| format!("failed to parse index {idx:?} of {key:?}"))?;
+        let i: usize = idx
+            .trim()
+            .parse()
+            .map_err(|_| format!("failed to parse index {idx:?} of {key:?}"))?;
         if i > 65536 {
-            return Err(format!("index of {i} is greater than maximum supported index of 65536"));
+            return Err(format!(
+                "index of {i} is greater than maximum supported index of 65536"
+            ));
         }
         while list.len() <= i {
             list.push(Value::Nil);
@@ -237,7 +261,10 @@ mod tests {
             j("a.b=c,d=1,e=true,f=0.5,g=007", Mode::Typed),
             r#"{"a":{"b":"c"},"d":1,"e":true,"f":"0.5","g":"007"}"#
         );
-        assert_eq!(j("l={x,y},m[1]=z", Mode::Typed), r#"{"l":["x","y"],"m":[null,"z"]}"#);
+        assert_eq!(
+            j("l={x,y},m[1]=z", Mode::Typed),
+            r#"{"l":["x","y"],"m":[null,"z"]}"#
+        );
         assert_eq!(j("a[0].b=1", Mode::Typed), r#"{"a":[{"b":1}]}"#);
         assert_eq!(j(r"a\.b=c\,d", Mode::Typed), r#"{"a.b":"c,d"}"#);
         assert_eq!(j("a=1,b=null", Mode::String), r#"{"a":"1","b":"null"}"#);

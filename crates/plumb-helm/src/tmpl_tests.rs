@@ -30,7 +30,10 @@ fn trim_markers() {
     assert_eq!(render("a\n{{- /* comment */ -}}\nb"), "ab");
     assert_eq!(render("{{-3}}"), "-3");
     assert_eq!(render("x {{/* c */}} y"), "x  y");
-    assert_eq!(render("  {{- if true }}\n  yes\n  {{- end }}\n"), "\n  yes\n");
+    assert_eq!(
+        render("  {{- if true }}\n  yes\n  {{- end }}\n"),
+        "\n  yes\n"
+    );
 }
 
 #[test]
@@ -40,38 +43,82 @@ fn pipelines_and_printing() {
     assert_eq!(render("{{ .Values.missing }}"), "<no value>");
     assert_eq!(render("{{ .Values.list }}"), "[a b c]");
     assert_eq!(render("{{ .Values.map }}"), "map[x:1 y:two]");
-    assert_eq!(render("{{ printf \"%s-%d-%v-%q\" \"a\" 1 2.5 \"q\" }}"), "a-1-2.5-\"q\"");
-    assert_eq!(render("{{ printf \"%d\" .Values.replicas }}"), "%!d(float64=3)");
+    assert_eq!(
+        render("{{ printf \"%s-%d-%v-%q\" \"a\" 1 2.5 \"q\" }}"),
+        "a-1-2.5-\"q\""
+    );
+    assert_eq!(
+        render("{{ printf \"%d\" .Values.replicas }}"),
+        "%!d(float64=3)"
+    );
     assert_eq!(render("{{ print 1 2 \"a\" 3 }}"), "1 2a3");
     assert_eq!(render("{{ (.Values.nested).inner.deep }}"), "v");
 }
 
 #[test]
 fn control_flow() {
-    assert_eq!(render("{{ if .Values.flag }}a{{ else if .Values.name }}b{{ else }}c{{ end }}"), "b");
-    assert_eq!(render("{{ range $i, $v := .Values.list }}{{ $i }}={{ $v }},{{ end }}"), "0=a,1=b,2=c,");
-    assert_eq!(render("{{ range $k, $v := .Values.map }}{{ $k }}:{{ $v }} {{ end }}"), "x:1 y:two ");
-    assert_eq!(render("{{ range .Values.none }}x{{ else }}empty{{ end }}"), "empty");
-    assert_eq!(render("{{ range .Values.list }}{{ if eq . \"b\" }}{{ break }}{{ end }}{{ . }}{{ end }}"), "a");
-    assert_eq!(render("{{ range .Values.list }}{{ if eq . \"b\" }}{{ continue }}{{ end }}{{ . }}{{ end }}"), "ac");
-    assert_eq!(render("{{ with .Values.nested.inner }}{{ .deep }}{{ end }}"), "v");
+    assert_eq!(
+        render("{{ if .Values.flag }}a{{ else if .Values.name }}b{{ else }}c{{ end }}"),
+        "b"
+    );
+    assert_eq!(
+        render("{{ range $i, $v := .Values.list }}{{ $i }}={{ $v }},{{ end }}"),
+        "0=a,1=b,2=c,"
+    );
+    assert_eq!(
+        render("{{ range $k, $v := .Values.map }}{{ $k }}:{{ $v }} {{ end }}"),
+        "x:1 y:two "
+    );
+    assert_eq!(
+        render("{{ range .Values.none }}x{{ else }}empty{{ end }}"),
+        "empty"
+    );
+    assert_eq!(
+        render("{{ range .Values.list }}{{ if eq . \"b\" }}{{ break }}{{ end }}{{ . }}{{ end }}"),
+        "a"
+    );
+    assert_eq!(
+        render(
+            "{{ range .Values.list }}{{ if eq . \"b\" }}{{ continue }}{{ end }}{{ . }}{{ end }}"
+        ),
+        "ac"
+    );
+    assert_eq!(
+        render("{{ with .Values.nested.inner }}{{ .deep }}{{ end }}"),
+        "v"
+    );
     assert_eq!(render("{{ with .Values.empty }}x{{ else }}y{{ end }}"), "y");
     assert_eq!(render("{{ range 3 }}{{ . }}{{ end }}"), "012");
 }
 
 #[test]
 fn variables_and_scope() {
-    assert_eq!(render("{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}"), "2");
-    assert_eq!(render("{{ $x := 1 }}{{ if true }}{{ $x := 5 }}{{ end }}{{ $x }}"), "1");
-    assert_eq!(render("{{ range .Values.list }}{{ $.Values.name }}{{ end }}"), "webwebweb");
+    assert_eq!(
+        render("{{ $x := 1 }}{{ if true }}{{ $x = 2 }}{{ end }}{{ $x }}"),
+        "2"
+    );
+    assert_eq!(
+        render("{{ $x := 1 }}{{ if true }}{{ $x := 5 }}{{ end }}{{ $x }}"),
+        "1"
+    );
+    assert_eq!(
+        render("{{ range .Values.list }}{{ $.Values.name }}{{ end }}"),
+        "webwebweb"
+    );
     assert!(render("{{ $y }}").starts_with("PARSE: template: t:1: undefined variable \"$y\""));
 }
 
 #[test]
 fn define_template_block() {
-    assert_eq!(render("{{ define \"x\" }}[{{ . }}]{{ end }}{{ template \"x\" \"a\" }}"), "[a]");
+    assert_eq!(
+        render("{{ define \"x\" }}[{{ . }}]{{ end }}{{ template \"x\" \"a\" }}"),
+        "[a]"
+    );
     assert_eq!(render("{{ block \"b\" . }}B{{ end }}"), "B");
-    assert_eq!(render("{{ define \"x\" }}{{ .Values.name }}{{ end }}{{ include \"x\" . | upper }}"), "WEB");
+    assert_eq!(
+        render("{{ define \"x\" }}{{ .Values.name }}{{ end }}{{ include \"x\" . | upper }}"),
+        "WEB"
+    );
 }
 
 #[test]
@@ -91,7 +138,10 @@ fn nil_handling_and_errors() {
         render("{{ .Values.missing.key }}"),
         "EXEC: template: t:1:10: executing \"t\" at <.Values.missing.key>: nil pointer evaluating interface {}.key"
     );
-    assert_eq!(render("{{ $x := .Values.missing }}{{ $x.foo }}"), "<no value>");
+    assert_eq!(
+        render("{{ $x := .Values.missing }}{{ $x.foo }}"),
+        "<no value>"
+    );
     assert_eq!(render("{{ default \"d\" .Values.missing }}"), "d");
     assert!(render("{{ nosuchfunc }}").contains("function \"nosuchfunc\" not defined"));
     assert!(render("{{ if }}").starts_with("PARSE: template: t:1: missing value for if"));

@@ -108,7 +108,11 @@ fn coalesce_deps(c: &Chart, dest: &MapRef, merge: bool) -> Result<(), Error> {
             }
             Some(m @ Value::Map(_)) => m,
             Some(other) => {
-                return Err(Error::Values(format!("type mismatch on {}: {}", sub.name, other.to_go_string())));
+                return Err(Error::Values(format!(
+                    "type mismatch on {}: {}",
+                    sub.name,
+                    other.to_go_string()
+                )));
             }
         };
         if let Some(dvm) = as_map(&dv) {
@@ -150,8 +154,12 @@ pub fn process_enabled(c: &mut Chart, v: &Value, path: &str) -> Result<(), Error
     if c.dependencies.is_empty() {
         return Ok(());
     }
-    let mut charts: Vec<Chart> =
-        c.charts.iter().filter(|ch| !c.dependencies.iter().any(|d| d.name == ch.name)).cloned().collect();
+    let mut charts: Vec<Chart> = c
+        .charts
+        .iter()
+        .filter(|ch| !c.dependencies.iter().any(|d| d.name == ch.name))
+        .cloned()
+        .collect();
     for d in c.dependencies.iter_mut() {
         if let Some(found) = c.charts.iter().find(|ch| ch.name == d.name) {
             let mut ch = found.clone();
@@ -230,7 +238,8 @@ pub fn process_imports(c: &mut Chart) -> Result<(), Error> {
     let Some(bm) = as_map(&b) else { return Ok(()) };
     for d in &c.dependencies {
         for (child, parent) in &d.import_values {
-            let Some(vv @ Value::Map(_)) = path_value(&cvals, &format!("{}.{child}", d.name)) else {
+            let Some(vv @ Value::Map(_)) = path_value(&cvals, &format!("{}.{child}", d.name))
+            else {
                 continue;
             };
             let src = path_to_map(parent, vv.deep_copy());

@@ -44,9 +44,11 @@ pub fn json_to_value_float(j: &serde_json::Value) -> Value {
     match j {
         serde_json::Value::Number(n) => Value::Float(n.as_f64().unwrap_or(0.0)),
         serde_json::Value::Array(a) => Value::list(a.iter().map(json_to_value_float).collect()),
-        serde_json::Value::Object(o) => {
-            Value::map(o.iter().map(|(k, v)| (k.clone(), json_to_value_float(v))).collect())
-        }
+        serde_json::Value::Object(o) => Value::map(
+            o.iter()
+                .map(|(k, v)| (k.clone(), json_to_value_float(v)))
+                .collect(),
+        ),
         other => Value::from_json(other),
     }
 }
@@ -81,7 +83,12 @@ fn normalize(v: &Value) -> Value {
             }
         }
         Value::List(l) => Value::list(l.borrow().iter().map(normalize).collect()),
-        Value::Map(m) => Value::map(m.borrow().iter().map(|(k, v)| (k.clone(), normalize(v))).collect()),
+        Value::Map(m) => Value::map(
+            m.borrow()
+                .iter()
+                .map(|(k, v)| (k.clone(), normalize(v)))
+                .collect(),
+        ),
         Value::Obj(o) => Value::str(o.display()),
         other => other.clone(),
     }
@@ -108,7 +115,11 @@ pub fn yaml_v2_key_cmp(a: &str, b: &str) -> Ordering {
             return ar[i].cmp(&br[i]);
         }
         if al || bl {
-            return if bl { Ordering::Less } else { Ordering::Greater };
+            return if bl {
+                Ordering::Less
+            } else {
+                Ordering::Greater
+            };
         }
         let (mut an, mut bn) = (0i64, 0i64);
         if ar[i] == '0' || br[i] == '0' {
@@ -225,7 +236,11 @@ fn scalar(v: &Value, indent: usize, col: usize) -> String {
             if f.is_nan() {
                 ".nan".into()
             } else if f.is_infinite() {
-                if *f > 0.0 { "+.inf".into() } else { "-.inf".into() }
+                if *f > 0.0 {
+                    "+.inf".into()
+                } else {
+                    "-.inf".into()
+                }
             } else {
                 format_float_g(*f)
             }
@@ -302,10 +317,18 @@ pub fn resolves_non_string(s: &str) -> bool {
     if go_parse_int(s).is_some() {
         return true;
     }
-    if is_match(&FLOAT, r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$", s) {
+    if is_match(
+        &FLOAT,
+        r"^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$",
+        s,
+    ) {
         return true;
     }
-    if is_match(&BASE60, r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$", s) {
+    if is_match(
+        &BASE60,
+        r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$",
+        s,
+    ) {
         return true;
     }
     is_match(
@@ -325,17 +348,18 @@ fn go_parse_int(s: &str) -> Option<i64> {
     if body.is_empty() {
         return None;
     }
-    let (radix, digits, underscores_ok) = if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
-        (16, h, true)
-    } else if let Some(b) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
-        (2, b, true)
-    } else if let Some(o) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
-        (8, o, true)
-    } else if body.len() > 1 && body.starts_with('0') {
-        (8, &body[1..], true)
-    } else {
-        (10, body, false)
-    };
+    let (radix, digits, underscores_ok) =
+        if let Some(h) = body.strip_prefix("0x").or_else(|| body.strip_prefix("0X")) {
+            (16, h, true)
+        } else if let Some(b) = body.strip_prefix("0b").or_else(|| body.strip_prefix("0B")) {
+            (2, b, true)
+        } else if let Some(o) = body.strip_prefix("0o").or_else(|| body.strip_prefix("0O")) {
+            (8, o, true)
+        } else if body.len() > 1 && body.starts_with('0') {
+            (8, &body[1..], true)
+        } else {
+            (10, body, false)
+        };
     if digits.is_empty() || (!underscores_ok && digits.contains('_')) {
         return None;
     }
@@ -361,7 +385,12 @@ fn is_printable(c: char) -> bool {
 
 /// libyaml's `yaml_emitter_analyze_scalar`, reduced to block context.
 fn analyze(s: &str) -> Analysis {
-    let mut a = Analysis { multiline: false, plain_ok: true, single_ok: true, block_ok: true };
+    let mut a = Analysis {
+        multiline: false,
+        plain_ok: true,
+        single_ok: true,
+        block_ok: true,
+    };
     if s.is_empty() {
         a.plain_ok = false;
         a.block_ok = false;
@@ -388,9 +417,8 @@ fn analyze(s: &str) -> Analysis {
         let followed_by_ws = next.is_none_or(|n| matches!(n, ' ' | '\t' | '\n' | '\r'));
         if i == 0 {
             match c {
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`' => {
-                    block_ind = true
-                }
+                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"'
+                | '%' | '@' | '`' => block_ind = true,
                 '?' | ':' | '-' if followed_by_ws => block_ind = true,
                 _ => {}
             }
@@ -482,7 +510,11 @@ fn string_scalar(s: &str, indent: usize, col: usize) -> String {
 
 fn is_base60(s: &str) -> bool {
     static BASE60: OnceLock<Option<Regex>> = OnceLock::new();
-    is_match(&BASE60, r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$", s)
+    is_match(
+        &BASE60,
+        r"^[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?$",
+        s,
+    )
 }
 
 fn fold_plain(s: &str, indent: usize, col: usize) -> String {
@@ -624,13 +656,24 @@ mod tests {
     use std::collections::BTreeMap;
 
     fn m(pairs: &[(&str, Value)]) -> Value {
-        Value::map(pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect::<BTreeMap<_, _>>())
+        Value::map(
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect::<BTreeMap<_, _>>(),
+        )
     }
 
     #[test]
     fn yaml_v2_styles() {
         let v = m(&[
-            ("b", Value::list(vec![Value::str("x"), m(&[("k", Value::Int(1)), ("a", Value::Bool(true))])])),
+            (
+                "b",
+                Value::list(vec![
+                    Value::str("x"),
+                    m(&[("k", Value::Int(1)), ("a", Value::Bool(true))]),
+                ]),
+            ),
             ("a", Value::str("true")),
             ("c", Value::str("multi\nline")),
             ("d", Value::str("a: b")),
@@ -659,6 +702,9 @@ mod tests {
         let s = s.trim_end();
         let out = to_yaml(&m(&[("k", Value::str(s))]));
         assert!(out.lines().count() > 1, "{out}");
-        assert!(out.lines().nth(1).is_some_and(|l| l.starts_with("  word")), "{out}");
+        assert!(
+            out.lines().nth(1).is_some_and(|l| l.starts_with("  word")),
+            "{out}"
+        );
     }
 }

@@ -13,7 +13,9 @@ pub fn go_style(doc: &str, err: &str) -> String {
     {
         let total = doc.lines().count();
         let l = (line + 1).min(total + 1);
-        return format!("error converting YAML to JSON: yaml: line {l}: could not find expected ':'");
+        return format!(
+            "error converting YAML to JSON: yaml: line {l}: could not find expected ':'"
+        );
     } else {
         first_line(err)
     };

@@ -35,17 +35,34 @@ pub(crate) fn build_top(loader: &Loader, dir: &Path) -> Result<Vec<Value>, Error
     let (k, file) = load_kustomization(loader, &dir)?;
     let build_meta = k.build_metadata.clone().unwrap_or_default();
     for b in &build_meta {
-        if !matches!(b.as_str(), "originAnnotations" | "transformerAnnotations" | "managedByLabel") {
-            return Err(field_err(&file, "buildMetadata", format!("unknown option {b:?}")));
+        if !matches!(
+            b.as_str(),
+            "originAnnotations" | "transformerAnnotations" | "managedByLabel"
+        ) {
+            return Err(field_err(
+                &file,
+                "buildMetadata",
+                format!("unknown option {b:?}"),
+            ));
         }
     }
     let origins = !build_meta.is_empty();
     let sort_options = k.sort_options.clone();
     let mut stack = vec![dir.clone()];
-    let target = Target { dir: dir.clone(), file: file.clone(), k, rel: String::new(), loader, origins };
+    let target = Target {
+        dir: dir.clone(),
+        file: file.clone(),
+        k,
+        rel: String::new(),
+        loader,
+        origins,
+    };
     let mut acc = Acc {
         resources: Vec::new(),
-        config: TransformerConfig::defaults().map_err(|m| Error::Load { path: file.clone(), message: m })?,
+        config: TransformerConfig::defaults().map_err(|m| Error::Load {
+            path: file.clone(),
+            message: m,
+        })?,
         vars: Vec::new(),
     };
     accumulate(&target, &mut acc, &mut stack)?;
@@ -57,7 +74,12 @@ pub(crate) fn build_top(loader: &Loader, dir: &Path) -> Result<Vec<Value>, Error
     let want_transform = build_meta.iter().any(|b| b == "transformerAnnotations");
     let mut out = Vec::with_capacity(acc.resources.len());
     for r in acc.resources {
-        out.push(finish(r, want_origin, want_transform, build_meta.iter().any(|b| b == "managedByLabel")));
+        out.push(finish(
+            r,
+            want_origin,
+            want_transform,
+            build_meta.iter().any(|b| b == "managedByLabel"),
+        ));
     }
     Ok(out)
 }
@@ -81,7 +103,10 @@ fn finish(mut r: Resource, origin: bool, transform: bool, managed: bool) -> Valu
     if let Some(meta) = r.metadata_mut() {
         // Kustomize rewrites annotations at the end (removing its internal ones), which drops
         // an empty or null annotations map.
-        if meta.get("annotations").is_some_and(|a| a.is_null() || a.as_object().is_some_and(|m| m.is_empty())) {
+        if meta
+            .get("annotations")
+            .is_some_and(|a| a.is_null() || a.as_object().is_some_and(|m| m.is_empty()))
+        {
             meta.remove("annotations");
         }
         if origin && let Some(text) = origin_text {
@@ -91,9 +116,14 @@ fn finish(mut r: Resource, origin: bool, transform: bool, managed: bool) -> Valu
             insert_annotation(meta, "alpha.config.kubernetes.io/transformations", text);
         }
         if managed {
-            let labels = meta.entry("labels").or_insert_with(|| Value::Object(Default::default()));
+            let labels = meta
+                .entry("labels")
+                .or_insert_with(|| Value::Object(Default::default()));
             if let Value::Object(l) = labels {
-                l.insert("app.kubernetes.io/managed-by".into(), Value::String("kustomize-v5.5.0".into()));
+                l.insert(
+                    "app.kubernetes.io/managed-by".into(),
+                    Value::String("kustomize-v5.5.0".into()),
+                );
             }
         }
     }
@@ -101,7 +131,9 @@ fn finish(mut r: Resource, origin: bool, transform: bool, managed: bool) -> Valu
 }
 
 fn insert_annotation(meta: &mut serde_json::Map<String, Value>, key: &str, value: String) {
-    let a = meta.entry("annotations").or_insert_with(|| Value::Object(Default::default()));
+    let a = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Default::default()));
     if !a.is_object() {
         *a = Value::Object(Default::default());
     }
@@ -130,7 +162,10 @@ fn origin_yaml(origin: &Value) -> String {
     out
 }
 
-pub(crate) fn load_kustomization(loader: &Loader, dir: &Path) -> Result<(Kustomization, PathBuf), Error> {
+pub(crate) fn load_kustomization(
+    loader: &Loader,
+    dir: &Path,
+) -> Result<(Kustomization, PathBuf), Error> {
     for name in kustomization::FILE_NAMES {
         let candidate = dir.join(name);
         if candidate.is_file() {
@@ -168,18 +203,22 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
         let path = t.loader.resolve(&t.dir, &c)?;
         let text = t.loader.read_string(&path)?;
         let doc = crate::yaml::parse_raw(&text)
-            .map_err(|source| Error::Yaml { path: path.clone(), source })?
+            .map_err(|source| Error::Yaml {
+                path: path.clone(),
+                source,
+            })?
             .into_iter()
             .next()
             .unwrap_or(Value::Null);
-        let cfg: TransformerConfig =
-            serde_json::from_value(doc).map_err(|e| field_err(&t.file, "configurations", format!("{c}: {e}")))?;
+        let cfg: TransformerConfig = serde_json::from_value(doc)
+            .map_err(|e| field_err(&t.file, "configurations", format!("{c}: {e}")))?;
         acc.config.merge(cfg);
     }
     for c in t.k.crds.clone().unwrap_or_default() {
         let path = t.loader.resolve(&t.dir, &c)?;
         let text = t.loader.read_string(&path)?;
-        let cfg = transformers::config_from_crd(&text).map_err(|m| field_err(&t.file, "crds", format!("{c}: {m}")))?;
+        let cfg = transformers::config_from_crd(&text)
+            .map_err(|m| field_err(&t.file, "crds", format!("{c}: {m}")))?;
         acc.config.merge(cfg);
     }
     generators::run(t, acc)?;
@@ -192,7 +231,11 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
     transformers::run_builtin(t, acc)?;
     for v in t.k.vars.clone().unwrap_or_default() {
         if acc.vars.iter().any(|x| x.name == v.name) {
-            return Err(field_err(&t.file, "vars", format!("var '{}' already encountered", v.name)));
+            return Err(field_err(
+                &t.file,
+                "vars",
+                format!("var '{}' already encountered", v.name),
+            ));
         }
         acc.vars.push(v);
     }
@@ -202,13 +245,21 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
 fn check_unsupported(t: &Target<'_>) -> Result<(), Error> {
     let k = &t.k;
     let unsupported = [
-        ("helmCharts", k.helm_charts.is_some(), "Helm chart inflation is not available in plumb's kustomize yet"),
+        (
+            "helmCharts",
+            k.helm_charts.is_some(),
+            "Helm chart inflation is not available in plumb's kustomize yet",
+        ),
         (
             "helmChartInflationGenerator",
             k.helm_chart_inflation_generator.is_some(),
             "Helm chart inflation is not available in plumb's kustomize yet",
         ),
-        ("helmGlobals", k.helm_globals.is_some(), "Helm chart inflation is not available in plumb's kustomize yet"),
+        (
+            "helmGlobals",
+            k.helm_globals.is_some(),
+            "Helm chart inflation is not available in plumb's kustomize yet",
+        ),
         (
             "validators",
             k.validators.as_ref().is_some_and(|v| !v.is_empty()),
@@ -217,7 +268,11 @@ fn check_unsupported(t: &Target<'_>) -> Result<(), Error> {
     ];
     for (field, present, reason) in unsupported {
         if present {
-            return Err(Error::Unsupported { path: t.file.clone(), field: field.into(), reason: reason.into() });
+            return Err(Error::Unsupported {
+                path: t.file.clone(),
+                field: field.into(),
+                reason: reason.into(),
+            });
         }
     }
     Ok(())
@@ -234,9 +289,15 @@ fn accumulate_entry(
     let rel = join_rel(&t.rel, entry);
     if path.is_dir() {
         if let Some(pos) = stack.iter().position(|p| p == &path) {
-            let chain: Vec<String> =
-                stack[pos..].iter().chain(std::iter::once(&path)).map(|p| p.display().to_string()).collect();
-            return Err(Error::Cycle { path: path.clone(), chain: chain.join(" -> ") });
+            let chain: Vec<String> = stack[pos..]
+                .iter()
+                .chain(std::iter::once(&path))
+                .map(|p| p.display().to_string())
+                .collect();
+            return Err(Error::Cycle {
+                path: path.clone(),
+                chain: chain.join(" -> "),
+            });
         }
         let (k, file) = load_kustomization(t.loader, &path)?;
         let is_component = k.kind.as_deref() == Some("Component");
@@ -254,12 +315,23 @@ fn accumulate_entry(
                 format!("{entry}: a Component must be listed under components, not resources"),
             ));
         }
-        let sub = Target { dir: path.clone(), file, k, rel, loader: t.loader, origins: t.origins };
+        let sub = Target {
+            dir: path.clone(),
+            file,
+            k,
+            rel,
+            loader: t.loader,
+            origins: t.origins,
+        };
         stack.push(path);
         let result = if component {
             accumulate(&sub, acc, stack)
         } else {
-            let mut sub_acc = Acc { resources: Vec::new(), config: acc.config.clone(), vars: Vec::new() };
+            let mut sub_acc = Acc {
+                resources: Vec::new(),
+                config: acc.config.clone(),
+                vars: Vec::new(),
+            };
             accumulate(&sub, &mut sub_acc, stack).and_then(|()| {
                 for r in sub_acc.resources {
                     append(acc, r, &t.file, entry)?;
@@ -267,7 +339,11 @@ fn accumulate_entry(
                 acc.config.merge(sub_acc.config);
                 for v in sub_acc.vars {
                     if acc.vars.iter().any(|x| x.name == v.name) {
-                        return Err(field_err(&t.file, "vars", format!("var '{}' already encountered", v.name)));
+                        return Err(field_err(
+                            &t.file,
+                            "vars",
+                            format!("var '{}' already encountered", v.name),
+                        ));
                     }
                     acc.vars.push(v);
                 }
@@ -278,10 +354,17 @@ fn accumulate_entry(
         return result;
     }
     if component {
-        return Err(field_err(&t.file, "components", format!("{entry}: components must be directories")));
+        return Err(field_err(
+            &t.file,
+            "components",
+            format!("{entry}: components must be directories"),
+        ));
     }
     let text = t.loader.read_string(&path)?;
-    let docs = crate::yaml::parse_stream(&text).map_err(|source| Error::Yaml { path: path.clone(), source })?;
+    let docs = crate::yaml::parse_stream(&text).map_err(|source| Error::Yaml {
+        path: path.clone(),
+        source,
+    })?;
     for doc in docs {
         let r = new_resource(doc, &path, t.origins.then(|| rel.clone()))?;
         append(acc, r, &t.file, entry)?;
@@ -289,15 +372,26 @@ fn accumulate_entry(
     Ok(())
 }
 
-pub(crate) fn new_resource(doc: Value, path: &Path, origin_path: Option<String>) -> Result<Resource, Error> {
+pub(crate) fn new_resource(
+    doc: Value,
+    path: &Path,
+    origin_path: Option<String>,
+) -> Result<Resource, Error> {
     if !doc.is_object() {
         return Err(Error::Load {
             path: path.to_path_buf(),
             message: "expected each YAML document to be a mapping".into(),
         });
     }
-    if doc.get("kind").and_then(Value::as_str).is_none_or(str::is_empty) {
-        return Err(Error::Load { path: path.to_path_buf(), message: "missing kind in a resource".into() });
+    if doc
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_none_or(str::is_empty)
+    {
+        return Err(Error::Load {
+            path: path.to_path_buf(),
+            message: "missing kind in a resource".into(),
+        });
     }
     let mut r = Resource::new(doc);
     if r.name().is_empty() {
@@ -315,7 +409,11 @@ pub(crate) fn new_resource(doc: Value, path: &Path, origin_path: Option<String>)
 /// Add a resource, refusing a second one with the same current id.
 pub(crate) fn append(acc: &mut Acc, r: Resource, file: &Path, entry: &str) -> Result<(), Error> {
     let gvk = r.gvk();
-    if acc.resources.iter().any(|x| x.gvk() == gvk && x.name() == r.name() && x.namespace() == r.namespace()) {
+    if acc
+        .resources
+        .iter()
+        .any(|x| x.gvk() == gvk && x.name() == r.name() && x.namespace() == r.namespace())
+    {
         return Err(field_err(
             file,
             "resources",
@@ -331,7 +429,11 @@ pub(crate) fn append(acc: &mut Acc, r: Resource, file: &Path, entry: &str) -> Re
 }
 
 fn join_rel(base: &str, entry: &str) -> String {
-    let joined = if base.is_empty() { PathBuf::from(entry) } else { Path::new(base).join(entry) };
+    let joined = if base.is_empty() {
+        PathBuf::from(entry)
+    } else {
+        Path::new(base).join(entry)
+    };
     let mut parts: Vec<String> = Vec::new();
     for c in joined.components() {
         match c {

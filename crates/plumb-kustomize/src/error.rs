@@ -23,10 +23,18 @@ pub enum Error {
     Kustomization { path: PathBuf, message: String },
 
     #[error("{path}: field {field}: {message}")]
-    Field { path: PathBuf, field: String, message: String },
+    Field {
+        path: PathBuf,
+        field: String,
+        message: String,
+    },
 
     #[error("{path}: field {field} is not supported by plumb: {reason}")]
-    Unsupported { path: PathBuf, field: String, reason: String },
+    Unsupported {
+        path: PathBuf,
+        field: String,
+        reason: String,
+    },
 
     #[error("{path}: cycle between kustomizations: {chain}")]
     Cycle { path: PathBuf, chain: String },
@@ -47,7 +55,10 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn context(self, context: impl Into<String>) -> Error {
-        Error::Context { context: context.into(), source: Box::new(self) }
+        Error::Context {
+            context: context.into(),
+            source: Box::new(self),
+        }
     }
 
     /// The whole chain on one line, outermost first ("a: b: c").
@@ -65,5 +76,9 @@ impl Error {
 
 /// Shorthand for errors tied to a kustomization field.
 pub(crate) fn field_err(path: &std::path::Path, field: &str, message: impl Into<String>) -> Error {
-    Error::Field { path: path.to_path_buf(), field: field.to_string(), message: message.into() }
+    Error::Field {
+        path: path.to_path_buf(),
+        field: field.to_string(),
+        message: message.into(),
+    }
 }

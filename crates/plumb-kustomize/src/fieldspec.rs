@@ -110,7 +110,11 @@ impl TransformerConfig {
 
 impl FieldSpec {
     pub(crate) fn new(path: &str, create: bool) -> Self {
-        FieldSpec { path: path.into(), create, ..Default::default() }
+        FieldSpec {
+            path: path.into(),
+            create,
+            ..Default::default()
+        }
     }
 
     pub(crate) fn matches(&self, gvk: &Gvk) -> bool {

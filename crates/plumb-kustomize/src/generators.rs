@@ -16,10 +16,26 @@ use crate::resource::{GeneratorInfo, Resource};
 pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     let global = t.k.generator_options.clone();
     for args in t.k.config_map_generator.clone().unwrap_or_default() {
-        generate(t, acc, &args, global.as_ref(), "ConfigMap", "configMapGenerator", None)?;
+        generate(
+            t,
+            acc,
+            &args,
+            global.as_ref(),
+            "ConfigMap",
+            "configMapGenerator",
+            None,
+        )?;
     }
     for args in t.k.secret_generator.clone().unwrap_or_default() {
-        generate(t, acc, &args, global.as_ref(), "Secret", "secretGenerator", None)?;
+        generate(
+            t,
+            acc,
+            &args,
+            global.as_ref(),
+            "Secret",
+            "secretGenerator",
+            None,
+        )?;
     }
     for entry in t.k.generators.clone().unwrap_or_default() {
         let path = t.loader.resolve(&t.dir, &entry)?;
@@ -31,9 +47,16 @@ pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             });
         }
         let text = t.loader.read_string(&path)?;
-        let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml { path: path.clone(), source })?;
+        let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
+            path: path.clone(),
+            source,
+        })?;
         for doc in docs {
-            let kind = doc.get("kind").and_then(Value::as_str).unwrap_or("").to_string();
+            let kind = doc
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_string();
             let api = doc.get("apiVersion").and_then(Value::as_str).unwrap_or("");
             let (gen_kind, field) = match (api, kind.as_str()) {
                 ("builtin", "ConfigMapGenerator") => ("ConfigMap", "generators"),
@@ -67,7 +90,10 @@ pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     Ok(())
 }
 
-fn merge_options(local: Option<&GeneratorOptions>, global: Option<&GeneratorOptions>) -> GeneratorOptions {
+fn merge_options(
+    local: Option<&GeneratorOptions>,
+    global: Option<&GeneratorOptions>,
+) -> GeneratorOptions {
     let mut out = local.cloned().unwrap_or_default();
     if let Some(g) = global {
         if let Some(gl) = &g.labels {
@@ -97,17 +123,23 @@ fn generate(
     field: &str,
     plugin_kind: Option<String>,
 ) -> Result<(), Error> {
-    let name = args
-        .name
-        .clone()
-        .filter(|n| !n.is_empty())
-        .ok_or_else(|| field_err(&t.file, field, format!("a {kind} generator must have a name")))?;
+    let name = args.name.clone().filter(|n| !n.is_empty()).ok_or_else(|| {
+        field_err(
+            &t.file,
+            field,
+            format!("a {kind} generator must have a name"),
+        )
+    })?;
     let opts = merge_options(args.options.as_ref(), global);
     let pairs = load_pairs(t, args, field)?;
     let mut data = Map::new();
     let mut binary = Map::new();
     for (k, v) in pairs {
-        if !k.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.') || k.is_empty() {
+        if !k
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+            || k.is_empty()
+        {
             return Err(field_err(
                 &t.file,
                 field,
@@ -117,7 +149,11 @@ fn generate(
             ));
         }
         if data.contains_key(&k) || binary.contains_key(&k) {
-            return Err(field_err(&t.file, field, format!("{kind} {name} illegally repeats the key `{k}`")));
+            return Err(field_err(
+                &t.file,
+                field,
+                format!("{kind} {name} illegally repeats the key `{k}`"),
+            ));
         }
         match String::from_utf8(v) {
             Ok(s) if kind == "Secret" => {
@@ -152,7 +188,11 @@ fn generate(
     obj.insert("kind".into(), json!(kind));
     obj.insert("metadata".into(), Value::Object(meta));
     if kind == "Secret" {
-        let ty = args.type_.clone().filter(|t| !t.is_empty()).unwrap_or_else(|| "Opaque".into());
+        let ty = args
+            .type_
+            .clone()
+            .filter(|t| !t.is_empty())
+            .unwrap_or_else(|| "Opaque".into());
         obj.insert("type".into(), Value::String(ty));
     }
     if !data.is_empty() {
@@ -165,10 +205,15 @@ fn generate(
         obj.insert("immutable".into(), Value::Bool(true));
     }
     let mut r = Resource::new(Value::Object(obj));
-    r.generator = Some(GeneratorInfo { needs_hash: opts.disable_name_suffix_hash != Some(true) });
+    r.generator = Some(GeneratorInfo {
+        needs_hash: opts.disable_name_suffix_hash != Some(true),
+    });
     if t.origins {
-        let configured_in =
-            if t.rel.is_empty() { file_name(&t.file) } else { format!("{}/{}", t.rel, file_name(&t.file)) };
+        let configured_in = if t.rel.is_empty() {
+            file_name(&t.file)
+        } else {
+            format!("{}/{}", t.rel, file_name(&t.file))
+        };
         let by_kind = plugin_kind.unwrap_or_else(|| format!("{kind}Generator"));
         r.origin = Some(json!({
             "configuredIn": configured_in,
@@ -188,17 +233,27 @@ fn generate(
 }
 
 fn file_name(p: &Path) -> String {
-    p.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default()
+    p.file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
-fn merge_into(acc: &mut Acc, new: Resource, behavior: &str, file: &Path, field: &str) -> Result<(), Error> {
+fn merge_into(
+    acc: &mut Acc,
+    new: Resource,
+    behavior: &str,
+    file: &Path,
+    field: &str,
+) -> Result<(), Error> {
     let gvk = new.gvk();
     let name = new.name().to_string();
     let ns = new.namespace().to_string();
-    let found = acc
-        .resources
-        .iter_mut()
-        .find(|r| r.gvk() == gvk && r.all_ids().iter().any(|(n, s)| n == &name && (ns.is_empty() || s == &ns)));
+    let found = acc.resources.iter_mut().find(|r| {
+        r.gvk() == gvk
+            && r.all_ids()
+                .iter()
+                .any(|(n, s)| n == &name && (ns.is_empty() || s == &ns))
+    });
     let Some(old) = found else {
         return Err(field_err(
             file,
@@ -272,7 +327,11 @@ fn merge_into(acc: &mut Acc, new: Resource, behavior: &str, file: &Path, field: 
     Ok(())
 }
 
-fn load_pairs(t: &Target<'_>, args: &GeneratorArgs, field: &str) -> Result<Vec<(String, Vec<u8>)>, Error> {
+fn load_pairs(
+    t: &Target<'_>,
+    args: &GeneratorArgs,
+    field: &str,
+) -> Result<Vec<(String, Vec<u8>)>, Error> {
     let mut pairs = Vec::new();
     let mut envs = args.envs.clone();
     if let Some(e) = &args.env {
@@ -285,7 +344,11 @@ fn load_pairs(t: &Target<'_>, args: &GeneratorArgs, field: &str) -> Result<Vec<(
             .map_err(|e| e.context(format!("loading KV pairs: env source file {env:?}")))?;
         let text = t.loader.read_string(&path)?;
         for (i, line) in text.lines().enumerate() {
-            let line = if i == 0 { line.trim_start_matches('\u{FEFF}') } else { line };
+            let line = if i == 0 {
+                line.trim_start_matches('\u{FEFF}')
+            } else {
+                line
+            };
             let line = line.trim_start();
             if line.is_empty() || line.starts_with('#') {
                 continue;
@@ -295,7 +358,10 @@ fn load_pairs(t: &Target<'_>, args: &GeneratorArgs, field: &str) -> Result<Vec<(
                 return Err(field_err(
                     &t.file,
                     field,
-                    format!("{env}: line {}: invalid environment variable name {k:?}", i + 1),
+                    format!(
+                        "{env}: line {}: invalid environment variable name {k:?}",
+                        i + 1
+                    ),
                 ));
             }
             pairs.push((k.to_string(), v.as_bytes().to_vec()));
@@ -303,28 +369,46 @@ fn load_pairs(t: &Target<'_>, args: &GeneratorArgs, field: &str) -> Result<Vec<(
     }
     for lit in &args.literals {
         let Some((k, v)) = lit.split_once('=').filter(|(k, _)| !k.is_empty()) else {
-            return Err(field_err(&t.file, field, format!("invalid literal source {lit}, expected key=value")));
+            return Err(field_err(
+                &t.file,
+                field,
+                format!("invalid literal source {lit}, expected key=value"),
+            ));
         };
         pairs.push((k.to_string(), remove_quotes(v).as_bytes().to_vec()));
     }
     for src in &args.files {
         let (key, rel) = match src.matches('=').count() {
-            0 => {
-                (Path::new(src).file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default(), src.as_str())
-            }
+            0 => (
+                Path::new(src)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                src.as_str(),
+            ),
             1 => {
                 let (k, p) = src.split_once('=').unwrap_or(("", ""));
                 if k.is_empty() || p.is_empty() {
-                    return Err(field_err(&t.file, field, format!("invalid file source {src:?}")));
+                    return Err(field_err(
+                        &t.file,
+                        field,
+                        format!("invalid file source {src:?}"),
+                    ));
                 }
                 (k.to_string(), p)
             }
             _ => {
-                return Err(field_err(&t.file, field, format!("source {src:?} key name or file path contains '='")));
+                return Err(field_err(
+                    &t.file,
+                    field,
+                    format!("source {src:?} key name or file path contains '='"),
+                ));
             }
         };
-        let path =
-            t.loader.resolve(&t.dir, rel).map_err(|e| e.context(format!("loading KV pairs: file source {src:?}")))?;
+        let path = t
+            .loader
+            .resolve(&t.dir, rel)
+            .map_err(|e| e.context(format!("loading KV pairs: file source {src:?}")))?;
         pairs.push((key, t.loader.read_bytes(&path)?));
     }
     Ok(pairs)

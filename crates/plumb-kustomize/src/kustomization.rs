@@ -180,12 +180,16 @@ pub(crate) struct GeneratorOptions {
     pub immutable: Option<bool>,
 }
 
-pub(crate) const FILE_NAMES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+pub(crate) const FILE_NAMES: [&str; 3] =
+    ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// Parse a kustomization document; on failure, find the offending top-level field so the
 /// error names it.
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
-    let docs = crate::yaml::parse_raw(text).map_err(|source| Error::Yaml { path: path.to_path_buf(), source })?;
+    let docs = crate::yaml::parse_raw(text).map_err(|source| Error::Yaml {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let doc = match docs.len() {
         0 => {
             return Err(Error::Kustomization {
@@ -229,7 +233,8 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
                     let message = e.to_string();
                     let mut probe = serde_json::Map::new();
                     probe.insert(key.clone(), Value::Null);
-                    let known = serde_json::from_value::<Kustomization>(Value::Object(probe)).is_ok();
+                    let known =
+                        serde_json::from_value::<Kustomization>(Value::Object(probe)).is_ok();
                     if !known {
                         return Err(Error::Kustomization {
                             path: path.to_path_buf(),
@@ -239,7 +244,10 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
                     return Err(crate::error::field_err(path, key, message));
                 }
             }
-            Err(Error::Kustomization { path: path.to_path_buf(), message: whole.to_string() })
+            Err(Error::Kustomization {
+                path: path.to_path_buf(),
+                message: whole.to_string(),
+            })
         }
     }
 }

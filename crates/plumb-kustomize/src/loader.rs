@@ -21,7 +21,13 @@ impl Loader {
             path: root.to_path_buf(),
             message: format!("cannot resolve build root: {e}"),
         })?;
-        Ok(Self { root, options: options.clone(), files: Cell::new(0), bytes: Cell::new(0), started: Instant::now() })
+        Ok(Self {
+            root,
+            options: options.clone(),
+            files: Cell::new(0),
+            bytes: Cell::new(0),
+            started: Instant::now(),
+        })
     }
 
     pub(crate) fn options(&self) -> &Options {
@@ -30,7 +36,10 @@ impl Loader {
 
     pub(crate) fn check_time(&self) -> Result<(), Error> {
         if self.started.elapsed() > self.options.timeout {
-            return Err(Error::Limit(format!("build took longer than {:?}", self.options.timeout)));
+            return Err(Error::Limit(format!(
+                "build took longer than {:?}",
+                self.options.timeout
+            )));
         }
         Ok(())
     }
@@ -57,18 +66,25 @@ impl Loader {
             },
         })?;
         if !resolved.starts_with(&self.root) {
-            return Err(Error::Escape { path: lexical, root: self.root.clone() });
+            return Err(Error::Escape {
+                path: lexical,
+                root: self.root.clone(),
+            });
         }
         Ok(resolved)
     }
 
     /// Check a directory handed in by the caller (the build directory itself).
     pub(crate) fn resolve_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
-        let resolved = dir
-            .canonicalize()
-            .map_err(|e| Error::Load { path: dir.to_path_buf(), message: format!("cannot resolve directory: {e}") })?;
+        let resolved = dir.canonicalize().map_err(|e| Error::Load {
+            path: dir.to_path_buf(),
+            message: format!("cannot resolve directory: {e}"),
+        })?;
         if !resolved.starts_with(&self.root) {
-            return Err(Error::Escape { path: dir.to_path_buf(), root: self.root.clone() });
+            return Err(Error::Escape {
+                path: dir.to_path_buf(),
+                root: self.root.clone(),
+            });
         }
         Ok(resolved)
     }
@@ -76,10 +92,15 @@ impl Loader {
     /// Read a file already resolved by [`Loader::resolve`], within the limits.
     pub(crate) fn read_bytes(&self, path: &Path) -> Result<Vec<u8>, Error> {
         self.check_time()?;
-        let meta =
-            std::fs::metadata(path).map_err(|e| Error::Load { path: path.to_path_buf(), message: e.to_string() })?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         if meta.is_dir() {
-            return Err(Error::Load { path: path.to_path_buf(), message: "is a directory, expected a file".into() });
+            return Err(Error::Load {
+                path: path.to_path_buf(),
+                message: "is a directory, expected a file".into(),
+            });
         }
         if meta.len() > self.options.max_file_size {
             return Err(Error::Limit(format!(
@@ -91,15 +112,24 @@ impl Loader {
         }
         let files = self.files.get() + 1;
         if files > self.options.max_files {
-            return Err(Error::Limit(format!("more than {} files read", self.options.max_files)));
+            return Err(Error::Limit(format!(
+                "more than {} files read",
+                self.options.max_files
+            )));
         }
         self.files.set(files);
         let total = self.bytes.get() + meta.len();
         if total > self.options.max_total_bytes {
-            return Err(Error::Limit(format!("more than {} bytes read in total", self.options.max_total_bytes)));
+            return Err(Error::Limit(format!(
+                "more than {} bytes read in total",
+                self.options.max_total_bytes
+            )));
         }
         self.bytes.set(total);
-        let data = std::fs::read(path).map_err(|e| Error::Load { path: path.to_path_buf(), message: e.to_string() })?;
+        let data = std::fs::read(path).map_err(|e| Error::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         // The file may have grown between stat and read.
         if data.len() as u64 > self.options.max_file_size {
             return Err(Error::Limit(format!(
@@ -113,8 +143,10 @@ impl Loader {
 
     pub(crate) fn read_string(&self, path: &Path) -> Result<String, Error> {
         let bytes = self.read_bytes(path)?;
-        String::from_utf8(bytes)
-            .map_err(|_| Error::Load { path: path.to_path_buf(), message: "file is not valid UTF-8".into() })
+        String::from_utf8(bytes).map_err(|_| Error::Load {
+            path: path.to_path_buf(),
+            message: "file is not valid UTF-8".into(),
+        })
     }
 }
 

@@ -53,7 +53,12 @@ pub fn list_strategy(group: &str, kind: &str, path: &[&str]) -> Option<ListStrat
     }
     let (&field, parents) = path.split_last()?;
     let parent = parents.last().copied().unwrap_or("");
-    let keyed = |k: &'static str| Some(ListStrategy { merge_key: Some(k), retain_keys: false });
+    let keyed = |k: &'static str| {
+        Some(ListStrategy {
+            merge_key: Some(k),
+            retain_keys: false,
+        })
+    };
     match field {
         "containers" | "initContainers" | "ephemeralContainers" => keyed("name"),
         "env" | "imagePullSecrets" | "resourceClaims" | "schedulingGates" => keyed("name"),
@@ -64,7 +69,10 @@ pub fn list_strategy(group: &str, kind: &str, path: &[&str]) -> Option<ListStrat
         "topologySpreadConstraints" => keyed("topologyKey"),
         "conditions" => keyed("type"),
         "ownerReferences" => keyed("uid"),
-        "volumes" if parent == "spec" => Some(ListStrategy { merge_key: Some("name"), retain_keys: true }),
+        "volumes" if parent == "spec" => Some(ListStrategy {
+            merge_key: Some("name"),
+            retain_keys: true,
+        }),
         "ports" => {
             let in_container = parents.last().is_some_and(|p| CONTAINER_LISTS.contains(p));
             if in_container {
@@ -75,10 +83,16 @@ pub fn list_strategy(group: &str, kind: &str, path: &[&str]) -> Option<ListStrat
                 None
             }
         }
-        "webhooks" if kind == "MutatingWebhookConfiguration" || kind == "ValidatingWebhookConfiguration" => {
+        "webhooks"
+            if kind == "MutatingWebhookConfiguration"
+                || kind == "ValidatingWebhookConfiguration" =>
+        {
             keyed("name")
         }
-        "finalizers" if parent == "metadata" => Some(ListStrategy { merge_key: None, retain_keys: false }),
+        "finalizers" if parent == "metadata" => Some(ListStrategy {
+            merge_key: None,
+            retain_keys: false,
+        }),
         _ => None,
     }
 }
@@ -100,11 +114,25 @@ mod tests {
 
     #[test]
     fn container_ports_merge_by_container_port() {
-        let s = list_strategy("apps", "Deployment", &["spec", "template", "spec", "containers", "ports"]);
+        let s = list_strategy(
+            "apps",
+            "Deployment",
+            &["spec", "template", "spec", "containers", "ports"],
+        );
         assert_eq!(s.and_then(|s| s.merge_key), Some("containerPort"));
         let s = list_strategy("", "Service", &["spec", "ports"]);
         assert_eq!(s.and_then(|s| s.merge_key), Some("port"));
-        assert_eq!(list_strategy("example.com", "Foo", &["spec", "containers"]), None);
-        assert_eq!(list_strategy("apps", "Deployment", &["spec", "template", "spec", "tolerations"]), None);
+        assert_eq!(
+            list_strategy("example.com", "Foo", &["spec", "containers"]),
+            None
+        );
+        assert_eq!(
+            list_strategy(
+                "apps",
+                "Deployment",
+                &["spec", "template", "spec", "tolerations"]
+            ),
+            None
+        );
     }
 }

@@ -16,15 +16,26 @@ pub(crate) fn from_smp_list(list: &[String]) -> Vec<PatchArgs> {
         .map(|entry| {
             let inline = entry.contains('\n') || entry.trim_start().starts_with('{');
             if inline {
-                PatchArgs { patch: Some(entry.clone()), ..Default::default() }
+                PatchArgs {
+                    patch: Some(entry.clone()),
+                    ..Default::default()
+                }
             } else {
-                PatchArgs { path: Some(entry.clone()), ..Default::default() }
+                PatchArgs {
+                    path: Some(entry.clone()),
+                    ..Default::default()
+                }
             }
         })
         .collect()
 }
 
-pub(crate) fn run_patches(t: &Target<'_>, acc: &mut Acc, field: &str, patches: &[PatchArgs]) -> Result<(), Error> {
+pub(crate) fn run_patches(
+    t: &Target<'_>,
+    acc: &mut Acc,
+    field: &str,
+    patches: &[PatchArgs],
+) -> Result<(), Error> {
     for (i, p) in patches.iter().enumerate() {
         let label = format!("{field}[{i}]");
         let text = match (&p.path, &p.patch) {
@@ -34,31 +45,50 @@ pub(crate) fn run_patches(t: &Target<'_>, acc: &mut Acc, field: &str, patches: &
             }
             (None, Some(inline)) => inline.clone(),
             (Some(_), Some(_)) => {
-                return Err(field_err(&t.file, &label, "patch and path cannot both be set"));
+                return Err(field_err(
+                    &t.file,
+                    &label,
+                    "patch and path cannot both be set",
+                ));
             }
             (None, None) => {
                 return Err(field_err(&t.file, &label, "must specify a patch or a path"));
             }
         };
         let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
-            path: p.path.as_ref().map_or_else(|| t.file.clone(), |x| t.dir.join(x)),
+            path: p
+                .path
+                .as_ref()
+                .map_or_else(|| t.file.clone(), |x| t.dir.join(x)),
             source,
         })?;
-        let is_6902 = field == "patchesJson6902" || (docs.len() == 1 && docs.first().is_some_and(Value::is_array));
+        let is_6902 = field == "patchesJson6902"
+            || (docs.len() == 1 && docs.first().is_some_and(Value::is_array));
         if is_6902 {
             let ops = match docs.into_iter().next() {
                 Some(Value::Array(ops)) => ops,
                 Some(Value::Null) | None => Vec::new(),
                 Some(_) => {
-                    return Err(field_err(&t.file, &label, "a JSON 6902 patch must be a list of operations"));
+                    return Err(field_err(
+                        &t.file,
+                        &label,
+                        "a JSON 6902 patch must be a list of operations",
+                    ));
                 }
             };
             let Some(target) = &p.target else {
-                return Err(field_err(&t.file, &label, "a JSON 6902 patch requires a target"));
+                return Err(field_err(
+                    &t.file,
+                    &label,
+                    "a JSON 6902 patch requires a target",
+                ));
             };
             let mut matched = false;
             for r in &mut acc.resources {
-                if !r.matches_selector(target).map_err(|m| field_err(&t.file, &label, m))? {
+                if !r
+                    .matches_selector(target)
+                    .map_err(|m| field_err(&t.file, &label, m))?
+                {
                     continue;
                 }
                 matched = true;
@@ -75,7 +105,11 @@ pub(crate) fn run_patches(t: &Target<'_>, acc: &mut Acc, field: &str, patches: &
         }
         for patch in docs {
             if !patch.is_object() {
-                return Err(field_err(&t.file, &label, "a strategic merge patch must be a mapping"));
+                return Err(field_err(
+                    &t.file,
+                    &label,
+                    "a strategic merge patch must be a mapping",
+                ));
             }
             apply_smp(t, acc, &label, p, &patch)?;
         }
@@ -83,38 +117,63 @@ pub(crate) fn run_patches(t: &Target<'_>, acc: &mut Acc, field: &str, patches: &
     Ok(())
 }
 
-fn apply_smp(t: &Target<'_>, acc: &mut Acc, label: &str, p: &PatchArgs, patch: &Value) -> Result<(), Error> {
+fn apply_smp(
+    t: &Target<'_>,
+    acc: &mut Acc,
+    label: &str,
+    p: &PatchArgs,
+    patch: &Value,
+) -> Result<(), Error> {
     let allow_name = p.options.get("allowNameChange").copied().unwrap_or(false);
     let allow_kind = p.options.get("allowKindChange").copied().unwrap_or(false);
     let targets: Vec<usize> = if let Some(sel) = &p.target {
         let mut v = Vec::new();
         for (i, r) in acc.resources.iter().enumerate() {
-            if r.matches_selector(sel).map_err(|m| field_err(&t.file, label, m))? {
+            if r.matches_selector(sel)
+                .map_err(|m| field_err(&t.file, label, m))?
+            {
                 v.push(i);
             }
         }
         v
     } else {
         let gvk = gvk_of(patch);
-        let name = patch.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
-        let ns = patch.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+        let name = patch
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("");
+        let ns = patch
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let v: Vec<usize> = acc
             .resources
             .iter()
             .enumerate()
             .filter(|(_, r)| {
                 let same_gvk = r.gvk() == gvk || r.orig_gvk == gvk;
-                same_gvk && r.all_ids().iter().any(|(n, s)| n == name && ns_equal(s, ns))
+                same_gvk
+                    && r.all_ids()
+                        .iter()
+                        .any(|(n, s)| n == name && ns_equal(s, ns))
             })
             .map(|(i, _)| i)
             .collect();
         if v.is_empty() {
             let id = id_display(&gvk, name, ns);
-            return Err(field_err(&t.file, label, format!("no resource matches strategic merge patch \"{id}\"")));
+            return Err(field_err(
+                &t.file,
+                label,
+                format!("no resource matches strategic merge patch \"{id}\""),
+            ));
         }
         if v.len() > 1 {
             let id = id_display(&gvk, name, ns);
-            return Err(field_err(&t.file, label, format!("multiple resources match strategic merge patch \"{id}\"")));
+            return Err(field_err(
+                &t.file,
+                label,
+                format!("multiple resources match strategic merge patch \"{id}\""),
+            ));
         }
         v
     };
@@ -141,7 +200,10 @@ fn apply_smp(t: &Target<'_>, acc: &mut Acc, label: &str, p: &PatchArgs, patch: &
                 meta.remove("namespace");
             }
         }
-        let ctx = Ctx { group: &gvk.group, kind: &gvk.kind };
+        let ctx = Ctx {
+            group: &gvk.group,
+            kind: &gvk.kind,
+        };
         let outcome = merge_object(&mut r.obj, &patch, &ctx)
             .map_err(|m| field_err(&t.file, label, format!("{}: {m}", r.id_display())))?;
         let empty = r.obj.as_object().is_none_or(|m| m.is_empty());
@@ -179,7 +241,11 @@ fn apply_smp(t: &Target<'_>, acc: &mut Acc, label: &str, p: &PatchArgs, patch: &
 /// Namespaces compare equal when both are empty or "default".
 pub(crate) fn ns_equal(a: &str, b: &str) -> bool {
     let norm = |s: &str| {
-        if s.is_empty() { "default".to_string() } else { s.to_string() }
+        if s.is_empty() {
+            "default".to_string()
+        } else {
+            s.to_string()
+        }
     };
     norm(a) == norm(b)
 }
@@ -188,29 +254,46 @@ pub(crate) fn ns_equal(a: &str, b: &str) -> bool {
 pub(crate) fn apply_json6902(obj: &mut Value, ops: &[Value]) -> Result<(), String> {
     for op in ops {
         let kind = op.get("op").and_then(Value::as_str).unwrap_or("");
-        let path =
-            op.get("path").and_then(Value::as_str).ok_or_else(|| format!("operation {kind:?} is missing a path"))?;
+        let path = op
+            .get("path")
+            .and_then(Value::as_str)
+            .ok_or_else(|| format!("operation {kind:?} is missing a path"))?;
         match kind {
             "add" => {
-                let v = op.get("value").cloned().ok_or("add operation is missing a value")?;
+                let v = op
+                    .get("value")
+                    .cloned()
+                    .ok_or("add operation is missing a value")?;
                 add(obj, path, v)?;
             }
             "remove" => {
                 remove(obj, path)?;
             }
             "replace" => {
-                let v = op.get("value").cloned().ok_or("replace operation is missing a value")?;
+                let v = op
+                    .get("value")
+                    .cloned()
+                    .ok_or("replace operation is missing a value")?;
                 remove(obj, path)?;
                 add(obj, path, v)?;
             }
             "move" => {
-                let from = op.get("from").and_then(Value::as_str).ok_or("move operation is missing from")?;
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("move operation is missing from")?;
                 let v = remove(obj, from)?;
                 add(obj, path, v)?;
             }
             "copy" => {
-                let from = op.get("from").and_then(Value::as_str).ok_or("copy operation is missing from")?;
-                let v = obj.pointer(from).cloned().ok_or_else(|| format!("copy: path {from:?} does not exist"))?;
+                let from = op
+                    .get("from")
+                    .and_then(Value::as_str)
+                    .ok_or("copy operation is missing from")?;
+                let v = obj
+                    .pointer(from)
+                    .cloned()
+                    .ok_or_else(|| format!("copy: path {from:?} does not exist"))?;
                 add(obj, path, v)?;
             }
             "test" => {
@@ -229,15 +312,18 @@ fn split_pointer(path: &str) -> Result<(String, String), String> {
     if path.is_empty() {
         return Err("the root document cannot be patched".into());
     }
-    let (parent, last) = path.rsplit_once('/').ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
+    let (parent, last) = path
+        .rsplit_once('/')
+        .ok_or_else(|| format!("invalid JSON pointer {path:?}"))?;
     let last = last.replace("~1", "/").replace("~0", "~");
     Ok((parent.to_string(), last))
 }
 
 fn add(obj: &mut Value, path: &str, value: Value) -> Result<(), String> {
     let (parent, last) = split_pointer(path)?;
-    let target =
-        obj.pointer_mut(&parent).ok_or_else(|| format!("add: parent path {parent:?} of {path:?} does not exist"))?;
+    let target = obj
+        .pointer_mut(&parent)
+        .ok_or_else(|| format!("add: parent path {parent:?} of {path:?} does not exist"))?;
     match target {
         Value::Object(m) => {
             m.insert(last, value);
@@ -248,7 +334,9 @@ fn add(obj: &mut Value, path: &str, value: Value) -> Result<(), String> {
                 a.push(value);
                 return Ok(());
             }
-            let i: usize = last.parse().map_err(|_| format!("add: invalid index in {path:?}"))?;
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("add: invalid index in {path:?}"))?;
             if i > a.len() {
                 return Err(format!("add: index out of range in {path:?}"));
             }
@@ -261,11 +349,17 @@ fn add(obj: &mut Value, path: &str, value: Value) -> Result<(), String> {
 
 fn remove(obj: &mut Value, path: &str) -> Result<Value, String> {
     let (parent, last) = split_pointer(path)?;
-    let target = obj.pointer_mut(&parent).ok_or_else(|| format!("path {path:?} does not exist"))?;
+    let target = obj
+        .pointer_mut(&parent)
+        .ok_or_else(|| format!("path {path:?} does not exist"))?;
     match target {
-        Value::Object(m) => m.remove(&last).ok_or_else(|| format!("path {path:?} does not exist")),
+        Value::Object(m) => m
+            .remove(&last)
+            .ok_or_else(|| format!("path {path:?} does not exist")),
         Value::Array(a) => {
-            let i: usize = last.parse().map_err(|_| format!("invalid index in {path:?}"))?;
+            let i: usize = last
+                .parse()
+                .map_err(|_| format!("invalid index in {path:?}"))?;
             if i >= a.len() {
                 return Err(format!("index out of range in {path:?}"));
             }

@@ -50,14 +50,21 @@ struct TargetSel {
     options: Option<Opts>,
 }
 
-pub(crate) fn run(t: &Target<'_>, acc: &mut Acc, entries: &[ReplacementEntry]) -> Result<(), Error> {
+pub(crate) fn run(
+    t: &Target<'_>,
+    acc: &mut Acc,
+    entries: &[ReplacementEntry],
+) -> Result<(), Error> {
     let mut list: Vec<Value> = Vec::new();
     for e in entries {
         match e {
             ReplacementEntry::Path { path } => {
                 let p = t.loader.resolve(&t.dir, path)?;
                 let text = t.loader.read_string(&p)?;
-                let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml { path: p.clone(), source })?;
+                let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
+                    path: p.clone(),
+                    source,
+                })?;
                 for d in docs {
                     match d {
                         Value::Array(items) => list.extend(items),
@@ -95,14 +102,24 @@ fn describe(sel: &Selector, field: &str) -> String {
     };
     format!(
         "{}:{field}",
-        crate::resource::id_display(&g, sel.name.as_deref().unwrap_or(""), sel.namespace.as_deref().unwrap_or(""))
+        crate::resource::id_display(
+            &g,
+            sel.name.as_deref().unwrap_or(""),
+            sel.namespace.as_deref().unwrap_or("")
+        )
     )
 }
 
 fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
-    let source = r.source.as_ref().ok_or("a replacement must have a source")?;
+    let source = r
+        .source
+        .as_ref()
+        .ok_or("a replacement must have a source")?;
     let sel = selector_of(source);
-    let field = source.field_path.clone().unwrap_or_else(|| "metadata.name".into());
+    let field = source
+        .field_path
+        .clone()
+        .unwrap_or_else(|| "metadata.name".into());
     let mut found = Vec::new();
     for res in &acc.resources {
         if exact_match(res, &sel)? {
@@ -110,7 +127,10 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
         }
     }
     if found.len() > 1 {
-        return Err(format!("multiple matches for selector {}", describe(&sel, &field)));
+        return Err(format!(
+            "multiple matches for selector {}",
+            describe(&sel, &field)
+        ));
     }
     let Some(src) = found.first() else {
         return Err(format!("nothing selected by {}", describe(&sel, &field)));
@@ -123,7 +143,10 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
         Ok(())
     })?;
     let Some(mut value) = values.into_iter().next() else {
-        return Err(format!("fieldPath `{field}` is missing for replacement source {}", src.id_display()));
+        return Err(format!(
+            "fieldPath `{field}` is missing for replacement source {}",
+            src.id_display()
+        ));
     };
     if let Some(o) = &source.options
         && let Some(d) = o.delimiter.as_ref().filter(|d| !d.is_empty())
@@ -131,7 +154,9 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
         let s = value.as_str().unwrap_or("").to_string();
         let parts: Vec<&str> = s.split(d.as_str()).collect();
         let idx = usize::try_from(o.index).map_err(|_| "options.index must not be negative")?;
-        let part = parts.get(idx).ok_or("options.index out of bounds for the source value")?;
+        let part = parts
+            .get(idx)
+            .ok_or("options.index out of bounds for the source value")?;
         value = Value::String((*part).to_string());
     }
     for target in &r.targets {
@@ -161,7 +186,9 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
                     set_value(v, &value, &opts)
                 })?;
                 if !hit && !opts.create {
-                    return Err(format!("unable to find field `{fp}` in replacement target {id}"));
+                    return Err(format!(
+                        "unable to find field `{fp}` in replacement target {id}"
+                    ));
                 }
             }
         }
@@ -172,7 +199,8 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
 /// Replacement sources use exact (non-regex) matching on the current or an earlier name.
 fn exact_match(res: &crate::resource::Resource, sel: &Selector) -> Result<bool, String> {
     let gvk = res.gvk();
-    let eq = |want: &Option<String>, have: &str| want.as_ref().is_none_or(|w| w.is_empty() || w == have);
+    let eq =
+        |want: &Option<String>, have: &str| want.as_ref().is_none_or(|w| w.is_empty() || w == have);
     if !eq(&sel.group, &gvk.group) || !eq(&sel.version, &gvk.version) || !eq(&sel.kind, &gvk.kind) {
         return Ok(false);
     }

@@ -18,13 +18,25 @@ impl Gvk {
             Some((g, v)) => (g.to_string(), v.to_string()),
             None => (String::new(), api_version.to_string()),
         };
-        Gvk { group, version, kind: kind.to_string() }
+        Gvk {
+            group,
+            version,
+            kind: kind.to_string(),
+        }
     }
 
     /// Kustomize's `Gvk.String()`: `Kind.version.group` with `[noVer]`/`[noGrp]` placeholders.
     pub(crate) fn display(&self) -> String {
-        let v = if self.version.is_empty() { "[noVer]" } else { &self.version };
-        let g = if self.group.is_empty() { "[noGrp]" } else { &self.group };
+        let v = if self.version.is_empty() {
+            "[noVer]"
+        } else {
+            &self.version
+        };
+        let g = if self.group.is_empty() {
+            "[noGrp]"
+        } else {
+            &self.group
+        };
         format!("{}.{}.{}", self.kind, v, g)
     }
 
@@ -87,7 +99,14 @@ pub(crate) struct Resource {
 impl Resource {
     pub(crate) fn new(obj: Value) -> Self {
         let gvk = gvk_of(&obj);
-        Resource { obj, history: Vec::new(), orig_gvk: gvk, generator: None, origin: None, transformations: Vec::new() }
+        Resource {
+            obj,
+            history: Vec::new(),
+            orig_gvk: gvk,
+            generator: None,
+            origin: None,
+            transformations: Vec::new(),
+        }
     }
 
     pub(crate) fn gvk(&self) -> Gvk {
@@ -95,11 +114,17 @@ impl Resource {
     }
 
     pub(crate) fn name(&self) -> &str {
-        self.obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("")
+        self.obj
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     pub(crate) fn namespace(&self) -> &str {
-        self.obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("")
+        self.obj
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .unwrap_or("")
     }
 
     /// Rename, remembering the old name for reference fixing.
@@ -127,7 +152,9 @@ impl Resource {
 
     pub(crate) fn metadata_mut(&mut self) -> Option<&mut Map<String, Value>> {
         let obj = self.obj.as_object_mut()?;
-        let meta = obj.entry("metadata").or_insert_with(|| Value::Object(Map::new()));
+        let meta = obj
+            .entry("metadata")
+            .or_insert_with(|| Value::Object(Map::new()));
         if !meta.is_object() {
             *meta = Value::Object(Map::new());
         }
@@ -147,11 +174,19 @@ impl Resource {
     }
 
     pub(crate) fn labels(&self) -> Map<String, Value> {
-        self.obj.pointer("/metadata/labels").and_then(Value::as_object).cloned().unwrap_or_default()
+        self.obj
+            .pointer("/metadata/labels")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
     }
 
     pub(crate) fn annotations(&self) -> Map<String, Value> {
-        self.obj.pointer("/metadata/annotations").and_then(Value::as_object).cloned().unwrap_or_default()
+        self.obj
+            .pointer("/metadata/annotations")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// Does this resource match a patch/replacement selector?
@@ -227,7 +262,10 @@ pub(crate) fn gvk_of(obj: &Value) -> Gvk {
 
 /// Kubernetes label selector syntax: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`, `a`,
 /// `!a`, comma separated.
-pub(crate) fn label_selector_matches(sel: &str, labels: &Map<String, Value>) -> Result<bool, String> {
+pub(crate) fn label_selector_matches(
+    sel: &str,
+    labels: &Map<String, Value>,
+) -> Result<bool, String> {
     let get = |k: &str| labels.get(k).and_then(Value::as_str);
     for term in split_terms(sel) {
         let term = term.trim();

@@ -21,7 +21,11 @@ pub(crate) enum Outcome {
     Deleted,
 }
 
-pub(crate) fn merge_object(dest: &mut Value, patch: &Value, ctx: &Ctx<'_>) -> Result<Outcome, String> {
+pub(crate) fn merge_object(
+    dest: &mut Value,
+    patch: &Value,
+    ctx: &Ctx<'_>,
+) -> Result<Outcome, String> {
     let mut path = Vec::new();
     merge_value(dest, patch, ctx, &mut path)
 }
@@ -30,7 +34,12 @@ fn directive(v: &Value) -> Option<&str> {
     v.get("$patch").and_then(Value::as_str)
 }
 
-fn merge_value(dest: &mut Value, patch: &Value, ctx: &Ctx<'_>, path: &mut Vec<String>) -> Result<Outcome, String> {
+fn merge_value(
+    dest: &mut Value,
+    patch: &Value,
+    ctx: &Ctx<'_>,
+    path: &mut Vec<String>,
+) -> Result<Outcome, String> {
     let Value::Object(pm) = patch else {
         *dest = clean(patch);
         return Ok(Outcome::Kept);
@@ -114,7 +123,11 @@ fn merge_list(
     path: &mut Vec<String>,
 ) -> Result<(), String> {
     if items.iter().any(|i| directive(i) == Some("replace")) {
-        *existing = items.iter().filter(|i| directive(i) != Some("replace")).map(clean).collect();
+        *existing = items
+            .iter()
+            .filter(|i| directive(i) != Some("replace"))
+            .map(clean)
+            .collect();
         return Ok(());
     }
     let Some(key) = key else {
@@ -370,7 +383,11 @@ fn clean(v: &Value) -> Value {
 
 fn clean_list(items: &[Value]) -> Value {
     Value::Array(
-        items.iter().filter(|i| !matches!(directive(i), Some("delete") | Some("replace"))).map(clean).collect(),
+        items
+            .iter()
+            .filter(|i| !matches!(directive(i), Some("delete") | Some("replace")))
+            .map(clean)
+            .collect(),
     )
 }
 
@@ -389,7 +406,10 @@ mod tests {
             {"name": "a", "env": [{"name": "B", "value": "2"}]},
             {"name": "b", "$patch": "delete"}
         ]}}}});
-        let ctx = Ctx { group: "apps", kind: "Deployment" };
+        let ctx = Ctx {
+            group: "apps",
+            kind: "Deployment",
+        };
         assert_eq!(merge_object(&mut dest, &patch, &ctx), Ok(Outcome::Kept));
         assert_eq!(
             dest,
@@ -403,7 +423,10 @@ mod tests {
     fn null_deletes_and_lists_of_crs_replace() {
         let mut dest = json!({"spec": {"items": [{"name": "a"}], "drop": 1}});
         let patch = json!({"spec": {"items": [{"name": "b"}], "drop": null}});
-        let ctx = Ctx { group: "example.com", kind: "Foo" };
+        let ctx = Ctx {
+            group: "example.com",
+            kind: "Foo",
+        };
         assert_eq!(merge_object(&mut dest, &patch, &ctx), Ok(Outcome::Kept));
         assert_eq!(dest, json!({"spec": {"items": [{"name": "b"}]}}));
     }

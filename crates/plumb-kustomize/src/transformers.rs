@@ -16,11 +16,18 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     let k = &t.k;
     if let Some(p) = &k.patches_strategic_merge {
         track(t, acc, "PatchStrategicMergeTransformer", |acc| {
-            run_patches(t, acc, "patchesStrategicMerge", &crate::patch::from_smp_list(p))
+            run_patches(
+                t,
+                acc,
+                "patchesStrategicMerge",
+                &crate::patch::from_smp_list(p),
+            )
         })?;
     }
     if let Some(p) = &k.patches {
-        track(t, acc, "PatchTransformer", |acc| run_patches(t, acc, "patches", p))?;
+        track(t, acc, "PatchTransformer", |acc| {
+            run_patches(t, acc, "patches", p)
+        })?;
     }
     if let Some(ns) = k.namespace.as_ref().filter(|n| !n.is_empty()) {
         track(t, acc, "NamespaceTransformer", |acc| {
@@ -39,8 +46,8 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             prefix_suffix(acc, "", s, &specs).map_err(|m| field_err(&t.file, "nameSuffix", m))
         })?;
     }
-    let has_labels =
-        k.labels.as_ref().is_some_and(|l| !l.is_empty()) || k.common_labels.as_ref().is_some_and(|l| !l.is_empty());
+    let has_labels = k.labels.as_ref().is_some_and(|l| !l.is_empty())
+        || k.common_labels.as_ref().is_some_and(|l| !l.is_empty());
     if has_labels {
         track(t, acc, "LabelTransformer", |acc| labels(t, acc))?;
     }
@@ -51,7 +58,9 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
         })?;
     }
     if let Some(p) = &k.patches_json6902 {
-        track(t, acc, "PatchJson6902Transformer", |acc| run_patches(t, acc, "patchesJson6902", p))?;
+        track(t, acc, "PatchJson6902Transformer", |acc| {
+            run_patches(t, acc, "patchesJson6902", p)
+        })?;
     }
     if let Some(r) = &k.replicas {
         track(t, acc, "ReplicaCountTransformer", |acc| {
@@ -69,7 +78,9 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
         })?;
     }
     if let Some(r) = &k.replacements {
-        track(t, acc, "ReplacementTransformer", |acc| run_replacements(t, acc, r))?;
+        track(t, acc, "ReplacementTransformer", |acc| {
+            run_replacements(t, acc, r)
+        })?;
     }
     if let Some(list) = k.transformers.as_ref().filter(|l| !l.is_empty()) {
         return Err(Error::Unsupported {
@@ -97,8 +108,16 @@ fn track(
     }
     let before: Vec<Value> = acc.resources.iter().map(|r| r.obj.clone()).collect();
     f(acc)?;
-    let file = t.file.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-    let configured_in = if t.rel.is_empty() { file } else { format!("{}/{}", t.rel, file) };
+    let file = t
+        .file
+        .file_name()
+        .map(|f| f.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let configured_in = if t.rel.is_empty() {
+        file
+    } else {
+        format!("{}/{}", t.rel, file)
+    };
     for (i, r) in acc.resources.iter_mut().enumerate() {
         if before.get(i) != Some(&r.obj) {
             r.transformations.push(json!({
@@ -111,19 +130,30 @@ fn track(
 }
 
 fn namespace(acc: &mut Acc, ns: &str) -> Result<(), String> {
-    let specs: Vec<FieldSpec> =
-        acc.config.namespace.iter().filter(|fs| fs.path != "metadata/namespace").cloned().collect();
+    let specs: Vec<FieldSpec> = acc
+        .config
+        .namespace
+        .iter()
+        .filter(|fs| fs.path != "metadata/namespace")
+        .cloned()
+        .collect();
     for r in &mut acc.resources {
         let gvk = r.gvk();
         if !gvk.is_cluster_scoped() {
             r.set_namespace(ns);
         }
-        let api = r.obj.get("apiVersion").and_then(Value::as_str).unwrap_or("").to_string();
+        let api = r
+            .obj
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         let own: Vec<FieldSpec> = specs
             .iter()
             .filter(|fs| !(fs.path == "metadata/name" && api != "v1"))
             .filter(|fs| {
-                !((gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding") && fs.path == "subjects/namespace")
+                !((gvk.kind == "RoleBinding" || gvk.kind == "ClusterRoleBinding")
+                    && fs.path == "subjects/namespace")
             })
             .cloned()
             .collect();
@@ -151,13 +181,24 @@ fn namespace(acc: &mut Acc, ns: &str) -> Result<(), String> {
     Ok(())
 }
 
-const PREFIX_SKIP: &[(&str, &str)] =
-    &[("", "CustomResourceDefinition"), ("apiregistration.k8s.io", "APIService"), ("", "Namespace")];
+const PREFIX_SKIP: &[(&str, &str)] = &[
+    ("", "CustomResourceDefinition"),
+    ("apiregistration.k8s.io", "APIService"),
+    ("", "Namespace"),
+];
 
-fn prefix_suffix(acc: &mut Acc, prefix: &str, suffix: &str, specs: &[FieldSpec]) -> Result<(), String> {
+fn prefix_suffix(
+    acc: &mut Acc,
+    prefix: &str,
+    suffix: &str,
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     for r in &mut acc.resources {
         let gvk = r.gvk();
-        if PREFIX_SKIP.iter().any(|(g, k)| gvk.kind == *k && (g.is_empty() || gvk.group == *g)) {
+        if PREFIX_SKIP
+            .iter()
+            .any(|(g, k)| gvk.kind == *k && (g.is_empty() || gvk.group == *g))
+        {
             continue;
         }
         for fs in specs {
@@ -184,8 +225,8 @@ fn labels(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     for l in t.k.labels.clone().unwrap_or_default() {
         let mut specs: Vec<FieldSpec> = Vec::new();
         for f in &l.fields {
-            let fs: FieldSpec =
-                serde_json::from_value(f.clone()).map_err(|e| field_err(&t.file, "labels", format!("fields: {e}")))?;
+            let fs: FieldSpec = serde_json::from_value(f.clone())
+                .map_err(|e| field_err(&t.file, "labels", format!("fields: {e}")))?;
             specs.push(fs);
         }
         specs.extend(acc.config.labels.iter().cloned());
@@ -206,7 +247,11 @@ fn labels(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     Ok(())
 }
 
-fn set_map_entries(acc: &mut Acc, entries: &BTreeMap<String, String>, specs: &[FieldSpec]) -> Result<(), String> {
+fn set_map_entries(
+    acc: &mut Acc,
+    entries: &BTreeMap<String, String>,
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     // The same path may be listed more than once (e.g. metadata/labels with and without a
     // kind); applying twice is harmless for map entries.
     for r in &mut acc.resources {
@@ -238,7 +283,11 @@ fn replicas(acc: &mut Acc, list: &[crate::kustomization::ReplicaArgs]) -> Result
                 continue;
             }
             let gvk = r.gvk();
-            let matching: Vec<FieldSpec> = specs.iter().filter(|fs| fs.matches(&gvk)).cloned().collect();
+            let matching: Vec<FieldSpec> = specs
+                .iter()
+                .filter(|fs| fs.matches(&gvk))
+                .cloned()
+                .collect();
             if matching.is_empty() {
                 continue;
             }
@@ -252,8 +301,12 @@ fn replicas(acc: &mut Acc, list: &[crate::kustomization::ReplicaArgs]) -> Result
             let kinds: Vec<String> = specs
                 .iter()
                 .map(|fs| {
-                    crate::resource::Gvk { group: fs.group.clone(), version: fs.version.clone(), kind: fs.kind.clone() }
-                        .display()
+                    crate::resource::Gvk {
+                        group: fs.group.clone(),
+                        version: fs.version.clone(),
+                        kind: fs.kind.clone(),
+                    }
+                    .display()
                 })
                 .collect();
             return Err(format!(
@@ -289,7 +342,11 @@ fn update_image(value: &str, img: &ImageArgs) -> Option<String> {
     if name != img.name {
         return None;
     }
-    let new_name = img.new_name.as_deref().filter(|s| !s.is_empty()).unwrap_or(name);
+    let new_name = img
+        .new_name
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .unwrap_or(name);
     let new_tag = img.new_tag.as_deref().filter(|s| !s.is_empty());
     let digest = img.digest.as_deref().filter(|s| !s.is_empty());
     let mut tag = match (new_tag, digest) {
@@ -361,7 +418,10 @@ pub(crate) fn config_from_crd(text: &str) -> Result<TransformerConfig, String> {
         let Some(props) = def.pointer("/Schema/properties").and_then(Value::as_object) else {
             continue;
         };
-        if !(props.contains_key("kind") && props.contains_key("apiVersion") && props.contains_key("metadata")) {
+        if !(props.contains_key("kind")
+            && props.contains_key("apiVersion")
+            && props.contains_key("metadata"))
+        {
             continue;
         }
         let kind = type_name.rsplit('.').next().unwrap_or("").to_string();
@@ -381,7 +441,10 @@ fn crd_walk(
     if depth > 32 {
         return;
     }
-    let Some(props) = defs.get(type_name).and_then(|d| d.pointer("/Schema/properties")).and_then(Value::as_object)
+    let Some(props) = defs
+        .get(type_name)
+        .and_then(|d| d.pointer("/Schema/properties"))
+        .and_then(Value::as_object)
     else {
         return;
     };
@@ -392,7 +455,11 @@ fn crd_walk(
             if let Some(e) = extra {
                 parts.push(e.to_string());
             }
-            FieldSpec { kind: kind.to_string(), path: parts.join("/"), ..Default::default() }
+            FieldSpec {
+                kind: kind.to_string(),
+                path: parts.join("/"),
+                ..Default::default()
+            }
         };
         if p.get("x-kubernetes-annotation").is_some() {
             cfg.common_annotations.push(fs(None));
@@ -404,10 +471,15 @@ fn crd_walk(
             cfg.name_prefix.push(fs(None));
         }
         if let (Some(v), Some(k)) = (
-            p.get("x-kubernetes-object-ref-api-version").and_then(Value::as_str),
-            p.get("x-kubernetes-object-ref-kind").and_then(Value::as_str),
+            p.get("x-kubernetes-object-ref-api-version")
+                .and_then(Value::as_str),
+            p.get("x-kubernetes-object-ref-kind")
+                .and_then(Value::as_str),
         ) {
-            let key = p.get("x-kubernetes-object-ref-name-key").and_then(Value::as_str).unwrap_or("name");
+            let key = p
+                .get("x-kubernetes-object-ref-name-key")
+                .and_then(Value::as_str)
+                .unwrap_or("name");
             cfg.name_reference.push(NameBackRef {
                 kind: k.to_string(),
                 version: v.to_string(),

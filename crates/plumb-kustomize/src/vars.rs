@@ -8,7 +8,11 @@ use crate::fieldspec::{TransformerConfig, visit};
 use crate::kustomization::VarArgs;
 use crate::resource::{Gvk, Resource};
 
-pub(crate) fn resolve(resources: &mut [Resource], vars: &[VarArgs], config: &TransformerConfig) -> Result<(), Error> {
+pub(crate) fn resolve(
+    resources: &mut [Resource],
+    vars: &[VarArgs],
+    config: &TransformerConfig,
+) -> Result<(), Error> {
     if vars.is_empty() {
         return Ok(());
     }
@@ -20,9 +24,16 @@ pub(crate) fn resolve(resources: &mut [Resource], vars: &[VarArgs], config: &Tra
                 let g = Gvk::from_api_version(api, "");
                 (g.group, g.version)
             }
-            (None, g, ver) => (g.clone().unwrap_or_default(), ver.clone().unwrap_or_default()),
+            (None, g, ver) => (
+                g.clone().unwrap_or_default(),
+                ver.clone().unwrap_or_default(),
+            ),
         };
-        let want = Gvk { group, version, kind: o.kind.clone().unwrap_or_default() };
+        let want = Gvk {
+            group,
+            version,
+            kind: o.kind.clone().unwrap_or_default(),
+        };
         let name = o.name.clone().unwrap_or_default();
         let matches: Vec<&Resource> = resources
             .iter()
@@ -32,7 +43,10 @@ pub(crate) fn resolve(resources: &mut [Resource], vars: &[VarArgs], config: &Tra
                     && (want.group.is_empty() || g.group == want.group)
                     && (want.version.is_empty() || g.version == want.version)
                     && r.all_ids().iter().any(|(n, ns)| {
-                        n == &name && o.namespace.as_ref().is_none_or(|want_ns| crate::patch::ns_equal(ns, want_ns))
+                        n == &name
+                            && o.namespace
+                                .as_ref()
+                                .is_none_or(|want_ns| crate::patch::ns_equal(ns, want_ns))
                     })
             })
             .collect();
@@ -41,7 +55,9 @@ pub(crate) fn resolve(resources: &mut [Resource], vars: &[VarArgs], config: &Tra
                 "var '{{{} {} {{{}}}}}' cannot be mapped to a field in the set of known resources",
                 v.name,
                 crate::resource::id_display(&want, &name, o.namespace.as_deref().unwrap_or("")),
-                v.field_ref.as_ref().map_or("metadata.name", |f| f.field_path.as_str())
+                v.field_ref
+                    .as_ref()
+                    .map_or("metadata.name", |f| f.field_path.as_str())
             )
         };
         let [source] = matches.as_slice() else {
@@ -55,11 +71,18 @@ pub(crate) fn resolve(resources: &mut [Resource], vars: &[VarArgs], config: &Tra
                 },
             });
         };
-        let path = v.field_ref.as_ref().map_or("metadata.name", |f| f.field_path.as_str());
+        let path = v
+            .field_ref
+            .as_ref()
+            .map_or("metadata.name", |f| f.field_path.as_str());
         let value = lookup_dotted(&source.obj, path).ok_or_else(|| Error::Field {
             path: "kustomization".into(),
             field: "vars".into(),
-            message: format!("var '{}': field {path:?} not found in {}", v.name, source.id_display()),
+            message: format!(
+                "var '{}': field {path:?} not found in {}",
+                v.name,
+                source.id_display()
+            ),
         })?;
         values.push((v.name.clone(), value));
     }
@@ -115,7 +138,12 @@ fn lookup_dotted(obj: &Value, path: &str) -> Option<Value> {
     let mut cur = obj;
     for part in path.split('.') {
         let (key, index) = match part.find('[') {
-            Some(p) => (&part[..p], part[p + 1..].strip_suffix(']').and_then(|i| i.parse::<usize>().ok())),
+            Some(p) => (
+                &part[..p],
+                part[p + 1..]
+                    .strip_suffix(']')
+                    .and_then(|i| i.parse::<usize>().ok()),
+            ),
             None => (part, None),
         };
         if !key.is_empty() {

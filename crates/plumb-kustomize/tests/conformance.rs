@@ -55,7 +55,11 @@ fn conformance_ratchet() {
         return;
     };
     let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .map(|rd| rd.filter_map(Result::ok).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
         .unwrap_or_default();
     names.sort();
     assert!(!names.is_empty(), "no cases in {}", dir.display());
@@ -65,9 +69,15 @@ fn conformance_ratchet() {
     let mut improvements = Vec::new();
     for name in &names {
         let case = dir.join(name);
-        let entry = std::fs::read_to_string(case.join("entry")).map(|s| s.trim().to_string()).unwrap_or_default();
+        let entry = std::fs::read_to_string(case.join("entry"))
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
         let input = case.join("input");
-        let target = if entry.is_empty() { input.clone() } else { input.join(&entry) };
+        let target = if entry.is_empty() {
+            input.clone()
+        } else {
+            input.join(&entry)
+        };
         let result = build(&input, &target, &Options::default());
         if let Ok(expected) = std::fs::read_to_string(case.join("expected.yaml")) {
             let (is_exact, is_equal, detail) = match &result {
@@ -129,7 +139,11 @@ fn conformance_ratchet() {
         "conformance: {exact} byte-exact, {equal} equal as documents, {failing} failing; \
          error cases: {err_ok} ok, {err_bad} wrong"
     );
-    assert!(regressions.is_empty(), "regressions:\n{}", regressions.join("\n"));
+    assert!(
+        regressions.is_empty(),
+        "regressions:\n{}",
+        regressions.join("\n")
+    );
     assert!(
         improvements.is_empty(),
         "these cases now pass better than recorded; shrink the known lists: {improvements:?}"

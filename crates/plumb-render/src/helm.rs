@@ -11,22 +11,37 @@ use serde_json::Value;
 use std::path::{Path, PathBuf};
 
 fn invalid(field: &str, problem: String) -> Error {
-    Error::HelmOption { field: field.to_string(), problem }
+    Error::HelmOption {
+        field: field.to_string(),
+        problem,
+    }
 }
 
 /// Resolves a path given in the Application relative to the chart, confined to the root.
 fn confined(root: &Path, chart: &Path, field: &str, given: &str) -> Result<Option<PathBuf>, Error> {
     if given.contains("://") {
-        return Err(invalid(field, format!("{given:?}: remote value files are not supported yet")));
+        return Err(invalid(
+            field,
+            format!("{given:?}: remote value files are not supported yet"),
+        ));
     }
     if given.starts_with('$') {
-        return Err(invalid(field, format!("{given:?}: multi-source $ref value files are not supported yet")));
+        return Err(invalid(
+            field,
+            format!("{given:?}: multi-source $ref value files are not supported yet"),
+        ));
     }
-    let path =
-        if Path::new(given).is_absolute() { root.join(given.trim_start_matches('/')) } else { chart.join(given) };
+    let path = if Path::new(given).is_absolute() {
+        root.join(given.trim_start_matches('/'))
+    } else {
+        chart.join(given)
+    };
     match path.canonicalize() {
         Ok(resolved) if resolved.starts_with(root) => Ok(Some(resolved)),
-        Ok(_) => Err(invalid(field, format!("{given:?} leads outside the repository"))),
+        Ok(_) => Err(invalid(
+            field,
+            format!("{given:?} leads outside the repository"),
+        )),
         Err(_) => Ok(None),
     }
 }
@@ -46,7 +61,9 @@ fn merge(base: &mut Value, overlay: Value) {
         (Value::Object(base), Value::Object(overlay)) => {
             for (key, value) in overlay {
                 match base.get_mut(&key) {
-                    Some(existing) if existing.is_object() && value.is_object() => merge(existing, value),
+                    Some(existing) if existing.is_object() && value.is_object() => {
+                        merge(existing, value)
+                    }
                     _ => {
                         base.insert(key, value);
                     }
@@ -93,14 +110,19 @@ fn options(
         match confined(root, chart, "valueFiles", &file)? {
             Some(path) => options.values_files.push(path),
             None if ignore_missing => {}
-            None => return Err(invalid("valueFiles", format!("{file:?} does not exist in the repository"))),
+            None => {
+                return Err(invalid(
+                    "valueFiles",
+                    format!("{file:?} does not exist in the repository"),
+                ));
+            }
         }
     }
     let mut values = Value::Null;
     match helm.get("values") {
         Some(Value::String(text)) if !text.trim().is_empty() => {
-            let parsed: Value =
-                serde_saphyr::from_str(text).map_err(|e| invalid("values", format!("invalid YAML: {e}")))?;
+            let parsed: Value = serde_saphyr::from_str(text)
+                .map_err(|e| invalid("values", format!("invalid YAML: {e}")))?;
             merge(&mut values, parsed);
         }
         Some(object @ Value::Object(_)) => merge(&mut values, object.clone()),
@@ -112,7 +134,12 @@ fn options(
     if !values.is_null() {
         options.values = Some(values);
     }
-    for parameter in helm.get("parameters").and_then(Value::as_array).into_iter().flatten() {
+    for parameter in helm
+        .get("parameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = parameter.get("name").and_then(Value::as_str).unwrap_or("");
         if name.is_empty() {
             return Err(invalid("parameters", "a parameter needs a name".into()));
@@ -128,18 +155,32 @@ fn options(
             options.set.push(format!("{name}={value}"));
         }
     }
-    for parameter in helm.get("fileParameters").and_then(Value::as_array).into_iter().flatten() {
+    for parameter in helm
+        .get("fileParameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let name = parameter.get("name").and_then(Value::as_str).unwrap_or("");
         let path = parameter.get("path").and_then(Value::as_str).unwrap_or("");
-        let resolved = confined(root, chart, "fileParameters", path)?
-            .ok_or_else(|| invalid("fileParameters", format!("{path:?} does not exist in the repository")))?;
-        options.set_file.push(format!("{name}={}", resolved.display()));
+        let resolved = confined(root, chart, "fileParameters", path)?.ok_or_else(|| {
+            invalid(
+                "fileParameters",
+                format!("{path:?} does not exist in the repository"),
+            )
+        })?;
+        options
+            .set_file
+            .push(format!("{name}={}", resolved.display()));
     }
     Ok(options)
 }
 
 fn is_test_hook(object: &Value) -> bool {
-    let hooks = object.pointer("/metadata/annotations/helm.sh~1hook").and_then(Value::as_str).unwrap_or("");
+    let hooks = object
+        .pointer("/metadata/annotations/helm.sh~1hook")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     !hooks.is_empty() && hooks.split(',').all(|h| h.trim().starts_with("test"))
 }
 
@@ -153,14 +194,25 @@ pub fn render_chart(
     let empty = Value::Object(Default::default());
     let options = options(root, chart, helm.unwrap_or(&empty), context)?;
     let shown = relative(root, chart);
-    let rendered =
-        plumb_helm::template(root, chart, &options).map_err(|source| Error::Helm { path: shown.clone(), source })?;
-    let objects = rendered.objects().map_err(|source| Error::Helm { path: shown.clone(), source })?;
+    let rendered = plumb_helm::template(root, chart, &options).map_err(|source| Error::Helm {
+        path: shown.clone(),
+        source,
+    })?;
+    let objects = rendered.objects().map_err(|source| Error::Helm {
+        path: shown.clone(),
+        source,
+    })?;
     let file = format!("{shown}/Chart.yaml");
     Ok(objects
         .into_iter()
         .filter(|object| !is_test_hook(object))
         .enumerate()
-        .map(|(document, object)| Manifest { object, origin: Origin { file: file.clone(), document } })
+        .map(|(document, object)| Manifest {
+            object,
+            origin: Origin {
+                file: file.clone(),
+                document,
+            },
+        })
         .collect())
 }

@@ -33,7 +33,12 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_file_bytes: 4 * 1024 * 1024, max_total_bytes: 64 * 1024 * 1024, max_files: 10_000, max_depth: 32 }
+        Limits {
+            max_file_bytes: 4 * 1024 * 1024,
+            max_total_bytes: 64 * 1024 * 1024,
+            max_files: 10_000,
+            max_depth: 32,
+        }
     }
 }
 
@@ -166,7 +171,10 @@ pub enum Error {
 
 /// Detects which renderer the directory `dir` needs.
 pub fn source_type(dir: &Path) -> SourceType {
-    if ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file()) {
+    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|f| dir.join(f).is_file())
+    {
         SourceType::Kustomize
     } else if dir.join("Chart.yaml").is_file() {
         SourceType::Helm
@@ -185,10 +193,19 @@ pub fn render(
     context: &RenderContext,
     limits: &Limits,
 ) -> Result<(SourceType, Vec<Manifest>), Error> {
-    let root = root.canonicalize().map_err(|source| Error::Read { path: ".".into(), source })?;
-    let dir = confine(&root, Path::new(source.path.trim_start_matches('/')), &source.path)?;
+    let root = root.canonicalize().map_err(|source| Error::Read {
+        path: ".".into(),
+        source,
+    })?;
+    let dir = confine(
+        &root,
+        Path::new(source.path.trim_start_matches('/')),
+        &source.path,
+    )?;
     if !dir.is_dir() {
-        return Err(Error::PathNotFound { path: source.path.clone() });
+        return Err(Error::PathNotFound {
+            path: source.path.clone(),
+        });
     }
     let kind = source_type(&dir);
     let manifests = match kind {
@@ -198,12 +215,21 @@ pub fn render(
         }
         SourceType::Kustomize => {
             let objects = plumb_kustomize::build(&root, &dir, &plumb_kustomize::Options::default())
-                .map_err(|source| Error::Kustomize { path: relative(&root, &dir), source })?;
+                .map_err(|source| Error::Kustomize {
+                    path: relative(&root, &dir),
+                    source,
+                })?;
             let file = format!("{}/kustomization.yaml", relative(&root, &dir));
             objects
                 .into_iter()
                 .enumerate()
-                .map(|(document, object)| Manifest { object, origin: Origin { file: file.clone(), document } })
+                .map(|(document, object)| Manifest {
+                    object,
+                    origin: Origin {
+                        file: file.clone(),
+                        document,
+                    },
+                })
                 .collect()
         }
         SourceType::Helm => helm::render_chart(&root, &dir, source.helm.as_ref(), context)?,
@@ -220,17 +246,26 @@ pub(crate) fn confine(root: &Path, path: &Path, shown: &str) -> Result<PathBuf, 
     let resolved = match joined.canonicalize() {
         Ok(resolved) => resolved,
         Err(_) => {
-            return Err(Error::PathNotFound { path: shown.to_string() });
+            return Err(Error::PathNotFound {
+                path: shown.to_string(),
+            });
         }
     };
     if !resolved.starts_with(root) {
-        return Err(Error::OutsideRoot { path: shown.to_string(), what: "path" });
+        return Err(Error::OutsideRoot {
+            path: shown.to_string(),
+            what: "path",
+        });
     }
     Ok(resolved)
 }
 
 /// `path` relative to `root`, `/`-separated, `.` for the root itself.
 pub(crate) fn relative(root: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/");
     if rel.is_empty() { ".".into() } else { rel }
 }

@@ -22,7 +22,11 @@ use crate::{Credentials, Error};
 pub(crate) const REMOTE_HEAD: &str = "refs/plumb/remote-head";
 
 /// Branches and tags are mirrored as they are on the remote; `HEAD` becomes [`REMOTE_HEAD`].
-const REFSPECS: [&str; 3] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*", "+HEAD:refs/plumb/remote-head"];
+const REFSPECS: [&str; 3] = [
+    "+refs/heads/*:refs/heads/*",
+    "+refs/tags/*:refs/tags/*",
+    "+HEAD:refs/plumb/remote-head",
+];
 
 /// What a fetch asks the remote for.
 #[derive(Debug, Clone, Copy)]
@@ -108,7 +112,8 @@ pub(crate) fn fetch(
         (Transport::Ssh, Credentials::Basic { .. } | Credentials::Token(_)) => {
             return Err(Error::Unsupported {
                 url: url.redacted.clone(),
-                what: "username/password or token credentials over ssh (use an ssh private key)".into(),
+                what: "username/password or token credentials over ssh (use an ssh private key)"
+                    .into(),
             });
         }
         (Transport::Ssh, _) => {
@@ -136,14 +141,18 @@ pub(crate) fn fetch(
     };
     let remote = repo
         .remote_at_without_url_rewrite(url.raw.as_str())
-        .and_then(|remote| remote.with_refspecs(refspecs.iter().map(String::as_str), Direction::Fetch))
+        .and_then(|remote| {
+            remote.with_refspecs(refspecs.iter().map(String::as_str), Direction::Fetch)
+        })
         .map(|remote| remote.with_fetch_tags(gix::remote::fetch::Tags::None))
         .map_err(|err| Error::InvalidUrl {
             url: url.redacted.clone(),
             reason: GitError::from_gix(&err, &secrets).to_string(),
         })?;
 
-    let connection = remote.connect(Direction::Fetch).map_err(|err| connect_error(url, credentials, &err, &secrets))?;
+    let connection = remote
+        .connect(Direction::Fetch)
+        .map_err(|err| connect_error(url, credentials, &err, &secrets))?;
     let connection = match http_options(repo, url, &settings.extra_roots)? {
         Some(options) => connection.with_transport_options(options),
         None => connection,
@@ -152,9 +161,14 @@ pub(crate) fn fetch(
     let connection = connection.with_credentials(move |action| {
         use gix::credentials::helper::Action;
         match action {
-            Action::Get(context) => Ok(identity
-                .clone()
-                .map(|identity| gix::credentials::protocol::Outcome { identity, next: context.into() })),
+            Action::Get(context) => {
+                Ok(identity
+                    .clone()
+                    .map(|identity| gix::credentials::protocol::Outcome {
+                        identity,
+                        next: context.into(),
+                    }))
+            }
             // Nothing is stored: the caller owns the credentials.
             Action::Store(_) | Action::Erase(_) => Ok(None),
         }
@@ -162,15 +176,25 @@ pub(crate) fn fetch(
     let prepare = connection
         .prepare_fetch(gix::progress::Discard, Default::default())
         .map_err(|err| connect_error(url, credentials, &err, &secrets))?;
-    let remote_refs: HashSet<Vec<u8>> = prepare.ref_map().remote_refs.iter().map(|r| r.unpack().0.to_vec()).collect();
+    let remote_refs: HashSet<Vec<u8>> = prepare
+        .ref_map()
+        .remote_refs
+        .iter()
+        .map(|r| r.unpack().0.to_vec())
+        .collect();
     let interrupt = AtomicBool::new(false);
-    prepare.receive(gix::progress::Discard, &interrupt).map_err(|err| {
-        if err.is_unauthenticated() {
-            auth_error(url, credentials, &err, &secrets)
-        } else {
-            Error::Fetch { url: url.redacted.clone(), source: GitError::from_gix(&err, &secrets) }
-        }
-    })?;
+    prepare
+        .receive(gix::progress::Discard, &interrupt)
+        .map_err(|err| {
+            if err.is_unauthenticated() {
+                auth_error(url, credentials, &err, &secrets)
+            } else {
+                Error::Fetch {
+                    url: url.redacted.clone(),
+                    source: GitError::from_gix(&err, &secrets),
+                }
+            }
+        })?;
     match wanted {
         Wanted::Everything => prune(repo, url, &remote_refs, &secrets),
         Wanted::Commit(_) => Ok(()),
@@ -206,9 +230,16 @@ fn http_options(
 }
 
 /// Delete mirrored branches and tags the remote no longer advertises.
-fn prune(repo: &gix::Repository, url: &RepoUrl, remote_refs: &HashSet<Vec<u8>>, secrets: &[&str]) -> Result<(), Error> {
-    let prune_error =
-        |err: &gix::Error| Error::Fetch { url: url.redacted.clone(), source: GitError::from_gix(err, secrets) };
+fn prune(
+    repo: &gix::Repository,
+    url: &RepoUrl,
+    remote_refs: &HashSet<Vec<u8>>,
+    secrets: &[&str],
+) -> Result<(), Error> {
+    let prune_error = |err: &gix::Error| Error::Fetch {
+        url: url.redacted.clone(),
+        source: GitError::from_gix(err, secrets),
+    };
     let platform = repo.references().map_err(|err| prune_error(&err))?;
     let mut stale = Vec::new();
     for prefix in ["refs/heads/", "refs/tags/"] {
@@ -222,13 +253,17 @@ fn prune(repo: &gix::Repository, url: &RepoUrl, remote_refs: &HashSet<Vec<u8>>, 
         }
     }
     if !remote_refs.contains(b"HEAD".as_slice())
-        && let Some(head) = repo.try_find_reference(REMOTE_HEAD).map_err(|err| prune_error(&err))?
+        && let Some(head) = repo
+            .try_find_reference(REMOTE_HEAD)
+            .map_err(|err| prune_error(&err))?
     {
         stale.push(head.detach());
     }
     for reference in stale {
         tracing::debug!(url = %url.redacted, reference = %reference.name.as_bstr(), "pruning ref gone from remote");
-        repo.find_reference(reference.name.as_ref()).and_then(|r| r.delete()).map_err(|err| prune_error(&err))?;
+        repo.find_reference(reference.name.as_ref())
+            .and_then(|r| r.delete())
+            .map_err(|err| prune_error(&err))?;
     }
     Ok(())
 }
@@ -263,27 +298,47 @@ fn secrets(url: &RepoUrl, credentials: &Credentials) -> Vec<String> {
     secrets
 }
 
-fn connect_error(url: &RepoUrl, credentials: &Credentials, err: &gix::Error, secrets: &[&str]) -> Error {
+fn connect_error(
+    url: &RepoUrl,
+    credentials: &Credentials,
+    err: &gix::Error,
+    secrets: &[&str],
+) -> Error {
     // HTTP 401/403 and ssh's "Permission denied" both surface as PermissionDenied.
     let transport_auth = matches!(url.transport, Transport::Http | Transport::Ssh);
     if err.is_unauthenticated() || (transport_auth && is_auth_failure(err)) {
         auth_error(url, credentials, err, secrets)
     } else {
-        Error::Unreachable { url: url.redacted.clone(), source: GitError::from_gix(err, secrets) }
+        Error::Unreachable {
+            url: url.redacted.clone(),
+            source: GitError::from_gix(err, secrets),
+        }
     }
 }
 
-fn auth_error(url: &RepoUrl, credentials: &Credentials, err: &gix::Error, secrets: &[&str]) -> Error {
+fn auth_error(
+    url: &RepoUrl,
+    credentials: &Credentials,
+    err: &gix::Error,
+    secrets: &[&str],
+) -> Error {
     // gix words these as a broken credential helper; the real causes are simpler.
     let source = match (credentials, url.transport) {
         (Credentials::None, Transport::Ssh) => {
             GitError("the server refused ssh's own keys and no private key is configured".into())
         }
-        (Credentials::None, _) => GitError("the server requires credentials and none are configured".into()),
-        (Credentials::SshPrivateKey(_), _) => GitError("the server refused the ssh private key".into()),
+        (Credentials::None, _) => {
+            GitError("the server requires credentials and none are configured".into())
+        }
+        (Credentials::SshPrivateKey(_), _) => {
+            GitError("the server refused the ssh private key".into())
+        }
         _ => GitError::from_gix(err, secrets),
     };
-    Error::AuthFailed { url: url.redacted.clone(), source }
+    Error::AuthFailed {
+        url: url.redacted.clone(),
+        source,
+    }
 }
 
 /// Authentication failures surface as `PermissionDenied` I/O errors from the transport.
@@ -296,5 +351,9 @@ fn is_auth_failure(err: &gix::Error) -> bool {
 }
 
 pub(crate) fn mirror_error(url: &RepoUrl, what: &str, err: &gix::Error) -> Error {
-    Error::Mirror { url: url.redacted.clone(), what: what.to_owned(), source: GitError::from_gix(err, &[]) }
+    Error::Mirror {
+        url: url.redacted.clone(),
+        what: what.to_owned(),
+        source: GitError::from_gix(err, &[]),
+    }
 }

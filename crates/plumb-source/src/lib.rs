@@ -112,9 +112,11 @@ impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
-            Credentials::Basic { username, .. } => {
-                f.debug_struct("Basic").field("username", username).field("password", &"***").finish()
-            }
+            Credentials::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"***")
+                .finish(),
             Credentials::Token(_) => f.write_str("Token(***)"),
             Credentials::SshPrivateKey(_) => f.write_str("SshPrivateKey(***)"),
         }
@@ -177,15 +179,20 @@ impl Repositories {
         let repos_dir = options.cache_dir.join("repos");
         let snapshots_dir = options.cache_dir.join("snapshots");
         for dir in [&repos_dir, &snapshots_dir] {
-            std::fs::create_dir_all(dir).map_err(|err| Error::io("creating", dir.as_path(), err))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|err| Error::io("creating", dir.as_path(), err))?;
         }
         let extra_roots = if options.extra_ca_certificates_pem.is_empty() {
             Vec::new()
         } else {
             let roots = reqwest::Certificate::from_pem_bundle(&options.extra_ca_certificates_pem)
-                .map_err(|err| Error::InvalidCaCertificates { source: GitError::scrubbed(&err, &[]) })?;
+                .map_err(|err| Error::InvalidCaCertificates {
+                source: GitError::scrubbed(&err, &[]),
+            })?;
             if roots.is_empty() {
-                return Err(Error::InvalidCaCertificates { source: GitError("no PEM certificate found".into()) });
+                return Err(Error::InvalidCaCertificates {
+                    source: GitError("no PEM certificate found".into()),
+                });
             }
             roots
         };
@@ -199,7 +206,8 @@ impl Repositories {
             None
         } else {
             let path = ssh_dir.join("known_hosts");
-            std::fs::write(&path, &options.ssh_known_hosts).map_err(|err| Error::io("writing", path.as_path(), err))?;
+            std::fs::write(&path, &options.ssh_known_hosts)
+                .map_err(|err| Error::io("writing", path.as_path(), err))?;
             Some(path)
         };
         Ok(Self {
@@ -213,7 +221,11 @@ impl Repositories {
             snapshots_reused: AtomicU64::new(0),
             transport: TransportSettings {
                 extra_roots,
-                ssh: SshSettings { program: ssh_program, known_hosts, key_dir: ssh_dir },
+                ssh: SshSettings {
+                    program: ssh_program,
+                    known_hosts,
+                    key_dir: ssh_dir,
+                },
             },
         })
     }
@@ -268,7 +280,13 @@ impl Repositories {
             }
             let started = Instant::now();
             self.fetches.fetch_add(1, Ordering::Relaxed);
-            let outcome = fetch::fetch(&repo.to_thread_local(), &url, credentials, Wanted::Everything, &self.transport);
+            let outcome = fetch::fetch(
+                &repo.to_thread_local(),
+                &url,
+                credentials,
+                Wanted::Everything,
+                &self.transport,
+            );
             state.commits_tried.clear();
             match &outcome {
                 Ok(()) => {
@@ -283,12 +301,20 @@ impl Repositories {
         match resolve::resolve(&local, &url, target_revision) {
             Err(Error::RevisionNotFound { .. })
                 if parse_full_sha(&target_revision.trim().to_ascii_lowercase()).is_ok()
-                    && state.commits_tried.insert(target_revision.trim().to_ascii_lowercase()) =>
+                    && state
+                        .commits_tried
+                        .insert(target_revision.trim().to_ascii_lowercase()) =>
             {
                 // A commit no branch or tag reaches, e.g. on a deleted or pull-request branch.
                 let sha = target_revision.trim().to_ascii_lowercase();
                 self.fetches.fetch_add(1, Ordering::Relaxed);
-                if let Err(err) = fetch::fetch(&local, &url, credentials, Wanted::Commit(&sha), &self.transport) {
+                if let Err(err) = fetch::fetch(
+                    &local,
+                    &url,
+                    credentials,
+                    Wanted::Commit(&sha),
+                    &self.transport,
+                ) {
                     tracing::debug!(url = %url.redacted, sha, error = %err, "fetching a single commit failed");
                 }
                 resolve::resolve(&local, &url, target_revision)
@@ -305,9 +331,16 @@ impl Repositories {
         let commit = parse_full_sha(sha)?;
         let dest = self.snapshots_dir.join(sha);
         let done = |written: bool| {
-            let counter = if written { &self.snapshots_written } else { &self.snapshots_reused };
+            let counter = if written {
+                &self.snapshots_written
+            } else {
+                &self.snapshots_reused
+            };
             counter.fetch_add(1, Ordering::Relaxed);
-            Snapshot { revision: sha.to_owned(), root: dest.clone() }
+            Snapshot {
+                revision: sha.to_owned(),
+                root: dest.clone(),
+            }
         };
         if dest.is_dir() {
             return Ok(done(false));
@@ -329,7 +362,14 @@ impl Repositories {
                 Ok(false)
             } else {
                 let started = Instant::now();
-                let written = snapshot::write(&repo.to_thread_local(), &url, sha, commit, &dest, &self.options);
+                let written = snapshot::write(
+                    &repo.to_thread_local(),
+                    &url,
+                    sha,
+                    commit,
+                    &dest,
+                    &self.options,
+                );
                 tracing::debug!(url = %url.redacted, sha, elapsed = ?started.elapsed(), ok = written.is_ok(), "snapshot");
                 written
             }
@@ -346,13 +386,15 @@ impl Repositories {
             .map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
         let mut removed = 0;
         for entry in entries {
-            let entry = entry.map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
+            let entry =
+                entry.map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if parse_full_sha(name).is_err() || keep.contains(&name) {
                 continue;
             }
-            std::fs::remove_dir_all(entry.path()).map_err(|err| Error::io("removing", entry.path(), err))?;
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|err| Error::io("removing", entry.path(), err))?;
             removed += 1;
         }
         Ok(removed)
@@ -365,12 +407,17 @@ impl Repositories {
     /// Call it when no resolve of a repository that is not kept is running. Invalid
     /// URLs in `keep` are ignored: they have no mirror.
     pub fn remove_mirrors_except(&self, keep: &[&str]) -> Result<usize, Error> {
-        let keep: HashSet<String> =
-            keep.iter().filter_map(|url| RepoUrl::parse(url).ok()).map(|url| url.mirror_dir_name()).collect();
+        let keep: HashSet<String> = keep
+            .iter()
+            .filter_map(|url| RepoUrl::parse(url).ok())
+            .map(|url| url.mirror_dir_name())
+            .collect();
         // Forget cached handles first so no caller keeps using a deleted directory.
-        lock(&self.mirrors).retain(|url, _| RepoUrl::parse(url).is_ok_and(|url| keep.contains(&url.mirror_dir_name())));
-        let entries =
-            std::fs::read_dir(&self.repos_dir).map_err(|err| Error::io("listing", self.repos_dir.as_path(), err))?;
+        lock(&self.mirrors).retain(|url, _| {
+            RepoUrl::parse(url).is_ok_and(|url| keep.contains(&url.mirror_dir_name()))
+        });
+        let entries = std::fs::read_dir(&self.repos_dir)
+            .map_err(|err| Error::io("listing", self.repos_dir.as_path(), err))?;
         let mut removed = 0;
         for entry in entries {
             let entry = entry.map_err(|err| Error::io("listing", self.repos_dir.as_path(), err))?;
@@ -379,7 +426,8 @@ impl Repositories {
             if name.starts_with('.') || keep.contains(name) {
                 continue;
             }
-            std::fs::remove_dir_all(entry.path()).map_err(|err| Error::io("removing", entry.path(), err))?;
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|err| Error::io("removing", entry.path(), err))?;
             removed += 1;
         }
         Ok(removed)
@@ -395,7 +443,11 @@ impl Repositories {
         Arc::clone(mirrors.entry(url.raw.clone()).or_default())
     }
 
-    fn open_mirror(&self, state: &mut MirrorState, url: &RepoUrl) -> Result<gix::ThreadSafeRepository, Error> {
+    fn open_mirror(
+        &self,
+        state: &mut MirrorState,
+        url: &RepoUrl,
+    ) -> Result<gix::ThreadSafeRepository, Error> {
         if let Some(repo) = &state.repo {
             return Ok(repo.clone());
         }
@@ -409,12 +461,20 @@ impl Repositories {
 /// Lock, ignoring poisoning: the guarded state stays consistent because every
 /// update is a single assignment after the fallible work is done.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn parse_full_sha(sha: &str) -> Result<gix::ObjectId, Error> {
-    let invalid = || Error::InvalidSha { sha: sha.to_owned() };
-    if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    let invalid = || Error::InvalidSha {
+        sha: sha.to_owned(),
+    };
+    if sha.len() != 40
+        || !sha
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(invalid());
     }
     gix::ObjectId::from_hex(sha.as_bytes()).map_err(|_| invalid())
@@ -476,9 +536,15 @@ mod tests {
 
     #[test]
     fn credentials_debug_hides_secrets() {
-        let basic = Credentials::Basic { username: "bob".into(), password: "hunter22".into() };
+        let basic = Credentials::Basic {
+            username: "bob".into(),
+            password: "hunter22".into(),
+        };
         let shown = format!("{basic:?} {:?}", Credentials::Token("tok-123456".into()));
-        assert!(!shown.contains("hunter22") && !shown.contains("tok-123456"), "{shown}");
+        assert!(
+            !shown.contains("hunter22") && !shown.contains("tok-123456"),
+            "{shown}"
+        );
         assert!(shown.contains("bob"));
     }
 

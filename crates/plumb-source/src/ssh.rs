@@ -34,7 +34,10 @@ pub(crate) fn configure(
 ) -> Result<Option<KeyFile>, Error> {
     let mut command = vec![quote(&settings.program), "-o BatchMode=yes".to_owned()];
     if let Some(known_hosts) = &settings.known_hosts {
-        command.push(format!("-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes", quote(known_hosts)));
+        command.push(format!(
+            "-o UserKnownHostsFile={} -o StrictHostKeyChecking=yes",
+            quote(known_hosts)
+        ));
     }
     let key_file = match private_key {
         None => None,
@@ -43,10 +46,13 @@ pub(crate) fn configure(
             let mut file = tempfile::Builder::new()
                 .prefix("key-")
                 .tempfile_in(&settings.key_dir)
-                .map_err(|err| Error::io("creating a key file in", settings.key_dir.as_path(), err))?;
+                .map_err(|err| {
+                    Error::io("creating a key file in", settings.key_dir.as_path(), err)
+                })?;
             let mut key = key.trim_end().to_owned();
             key.push('\n');
-            file.write_all(key.as_bytes()).map_err(|err| Error::io("writing", file.path(), err))?;
+            file.write_all(key.as_bytes())
+                .map_err(|err| Error::io("writing", file.path(), err))?;
             command.push(format!("-i {} -o IdentitiesOnly=yes", quote(file.path())));
             Some(KeyFile(file))
         }
@@ -57,13 +63,16 @@ pub(crate) fn configure(
         "ssh.variant=ssh".to_owned(),
     ];
     let mut config = repo.config_snapshot_mut();
-    config.append_config(overrides.iter().map(String::as_str), gix::config::Source::Api).map_err(|err| {
-        Error::Mirror {
+    config
+        .append_config(
+            overrides.iter().map(String::as_str),
+            gix::config::Source::Api,
+        )
+        .map_err(|err| Error::Mirror {
             url: url.redacted.clone(),
             what: "the ssh configuration".into(),
             source: GitError::from_gix(&err, &[]),
-        }
-    })?;
+        })?;
     config.commit().map_err(|err| Error::Mirror {
         url: url.redacted.clone(),
         what: "the ssh configuration".into(),

@@ -14,7 +14,10 @@ use plumb_source::{Credentials, Error, FetchPolicy, Options, Repositories};
 const HOUR: FetchPolicy = FetchPolicy::IfOlderThan(Duration::from_secs(3600));
 
 fn basic(username: &str, password: &str) -> Credentials {
-    Credentials::Basic { username: username.into(), password: password.into() }
+    Credentials::Basic {
+        username: username.into(),
+        password: password.into(),
+    }
 }
 
 /// Every message in `err`'s chain, for checking what a user would see.
@@ -37,7 +40,10 @@ fn clone_fetch_and_snapshot_over_http_with_basic_auth() {
     origin.git(&["tag", "v1"]);
     let server = GitHttpServer::start(
         tmp.path().to_owned(),
-        Auth::Basic { username: "deployer".into(), password: "correct-horse-1".into() },
+        Auth::Basic {
+            username: "deployer".into(),
+            password: "correct-horse-1".into(),
+        },
     );
     let url = format!("{}/origin", server.base_url);
     let cache = tempfile::tempdir().unwrap();
@@ -47,7 +53,10 @@ fn clone_fetch_and_snapshot_over_http_with_basic_auth() {
     let head = repos.resolve(&url, "HEAD", &creds, HOUR).unwrap();
     assert_eq!(head.sha, first);
     assert_eq!(repos.resolve(&url, "v1", &creds, HOUR).unwrap().sha, first);
-    assert!(server.served.load(Ordering::SeqCst) >= 2, "the backend answered");
+    assert!(
+        server.served.load(Ordering::SeqCst) >= 2,
+        "the backend answered"
+    );
     let served = server.served.load(Ordering::SeqCst);
 
     // The window also holds for HTTP: no request reaches the server.
@@ -55,12 +64,17 @@ fn clone_fetch_and_snapshot_over_http_with_basic_auth() {
     assert_eq!(server.served.load(Ordering::SeqCst), served);
 
     let second = origin.commit(&[("app/cm.yaml", "kind: ConfigMap\ndata: {}\n")], "two");
-    let revision = repos.resolve(&url, "main", &creds, FetchPolicy::Always).unwrap();
+    let revision = repos
+        .resolve(&url, "main", &creds, FetchPolicy::Always)
+        .unwrap();
     assert_eq!(revision.sha, second);
     assert_eq!(repos.stats().fetches, 2);
 
     let snapshot = repos.snapshot(&url, &revision).unwrap();
-    assert_eq!(std::fs::read_to_string(snapshot.root.join("app/cm.yaml")).unwrap(), "kind: ConfigMap\ndata: {}\n");
+    assert_eq!(
+        std::fs::read_to_string(snapshot.root.join("app/cm.yaml")).unwrap(),
+        "kind: ConfigMap\ndata: {}\n"
+    );
 }
 
 #[test]
@@ -68,11 +82,21 @@ fn tokens_are_sent_as_the_password() {
     let tmp = tempfile::tempdir().unwrap();
     let origin = Origin::new(tmp.path());
     let sha = origin.commit(&[("a.yaml", "a: 1\n")], "one");
-    let server = GitHttpServer::start(tmp.path().to_owned(), Auth::Password("ghp_token_value_42".into()));
+    let server = GitHttpServer::start(
+        tmp.path().to_owned(),
+        Auth::Password("ghp_token_value_42".into()),
+    );
     let url = format!("{}/origin", server.base_url);
     let cache = tempfile::tempdir().unwrap();
     let repos = repositories(cache.path());
-    let revision = repos.resolve(&url, "main", &Credentials::Token("ghp_token_value_42".into()), HOUR).unwrap();
+    let revision = repos
+        .resolve(
+            &url,
+            "main",
+            &Credentials::Token("ghp_token_value_42".into()),
+            HOUR,
+        )
+        .unwrap();
     assert_eq!(revision.sha, sha);
 }
 
@@ -83,31 +107,50 @@ fn wrong_or_missing_credentials_are_an_auth_failure_without_secrets() {
     origin.commit(&[("a.yaml", "a: 1\n")], "one");
     let server = GitHttpServer::start(
         tmp.path().to_owned(),
-        Auth::Basic { username: "deployer".into(), password: "correct-horse-1".into() },
+        Auth::Basic {
+            username: "deployer".into(),
+            password: "correct-horse-1".into(),
+        },
     );
     let url = format!("{}/origin", server.base_url);
     let cache = tempfile::tempdir().unwrap();
     let repos = repositories(cache.path());
 
     let always = FetchPolicy::Always;
-    let wrong = repos.resolve(&url, "main", &basic("deployer", "wrong-password-9"), always).unwrap_err();
+    let wrong = repos
+        .resolve(&url, "main", &basic("deployer", "wrong-password-9"), always)
+        .unwrap_err();
     assert!(matches!(wrong, Error::AuthFailed { .. }), "{wrong:?}");
-    assert_eq!(wrong.to_string(), format!("authentication failed for repository {url}"));
+    assert_eq!(
+        wrong.to_string(),
+        format!("authentication failed for repository {url}")
+    );
     let text = full_text(&wrong);
     assert!(!text.contains("wrong-password-9"), "{text}");
 
-    let token = repos.resolve(&url, "main", &Credentials::Token("tok-not-valid-77".into()), always).unwrap_err();
+    let token = repos
+        .resolve(
+            &url,
+            "main",
+            &Credentials::Token("tok-not-valid-77".into()),
+            always,
+        )
+        .unwrap_err();
     assert!(matches!(token, Error::AuthFailed { .. }), "{token:?}");
     assert!(!full_text(&token).contains("tok-not-valid-77"));
 
-    let none = repos.resolve(&url, "main", &Credentials::None, always).unwrap_err();
+    let none = repos
+        .resolve(&url, "main", &Credentials::None, always)
+        .unwrap_err();
     assert!(matches!(none, Error::AuthFailed { .. }), "{none:?}");
     assert!(full_text(&none).contains("the server requires credentials and none are configured"));
     assert!(server.rejected.load(Ordering::SeqCst) >= 3);
     assert_eq!(server.served.load(Ordering::SeqCst), 0);
 
     // Fixing the credentials works on the same mirror.
-    repos.resolve(&url, "main", &basic("deployer", "correct-horse-1"), always).unwrap();
+    repos
+        .resolve(&url, "main", &basic("deployer", "correct-horse-1"), always)
+        .unwrap();
 }
 
 #[test]
@@ -117,7 +160,9 @@ fn a_missing_repository_on_the_server_is_unreachable() {
     let cache = tempfile::tempdir().unwrap();
     let repos = repositories(cache.path());
     let url = format!("{}/no-such-repo", server.base_url);
-    let err = repos.resolve(&url, "main", &Credentials::None, HOUR).unwrap_err();
+    let err = repos
+        .resolve(&url, "main", &Credentials::None, HOUR)
+        .unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
 }
 
@@ -130,7 +175,10 @@ fn https_with_a_private_ca() {
     let (tls, ca_pem) = tls_fixture(certs.path());
     let server = GitHttpServer::start_tls(
         tmp.path().to_owned(),
-        Auth::Basic { username: "deployer".into(), password: "correct-horse-1".into() },
+        Auth::Basic {
+            username: "deployer".into(),
+            password: "correct-horse-1".into(),
+        },
         tls,
     );
     let url = format!("{}/origin", server.base_url);
@@ -142,7 +190,11 @@ fn https_with_a_private_ca() {
     let untrusting = repositories(cache.path());
     let err = untrusting.resolve(&url, "main", &creds, HOUR).unwrap_err();
     assert!(matches!(err, Error::Unreachable { .. }), "{err:?}");
-    assert!(full_text(&err).to_lowercase().contains("certificate"), "{}", full_text(&err));
+    assert!(
+        full_text(&err).to_lowercase().contains("certificate"),
+        "{}",
+        full_text(&err)
+    );
     assert_eq!(server.served.load(Ordering::SeqCst), 0);
 
     let cache = tempfile::tempdir().unwrap();
@@ -151,19 +203,30 @@ fn https_with_a_private_ca() {
     let repos = Repositories::new(options).unwrap();
     assert_eq!(repos.resolve(&url, "main", &creds, HOUR).unwrap().sha, sha);
 
-    let wrong = repos.resolve(&url, "main", &basic("deployer", "nope-nope-nope"), FetchPolicy::Always).unwrap_err();
+    let wrong = repos
+        .resolve(
+            &url,
+            "main",
+            &basic("deployer", "nope-nope-nope"),
+            FetchPolicy::Always,
+        )
+        .unwrap_err();
     assert!(matches!(wrong, Error::AuthFailed { .. }), "{wrong:?}");
 }
 
 #[test]
 fn invalid_extra_ca_certificates_are_refused() {
     let cache = tempfile::tempdir().unwrap();
-    for pem in
-        [b"not a pem at all".to_vec(), b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec()]
-    {
+    for pem in [
+        b"not a pem at all".to_vec(),
+        b"-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n".to_vec(),
+    ] {
         let mut options = Options::new(cache.path());
         options.extra_ca_certificates_pem = pem;
         let err = Repositories::new(options).err().unwrap();
-        assert!(matches!(err, Error::InvalidCaCertificates { .. }), "{err:?}");
+        assert!(
+            matches!(err, Error::InvalidCaCertificates { .. }),
+            "{err:?}"
+        );
     }
 }

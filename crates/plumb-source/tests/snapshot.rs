@@ -14,7 +14,9 @@ use plumb_source::{Credentials, Error, FetchPolicy, Options, Repositories, Revis
 const HOUR: FetchPolicy = FetchPolicy::IfOlderThan(Duration::from_secs(3600));
 
 fn resolve(repos: &Repositories, origin: &Origin, rev: &str) -> Revision {
-    repos.resolve(&origin.url(), rev, &Credentials::None, FetchPolicy::Always).unwrap()
+    repos
+        .resolve(&origin.url(), rev, &Credentials::None, FetchPolicy::Always)
+        .unwrap()
 }
 
 fn read(root: &Path, path: &str) -> String {
@@ -27,7 +29,11 @@ fn listing(root: &Path) -> Vec<String> {
         for entry in std::fs::read_dir(dir).unwrap() {
             let entry = entry.unwrap();
             let path = entry.path();
-            let rel = path.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let rel = path
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
             if entry.file_type().unwrap().is_dir() {
                 out.push(format!("{rel}/"));
                 walk(root, &path, out);
@@ -64,16 +70,35 @@ fn snapshot_holds_the_commit_tree_and_is_reused() {
 
     let snapshot = repos.snapshot(&origin.url(), &revision).unwrap();
     assert_eq!(snapshot.revision, revision.sha);
-    assert_eq!(snapshot.root, cache.path().join("snapshots").join(&revision.sha));
+    assert_eq!(
+        snapshot.root,
+        cache.path().join("snapshots").join(&revision.sha)
+    );
     assert_eq!(
         listing(&snapshot.root),
-        ["README.md", "apps/", "apps/web/", "apps/web/deploy.yaml", "apps/web/svc.yaml", "run.sh"]
+        [
+            "README.md",
+            "apps/",
+            "apps/web/",
+            "apps/web/deploy.yaml",
+            "apps/web/svc.yaml",
+            "run.sh"
+        ]
     );
-    assert_eq!(read(&snapshot.root, "apps/web/deploy.yaml"), "kind: Deployment\n");
+    assert_eq!(
+        read(&snapshot.root, "apps/web/deploy.yaml"),
+        "kind: Deployment\n"
+    );
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
-        let mode = |p: &str| std::fs::metadata(snapshot.root.join(p)).unwrap().permissions().mode() & 0o111;
+        let mode = |p: &str| {
+            std::fs::metadata(snapshot.root.join(p))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o111
+        };
         assert_ne!(mode("run.sh"), 0, "executable bit kept");
         assert_eq!(mode("README.md"), 0);
     }
@@ -88,12 +113,21 @@ fn snapshot_holds_the_commit_tree_and_is_reused() {
     assert_eq!(repos.stats().snapshots_reused, 1);
 
     // A later commit gets its own snapshot; the old one is untouched.
-    origin.commit(&[("apps/web/deploy.yaml", "kind: Deployment\nv: 2\n")], "two");
+    origin.commit(
+        &[("apps/web/deploy.yaml", "kind: Deployment\nv: 2\n")],
+        "two",
+    );
     let newer = resolve(&repos, &origin, "main");
     let newer_snapshot = repos.snapshot(&origin.url(), &newer).unwrap();
     assert_ne!(newer_snapshot.root, snapshot.root);
-    assert_eq!(read(&newer_snapshot.root, "apps/web/deploy.yaml"), "kind: Deployment\nv: 2\n");
-    assert_eq!(read(&snapshot.root, "apps/web/deploy.yaml"), "kind: Deployment\n");
+    assert_eq!(
+        read(&newer_snapshot.root, "apps/web/deploy.yaml"),
+        "kind: Deployment\nv: 2\n"
+    );
+    assert_eq!(
+        read(&snapshot.root, "apps/web/deploy.yaml"),
+        "kind: Deployment\n"
+    );
 
     // Garbage collection keeps what it is told to keep.
     assert_eq!(repos.remove_snapshots_except(&[&newer.sha]).unwrap(), 1);
@@ -116,12 +150,20 @@ fn symlinks_are_kept_as_symlinks() {
     let snapshot = repos.snapshot(&origin.url(), &revision).unwrap();
 
     let link = snapshot.root.join("link.yaml");
-    assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+    assert!(
+        std::fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    );
     assert_eq!(std::fs::read_link(&link).unwrap(), Path::new("a.yaml"));
     assert_eq!(read(&snapshot.root, "link.yaml"), "a: 1\n");
     // Kept verbatim: confining reads is the renderer's job.
     let escape = snapshot.root.join("escape.yaml");
-    assert_eq!(std::fs::read_link(&escape).unwrap(), Path::new("../../../../etc/passwd"));
+    assert_eq!(
+        std::fs::read_link(&escape).unwrap(),
+        Path::new("../../../../etc/passwd")
+    );
 }
 
 fn limited(cache: &Path, change: impl FnOnce(&mut Options)) -> Repositories {
@@ -142,7 +184,12 @@ fn an_oversized_file_is_an_error_naming_it() {
 
     let err = repos.snapshot(&origin.url(), &revision).unwrap_err();
     match &err {
-        Error::FileTooLarge { path, size, limit, sha } => {
+        Error::FileTooLarge {
+            path,
+            size,
+            limit,
+            sha,
+        } => {
             assert_eq!(path, "deep/dir/big.yaml");
             assert_eq!((*size, *limit), (2000, 1024));
             assert_eq!(sha, &revision.sha);
@@ -151,7 +198,9 @@ fn an_oversized_file_is_an_error_naming_it() {
     }
     assert!(err.to_string().contains("\"deep/dir/big.yaml\""), "{err}");
     // Nothing was left behind: neither the snapshot nor a temporary directory.
-    let leftovers: Vec<_> = std::fs::read_dir(cache.path().join("snapshots")).unwrap().collect();
+    let leftovers: Vec<_> = std::fs::read_dir(cache.path().join("snapshots"))
+        .unwrap()
+        .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
     assert_eq!(repos.stats().snapshots_written, 0);
 
@@ -165,19 +214,28 @@ fn total_size_and_file_count_limits_are_enforced() {
     let tmp = tempfile::tempdir().unwrap();
     let origin = Origin::new(tmp.path());
     let kb = "y".repeat(1000);
-    origin.commit(&[("a/1.yaml", &kb), ("a/2.yaml", &kb), ("b/3.yaml", &kb)], "three");
+    origin.commit(
+        &[("a/1.yaml", &kb), ("a/2.yaml", &kb), ("b/3.yaml", &kb)],
+        "three",
+    );
     let cache = tempfile::tempdir().unwrap();
     let url = origin.url();
 
     let repos = limited(cache.path(), |o| o.max_snapshot_bytes = 2500);
     let revision = resolve(&repos, &origin, "main");
     let err = repos.snapshot(&url, &revision).unwrap_err();
-    assert!(matches!(err, Error::SnapshotTooLarge { limit: 2500, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::SnapshotTooLarge { limit: 2500, .. }),
+        "{err:?}"
+    );
 
     // Two directories and three files: five entries.
     let repos = limited(cache.path(), |o| o.max_files = 4);
     let err = repos.snapshot(&url, &revision).unwrap_err();
-    assert!(matches!(err, Error::TooManyFiles { limit: 4, .. }), "{err:?}");
+    assert!(
+        matches!(err, Error::TooManyFiles { limit: 4, .. }),
+        "{err:?}"
+    );
     let repos = limited(cache.path(), |o| o.max_files = 5);
     repos.snapshot(&url, &revision).unwrap();
 }
@@ -195,7 +253,10 @@ fn bad_revisions_are_errors_not_panics() {
     let cache = tempfile::tempdir().unwrap();
     let repos = repositories(cache.path());
     for sha in ["../../etc", "", "HEAD", &revision.sha.to_uppercase()] {
-        let bad = Revision { sha: sha.to_owned(), ..revision.clone() };
+        let bad = Revision {
+            sha: sha.to_owned(),
+            ..revision.clone()
+        };
         let err = repos.snapshot(&origin.url(), &bad).unwrap_err();
         assert!(matches!(err, Error::InvalidSha { .. }), "{sha:?}: {err:?}");
     }
@@ -208,14 +269,20 @@ fn bad_revisions_are_errors_not_panics() {
 fn concurrent_snapshots_of_one_commit_write_once() {
     let tmp = tempfile::tempdir().unwrap();
     let origin = Origin::new(tmp.path());
-    let files: Vec<(String, String)> =
-        (0..200).map(|i| (format!("d{}/f{i}.yaml", i % 10), format!("n: {i}\n"))).collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), c.as_str())).collect();
+    let files: Vec<(String, String)> = (0..200)
+        .map(|i| (format!("d{}/f{i}.yaml", i % 10), format!("n: {i}\n")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, c)| (p.as_str(), c.as_str()))
+        .collect();
     origin.commit(&refs, "many");
     let cache = tempfile::tempdir().unwrap();
     let repos = Arc::new(repositories(cache.path()));
     let url = origin.url();
-    let revision = repos.resolve(&url, "main", &Credentials::None, HOUR).unwrap();
+    let revision = repos
+        .resolve(&url, "main", &Credentials::None, HOUR)
+        .unwrap();
 
     let threads: Vec<_> = (0..6)
         .map(|_| {
@@ -225,7 +292,10 @@ fn concurrent_snapshots_of_one_commit_write_once() {
             std::thread::spawn(move || repos.snapshot(&url, &revision).unwrap())
         })
         .collect();
-    let roots: Vec<_> = threads.into_iter().map(|t| t.join().unwrap().root).collect();
+    let roots: Vec<_> = threads
+        .into_iter()
+        .map(|t| t.join().unwrap().root)
+        .collect();
     assert!(roots.iter().all(|r| r == &roots[0]));
     assert_eq!(read(&roots[0], "d3/f123.yaml"), "n: 123\n");
     let stats = repos.stats();
@@ -241,10 +311,16 @@ fn raw_tree(origin: &Origin, entries: &[(&str, &[u8], &str)]) -> String {
         data.push(b' ');
         data.extend_from_slice(name);
         data.push(0);
-        let id: Vec<u8> = (0..20).map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap()).collect();
+        let id: Vec<u8> = (0..20)
+            .map(|i| u8::from_str_radix(&id[2 * i..2 * i + 2], 16).unwrap())
+            .collect();
         data.extend_from_slice(&id);
     }
-    common::git_stdin(&origin.dir, &["hash-object", "-t", "tree", "-w", "--literally", "--stdin"], &data)
+    common::git_stdin(
+        &origin.dir,
+        &["hash-object", "-t", "tree", "-w", "--literally", "--stdin"],
+        &data,
+    )
 }
 
 #[cfg(unix)]

@@ -82,13 +82,27 @@ fn ssh_with_a_private_key_and_known_hosts() {
     assert!(args.contains(&"IdentitiesOnly=yes"), "{args:?}");
     assert!(args.contains(&"-p2222"), "{args:?}");
     assert!(args.contains(&"git@example.com"), "{args:?}");
-    let hosts_file = args.iter().find_map(|a| a.strip_prefix("UserKnownHostsFile=")).unwrap();
+    let hosts_file = args
+        .iter()
+        .find_map(|a| a.strip_prefix("UserKnownHostsFile="))
+        .unwrap();
     assert_eq!(std::fs::read(hosts_file).unwrap(), known_hosts);
     // ssh got the key in a file only we can read, and the file is gone afterwards.
-    assert_eq!(std::fs::read_to_string(log.join("key")).unwrap(), format!("{KEY}\n"));
-    assert_eq!(std::fs::read_to_string(log.join("key-mode")).unwrap().trim(), "600");
+    assert_eq!(
+        std::fs::read_to_string(log.join("key")).unwrap(),
+        format!("{KEY}\n")
+    );
+    assert_eq!(
+        std::fs::read_to_string(log.join("key-mode"))
+            .unwrap()
+            .trim(),
+        "600"
+    );
     let key_path = args.iter().skip_while(|a| **a != "-i").nth(1).unwrap();
-    assert!(!Path::new(key_path).exists(), "key file {key_path} left behind");
+    assert!(
+        !Path::new(key_path).exists(),
+        "key file {key_path} left behind"
+    );
 
     // scp-like URLs go the same way.
     let scp = format!("git@example.com:{}", origin.dir.display());
@@ -108,10 +122,20 @@ fn ssh_with_a_wrong_key_is_an_auth_failure_without_the_key() {
     let url = format!("ssh://git@example.com{}", origin.dir.display());
 
     let wrong = "-----BEGIN OPENSSH PRIVATE KEY-----\nd3Jvbmcga2V5IHRleHQ=\n-----END OPENSSH PRIVATE KEY-----";
-    let err = repos.resolve(&url, "main", &Credentials::SshPrivateKey(wrong.into()), HOUR).unwrap_err();
+    let err = repos
+        .resolve(
+            &url,
+            "main",
+            &Credentials::SshPrivateKey(wrong.into()),
+            HOUR,
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::AuthFailed { .. }), "{err:?}");
     let shown = format!("{err} {err:?}");
-    assert!(shown.contains("the server refused the ssh private key"), "{shown}");
+    assert!(
+        shown.contains("the server refused the ssh private key"),
+        "{shown}"
+    );
     assert!(!shown.contains("d3Jvbmcga2V5IHRleHQ="), "{shown}");
     // Without known hosts configured, ssh's own host key checking applies.
     let args = std::fs::read_to_string(tools.path().join("log/args")).unwrap();
@@ -122,6 +146,13 @@ fn ssh_with_a_wrong_key_is_an_auth_failure_without_the_key() {
     assert!(revision.is_ok(), "{revision:?}");
 
     // Keys only make sense for ssh.
-    let err = repos.resolve(&origin.url(), "main", &Credentials::SshPrivateKey(KEY.into()), HOUR).unwrap_err();
+    let err = repos
+        .resolve(
+            &origin.url(),
+            "main",
+            &Credentials::SshPrivateKey(KEY.into()),
+            HOUR,
+        )
+        .unwrap_err();
     assert!(matches!(err, Error::Unsupported { .. }), "{err:?}");
 }

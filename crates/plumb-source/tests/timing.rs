@@ -36,22 +36,36 @@ fn timing_one_repository_of_1000_apps() {
     let window = FetchPolicy::IfOlderThan(Duration::from_secs(180));
 
     let start = Instant::now();
-    let revision = repos.resolve(&url, "main", &Credentials::None, window).unwrap();
+    let revision = repos
+        .resolve(&url, "main", &Credentials::None, window)
+        .unwrap();
     println!("clone + resolve (4,000 files): {:?}", start.elapsed());
 
     let start = Instant::now();
     for _ in 0..1000 {
-        repos.resolve(&url, "main", &Credentials::None, window).unwrap();
+        repos
+            .resolve(&url, "main", &Credentials::None, window)
+            .unwrap();
     }
-    println!("1,000 resolves sharing one fetch: {:?} total", start.elapsed());
+    println!(
+        "1,000 resolves sharing one fetch: {:?} total",
+        start.elapsed()
+    );
 
     let start = Instant::now();
-    repos.resolve(&url, "main", &Credentials::None, FetchPolicy::Always).unwrap();
+    repos
+        .resolve(&url, "main", &Credentials::None, FetchPolicy::Always)
+        .unwrap();
     println!("fetch with nothing new: {:?}", start.elapsed());
 
-    origin.commit(&[("apps/app-0000/configmap.yaml", "changed: true\n")], "one change");
+    origin.commit(
+        &[("apps/app-0000/configmap.yaml", "changed: true\n")],
+        "one change",
+    );
     let start = Instant::now();
-    let changed = repos.resolve(&url, "main", &Credentials::None, FetchPolicy::Always).unwrap();
+    let changed = repos
+        .resolve(&url, "main", &Credentials::None, FetchPolicy::Always)
+        .unwrap();
     println!("fetch of one new commit: {:?}", start.elapsed());
 
     let start = Instant::now();

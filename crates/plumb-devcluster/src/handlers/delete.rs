@@ -19,22 +19,35 @@ fn options(bytes: &[u8], q: &Query) -> Result<DeleteOptions, ApiError> {
     let body: Value = if bytes.iter().all(u8::is_ascii_whitespace) {
         json!({})
     } else {
-        serde_json::from_slice(bytes).map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
+        serde_json::from_slice(bytes)
+            .map_err(|e| ApiError::bad_request(format!("invalid DeleteOptions: {e}")))?
     };
     DeleteOptions::parse(&body, q)
 }
 
-pub(crate) fn delete(cluster: &Arc<Cluster>, t: &Target, q: &Query, bytes: &[u8]) -> Result<Response, ApiError> {
+pub(crate) fn delete(
+    cluster: &Arc<Cluster>,
+    t: &Target,
+    q: &Query,
+    bytes: &[u8],
+) -> Result<Response, ApiError> {
     if t.subresource.is_some() {
         return Err(ApiError::method_not_allowed());
     }
     let opts = options(bytes, q)?;
     let name = t.name.clone().unwrap_or_default();
     match delete_object(cluster, &t.rt, t.ns(), &name, &opts)? {
-        Deleted::Pending(obj) => Ok(json_response(StatusCode::OK, &present(&obj, &t.rt, &t.version))),
-        Deleted::Gone(obj) if !t.rt.builtin => Ok(json_response(StatusCode::OK, &present(&obj, &t.rt, &t.version))),
+        Deleted::Pending(obj) => Ok(json_response(
+            StatusCode::OK,
+            &present(&obj, &t.rt, &t.version),
+        )),
+        Deleted::Gone(obj) if !t.rt.builtin => Ok(json_response(
+            StatusCode::OK,
+            &present(&obj, &t.rt, &t.version),
+        )),
         Deleted::Gone(obj) => {
-            let mut details = json!({"name": name, "kind": t.rt.plural, "uid": meta_str(&obj, "uid")});
+            let mut details =
+                json!({"name": name, "kind": t.rt.plural, "uid": meta_str(&obj, "uid")});
             if !t.rt.group.is_empty() {
                 details["group"] = json!(t.rt.group);
             }

@@ -11,8 +11,8 @@ use crate::apply::{self, conflict_message};
 use crate::cluster::Cluster;
 use crate::errors::{ApiError, field_required};
 use crate::objects::{
-    Managed, WriteCtx, check_type, commit_create, commit_update, prepare_create, prepare_update, present, write_error,
-    writer,
+    Managed, WriteCtx, check_type, commit_create, commit_update, prepare_create, prepare_update,
+    present, write_error, writer,
 };
 use crate::patch::{PatchError, json_patch, merge_patch, strategic};
 use crate::request::{BodyFormat, Query, Target, content_type, decode_body};
@@ -42,7 +42,9 @@ fn patch_kind(ct: &str, builtin: bool) -> Result<Kind, ApiError> {
         _ => Err(ApiError::new(
             415,
             "UnsupportedMediaType",
-            format!("the body of the request was in an unknown format - accepted media types include: {accepted}"),
+            format!(
+                "the body of the request was in an unknown format - accepted media types include: {accepted}"
+            ),
         )),
     }
 }
@@ -54,18 +56,27 @@ fn patch_error(e: PatchError) -> ApiError {
     }
 }
 
-fn run_engine(kind: Kind, base: &Value, patch: &Value, builtin_kind: &str) -> Result<Value, ApiError> {
+fn run_engine(
+    kind: Kind,
+    base: &Value,
+    patch: &Value,
+    builtin_kind: &str,
+) -> Result<Value, ApiError> {
     match kind {
         Kind::Json => json_patch(base, patch).map_err(patch_error),
         Kind::Merge => {
             if !patch.is_object() {
-                return Err(ApiError::bad_request("the merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "the merge patch must be a JSON object",
+                ));
             }
             Ok(merge_patch(base, patch))
         }
         Kind::Strategic => {
             if !patch.is_object() {
-                return Err(ApiError::bad_request("the strategic merge patch must be a JSON object"));
+                return Err(ApiError::bad_request(
+                    "the strategic merge patch must be a JSON object",
+                ));
             }
             strategic(base, patch, builtin_kind).map_err(patch_error)
         }
@@ -81,7 +92,11 @@ pub(crate) fn patch(
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
     let kind = patch_kind(&content_type(headers), t.rt.builtin)?;
-    let format = if kind == Kind::Apply { BodyFormat::Yaml } else { BodyFormat::Json };
+    let format = if kind == Kind::Apply {
+        BodyFormat::Yaml
+    } else {
+        BodyFormat::Json
+    };
     let body = decode_body(bytes, format)?;
     let ctx = write_ctx(t, q, headers)?;
     if kind == Kind::Apply {
@@ -90,7 +105,10 @@ pub(crate) fn patch(
     let name = t.name.clone().unwrap_or_default();
     let sub = t.subresource.clone().unwrap_or_default();
     if sub == "scale" {
-        let expected = body.pointer("/metadata/resourceVersion").and_then(Value::as_str).map(str::to_string);
+        let expected = body
+            .pointer("/metadata/resourceVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
         return super::scale::write_replicas(cluster, t, &ctx, expected.as_deref(), |old| {
             let scale = super::scale::scale_of(&t.rt, old)?;
             let patched = run_engine(kind, &scale, &body, "Scale")?;
@@ -114,7 +132,10 @@ pub(crate) fn patch(
         let new = prepare_update(&t.rt, &sub, &old, patched, &ctx, Managed::Keep)?;
         match commit_update(cluster, &t.rt, &old, new, ctx.dry_run) {
             Ok(c) => {
-                return Ok(json_response(StatusCode::OK, &present(&c.object(), &t.rt, &t.version)));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &present(&c.object(), &t.rt, &t.version),
+                ));
             }
             Err(WriteError::Conflict) if !pinned => continue,
             Err(e) => return Err(write_error(&t.rt, &name, e)),
@@ -151,14 +172,23 @@ fn server_side_apply(
             "meta.k8s.io",
             "PatchOptions",
             "",
-            vec![field_required("fieldManager", "is required for apply patch")],
+            vec![field_required(
+                "fieldManager",
+                "is required for apply patch",
+            )],
         ));
     }
     if !body.is_object() {
-        return Err(ApiError::bad_request("the applied configuration must be an object"));
+        return Err(ApiError::bad_request(
+            "the applied configuration must be an object",
+        ));
     }
     for (field, what) in [("apiVersion", "apiVersion"), ("kind", "kind")] {
-        if body.get(field).and_then(Value::as_str).is_none_or(str::is_empty) {
+        if body
+            .get(field)
+            .and_then(Value::as_str)
+            .is_none_or(str::is_empty)
+        {
             return Err(ApiError::bad_request(format!("{what} must be set")));
         }
     }
@@ -181,23 +211,31 @@ fn server_side_apply(
             if t.rt.namespaced {
                 live["metadata"]["namespace"] = json!(t.ns());
             }
-            let merged = apply::apply(&live, &body, &w, force).map_err(|c| conflict_error(t, &name, &c))?;
+            let merged =
+                apply::apply(&live, &body, &w, force).map_err(|c| conflict_error(t, &name, &c))?;
             let obj = prepare_create(cluster, &t.rt, t.ns(), merged, ctx)?;
             let obj = restore_apply_entry(obj, &live, &body, &w);
             match commit_create(cluster, &t.rt, obj, ctx.dry_run) {
                 Ok(created) => {
-                    return Ok(json_response(StatusCode::CREATED, &present(&created, &t.rt, &t.version)));
+                    return Ok(json_response(
+                        StatusCode::CREATED,
+                        &present(&created, &t.rt, &t.version),
+                    ));
                 }
                 Err(e) if e.reason == "AlreadyExists" => continue,
                 Err(e) => return Err(e),
             }
         };
         let base = present(&old, &t.rt, &t.version);
-        let merged = apply::apply(&base, &body, &w, force).map_err(|c| conflict_error(t, &name, &c))?;
+        let merged =
+            apply::apply(&base, &body, &w, force).map_err(|c| conflict_error(t, &name, &c))?;
         let new = prepare_update(&t.rt, &sub, &old, merged, ctx, Managed::Computed)?;
         match commit_update(cluster, &t.rt, &old, new, ctx.dry_run) {
             Ok(c) => {
-                return Ok(json_response(StatusCode::OK, &present(&c.object(), &t.rt, &t.version)));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &present(&c.object(), &t.rt, &t.version),
+                ));
             }
             Err(WriteError::Conflict) => continue,
             Err(e) => return Err(write_error(&t.rt, &name, e)),

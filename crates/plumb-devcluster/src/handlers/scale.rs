@@ -28,21 +28,32 @@ fn selector_string(sel: &Value) -> String {
     let mut parts: Vec<String> = sel
         .get("matchLabels")
         .and_then(Value::as_object)
-        .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect())
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or("")))
+                .collect()
+        })
         .unwrap_or_default();
-    for e in sel.get("matchExpressions").and_then(Value::as_array).into_iter().flatten() {
+    for e in sel
+        .get("matchExpressions")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
         let key = e.get("key").and_then(Value::as_str).unwrap_or("");
         let values: Vec<&str> = e
             .get("values")
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).collect())
             .unwrap_or_default();
-        parts.push(match e.get("operator").and_then(Value::as_str).unwrap_or("") {
-            "In" => format!("{key} in ({})", values.join(",")),
-            "NotIn" => format!("{key} notin ({})", values.join(",")),
-            "Exists" => key.to_string(),
-            _ => format!("!{key}"),
-        });
+        parts.push(
+            match e.get("operator").and_then(Value::as_str).unwrap_or("") {
+                "In" => format!("{key} in ({})", values.join(",")),
+                "NotIn" => format!("{key} notin ({})", values.join(",")),
+                "Exists" => key.to_string(),
+                _ => format!("!{key}"),
+            },
+        );
     }
     parts.join(",")
 }
@@ -50,16 +61,32 @@ fn selector_string(sel: &Value) -> String {
 /// The Scale view of an object.
 pub(crate) fn scale_of(rt: &ResourceType, obj: &Value) -> Result<Value, ApiError> {
     let paths = rt.scale.as_ref().ok_or_else(ApiError::path_not_found)?;
-    let spec = obj.pointer(&pointer(&paths.spec_replicas)).and_then(Value::as_i64).unwrap_or(0);
-    let status = obj.pointer(&pointer(&paths.status_replicas)).and_then(Value::as_i64).unwrap_or(0);
+    let spec = obj
+        .pointer(&pointer(&paths.spec_replicas))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let status = obj
+        .pointer(&pointer(&paths.status_replicas))
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let selector = if rt.builtin {
         obj.pointer("/spec/selector").map(selector_string)
     } else {
-        paths.label_selector.as_ref().and_then(|p| obj.pointer(&pointer(p))).map(selector_string)
+        paths
+            .label_selector
+            .as_ref()
+            .and_then(|p| obj.pointer(&pointer(p)))
+            .map(selector_string)
     };
     let meta = obj.get("metadata").cloned().unwrap_or(json!({}));
     let mut m = serde_json::Map::new();
-    for k in ["name", "namespace", "uid", "resourceVersion", "creationTimestamp"] {
+    for k in [
+        "name",
+        "namespace",
+        "uid",
+        "resourceVersion",
+        "creationTimestamp",
+    ] {
         if let Some(v) = meta.get(k) {
             m.insert(k.into(), v.clone());
         }
@@ -82,7 +109,11 @@ pub(crate) fn with_replicas(rt: &ResourceType, obj: &Value, replicas: i64) -> Va
     let mut out = obj.clone();
     let Some(paths) = &rt.scale else { return out };
     let mut cur = &mut out;
-    let segs: Vec<&str> = paths.spec_replicas.split('.').filter(|s| !s.is_empty()).collect();
+    let segs: Vec<&str> = paths
+        .spec_replicas
+        .split('.')
+        .filter(|s| !s.is_empty())
+        .collect();
     for (i, seg) in segs.iter().enumerate() {
         let Some(m) = cur.as_object_mut() else {
             return out.clone();
@@ -105,7 +136,11 @@ pub(crate) fn replicas_of(scale: &Value, name: &str) -> Result<i64, ApiError> {
             "autoscaling",
             "Scale",
             name,
-            vec![field_invalid("spec.replicas", &r, "must be greater than or equal to 0")],
+            vec![field_invalid(
+                "spec.replicas",
+                &r,
+                "must be greater than or equal to 0",
+            )],
         )),
     }
 }
@@ -134,7 +169,10 @@ pub(crate) fn write_replicas(
         let new = prepare_update(&t.rt, "scale", &old, incoming, ctx, Managed::Keep)?;
         match commit_update(cluster, &t.rt, &old, new, ctx.dry_run) {
             Ok(c) => {
-                return Ok(json_response(StatusCode::OK, &scale_of(&t.rt, &c.object())?));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &scale_of(&t.rt, &c.object())?,
+                ));
             }
             Err(WriteError::Conflict) if expected_rv.is_none() => continue,
             Err(e) => return Err(write_error(&t.rt, &name, e)),
@@ -153,5 +191,11 @@ pub(crate) fn update(
     let name = t.name.clone().unwrap_or_default();
     let n = replicas_of(&body, &name)?;
     let rv = meta_str(&body, "resourceVersion").to_string();
-    write_replicas(cluster, t, &ctx, (!rv.is_empty()).then_some(rv.as_str()), |_| Ok(n))
+    write_replicas(
+        cluster,
+        t,
+        &ctx,
+        (!rv.is_empty()).then_some(rv.as_str()),
+        |_| Ok(n),
+    )
 }

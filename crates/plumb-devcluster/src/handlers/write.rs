@@ -10,7 +10,8 @@ use super::write_ctx;
 use crate::cluster::Cluster;
 use crate::errors::{ApiError, field_invalid};
 use crate::objects::{
-    Managed, check_type, commit_create, commit_update, prepare_create, prepare_update, present, write_error,
+    Managed, check_type, commit_create, commit_update, prepare_create, prepare_update, present,
+    write_error,
 };
 use crate::request::{Query, Target, body_format, content_type, decode_body};
 use crate::server::json_response;
@@ -31,7 +32,10 @@ pub(crate) fn create(
     let ctx = write_ctx(t, q, headers)?;
     let obj = prepare_create(cluster, &t.rt, t.ns(), body, &ctx)?;
     let created = commit_create(cluster, &t.rt, obj, ctx.dry_run)?;
-    Ok(json_response(StatusCode::CREATED, &present(&created, &t.rt, &t.version)))
+    Ok(json_response(
+        StatusCode::CREATED,
+        &present(&created, &t.rt, &t.version),
+    ))
 }
 
 pub(crate) fn update(
@@ -54,7 +58,11 @@ pub(crate) fn update(
             &t.rt.group,
             &t.rt.kind,
             &name,
-            vec![field_invalid("metadata.resourceVersion", &json!("0x0"), "must be specified for an update")],
+            vec![field_invalid(
+                "metadata.resourceVersion",
+                &json!("0x0"),
+                "must be specified for an update",
+            )],
         ));
     }
     let sub = t.subresource.clone().unwrap_or_default();
@@ -69,7 +77,12 @@ pub(crate) fn update(
         let (incoming, sub) = if sub == "finalize" {
             let mut n = (*old).clone();
             if let Some(spec) = n.get_mut("spec").and_then(Value::as_object_mut) {
-                spec.insert("finalizers".into(), body.pointer("/spec/finalizers").cloned().unwrap_or(json!([])));
+                spec.insert(
+                    "finalizers".into(),
+                    body.pointer("/spec/finalizers")
+                        .cloned()
+                        .unwrap_or(json!([])),
+                );
             }
             (n, "")
         } else {
@@ -78,7 +91,10 @@ pub(crate) fn update(
         let new = prepare_update(&t.rt, sub, &old, incoming, &ctx, Managed::Keep)?;
         match commit_update(cluster, &t.rt, &old, new, ctx.dry_run) {
             Ok(c) => {
-                return Ok(json_response(StatusCode::OK, &present(&c.object(), &t.rt, &t.version)));
+                return Ok(json_response(
+                    StatusCode::OK,
+                    &present(&c.object(), &t.rt, &t.version),
+                ));
             }
             Err(WriteError::Conflict) if body_rv.is_empty() => continue,
             Err(e) => return Err(write_error(&t.rt, &name, e)),

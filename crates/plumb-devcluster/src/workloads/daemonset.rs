@@ -2,7 +2,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{NODE_NAME, create_owned, delete, owned, pod_from_template, pod_ready, template_hash, write_status};
+use super::{
+    NODE_NAME, create_owned, delete, owned, pod_from_template, pod_ready, template_hash,
+    write_status,
+};
 use crate::controllers::Controllers;
 use crate::store::meta_str;
 
@@ -15,9 +18,14 @@ pub(crate) fn reconcile(ctl: &mut Controllers, ds: &Value) {
     let hash = template_hash(&template);
     let pods = owned(cluster, "pods", ns, meta_str(ds, "uid"));
     let current = |p: &Value| {
-        p.pointer(&format!("/metadata/labels/{REVISION_LABEL}")).and_then(Value::as_str) == Some(hash.as_str())
+        p.pointer(&format!("/metadata/labels/{REVISION_LABEL}"))
+            .and_then(Value::as_str)
+            == Some(hash.as_str())
     };
-    let on_delete = ds.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
+    let on_delete = ds
+        .pointer("/spec/updateStrategy/type")
+        .and_then(Value::as_str)
+        == Some("OnDelete");
     if !on_delete {
         for p in pods.iter().filter(|p| !current(p)) {
             delete(cluster, "pods", p);
@@ -26,7 +34,12 @@ pub(crate) fn reconcile(ctl: &mut Controllers, ds: &Value) {
     let live: Vec<&Value> = pods.iter().filter(|p| on_delete || current(p)).collect();
     if live.is_empty() {
         let prefix = format!("{}-", meta_str(ds, "name"));
-        let mut pod = pod_from_template(&template, None, Some(&prefix), &[(REVISION_LABEL, hash.clone())]);
+        let mut pod = pod_from_template(
+            &template,
+            None,
+            Some(&prefix),
+            &[(REVISION_LABEL, hash.clone())],
+        );
         pod["spec"]["nodeName"] = json!(NODE_NAME);
         create_owned(cluster, "pods", ds, "DaemonSet", "apps/v1", pod);
     }

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
-use super::{create_owned, delete, int_or_percent, owned, set_condition, template_hash, write_object, write_status};
+use super::{
+    create_owned, delete, int_or_percent, owned, set_condition, template_hash, write_object,
+    write_status,
+};
 use crate::controllers::{Controllers, Key};
 use crate::store::meta_str;
 
@@ -22,29 +25,43 @@ fn revision(rs: &Value) -> i64 {
 }
 
 fn spec_replicas(o: &Value) -> i64 {
-    o.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(0)
+    o.pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn status_i(o: &Value, f: &str) -> i64 {
-    o.pointer(&format!("/status/{f}")).and_then(Value::as_i64).unwrap_or(0)
+    o.pointer(&format!("/status/{f}"))
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
 }
 
 fn new_replica_set(d: &Value, hash: &str, revision: i64, replicas: i64) -> Value {
     let mut template = d.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let labels = {
-        let meta = template.as_object_mut().map(|t| t.entry("metadata").or_insert(json!({})));
-        let mut l = meta.and_then(|m| m.get("labels").cloned()).unwrap_or(json!({}));
+        let meta = template
+            .as_object_mut()
+            .map(|t| t.entry("metadata").or_insert(json!({})));
+        let mut l = meta
+            .and_then(|m| m.get("labels").cloned())
+            .unwrap_or(json!({}));
         l["pod-template-hash"] = json!(hash);
         l
     };
     template["metadata"]["labels"] = labels.clone();
     let mut selector = d.pointer("/spec/selector").cloned().unwrap_or(json!({}));
-    let ml = selector.as_object_mut().map(|s| s.entry("matchLabels").or_insert(json!({})));
+    let ml = selector
+        .as_object_mut()
+        .map(|s| s.entry("matchLabels").or_insert(json!({})));
     if let Some(ml) = ml {
         ml["pod-template-hash"] = json!(hash);
     }
     let desired = spec_replicas(d);
-    let surge = int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxSurge"), desired, true);
+    let surge = int_or_percent(
+        d.pointer("/spec/strategy/rollingUpdate/maxSurge"),
+        desired,
+        true,
+    );
     let mut spec = json!({"replicas": replicas, "selector": selector, "template": template});
     if let Some(m) = d.pointer("/spec/minReadySeconds") {
         spec["minReadySeconds"] = m.clone();
@@ -87,7 +104,11 @@ pub(crate) fn reconcile(ctl: &mut Controllers, d: &Value) {
     let mut created_new = false;
     let mut new_rs = sets
         .iter()
-        .find(|rs| rs.pointer("/metadata/labels/pod-template-hash").and_then(Value::as_str) == Some(hash.as_str()))
+        .find(|rs| {
+            rs.pointer("/metadata/labels/pod-template-hash")
+                .and_then(Value::as_str)
+                == Some(hash.as_str())
+        })
         .cloned();
     if !paused {
         match &new_rs {
@@ -95,7 +116,9 @@ pub(crate) fn reconcile(ctl: &mut Controllers, d: &Value) {
                 let old_up: i64 = sets.iter().map(|rs| status_i(rs, "replicas")).sum();
                 let start = if recreate && old_up > 0 { 0 } else { desired };
                 let rs = new_replica_set(d, &hash, max_revision + 1, start);
-                if let Some(created) = create_owned(&cluster, "replicasets.apps", d, "Deployment", "apps/v1", rs) {
+                if let Some(created) =
+                    create_owned(&cluster, "replicasets.apps", d, "Deployment", "apps/v1", rs)
+                {
                     created_new = true;
                     sets.push(created.clone());
                     new_rs = Some(created);
@@ -110,8 +133,14 @@ pub(crate) fn reconcile(ctl: &mut Controllers, d: &Value) {
             Some(_) => {}
         }
     }
-    let new_uid = new_rs.as_ref().map(|r| meta_str(r, "uid").to_string()).unwrap_or_default();
-    let old: Vec<&Value> = sets.iter().filter(|rs| meta_str(rs, "uid") != new_uid).collect();
+    let new_uid = new_rs
+        .as_ref()
+        .map(|r| meta_str(r, "uid").to_string())
+        .unwrap_or_default();
+    let old: Vec<&Value> = sets
+        .iter()
+        .filter(|rs| meta_str(rs, "uid") != new_uid)
+        .collect();
     if !paused && let Some(nrs) = &new_rs {
         let old_running: i64 = old.iter().map(|rs| status_i(rs, "replicas")).sum();
         let new_available = status_i(nrs, "availableReplicas");
@@ -125,15 +154,25 @@ pub(crate) fn reconcile(ctl: &mut Controllers, d: &Value) {
         } else {
             set_replicas(ctl, nrs, desired);
             for rs in &old {
-                let keep = if new_available >= desired { 0 } else { spec_replicas(rs).min(desired) };
+                let keep = if new_available >= desired {
+                    0
+                } else {
+                    spec_replicas(rs).min(desired)
+                };
                 set_replicas(ctl, rs, keep);
             }
         }
     }
     // Old, scaled-down sets beyond the history limit are deleted, oldest first.
-    let limit = d.pointer("/spec/revisionHistoryLimit").and_then(Value::as_i64).unwrap_or(10).max(0) as usize;
-    let mut idle: Vec<&&Value> =
-        old.iter().filter(|rs| spec_replicas(rs) == 0 && status_i(rs, "replicas") == 0).collect();
+    let limit = d
+        .pointer("/spec/revisionHistoryLimit")
+        .and_then(Value::as_i64)
+        .unwrap_or(10)
+        .max(0) as usize;
+    let mut idle: Vec<&&Value> = old
+        .iter()
+        .filter(|rs| spec_replicas(rs) == 0 && status_i(rs, "replicas") == 0)
+        .collect();
     if idle.len() > limit {
         idle.sort_by_key(|rs| revision(rs));
         for rs in idle.iter().take(idle.len() - limit) {
@@ -155,17 +194,33 @@ fn write_deployment_status(
 ) {
     let replicas: i64 = sets.iter().map(|rs| status_i(rs, "replicas")).sum();
     let ready: i64 = sets.iter().map(|rs| status_i(rs, "readyReplicas")).sum();
-    let available: i64 = sets.iter().map(|rs| status_i(rs, "availableReplicas")).sum();
+    let available: i64 = sets
+        .iter()
+        .map(|rs| status_i(rs, "availableReplicas"))
+        .sum();
     let updated = new_rs.map(|rs| status_i(rs, "replicas")).unwrap_or(0);
-    let new_available = new_rs.map(|rs| status_i(rs, "availableReplicas")).unwrap_or(0);
-    let rs_name = new_rs.map(|rs| meta_str(rs, "name").to_string()).unwrap_or_default();
-    let max_unavailable = if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
-        0
-    } else {
-        int_or_percent(d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"), desired, false)
-    };
+    let new_available = new_rs
+        .map(|rs| status_i(rs, "availableReplicas"))
+        .unwrap_or(0);
+    let rs_name = new_rs
+        .map(|rs| meta_str(rs, "name").to_string())
+        .unwrap_or_default();
+    let max_unavailable =
+        if d.pointer("/spec/strategy/type").and_then(Value::as_str) == Some("Recreate") {
+            0
+        } else {
+            int_or_percent(
+                d.pointer("/spec/strategy/rollingUpdate/maxUnavailable"),
+                desired,
+                false,
+            )
+        };
     let old_status = d.get("status").cloned().unwrap_or(json!({}));
-    let conditions: Vec<Value> = old_status.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let conditions: Vec<Value> = old_status
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let minimum = available >= desired - max_unavailable;
     let conditions = set_condition(
         &conditions,
@@ -177,9 +232,19 @@ fn write_deployment_status(
         true,
     );
     let complete = updated == desired && new_available == desired && replicas == desired;
-    let deadline = d.pointer("/spec/progressDeadlineSeconds").and_then(Value::as_i64).unwrap_or(600);
-    let previous = conditions.iter().find(|c| c.get("type") == Some(&json!("Progressing"))).cloned();
-    let prev_reason = previous.as_ref().and_then(|c| c.get("reason")).and_then(Value::as_str).unwrap_or("");
+    let deadline = d
+        .pointer("/spec/progressDeadlineSeconds")
+        .and_then(Value::as_i64)
+        .unwrap_or(600);
+    let previous = conditions
+        .iter()
+        .find(|c| c.get("type") == Some(&json!("Progressing")))
+        .cloned();
+    let prev_reason = previous
+        .as_ref()
+        .and_then(|c| c.get("reason"))
+        .and_then(Value::as_str)
+        .unwrap_or("");
     let prev_rs_same = previous
         .as_ref()
         .and_then(|c| c.get("message"))
@@ -214,7 +279,9 @@ fn write_deployment_status(
         let forced_update = progressing.get("lastUpdateTime").cloned();
         let mut c = set_condition(&conditions, progressing, true);
         if let Some(t) = forced_update
-            && let Some(p) = c.iter_mut().find(|c| c.get("type") == Some(&json!("Progressing")))
+            && let Some(p) = c
+                .iter_mut()
+                .find(|c| c.get("type") == Some(&json!("Progressing")))
         {
             p["lastUpdateTime"] = t;
         }

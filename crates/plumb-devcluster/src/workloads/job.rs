@@ -3,7 +3,10 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{create_owned, delete, owned, pod_from_template, pod_phase, pod_ready, set_condition, write_status};
+use super::{
+    create_owned, delete, owned, pod_from_template, pod_phase, pod_ready, set_condition,
+    write_status,
+};
 use crate::controllers::Controllers;
 use crate::meta::now;
 use crate::store::meta_str;
@@ -17,7 +20,10 @@ pub(crate) fn on_create(job: &mut Value) {
         return;
     };
     if !manual && spec.get("selector").is_none() {
-        spec.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+        spec.insert(
+            "selector".into(),
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+        );
     }
     let template = spec.entry("template").or_insert(json!({}));
     if let Some(t) = template.as_object_mut() {
@@ -41,7 +47,11 @@ pub(crate) fn on_create(job: &mut Value) {
 fn has_condition(job: &Value, ty: &str) -> bool {
     job.pointer("/status/conditions")
         .and_then(Value::as_array)
-        .is_some_and(|c| c.iter().any(|c| c.get("type") == Some(&json!(ty)) && c.get("status") == Some(&json!("True"))))
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                c.get("type") == Some(&json!(ty)) && c.get("status") == Some(&json!("True"))
+            })
+        })
 }
 
 pub(crate) fn reconcile(ctl: &mut Controllers, job: &Value) {
@@ -51,16 +61,27 @@ pub(crate) fn reconcile(ctl: &mut Controllers, job: &Value) {
     }
     let ns = meta_str(job, "namespace");
     let pods = owned(cluster, "pods", ns, meta_str(job, "uid"));
-    let spec = |f: &str, d: i64| job.pointer(&format!("/spec/{f}")).and_then(Value::as_i64).unwrap_or(d);
+    let spec = |f: &str, d: i64| {
+        job.pointer(&format!("/spec/{f}"))
+            .and_then(Value::as_i64)
+            .unwrap_or(d)
+    };
     let completions = spec("completions", 1);
     let parallelism = spec("parallelism", 1);
     let backoff = spec("backoffLimit", 6);
     let succeeded = pods.iter().filter(|p| pod_phase(p) == "Succeeded").count() as i64;
     let failed = pods.iter().filter(|p| pod_phase(p) == "Failed").count() as i64;
-    let active: Vec<&Value> = pods.iter().filter(|p| !matches!(pod_phase(p), "Succeeded" | "Failed")).collect();
+    let active: Vec<&Value> = pods
+        .iter()
+        .filter(|p| !matches!(pod_phase(p), "Succeeded" | "Failed"))
+        .collect();
     let suspended = job.pointer("/spec/suspend") == Some(&json!(true));
     let old = job.get("status").cloned().unwrap_or(json!({}));
-    let conditions: Vec<Value> = old.get("conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let conditions: Vec<Value> = old
+        .get("conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     let t = now();
     let mut status = Map::new();
     let mut conditions = conditions;
@@ -114,7 +135,10 @@ pub(crate) fn reconcile(ctl: &mut Controllers, job: &Value) {
             }
         }
     }
-    status.insert("startTime".into(), old.get("startTime").cloned().unwrap_or(json!(t)));
+    status.insert(
+        "startTime".into(),
+        old.get("startTime").cloned().unwrap_or(json!(t)),
+    );
     if active_count > 0 {
         status.insert("active".into(), json!(active_count));
     }
@@ -124,7 +148,10 @@ pub(crate) fn reconcile(ctl: &mut Controllers, job: &Value) {
     if failed > 0 {
         status.insert("failed".into(), json!(failed));
     }
-    status.insert("ready".into(), json!(active.iter().filter(|p| pod_ready(p)).count()));
+    status.insert(
+        "ready".into(),
+        json!(active.iter().filter(|p| pod_ready(p)).count()),
+    );
     status.insert("terminating".into(), json!(0));
     status.insert("uncountedTerminatedPods".into(), json!({}));
     if !conditions.is_empty() {

@@ -48,7 +48,11 @@ pub(crate) fn on_create(cluster: &Cluster, rt: &ResourceType, obj: &mut Value) {
             let Some(spec) = obj.get_mut("spec").and_then(Value::as_object_mut) else {
                 return;
             };
-            let ty = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+            let ty = spec
+                .get("type")
+                .and_then(Value::as_str)
+                .unwrap_or("ClusterIP")
+                .to_string();
             let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
             if ty != "ExternalName" && !headless && spec.get("clusterIP").is_none_or(|v| v == "") {
                 let ip = cluster.allocate_ip();
@@ -85,13 +89,19 @@ pub(crate) fn on_create(cluster: &Cluster, rt: &ResourceType, obj: &mut Value) {
                 spec.entry("nodeName").or_insert(json!(NODE_NAME));
             }
             if let Some(m) = obj.as_object_mut() {
-                m.insert("status".into(), json!({"phase": "Pending", "qosClass": "BestEffort"}));
+                m.insert(
+                    "status".into(),
+                    json!({"phase": "Pending", "qosClass": "BestEffort"}),
+                );
             }
         }
         "Job" => job::on_create(obj),
         "Ingress" => {
             if let Some(m) = obj.as_object_mut() {
-                m.insert("status".into(), json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}));
+                m.insert(
+                    "status".into(),
+                    json!({"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}),
+                );
             }
         }
         _ => {}
@@ -126,7 +136,11 @@ pub(crate) fn observe(ctl: &mut Controllers, ev: &Event, queue: &mut BTreeSet<Ke
         return;
     }
     let ns = meta_str(&ev.object, "namespace").to_string();
-    queue.insert(Key::Workload(ev.resource.clone(), ns.clone(), meta_str(&ev.object, "name").to_string()));
+    queue.insert(Key::Workload(
+        ev.resource.clone(),
+        ns.clone(),
+        meta_str(&ev.object, "name").to_string(),
+    ));
     if let Some((kind, name, _)) = controller_of(&ev.object)
         && let Some(r) = owner_resource(&kind)
     {
@@ -167,7 +181,10 @@ fn bind_claim(cluster: &Cluster, pvc: &Value) {
 }
 
 fn ctx(rt: &ResourceType) -> WriteCtx {
-    WriteCtx::internal("kube-controller-manager", &rt.api_version(rt.preferred_version()))
+    WriteCtx::internal(
+        "kube-controller-manager",
+        &rt.api_version(rt.preferred_version()),
+    )
 }
 
 /// Writes `status` through the status subresource path, if it changed.
@@ -188,9 +205,14 @@ pub(crate) fn write_status(cluster: &Cluster, resource: &str, obj: &Value, statu
         if let Some(m) = incoming.as_object_mut() {
             m.insert("status".into(), status.clone());
         }
-        let Ok(new) =
-            crate::objects::prepare_update(&rt, "status", &cur, incoming, &ctx(&rt), crate::objects::Managed::Keep)
-        else {
+        let Ok(new) = crate::objects::prepare_update(
+            &rt,
+            "status",
+            &cur,
+            incoming,
+            &ctx(&rt),
+            crate::objects::Managed::Keep,
+        ) else {
             return;
         };
         match commit_update(cluster, &rt, &cur, new, false) {
@@ -201,7 +223,12 @@ pub(crate) fn write_status(cluster: &Cluster, resource: &str, obj: &Value, statu
 }
 
 /// Applies `change` to the main object (spec/metadata), if it changes anything.
-pub(crate) fn write_object(cluster: &Cluster, resource: &str, obj: &Value, change: impl Fn(&mut Value)) {
+pub(crate) fn write_object(
+    cluster: &Cluster,
+    resource: &str,
+    obj: &Value,
+    change: impl Fn(&mut Value),
+) {
     let Some(rt) = cluster.registry.by_key(resource) else {
         return;
     };
@@ -216,8 +243,14 @@ pub(crate) fn write_object(cluster: &Cluster, resource: &str, obj: &Value, chang
         if incoming == *cur {
             return;
         }
-        let Ok(new) = crate::objects::prepare_update(&rt, "", &cur, incoming, &ctx(&rt), crate::objects::Managed::Keep)
-        else {
+        let Ok(new) = crate::objects::prepare_update(
+            &rt,
+            "",
+            &cur,
+            incoming,
+            &ctx(&rt),
+            crate::objects::Managed::Keep,
+        ) else {
             return;
         };
         match commit_update(cluster, &rt, &cur, new, false) {
@@ -249,7 +282,9 @@ pub(crate) fn create_owned(
     meta.insert("ownerReferences".into(), json!([owner_ref]));
     let ns = meta_str(owner, "namespace").to_string();
     let prepared = prepare_create(cluster, &rt, &ns, obj, &ctx(&rt)).ok()?;
-    commit_create(cluster, &rt, prepared, false).ok().map(|o| (*o).clone())
+    commit_create(cluster, &rt, prepared, false)
+        .ok()
+        .map(|o| (*o).clone())
 }
 
 /// Deletes an object in the background.
@@ -278,13 +313,19 @@ pub(crate) fn owned(cluster: &Cluster, resource: &str, ns: &str, uid: &str) -> V
 
 /// A pod's Ready condition.
 pub(crate) fn pod_ready(pod: &Value) -> bool {
-    pod.pointer("/status/conditions").and_then(Value::as_array).is_some_and(|c| {
-        c.iter().any(|c| c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True")))
-    })
+    pod.pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|c| {
+            c.iter().any(|c| {
+                c.get("type") == Some(&json!("Ready")) && c.get("status") == Some(&json!("True"))
+            })
+        })
 }
 
 pub(crate) fn pod_phase(pod: &Value) -> &str {
-    pod.pointer("/status/phase").and_then(Value::as_str).unwrap_or("")
+    pod.pointer("/status/phase")
+        .and_then(Value::as_str)
+        .unwrap_or("")
 }
 
 /// A pod from a template, named by the caller.
@@ -320,7 +361,11 @@ pub(crate) fn pod_from_template(
 
 /// Sets a condition the way controllers do: `lastTransitionTime` moves only
 /// when the status flips. Returns the new condition list.
-pub(crate) fn set_condition(conditions: &[Value], cond: Value, with_update_time: bool) -> Vec<Value> {
+pub(crate) fn set_condition(
+    conditions: &[Value],
+    cond: Value,
+    with_update_time: bool,
+) -> Vec<Value> {
     let t = now();
     let ty = cond.get("type").cloned();
     let mut out: Vec<Value> = conditions.to_vec();
@@ -330,9 +375,13 @@ pub(crate) fn set_condition(conditions: &[Value], cond: Value, with_update_time:
         Some(i) => {
             let old = &out[i];
             let same_status = old.get("status") == c.get("status");
-            let same_reason = old.get("reason") == c.get("reason") && old.get("message") == c.get("message");
-            c["lastTransitionTime"] =
-                if same_status { old.get("lastTransitionTime").cloned().unwrap_or(json!(t)) } else { json!(t) };
+            let same_reason =
+                old.get("reason") == c.get("reason") && old.get("message") == c.get("message");
+            c["lastTransitionTime"] = if same_status {
+                old.get("lastTransitionTime").cloned().unwrap_or(json!(t))
+            } else {
+                json!(t)
+            };
             if with_update_time {
                 c["lastUpdateTime"] = if same_status && same_reason {
                     old.get("lastUpdateTime").cloned().unwrap_or(json!(t))
@@ -362,14 +411,23 @@ pub(crate) fn template_hash(template: &Value) -> String {
         h = h.wrapping_mul(0x0100_0193);
     }
     const ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
-    h.to_string().bytes().map(|d| ALPHABET[(d as usize) % ALPHABET.len()] as char).collect()
+    h.to_string()
+        .bytes()
+        .map(|d| ALPHABET[(d as usize) % ALPHABET.len()] as char)
+        .collect()
 }
 
 /// Whether any container image carries a fault marker.
 pub(crate) fn has_fault(spec: &Value, marker: &str) -> bool {
     spec.get("containers")
         .and_then(Value::as_array)
-        .is_some_and(|cs| cs.iter().any(|c| c.get("image").and_then(Value::as_str).is_some_and(|i| i.contains(marker))))
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("image")
+                    .and_then(Value::as_str)
+                    .is_some_and(|i| i.contains(marker))
+            })
+        })
 }
 
 /// Reads an int-or-percent (`1` or `"25%"`) against a total.
@@ -379,7 +437,11 @@ pub(crate) fn int_or_percent(v: Option<&Value>, total: i64, round_up: bool) -> i
         Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
             Some(p) => {
                 let scaled = total * p;
-                if round_up { (scaled + 99) / 100 } else { scaled / 100 }
+                if round_up {
+                    (scaled + 99) / 100
+                } else {
+                    scaled / 100
+                }
             }
             None => s.parse().unwrap_or(0),
         },

@@ -11,7 +11,9 @@ use crate::meta::now;
 use crate::store::meta_str;
 
 fn pod_ip(uid: &str) -> String {
-    let n = uid.bytes().fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
+    let n = uid
+        .bytes()
+        .fold(0u32, |a, b| a.wrapping_mul(31).wrapping_add(u32::from(b)));
     format!("10.244.{}.{}", (n >> 8) % 250, n % 250 + 2)
 }
 
@@ -30,8 +32,14 @@ fn container_ids(pod: &Value) -> Vec<(String, String)> {
             cs.iter()
                 .map(|c| {
                     (
-                        c.get("name").and_then(Value::as_str).unwrap_or("").to_string(),
-                        c.get("image").and_then(Value::as_str).unwrap_or("").to_string(),
+                        c.get("name")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
+                        c.get("image")
+                            .and_then(Value::as_str)
+                            .unwrap_or("")
+                            .to_string(),
                     )
                 })
                 .collect()
@@ -40,9 +48,18 @@ fn container_ids(pod: &Value) -> Vec<(String, String)> {
 }
 
 /// The status of a pod whose containers are in `state`.
-fn status_with(pod: &Value, phase: &str, ready: bool, state: &dyn Fn(&str) -> Value, restarts: i64) -> Value {
+fn status_with(
+    pod: &Value,
+    phase: &str,
+    ready: bool,
+    state: &dyn Fn(&str) -> Value,
+    restarts: i64,
+) -> Value {
     let t = now();
-    let start = pod.pointer("/status/startTime").cloned().unwrap_or(json!(t));
+    let start = pod
+        .pointer("/status/startTime")
+        .cloned()
+        .unwrap_or(json!(t));
     let uid = meta_str(pod, "uid");
     let statuses: Vec<Value> = container_ids(pod)
         .into_iter()
@@ -63,7 +80,10 @@ fn status_with(pod: &Value, phase: &str, ready: bool, state: &dyn Fn(&str) -> Va
     let scheduled_at = pod
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .and_then(|c| c.iter().find(|c| c.get("type") == Some(&json!("PodScheduled"))))
+        .and_then(|c| {
+            c.iter()
+                .find(|c| c.get("type") == Some(&json!("PodScheduled")))
+        })
         .and_then(|c| c.get("lastTransitionTime").cloned())
         .unwrap_or(json!(t));
     let t_ready = t.clone();
@@ -75,13 +95,21 @@ fn status_with(pod: &Value, phase: &str, ready: bool, state: &dyn Fn(&str) -> Va
             "Ready",
             ready,
             &t_ready,
-            (!ready).then_some(if terminated { "PodCompleted" } else { "ContainersNotReady" }),
+            (!ready).then_some(if terminated {
+                "PodCompleted"
+            } else {
+                "ContainersNotReady"
+            }),
         ),
         cond(
             "ContainersReady",
             ready,
             &t_ready,
-            (!ready).then_some(if terminated { "PodCompleted" } else { "ContainersNotReady" }),
+            (!ready).then_some(if terminated {
+                "PodCompleted"
+            } else {
+                "ContainersNotReady"
+            }),
         ),
         json!({"type": "PodScheduled", "status": "True", "lastProbeTime": null, "lastTransitionTime": scheduled_at}),
     ];
@@ -118,7 +146,11 @@ pub(crate) fn reconcile(ctl: &mut Controllers, pod: &Value) {
     let uid = meta_str(pod, "uid").to_string();
     let delay = ctl.cluster.pod_ready_delay;
     let seen = *ctl.pod_seen.entry(uid.clone()).or_insert_with(Instant::now);
-    let key = Key::Workload("pods".into(), meta_str(pod, "namespace").to_string(), meta_str(pod, "name").to_string());
+    let key = Key::Workload(
+        "pods".into(),
+        meta_str(pod, "namespace").to_string(),
+        meta_str(pod, "name").to_string(),
+    );
     let spec = pod.get("spec").cloned().unwrap_or(json!({}));
     let elapsed = seen.elapsed();
     if elapsed < delay {
@@ -133,14 +165,30 @@ pub(crate) fn reconcile(ctl: &mut Controllers, pod: &Value) {
     let t = now();
     if has_fault(&spec, "fail-pull") {
         let waiting = |image: &str| json!({"waiting": {"reason": "ImagePullBackOff", "message": format!("Back-off pulling image \"{image}\"")}});
-        write_status(&ctl.cluster, "pods", pod, status_with(pod, "Pending", false, &waiting, 0));
+        write_status(
+            &ctl.cluster,
+            "pods",
+            pod,
+            status_with(pod, "Pending", false, &waiting, 0),
+        );
         return;
     }
-    let restart = spec.get("restartPolicy").and_then(Value::as_str).unwrap_or("Always");
+    let restart = spec
+        .get("restartPolicy")
+        .and_then(Value::as_str)
+        .unwrap_or("Always");
     if has_fault(&spec, "fail-crash") {
-        let restarts = pod.pointer("/status/containerStatuses/0/restartCount").and_then(Value::as_i64).unwrap_or(0);
+        let restarts = pod
+            .pointer("/status/containerStatuses/0/restartCount")
+            .and_then(Value::as_i64)
+            .unwrap_or(0);
         let waiting = |_: &str| json!({"waiting": {"reason": "CrashLoopBackOff", "message": "back-off restarting failed container"}});
-        write_status(&ctl.cluster, "pods", pod, status_with(pod, "Running", false, &waiting, restarts + 1));
+        write_status(
+            &ctl.cluster,
+            "pods",
+            pod,
+            status_with(pod, "Running", false, &waiting, restarts + 1),
+        );
         ctl.requeue(key, delay.max(std::time::Duration::from_secs(1)) * 5);
         return;
     }
@@ -148,10 +196,18 @@ pub(crate) fn reconcile(ctl: &mut Controllers, pod: &Value) {
         let failed = has_fault(&spec, "fail-job");
         let code = if failed { 1 } else { 0 };
         let reason = if failed { "Error" } else { "Completed" };
-        let started = pod.pointer("/status/startTime").cloned().unwrap_or(json!(t));
+        let started = pod
+            .pointer("/status/startTime")
+            .cloned()
+            .unwrap_or(json!(t));
         let terminated = move |_: &str| json!({"terminated": {"exitCode": code, "reason": reason, "startedAt": started, "finishedAt": now()}});
         let phase = if failed { "Failed" } else { "Succeeded" };
-        write_status(&ctl.cluster, "pods", pod, status_with(pod, phase, false, &terminated, 0));
+        write_status(
+            &ctl.cluster,
+            "pods",
+            pod,
+            status_with(pod, phase, false, &terminated, 0),
+        );
         return;
     }
     if phase == "Running" {
@@ -159,5 +215,10 @@ pub(crate) fn reconcile(ctl: &mut Controllers, pod: &Value) {
     }
     let started = t.clone();
     let running = move |_: &str| json!({"running": {"startedAt": started}});
-    write_status(&ctl.cluster, "pods", pod, status_with(pod, "Running", true, &running, 0));
+    write_status(
+        &ctl.cluster,
+        "pods",
+        pod,
+        status_with(pod, "Running", true, &running, 0),
+    );
 }

@@ -10,7 +10,11 @@ pub(crate) fn reconcile(ctl: &mut Controllers, rs: &Value) {
     let cluster = &ctl.cluster;
     let ns = meta_str(rs, "namespace");
     let uid = meta_str(rs, "uid");
-    let desired = rs.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0) as usize;
+    let desired = rs
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0) as usize;
     let mut pods = owned(cluster, "pods", ns, uid);
     if pods.len() < desired {
         let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
@@ -23,7 +27,12 @@ pub(crate) fn reconcile(ctl: &mut Controllers, rs: &Value) {
         }
     } else if pods.len() > desired {
         // Not-ready pods go first, then the newest.
-        pods.sort_by_key(|p| (pod_ready(p), std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string())));
+        pods.sort_by_key(|p| {
+            (
+                pod_ready(p),
+                std::cmp::Reverse(meta_str(p, "creationTimestamp").to_string()),
+            )
+        });
         let extra = pods.len() - desired;
         for p in pods.drain(..extra) {
             delete(cluster, "pods", &p);

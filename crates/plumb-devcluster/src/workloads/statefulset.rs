@@ -3,34 +3,58 @@
 
 use serde_json::{Map, Value, json};
 
-use super::{create_owned, delete, owned, pod_from_template, pod_ready, template_hash, write_status};
+use super::{
+    create_owned, delete, owned, pod_from_template, pod_ready, template_hash, write_status,
+};
 use crate::controllers::Controllers;
 use crate::store::meta_str;
 
 const REVISION_LABEL: &str = "controller-revision-hash";
 
 fn ordinal(pod: &Value, set: &str) -> Option<i64> {
-    meta_str(pod, "name").strip_prefix(&format!("{set}-"))?.parse().ok()
+    meta_str(pod, "name")
+        .strip_prefix(&format!("{set}-"))?
+        .parse()
+        .ok()
 }
 
 pub(crate) fn reconcile(ctl: &mut Controllers, sts: &Value) {
     let cluster = &ctl.cluster;
     let name = meta_str(sts, "name").to_string();
     let ns = meta_str(sts, "namespace");
-    let replicas = sts.pointer("/spec/replicas").and_then(Value::as_i64).unwrap_or(1).max(0);
-    let parallel = sts.pointer("/spec/podManagementPolicy").and_then(Value::as_str) == Some("Parallel");
-    let on_delete = sts.pointer("/spec/updateStrategy/type").and_then(Value::as_str) == Some("OnDelete");
-    let partition = sts.pointer("/spec/updateStrategy/rollingUpdate/partition").and_then(Value::as_i64).unwrap_or(0);
+    let replicas = sts
+        .pointer("/spec/replicas")
+        .and_then(Value::as_i64)
+        .unwrap_or(1)
+        .max(0);
+    let parallel = sts
+        .pointer("/spec/podManagementPolicy")
+        .and_then(Value::as_str)
+        == Some("Parallel");
+    let on_delete = sts
+        .pointer("/spec/updateStrategy/type")
+        .and_then(Value::as_str)
+        == Some("OnDelete");
+    let partition = sts
+        .pointer("/spec/updateStrategy/rollingUpdate/partition")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
     let template = sts.pointer("/spec/template").cloned().unwrap_or(json!({}));
     let update_revision = format!("{name}-{}", template_hash(&template));
     let mut pods = owned(cluster, "pods", ns, meta_str(sts, "uid"));
     pods.sort_by_key(|p| ordinal(p, &name).unwrap_or(i64::MAX));
     let revision_of = |p: &Value| {
-        p.pointer(&format!("/metadata/labels/{REVISION_LABEL}")).and_then(Value::as_str).unwrap_or("").to_string()
+        p.pointer(&format!("/metadata/labels/{REVISION_LABEL}"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string()
     };
 
     // Scale down from the highest ordinal.
-    let mut excess: Vec<&Value> = pods.iter().filter(|p| ordinal(p, &name).is_none_or(|o| o >= replicas)).collect();
+    let mut excess: Vec<&Value> = pods
+        .iter()
+        .filter(|p| ordinal(p, &name).is_none_or(|o| o >= replicas))
+        .collect();
     excess.reverse();
     if let Some(p) = excess.first() {
         delete(cluster, "pods", p);
@@ -75,27 +99,39 @@ pub(crate) fn reconcile(ctl: &mut Controllers, sts: &Value) {
         }
     }
     // Rolling update: replace one outdated pod at a time, highest ordinal first.
-    let in_range: Vec<&Value> = pods.iter().filter(|p| ordinal(p, &name).is_some_and(|o| o < replicas)).collect();
+    let in_range: Vec<&Value> = pods
+        .iter()
+        .filter(|p| ordinal(p, &name).is_some_and(|o| o < replicas))
+        .collect();
     if !on_delete
         && in_range.len() as i64 == replicas
         && in_range.iter().all(|p| pod_ready(p))
-        && let Some(p) = in_range
-            .iter()
-            .rev()
-            .find(|p| revision_of(p) != update_revision && ordinal(p, &name).is_some_and(|o| o >= partition))
+        && let Some(p) = in_range.iter().rev().find(|p| {
+            revision_of(p) != update_revision && ordinal(p, &name).is_some_and(|o| o >= partition)
+        })
     {
         delete(cluster, "pods", p);
     }
     let ready = in_range.iter().filter(|p| pod_ready(p)).count();
-    let updated = in_range.iter().filter(|p| revision_of(p) == update_revision).count();
+    let updated = in_range
+        .iter()
+        .filter(|p| revision_of(p) == update_revision)
+        .count();
     let old_status = sts.get("status").cloned().unwrap_or(json!({}));
     let complete = updated as i64 == replicas && ready as i64 == replicas;
     let current_revision = if complete {
         update_revision.clone()
     } else {
-        old_status.get("currentRevision").and_then(Value::as_str).unwrap_or(&update_revision).to_string()
+        old_status
+            .get("currentRevision")
+            .and_then(Value::as_str)
+            .unwrap_or(&update_revision)
+            .to_string()
     };
-    let current = in_range.iter().filter(|p| revision_of(p) == current_revision).count();
+    let current = in_range
+        .iter()
+        .filter(|p| revision_of(p) == current_revision)
+        .count();
     let mut status = Map::new();
     if let Some(g) = sts.pointer("/metadata/generation") {
         status.insert("observedGeneration".into(), g.clone());

@@ -124,7 +124,11 @@ fn pad(s: String, spec: Spec, numeric: bool) -> String {
     if spec.minus {
         format!("{s}{}", " ".repeat(fill))
     } else if spec.zero && numeric {
-        let (sign, rest) = if s.starts_with(['-', '+']) { s.split_at(1) } else { ("", s.as_str()) };
+        let (sign, rest) = if s.starts_with(['-', '+']) {
+            s.split_at(1)
+        } else {
+            ("", s.as_str())
+        };
         format!("{sign}{}{rest}", "0".repeat(fill))
     } else if spec.zero && !numeric {
         format!("{}{s}", "0".repeat(fill))
@@ -146,8 +150,15 @@ fn format_one(v: &Value, verb: char, spec: Spec) -> String {
     }
     match v {
         Value::List(l) => {
-            let inner = Spec { width: spec.width, ..Spec::default() };
-            let items: Vec<String> = l.borrow().iter().map(|x| format_one(x, verb, inner)).collect();
+            let inner = Spec {
+                width: spec.width,
+                ..Spec::default()
+            };
+            let items: Vec<String> = l
+                .borrow()
+                .iter()
+                .map(|x| format_one(x, verb, inner))
+                .collect();
             format!("[{}]", items.join(" "))
         }
         Value::Map(m) => {
@@ -202,10 +213,18 @@ fn format_int(n: i64, verb: char, spec: Spec) -> Option<String> {
         'O' => format!("0o{a:o}"),
         'b' => format!("{a:b}"),
         'c' => {
-            return Some(pad(char::from_u32(n as u32).unwrap_or('\u{fffd}').to_string(), spec, false));
+            return Some(pad(
+                char::from_u32(n as u32).unwrap_or('\u{fffd}').to_string(),
+                spec,
+                false,
+            ));
         }
         'q' => {
-            return Some(pad(format!("'{}'", char::from_u32(n as u32).unwrap_or('\u{fffd}')), spec, false));
+            return Some(pad(
+                format!("'{}'", char::from_u32(n as u32).unwrap_or('\u{fffd}')),
+                spec,
+                false,
+            ));
         }
         'U' => return Some(pad(format!("U+{a:04X}"), spec, false)),
         'e' | 'E' | 'f' | 'F' | 'g' | 'G' | 's' | 't' => return None,
@@ -224,12 +243,20 @@ fn format_float(f: f64, verb: char, spec: Spec) -> Option<String> {
             None => format_float_g(f),
             Some(p) => {
                 let p = p.max(1);
-                let e = if f == 0.0 { 0 } else { f.abs().log10().floor() as i64 };
+                let e = if f == 0.0 {
+                    0
+                } else {
+                    f.abs().log10().floor() as i64
+                };
                 if e < -4 || e >= p as i64 {
                     go_exp(format!("{:.*e}", p - 1, f))
                 } else {
                     let s = format!("{:.*}", (p as i64 - 1 - e).max(0) as usize, f);
-                    if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s }
+                    if s.contains('.') {
+                        s.trim_end_matches('0').trim_end_matches('.').to_string()
+                    } else {
+                        s
+                    }
                 }
             }
         },
@@ -238,7 +265,11 @@ fn format_float(f: f64, verb: char, spec: Spec) -> Option<String> {
         'E' => go_exp(format!("{:.*e}", spec.prec.unwrap_or(6), f)).to_uppercase(),
         _ => return None,
     };
-    let s = if spec.plus && f >= 0.0 { format!("+{s}") } else { s };
+    let s = if spec.plus && f >= 0.0 {
+        format!("+{s}")
+    } else {
+        s
+    };
     Some(pad(s, spec, true))
 }
 
@@ -307,15 +338,24 @@ mod tests {
     fn go_verbs() {
         assert_eq!(sprintf("%s-%d", &[Value::str("a"), Value::Int(3)]), "a-3");
         assert_eq!(sprintf("%d", &[Value::Float(80.0)]), "%!d(float64=80)");
-        assert_eq!(sprintf("%v %v", &[Value::Float(1.5), Value::Nil]), "1.5 <nil>");
+        assert_eq!(
+            sprintf("%v %v", &[Value::Float(1.5), Value::Nil]),
+            "1.5 <nil>"
+        );
         assert_eq!(sprintf("%q", &[Value::str("a\"b")]), "\"a\\\"b\"");
         assert_eq!(sprintf("%s", &[]), "%!s(MISSING)");
         assert_eq!(sprintf("x", &[Value::Int(1)]), "x%!(EXTRA int=1)");
         assert_eq!(
-            sprintf("%05d|%-4s|%.2f", &[Value::Int(42), Value::str("ab"), Value::Float(1.23456)]),
+            sprintf(
+                "%05d|%-4s|%.2f",
+                &[Value::Int(42), Value::str("ab"), Value::Float(1.23456)]
+            ),
             "00042|ab  |1.23"
         );
-        assert_eq!(sprintf("%s", &[Value::list(vec![Value::str("a"), Value::str("b")])]), "[a b]");
+        assert_eq!(
+            sprintf("%s", &[Value::list(vec![Value::str("a"), Value::str("b")])]),
+            "[a b]"
+        );
         assert_eq!(sprintf("%e", &[Value::Float(1500.0)]), "1.500000e+03");
     }
 }

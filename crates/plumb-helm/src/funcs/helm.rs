@@ -15,11 +15,16 @@ pub const WARN_END: &str = "HELM_ERR_END";
 
 fn include(e: &mut Engine, a: &[Value]) -> Result<Value, String> {
     if a.is_empty() || a.len() > 2 {
-        return Err(format!("wrong number of args for include: want 2 got {}", a.len()));
+        return Err(format!(
+            "wrong number of args for include: want 2 got {}",
+            a.len()
+        ));
     }
     let name = s(&a[0]);
     if e.depth() + 1 >= e.limits.max_depth {
-        return Err(format!("rendering template has a nested reference name: {name}: unable to execute template"));
+        return Err(format!(
+            "rendering template has a nested reference name: {name}: unable to execute template"
+        ));
     }
     let data = a.get(1).cloned().unwrap_or_default();
     e.execute(&name, &data).map(Value::str).map_err(|x| x.0)
@@ -32,14 +37,21 @@ fn tpl(e: &mut Engine, a: &[Value]) -> Result<Value, String> {
     let tmpl = vals.get("Template");
     let name = tmpl.as_ref().and_then(|t| t.get("Name")).map(|n| s(&n));
     let Some(name) = name else {
-        return Err(format!("cannot retrieve Template.Name from values inside tpl function: {text}: no Template.Name"));
+        return Err(format!(
+            "cannot retrieve Template.Name from values inside tpl function: {text}: no Template.Name"
+        ));
     };
     if e.depth() + 1 >= e.limits.max_depth {
-        return Err(format!("rendering template has a nested reference name: {name}: unable to execute template"));
+        return Err(format!(
+            "rendering template has a nested reference name: {name}: unable to execute template"
+        ));
     }
     match e.execute_text(&name, &text, vals) {
         Ok(out) => Ok(Value::str(out.replace("<no value>", ""))),
-        Err(err) => Err(format!("error during tpl function execution for {}: {err}", super::fmt::go_quote(&text))),
+        Err(err) => Err(format!(
+            "error during tpl function execution for {}: {err}",
+            super::fmt::go_quote(&text)
+        )),
     }
 }
 
@@ -136,7 +148,10 @@ fn parse_json(x: &str) -> Result<Value, String> {
 }
 
 fn toml_key(k: &str) -> String {
-    if !k.is_empty() && k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+    if !k.is_empty()
+        && k.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
         k.to_string()
     } else {
         super::fmt::go_quote(k)
@@ -149,7 +164,11 @@ fn toml_scalar(v: &Value) -> Option<String> {
         Value::Int(i) => i.to_string(),
         Value::Float(f) => {
             let s = format_float_json(*f);
-            if s.contains(['.', 'e']) { s } else { format!("{s}.0") }
+            if s.contains(['.', 'e']) {
+                s
+            } else {
+                format!("{s}.0")
+            }
         }
         Value::Str(x) => super::fmt::go_quote(x),
         Value::List(l) => {
@@ -308,9 +327,17 @@ mod tests {
 
     #[test]
     fn json_like_go() {
-        let v =
-            Value::map(BTreeMap::from([("b".to_string(), Value::Float(1e6)), ("a".to_string(), Value::str("<x>"))]));
-        assert_eq!(to_json_string(&v, false, None), r#"{"a":"\u003cx\u003e","b":1000000}"#);
-        assert_eq!(to_json_string(&v, true, Some("  ")), "{\n  \"a\": \"<x>\",\n  \"b\": 1000000\n}");
+        let v = Value::map(BTreeMap::from([
+            ("b".to_string(), Value::Float(1e6)),
+            ("a".to_string(), Value::str("<x>")),
+        ]));
+        assert_eq!(
+            to_json_string(&v, false, None),
+            r#"{"a":"\u003cx\u003e","b":1000000}"#
+        );
+        assert_eq!(
+            to_json_string(&v, true, Some("  ")),
+            "{\n  \"a\": \"<x>\",\n  \"b\": 1000000\n}"
+        );
     }
 }

@@ -19,7 +19,9 @@ pub fn query_escape(x: &str) -> String {
     let mut out = String::new();
     for b in x.bytes() {
         match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => out.push(b as char),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
             b' ' => out.push('+'),
             b => out.push_str(&format!("%{b:02X}")),
         }
@@ -43,7 +45,9 @@ fn rand_u64() -> u64 {
 }
 
 fn rand_from(chars: &[u8], n: i64) -> String {
-    (0..n.max(0)).map(|_| chars[(rand_u64() % chars.len() as u64) as usize] as char).collect()
+    (0..n.max(0))
+        .map(|_| chars[(rand_u64() % chars.len() as u64) as usize] as char)
+        .collect()
 }
 
 const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
@@ -67,12 +71,19 @@ pub fn parse_version(v: &str) -> Result<Version, String> {
     let parts: Vec<&str> = core.split('.').collect();
     if parts.is_empty()
         || parts.len() > 3
-        || parts.iter().any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
+        || parts
+            .iter()
+            .any(|p| p.is_empty() || !p.chars().all(|c| c.is_ascii_digit()))
     {
         return Err("Invalid Semantic Version".into());
     }
     let n = |i: usize| parts.get(i).and_then(|p| p.parse().ok()).unwrap_or(0);
-    Ok(Version { major: n(0), minor: n(1), patch: n(2), pre })
+    Ok(Version {
+        major: n(0),
+        minor: n(1),
+        patch: n(2),
+        pre,
+    })
 }
 
 fn cmp_pre(a: &str, b: &str) -> std::cmp::Ordering {
@@ -100,7 +111,9 @@ fn cmp_pre(a: &str, b: &str) -> std::cmp::Ordering {
 
 impl Version {
     fn cmp(&self, o: &Version) -> std::cmp::Ordering {
-        (self.major, self.minor, self.patch).cmp(&(o.major, o.minor, o.patch)).then_with(|| cmp_pre(&self.pre, &o.pre))
+        (self.major, self.minor, self.patch)
+            .cmp(&(o.major, o.minor, o.patch))
+            .then_with(|| cmp_pre(&self.pre, &o.pre))
     }
 }
 
@@ -117,7 +130,10 @@ pub fn semver_matches(constraint: &str, version: &str) -> Result<bool, String> {
             let mut out = Vec::new();
             let mut pending = String::new();
             for tok in g.split([',', ' ']).filter(|t| !t.is_empty()) {
-                if matches!(tok, "=" | "!=" | ">" | "<" | ">=" | "<=" | "~" | "^" | "=>" | "=<" | "~>") {
+                if matches!(
+                    tok,
+                    "=" | "!=" | ">" | "<" | ">=" | "<=" | "~" | "^" | "=>" | "=<" | "~>"
+                ) {
                     pending = tok.to_string();
                 } else {
                     out.push(format!("{pending}{tok}"));
@@ -144,7 +160,10 @@ pub fn semver_matches(constraint: &str, version: &str) -> Result<bool, String> {
 
 fn check_one(c: &str, v: &Version) -> Result<bool, String> {
     let ops = [">=", "=>", "<=", "=<", "!=", "~>", ">", "<", "=", "~", "^"];
-    let (op, rest) = ops.iter().find_map(|o| c.strip_prefix(o).map(|r| (*o, r))).unwrap_or(("", c));
+    let (op, rest) = ops
+        .iter()
+        .find_map(|o| c.strip_prefix(o).map(|r| (*o, r)))
+        .unwrap_or(("", c));
     let rest = rest.trim().trim_start_matches('v');
     let bad = || format!("improper constraint: {c}");
     let (core, pre) = match rest.split_once('-') {
@@ -162,7 +181,12 @@ fn check_one(c: &str, v: &Version) -> Result<bool, String> {
     if parts.is_empty() || parts.len() > 3 {
         return Err(bad());
     }
-    let base = Version { major: num(0)?, minor: num(1)?, patch: num(2)?, pre: pre.clone() };
+    let base = Version {
+        major: num(0)?,
+        minor: num(1)?,
+        patch: num(2)?,
+        pre: pre.clone(),
+    };
     let minor_wild = wild(parts.get(1));
     let patch_wild = wild(parts.get(2));
     let major_wild = matches!(parts[0], "x" | "X" | "*");
@@ -172,8 +196,18 @@ fn check_one(c: &str, v: &Version) -> Result<bool, String> {
     }
     let ge = |x: &Version| v.cmp(x).is_ge();
     let lt = |x: &Version| v.cmp(x).is_lt();
-    let next_major = Version { major: base.major + 1, minor: 0, patch: 0, pre: String::new() };
-    let next_minor = Version { major: base.major, minor: base.minor + 1, patch: 0, pre: String::new() };
+    let next_major = Version {
+        major: base.major + 1,
+        minor: 0,
+        patch: 0,
+        pre: String::new(),
+    };
+    let next_minor = Version {
+        major: base.major,
+        minor: base.minor + 1,
+        patch: 0,
+        pre: String::new(),
+    };
     Ok(match op {
         "" | "=" => {
             if major_wild {
@@ -220,7 +254,12 @@ fn check_one(c: &str, v: &Version) -> Result<bool, String> {
             } else if base.minor > 0 || patch_wild {
                 next_minor
             } else {
-                Version { major: 0, minor: 0, patch: base.patch + 1, pre: String::new() }
+                Version {
+                    major: 0,
+                    minor: 0,
+                    patch: base.patch + 1,
+                    pre: String::new(),
+                }
             };
             ge(&base) && lt(&upper)
         }
@@ -285,7 +324,15 @@ fn go_date(layout: &str, secs: i64) -> String {
         "November",
         "December",
     ];
-    const DAYS: [&str; 7] = ["Thursday", "Friday", "Saturday", "Sunday", "Monday", "Tuesday", "Wednesday"];
+    const DAYS: [&str; 7] = [
+        "Thursday",
+        "Friday",
+        "Saturday",
+        "Sunday",
+        "Monday",
+        "Tuesday",
+        "Wednesday",
+    ];
     let wd = DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize];
     let month = MONTHS[(mo as usize).saturating_sub(1) % 12];
     let subs: [(&str, String); 20] = [
@@ -302,7 +349,10 @@ fn go_date(layout: &str, secs: i64) -> String {
         ("02", format!("{d:02}")),
         ("_2", format!("{d:>2}")),
         ("15", format!("{h:02}")),
-        ("03", format!("{:02}", if h % 12 == 0 { 12 } else { h % 12 })),
+        (
+            "03",
+            format!("{:02}", if h % 12 == 0 { 12 } else { h % 12 }),
+        ),
         ("04", format!("{mi:02}")),
         ("05", format!("{se:02}")),
         ("06", format!("{:02}", y % 100)),
@@ -328,14 +378,20 @@ fn go_date(layout: &str, secs: i64) -> String {
 }
 
 fn now_secs() -> i64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 fn time_arg(v: &Value) -> i64 {
     match v {
         Value::Int(i) => *i,
         Value::Float(f) => *f as i64,
-        Value::Obj(o) => o.field("Unix").map(|u| super::int(&u)).unwrap_or_else(now_secs),
+        Value::Obj(o) => o
+            .field("Unix")
+            .map(|u| super::int(&u))
+            .unwrap_or_else(now_secs),
         _ => now_secs(),
     }
 }
@@ -357,7 +413,10 @@ impl crate::value::Object for Time {
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         match name {
-            "Format" => Some(Ok(Value::str(go_date(&args.first().map(s).unwrap_or_default(), self.0)))),
+            "Format" => Some(Ok(Value::str(go_date(
+                &args.first().map(s).unwrap_or_default(),
+                self.0,
+            )))),
             "Unix" => Some(Ok(Value::Int(self.0))),
             _ => None,
         }
@@ -381,7 +440,12 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     for name in ["regexFind", "mustRegexFind"] {
         m.insert(name, |_, a| {
             want(a, 2)?;
-            Ok(Value::str(rx(&s(&a[0]))?.find(&s(&a[1])).map(|x| x.as_str().to_string()).unwrap_or_default()))
+            Ok(Value::str(
+                rx(&s(&a[0]))?
+                    .find(&s(&a[1]))
+                    .map(|x| x.as_str().to_string())
+                    .unwrap_or_default(),
+            ))
         });
     }
     for name in ["regexFindAll", "mustRegexFindAll"] {
@@ -391,19 +455,31 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
             let x = s(&a[1]);
             let r = rx(&s(&a[0]))?;
             let it = r.find_iter(&x).map(|m| Value::str(m.as_str()));
-            Ok(Value::list(if n < 0 { it.collect() } else { it.take(n as usize).collect() }))
+            Ok(Value::list(if n < 0 {
+                it.collect()
+            } else {
+                it.take(n as usize).collect()
+            }))
         });
     }
     for name in ["regexReplaceAll", "mustRegexReplaceAll"] {
         m.insert(name, |_, a| {
             want(a, 3)?;
-            Ok(Value::str(rx(&s(&a[0]))?.replace_all(&s(&a[1]), s(&a[2]).as_str()).to_string()))
+            Ok(Value::str(
+                rx(&s(&a[0]))?
+                    .replace_all(&s(&a[1]), s(&a[2]).as_str())
+                    .to_string(),
+            ))
         });
     }
     for name in ["regexReplaceAllLiteral", "mustRegexReplaceAllLiteral"] {
         m.insert(name, |_, a| {
             want(a, 3)?;
-            Ok(Value::str(rx(&s(&a[0]))?.replace_all(&s(&a[1]), regex::NoExpand(&s(&a[2]))).to_string()))
+            Ok(Value::str(
+                rx(&s(&a[0]))?
+                    .replace_all(&s(&a[1]), regex::NoExpand(&s(&a[2])))
+                    .to_string(),
+            ))
         });
     }
     for name in ["regexSplit", "mustRegexSplit"] {
@@ -441,14 +517,18 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
 
     m.insert("b64enc", |_, a| {
         want(a, 1)?;
-        Ok(Value::str(base64::engine::general_purpose::STANDARD.encode(s(&a[0]))))
+        Ok(Value::str(
+            base64::engine::general_purpose::STANDARD.encode(s(&a[0])),
+        ))
     });
     m.insert("b64dec", |_, a| {
         want(a, 1)?;
-        Ok(Value::str(match base64::engine::general_purpose::STANDARD.decode(s(&a[0])) {
-            Ok(b) => String::from_utf8_lossy(&b).to_string(),
-            Err(e) => e.to_string(),
-        }))
+        Ok(Value::str(
+            match base64::engine::general_purpose::STANDARD.decode(s(&a[0])) {
+                Ok(b) => String::from_utf8_lossy(&b).to_string(),
+                Err(e) => e.to_string(),
+            },
+        ))
     });
     m.insert("sha256sum", |_, a| {
         want(a, 1)?;
@@ -487,14 +567,28 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     m.insert("randInt", |_, a| {
         want(a, 2)?;
         let (lo, hi) = (super::int(&a[0]), super::int(&a[1]));
-        Ok(Value::Int(lo + (rand_u64() % ((hi - lo).max(1) as u64)) as i64))
+        Ok(Value::Int(
+            lo + (rand_u64() % ((hi - lo).max(1) as u64)) as i64,
+        ))
     });
     m.insert("uuidv4", |_, _| {
         let (x, y) = (rand_u64(), rand_u64());
-        let b: Vec<u8> = x.to_be_bytes().iter().chain(y.to_be_bytes().iter()).copied().collect();
+        let b: Vec<u8> = x
+            .to_be_bytes()
+            .iter()
+            .chain(y.to_be_bytes().iter())
+            .copied()
+            .collect();
         let h = hex(&b);
-        let v =
-            format!("{}-{}-4{}-{:x}{}-{}", &h[0..8], &h[8..12], &h[13..16], (b[8] & 0x3) | 0x8, &h[17..20], &h[20..32]);
+        let v = format!(
+            "{}-{}-4{}-{:x}{}-{}",
+            &h[0..8],
+            &h[8..12],
+            &h[13..16],
+            (b[8] & 0x3) | 0x8,
+            &h[17..20],
+            &h[20..32]
+        );
         Ok(Value::str(v))
     });
     for name in [
@@ -542,7 +636,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want(a, 1)?;
         let p = s(&a[0]);
         let b = p.rsplit('/').next().unwrap_or("");
-        Ok(Value::str(b.rfind('.').map(|i| b[i..].to_string()).unwrap_or_default()))
+        Ok(Value::str(
+            b.rfind('.').map(|i| b[i..].to_string()).unwrap_or_default(),
+        ))
     });
     m.insert("clean", |_, a| {
         want(a, 1)?;
@@ -553,7 +649,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         Ok(Value::Bool(s(&a[0]).starts_with('/')))
     });
 
-    m.insert("now", |_, _| Ok(Value::Obj(std::rc::Rc::new(Time(now_secs())))));
+    m.insert("now", |_, _| {
+        Ok(Value::Obj(std::rc::Rc::new(Time(now_secs()))))
+    });
     m.insert("unixEpoch", |_, a| {
         want(a, 1)?;
         Ok(Value::str(time_arg(&a[0]).to_string()))
@@ -574,8 +672,18 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want_min(a, 1)?;
         Ok(Value::str(go_date("2006-01-02", time_arg(&a[0]))))
     });
-    for name in ["dateModify", "mustDateModify", "toDate", "mustToDate", "ago", "duration", "durationRound"] {
-        m.insert(name, |_, _| unsupported("date arithmetic (toDate, dateModify, ago, duration)"));
+    for name in [
+        "dateModify",
+        "mustDateModify",
+        "toDate",
+        "mustToDate",
+        "ago",
+        "duration",
+        "durationRound",
+    ] {
+        m.insert(name, |_, _| {
+            unsupported("date arithmetic (toDate, dateModify, ago, duration)")
+        });
     }
     m.insert("env", |_, _| Ok(Value::str("")));
     m.insert("expandenv", |_, a| {
@@ -610,7 +718,10 @@ mod tests {
 
     #[test]
     fn dates_and_paths() {
-        assert_eq!(go_date("2006-01-02T15:04:05Z07:00", 0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            go_date("2006-01-02T15:04:05Z07:00", 0),
+            "1970-01-01T00:00:00Z"
+        );
         assert_eq!(path_clean("a/b/../c/./d/"), "a/c/d");
     }
 }

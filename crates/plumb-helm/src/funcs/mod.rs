@@ -79,7 +79,10 @@ pub(crate) fn want(args: &[Value], n: usize) -> Result<(), String> {
 
 pub(crate) fn want_min(args: &[Value], n: usize) -> Result<(), String> {
     if args.len() < n {
-        return Err(format!("wrong number of args: want at least {n} got {}", args.len()));
+        return Err(format!(
+            "wrong number of args: want at least {n} got {}",
+            args.len()
+        ));
     }
     Ok(())
 }
@@ -183,7 +186,10 @@ fn builtins(m: &mut HashMap<&'static str, Func>) {
                         Value::Int(i) => *i,
                         Value::Float(f) => *f as i64,
                         other => {
-                            return Err(format!("cannot index slice/array with type {}", other.type_name()));
+                            return Err(format!(
+                                "cannot index slice/array with type {}",
+                                other.type_name()
+                            ));
                         }
                     };
                     let l = l.borrow();
@@ -261,7 +267,9 @@ fn builtins(m: &mut HashMap<&'static str, Func>) {
         }
         Ok(Value::str(o))
     });
-    m.insert("urlquery", |_, a| Ok(Value::str(misc::query_escape(&go_sprint(a)))));
+    m.insert("urlquery", |_, a| {
+        Ok(Value::str(misc::query_escape(&go_sprint(a))))
+    });
 }
 
 /// Go's `fmt.Sprint`: spaces only between operands when neither is a string.
@@ -286,7 +294,12 @@ pub(crate) fn go_eq(a: &Value, b: &Value) -> Result<bool, String> {
         (Value::Float(x), Value::Float(y)) => x == y,
         (Value::Str(x), Value::Str(y)) => x == y,
         (Value::List(_), _) | (Value::Map(_), _) | (_, Value::List(_)) | (_, Value::Map(_)) => {
-            return Err(format!("non-comparable types {}: {}, {}", a.to_go_string(), a.type_name(), b.type_name()));
+            return Err(format!(
+                "non-comparable types {}: {}, {}",
+                a.to_go_string(),
+                a.type_name(),
+                b.type_name()
+            ));
         }
         (Value::Obj(x), Value::Obj(y)) => x.display() == y.display(),
         _ => return Err("incompatible types for comparison".into()),

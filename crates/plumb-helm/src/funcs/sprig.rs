@@ -74,7 +74,10 @@ fn list_of(v: &Value) -> Vec<Value> {
 fn map_ref(v: &Value, func: &str) -> Result<crate::value::MapRef, String> {
     match v {
         Value::Map(m) => Ok(m.clone()),
-        other => Err(format!("{func}: expected a dict, got {}", other.type_name())),
+        other => Err(format!(
+            "{func}: expected a dict, got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -88,7 +91,9 @@ pub(crate) fn merge_into(dst: &crate::value::MapRef, src: &Value, overwrite: boo
         match existing {
             Some(Value::Map(dm)) if matches!(sv, Value::Map(_)) => merge_into(&dm, &sv, overwrite),
             Some(dv) => {
-                if overwrite && !is_empty(&sv) || (!overwrite && is_empty(&dv) && !matches!(dv, Value::Map(_))) {
+                if overwrite && !is_empty(&sv)
+                    || (!overwrite && is_empty(&dv) && !matches!(dv, Value::Map(_)))
+                {
                     dst.borrow_mut().insert(k, sv.deep_copy());
                 }
             }
@@ -171,11 +176,17 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("nospace", |_, a| {
         want(a, 1)?;
-        st(s(&a[0]).chars().filter(|c| !c.is_whitespace()).collect::<String>())
+        st(s(&a[0])
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>())
     });
     m.insert("initials", |_, a| {
         want(a, 1)?;
-        st(s(&a[0]).split_whitespace().filter_map(|w| w.chars().next()).collect::<String>())
+        st(s(&a[0])
+            .split_whitespace()
+            .filter_map(|w| w.chars().next())
+            .collect::<String>())
     });
     m.insert("contains", |_, a| {
         want(a, 2)?;
@@ -190,11 +201,19 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         Ok(Value::Bool(s(&a[1]).ends_with(s(&a[0]).as_str())))
     });
     m.insert("quote", |_, a| {
-        let parts: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(|v| super::fmt::go_quote(&s(v))).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !v.is_nil())
+            .map(|v| super::fmt::go_quote(&s(v)))
+            .collect();
         st(parts.join(" "))
     });
     m.insert("squote", |_, a| {
-        let parts: Vec<String> = a.iter().filter(|v| !v.is_nil()).map(|v| format!("'{}'", s(v))).collect();
+        let parts: Vec<String> = a
+            .iter()
+            .filter(|v| !v.is_nil())
+            .map(|v| format!("'{}'", s(v)))
+            .collect();
         st(parts.join(" "))
     });
     m.insert("cat", |_, a| {
@@ -215,15 +234,27 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("plural", |_, a| {
         want(a, 3)?;
-        Ok(if int(&a[2]) == 1 { a[0].clone() } else { a[1].clone() })
+        Ok(if int(&a[2]) == 1 {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
     });
     m.insert("snakecase", |_, a| {
         want(a, 1)?;
-        st(words(&s(&a[0])).iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join("_"))
+        st(words(&s(&a[0]))
+            .iter()
+            .map(|w| w.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("_"))
     });
     m.insert("kebabcase", |_, a| {
         want(a, 1)?;
-        st(words(&s(&a[0])).iter().map(|w| w.to_lowercase()).collect::<Vec<_>>().join("-"))
+        st(words(&s(&a[0]))
+            .iter()
+            .map(|w| w.to_lowercase())
+            .collect::<Vec<_>>()
+            .join("-"))
     });
     m.insert("camelcase", |_, a| {
         want(a, 1)?;
@@ -231,7 +262,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         st(x.split('_')
             .map(|w| {
                 let mut c = w.chars();
-                c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+                c.next()
+                    .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+                    .unwrap_or_default()
             })
             .collect::<String>())
     });
@@ -239,7 +272,13 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want(a, 1)?;
         st(s(&a[0])
             .chars()
-            .map(|c| if c.is_uppercase() { c.to_lowercase().collect::<String>() } else { c.to_uppercase().collect() })
+            .map(|c| {
+                if c.is_uppercase() {
+                    c.to_lowercase().collect::<String>()
+                } else {
+                    c.to_uppercase().collect()
+                }
+            })
             .collect::<String>())
     });
     m.insert("abbrev", |_, a| {
@@ -264,7 +303,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("toStrings", |_, a| {
         want(a, 1)?;
-        Ok(Value::list(list_of(&a[0]).iter().map(|v| Value::str(s(v))).collect()))
+        Ok(Value::list(
+            list_of(&a[0]).iter().map(|v| Value::str(s(v))).collect(),
+        ))
     });
     m.insert("join", |_, a| {
         want(a, 2)?;
@@ -287,7 +328,10 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want(a, 3)?;
         let x = s(&a[2]);
         let mut out = BTreeMap::new();
-        for (i, p) in x.splitn(int(&a[1]).max(0) as usize, s(&a[0]).as_str()).enumerate() {
+        for (i, p) in x
+            .splitn(int(&a[1]).max(0) as usize, s(&a[0]).as_str())
+            .enumerate()
+        {
             out.insert(format!("_{i}"), Value::str(p));
         }
         Ok(Value::map(out))
@@ -297,7 +341,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         let sep = s(&a[0]);
         let x = s(&a[1]);
         if sep.is_empty() {
-            return Ok(Value::list(x.chars().map(|c| Value::str(c.to_string())).collect()));
+            return Ok(Value::list(
+                x.chars().map(|c| Value::str(c.to_string())).collect(),
+            ));
         }
         Ok(Value::list(x.split(sep.as_str()).map(Value::str).collect()))
     });
@@ -323,12 +369,22 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want(a, 1)?;
         Ok(Value::Bool(is_empty(&a[0])))
     });
-    m.insert("coalesce", |_, a| Ok(a.iter().find(|v| !is_empty(v)).cloned().unwrap_or_default()));
-    m.insert("all", |_, a| Ok(Value::Bool(a.iter().all(|v| !is_empty(v)))));
-    m.insert("any", |_, a| Ok(Value::Bool(a.iter().any(|v| !is_empty(v)))));
+    m.insert("coalesce", |_, a| {
+        Ok(a.iter().find(|v| !is_empty(v)).cloned().unwrap_or_default())
+    });
+    m.insert("all", |_, a| {
+        Ok(Value::Bool(a.iter().all(|v| !is_empty(v))))
+    });
+    m.insert("any", |_, a| {
+        Ok(Value::Bool(a.iter().any(|v| !is_empty(v))))
+    });
     m.insert("ternary", |_, a| {
         want(a, 3)?;
-        Ok(if a[2].truthy() { a[0].clone() } else { a[1].clone() })
+        Ok(if a[2].truthy() {
+            a[0].clone()
+        } else {
+            a[1].clone()
+        })
     });
     m.insert("deepCopy", |_, a| {
         want(a, 1)?;
@@ -351,7 +407,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     m.insert("typeIsLike", |_, a| {
         want(a, 2)?;
         let t = s(&a[0]);
-        Ok(Value::Bool(t == a[1].type_name() || t == format!("*{}", a[1].type_name())))
+        Ok(Value::Bool(
+            t == a[1].type_name() || t == format!("*{}", a[1].type_name()),
+        ))
     });
     m.insert("kindOf", |_, a| {
         want(a, 1)?;
@@ -363,11 +421,15 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("deepEqual", |_, a| {
         want(a, 2)?;
-        Ok(Value::Bool(a[0].to_json() == a[1].to_json() && a[0].type_name() == a[1].type_name()))
+        Ok(Value::Bool(
+            a[0].to_json() == a[1].to_json() && a[0].type_name() == a[1].type_name(),
+        ))
     });
 
     // math (int64 unless the name ends in f)
-    m.insert("add", |_, a| Ok(Value::Int(a.iter().map(int).fold(0i64, i64::wrapping_add))));
+    m.insert("add", |_, a| {
+        Ok(Value::Int(a.iter().map(int).fold(0i64, i64::wrapping_add)))
+    });
     m.insert("add1", |_, a| {
         want(a, 1)?;
         Ok(Value::Int(int(&a[0]).wrapping_add(1)))
@@ -415,12 +477,18 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("subf", |_, a| {
         want_min(a, 1)?;
-        Ok(Value::Float(a[1..].iter().map(float).fold(float(&a[0]), |x, y| x - y)))
+        Ok(Value::Float(
+            a[1..].iter().map(float).fold(float(&a[0]), |x, y| x - y),
+        ))
     });
-    m.insert("mulf", |_, a| Ok(Value::Float(a.iter().map(float).product())));
+    m.insert("mulf", |_, a| {
+        Ok(Value::Float(a.iter().map(float).product()))
+    });
     m.insert("divf", |_, a| {
         want_min(a, 1)?;
-        Ok(Value::Float(a[1..].iter().map(float).fold(float(&a[0]), |x, y| x / y)))
+        Ok(Value::Float(
+            a[1..].iter().map(float).fold(float(&a[0]), |x, y| x / y),
+        ))
     });
     m.insert("maxf", |_, a| {
         want_min(a, 1)?;
@@ -442,7 +510,11 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want_min(a, 2)?;
         let p = 10f64.powi(int(&a[1]) as i32);
         let x = float(&a[0]) * p;
-        let r = if x.fract().abs() >= 0.5 { x.trunc() + x.signum() } else { x.trunc() };
+        let r = if x.fract().abs() >= 0.5 {
+            x.trunc() + x.signum()
+        } else {
+            x.trunc()
+        };
         Ok(Value::Float(r / p))
     });
     m.insert("int", |_, a| {
@@ -579,20 +651,32 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         m.insert(name, |_, a| {
             want_min(a, 1)?;
             let drop: Vec<serde_json::Value> = a[1..].iter().map(Value::to_json).collect();
-            Ok(Value::list(items(&a[0], "without")?.into_iter().filter(|v| !drop.contains(&v.to_json())).collect()))
+            Ok(Value::list(
+                items(&a[0], "without")?
+                    .into_iter()
+                    .filter(|v| !drop.contains(&v.to_json()))
+                    .collect(),
+            ))
         });
     }
     for name in ["has", "mustHas"] {
         m.insert(name, |_, a| {
             want(a, 2)?;
             let n = a[0].to_json();
-            Ok(Value::Bool(items(&a[1], "has")?.iter().any(|v| v.to_json() == n)))
+            Ok(Value::Bool(
+                items(&a[1], "has")?.iter().any(|v| v.to_json() == n),
+            ))
         });
     }
     for name in ["compact", "mustCompact"] {
         m.insert(name, |_, a| {
             want(a, 1)?;
-            Ok(Value::list(items(&a[0], "compact")?.into_iter().filter(|v| !is_empty(v)).collect()))
+            Ok(Value::list(
+                items(&a[0], "compact")?
+                    .into_iter()
+                    .filter(|v| !is_empty(v))
+                    .collect(),
+            ))
         });
     }
     m.insert("concat", |_, a| {
@@ -608,7 +692,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
             if let Value::Str(x) = &a[0] {
                 let st0 = a.get(1).map(int).unwrap_or(0).max(0) as usize;
                 let en = a.get(2).map(int).map(|e| e as usize).unwrap_or(x.len());
-                return Ok(Value::str(x.get(st0..en).ok_or("slice index out of range")?));
+                return Ok(Value::str(
+                    x.get(st0..en).ok_or("slice index out of range")?,
+                ));
             }
             let v = items(&a[0], "slice")?;
             let st0 = a.get(1).map(int).unwrap_or(0).max(0) as usize;
@@ -623,7 +709,12 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         m.insert(name, |_, a| {
             want(a, 2)?;
             let n = int(&a[0]).max(1) as usize;
-            Ok(Value::list(items(&a[1], "chunk")?.chunks(n).map(|c| Value::list(c.to_vec())).collect()))
+            Ok(Value::list(
+                items(&a[1], "chunk")?
+                    .chunks(n)
+                    .map(|c| Value::list(c.to_vec()))
+                    .collect(),
+            ))
         });
     }
 
@@ -631,7 +722,10 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     m.insert("dict", |_, a| {
         let mut out = BTreeMap::new();
         for pair in a.chunks(2) {
-            out.insert(s(&pair[0]), pair.get(1).cloned().unwrap_or_else(|| Value::str("")));
+            out.insert(
+                s(&pair[0]),
+                pair.get(1).cloned().unwrap_or_else(|| Value::str("")),
+            );
         }
         Ok(Value::map(out))
     });
@@ -642,13 +736,17 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     m.insert("set", |_, a| {
         want(a, 3)?;
         let d = map_ref(&a[0], "set")?;
-        d.try_borrow_mut().map_err(|_| "set: dict is being iterated")?.insert(s(&a[1]), a[2].clone());
+        d.try_borrow_mut()
+            .map_err(|_| "set: dict is being iterated")?
+            .insert(s(&a[1]), a[2].clone());
         Ok(a[0].clone())
     });
     m.insert("unset", |_, a| {
         want(a, 2)?;
         let d = map_ref(&a[0], "unset")?;
-        d.try_borrow_mut().map_err(|_| "unset: dict is being iterated")?.remove(&s(&a[1]));
+        d.try_borrow_mut()
+            .map_err(|_| "unset: dict is being iterated")?
+            .remove(&s(&a[1]));
         Ok(a[0].clone())
     });
     m.insert("hasKey", |_, a| {
@@ -666,22 +764,42 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("values", |_, a| {
         want(a, 1)?;
-        Ok(Value::list(a[0].map_entries().unwrap_or_default().into_iter().map(|(_, v)| v).collect()))
+        Ok(Value::list(
+            a[0].map_entries()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(_, v)| v)
+                .collect(),
+        ))
     });
     m.insert("pluck", |_, a| {
         want_min(a, 1)?;
         let k = s(&a[0]);
-        Ok(Value::list(a[1..].iter().filter_map(|d| d.get(&k)).collect()))
+        Ok(Value::list(
+            a[1..].iter().filter_map(|d| d.get(&k)).collect(),
+        ))
     });
     m.insert("pick", |_, a| {
         want_min(a, 1)?;
         let keys: Vec<String> = a[1..].iter().map(s).collect();
-        Ok(Value::map(a[0].map_entries().unwrap_or_default().into_iter().filter(|(k, _)| keys.contains(k)).collect()))
+        Ok(Value::map(
+            a[0].map_entries()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| keys.contains(k))
+                .collect(),
+        ))
     });
     m.insert("omit", |_, a| {
         want_min(a, 1)?;
         let keys: Vec<String> = a[1..].iter().map(s).collect();
-        Ok(Value::map(a[0].map_entries().unwrap_or_default().into_iter().filter(|(k, _)| !keys.contains(k)).collect()))
+        Ok(Value::map(
+            a[0].map_entries()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|(k, _)| !keys.contains(k))
+                .collect(),
+        ))
     });
     for name in ["merge", "mustMerge"] {
         m.insert(name, |_, a| {

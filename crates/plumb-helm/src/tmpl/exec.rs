@@ -24,7 +24,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_depth: 1000, max_output: 64 << 20 }
+        Limits {
+            max_depth: 1000,
+            max_output: 64 << 20,
+        }
     }
 }
 
@@ -74,7 +77,10 @@ impl Engine {
         let trees = parse(name, src, &|f| funcs::exists(f))?;
         let mut map: TreeMap = (*self.layers[0]).clone();
         for t in trees {
-            let empty = t.root.iter().all(|n| matches!(n, Node::Text(s) if s.trim().is_empty()));
+            let empty = t
+                .root
+                .iter()
+                .all(|n| matches!(n, Node::Text(s) if s.trim().is_empty()));
             if empty && t.name != name && map.contains_key(&t.name) {
                 continue;
             }
@@ -100,9 +106,11 @@ impl Engine {
 
     /// Execute the named template with `data` as dot.
     pub fn execute(&mut self, name: &str, data: &Value) -> Res<String> {
-        let tree = self
-            .lookup(name)
-            .ok_or_else(|| ExecError(format!("template: no template {name:?} associated with template \"gotpl\"")))?;
+        let tree = self.lookup(name).ok_or_else(|| {
+            ExecError(format!(
+                "template: no template {name:?} associated with template \"gotpl\""
+            ))
+        })?;
         self.run_tree(&tree, data)
     }
 
@@ -132,7 +140,10 @@ impl Engine {
             )));
         }
         self.depth += 1;
-        let mut frame = Frame { vars: vec![("$".to_string(), data.clone())], out: String::new() };
+        let mut frame = Frame {
+            vars: vec![("$".to_string(), data.clone())],
+            out: String::new(),
+        };
         let r = self.walk_list(tree, &mut frame, data, &tree.root);
         self.depth -= 1;
         r.map(|_| frame.out)
@@ -193,7 +204,12 @@ impl Engine {
             Node::Range(c) => return self.walk_range(t, f, dot, c),
             Node::Break => return Ok(Flow::Break),
             Node::Continue => return Ok(Flow::Continue),
-            Node::Template { pos, src, name, pipe } => {
+            Node::Template {
+                pos,
+                src,
+                name,
+                pipe,
+            } => {
                 let data = match pipe {
                     Some(p) => self.eval_pipe(t, f, dot, p, false)?,
                     None => Value::Nil,
@@ -218,8 +234,17 @@ impl Engine {
         let mark = f.vars.len();
         let v = self.eval_pipe(t, f, dot, &c.pipe, false)?;
         let items: Vec<(Value, Value)> = match &v {
-            Value::List(l) => l.borrow().iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
-            Value::Map(m) => m.borrow().iter().map(|(k, x)| (Value::str(k.as_str()), x.clone())).collect(),
+            Value::List(l) => l
+                .borrow()
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (Value::Int(i as i64), x.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .borrow()
+                .iter()
+                .map(|(k, x)| (Value::str(k.as_str()), x.clone()))
+                .collect(),
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
             Value::Nil => Vec::new(),
             other => {
@@ -259,7 +284,14 @@ impl Engine {
         Ok(Flow::Normal)
     }
 
-    fn eval_pipe(&mut self, t: &Tree, f: &mut Frame, dot: &Value, p: &Pipe, declare: bool) -> Res<Value> {
+    fn eval_pipe(
+        &mut self,
+        t: &Tree,
+        f: &mut Frame,
+        dot: &Value,
+        p: &Pipe,
+        declare: bool,
+    ) -> Res<Value> {
         let mut val: Option<Value> = None;
         for cmd in &p.cmds {
             val = Some(self.eval_cmd(t, f, dot, cmd, val)?);
@@ -279,12 +311,21 @@ impl Engine {
         Ok(v)
     }
 
-    fn eval_cmd(&mut self, t: &Tree, f: &mut Frame, dot: &Value, cmd: &Cmd, fin: Option<Value>) -> Res<Value> {
+    fn eval_cmd(
+        &mut self,
+        t: &Tree,
+        f: &mut Frame,
+        dot: &Value,
+        cmd: &Cmd,
+        fin: Option<Value>,
+    ) -> Res<Value> {
         let first = &cmd.args[0];
         let rest = &cmd.args[1..];
         match &first.kind {
             ArgKind::Func(name) => self.call_func(t, f, dot, cmd, name, rest, fin),
-            ArgKind::Field(idents) => self.eval_chain(t, f, dot, first, dot.clone(), false, idents, rest, fin),
+            ArgKind::Field(idents) => {
+                self.eval_chain(t, f, dot, first, dot.clone(), false, idents, rest, fin)
+            }
             ArgKind::Var(name, idents) => {
                 let v = lookup_var(f, name);
                 if idents.is_empty() {
@@ -376,23 +417,36 @@ impl Engine {
                     None => match o.field(name) {
                         Some(v) => v,
                         None => match o.call(name, &[]) {
-                            Some(r) => {
-                                r.map_err(|e| self.err(t, &node.pos, &node.src, format!("error calling {name}: {e}")))?
-                            }
+                            Some(r) => r.map_err(|e| {
+                                self.err(
+                                    t,
+                                    &node.pos,
+                                    &node.src,
+                                    format!("error calling {name}: {e}"),
+                                )
+                            })?,
                             None => {
                                 return Err(self.err(
                                     t,
                                     &node.pos,
                                     &node.src,
-                                    format!("can't evaluate field {name} in type {}", o.type_name()),
+                                    format!(
+                                        "can't evaluate field {name} in type {}",
+                                        o.type_name()
+                                    ),
                                 ));
                             }
                         },
                     },
                     Some(a) => match o.call(name, &a) {
-                        Some(r) => {
-                            r.map_err(|e| self.err(t, &node.pos, &node.src, format!("error calling {name}: {e}")))?
-                        }
+                        Some(r) => r.map_err(|e| {
+                            self.err(
+                                t,
+                                &node.pos,
+                                &node.src,
+                                format!("error calling {name}: {e}"),
+                            )
+                        })?,
                         None => {
                             return Err(self.err(
                                 t,
@@ -404,8 +458,17 @@ impl Engine {
                     },
                 },
                 other => {
-                    let ty = if typed { "interface {}" } else { other.type_name() };
-                    return Err(self.err(t, &node.pos, &node.src, format!("can't evaluate field {name} in type {ty}")));
+                    let ty = if typed {
+                        "interface {}"
+                    } else {
+                        other.type_name()
+                    };
+                    return Err(self.err(
+                        t,
+                        &node.pos,
+                        &node.src,
+                        format!("can't evaluate field {name} in type {ty}"),
+                    ));
                 }
             };
             typed = true;
@@ -421,7 +484,9 @@ impl Engine {
             ArgKind::Int(i) => Value::Int(*i),
             ArgKind::Float(x) => Value::Float(*x),
             ArgKind::Str(s) => Value::str(s.as_str()),
-            ArgKind::Field(idents) => self.eval_chain(t, f, dot, a, dot.clone(), false, idents, &[], None)?,
+            ArgKind::Field(idents) => {
+                self.eval_chain(t, f, dot, a, dot.clone(), false, idents, &[], None)?
+            }
             ArgKind::Var(name, idents) => {
                 let v = lookup_var(f, name);
                 self.eval_chain(t, f, dot, a, v, false, idents, &[], None)?
@@ -431,7 +496,11 @@ impl Engine {
                 self.eval_chain(t, f, dot, a, v, false, idents, &[], None)?
             }
             ArgKind::Func(name) => {
-                let cmd = Cmd { pos: a.pos.clone(), src: a.src.clone(), args: Vec::new() };
+                let cmd = Cmd {
+                    pos: a.pos.clone(),
+                    src: a.src.clone(),
+                    args: Vec::new(),
+                };
                 self.call_func(t, f, dot, &cmd, name, &[], None)?
             }
         })
@@ -488,7 +557,12 @@ impl Engine {
             vals.push(v);
         }
         let Some(func) = funcs::get(name) else {
-            return Err(self.err(t, &cmd.pos, &cmd.src, format!("function {name:?} not defined")));
+            return Err(self.err(
+                t,
+                &cmd.pos,
+                &cmd.src,
+                format!("function {name:?} not defined"),
+            ));
         };
         self.current_template.push(t.name.clone());
         let r = func(self, &vals);
@@ -498,7 +572,12 @@ impl Engine {
 }
 
 fn lookup_var(f: &Frame, name: &str) -> Value {
-    f.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone()).unwrap_or_default()
+    f.vars
+        .iter()
+        .rev()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.clone())
+        .unwrap_or_default()
 }
 
 fn set_or_push(f: &mut Frame, name: &str, v: Value, assign: bool, _mark: usize) {

@@ -40,7 +40,10 @@ fn is_space(c: u8) -> bool {
 
 /// 1-based line of a byte offset.
 pub fn line_of(src: &str, off: usize) -> usize {
-    1 + src.as_bytes()[..off.min(src.len())].iter().filter(|&&b| b == b'\n').count()
+    1 + src.as_bytes()[..off.min(src.len())]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
 }
 
 struct Lexer<'a> {
@@ -53,18 +56,32 @@ struct Lexer<'a> {
 
 /// Tokenize a template source.
 pub fn lex(name: &str, src: &str) -> Result<Vec<Token>, ParseError> {
-    let mut l = Lexer { src, b: src.as_bytes(), pos: 0, out: Vec::new(), name };
+    let mut l = Lexer {
+        src,
+        b: src.as_bytes(),
+        pos: 0,
+        out: Vec::new(),
+        name,
+    };
     l.run()?;
     Ok(l.out)
 }
 
 impl<'a> Lexer<'a> {
     fn err(&self, off: usize, msg: impl Into<String>) -> ParseError {
-        ParseError { name: self.name.to_string(), line: line_of(self.src, off), msg: msg.into() }
+        ParseError {
+            name: self.name.to_string(),
+            line: line_of(self.src, off),
+            msg: msg.into(),
+        }
     }
 
     fn push(&mut self, tok: Tok, off: usize, space_before: bool) {
-        self.out.push(Token { tok, off, space_before });
+        self.out.push(Token {
+            tok,
+            off,
+            space_before,
+        });
     }
 
     fn run(&mut self) -> Result<(), ParseError> {
@@ -109,7 +126,10 @@ impl<'a> Lexer<'a> {
                 if after.starts_with("}}") {
                     self.pos = end + 2;
                     trim_next = false;
-                } else if after.len() >= 4 && is_space(after.as_bytes()[0]) && after[1..].starts_with("-}}") {
+                } else if after.len() >= 4
+                    && is_space(after.as_bytes()[0])
+                    && after[1..].starts_with("-}}")
+                {
                     self.pos = end + 4;
                     trim_next = true;
                 } else {
@@ -207,7 +227,11 @@ impl<'a> Lexer<'a> {
                     } else {
                         self.pos += 1;
                         let name = self.ident();
-                        if name.is_empty() { Tok::Dot } else { Tok::Field(name) }
+                        if name.is_empty() {
+                            Tok::Dot
+                        } else {
+                            Tok::Field(name)
+                        }
                     }
                 }
                 b'0'..=b'9' | b'-' | b'+' => Tok::Num(self.number()),
@@ -308,7 +332,8 @@ impl<'a> Lexer<'a> {
             '0'..='7' => {
                 let oct = &self.src[self.pos - 1..(self.pos + 2).min(self.src.len())];
                 self.pos += 2;
-                let v = u32::from_str_radix(oct, 8).map_err(|_| self.err(start, "invalid syntax in quoted string"))?;
+                let v = u32::from_str_radix(oct, 8)
+                    .map_err(|_| self.err(start, "invalid syntax in quoted string"))?;
                 return Ok(char::from_u32(v).map(String::from).unwrap_or_default());
             }
             _ => return Err(self.err(start, "invalid syntax in quoted string")),
@@ -318,7 +343,8 @@ impl<'a> Lexer<'a> {
             .get(self.pos..self.pos + digits)
             .ok_or_else(|| self.err(start, "invalid syntax in quoted string"))?;
         self.pos += digits;
-        let v = u32::from_str_radix(hex, 16).map_err(|_| self.err(start, "invalid syntax in quoted string"))?;
+        let v = u32::from_str_radix(hex, 16)
+            .map_err(|_| self.err(start, "invalid syntax in quoted string"))?;
         Ok(char::from_u32(v).map(String::from).unwrap_or_default())
     }
 

@@ -190,7 +190,12 @@ impl Emitter {
         for (i, &c) in chars.iter().enumerate() {
             if c == ' ' {
                 let next_space = chars.get(i + 1) == Some(&' ');
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && i != 0 && i != chars.len() - 1 && !next_space
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && i != 0
+                    && i != chars.len() - 1
+                    && !next_space
                 {
                     self.write_indent(indent);
                 } else {
@@ -255,7 +260,12 @@ impl Emitter {
                 }
                 spaces = false;
             } else if c == ' ' {
-                if allow_breaks && !spaces && self.column > BEST_WIDTH && i != 0 && i != chars.len() - 1 {
+                if allow_breaks
+                    && !spaces
+                    && self.column > BEST_WIDTH
+                    && i != 0
+                    && i != chars.len() - 1
+                {
                     self.write_indent(indent);
                     if chars.get(i + 1) == Some(&' ') {
                         self.put('\\');
@@ -334,13 +344,18 @@ struct Analysis {
 /// libyaml's `yaml_emitter_analyze_scalar`, reduced to the block context answers we need.
 fn analyze(s: &str) -> Analysis {
     if s.is_empty() {
-        return Analysis { block_plain_allowed: true, single_quoted_allowed: true, block_allowed: false };
+        return Analysis {
+            block_plain_allowed: true,
+            single_quoted_allowed: true,
+            block_allowed: false,
+        };
     }
     let chars: Vec<char> = s.chars().collect();
     let mut block_indicators = s.starts_with("---") || s.starts_with("...");
     let mut special = false;
     let mut line_breaks = false;
-    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) = (false, false, false, false);
+    let (mut leading_space, mut leading_break, mut trailing_space, mut trailing_break) =
+        (false, false, false, false);
     let (mut break_space, mut space_break) = (false, false);
     let (mut previous_space, mut previous_break) = (false, false);
     let mut preceded_by_whitespace = true;
@@ -350,7 +365,21 @@ fn analyze(s: &str) -> Analysis {
         if i == 0 {
             if matches!(
                 c,
-                '#' | ',' | '[' | ']' | '{' | '}' | '&' | '*' | '!' | '|' | '>' | '\'' | '"' | '%' | '@' | '`'
+                '#' | ','
+                    | '['
+                    | ']'
+                    | '{'
+                    | '}'
+                    | '&'
+                    | '*'
+                    | '!'
+                    | '|'
+                    | '>'
+                    | '\''
+                    | '"'
+                    | '%'
+                    | '@'
+                    | '`'
             ) {
                 block_indicators = true;
             }
@@ -405,7 +434,11 @@ fn analyze(s: &str) -> Analysis {
         preceded_by_whitespace = is_blankz(Some(c));
         followed_by_whitespace = is_blankz(chars.get(i + 2).copied());
     }
-    let mut a = Analysis { block_plain_allowed: true, single_quoted_allowed: true, block_allowed: true };
+    let mut a = Analysis {
+        block_plain_allowed: true,
+        single_quoted_allowed: true,
+        block_allowed: true,
+    };
     if leading_space || leading_break || trailing_space || trailing_break {
         a.block_plain_allowed = false;
     }
@@ -469,12 +502,16 @@ fn go_key_less(a: &str, b: &str) -> bool {
         }
         let mut ai = i;
         while ai < ar.len() && ar[ai].is_ascii_digit() {
-            an = an.wrapping_mul(10).wrapping_add(i64::from(ar[ai] as u8 - b'0'));
+            an = an
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(ar[ai] as u8 - b'0'));
             ai += 1;
         }
         let mut bi = i;
         while bi < br.len() && br[bi].is_ascii_digit() {
-            bn = bn.wrapping_mul(10).wrapping_add(i64::from(br[bi] as u8 - b'0'));
+            bn = bn
+                .wrapping_mul(10)
+                .wrapping_add(i64::from(br[bi] as u8 - b'0'));
             bi += 1;
         }
         if an != bn {
@@ -504,7 +541,11 @@ fn format_number(n: &serde_json::Number) -> String {
         return ".nan".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { ".inf".into() } else { "-.inf".into() };
+        return if f > 0.0 {
+            ".inf".into()
+        } else {
+            "-.inf".into()
+        };
     }
     if f.fract() == 0.0 && f.abs() < 1e21 {
         if f.abs() < 9.2e18 {
@@ -547,18 +588,27 @@ mod tests {
     #[test]
     fn emits_block_style() {
         let v = json!({"kind": "X", "list": [{"b": 1, "a": "yes"}, "x"], "empty": {}, "e2": []});
-        assert_eq!(to_yaml_document(&v), "e2: []\nempty: {}\nkind: X\nlist:\n- a: \"yes\"\n  b: 1\n- x\n");
+        assert_eq!(
+            to_yaml_document(&v),
+            "e2: []\nempty: {}\nkind: X\nlist:\n- a: \"yes\"\n  b: 1\n- x\n"
+        );
     }
 
     #[test]
     fn literal_and_quotes() {
         let v = json!({"a": "line1\nline2\n", "b": "tab\there", "c": "a: b", "d": "it's"});
-        assert_eq!(to_yaml_document(&v), "a: |\n  line1\n  line2\nb: \"tab\\there\"\nc: 'a: b'\nd: it's\n");
+        assert_eq!(
+            to_yaml_document(&v),
+            "a: |\n  line1\n  line2\nb: \"tab\\there\"\nc: 'a: b'\nd: it's\n"
+        );
     }
 
     #[test]
     fn floats_like_go() {
-        assert_eq!(format_number(&serde_json::Number::from_f64(1.5).unwrap_or(0.into())), "1.5");
+        assert_eq!(
+            format_number(&serde_json::Number::from_f64(1.5).unwrap_or(0.into())),
+            "1.5"
+        );
         assert_eq!(go_format_g(1e-7), "1e-07");
     }
 }

@@ -37,7 +37,9 @@ pub fn parse_raw(text: &str) -> Result<Vec<Value>, ParseError> {
     options.strict_booleans = true;
     options.legacy_octal_numbers = true;
     let docs: Vec<Value> =
-        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| ParseError { message: e.to_string() })?;
+        serde_saphyr::from_multiple_with_options(text, options).map_err(|e| ParseError {
+            message: e.to_string(),
+        })?;
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 

@@ -6,12 +6,12 @@
 pub(crate) fn resolves_to_non_string(s: &str) -> bool {
     match s {
         "" | "~" | "null" | "Null" | "NULL" => return true,
-        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True" | "TRUE" | "false"
-        | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF" => {
+        "y" | "Y" | "yes" | "Yes" | "YES" | "n" | "N" | "no" | "No" | "NO" | "true" | "True"
+        | "TRUE" | "false" | "False" | "FALSE" | "on" | "On" | "ON" | "off" | "Off" | "OFF" => {
             return true;
         }
-        ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF" | "-.inf" | "-.Inf"
-        | "-.INF" | "<<" => return true,
+        ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF"
+        | "-.inf" | "-.Inf" | "-.INF" | "<<" => return true,
         _ => {}
     }
     let Some(first) = s.bytes().next() else {
@@ -27,7 +27,10 @@ pub(crate) fn resolves_to_non_string(s: &str) -> bool {
             if go_parse_int(&plain) || is_yaml_style_float(&plain) && go_parse_float(&plain) {
                 return true;
             }
-            if let Some(rest) = plain.strip_prefix("0b").or_else(|| plain.strip_prefix("-0b")) {
+            if let Some(rest) = plain
+                .strip_prefix("0b")
+                .or_else(|| plain.strip_prefix("-0b"))
+            {
                 return !rest.is_empty() && rest.bytes().all(|b| b == b'0' || b == b'1');
             }
             false
@@ -97,8 +100,9 @@ fn is_timestamp(s: &str) -> bool {
     let (Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next()) else {
         return false;
     };
-    let num_ok =
-        |x: &str, max: u32| !x.is_empty() && x.len() <= 2 && x.parse::<u32>().is_ok_and(|v| (1..=max).contains(&v));
+    let num_ok = |x: &str, max: u32| {
+        !x.is_empty() && x.len() <= 2 && x.parse::<u32>().is_ok_and(|v| (1..=max).contains(&v))
+    };
     if !num_ok(m, 12) || !num_ok(d, 31) {
         return false;
     }
@@ -176,7 +180,10 @@ fn go_parse_float(s: &str) -> bool {
     if lower == "inf" || lower == "infinity" || lower == "nan" {
         return true;
     }
-    if body.bytes().any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E') {
+    if body
+        .bytes()
+        .any(|b| b.is_ascii_alphabetic() && b != b'e' && b != b'E')
+    {
         return false;
     }
     body.parse::<f64>().is_ok()
@@ -208,11 +215,34 @@ mod tests {
 
     #[test]
     fn quoting_decisions() {
-        for s in ["true", "yes", "on", "0123", "1.10", "1e3", "0x1F", "2024-01-02", "", "~", "null", "8080", "-1", ".5"]
-        {
+        for s in [
+            "true",
+            "yes",
+            "on",
+            "0123",
+            "1.10",
+            "1e3",
+            "0x1F",
+            "2024-01-02",
+            "",
+            "~",
+            "null",
+            "8080",
+            "-1",
+            ".5",
+        ] {
             assert!(resolves_to_non_string(s), "{s}");
         }
-        for s in ["abc", "1.2.3", "v1", "-", "a: b", "0x", "1e", "example/app:1"] {
+        for s in [
+            "abc",
+            "1.2.3",
+            "v1",
+            "-",
+            "a: b",
+            "0x",
+            "1e",
+            "example/app:1",
+        ] {
             assert!(!resolves_to_non_string(s), "{s}");
         }
         assert!(is_base60_float("1:20"));

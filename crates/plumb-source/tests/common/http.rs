@@ -52,13 +52,16 @@ impl GitHttpServer {
         std::thread::spawn(move || {
             for stream in listener.incoming() {
                 let Ok(stream) = stream else { continue };
-                let (root, auth, s, r) = (root.clone(), auth.clone(), Arc::clone(&s), Arc::clone(&r));
+                let (root, auth, s, r) =
+                    (root.clone(), auth.clone(), Arc::clone(&s), Arc::clone(&r));
                 let tls = tls.clone();
                 std::thread::spawn(move || {
                     // A client that hangs up mid-request only ends its own connection.
                     let _ = match tls {
                         Some(config) => match rustls::ServerConnection::new(config) {
-                            Ok(conn) => handle(rustls::StreamOwned::new(conn, stream), &root, &auth, &s, &r),
+                            Ok(conn) => {
+                                handle(rustls::StreamOwned::new(conn, stream), &root, &auth, &s, &r)
+                            }
                             Err(_) => Ok(()),
                         },
                         None => handle(stream, &root, &auth, &s, &r),
@@ -66,7 +69,11 @@ impl GitHttpServer {
                 });
             }
         });
-        GitHttpServer { base_url, served, rejected }
+        GitHttpServer {
+            base_url,
+            served,
+            rejected,
+        }
     }
 }
 
@@ -79,7 +86,10 @@ struct Request {
 
 impl Request {
     fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 }
 
@@ -103,16 +113,25 @@ fn read_request<S: Read>(reader: &mut BufReader<S>) -> std::io::Result<Option<Re
             headers.push((k.trim().to_owned(), v.trim().to_owned()));
         }
     }
-    let mut request = Request { method, target, headers, body: Vec::new() };
+    let mut request = Request {
+        method,
+        target,
+        headers,
+        body: Vec::new(),
+    };
     if let Some(len) = request.header("content-length") {
         let mut body = vec![0; len.parse().unwrap_or(0)];
         reader.read_exact(&mut body)?;
         request.body = body;
-    } else if request.header("transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+    } else if request
+        .header("transfer-encoding")
+        .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+    {
         loop {
             let mut size = String::new();
             reader.read_line(&mut size)?;
-            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16).unwrap_or(0);
+            let size = usize::from_str_radix(size.trim().split(';').next().unwrap_or("0"), 16)
+                .unwrap_or(0);
             let mut chunk = vec![0; size + 2];
             reader.read_exact(&mut chunk)?;
             if size == 0 {
@@ -127,14 +146,18 @@ fn read_request<S: Read>(reader: &mut BufReader<S>) -> std::io::Result<Option<Re
 fn authorized(request: &Request, auth: &Auth) -> Option<String> {
     let decode = || -> Option<(String, String)> {
         let value = request.header("authorization")?.strip_prefix("Basic ")?;
-        let decoded = base64::engine::general_purpose::STANDARD.decode(value).ok()?;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()?;
         let decoded = String::from_utf8(decoded).ok()?;
         let (user, pass) = decoded.split_once(':')?;
         Some((user.to_owned(), pass.to_owned()))
     };
     match auth {
         Auth::Open => Some(String::new()),
-        Auth::Basic { username, password } => decode().filter(|(u, p)| u == username && p == password).map(|(u, _)| u),
+        Auth::Basic { username, password } => decode()
+            .filter(|(u, p)| u == username && p == password)
+            .map(|(u, _)| u),
         Auth::Password(password) => decode().filter(|(_, p)| p == password).map(|(u, _)| u),
     }
 }
@@ -157,7 +180,10 @@ fn handle<S: Read + Write>(
             continue;
         };
         served.fetch_add(1, Ordering::SeqCst);
-        let (path, query) = request.target.split_once('?').unwrap_or((&request.target, ""));
+        let (path, query) = request
+            .target
+            .split_once('?')
+            .unwrap_or((&request.target, ""));
         let mut child = Command::new("git")
             .arg("http-backend")
             .env("GIT_CONFIG_NOSYSTEM", "1")
@@ -167,10 +193,19 @@ fn handle<S: Read + Write>(
             .env("REQUEST_METHOD", &request.method)
             .env("PATH_INFO", path)
             .env("QUERY_STRING", query)
-            .env("CONTENT_TYPE", request.header("content-type").unwrap_or_default())
+            .env(
+                "CONTENT_TYPE",
+                request.header("content-type").unwrap_or_default(),
+            )
             .env("CONTENT_LENGTH", request.body.len().to_string())
-            .env("HTTP_CONTENT_ENCODING", request.header("content-encoding").unwrap_or_default())
-            .env("GIT_PROTOCOL", request.header("git-protocol").unwrap_or_default())
+            .env(
+                "HTTP_CONTENT_ENCODING",
+                request.header("content-encoding").unwrap_or_default(),
+            )
+            .env(
+                "GIT_PROTOCOL",
+                request.header("git-protocol").unwrap_or_default(),
+            )
             .env("REMOTE_USER", user)
             .env("REMOTE_ADDR", "127.0.0.1")
             .stdin(Stdio::piped())
@@ -187,7 +222,11 @@ fn handle<S: Read + Write>(
             .windows(4)
             .position(|w| w == b"\r\n\r\n")
             .map(|i| (i, i + 4))
-            .or_else(|| out.windows(2).position(|w| w == b"\n\n").map(|i| (i, i + 2)))
+            .or_else(|| {
+                out.windows(2)
+                    .position(|w| w == b"\n\n")
+                    .map(|i| (i, i + 2))
+            })
             .unwrap_or((out.len(), out.len()));
         let head = String::from_utf8_lossy(&out[..split.0]).into_owned();
         let body = &out[split.1..];
@@ -228,7 +267,13 @@ pub fn tls_fixture(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, Vec<u8>
             .unwrap();
         assert!(status.success(), "openssl {args:?}");
     };
-    let ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"];
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:P-256",
+        "-nodes",
+    ];
     let mut ca = vec!["req", "-x509"];
     ca.extend(ec);
     ca.extend([
@@ -248,7 +293,14 @@ pub fn tls_fixture(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, Vec<u8>
     openssl(&ca);
     let mut csr = vec!["req"];
     csr.extend(ec);
-    csr.extend(["-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1"]);
+    csr.extend([
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=127.0.0.1",
+    ]);
     openssl(&csr);
     std::fs::write(
         dir.join("ext.cnf"),
@@ -272,14 +324,18 @@ pub fn tls_fixture(dir: &std::path::Path) -> (Arc<rustls::ServerConfig>, Vec<u8>
         "-extfile",
         "ext.cnf",
     ]);
-    let certs: Vec<CertificateDer<'static>> =
-        CertificateDer::pem_file_iter(dir.join("server.pem")).unwrap().map(Result::unwrap).collect();
-    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-        .with_safe_default_protocol_versions()
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(dir.join("server.pem"))
         .unwrap()
-        .with_no_client_auth()
-        .with_single_cert(certs, key)
-        .unwrap();
+        .map(Result::unwrap)
+        .collect();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
     (Arc::new(config), std::fs::read(dir.join("ca.pem")).unwrap())
 }
