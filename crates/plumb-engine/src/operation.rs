@@ -11,10 +11,17 @@ use crate::reconcile::{Comparison, patch_app};
 use crate::sources::error_chain;
 use crate::status::now;
 use plumb_core::application::{ApplicationSpec, Source, parse_duration};
+use plumb_core::health::HealthStatus;
+use plumb_core::hooks::SyncPhase;
 use plumb_core::key::{ObjectKey, str_at, version_of};
+use plumb_core::manifest::Manifest;
 use plumb_core::plan::{Plan, PlanOptions, Trigger};
 use plumb_core::sync_options::{PruneOption, SyncOptions};
 use plumb_core::tracking::is_owned_by;
+use plumb_core::waves::{
+    OperationPhase, Outcome as TaskOutcome, ResourceResult, ResultCode, Step, SyncPlan,
+    SyncProgress, SyncTask,
+};
 use plumb_kube::{ApplyOptions, DryRun, Propagation};
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -27,7 +34,8 @@ pub const RESOURCES_FINALIZER: &str = "resources-finalizer.argocd.argoproj.io";
 pub(crate) struct Outcome {
     pub state: Value,
     pub history_entry: Option<Value>,
-    /// Set when the operation failed and will be retried after this delay.
+    /// Set when the operation is not over (waiting for a wave's health or hooks, or a retry
+    /// is scheduled): look again after this delay; the operation stays set.
     pub retry_after: Option<Duration>,
 }
 
@@ -113,7 +121,12 @@ pub(crate) fn automated(
     }))
 }
 
-/// Runs `operation` against the comparison just made.
+/// Runs (or resumes) `operation` against the comparison just made.
+///
+/// The sync is a state machine over [`SyncPlan`]: phases (PreSync → Sync → PostSync), waves,
+/// hooks. Each reconcile applies what is due and checks what is running; progress is written to
+/// `status.operationState` after every step, so a restarted controller rebuilds the same plan
+/// (same generated hook names) and continues where the last one stopped.
 pub(crate) async fn run(
     context: &Arc<Context>,
     app: &Value,
@@ -123,80 +136,116 @@ pub(crate) async fn run(
     operation: &Value,
     last: Option<&Value>,
 ) -> Outcome {
-    let started_at = now();
-    let retry_count = last
-        .filter(|l| str_at(l, &["phase"]) == "Running" || l.get("operation") == Some(operation))
-        .and_then(|l| l.get("retryCount").and_then(Value::as_i64))
-        .unwrap_or(0);
     let revision = comparison.revision.revision.clone();
-    let mut state = json!({
-        "operation": operation,
-        "phase": "Running",
-        "message": "syncing",
-        "startedAt": started_at,
-        "syncResult": {"revision": revision, "source": comparison.source, "resources": []},
-    });
-    if retry_count > 0 {
-        state["retryCount"] = json!(retry_count);
+    let desired: Vec<Manifest> = comparison
+        .desired()
+        .into_iter()
+        .chain(comparison.hooks.iter().cloned())
+        .collect();
+    let default_namespace = spec.destination.namespace.clone();
+    // The same operation still running: resume it, unless it already failed (a pending retry).
+    let resumed = last
+        .filter(|l| str_at(l, &["phase"]) == "Running" && l.get("operation") == Some(operation))
+        .map(progress_of);
+    let (mut progress, fresh) = match resumed {
+        Some(progress) if progress.revision == revision => {
+            let plan = SyncPlan::build(&desired, &progress.plan_options(&default_namespace, false));
+            let failed = plan
+                .is_ok_and(|p| matches!(p.next_step(&progress), Step::Done { succeeded: false }));
+            if failed {
+                let mut retry =
+                    SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+                retry.retry_count = progress.retry_count;
+                (retry, true)
+            } else {
+                (progress, false)
+            }
+        }
+        Some(progress) => {
+            let mut retry = SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+            retry.retry_count = progress.retry_count;
+            (retry, true)
+        }
+        None => (
+            SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp()),
+            true,
+        ),
+    };
+    let mut state = state_of(operation, comparison, &progress);
+    if fresh {
+        // Persist first: a crash from here on leaves the operation set, to be resumed.
+        let mut started = json!({"status": {"operationState": state}});
+        if app.get("operation").is_none_or(Value::is_null) {
+            started["operation"] = operation.clone();
+        }
+        patch_app(context, app, &started).await;
+        record_event(
+            context,
+            app,
+            "Normal",
+            "OperationStarted",
+            &format!("Initiated sync to {revision}"),
+        )
+        .await;
     }
-    // Persist first: a crash from here on leaves the operation set, to be resumed.
-    let mut started = json!({"status": {"operationState": state}});
-    if app.get("operation").is_none_or(Value::is_null) {
-        started["operation"] = operation.clone();
-    }
-    patch_app(context, app, &started).await;
-    record_event(
+
+    let step = execute(
         context,
         app,
-        "Normal",
-        "OperationStarted",
-        &format!("Initiated sync to {revision}"),
+        spec,
+        instance,
+        comparison,
+        operation,
+        &desired,
+        &mut progress,
+        fresh,
     )
     .await;
-
-    let (phase, message, results) = execute(context, spec, instance, comparison, operation).await;
-    state["phase"] = json!(phase);
-    state["message"] = json!(message);
-    state["finishedAt"] = json!(now());
-    state["syncResult"]["resources"] = Value::Array(results);
-
+    state = state_of(operation, comparison, &progress);
+    let phase = match step {
+        Progress::Waiting => {
+            return Outcome {
+                state,
+                history_entry: None,
+                retry_after: Some(WAIT_INTERVAL),
+            };
+        }
+        Progress::Finished => progress.phase,
+    };
+    let message = progress.message.clone();
     let mut retry_after = None;
-    if phase != "Succeeded" {
-        if let Some(delay) = retry_delay(operation, retry_count) {
+    if phase != OperationPhase::Succeeded {
+        if let Some(delay) = retry_delay(operation, i64::from(progress.retry_count)) {
             state["phase"] = json!("Running");
-            state["retryCount"] = json!(retry_count + 1);
+            state["retryCount"] = json!(progress.retry_count + 1);
             state["message"] = json!(format!(
                 "{message}. Retrying attempt #{} at {}",
-                retry_count + 1,
+                progress.retry_count + 1,
                 retry_at(delay)
             ));
-            state.as_object_mut().map(|s| s.remove("finishedAt"));
+            if let Some(state) = state.as_object_mut() {
+                state.remove("finishedAt");
+            }
             retry_after = Some(delay);
         }
     }
-    let reason = if phase == "Succeeded" {
-        "OperationCompleted"
+    let succeeded = phase == OperationPhase::Succeeded;
+    let (event_type, reason) = if succeeded {
+        ("Normal", "OperationCompleted")
     } else {
-        "OperationFailed"
+        ("Warning", "OperationFailed")
     };
-    let event_type = if phase == "Succeeded" {
-        "Normal"
-    } else {
-        "Warning"
-    };
+    let verb = if succeeded { "succeeded" } else { "failed" };
     record_event(
         context,
         app,
         event_type,
         reason,
-        &format!(
-            "Sync operation to {revision} {}: {message}",
-            phase.to_lowercase()
-        ),
+        &format!("Sync operation to {revision} {verb}: {message}"),
     )
     .await;
-    let history_entry = (phase == "Succeeded").then(|| {
-        json!({"revision": revision, "deployedAt": now(), "deployStartedAt": started_at,
+    let history_entry = succeeded.then(|| {
+        json!({"revision": revision, "deployedAt": now(), "deployStartedAt": state["startedAt"],
             "source": comparison.source, "initiatedBy": operation.get("initiatedBy").cloned().unwrap_or(json!({}))})
     });
     Outcome {
@@ -204,6 +253,62 @@ pub(crate) async fn run(
         history_entry,
         retry_after,
     }
+}
+
+/// How often a waiting operation looks at its running tasks again (watch events of managed
+/// objects usually wake it sooner).
+const WAIT_INTERVAL: Duration = Duration::from_secs(1);
+
+fn unix_to_rfc3339(seconds: i64) -> String {
+    chrono::DateTime::from_timestamp(seconds, 0)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// Rebuilds the progress stored in `status.operationState`.
+fn progress_of(state: &Value) -> SyncProgress {
+    let started = chrono::DateTime::parse_from_rfc3339(str_at(state, &["startedAt"]))
+        .map(|t| t.timestamp())
+        .unwrap_or(0);
+    let resources: Vec<ResourceResult> = state
+        .pointer("/syncResult/resources")
+        .and_then(|r| serde_json::from_value(r.clone()).ok())
+        .unwrap_or_default();
+    SyncProgress {
+        phase: OperationPhase::Running,
+        message: str_at(state, &["message"]).to_string(),
+        revision: str_at(state, &["syncResult", "revision"]).to_string(),
+        started_at_unix: started,
+        retry_count: state.get("retryCount").and_then(Value::as_u64).unwrap_or(0) as u32,
+        resources,
+        ..SyncProgress::default()
+    }
+}
+
+/// `status.operationState` for the progress, in Argo CD's shape.
+fn state_of(operation: &Value, comparison: &Comparison, progress: &SyncProgress) -> Value {
+    let phase = match progress.phase {
+        OperationPhase::Running => "Running",
+        OperationPhase::Terminating => "Terminating",
+        OperationPhase::Failed => "Failed",
+        OperationPhase::Error => "Error",
+        OperationPhase::Succeeded => "Succeeded",
+    };
+    let mut state = json!({
+        "operation": operation,
+        "phase": phase,
+        "message": progress.message,
+        "startedAt": unix_to_rfc3339(progress.started_at_unix),
+        "syncResult": {"revision": progress.revision, "source": comparison.source,
+            "resources": serde_json::to_value(&progress.resources).unwrap_or(json!([]))},
+    });
+    if progress.retry_count > 0 {
+        state["retryCount"] = json!(progress.retry_count);
+    }
+    if let Some(finished) = progress.finished_at_unix {
+        state["finishedAt"] = json!(unix_to_rfc3339(finished));
+    }
+    state
 }
 
 fn retry_at(delay: Duration) -> String {
@@ -239,51 +344,352 @@ fn retry_delay(operation: &Value, attempts_done: i64) -> Option<Duration> {
     Some(delay.min(max))
 }
 
-fn result_entry(key: &ObjectKey, api_version: &str, status: &str, message: &str) -> Value {
-    json!({"group": key.group, "version": version_of(api_version), "kind": key.kind,
-        "namespace": key.namespace, "name": key.name, "status": status, "message": message,
-        "hookPhase": if status == "SyncFailed" { "Failed" } else { "Succeeded" }, "syncPhase": "Sync"})
+/// Where one reconcile left the operation.
+enum Progress {
+    /// Tasks are running (hooks, or resources of a wave that must become healthy first).
+    Waiting,
+    /// The operation is over; `progress.phase` says how.
+    Finished,
 }
 
-/// Applies the plan; returns (phase, message, per-object results).
+fn finish(progress: &mut SyncProgress, phase: OperationPhase, message: String) -> Progress {
+    progress.phase = phase;
+    progress.message = message;
+    progress.finished_at_unix = Some(chrono::Utc::now().timestamp());
+    Progress::Finished
+}
+
+async fn persist(
+    context: &Arc<Context>,
+    app: &Value,
+    operation: &Value,
+    comparison: &Comparison,
+    progress: &SyncProgress,
+) {
+    let state = state_of(operation, comparison, progress);
+    patch_app(context, app, &json!({"status": {"operationState": state}})).await;
+}
+
+/// Whether a task applied earlier is done: hooks when they complete, resources when healthy.
+fn task_state(task: &SyncTask, live: Option<&Value>) -> (OperationPhase, String) {
+    let Some(live) = live else {
+        return (
+            OperationPhase::Running,
+            "waiting for the object to appear".into(),
+        );
+    };
+    match plumb_core::health::assess(live) {
+        None => (OperationPhase::Succeeded, String::new()),
+        Some(health) => match health.status {
+            HealthStatus::Healthy => (OperationPhase::Succeeded, health.message),
+            HealthStatus::Suspended if !task.is_hook() => {
+                (OperationPhase::Succeeded, health.message)
+            }
+            HealthStatus::Degraded => (OperationPhase::Failed, health.message),
+            _ => (OperationPhase::Running, health.message),
+        },
+    }
+}
+
+fn prune_result(
+    item: &plumb_core::plan::PruneItem,
+    status: ResultCode,
+    message: &str,
+) -> ResourceResult {
+    ResourceResult {
+        group: item.key.group.clone(),
+        version: version_of(&item.api_version).to_string(),
+        kind: item.key.kind.clone(),
+        namespace: item.key.namespace.clone(),
+        name: item.key.name.clone(),
+        status: Some(status),
+        message: message.to_string(),
+        hook_type: None,
+        hook_phase: if status == ResultCode::SyncFailed {
+            OperationPhase::Failed
+        } else {
+            OperationPhase::Succeeded
+        },
+        sync_phase: SyncPhase::Sync,
+    }
+}
+
+/// Deletes `task`'s object if it exists and waits (briefly) until it is gone.
+async fn delete_existing(context: &Arc<Context>, task: &SyncTask) -> Result<(), String> {
+    let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
+    let key = &task.key;
+    let exists = |c: Arc<Context>, api_version: String, key: ObjectKey| async move {
+        c.cluster
+            .get(&api_version, &key.kind, &key.namespace, &key.name)
+            .await
+            .map(|o| o.is_some())
+    };
+    if !exists(context.clone(), api_version.clone(), key.clone())
+        .await
+        .map_err(|e| error_chain(&e))?
+    {
+        return Ok(());
+    }
+    context
+        .cluster
+        .delete(
+            &api_version,
+            &key.kind,
+            &key.namespace,
+            &key.name,
+            Propagation::Background,
+        )
+        .await
+        .map_err(|e| error_chain(&e))?;
+    for _ in 0..100 {
+        if !exists(context.clone(), api_version.clone(), key.clone())
+            .await
+            .map_err(|e| error_chain(&e))?
+        {
+            return Ok(());
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(format!("{key} is still being deleted"))
+}
+
+/// Advances the operation as far as it can go now.
+#[allow(clippy::too_many_arguments)]
 async fn execute(
+    context: &Arc<Context>,
+    app: &Value,
+    spec: &ApplicationSpec,
+    instance: &str,
+    comparison: &Comparison,
+    operation: &Value,
+    desired: &[Manifest],
+    progress: &mut SyncProgress,
+    fresh: bool,
+) -> Progress {
+    let app_options = spec.sync_options();
+    if fresh {
+        // Refuse before touching anything: Argo CD dry-runs every object first, so one bad
+        // object never leaves a half-applied application.
+        let refused: Vec<&str> = comparison
+            .objects
+            .iter()
+            .filter_map(|o| o.error.as_deref())
+            .collect();
+        if !refused.is_empty() {
+            let message = format!(
+                "one or more objects failed to apply (dry run), nothing was applied: {}",
+                refused.join("; ")
+            );
+            return finish(progress, OperationPhase::Failed, message);
+        }
+        if app_options.fail_on_shared_resource {
+            if let Some(shared) = comparison.objects.iter().find(|o| o.shared_with.is_some()) {
+                let message = format!(
+                    "{} is part of application {} and FailOnSharedResource is set",
+                    shared.manifest.key(),
+                    shared.shared_with.as_deref().unwrap_or("")
+                );
+                return finish(progress, OperationPhase::Failed, message);
+            }
+        }
+        if app_options.create_namespace && !spec.destination.namespace.is_empty() {
+            let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
+            let applied = context
+                .cluster
+                .apply(
+                    &namespace,
+                    &ApplyOptions {
+                        dry_run: DryRun::None,
+                        force: true,
+                    },
+                )
+                .await;
+            if let Err(error) = applied {
+                let message = format!(
+                    "cannot create namespace {}: {}",
+                    spec.destination.namespace,
+                    error_chain(&error)
+                );
+                return finish(progress, OperationPhase::Failed, message);
+            }
+        }
+    }
+    let plan = match SyncPlan::build(
+        desired,
+        &progress.plan_options(&spec.destination.namespace, false),
+    ) {
+        Ok(plan) => plan,
+        Err(error) => return finish(progress, OperationPhase::Failed, error.to_string()),
+    };
+    let last_wave = plan.waves().last().map(|w| (w.phase, w.wave));
+    let in_sync: std::collections::HashSet<ObjectKey> = comparison
+        .objects
+        .iter()
+        .filter(|o| o.in_sync)
+        .map(|o| o.manifest.key())
+        .collect();
+    loop {
+        let step = plan.next_step(progress);
+        progress.advance(&step);
+        match step {
+            Step::Apply { phase, wave, tasks } => {
+                let final_wave = last_wave == Some((phase, wave));
+                let mut crds = Vec::new();
+                for task in tasks {
+                    let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
+                    if let Some(hook) = &task.hook {
+                        if hook.delete_before_creation() {
+                            if let Err(message) = delete_existing(context, task).await {
+                                progress.record(ResourceResult::for_task(
+                                    task,
+                                    ResultCode::SyncFailed,
+                                    message,
+                                ));
+                                continue;
+                            }
+                        }
+                    } else if app_options.apply_out_of_sync_only && in_sync.contains(&task.key) {
+                        let mut result =
+                            ResourceResult::for_task(task, ResultCode::Synced, "unchanged");
+                        result.hook_phase = OperationPhase::Succeeded;
+                        progress.record(result);
+                        continue;
+                    }
+                    let applied = context
+                        .cluster
+                        .apply(
+                            &task.manifest.object,
+                            &ApplyOptions {
+                                dry_run: DryRun::None,
+                                force: true,
+                            },
+                        )
+                        .await;
+                    let result = match applied {
+                        Ok(_) => {
+                            if task.key.kind == "CustomResourceDefinition" {
+                                crds.push(task);
+                            }
+                            let kind = task.key.kind.to_lowercase();
+                            let mut result = ResourceResult::for_task(
+                                task,
+                                ResultCode::Synced,
+                                format!("{kind}/{} serverside-applied", task.key.name),
+                            );
+                            // The last wave's resources need not be healthy for the sync to end
+                            // (their health is the application's); hooks always run to completion.
+                            if final_wave && !task.is_hook() {
+                                result.hook_phase = OperationPhase::Succeeded;
+                            }
+                            result
+                        }
+                        Err(error) => ResourceResult::for_task(
+                            task,
+                            ResultCode::SyncFailed,
+                            error_chain(&error),
+                        ),
+                    };
+                    progress.record(result);
+                }
+                for task in crds {
+                    let object = &task.manifest.object;
+                    let group = str_at(object, &["spec", "group"]);
+                    let kind = str_at(object, &["spec", "names", "kind"]);
+                    let version = object
+                        .pointer("/spec/versions")
+                        .and_then(Value::as_array)
+                        .and_then(|v| {
+                            v.iter()
+                                .find(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+                        })
+                        .map(|v| str_at(v, &["name"]).to_string())
+                        .unwrap_or_default();
+                    if let Err(error) = crate::crds::wait_established(
+                        &context.cluster,
+                        &format!("{group}/{version}"),
+                        kind,
+                    )
+                    .await
+                    {
+                        let message = format!("not established: {}", error_chain(&error));
+                        progress.set_task_phase(task, OperationPhase::Failed, &message);
+                    }
+                }
+                persist(context, app, operation, comparison, progress).await;
+            }
+            Step::Wait { tasks, .. } => {
+                let mut running = false;
+                for task in tasks {
+                    let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
+                    let key = &task.key;
+                    let live = context
+                        .cluster
+                        .get(&api_version, &key.kind, &key.namespace, &key.name)
+                        .await;
+                    let (phase, message) = match &live {
+                        Ok(live) => task_state(task, live.as_ref()),
+                        Err(error) => (OperationPhase::Running, error_chain(error)),
+                    };
+                    if phase == OperationPhase::Running {
+                        running = true;
+                        continue;
+                    }
+                    progress.set_task_phase(task, phase, &message);
+                    if let Some(hook) = &task.hook {
+                        let outcome = if phase == OperationPhase::Succeeded {
+                            TaskOutcome::Succeeded
+                        } else {
+                            TaskOutcome::Failed
+                        };
+                        if hook.delete_after(outcome) {
+                            let _ = context
+                                .cluster
+                                .delete(
+                                    &api_version,
+                                    &key.kind,
+                                    &key.namespace,
+                                    &key.name,
+                                    Propagation::Background,
+                                )
+                                .await;
+                        }
+                    }
+                }
+                if running {
+                    persist(context, app, operation, comparison, progress).await;
+                    return Progress::Waiting;
+                }
+            }
+            Step::Done { succeeded } => {
+                if !succeeded {
+                    let message = progress.message.clone();
+                    return finish(progress, OperationPhase::Failed, message);
+                }
+                return prune(
+                    context,
+                    spec,
+                    instance,
+                    comparison,
+                    operation,
+                    &app_options,
+                    progress,
+                )
+                .await;
+            }
+        }
+    }
+}
+
+/// Prunes after a successful sync, within the guards of [`Plan`].
+async fn prune(
     context: &Arc<Context>,
     spec: &ApplicationSpec,
     instance: &str,
     comparison: &Comparison,
     operation: &Value,
-) -> (&'static str, String, Vec<Value>) {
-    let app_options = spec.sync_options();
-    // Refuse before touching anything: Argo CD dry-runs every object first, so one bad object
-    // never leaves a half-applied application.
-    let refused: Vec<&str> = comparison
-        .objects
-        .iter()
-        .filter_map(|o| o.error.as_deref())
-        .collect();
-    if !refused.is_empty() {
-        return (
-            "Failed",
-            format!(
-                "one or more objects failed to apply (dry run), nothing was applied: {}",
-                refused.join("; ")
-            ),
-            vec![],
-        );
-    }
-    if app_options.fail_on_shared_resource {
-        if let Some(shared) = comparison.objects.iter().find(|o| o.shared_with.is_some()) {
-            return (
-                "Failed",
-                format!(
-                    "{} is part of application {} and FailOnSharedResource is set",
-                    shared.manifest.key(),
-                    shared.shared_with.as_deref().unwrap_or("")
-                ),
-                vec![],
-            );
-        }
-    }
+    app_options: &SyncOptions,
+    progress: &mut SyncProgress,
+) -> Progress {
     let prune = operation
         .pointer("/sync/prune")
         .and_then(Value::as_bool)
@@ -292,16 +698,17 @@ async fn execute(
         .pointer("/initiatedBy/automated")
         .and_then(Value::as_bool)
         == Some(true);
+    let allow_empty = spec.automated().is_some_and(|a| a.allow_empty)
+        || operation
+            .pointer("/sync/allowEmpty")
+            .and_then(Value::as_bool)
+            == Some(true);
     let plan = Plan::build(
         &comparison.desired(),
         &comparison.owned_live(instance),
         &PlanOptions {
             prune,
-            allow_empty: spec.automated().is_some_and(|a| a.allow_empty)
-                || operation
-                    .pointer("/sync/allowEmpty")
-                    .and_then(Value::as_bool)
-                    == Some(true),
+            allow_empty,
             allow_mass_prune: app_options.allow_mass_prune,
             trigger: if automated {
                 Trigger::Automated
@@ -311,176 +718,53 @@ async fn execute(
             app: instance.to_string(),
         },
     );
-    let mut results = Vec::new();
-    let mut failures = Vec::new();
-    if app_options.create_namespace && !spec.destination.namespace.is_empty() {
-        let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
-        if let Err(error) = context
-            .cluster
-            .apply(
-                &namespace,
-                &ApplyOptions {
-                    dry_run: DryRun::None,
-                    force: true,
-                },
-            )
-            .await
-        {
-            failures.push(format!(
-                "namespace {}: {}",
-                spec.destination.namespace,
-                error_chain(&error)
-            ));
-        }
-    }
-    let in_sync: std::collections::HashSet<ObjectKey> = comparison
-        .objects
-        .iter()
-        .filter(|o| o.in_sync)
-        .map(|o| o.manifest.key())
-        .collect();
-    let (first, rest): (Vec<_>, Vec<_>) = plan.apply.iter().partition(|m| {
-        matches!(
-            m.key().kind.as_str(),
-            "Namespace" | "CustomResourceDefinition"
-        )
-    });
-    for batch in [first, rest] {
-        let mut crds = Vec::new();
-        for manifest in batch {
-            let key = manifest.key();
-            let api_version = str_at(&manifest.object, &["apiVersion"]).to_string();
-            if app_options.apply_out_of_sync_only && in_sync.contains(&key) {
-                continue;
-            }
-            let options = SyncOptions::of_object(&manifest.object);
-            if options.replace {
-                // Replace=true is honoured as a forced apply; delete-and-create is not done yet.
-            }
-            match context
-                .cluster
-                .apply(
-                    &manifest.object,
-                    &ApplyOptions {
-                        dry_run: DryRun::None,
-                        force: true,
-                    },
-                )
-                .await
-            {
-                Ok(_) => {
-                    let message = format!(
-                        "{}/{} serverside-applied",
-                        key.kind.to_lowercase(),
-                        key.name
-                    );
-                    results.push(result_entry(&key, &api_version, "Synced", &message));
-                    if key.kind == "CustomResourceDefinition" {
-                        crds.push(manifest.object.clone());
-                    }
-                }
-                Err(error) => {
-                    let message = error_chain(&error);
-                    failures.push(format!("{key}: {message}"));
-                    results.push(result_entry(&key, &api_version, "SyncFailed", &message));
-                }
-            }
-        }
-        for crd in crds {
-            let group = str_at(&crd, &["spec", "group"]);
-            let kind = str_at(&crd, &["spec", "names", "kind"]);
-            let version = crd
-                .pointer("/spec/versions")
-                .and_then(Value::as_array)
-                .and_then(|v| {
-                    v.iter()
-                        .find(|v| v.get("served").and_then(Value::as_bool) != Some(false))
-                })
-                .map(|v| str_at(v, &["name"]).to_string())
-                .unwrap_or_default();
-            if let Err(error) =
-                crate::crds::wait_established(&context.cluster, &format!("{group}/{version}"), kind)
-                    .await
-            {
-                failures.push(format!(
-                    "CustomResourceDefinition for {kind}.{group} not established: {}",
-                    error_chain(&error)
-                ));
-            }
-        }
-    }
     let propagation = match app_options.prune_propagation_policy {
         plumb_core::sync_options::PropagationPolicy::Foreground => Propagation::Foreground,
         plumb_core::sync_options::PropagationPolicy::Background => Propagation::Background,
         plumb_core::sync_options::PropagationPolicy::Orphan => Propagation::Orphan,
     };
+    let mut failures = Vec::new();
     for item in &plan.prune {
         if item.options.prune == PruneOption::Confirm {
-            results.push(result_entry(
-                &item.key,
-                &item.api_version,
-                "PruneSkipped",
+            progress.record(prune_result(
+                item,
+                ResultCode::PruneSkipped,
                 "waiting for confirmation to prune (Prune=confirm)",
             ));
             continue;
         }
+        let key = &item.key;
         match context
             .cluster
             .delete(
                 &item.api_version,
-                &item.key.kind,
-                &item.key.namespace,
-                &item.key.name,
+                &key.kind,
+                &key.namespace,
+                &key.name,
                 propagation,
             )
             .await
         {
-            Ok(()) => results.push(result_entry(
-                &item.key,
-                &item.api_version,
-                "Pruned",
-                "pruned",
-            )),
+            Ok(()) => progress.record(prune_result(item, ResultCode::Pruned, "pruned")),
             Err(error) => {
                 let message = error_chain(&error);
-                failures.push(format!("prune {}: {message}", item.key));
-                results.push(result_entry(
-                    &item.key,
-                    &item.api_version,
-                    "SyncFailed",
-                    &message,
-                ));
+                failures.push(format!("prune {key}: {message}"));
+                progress.record(prune_result(item, ResultCode::SyncFailed, &message));
             }
         }
     }
-    for key in &plan.orphaned {
-        let api_version = comparison
-            .extra
-            .iter()
-            .find(|live| ObjectKey::of(live) == *key)
-            .map(|live| str_at(live, &["apiVersion"]).to_string())
-            .unwrap_or_default();
-        let message = match &plan.prune_blocked {
-            Some(blocked) => blocked.to_string(),
-            None => "ignored (requires pruning)".to_string(),
-        };
-        results.push(result_entry(key, &api_version, "PruneSkipped", &message));
-    }
     if !failures.is_empty() {
-        return (
-            "Failed",
-            format!(
-                "one or more objects failed to apply, reason: {}",
-                failures.join("; ")
-            ),
-            results,
+        let message = format!(
+            "one or more objects failed to prune: {}",
+            failures.join("; ")
         );
+        return finish(progress, OperationPhase::Failed, message);
     }
-    let mut message = "successfully synced (all tasks run)".to_string();
-    if let Some(blocked) = &plan.prune_blocked {
-        message = format!("successfully synced, but pruning was held back: {blocked}");
-    }
-    ("Succeeded", message, results)
+    let message = match &plan.prune_blocked {
+        Some(blocked) => format!("successfully synced, but pruning was held back: {blocked}"),
+        None => "successfully synced (all tasks run)".to_string(),
+    };
+    finish(progress, OperationPhase::Succeeded, message)
 }
 
 /// Deletes what a deleted Application owns (when it carries the resources finalizer), then

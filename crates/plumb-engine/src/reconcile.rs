@@ -42,6 +42,9 @@ pub(crate) struct Comparison {
     pub source: Source,
     pub source_type: SourceType,
     pub objects: Vec<Compared>,
+    /// Hooks (PreSync, Sync, PostSync, SyncFail...): run by operations, never compared, listed
+    /// or pruned.
+    pub hooks: Vec<Manifest>,
     /// Owned live objects no longer declared.
     pub extra: Vec<Value>,
     pub warnings: Vec<Value>,
@@ -545,6 +548,7 @@ pub(crate) async fn compare(
         .collect();
 
     let mut objects: Vec<Compared> = Vec::new();
+    let mut hooks: Vec<Manifest> = Vec::new();
     let mut seen = HashSet::new();
     for manifest in manifests.iter() {
         let mut manifest = manifest.clone();
@@ -597,6 +601,10 @@ pub(crate) async fn compare(
             }
         }
         stamp(&mut manifest.object, instance);
+        if plumb_core::hooks::is_hook(&manifest.object) {
+            hooks.push(manifest);
+            continue;
+        }
         let key = manifest.key();
         if !seen.insert(key.clone()) {
             warnings.push(condition(
@@ -713,6 +721,7 @@ pub(crate) async fn compare(
         source: source.clone(),
         source_type,
         objects,
+        hooks,
         extra,
         warnings,
     })

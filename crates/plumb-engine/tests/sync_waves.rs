@@ -1,0 +1,146 @@
+//! Sync phases, waves and hooks: PreSync → Sync waves → PostSync, hook delete policies, and a
+//! failing hook that stops the sync and runs the SyncFail hooks.
+
+mod common;
+
+use common::{Harness, automated, cm};
+use plumb_core::key::str_at;
+use serde_json::Value;
+
+fn job(name: &str, hook: &str, image: &str, extra_annotations: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  generateName: {name}-\n  annotations:\n    argocd.argoproj.io/hook: {hook}\n{extra_annotations}spec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: run\n        image: {image}\n"
+    )
+}
+
+fn with_wave(manifest: &str, wave: i64) -> String {
+    manifest.replacen(
+        "metadata:\n",
+        &format!("metadata:\n  annotations:\n    argocd.argoproj.io/sync-wave: \"{wave}\"\n"),
+        1,
+    )
+}
+
+fn results(app: &Value) -> Vec<Value> {
+    app.pointer("/status/operationState/syncResult/resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hooks_and_waves_run_in_order() {
+    let h = Harness::start(&[
+        ("app/pre.yaml", &job("migrate", "PreSync", "busybox:1", "")),
+        ("app/a.yaml", &cm("first", "1")),
+        ("app/b.yaml", &with_wave(&cm("second", "1"), 2)),
+        (
+            "app/post.yaml",
+            &job(
+                "smoke",
+                "PostSync",
+                "busybox:1",
+                "    argocd.argoproj.io/hook-delete-policy: HookSucceeded\n",
+            ),
+        ),
+    ])
+    .await;
+    let revision = common::git(&h.repo, &["rev-parse", "HEAD"]);
+    h.create_app("web", "app", automated(false)).await;
+    let app = h.wait_synced("web", &revision).await;
+    let app = h
+        .wait_app("web", "operation Succeeded", |a| {
+            str_at(a, &["status", "operationState", "phase"]) == "Succeeded"
+        })
+        .await;
+    let results = results(&app);
+    let order: Vec<String> = results
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}:{}",
+                str_at(r, &["syncPhase"]),
+                str_at(r, &["kind"]),
+                str_at(r, &["name"])
+            )
+        })
+        .collect();
+    assert_eq!(order.len(), 4, "{order:?}");
+    assert!(order[0].starts_with("PreSync:Job:migrate-"), "{order:?}");
+    assert_eq!(order[1], "Sync:ConfigMap:first");
+    assert_eq!(order[2], "Sync:ConfigMap:second");
+    assert!(order[3].starts_with("PostSync:Job:smoke-"), "{order:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| str_at(r, &["hookPhase"]) == "Succeeded"),
+        "{results:?}"
+    );
+    assert_eq!(str_at(&results[0], &["hookType"]), "PreSync");
+    // Hooks are not part of the application's resources.
+    let kinds: Vec<&str> = app
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|r| str_at(r, &["kind"]))
+        .collect();
+    assert_eq!(kinds, ["ConfigMap", "ConfigMap"]);
+    // HookSucceeded deleted the PostSync job; the PreSync job (BeforeHookCreation) stays.
+    let jobs = h
+        .cluster
+        .list("batch/v1", "Job", "apps")
+        .await
+        .expect("jobs");
+    let names: Vec<&str> = jobs
+        .iter()
+        .map(|j| str_at(j, &["metadata", "name"]))
+        .collect();
+    assert!(
+        names.iter().any(|n| n.starts_with("migrate-"))
+            && !names.iter().any(|n| n.starts_with("smoke-")),
+        "{names:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks() {
+    let h = Harness::start(&[
+        (
+            "app/pre.yaml",
+            &job("migrate", "PreSync", "example.com/fail-job:1", ""),
+        ),
+        ("app/a.yaml", &cm("never", "1")),
+        (
+            "app/fail.yaml",
+            &job("cleanup", "SyncFail", "busybox:1", ""),
+        ),
+    ])
+    .await;
+    h.create_app("web", "app", automated(false)).await;
+    let app = h
+        .wait_app("web", "operation Failed", |a| {
+            str_at(a, &["status", "operationState", "phase"]) == "Failed"
+        })
+        .await;
+    assert!(
+        h.configmap("never").await.is_none(),
+        "the Sync phase never ran"
+    );
+    let phases: Vec<String> = results(&app)
+        .iter()
+        .map(|r| {
+            format!(
+                "{}:{}",
+                str_at(r, &["syncPhase"]),
+                str_at(r, &["hookPhase"])
+            )
+        })
+        .collect();
+    assert!(phases.contains(&"PreSync:Failed".to_string()), "{phases:?}");
+    assert!(
+        phases.contains(&"SyncFail:Succeeded".to_string()),
+        "{phases:?}"
+    );
+    assert_eq!(str_at(&app, &["status", "sync", "status"]), "OutOfSync");
+}
