@@ -267,7 +267,7 @@ fn expression_fragments() -> impl Strategy<Value = String> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 1000, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
 
     #[test]
     fn random_expressions_never_panic(expression in expression_fragments(), value in arbitrary_json()) {
