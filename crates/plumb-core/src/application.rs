@@ -184,34 +184,53 @@ pub struct SpecError {
 impl ApplicationSpec {
     /// Reads `spec`, naming the offending field on error.
     pub fn parse(spec: &Value) -> Result<ApplicationSpec, SpecError> {
-        serde_path_to_error::deserialize(spec)
-            .map_err(|error| SpecError { path: error.path().to_string(), message: error.inner().to_string() })
+        serde_path_to_error::deserialize(spec).map_err(|error| SpecError {
+            path: error.path().to_string(),
+            message: error.inner().to_string(),
+        })
     }
 
     /// The sources, whichever form was used.
     pub fn all_sources(&self) -> Vec<&Source> {
-        if self.sources.is_empty() { self.source.iter().collect() } else { self.sources.iter().collect() }
+        if self.sources.is_empty() {
+            self.source.iter().collect()
+        } else {
+            self.sources.iter().collect()
+        }
     }
 
     /// Whether automated sync is on.
     pub fn is_automated(&self) -> bool {
-        self.sync_policy.as_ref().and_then(|p| p.automated.as_ref()).is_some_and(|a| a.enabled != Some(false))
+        self.sync_policy
+            .as_ref()
+            .and_then(|p| p.automated.as_ref())
+            .is_some_and(|a| a.enabled != Some(false))
     }
 
     /// The automated block when automation is on.
     pub fn automated(&self) -> Option<&Automated> {
-        if self.is_automated() { self.sync_policy.as_ref().and_then(|p| p.automated.as_ref()) } else { None }
+        if self.is_automated() {
+            self.sync_policy.as_ref().and_then(|p| p.automated.as_ref())
+        } else {
+            None
+        }
     }
 
     /// Application-level sync options.
     pub fn sync_options(&self) -> crate::sync_options::SyncOptions {
-        let options = self.sync_policy.as_ref().map(|p| p.sync_options.as_slice()).unwrap_or(&[]);
+        let options = self
+            .sync_policy
+            .as_ref()
+            .map(|p| p.sync_options.as_slice())
+            .unwrap_or(&[]);
         crate::sync_options::SyncOptions::parse(options.iter().map(String::as_str))
     }
 
     /// History entries to keep.
     pub fn history_limit(&self) -> usize {
-        self.revision_history_limit.map(|l| l.clamp(0, 1000) as usize).unwrap_or(10)
+        self.revision_history_limit
+            .map(|l| l.clamp(0, 1000) as usize)
+            .unwrap_or(10)
     }
 }
 
@@ -231,7 +250,9 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
         let number: f64 = rest[..number_end].parse().ok()?;
         rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_end] {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
@@ -274,18 +295,22 @@ mod tests {
             "jsonPointers": ["/spec/replicas"]}]});
         let spec = ApplicationSpec::parse(&spec).unwrap();
         assert_eq!(spec.ignore_differences[0].json_pointers, ["/spec/replicas"]);
-        let error = ApplicationSpec::parse(&json!({"ignoreDifferences": [{"kind": 1}]})).unwrap_err();
+        let error =
+            ApplicationSpec::parse(&json!({"ignoreDifferences": [{"kind": 1}]})).unwrap_err();
         assert_eq!(error.path, "ignoreDifferences[0].kind");
     }
 
     #[test]
     fn reads_depends_on() {
-        let spec = json!({"dependsOn": {"selectors": [{"namePattern": ["db-*"]}], "blockOnEmpty": true}});
+        let spec =
+            json!({"dependsOn": {"selectors": [{"namePattern": ["db-*"]}], "blockOnEmpty": true}});
         let spec = ApplicationSpec::parse(&spec).unwrap();
         let depends_on = spec.depends_on.unwrap();
         assert!(depends_on.block_on_empty);
         assert_eq!(depends_on.selectors[0].name_pattern, ["db-*"]);
-        let error = ApplicationSpec::parse(&json!({"dependsOn": {"selectors": [{"namePattern": "db"}]}})).unwrap_err();
+        let error =
+            ApplicationSpec::parse(&json!({"dependsOn": {"selectors": [{"namePattern": "db"}]}}))
+                .unwrap_err();
         assert_eq!(error.path, "dependsOn.selectors[0].namePattern");
     }
 
@@ -294,14 +319,27 @@ mod tests {
         let spec = json!({"syncPolicy": {"automated": {"prune": "yes"}}});
         let error = ApplicationSpec::parse(&spec).unwrap_err();
         assert_eq!(error.path, "syncPolicy.automated.prune");
-        assert!(error.to_string().starts_with("spec.syncPolicy.automated.prune: invalid type"));
+        assert!(
+            error
+                .to_string()
+                .starts_with("spec.syncPolicy.automated.prune: invalid type")
+        );
     }
 
     #[test]
     fn go_durations() {
-        assert_eq!(parse_duration("5s"), Some(std::time::Duration::from_secs(5)));
-        assert_eq!(parse_duration("1m30s"), Some(std::time::Duration::from_secs(90)));
-        assert_eq!(parse_duration("250ms"), Some(std::time::Duration::from_millis(250)));
+        assert_eq!(
+            parse_duration("5s"),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(
+            parse_duration("1m30s"),
+            Some(std::time::Duration::from_secs(90))
+        );
+        assert_eq!(
+            parse_duration("250ms"),
+            Some(std::time::Duration::from_millis(250))
+        );
         assert_eq!(parse_duration("3"), Some(std::time::Duration::from_secs(3)));
         assert_eq!(parse_duration("abc"), None);
         assert_eq!(parse_duration(""), None);

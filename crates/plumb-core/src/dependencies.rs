@@ -82,10 +82,16 @@ impl LabelSelector {
             let fail = |problem: &str| format!("matchExpressions[{i}]: {problem}");
             match requirement.operator.as_str() {
                 "In" | "NotIn" if requirement.values.is_empty() => {
-                    return Err(fail(&format!("operator {} needs values", requirement.operator)));
+                    return Err(fail(&format!(
+                        "operator {} needs values",
+                        requirement.operator
+                    )));
                 }
                 "Exists" | "DoesNotExist" if !requirement.values.is_empty() => {
-                    return Err(fail(&format!("operator {} takes no values", requirement.operator)));
+                    return Err(fail(&format!(
+                        "operator {} takes no values",
+                        requirement.operator
+                    )));
                 }
                 "In" | "NotIn" | "Exists" | "DoesNotExist" => {}
                 other => {
@@ -104,7 +110,9 @@ impl LabelSelector {
     /// Whether `labels` satisfy the selector (an empty selector matches everything, as in
     /// Kubernetes). Assumes [`LabelSelector::validate`] passed; unknown operators never match.
     pub fn matches(&self, labels: &BTreeMap<String, String>) -> bool {
-        self.match_labels.iter().all(|(k, v)| labels.get(k) == Some(v))
+        self.match_labels
+            .iter()
+            .all(|(k, v)| labels.get(k) == Some(v))
             && self.match_expressions.iter().all(|r| {
                 let value = labels.get(&r.key);
                 match r.operator.as_str() {
@@ -207,7 +215,10 @@ impl DependencyGraph {
         let mut graph = DependencyGraph::default();
         let mut by_namespace: BTreeMap<&str, Vec<&AppNode>> = BTreeMap::new();
         for app in apps {
-            let key = AppRef { namespace: app.namespace.clone(), name: app.name.clone() };
+            let key = AppRef {
+                namespace: app.namespace.clone(),
+                name: app.name.clone(),
+            };
             if graph.edges.insert(key.clone(), BTreeSet::new()).is_some() {
                 return Err(DependencyError::Duplicate { app: key });
             }
@@ -217,20 +228,28 @@ impl DependencyGraph {
             let Some(depends_on) = &app.depends_on else {
                 continue;
             };
-            let key = AppRef { namespace: app.namespace.clone(), name: app.name.clone() };
+            let key = AppRef {
+                namespace: app.namespace.clone(),
+                name: app.name.clone(),
+            };
             let selectors = compile_selectors(&key, depends_on)?;
             if depends_on.block_on_empty {
                 graph.block_on_empty.insert(key.clone());
             }
-            let candidates = by_namespace.get(app.namespace.as_str()).map(Vec::as_slice).unwrap_or(&[]);
+            let candidates = by_namespace
+                .get(app.namespace.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[]);
             let mut dependencies = BTreeSet::new();
             for candidate in candidates {
                 if candidate.name == app.name {
                     continue;
                 }
                 if selectors.iter().any(|s| s.matches(candidate)) {
-                    dependencies
-                        .insert(AppRef { namespace: candidate.namespace.clone(), name: candidate.name.clone() });
+                    dependencies.insert(AppRef {
+                        namespace: candidate.namespace.clone(),
+                        name: candidate.name.clone(),
+                    });
                 }
             }
             graph.edges.insert(key, dependencies);
@@ -240,12 +259,19 @@ impl DependencyGraph {
 
     /// What `app` depends on, sorted; empty for unknown applications.
     pub fn dependencies_of(&self, app: &AppRef) -> Vec<AppRef> {
-        self.edges.get(app).map(|d| d.iter().cloned().collect()).unwrap_or_default()
+        self.edges
+            .get(app)
+            .map(|d| d.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// What depends on `app`, sorted.
     pub fn dependents_of(&self, app: &AppRef) -> Vec<AppRef> {
-        self.edges.iter().filter(|(_, deps)| deps.contains(app)).map(|(a, _)| a.clone()).collect()
+        self.edges
+            .iter()
+            .filter(|(_, deps)| deps.contains(app))
+            .map(|(a, _)| a.clone())
+            .collect()
     }
 
     /// Whether `app` may sync, given which applications are ready (Argo CD: Synced and
@@ -254,10 +280,23 @@ impl DependencyGraph {
         let dependencies = self.edges.get(app);
         let empty = dependencies.is_none_or(BTreeSet::is_empty);
         if empty {
-            return if self.block_on_empty.contains(app) { Readiness::WaitingForAny } else { Readiness::Ready };
+            return if self.block_on_empty.contains(app) {
+                Readiness::WaitingForAny
+            } else {
+                Readiness::Ready
+            };
         }
-        let waiting: Vec<AppRef> = dependencies.into_iter().flatten().filter(|d| !is_ready(d)).cloned().collect();
-        if waiting.is_empty() { Readiness::Ready } else { Readiness::Waiting(waiting) }
+        let waiting: Vec<AppRef> = dependencies
+            .into_iter()
+            .flatten()
+            .filter(|d| !is_ready(d))
+            .cloned()
+            .collect();
+        if waiting.is_empty() {
+            Readiness::Ready
+        } else {
+            Readiness::Waiting(waiting)
+        }
     }
 
     /// A cycle, if any: its path starts and ends with the same application and each element
@@ -269,13 +308,15 @@ impl DependencyGraph {
             OnPath,
             Done,
         }
-        let mut marks: BTreeMap<&AppRef, Mark> = self.edges.keys().map(|k| (k, Mark::New)).collect();
+        let mut marks: BTreeMap<&AppRef, Mark> =
+            self.edges.keys().map(|k| (k, Mark::New)).collect();
         for root in self.edges.keys() {
             if marks.get(root) != Some(&Mark::New) {
                 continue;
             }
             // Explicit stack of (node, its dependencies still to visit).
-            let mut stack: Vec<(&AppRef, std::collections::btree_set::Iter<'_, AppRef>)> = Vec::new();
+            let mut stack: Vec<(&AppRef, std::collections::btree_set::Iter<'_, AppRef>)> =
+                Vec::new();
             marks.insert(root, Mark::OnPath);
             stack.push((root, self.edges[root].iter()));
             while let Some((node, children)) = stack.last_mut() {
@@ -284,12 +325,14 @@ impl DependencyGraph {
                     Some(child) => match marks.get(child).copied().unwrap_or(Mark::Done) {
                         Mark::New => {
                             marks.insert(child, Mark::OnPath);
-                            let grandchildren = self.edges.get(child).map(|s| s.iter()).unwrap_or_default();
+                            let grandchildren =
+                                self.edges.get(child).map(|s| s.iter()).unwrap_or_default();
                             stack.push((child, grandchildren));
                         }
                         Mark::OnPath => {
                             let start = stack.iter().position(|(n, _)| *n == child).unwrap_or(0);
-                            let mut path: Vec<AppRef> = stack[start..].iter().map(|(n, _)| (*n).clone()).collect();
+                            let mut path: Vec<AppRef> =
+                                stack[start..].iter().map(|(n, _)| (*n).clone()).collect();
                             path.push(child.clone());
                             return Some(path);
                         }
@@ -313,14 +356,22 @@ impl DependencyGraph {
         if let Some(path) = self.find_cycle() {
             return Err(DependencyError::Cycle { path });
         }
-        let mut remaining: BTreeMap<&AppRef, usize> = self.edges.iter().map(|(app, deps)| (app, deps.len())).collect();
+        let mut remaining: BTreeMap<&AppRef, usize> = self
+            .edges
+            .iter()
+            .map(|(app, deps)| (app, deps.len()))
+            .collect();
         let mut dependents: BTreeMap<&AppRef, Vec<&AppRef>> = BTreeMap::new();
         for (app, deps) in &self.edges {
             for dep in deps {
                 dependents.entry(dep).or_default().push(app);
             }
         }
-        let mut ready: BTreeSet<&AppRef> = remaining.iter().filter(|(_, n)| **n == 0).map(|(a, _)| *a).collect();
+        let mut ready: BTreeSet<&AppRef> = remaining
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(a, _)| *a)
+            .collect();
         let mut order = Vec::with_capacity(self.edges.len());
         while let Some(next) = ready.pop_first() {
             order.push(next.clone());
@@ -337,21 +388,35 @@ impl DependencyGraph {
     }
 }
 
-fn compile_selectors(app: &AppRef, depends_on: &DependsOn) -> Result<Vec<CompiledSelector>, DependencyError> {
+fn compile_selectors(
+    app: &AppRef,
+    depends_on: &DependsOn,
+) -> Result<Vec<CompiledSelector>, DependencyError> {
     let mut compiled = Vec::with_capacity(depends_on.selectors.len());
     for (index, selector) in depends_on.selectors.iter().enumerate() {
-        let fail = |problem: String| DependencyError::InvalidSelector { app: app.clone(), index, problem };
+        let fail = |problem: String| DependencyError::InvalidSelector {
+            app: app.clone(),
+            index,
+            problem,
+        };
         if selector.label_selector.is_none() && selector.name_pattern.is_empty() {
-            return Err(fail("selects nothing: set labelSelector or namePattern".into()));
+            return Err(fail(
+                "selects nothing: set labelSelector or namePattern".into(),
+            ));
         }
         if let Some(labels) = &selector.label_selector {
-            labels.validate().map_err(|p| fail(format!("labelSelector.{p}")))?;
+            labels
+                .validate()
+                .map_err(|p| fail(format!("labelSelector.{p}")))?;
         }
         let mut names = Vec::with_capacity(selector.name_pattern.len());
         for (i, pattern) in selector.name_pattern.iter().enumerate() {
             names.push(Glob::new(pattern).map_err(|e| fail(format!("namePattern[{i}]: {e}")))?);
         }
-        compiled.push(CompiledSelector { labels: selector.label_selector.clone(), names });
+        compiled.push(CompiledSelector {
+            labels: selector.label_selector.clone(),
+            names,
+        });
     }
     Ok(compiled)
 }
@@ -359,7 +424,8 @@ fn compile_selectors(app: &AppRef, depends_on: &DependsOn) -> Result<Vec<Compile
 impl CompiledSelector {
     fn matches(&self, app: &AppNode) -> bool {
         let labels_match = self.labels.as_ref().is_none_or(|s| s.matches(&app.labels));
-        let name_matches = self.names.is_empty() || self.names.iter().any(|g| g.is_match(&app.name));
+        let name_matches =
+            self.names.is_empty() || self.names.iter().any(|g| g.is_match(&app.name));
         labels_match && name_matches
     }
 }

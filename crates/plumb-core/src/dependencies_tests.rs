@@ -5,7 +5,10 @@ fn app(name: &str, labels: &[(&str, &str)], depends_on: Option<DependsOn>) -> Ap
     AppNode {
         namespace: "argocd".into(),
         name: name.into(),
-        labels: labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        labels: labels
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
         depends_on,
     }
 }
@@ -21,7 +24,10 @@ fn on_names(patterns: &[&str]) -> Option<DependsOn> {
 }
 
 fn r(name: &str) -> AppRef {
-    AppRef { namespace: "argocd".into(), name: name.into() }
+    AppRef {
+        namespace: "argocd".into(),
+        name: name.into(),
+    }
 }
 
 fn names(refs: &[AppRef]) -> Vec<&str> {
@@ -38,7 +44,10 @@ fn parses_argo_cd_depends_on() {
     let depends_on: DependsOn = serde_json::from_value(value).unwrap();
     assert!(depends_on.block_on_empty);
     assert_eq!(depends_on.timeout, Some(120));
-    assert_eq!(depends_on.selectors[1].name_pattern, ["cert-manager", "ingress-*"]);
+    assert_eq!(
+        depends_on.selectors[1].name_pattern,
+        ["cert-manager", "ingress-*"]
+    );
 }
 
 #[test]
@@ -60,7 +69,10 @@ fn selectors_pick_by_name_and_labels_within_the_namespace() {
         Some(DependsOn {
             selectors: vec![
                 selector,
-                DependencySelector { label_selector: None, name_pattern: vec!["cache-*".into()] },
+                DependencySelector {
+                    label_selector: None,
+                    name_pattern: vec!["cache-*".into()],
+                },
             ],
             ..Default::default()
         }),
@@ -77,7 +89,10 @@ fn selectors_pick_by_name_and_labels_within_the_namespace() {
         elsewhere,
     ];
     let graph = DependencyGraph::build(&apps).unwrap();
-    assert_eq!(names(&graph.dependencies_of(&r("backend"))), ["cache-redis", "mysql", "postgres"]);
+    assert_eq!(
+        names(&graph.dependencies_of(&r("backend"))),
+        ["cache-redis", "mysql", "postgres"]
+    );
     assert_eq!(names(&graph.dependents_of(&r("mysql"))), ["backend"]);
 }
 
@@ -91,7 +106,14 @@ fn both_matchers_of_one_selector_must_match_and_self_is_excluded() {
         name_pattern: vec!["pg-*".into()],
     };
     let apps = vec![
-        app("pg-main", &[("tier", "db")], Some(DependsOn { selectors: vec![selector], ..Default::default() })),
+        app(
+            "pg-main",
+            &[("tier", "db")],
+            Some(DependsOn {
+                selectors: vec![selector],
+                ..Default::default()
+            }),
+        ),
         app("pg-replica", &[("tier", "db")], None),
         app("pg-tools", &[("tier", "ops")], None),
         app("mysql", &[("tier", "db")], None),
@@ -113,10 +135,19 @@ fn readiness_waits_for_dependencies_and_block_on_empty() {
         app("strict", &[], blocking),
     ];
     let graph = DependencyGraph::build(&apps).unwrap();
-    assert_eq!(graph.readiness(&r("api"), |_| false), Readiness::Waiting(vec![r("db")]));
-    assert_eq!(graph.readiness(&r("api"), |a| a.name == "db"), Readiness::Ready);
+    assert_eq!(
+        graph.readiness(&r("api"), |_| false),
+        Readiness::Waiting(vec![r("db")])
+    );
+    assert_eq!(
+        graph.readiness(&r("api"), |a| a.name == "db"),
+        Readiness::Ready
+    );
     assert_eq!(graph.readiness(&r("web"), |_| false), Readiness::Ready);
-    assert_eq!(graph.readiness(&r("strict"), |_| true), Readiness::WaitingForAny);
+    assert_eq!(
+        graph.readiness(&r("strict"), |_| true),
+        Readiness::WaitingForAny
+    );
 }
 
 #[test]
@@ -144,7 +175,10 @@ fn cycles_are_errors_with_their_path() {
     let cycle = graph.find_cycle().unwrap();
     assert_eq!(names(&cycle), ["a", "b", "c", "a"]);
     let error = graph.order().unwrap_err();
-    assert_eq!(error.to_string(), "dependency cycle: argocd/a -> argocd/b -> argocd/c -> argocd/a");
+    assert_eq!(
+        error.to_string(),
+        "dependency cycle: argocd/a -> argocd/b -> argocd/c -> argocd/a"
+    );
     // A two-application cycle through labels.
     let by_label = |value: &str| {
         Some(DependsOn {
@@ -158,7 +192,10 @@ fn cycles_are_errors_with_their_path() {
             ..Default::default()
         })
     };
-    let apps = vec![app("x", &[("role", "x")], by_label("y")), app("y", &[("role", "y")], by_label("x"))];
+    let apps = vec![
+        app("x", &[("role", "x")], by_label("y")),
+        app("y", &[("role", "y")], by_label("x")),
+    ];
     let cycle = DependencyGraph::build(&apps).unwrap().find_cycle().unwrap();
     assert_eq!(names(&cycle), ["x", "y", "x"]);
 }
@@ -192,7 +229,11 @@ fn long_chains_do_not_overflow_the_stack() {
     // A deep chain for the cycle search, built directly.
     let mut deep = DependencyGraph::default();
     for i in 0..count {
-        let deps = if i + 1 < count { [r(&format!("n{}", i + 1))].into() } else { BTreeSet::new() };
+        let deps = if i + 1 < count {
+            [r(&format!("n{}", i + 1))].into()
+        } else {
+            BTreeSet::new()
+        };
         deep.edges.insert(r(&format!("n{i}")), deps);
     }
     assert!(deep.find_cycle().is_none());
@@ -202,9 +243,16 @@ fn long_chains_do_not_overflow_the_stack() {
 #[test]
 fn invalid_selectors_name_the_application_and_field() {
     let bad = |selector: DependencySelector| {
-        DependencyGraph::build(&[app("api", &[], Some(DependsOn { selectors: vec![selector], ..Default::default() }))])
-            .unwrap_err()
-            .to_string()
+        DependencyGraph::build(&[app(
+            "api",
+            &[],
+            Some(DependsOn {
+                selectors: vec![selector],
+                ..Default::default()
+            }),
+        )])
+        .unwrap_err()
+        .to_string()
     };
     let error = bad(DependencySelector::default());
     assert_eq!(
@@ -222,7 +270,10 @@ fn invalid_selectors_name_the_application_and_field() {
         }),
         name_pattern: vec![],
     });
-    assert!(error.contains("labelSelector.matchExpressions[0]: unknown operator \"Equals\""), "{error}");
+    assert!(
+        error.contains("labelSelector.matchExpressions[0]: unknown operator \"Equals\""),
+        "{error}"
+    );
     let error = bad(DependencySelector {
         label_selector: Some(LabelSelector {
             match_expressions: vec![LabelSelectorRequirement {
@@ -235,7 +286,10 @@ fn invalid_selectors_name_the_application_and_field() {
         name_pattern: vec![],
     });
     assert!(error.contains("operator In needs values"), "{error}");
-    let error = bad(DependencySelector { label_selector: None, name_pattern: vec!["ok".into(), "{a".into()] });
+    let error = bad(DependencySelector {
+        label_selector: None,
+        name_pattern: vec!["ok".into(), "{a".into()],
+    });
     assert!(error.contains("namePattern[1]: invalid glob"), "{error}");
     let error = DependencyGraph::build(&[app("a", &[], None), app("a", &[], None)]).unwrap_err();
     assert_eq!(error, DependencyError::Duplicate { app: r("a") });

@@ -13,8 +13,14 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
 /// Metadata fields the server owns; they never make an object out of sync.
-const SERVER_METADATA: &[&str] =
-    &["managedFields", "resourceVersion", "uid", "creationTimestamp", "generation", "selfLink"];
+const SERVER_METADATA: &[&str] = &[
+    "managedFields",
+    "resourceVersion",
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "selfLink",
+];
 
 /// The annotation `kubectl apply` keeps; irrelevant to server-side apply.
 const LAST_APPLIED: &str = "kubectl.kubernetes.io/last-applied-configuration";
@@ -30,7 +36,10 @@ pub fn normalize(object: &Value) -> Value {
                 metadata.remove(*field);
             }
             let mut drop_annotations = false;
-            if let Some(annotations) = metadata.get_mut("annotations").and_then(Value::as_object_mut) {
+            if let Some(annotations) = metadata
+                .get_mut("annotations")
+                .and_then(Value::as_object_mut)
+            {
                 annotations.remove(LAST_APPLIED);
                 drop_annotations = annotations.is_empty();
             }
@@ -64,8 +73,10 @@ pub fn mask_secrets(objects: &mut [&mut Value]) {
         let Some(map) = object.as_object_mut() else {
             continue;
         };
-        if let Some(annotations) =
-            map.get_mut("metadata").and_then(|m| m.get_mut("annotations")).and_then(Value::as_object_mut)
+        if let Some(annotations) = map
+            .get_mut("metadata")
+            .and_then(|m| m.get_mut("annotations"))
+            .and_then(Value::as_object_mut)
         {
             annotations.remove(LAST_APPLIED);
         }
@@ -84,7 +95,10 @@ fn mask_values(values: &mut Map<String, Value>, masks: &mut BTreeMap<String, Str
             other => other.to_string(),
         };
         let next = masks.len();
-        let mask = masks.entry(clear).or_insert_with(|| "+".repeat(8 + next)).clone();
+        let mask = masks
+            .entry(clear)
+            .or_insert_with(|| "+".repeat(8 + next))
+            .clone();
         *value = Value::String(mask);
     }
 }

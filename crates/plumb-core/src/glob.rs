@@ -29,7 +29,10 @@ enum Token {
     Literal(char),
     Any,
     AnyRun,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// A compiled glob.
@@ -43,7 +46,10 @@ impl Glob {
     ///
     /// **Errors**: unclosed `[` or `{`, a trailing `\`, or too many alternatives.
     pub fn new(pattern: &str) -> Result<Glob, GlobError> {
-        let fail = |problem: &str| GlobError { pattern: pattern.to_string(), problem: problem.to_string() };
+        let fail = |problem: &str| GlobError {
+            pattern: pattern.to_string(),
+            problem: problem.to_string(),
+        };
         let chars: Vec<char> = pattern.chars().collect();
         if chars.len() > MAX_PATTERN_LEN {
             return Err(fail("longer than 1024 characters"));
@@ -59,7 +65,9 @@ impl Glob {
     /// Whether `text` matches.
     pub fn is_match(&self, text: &str) -> bool {
         let text: Vec<char> = text.chars().collect();
-        self.alternatives.iter().any(|tokens| match_tokens(tokens, &text))
+        self.alternatives
+            .iter()
+            .any(|tokens| match_tokens(tokens, &text))
     }
 }
 
@@ -91,7 +99,12 @@ fn expand(chars: &[char], depth: usize) -> Result<Vec<Vec<char>>, &'static str> 
             }
             '[' => {
                 // Copy the class verbatim: braces inside it are literal.
-                let end = chars[i + 1..].iter().position(|c| *c == ']').ok_or("unclosed '['")? + i + 1;
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|c| *c == ']')
+                    .ok_or("unclosed '['")?
+                    + i
+                    + 1;
                 for r in &mut results {
                     r.extend_from_slice(&chars[i..=end]);
                 }
@@ -176,7 +189,9 @@ fn tokenize(chars: &[char]) -> Result<Vec<Token>, &'static str> {
     while i < chars.len() {
         match chars[i] {
             '\\' => {
-                tokens.push(Token::Literal(*chars.get(i + 1).ok_or("trailing backslash")?));
+                tokens.push(Token::Literal(
+                    *chars.get(i + 1).ok_or("trailing backslash")?,
+                ));
                 i += 2;
             }
             '*' => {
@@ -190,7 +205,12 @@ fn tokenize(chars: &[char]) -> Result<Vec<Token>, &'static str> {
                 i += 1;
             }
             '[' => {
-                let end = chars[i + 1..].iter().position(|c| *c == ']').ok_or("unclosed '['")? + i + 1;
+                let end = chars[i + 1..]
+                    .iter()
+                    .position(|c| *c == ']')
+                    .ok_or("unclosed '['")?
+                    + i
+                    + 1;
                 let mut body = &chars[i + 1..end];
                 let negated = body.first() == Some(&'!');
                 if negated {
@@ -224,7 +244,9 @@ fn matches_one(token: &Token, c: char) -> bool {
         Token::Literal(l) => *l == c,
         Token::Any => true,
         Token::AnyRun => true,
-        Token::Class { negated, ranges } => ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated,
+        Token::Class { negated, ranges } => {
+            ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated
+        }
     }
 }
 

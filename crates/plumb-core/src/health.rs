@@ -50,7 +50,10 @@ pub struct Health {
 
 impl Health {
     fn new(status: HealthStatus, message: impl Into<String>) -> Health {
-        Health { status, message: message.into() }
+        Health {
+            status,
+            message: message.into(),
+        }
     }
 }
 
@@ -96,7 +99,10 @@ fn generation_observed(object: &Value) -> bool {
 }
 
 fn condition<'a>(object: &'a Value, kind: &str) -> Option<&'a Value> {
-    at(object, &["status", "conditions"])?.as_array()?.iter().find(|c| str_at(c, &["type"]) == kind)
+    at(object, &["status", "conditions"])?
+        .as_array()?
+        .iter()
+        .find(|c| str_at(c, &["type"]) == kind)
 }
 
 fn deployment(object: &Value) -> Health {
@@ -112,7 +118,10 @@ fn deployment(object: &Value) -> Health {
     }
     if let Some(progressing) = condition(object, "Progressing") {
         if str_at(progressing, &["reason"]) == "ProgressDeadlineExceeded" {
-            return Health::new(HealthStatus::Degraded, format!("Deployment {name:?} exceeded its progress deadline"));
+            return Health::new(
+                HealthStatus::Degraded,
+                format!("Deployment {name:?} exceeded its progress deadline"),
+            );
         }
     }
     let desired = i64_at(object, &["spec", "replicas"]).unwrap_or(1);
@@ -122,19 +131,26 @@ fn deployment(object: &Value) -> Health {
     if updated < desired {
         return Health::new(
             HealthStatus::Progressing,
-            format!("Waiting for rollout to finish: {updated} out of {desired} new replicas have been updated..."),
+            format!(
+                "Waiting for rollout to finish: {updated} out of {desired} new replicas have been updated..."
+            ),
         );
     }
     if replicas > updated {
         return Health::new(
             HealthStatus::Progressing,
-            format!("Waiting for rollout to finish: {} old replicas are pending termination...", replicas - updated),
+            format!(
+                "Waiting for rollout to finish: {} old replicas are pending termination...",
+                replicas - updated
+            ),
         );
     }
     if available < updated {
         return Health::new(
             HealthStatus::Progressing,
-            format!("Waiting for rollout to finish: {available} of {updated} updated replicas are available..."),
+            format!(
+                "Waiting for rollout to finish: {available} of {updated} updated replicas are available..."
+            ),
         );
     }
     Health::new(HealthStatus::Healthy, "")
@@ -142,24 +158,36 @@ fn deployment(object: &Value) -> Health {
 
 fn stateful_set(object: &Value) -> Health {
     if !generation_observed(object) {
-        return Health::new(HealthStatus::Progressing, "Waiting for statefulset spec update to be observed...");
+        return Health::new(
+            HealthStatus::Progressing,
+            "Waiting for statefulset spec update to be observed...",
+        );
     }
     let desired = i64_at(object, &["spec", "replicas"]).unwrap_or(1);
     let ready = i64_at(object, &["status", "readyReplicas"]).unwrap_or(0);
     if ready < desired {
-        return Health::new(HealthStatus::Progressing, format!("Waiting for {} pods to be ready...", desired - ready));
+        return Health::new(
+            HealthStatus::Progressing,
+            format!("Waiting for {} pods to be ready...", desired - ready),
+        );
     }
     let current = str_at(object, &["status", "currentRevision"]);
     let update = str_at(object, &["status", "updateRevision"]);
     if str_at(object, &["spec", "updateStrategy", "type"]) != "OnDelete" && current != update {
-        return Health::new(HealthStatus::Progressing, "waiting for statefulset rolling update to complete");
+        return Health::new(
+            HealthStatus::Progressing,
+            "waiting for statefulset rolling update to complete",
+        );
     }
     Health::new(HealthStatus::Healthy, "")
 }
 
 fn daemon_set(object: &Value) -> Health {
     if !generation_observed(object) {
-        return Health::new(HealthStatus::Progressing, "Waiting for daemon set spec update to be observed...");
+        return Health::new(
+            HealthStatus::Progressing,
+            "Waiting for daemon set spec update to be observed...",
+        );
     }
     let desired = i64_at(object, &["status", "desiredNumberScheduled"]).unwrap_or(0);
     let updated = i64_at(object, &["status", "updatedNumberScheduled"]).unwrap_or(0);
@@ -175,7 +203,9 @@ fn daemon_set(object: &Value) -> Health {
     if available < desired {
         return Health::new(
             HealthStatus::Progressing,
-            format!("Waiting for daemon set rollout to finish: {available} of {desired} updated pods are available..."),
+            format!(
+                "Waiting for daemon set rollout to finish: {available} of {desired} updated pods are available..."
+            ),
         );
     }
     Health::new(HealthStatus::Healthy, "")
@@ -198,7 +228,9 @@ fn replica_set(object: &Value) -> Health {
     if available < desired {
         return Health::new(
             HealthStatus::Progressing,
-            format!("Waiting for rollout to finish: {available} out of {desired} new replicas are available..."),
+            format!(
+                "Waiting for rollout to finish: {available} out of {desired} new replicas are available..."
+            ),
         );
     }
     Health::new(HealthStatus::Healthy, "")
@@ -226,7 +258,10 @@ fn pod(object: &Value) -> Health {
                 .find(|waiting| {
                     matches!(
                         str_at(waiting, &["reason"]),
-                        "ImagePullBackOff" | "ErrImagePull" | "CrashLoopBackOff" | "InvalidImageName"
+                        "ImagePullBackOff"
+                            | "ErrImagePull"
+                            | "CrashLoopBackOff"
+                            | "InvalidImageName"
                     )
                 });
             match waiting {
@@ -244,14 +279,22 @@ fn service(object: &Value) -> Option<Health> {
     let has_ingress = at(object, &["status", "loadBalancer", "ingress"])
         .and_then(Value::as_array)
         .is_some_and(|ingress| !ingress.is_empty());
-    Some(if has_ingress { Health::new(HealthStatus::Healthy, "") } else { Health::new(HealthStatus::Progressing, "") })
+    Some(if has_ingress {
+        Health::new(HealthStatus::Healthy, "")
+    } else {
+        Health::new(HealthStatus::Progressing, "")
+    })
 }
 
 fn ingress(object: &Value) -> Health {
     let has_ingress = at(object, &["status", "loadBalancer", "ingress"])
         .and_then(Value::as_array)
         .is_some_and(|ingress| !ingress.is_empty());
-    if has_ingress { Health::new(HealthStatus::Healthy, "") } else { Health::new(HealthStatus::Progressing, "") }
+    if has_ingress {
+        Health::new(HealthStatus::Healthy, "")
+    } else {
+        Health::new(HealthStatus::Progressing, "")
+    }
 }
 
 fn pvc(object: &Value) -> Health {
@@ -263,7 +306,10 @@ fn pvc(object: &Value) -> Health {
 }
 
 fn job(object: &Value) -> Health {
-    for (kind, status) in [("Failed", HealthStatus::Degraded), ("Complete", HealthStatus::Healthy)] {
+    for (kind, status) in [
+        ("Failed", HealthStatus::Degraded),
+        ("Complete", HealthStatus::Healthy),
+    ] {
         if let Some(c) = condition(object, kind) {
             if str_at(c, &["status"]) == "True" {
                 return Health::new(status, str_at(c, &["message"]));
@@ -316,7 +362,10 @@ fn application(object: &Value) -> Option<Health> {
         "Progressing" => HealthStatus::Progressing,
         _ => HealthStatus::Unknown,
     };
-    Some(Health::new(health, str_at(object, &["status", "health", "message"])))
+    Some(Health::new(
+        health,
+        str_at(object, &["status", "health", "message"]),
+    ))
 }
 
 /// Any object following the standard conventions: `Ready`/`Stalled` conditions and
@@ -325,11 +374,17 @@ fn conditions(object: &Value) -> Option<Health> {
     let status = at(object, &["status"])?;
     let has_observed = at(status, &["observedGeneration"]).is_some();
     if has_observed && !generation_observed(object) {
-        return Some(Health::new(HealthStatus::Progressing, "Waiting for the generation to be observed"));
+        return Some(Health::new(
+            HealthStatus::Progressing,
+            "Waiting for the generation to be observed",
+        ));
     }
     if let Some(stalled) = condition(object, "Stalled") {
         if str_at(stalled, &["status"]) == "True" {
-            return Some(Health::new(HealthStatus::Degraded, str_at(stalled, &["message"])));
+            return Some(Health::new(
+                HealthStatus::Degraded,
+                str_at(stalled, &["message"]),
+            ));
         }
     }
     let ready = condition(object, "Ready")?;
@@ -351,8 +406,15 @@ mod tests {
         use HealthStatus::*;
         let mut all = vec![Unknown, Degraded, Missing, Progressing, Suspended, Healthy];
         all.sort();
-        assert_eq!(all, vec![Healthy, Suspended, Progressing, Missing, Degraded, Unknown]);
-        let h = [Health::new(Healthy, ""), Health::new(Missing, "gone"), Health::new(Progressing, "")];
+        assert_eq!(
+            all,
+            vec![Healthy, Suspended, Progressing, Missing, Degraded, Unknown]
+        );
+        let h = [
+            Health::new(Healthy, ""),
+            Health::new(Missing, "gone"),
+            Health::new(Progressing, ""),
+        ];
         assert_eq!(worst(&h).status, Missing);
     }
 
@@ -369,8 +431,7 @@ mod tests {
         assert!(h.message.contains("1 of 2 updated replicas are available"));
         d["status"]["availableReplicas"] = json!(2);
         assert_eq!(assess(&d).unwrap().status, HealthStatus::Healthy);
-        d["status"]["conditions"] =
-            json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
+        d["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]);
         assert_eq!(assess(&d).unwrap().status, HealthStatus::Degraded);
         d["spec"]["paused"] = json!(true);
         assert_eq!(assess(&d).unwrap().status, HealthStatus::Suspended);
@@ -386,8 +447,7 @@ mod tests {
         assert_eq!(assess(&job).unwrap().status, HealthStatus::Degraded);
         let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
         assert_eq!(assess(&cm), None);
-        let svc =
-            json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"type": "ClusterIP"}});
+        let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}, "spec": {"type": "ClusterIP"}});
         assert_eq!(assess(&svc).unwrap().status, HealthStatus::Healthy);
     }
 
@@ -397,7 +457,10 @@ mod tests {
             "metadata": {"name": "w", "generation": 1},
             "status": {"observedGeneration": 1, "conditions": [{"type": "Ready", "status": "False", "message": "boom"}]}});
         let h = assess(&cr).unwrap();
-        assert_eq!((h.status, h.message.as_str()), (HealthStatus::Degraded, "boom"));
+        assert_eq!(
+            (h.status, h.message.as_str()),
+            (HealthStatus::Degraded, "boom")
+        );
         cr["status"]["conditions"][0]["status"] = json!("True");
         assert_eq!(assess(&cr).unwrap().status, HealthStatus::Healthy);
     }

@@ -38,7 +38,9 @@ pub const HELM_HOOK_WEIGHT_ANNOTATION: &str = "helm.sh/hook-weight";
 pub const HELM_HOOK_DELETE_POLICY_ANNOTATION: &str = "helm.sh/hook-delete-policy";
 
 /// A phase of a sync operation, in execution order (`SyncFail` runs only after a failure).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, Default,
+)]
 pub enum SyncPhase {
     /// Before any normal resource is applied.
     PreSync,
@@ -161,7 +163,13 @@ pub struct HookError {
 }
 
 /// Helm hook types Argo CD recognises but never runs.
-const UNSUPPORTED_HELM_TYPES: &[&str] = &["test", "test-success", "test-failure", "pre-rollback", "post-rollback"];
+const UNSUPPORTED_HELM_TYPES: &[&str] = &[
+    "test",
+    "test-success",
+    "test-failure",
+    "pre-rollback",
+    "post-rollback",
+];
 
 /// The part one object plays in a sync.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -187,7 +195,10 @@ impl SyncRole {
     /// **Errors**: the first malformed annotation, see the module documentation.
     pub fn of(object: &Value) -> Result<SyncRole, HookError> {
         let key = Box::new(ObjectKey::of(object));
-        let annotations = object.get("metadata").and_then(|m| m.get("annotations")).and_then(Value::as_object);
+        let annotations = object
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(Value::as_object);
         let annotation = |name: &'static str| -> Result<Option<&str>, HookError> {
             match annotations.and_then(|a| a.get(name)) {
                 None => Ok(None),
@@ -199,7 +210,11 @@ impl SyncRole {
                 }),
             }
         };
-        let fail = |annotation: &'static str, problem: String| HookError { object: key.clone(), annotation, problem };
+        let fail = |annotation: &'static str, problem: String| HookError {
+            object: key.clone(),
+            annotation,
+            problem,
+        };
 
         let mut role = SyncRole::default();
         if let Some(text) = annotation(HOOK_ANNOTATION)? {
@@ -240,7 +255,10 @@ impl SyncRole {
                         role.unsupported_helm_types.push(other.to_string())
                     }
                     other => {
-                        return Err(fail(HELM_HOOK_ANNOTATION, format!("unknown Helm hook type {other:?}")));
+                        return Err(fail(
+                            HELM_HOOK_ANNOTATION,
+                            format!("unknown Helm hook type {other:?}"),
+                        ));
                     }
                 }
             }
@@ -280,9 +298,15 @@ impl SyncRole {
         }
 
         role.wave = if let Some(text) = annotation(SYNC_WAVE_ANNOTATION)? {
-            parse_wave(text).ok_or_else(|| fail(SYNC_WAVE_ANNOTATION, format!("{text:?} is not an integer")))?
+            parse_wave(text)
+                .ok_or_else(|| fail(SYNC_WAVE_ANNOTATION, format!("{text:?} is not an integer")))?
         } else if let Some(text) = annotation(HELM_HOOK_WEIGHT_ANNOTATION)? {
-            parse_wave(text).ok_or_else(|| fail(HELM_HOOK_WEIGHT_ANNOTATION, format!("{text:?} is not an integer")))?
+            parse_wave(text).ok_or_else(|| {
+                fail(
+                    HELM_HOOK_WEIGHT_ANNOTATION,
+                    format!("{text:?} is not an integer"),
+                )
+            })?
         } else {
             0
         };
@@ -329,8 +353,16 @@ pub fn is_hook(object: &Value) -> bool {
     if let Ok(role) = SyncRole::of(object) {
         return role.hook;
     }
-    let annotation = |key: &str| object.get("metadata").and_then(|m| m.get("annotations")).and_then(|a| a.get(key));
-    match (annotation(HOOK_ANNOTATION), annotation(HELM_HOOK_ANNOTATION)) {
+    let annotation = |key: &str| {
+        object
+            .get("metadata")
+            .and_then(|m| m.get("annotations"))
+            .and_then(|a| a.get(key))
+    };
+    match (
+        annotation(HOOK_ANNOTATION),
+        annotation(HELM_HOOK_ANNOTATION),
+    ) {
         (Some(Value::String(text)), _) => csv(text) != ["Skip"],
         (Some(_), _) => true,
         (None, Some(helm)) => helm.as_str() != Some("crd-install"),
@@ -340,7 +372,10 @@ pub fn is_hook(object: &Value) -> bool {
 
 /// Argo CD's `GetAnnotationCSVs`: split on commas, trim, drop empty items.
 fn csv(text: &str) -> Vec<&str> {
-    text.split(',').map(str::trim).filter(|s| !s.is_empty()).collect()
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 /// Go's `strconv.Atoi`: optional sign, ASCII digits, no spaces.
@@ -358,10 +393,18 @@ fn parse_wave(text: &str) -> Option<i64> {
 ///
 /// **Guarantees**: deterministic; the result is cut to 253 bytes (the object name limit)
 /// without ending in `-` or `.`.
-pub fn generated_hook_name(generate_name: &str, revision: &str, phase: SyncPhase, started_at_unix: i64) -> String {
+pub fn generated_hook_name(
+    generate_name: &str,
+    revision: &str,
+    phase: SyncPhase,
+    started_at_unix: i64,
+) -> String {
     // Argo CD keeps seven characters of revisions of at least eight.
-    let short: String =
-        if revision.chars().count() >= 8 { revision.chars().take(7).collect() } else { revision.to_string() };
+    let short: String = if revision.chars().count() >= 8 {
+        revision.chars().take(7).collect()
+    } else {
+        revision.to_string()
+    };
     let postfix = format!("{short}-{}-{started_at_unix}", phase.as_str()).to_lowercase();
     let mut name = format!("{generate_name}{postfix}");
     if name.len() > 253 {
@@ -454,13 +497,19 @@ mod tests {
 
     #[test]
     fn argo_annotation_wins_over_helm_types_but_policies_merge() {
-        let r = role(json!({HOOK_ANNOTATION: "Sync", HELM_HOOK_ANNOTATION: "pre-install",
+        let r = role(
+            json!({HOOK_ANNOTATION: "Sync", HELM_HOOK_ANNOTATION: "pre-install",
             HOOK_DELETE_POLICY_ANNOTATION: "HookSucceeded",
-            HELM_HOOK_DELETE_POLICY_ANNOTATION: "hook-failed,before-hook-creation"}));
+            HELM_HOOK_DELETE_POLICY_ANNOTATION: "hook-failed,before-hook-creation"}),
+        );
         assert_eq!(r.types, [HookType::Sync]);
         assert_eq!(
             r.delete_policies,
-            [DeletePolicy::HookSucceeded, DeletePolicy::HookFailed, DeletePolicy::BeforeHookCreation]
+            [
+                DeletePolicy::HookSucceeded,
+                DeletePolicy::HookFailed,
+                DeletePolicy::BeforeHookCreation
+            ]
         );
         assert!(r.has_delete_policy(DeletePolicy::HookFailed));
     }
@@ -470,32 +519,70 @@ mod tests {
         assert_eq!(role(json!({SYNC_WAVE_ANNOTATION: "-3"})).wave, -3);
         assert_eq!(role(json!({SYNC_WAVE_ANNOTATION: "+2"})).wave, 2);
         assert_eq!(role(json!({HELM_HOOK_WEIGHT_ANNOTATION: "5"})).wave, 5);
-        assert_eq!(role(json!({SYNC_WAVE_ANNOTATION: "1", HELM_HOOK_WEIGHT_ANNOTATION: "5"})).wave, 1);
+        assert_eq!(
+            role(json!({SYNC_WAVE_ANNOTATION: "1", HELM_HOOK_WEIGHT_ANNOTATION: "5"})).wave,
+            1
+        );
     }
 
     #[test]
     fn malformed_annotations_name_object_and_annotation() {
         let cases = [
-            (json!({HOOK_ANNOTATION: "PreSnyc"}), HOOK_ANNOTATION, "PreSnyc"),
+            (
+                json!({HOOK_ANNOTATION: "PreSnyc"}),
+                HOOK_ANNOTATION,
+                "PreSnyc",
+            ),
             (json!({HOOK_ANNOTATION: " , "}), HOOK_ANNOTATION, "empty"),
-            (json!({HELM_HOOK_ANNOTATION: "pre-instal"}), HELM_HOOK_ANNOTATION, "pre-instal"),
+            (
+                json!({HELM_HOOK_ANNOTATION: "pre-instal"}),
+                HELM_HOOK_ANNOTATION,
+                "pre-instal",
+            ),
             (
                 json!({HOOK_ANNOTATION: "Sync", HOOK_DELETE_POLICY_ANNOTATION: "Always"}),
                 HOOK_DELETE_POLICY_ANNOTATION,
                 "Always",
             ),
-            (json!({HELM_HOOK_DELETE_POLICY_ANNOTATION: "hook-done"}), HELM_HOOK_DELETE_POLICY_ANNOTATION, "hook-done"),
-            (json!({SYNC_WAVE_ANNOTATION: "1.5"}), SYNC_WAVE_ANNOTATION, "1.5"),
-            (json!({SYNC_WAVE_ANNOTATION: " 1"}), SYNC_WAVE_ANNOTATION, "not an integer"),
-            (json!({HELM_HOOK_WEIGHT_ANNOTATION: "x"}), HELM_HOOK_WEIGHT_ANNOTATION, "not an integer"),
-            (json!({SYNC_WAVE_ANNOTATION: 3}), SYNC_WAVE_ANNOTATION, "must be a string"),
-            (json!({SYNC_WAVE_ANNOTATION: "99999999999999999999"}), SYNC_WAVE_ANNOTATION, "not an integer"),
+            (
+                json!({HELM_HOOK_DELETE_POLICY_ANNOTATION: "hook-done"}),
+                HELM_HOOK_DELETE_POLICY_ANNOTATION,
+                "hook-done",
+            ),
+            (
+                json!({SYNC_WAVE_ANNOTATION: "1.5"}),
+                SYNC_WAVE_ANNOTATION,
+                "1.5",
+            ),
+            (
+                json!({SYNC_WAVE_ANNOTATION: " 1"}),
+                SYNC_WAVE_ANNOTATION,
+                "not an integer",
+            ),
+            (
+                json!({HELM_HOOK_WEIGHT_ANNOTATION: "x"}),
+                HELM_HOOK_WEIGHT_ANNOTATION,
+                "not an integer",
+            ),
+            (
+                json!({SYNC_WAVE_ANNOTATION: 3}),
+                SYNC_WAVE_ANNOTATION,
+                "must be a string",
+            ),
+            (
+                json!({SYNC_WAVE_ANNOTATION: "99999999999999999999"}),
+                SYNC_WAVE_ANNOTATION,
+                "not an integer",
+            ),
         ];
         for (annotations, annotation, needle) in cases {
             let error = SyncRole::of(&object(annotations)).unwrap_err();
             assert_eq!(error.annotation, annotation);
             let text = error.to_string();
-            assert!(text.starts_with("batch/Job db/migrate: annotation"), "{text}");
+            assert!(
+                text.starts_with("batch/Job db/migrate: annotation"),
+                "{text}"
+            );
             assert!(text.contains(needle), "{text}");
         }
     }
@@ -505,21 +592,37 @@ mod tests {
         assert!(is_hook(&object(json!({HOOK_ANNOTATION: "PreSync"}))));
         assert!(!is_hook(&object(json!({HOOK_ANNOTATION: "Skip"}))));
         assert!(!is_hook(&object(json!({}))));
-        assert!(!is_hook(&object(json!({HELM_HOOK_ANNOTATION: "crd-install"}))));
+        assert!(!is_hook(&object(
+            json!({HELM_HOOK_ANNOTATION: "crd-install"})
+        )));
         // Malformed, yet clearly meant as a hook: never treated as a prunable resource.
         assert!(is_hook(&object(json!({HOOK_ANNOTATION: "PreSnyc"}))));
-        assert!(is_hook(&object(json!({HOOK_ANNOTATION: "PreSync", SYNC_WAVE_ANNOTATION: "x"}))));
-        assert!(is_hook(&object(json!({HELM_HOOK_ANNOTATION: "pre-instal"}))));
-        assert!(!is_hook(&object(json!({HOOK_ANNOTATION: "Skip", SYNC_WAVE_ANNOTATION: "x"}))));
+        assert!(is_hook(&object(
+            json!({HOOK_ANNOTATION: "PreSync", SYNC_WAVE_ANNOTATION: "x"})
+        )));
+        assert!(is_hook(&object(
+            json!({HELM_HOOK_ANNOTATION: "pre-instal"})
+        )));
+        assert!(!is_hook(&object(
+            json!({HOOK_ANNOTATION: "Skip", SYNC_WAVE_ANNOTATION: "x"})
+        )));
     }
 
     #[test]
     fn generated_names_follow_argo_cd() {
         assert_eq!(
-            generated_hook_name("migrate-", "0123456789abcdef", SyncPhase::PreSync, 1700000000),
+            generated_hook_name(
+                "migrate-",
+                "0123456789abcdef",
+                SyncPhase::PreSync,
+                1700000000
+            ),
             "migrate-0123456-presync-1700000000"
         );
-        assert_eq!(generated_hook_name("x-", "HEAD", SyncPhase::PostSync, 5), "x-head-postsync-5");
+        assert_eq!(
+            generated_hook_name("x-", "HEAD", SyncPhase::PostSync, 5),
+            "x-head-postsync-5"
+        );
         let long = "a".repeat(260);
         let name = generated_hook_name(&long, "abc", SyncPhase::Sync, 1);
         assert_eq!(name.len(), 253);

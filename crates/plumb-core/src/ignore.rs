@@ -100,7 +100,9 @@ pub enum IgnoreError {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NormalizeProblem {
     /// A jq expression failed on this object.
-    #[error("{object}: ignoreDifferences[{rule}].jqPathExpressions[{index}] {expression:?}: {source}")]
+    #[error(
+        "{object}: ignoreDifferences[{rule}].jqPathExpressions[{index}] {expression:?}: {source}"
+    )]
     Jq {
         /// The object.
         object: Box<ObjectKey>,
@@ -165,20 +167,24 @@ impl IgnoreRules {
             })?;
             let mut pointers = Vec::new();
             for (index, pointer) in rule.json_pointers.iter().enumerate() {
-                pointers.push(parse_pointer(pointer).map_err(|problem| IgnoreError::Pointer {
-                    rule: rule_index,
-                    index,
-                    pointer: pointer.clone(),
-                    problem,
-                })?);
+                pointers.push(
+                    parse_pointer(pointer).map_err(|problem| IgnoreError::Pointer {
+                        rule: rule_index,
+                        index,
+                        pointer: pointer.clone(),
+                        problem,
+                    })?,
+                );
             }
             let mut expressions = Vec::new();
             for (index, expression) in rule.jq_path_expressions.iter().enumerate() {
-                expressions.push(PathExpression::parse(expression).map_err(|source| IgnoreError::Jq {
-                    rule: rule_index,
-                    index,
-                    expression: expression.clone(),
-                    source,
+                expressions.push(PathExpression::parse(expression).map_err(|source| {
+                    IgnoreError::Jq {
+                        rule: rule_index,
+                        index,
+                        expression: expression.clone(),
+                        source,
+                    }
                 })?);
             }
             compiled.push(Rule {
@@ -209,7 +215,11 @@ impl IgnoreRules {
     /// identified by `live` when present, else by `desired`.
     ///
     /// **Guarantees**: see the module documentation; problems are returned, not raised.
-    pub fn normalize(&self, mut live: Option<&mut Value>, mut desired: Option<&mut Value>) -> Vec<NormalizeProblem> {
+    pub fn normalize(
+        &self,
+        mut live: Option<&mut Value>,
+        mut desired: Option<&mut Value>,
+    ) -> Vec<NormalizeProblem> {
         let key = match (live.as_deref(), desired.as_deref()) {
             (Some(object), _) | (None, Some(object)) => ObjectKey::of(object),
             (None, None) => return Vec::new(),
@@ -226,7 +236,10 @@ impl IgnoreRules {
             if !rule.matches(&key) {
                 continue;
             }
-            for object in [live.as_deref_mut(), desired.as_deref_mut()].into_iter().flatten() {
+            for object in [live.as_deref_mut(), desired.as_deref_mut()]
+                .into_iter()
+                .flatten()
+            {
                 for pointer in &rule.pointers {
                     delete_pointer(object, pointer);
                 }
@@ -246,10 +259,19 @@ impl IgnoreRules {
                 }
             }
             if !rule.managers.is_empty()
-                && let (Some(source), Some(live), Some(desired)) =
-                    (managed.as_ref(), live.as_deref_mut(), desired.as_deref_mut())
+                && let (Some(source), Some(live), Some(desired)) = (
+                    managed.as_ref(),
+                    live.as_deref_mut(),
+                    desired.as_deref_mut(),
+                )
             {
-                problems.extend(remove_managed_fields(source, live, desired, &rule.managers, &key));
+                problems.extend(remove_managed_fields(
+                    source,
+                    live,
+                    desired,
+                    &rule.managers,
+                    &key,
+                ));
             }
         }
         problems
@@ -331,8 +353,10 @@ pub fn delete_pointer(value: &mut Value, tokens: &[String]) {
 
 /// RFC 6901 array index: `0` or digits without a leading zero (`-` never names an element).
 fn array_index(token: &str) -> Option<usize> {
-    let valid =
-        token == "0" || (!token.is_empty() && !token.starts_with('0') && token.bytes().all(|b| b.is_ascii_digit()));
+    let valid = token == "0"
+        || (!token.is_empty()
+            && !token.starts_with('0')
+            && token.bytes().all(|b| b.is_ascii_digit()));
     if valid { token.parse().ok() } else { None }
 }
 
@@ -374,7 +398,11 @@ fn remove_managed_fields(
         };
         let mut paths = Vec::new();
         if let Err(problem) = leaf_paths(fields, &mut Vec::new(), &mut paths, 0) {
-            problems.push(NormalizeProblem::ManagedFields { object: Box::new(key.clone()), index, problem });
+            problems.push(NormalizeProblem::ManagedFields {
+                object: Box::new(key.clone()),
+                index,
+                problem,
+            });
             continue;
         }
         // Only fields that differ are removed, as Argo CD intersects with the comparison's
@@ -390,7 +418,10 @@ fn remove_managed_fields(
             }
         }
         let (mut live_paths, mut desired_paths): (Vec<_>, Vec<_>) = resolved.into_iter().unzip();
-        for (object, paths) in [(&mut *live, &mut live_paths), (&mut *desired, &mut desired_paths)] {
+        for (object, paths) in [
+            (&mut *live, &mut live_paths),
+            (&mut *desired, &mut desired_paths),
+        ] {
             let mut paths: Vec<Vec<PathSegment>> = paths.drain(..).flatten().collect();
             paths.sort_by(|a, b| compare_segments(b, a));
             paths.dedup();
@@ -453,7 +484,9 @@ fn leaf_paths(
 }
 
 fn parse_element(text: &str) -> Result<FieldElement, String> {
-    let (kind, rest) = text.split_once(':').ok_or_else(|| format!("path element {text:?} has no prefix"))?;
+    let (kind, rest) = text
+        .split_once(':')
+        .ok_or_else(|| format!("path element {text:?} has no prefix"))?;
     match kind {
         "f" => Ok(FieldElement::Field(rest.to_string())),
         "k" => match serde_json::from_str::<Value>(rest) {
@@ -463,7 +496,10 @@ fn parse_element(text: &str) -> Result<FieldElement, String> {
         "v" => serde_json::from_str(rest)
             .map(FieldElement::Value)
             .map_err(|e| format!("path element {text:?}: value is not JSON: {e}")),
-        "i" => rest.parse().map(FieldElement::Index).map_err(|_| format!("path element {text:?}: bad index")),
+        "i" => rest
+            .parse()
+            .map(FieldElement::Index)
+            .map_err(|_| format!("path element {text:?}: bad index")),
         other => Err(format!("path element {text:?}: unknown prefix {other:?}")),
     }
 }
@@ -479,10 +515,11 @@ fn resolve(object: &Value, path: &[FieldElement]) -> Option<Vec<PathSegment>> {
                 out.push(PathSegment::Key(name.clone()));
             }
             (FieldElement::Key(fields), Value::Array(items)) => {
-                let (i, item) = items
-                    .iter()
-                    .enumerate()
-                    .find(|(_, item)| fields.iter().all(|(k, v)| item.get(k).is_some_and(|found| found == v)))?;
+                let (i, item) = items.iter().enumerate().find(|(_, item)| {
+                    fields
+                        .iter()
+                        .all(|(k, v)| item.get(k).is_some_and(|found| found == v))
+                })?;
                 current = item;
                 out.push(PathSegment::Index(i as i64));
             }

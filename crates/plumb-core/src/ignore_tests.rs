@@ -2,7 +2,11 @@ use super::*;
 use serde_json::json;
 
 fn rule(group: &str, kind: &str) -> IgnoreDifference {
-    IgnoreDifference { group: group.into(), kind: kind.into(), ..Default::default() }
+    IgnoreDifference {
+        group: group.into(),
+        kind: kind.into(),
+        ..Default::default()
+    }
 }
 
 fn deployment(replicas: i64, image: &str) -> Value {
@@ -19,7 +23,10 @@ fn parses_the_application_form() {
         {"kind": "ConfigMap", "name": "c", "namespace": "n"}]);
     let rules: Vec<IgnoreDifference> = serde_json::from_value(spec).unwrap();
     assert_eq!(rules[0].json_pointers, ["/spec/replicas"]);
-    assert_eq!(rules[0].managed_fields_managers, ["kube-controller-manager"]);
+    assert_eq!(
+        rules[0].managed_fields_managers,
+        ["kube-controller-manager"]
+    );
     assert_eq!(rules[1].group, "");
     assert!(IgnoreRules::compile(&rules).is_ok());
 }
@@ -27,11 +34,19 @@ fn parses_the_application_form() {
 #[test]
 fn json_pointers_are_removed_from_both_sides() {
     let mut r = rule("apps", "Deployment");
-    r.json_pointers = vec!["/spec/replicas".into(), "/metadata/annotations/a~1b".into(), "/spec/nope/x".into()];
+    r.json_pointers = vec![
+        "/spec/replicas".into(),
+        "/metadata/annotations/a~1b".into(),
+        "/spec/nope/x".into(),
+    ];
     let rules = IgnoreRules::compile(&[r]).unwrap();
     let mut live = deployment(5, "app:1");
     let mut desired = deployment(3, "app:1");
-    assert!(rules.normalize(Some(&mut live), Some(&mut desired)).is_empty());
+    assert!(
+        rules
+            .normalize(Some(&mut live), Some(&mut desired))
+            .is_empty()
+    );
     assert_eq!(live, desired);
     assert!(live["spec"].get("replicas").is_none());
     assert_eq!(live["metadata"]["annotations"], json!({"keep": "x"}));
@@ -55,13 +70,21 @@ fn pointer_into_arrays_and_rfc6901_escapes() {
 #[test]
 fn jq_expressions_select_container_images() {
     let mut r = rule("apps", "Deployment");
-    r.jq_path_expressions = vec![r#".spec.template.spec.containers[] | select(.name == "app") | .image"#.into()];
+    r.jq_path_expressions =
+        vec![r#".spec.template.spec.containers[] | select(.name == "app") | .image"#.into()];
     let rules = IgnoreRules::compile(&[r]).unwrap();
     let mut live = deployment(3, "app:2");
     let mut desired = deployment(3, "app:1");
-    assert!(rules.normalize(Some(&mut live), Some(&mut desired)).is_empty());
+    assert!(
+        rules
+            .normalize(Some(&mut live), Some(&mut desired))
+            .is_empty()
+    );
     assert_eq!(live, desired);
-    assert_eq!(live["spec"]["template"]["spec"]["containers"][1]["image"], "proxy:1");
+    assert_eq!(
+        live["spec"]["template"]["spec"]["containers"][1]["image"],
+        "proxy:1"
+    );
 }
 
 #[test]
@@ -105,16 +128,34 @@ fn rules_for_other_objects_change_nothing() {
 fn compile_errors_name_rule_and_field() {
     let mut r = rule("apps", "Deployment");
     r.json_pointers = vec!["/ok".into(), "spec".into()];
-    let error = IgnoreRules::compile(&[rule("", "ConfigMap"), r]).unwrap_err().to_string();
-    assert!(error.starts_with("ignoreDifferences[1].jsonPointers[1] \"spec\""), "{error}");
+    let error = IgnoreRules::compile(&[rule("", "ConfigMap"), r])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("ignoreDifferences[1].jsonPointers[1] \"spec\""),
+        "{error}"
+    );
     let mut r = rule("apps", "Deployment");
     r.jq_path_expressions = vec!["..".into()];
     let error = IgnoreRules::compile(&[r]).unwrap_err().to_string();
-    assert!(error.starts_with("ignoreDifferences[0].jqPathExpressions[0] \"..\": not supported"), "{error}");
-    let error = IgnoreRules::compile(&[rule("[apps", "Deployment")]).unwrap_err().to_string();
-    assert!(error.starts_with("ignoreDifferences[0].group: invalid glob"), "{error}");
-    let error = IgnoreRules::compile(&[rule("apps", "")]).unwrap_err().to_string();
-    assert!(error.contains("ignoreDifferences[0].kind: missing"), "{error}");
+    assert!(
+        error.starts_with("ignoreDifferences[0].jqPathExpressions[0] \"..\": not supported"),
+        "{error}"
+    );
+    let error = IgnoreRules::compile(&[rule("[apps", "Deployment")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.starts_with("ignoreDifferences[0].group: invalid glob"),
+        "{error}"
+    );
+    let error = IgnoreRules::compile(&[rule("apps", "")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("ignoreDifferences[0].kind: missing"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -126,7 +167,11 @@ fn failing_expression_is_reported_and_skipped() {
     let mut desired = deployment(3, "a");
     let problems = rules.normalize(Some(&mut live), Some(&mut desired));
     assert_eq!(problems.len(), 1, "{problems:?}");
-    assert!(problems[0].to_string().starts_with("apps/Deployment prod/web: ignoreDifferences[0].jqPathExpressions[0]"));
+    assert!(
+        problems[0]
+            .to_string()
+            .starts_with("apps/Deployment prod/web: ignoreDifferences[0].jqPathExpressions[0]")
+    );
     // The other expression still applied.
     assert_eq!(live, desired);
 }
@@ -161,10 +206,24 @@ fn managed_fields_of_listed_managers_are_ignored_where_they_differ() {
     // replicas and the app image are gone from both; the plumb-owned annotation still differs.
     assert!(live_copy["spec"].get("replicas").is_none());
     assert!(desired["spec"].get("replicas").is_none());
-    assert!(live_copy["spec"]["template"]["spec"]["containers"][0].get("image").is_none());
-    assert!(desired["spec"]["template"]["spec"]["containers"][0].get("image").is_none());
-    assert_eq!(desired["spec"]["template"]["spec"]["containers"][1]["image"], "proxy:1");
-    assert_ne!(live_copy["metadata"]["annotations"], desired["metadata"]["annotations"]);
+    assert!(
+        live_copy["spec"]["template"]["spec"]["containers"][0]
+            .get("image")
+            .is_none()
+    );
+    assert!(
+        desired["spec"]["template"]["spec"]["containers"][0]
+            .get("image")
+            .is_none()
+    );
+    assert_eq!(
+        desired["spec"]["template"]["spec"]["containers"][1]["image"],
+        "proxy:1"
+    );
+    assert_ne!(
+        live_copy["metadata"]["annotations"],
+        desired["metadata"]["annotations"]
+    );
 }
 
 #[test]
@@ -181,7 +240,11 @@ fn managed_fields_equal_values_and_set_elements() {
     let mut live_copy = live.clone();
     let mut desired = json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": "c", "finalizers": ["a"]}, "data": {"same": "1"}});
-    assert!(rules.normalize(Some(&mut live_copy), Some(&mut desired)).is_empty());
+    assert!(
+        rules
+            .normalize(Some(&mut live_copy), Some(&mut desired))
+            .is_empty()
+    );
     // Equal fields stay; the `b` finalizer only live has is removed.
     assert_eq!(live_copy["data"]["same"], "1");
     assert_eq!(live_copy["metadata"]["finalizers"], json!(["a"]));
@@ -200,7 +263,21 @@ fn malformed_managed_fields_are_reported() {
     let mut desired = deployment(1, "a");
     let problems = rules.normalize(Some(&mut live_copy), Some(&mut desired));
     assert_eq!(problems.len(), 2);
-    assert!(problems[0].to_string().contains("metadata.managedFields[0].fieldsV1"), "{}", problems[0]);
-    assert!(problems[0].to_string().contains("unknown prefix"), "{}", problems[0]);
-    assert!(problems[1].to_string().contains("expected a mapping"), "{}", problems[1]);
+    assert!(
+        problems[0]
+            .to_string()
+            .contains("metadata.managedFields[0].fieldsV1"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[0].to_string().contains("unknown prefix"),
+        "{}",
+        problems[0]
+    );
+    assert!(
+        problems[1].to_string().contains("expected a mapping"),
+        "{}",
+        problems[1]
+    );
 }

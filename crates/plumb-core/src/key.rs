@@ -35,7 +35,11 @@ impl ObjectKey {
 
     /// `group/kind`, or just `kind` for the core group.
     pub fn group_kind(&self) -> String {
-        if self.group.is_empty() { self.kind.clone() } else { format!("{}/{}", self.group, self.kind) }
+        if self.group.is_empty() {
+            self.kind.clone()
+        } else {
+            format!("{}/{}", self.group, self.kind)
+        }
     }
 }
 
@@ -106,6 +110,9 @@ mod tests {
     fn versions_split() {
         assert_eq!(version_of("apps/v1"), "v1");
         assert_eq!(version_of("v1"), "v1");
-        assert_eq!(group_of("rbac.authorization.k8s.io/v1"), "rbac.authorization.k8s.io");
+        assert_eq!(
+            group_of("rbac.authorization.k8s.io/v1"),
+            "rbac.authorization.k8s.io"
+        );
     }
 }

@@ -54,14 +54,21 @@ impl Manifest {
     /// Checks the fields every object needs: a mapping with `apiVersion`, `kind` and
     /// `metadata.name` (or `metadata.generateName`) that are valid names.
     pub fn validate(&self) -> Result<(), InvalidManifest> {
-        let fail = |problem: String| InvalidManifest { origin: self.origin.to_string(), problem };
+        let fail = |problem: String| InvalidManifest {
+            origin: self.origin.to_string(),
+            problem,
+        };
         if !self.object.is_object() {
             return Err(fail("document is not a mapping".into()));
         }
         let api_version = str_at(&self.object, &["apiVersion"]);
         let kind = str_at(&self.object, &["kind"]);
         let name = str_at(&self.object, &["metadata", "name"]);
-        let what = if kind.is_empty() { "object".to_string() } else { format!("{kind} {name:?}") };
+        let what = if kind.is_empty() {
+            "object".to_string()
+        } else {
+            format!("{kind} {name:?}")
+        };
         if api_version.is_empty() {
             return Err(fail(format!("{what}: missing field \"apiVersion\"")));
         }
@@ -74,7 +81,9 @@ impl Manifest {
         }
         if !name.is_empty() {
             if let Some(problem) = name_problem(name) {
-                return Err(fail(format!("{what}: invalid field \"metadata.name\": {problem}")));
+                return Err(fail(format!(
+                    "{what}: invalid field \"metadata.name\": {problem}"
+                )));
             }
         }
         let namespace = str_at(&self.object, &["metadata", "namespace"]);
@@ -94,7 +103,9 @@ fn name_problem(name: &str) -> Option<String> {
     }
     let valid = name.split('.').all(|part| {
         !part.is_empty()
-            && part.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
             && !part.starts_with('-')
             && !part.ends_with('-')
     });
@@ -112,7 +123,9 @@ fn name_problem(name: &str) -> Option<String> {
 pub fn is_dns_label(value: &str) -> bool {
     !value.is_empty()
         && value.len() <= 63
-        && value.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !value.starts_with('-')
         && !value.ends_with('-')
 }
@@ -123,12 +136,20 @@ mod tests {
     use serde_json::json;
 
     fn manifest(object: Value) -> Manifest {
-        Manifest { object, origin: Origin { file: "apps/web.yaml".into(), document: 1 } }
+        Manifest {
+            object,
+            origin: Origin {
+                file: "apps/web.yaml".into(),
+                document: 1,
+            },
+        }
     }
 
     #[test]
     fn valid_object_passes() {
-        let m = manifest(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a.b-c"}}));
+        let m = manifest(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a.b-c"}}),
+        );
         assert!(m.validate().is_ok());
     }
 
@@ -136,20 +157,40 @@ mod tests {
     fn missing_kind_names_file_and_field() {
         let m = manifest(json!({"apiVersion": "v1", "metadata": {"name": "x"}}));
         let error = m.validate().unwrap_err().to_string();
-        assert_eq!(error, "apps/web.yaml (document 2): object \"x\": missing field \"kind\"");
+        assert_eq!(
+            error,
+            "apps/web.yaml (document 2): object \"x\": missing field \"kind\""
+        );
     }
 
     #[test]
     fn missing_name_and_bad_name() {
         let m = manifest(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}}));
-        assert!(m.validate().unwrap_err().to_string().contains("metadata.name"));
-        let m = manifest(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}}));
-        assert!(m.validate().unwrap_err().to_string().contains("invalid field \"metadata.name\""));
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("metadata.name")
+        );
+        let m = manifest(
+            json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "Bad_Name"}}),
+        );
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("invalid field \"metadata.name\"")
+        );
     }
 
     #[test]
     fn non_mapping_document() {
         let m = manifest(json!(["a"]));
-        assert!(m.validate().unwrap_err().to_string().contains("not a mapping"));
+        assert!(
+            m.validate()
+                .unwrap_err()
+                .to_string()
+                .contains("not a mapping")
+        );
     }
 }

@@ -46,7 +46,10 @@ const KIND_ORDER: &[&str] = &[
 
 /// The rank of a kind: lower applies first; unknown kinds share the highest rank.
 pub fn kind_rank(kind: &str) -> usize {
-    KIND_ORDER.iter().position(|known| *known == kind).unwrap_or(KIND_ORDER.len())
+    KIND_ORDER
+        .iter()
+        .position(|known| *known == kind)
+        .unwrap_or(KIND_ORDER.len())
 }
 
 /// Sort key for applying: kind rank, then group, namespace and name, so the order is stable.
@@ -64,7 +67,12 @@ mod tests {
     use super::*;
 
     fn key(kind: &str, name: &str) -> ObjectKey {
-        ObjectKey { group: String::new(), kind: kind.into(), namespace: String::new(), name: name.into() }
+        ObjectKey {
+            group: String::new(),
+            kind: kind.into(),
+            namespace: String::new(),
+            name: name.into(),
+        }
     }
 
     #[test]
@@ -78,7 +86,10 @@ mod tests {
             key("ConfigMap", "a"),
         ];
         sort_for_apply(&mut keys);
-        let kinds: Vec<_> = keys.iter().map(|k| format!("{}/{}", k.kind, k.name)).collect();
+        let kinds: Vec<_> = keys
+            .iter()
+            .map(|k| format!("{}/{}", k.kind, k.name))
+            .collect();
         assert_eq!(
             kinds,
             [

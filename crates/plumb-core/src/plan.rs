@@ -103,7 +103,10 @@ impl Plan {
         let mut apply = desired.to_vec();
         apply.sort_by(|a, b| apply_order(&a.key()).cmp(&apply_order(&b.key())));
         let declared: BTreeSet<ObjectKey> = desired.iter().map(Manifest::key).collect();
-        let owned: Vec<&Value> = live.iter().filter(|object| is_owned_by(object, &options.app)).collect();
+        let owned: Vec<&Value> = live
+            .iter()
+            .filter(|object| is_owned_by(object, &options.app))
+            .collect();
         let mut candidates: Vec<PruneItem> = Vec::new();
         let mut orphaned = Vec::new();
         for object in &owned {
@@ -125,13 +128,18 @@ impl Plan {
         let mut prune_blocked = None;
         if !candidates.is_empty() {
             if desired.is_empty() && !options.allow_empty {
-                prune_blocked = Some(PruneBlocked::EmptyRender { would_prune: candidates.len() });
+                prune_blocked = Some(PruneBlocked::EmptyRender {
+                    would_prune: candidates.len(),
+                });
             } else if options.trigger == Trigger::Automated
                 && !options.allow_mass_prune
                 && owned.len() >= 2
                 && candidates.len() * 2 > owned.len()
             {
-                prune_blocked = Some(PruneBlocked::MassPrune { would_prune: candidates.len(), owned: owned.len() });
+                prune_blocked = Some(PruneBlocked::MassPrune {
+                    would_prune: candidates.len(),
+                    owned: owned.len(),
+                });
             }
         }
         if prune_blocked.is_some() {
@@ -143,7 +151,12 @@ impl Plan {
                 .cmp(&(b.options.prune_last, std::cmp::Reverse(apply_order(&b.key))))
         });
         sort_for_apply(&mut orphaned);
-        Plan { apply, prune: candidates, orphaned, prune_blocked }
+        Plan {
+            apply,
+            prune: candidates,
+            orphaned,
+            prune_blocked,
+        }
     }
 }
 
@@ -158,7 +171,10 @@ mod tests {
         json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"}})
     }
     fn manifest(object: Value) -> Manifest {
-        Manifest { object, origin: Origin::default() }
+        Manifest {
+            object,
+            origin: Origin::default(),
+        }
     }
     fn owned(name: &str) -> Value {
         let mut object = cm(name);
@@ -166,7 +182,12 @@ mod tests {
         object
     }
     fn options(trigger: Trigger) -> PlanOptions {
-        PlanOptions { prune: true, app: "app".into(), trigger, ..Default::default() }
+        PlanOptions {
+            prune: true,
+            app: "app".into(),
+            trigger,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -183,7 +204,10 @@ mod tests {
         let live = vec![owned("a")];
         let plan = Plan::build(&[], &live, &options(Trigger::Manual));
         assert!(plan.prune.is_empty());
-        assert_eq!(plan.prune_blocked, Some(PruneBlocked::EmptyRender { would_prune: 1 }));
+        assert_eq!(
+            plan.prune_blocked,
+            Some(PruneBlocked::EmptyRender { would_prune: 1 })
+        );
         let mut allow = options(Trigger::Manual);
         allow.allow_empty = true;
         assert_eq!(Plan::build(&[], &live, &allow).prune.len(), 1);
@@ -194,11 +218,22 @@ mod tests {
         let live = vec![owned("a"), owned("b"), owned("c"), owned("d")];
         let desired = [manifest(cm("a"))];
         let plan = Plan::build(&desired, &live, &options(Trigger::Automated));
-        assert!(matches!(plan.prune_blocked, Some(PruneBlocked::MassPrune { would_prune: 3, owned: 4 })));
+        assert!(matches!(
+            plan.prune_blocked,
+            Some(PruneBlocked::MassPrune {
+                would_prune: 3,
+                owned: 4
+            })
+        ));
         assert!(plan.prune.is_empty());
         assert_eq!(plan.orphaned.len(), 3);
         // A manual sync may.
-        assert_eq!(Plan::build(&desired, &live, &options(Trigger::Manual)).prune.len(), 3);
+        assert_eq!(
+            Plan::build(&desired, &live, &options(Trigger::Manual))
+                .prune
+                .len(),
+            3
+        );
     }
 
     #[test]
@@ -219,8 +254,13 @@ mod tests {
     #[test]
     fn apply_in_kind_order() {
         let ns = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "x"}});
-        let deploy = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
-        let plan = Plan::build(&[manifest(deploy), manifest(ns)], &[], &options(Trigger::Manual));
+        let deploy =
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "d"}});
+        let plan = Plan::build(
+            &[manifest(deploy), manifest(ns)],
+            &[],
+            &options(Trigger::Manual),
+        );
         assert_eq!(plan.apply[0].key().kind, "Namespace");
     }
 }

@@ -93,7 +93,10 @@ impl SyncOptions {
 
     /// Parses the annotation of an object; empty when absent.
     pub fn of_object(object: &Value) -> SyncOptions {
-        let annotation = str_at(object, &["metadata", "annotations", SYNC_OPTIONS_ANNOTATION]);
+        let annotation = str_at(
+            object,
+            &["metadata", "annotations", SYNC_OPTIONS_ANNOTATION],
+        );
         SyncOptions::parse(annotation.split(',').filter(|s| !s.trim().is_empty()))
     }
 
@@ -137,7 +140,11 @@ mod tests {
 
     #[test]
     fn application_options() {
-        let o = SyncOptions::parse(["CreateNamespace=true", "PrunePropagationPolicy=background", "Bogus=1"]);
+        let o = SyncOptions::parse([
+            "CreateNamespace=true",
+            "PrunePropagationPolicy=background",
+            "Bogus=1",
+        ]);
         assert!(o.create_namespace);
         assert_eq!(o.prune_propagation_policy, PropagationPolicy::Background);
         assert_eq!(o.unknown, vec!["Bogus=1".to_string()]);

@@ -21,16 +21,26 @@ pub const INSTANCE_LABEL: &str = "plumb.dev/instance";
 pub fn instance_label_value(instance: &str) -> String {
     let valid = !instance.is_empty()
         && instance.len() <= 63
-        && instance.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
-        && instance.as_bytes().first().is_some_and(u8::is_ascii_alphanumeric)
-        && instance.as_bytes().last().is_some_and(u8::is_ascii_alphanumeric);
+        && instance
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && instance
+            .as_bytes()
+            .first()
+            .is_some_and(u8::is_ascii_alphanumeric)
+        && instance
+            .as_bytes()
+            .last()
+            .is_some_and(u8::is_ascii_alphanumeric);
     if valid {
         return instance.to_string();
     }
     // FNV-1a: stable across processes and versions, unlike std's hasher.
     let hash = instance
         .bytes()
-        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3));
+        .fold(0xcbf2_9ce4_8422_2325u64, |hash, byte| {
+            (hash ^ u64::from(byte)).wrapping_mul(0x0000_0100_0000_01b3)
+        });
     format!("plumb-{hash:016x}")
 }
 
@@ -46,7 +56,10 @@ pub fn app_instance(app_namespace: &str, app_name: &str, control_namespace: &str
 
 /// The tracking id for `key` applied by application instance `app`.
 pub fn tracking_id(app: &str, key: &ObjectKey) -> String {
-    format!("{app}:{}/{}:{}/{}", key.group, key.kind, key.namespace, key.name)
+    format!(
+        "{app}:{}/{}:{}/{}",
+        key.group, key.kind, key.namespace, key.name
+    )
 }
 
 /// Whether the live `object` is owned by application instance `app`.
@@ -58,7 +71,9 @@ pub fn is_owned_by(object: &Value, app: &str) -> bool {
 /// The application instance named by the object's tracking id, if it has one.
 pub fn owner_of(object: &Value) -> Option<&str> {
     let id = str_at(object, &["metadata", "annotations", TRACKING_ANNOTATION]);
-    id.split_once(':').map(|(app, _)| app).filter(|app| !app.is_empty())
+    id.split_once(':')
+        .map(|(app, _)| app)
+        .filter(|app| !app.is_empty())
 }
 
 /// Sets the tracking annotation and the instance label on a desired object.
@@ -73,14 +88,18 @@ pub fn set_metadata_entry(object: &mut Value, field: &str, key: &str, value: Str
     let Some(map) = object.as_object_mut() else {
         return;
     };
-    let metadata = map.entry("metadata").or_insert_with(|| Value::Object(Default::default()));
+    let metadata = map
+        .entry("metadata")
+        .or_insert_with(|| Value::Object(Default::default()));
     if !metadata.is_object() {
         *metadata = Value::Object(Default::default());
     }
     let Some(metadata) = metadata.as_object_mut() else {
         return;
     };
-    let entries = metadata.entry(field).or_insert_with(|| Value::Object(Default::default()));
+    let entries = metadata
+        .entry(field)
+        .or_insert_with(|| Value::Object(Default::default()));
     if !entries.is_object() {
         *entries = Value::Object(Default::default());
     }

@@ -74,7 +74,8 @@ impl HookRole {
     /// Whether an existing object of the same name is deleted before the hook is created
     /// (`BeforeHookCreation`, the default).
     pub fn delete_before_creation(&self) -> bool {
-        self.delete_policies.contains(&DeletePolicy::BeforeHookCreation)
+        self.delete_policies
+            .contains(&DeletePolicy::BeforeHookCreation)
     }
 }
 
@@ -143,7 +144,10 @@ impl SyncPlan {
     /// Builds the plan from the desired manifests.
     ///
     /// **Errors**: every malformed sync annotation ([`SyncPlanError`]); nothing is planned then.
-    pub fn build(desired: &[Manifest], options: &SyncPlanOptions) -> Result<SyncPlan, SyncPlanError> {
+    pub fn build(
+        desired: &[Manifest],
+        options: &SyncPlanOptions,
+    ) -> Result<SyncPlan, SyncPlanError> {
         let mut plan = SyncPlan::default();
         let mut errors = Vec::new();
         let mut fail_tasks = Vec::new();
@@ -157,7 +161,10 @@ impl SyncPlan {
             };
             let key = manifest.key();
             if role.skip {
-                plan.skipped.push(Skipped { key, reason: "annotated argocd.argoproj.io/hook: Skip".into() });
+                plan.skipped.push(Skipped {
+                    key,
+                    reason: "annotated argocd.argoproj.io/hook: Skip".into(),
+                });
                 continue;
             }
             if !role.hook {
@@ -171,10 +178,16 @@ impl SyncPlan {
                 continue;
             }
             if options.skip_hooks {
-                plan.skipped.push(Skipped { key, reason: "hooks are skipped for this operation".into() });
+                plan.skipped.push(Skipped {
+                    key,
+                    reason: "hooks are skipped for this operation".into(),
+                });
                 continue;
             }
-            let hook = HookRole { types: role.types.clone(), delete_policies: role.delete_policies.clone() };
+            let hook = HookRole {
+                types: role.types.clone(),
+                delete_policies: role.delete_policies.clone(),
+            };
             let phases = role.sync_phases();
             if phases.is_empty() && !role.is_pre_delete() && !role.is_post_delete() {
                 plan.skipped.push(Skipped {
@@ -197,10 +210,22 @@ impl SyncPlan {
             // Delete-time hooks keep the Sync phase as a placeholder; their names are derived
             // like PostSync ones are by Argo CD's deletion path, from the same inputs.
             if role.is_pre_delete() {
-                plan.pre_delete.push(hook_task(manifest, SyncPhase::Sync, role.wave, &hook, options));
+                plan.pre_delete.push(hook_task(
+                    manifest,
+                    SyncPhase::Sync,
+                    role.wave,
+                    &hook,
+                    options,
+                ));
             }
             if role.is_post_delete() {
-                plan.post_delete.push(hook_task(manifest, SyncPhase::Sync, role.wave, &hook, options));
+                plan.post_delete.push(hook_task(
+                    manifest,
+                    SyncPhase::Sync,
+                    role.wave,
+                    &hook,
+                    options,
+                ));
             }
         }
         if !errors.is_empty() {
@@ -235,10 +260,18 @@ impl SyncPlan {
         for wave in self.waves() {
             match wave_state(&wave, progress) {
                 WaveState::Pending(tasks) => {
-                    return Step::Apply { phase: wave.phase, wave: wave.wave, tasks };
+                    return Step::Apply {
+                        phase: wave.phase,
+                        wave: wave.wave,
+                        tasks,
+                    };
                 }
                 WaveState::Running(tasks) => {
-                    return Step::Wait { phase: wave.phase, wave: wave.wave, tasks };
+                    return Step::Wait {
+                        phase: wave.phase,
+                        wave: wave.wave,
+                        tasks,
+                    };
                 }
                 WaveState::Failed(tasks) => {
                     failed = tasks;
@@ -253,10 +286,18 @@ impl SyncPlan {
         for wave in self.sync_fail_waves() {
             match wave_state(&wave, progress) {
                 WaveState::Pending(tasks) => {
-                    return Step::Apply { phase: wave.phase, wave: wave.wave, tasks };
+                    return Step::Apply {
+                        phase: wave.phase,
+                        wave: wave.wave,
+                        tasks,
+                    };
                 }
                 WaveState::Running(tasks) => {
-                    return Step::Wait { phase: wave.phase, wave: wave.wave, tasks };
+                    return Step::Wait {
+                        phase: wave.phase,
+                        wave: wave.wave,
+                        tasks,
+                    };
                 }
                 // A failing SyncFail hook ends the operation; nothing more to run.
                 WaveState::Failed(_) => break,
@@ -267,18 +308,39 @@ impl SyncPlan {
     }
 }
 
-fn hook_task(manifest: &Manifest, phase: SyncPhase, wave: i64, hook: &HookRole, options: &SyncPlanOptions) -> SyncTask {
+fn hook_task(
+    manifest: &Manifest,
+    phase: SyncPhase,
+    wave: i64,
+    hook: &HookRole,
+    options: &SyncPlanOptions,
+) -> SyncTask {
     let mut manifest = manifest.clone();
     let name = str_at(&manifest.object, &["metadata", "name"]);
     let generate_name = str_at(&manifest.object, &["metadata", "generateName"]);
     if name.is_empty() && !generate_name.is_empty() {
-        let derived = generated_hook_name(generate_name, &options.revision, phase, options.started_at_unix);
-        if let Some(metadata) = manifest.object.get_mut("metadata").and_then(Value::as_object_mut) {
+        let derived = generated_hook_name(
+            generate_name,
+            &options.revision,
+            phase,
+            options.started_at_unix,
+        );
+        if let Some(metadata) = manifest
+            .object
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
             metadata.insert("name".into(), Value::String(derived));
         }
     }
     let key = manifest.key();
-    SyncTask { phase, wave, manifest, key, hook: Some(hook.clone()) }
+    SyncTask {
+        phase,
+        wave,
+        manifest,
+        key,
+        hook: Some(hook.clone()),
+    }
 }
 
 fn sort_tasks(tasks: &mut [SyncTask]) {
@@ -296,17 +358,28 @@ fn sort_tasks(tasks: &mut [SyncTask]) {
 /// phase and wave, so a low wave never waits on a high-wave Namespace or CRD.
 fn adjust_dependencies(tasks: &mut Vec<SyncTask>, default_namespace: &str) {
     let namespace_of = |task: &SyncTask| -> Option<String> {
-        let ns = if task.key.namespace.is_empty() { default_namespace } else { task.key.namespace.as_str() };
+        let ns = if task.key.namespace.is_empty() {
+            default_namespace
+        } else {
+            task.key.namespace.as_str()
+        };
         (!ns.is_empty()).then(|| ns.to_string())
     };
     bubble(
         tasks,
-        |task| (task.key.kind == "Namespace" && task.key.group.is_empty()).then(|| task.key.name.clone()),
+        |task| {
+            (task.key.kind == "Namespace" && task.key.group.is_empty())
+                .then(|| task.key.name.clone())
+        },
         |task| {
             // Cluster-scoped kinds do not live in a namespace, but without discovery we cannot
             // tell; only an explicit namespace counts, plus the default for namespaced-looking
             // objects Argo CD would have stamped with it.
-            if task.key.kind == "Namespace" { None } else { namespace_of(task) }
+            if task.key.kind == "Namespace" {
+                None
+            } else {
+                namespace_of(task)
+            }
         },
     );
     bubble(
@@ -353,8 +426,14 @@ fn group(tasks: &[SyncTask]) -> Vec<Wave<'_>> {
     let mut waves: Vec<Wave<'_>> = Vec::new();
     for task in tasks {
         match waves.last_mut() {
-            Some(last) if last.phase == task.phase && last.wave == task.wave => last.tasks.push(task),
-            _ => waves.push(Wave { phase: task.phase, wave: task.wave, tasks: vec![task] }),
+            Some(last) if last.phase == task.phase && last.wave == task.wave => {
+                last.tasks.push(task)
+            }
+            _ => waves.push(Wave {
+                phase: task.phase,
+                wave: task.wave,
+                tasks: vec![task],
+            }),
         }
     }
     waves
@@ -507,7 +586,11 @@ impl ResourceResult {
             status: Some(status),
             message: message.into(),
             hook_type: task.hook_type(),
-            hook_phase: if status == ResultCode::SyncFailed { OperationPhase::Failed } else { OperationPhase::Running },
+            hook_phase: if status == ResultCode::SyncFailed {
+                OperationPhase::Failed
+            } else {
+                OperationPhase::Running
+            },
             sync_phase: task.phase,
         }
     }
@@ -570,7 +653,11 @@ pub struct SyncProgress {
 impl SyncProgress {
     /// A fresh progress for an operation on `revision` starting at `started_at_unix`.
     pub fn start(revision: impl Into<String>, started_at_unix: i64) -> SyncProgress {
-        SyncProgress { revision: revision.into(), started_at_unix, ..SyncProgress::default() }
+        SyncProgress {
+            revision: revision.into(),
+            started_at_unix,
+            ..SyncProgress::default()
+        }
     }
 
     /// Plan options that reproduce this operation's plan: same revision and start time, so the
@@ -606,7 +693,12 @@ impl SyncProgress {
 
     /// Sets the task's `hook_phase` (e.g. Succeeded once healthy), keeping the rest. Returns
     /// false when the task has no recorded result.
-    pub fn set_task_phase(&mut self, task: &SyncTask, phase: OperationPhase, message: &str) -> bool {
+    pub fn set_task_phase(
+        &mut self,
+        task: &SyncTask,
+        phase: OperationPhase,
+        message: &str,
+    ) -> bool {
         match self.resources.iter_mut().find(|r| r.is_for(task)) {
             Some(result) => {
                 result.hook_phase = phase;
@@ -626,7 +718,11 @@ impl SyncProgress {
                 self.phase = OperationPhase::Running;
                 self.sync_phase = *phase;
                 self.wave = *wave;
-                let verb = if matches!(step, Step::Apply { .. }) { "applying" } else { "waiting for" };
+                let verb = if matches!(step, Step::Apply { .. }) {
+                    "applying"
+                } else {
+                    "waiting for"
+                };
                 self.message = format!("{phase} wave {wave}: {verb} {} object(s)", tasks.len());
             }
             Step::Done { succeeded: true } => {
@@ -638,7 +734,9 @@ impl SyncProgress {
                 let failed: Vec<String> = self
                     .resources
                     .iter()
-                    .filter(|r| r.outcome() == Outcome::Failed && r.sync_phase != SyncPhase::SyncFail)
+                    .filter(|r| {
+                        r.outcome() == Outcome::Failed && r.sync_phase != SyncPhase::SyncFail
+                    })
                     .map(|r| format!("{}/{} {}", r.kind, r.name, r.message))
                     .collect();
                 self.message = format!("one or more tasks failed: {}", failed.join("; "));

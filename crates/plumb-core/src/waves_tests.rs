@@ -4,7 +4,10 @@ use crate::manifest::Origin;
 use serde_json::json;
 
 fn manifest(object: Value) -> Manifest {
-    Manifest { object, origin: Origin::default() }
+    Manifest {
+        object,
+        origin: Origin::default(),
+    }
 }
 
 fn obj(api_version: &str, kind: &str, name: &str, annotations: Value) -> Manifest {
@@ -13,7 +16,11 @@ fn obj(api_version: &str, kind: &str, name: &str, annotations: Value) -> Manifes
 }
 
 fn options() -> SyncPlanOptions {
-    SyncPlanOptions { revision: "abcdef0123456789".into(), started_at_unix: 1_700_000_000, ..Default::default() }
+    SyncPlanOptions {
+        revision: "abcdef0123456789".into(),
+        started_at_unix: 1_700_000_000,
+        ..Default::default()
+    }
 }
 
 /// The `sync-waves` example of argocd-example-apps, as JSON.
@@ -22,7 +29,12 @@ fn sync_waves_example() -> Vec<Manifest> {
         manifest(json!({"apiVersion": "batch/v1", "kind": "Job",
             "metadata": {"generateName": "upgrade-sql-schema",
                 "annotations": {HOOK_ANNOTATION: "PreSync"}}})),
-        obj("apps/v1", "ReplicaSet", "backend", json!({SYNC_WAVE_ANNOTATION: "0"})),
+        obj(
+            "apps/v1",
+            "ReplicaSet",
+            "backend",
+            json!({SYNC_WAVE_ANNOTATION: "0"}),
+        ),
         obj("v1", "Service", "backend", json!({})),
         obj(
             "batch/v1",
@@ -31,8 +43,18 @@ fn sync_waves_example() -> Vec<Manifest> {
             json!({HOOK_ANNOTATION: "Sync", HOOK_DELETE_POLICY_ANNOTATION: "BeforeHookCreation",
                 SYNC_WAVE_ANNOTATION: "1"}),
         ),
-        obj("apps/v1", "ReplicaSet", "frontend", json!({SYNC_WAVE_ANNOTATION: "2"})),
-        obj("v1", "Service", "frontend", json!({SYNC_WAVE_ANNOTATION: "2"})),
+        obj(
+            "apps/v1",
+            "ReplicaSet",
+            "frontend",
+            json!({SYNC_WAVE_ANNOTATION: "2"}),
+        ),
+        obj(
+            "v1",
+            "Service",
+            "frontend",
+            json!({SYNC_WAVE_ANNOTATION: "2"}),
+        ),
         obj(
             "batch/v1",
             "Job",
@@ -44,7 +66,10 @@ fn sync_waves_example() -> Vec<Manifest> {
 }
 
 fn order(tasks: &[SyncTask]) -> Vec<String> {
-    tasks.iter().map(|t| format!("{}/{}/{}/{}", t.phase, t.wave, t.key.kind, t.key.name)).collect()
+    tasks
+        .iter()
+        .map(|t| format!("{}/{}/{}/{}", t.phase, t.wave, t.key.kind, t.key.name))
+        .collect()
 }
 
 #[test]
@@ -62,7 +87,11 @@ fn sync_waves_example_runs_in_documented_order() {
             "Sync/3/Job/maint-page-down",
         ]
     );
-    let waves: Vec<(SyncPhase, i64, usize)> = plan.waves().iter().map(|w| (w.phase, w.wave, w.tasks.len())).collect();
+    let waves: Vec<(SyncPhase, i64, usize)> = plan
+        .waves()
+        .iter()
+        .map(|w| (w.phase, w.wave, w.tasks.len()))
+        .collect();
     assert_eq!(
         waves,
         [
@@ -74,7 +103,10 @@ fn sync_waves_example_runs_in_documented_order() {
         ]
     );
     // The derived name is written into the object too.
-    assert_eq!(plan.tasks[0].manifest.object["metadata"]["name"], "upgrade-sql-schemaabcdef0-presync-1700000000");
+    assert_eq!(
+        plan.tasks[0].manifest.object["metadata"]["name"],
+        "upgrade-sql-schemaabcdef0-presync-1700000000"
+    );
     assert!(plan.tasks[0].is_hook());
     assert_eq!(plan.tasks[0].hook_type(), Some(HookType::PreSync));
     assert!(!plan.tasks[1].is_hook());
@@ -94,7 +126,12 @@ fn helm_hooks_example_maps_weights_to_waves() {
                 "helm.sh/hook-weight": "-1"}),
         ),
         obj("apps/v1", "ReplicaSet", "frontend", json!({})),
-        obj("v1", "Service", "frontend", json!({"helm.sh/hook-weight": "2"})),
+        obj(
+            "v1",
+            "Service",
+            "frontend",
+            json!({"helm.sh/hook-weight": "2"}),
+        ),
         obj(
             "batch/v1",
             "Job",
@@ -119,10 +156,30 @@ fn helm_hooks_example_maps_weights_to_waves() {
 fn sync_fail_delete_hooks_and_skips_are_kept_aside() {
     let desired = vec![
         obj("v1", "ConfigMap", "a", json!({})),
-        obj("batch/v1", "Job", "cleanup", json!({HOOK_ANNOTATION: "SyncFail"})),
-        obj("batch/v1", "Job", "goodbye", json!({HOOK_ANNOTATION: "PostDelete"})),
-        obj("batch/v1", "Job", "backup", json!({"helm.sh/hook": "pre-delete"})),
-        obj("v1", "ConfigMap", "skip-me", json!({HOOK_ANNOTATION: "Skip"})),
+        obj(
+            "batch/v1",
+            "Job",
+            "cleanup",
+            json!({HOOK_ANNOTATION: "SyncFail"}),
+        ),
+        obj(
+            "batch/v1",
+            "Job",
+            "goodbye",
+            json!({HOOK_ANNOTATION: "PostDelete"}),
+        ),
+        obj(
+            "batch/v1",
+            "Job",
+            "backup",
+            json!({"helm.sh/hook": "pre-delete"}),
+        ),
+        obj(
+            "v1",
+            "ConfigMap",
+            "skip-me",
+            json!({HOOK_ANNOTATION: "Skip"}),
+        ),
         obj("v1", "Pod", "test", json!({"helm.sh/hook": "test"})),
     ];
     let plan = SyncPlan::build(&desired, &options()).unwrap();
@@ -152,7 +209,10 @@ fn hook_in_two_phases_gets_one_task_per_phase() {
     let plan = SyncPlan::build(&desired, &options()).unwrap();
     assert_eq!(
         order(&plan.tasks),
-        ["PreSync/0/Job/check-abcdef0-presync-1700000000", "PostSync/0/Job/check-abcdef0-postsync-1700000000"]
+        [
+            "PreSync/0/Job/check-abcdef0-presync-1700000000",
+            "PostSync/0/Job/check-abcdef0-postsync-1700000000"
+        ]
     );
 }
 
@@ -165,9 +225,11 @@ fn namespace_and_crd_move_before_their_first_user() {
             "metadata": {"name": "team", "annotations": {SYNC_WAVE_ANNOTATION: "5"}}})),
         manifest(json!({"apiVersion": "example.com/v1", "kind": "Widget",
             "metadata": {"name": "w", "namespace": "team", "annotations": {SYNC_WAVE_ANNOTATION: "-2"}}})),
-        manifest(json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        manifest(
+            json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
             "metadata": {"name": "widgets.example.com"},
-            "spec": {"group": "example.com", "names": {"kind": "Widget"}}})),
+            "spec": {"group": "example.com", "names": {"kind": "Widget"}}}),
+        ),
     ];
     let plan = SyncPlan::build(&desired, &options()).unwrap();
     assert_eq!(
@@ -191,13 +253,23 @@ fn every_malformed_annotation_is_reported() {
     let error = SyncPlan::build(&desired, &options()).unwrap_err();
     assert_eq!(error.errors.len(), 2);
     let text = error.to_string();
-    assert!(text.contains("batch/Job a") && text.contains("\"Bogus\""), "{text}");
-    assert!(text.contains("ConfigMap b") && text.contains("sync-wave"), "{text}");
+    assert!(
+        text.contains("batch/Job a") && text.contains("\"Bogus\""),
+        "{text}"
+    );
+    assert!(
+        text.contains("ConfigMap b") && text.contains("sync-wave"),
+        "{text}"
+    );
 }
 
 fn succeed(progress: &mut SyncProgress, tasks: &[&SyncTask]) {
     for task in tasks {
-        progress.record(ResourceResult::for_task(task, ResultCode::Synced, "applied"));
+        progress.record(ResourceResult::for_task(
+            task,
+            ResultCode::Synced,
+            "applied",
+        ));
         assert!(progress.set_task_phase(task, OperationPhase::Succeeded, "healthy"));
     }
 }
@@ -215,7 +287,11 @@ fn state_machine_walks_waves_and_resumes_after_a_restart() {
                 visited.push((phase, wave));
                 // Apply, then simulate a controller restart: the stored JSON is all that's kept.
                 for task in &tasks {
-                    progress.record(ResourceResult::for_task(task, ResultCode::Synced, "applied"));
+                    progress.record(ResourceResult::for_task(
+                        task,
+                        ResultCode::Synced,
+                        "applied",
+                    ));
                 }
                 let stored = serde_json::to_value(&progress).unwrap();
                 progress = serde_json::from_value(stored).unwrap();
@@ -248,19 +324,34 @@ fn state_machine_walks_waves_and_resumes_after_a_restart() {
 #[test]
 fn a_failed_task_stops_later_waves_and_runs_sync_fail_hooks() {
     let mut desired = sync_waves_example();
-    desired.push(obj("batch/v1", "Job", "notify", json!({HOOK_ANNOTATION: "SyncFail"})));
+    desired.push(obj(
+        "batch/v1",
+        "Job",
+        "notify",
+        json!({HOOK_ANNOTATION: "SyncFail"}),
+    ));
     let plan = SyncPlan::build(&desired, &options()).unwrap();
     let mut progress = SyncProgress::default();
     // PreSync succeeds.
-    let Step::Apply { tasks, .. } = plan.next_step(&progress) else { panic!("expected apply") };
+    let Step::Apply { tasks, .. } = plan.next_step(&progress) else {
+        panic!("expected apply")
+    };
     succeed(&mut progress, &tasks);
     // Sync wave 0: one object fails to apply.
-    let Step::Apply { phase, wave, tasks } = plan.next_step(&progress) else { panic!("expected apply") };
+    let Step::Apply { phase, wave, tasks } = plan.next_step(&progress) else {
+        panic!("expected apply")
+    };
     assert_eq!((phase, wave), (SyncPhase::Sync, 0));
-    progress.record(ResourceResult::for_task(tasks[0], ResultCode::SyncFailed, "denied"));
+    progress.record(ResourceResult::for_task(
+        tasks[0],
+        ResultCode::SyncFailed,
+        "denied",
+    ));
     succeed(&mut progress, &tasks[1..]);
     // Only the SyncFail hook is left to run.
-    let Step::Apply { phase, tasks, .. } = plan.next_step(&progress) else { panic!("expected the SyncFail hook") };
+    let Step::Apply { phase, tasks, .. } = plan.next_step(&progress) else {
+        panic!("expected the SyncFail hook")
+    };
     assert_eq!(phase, SyncPhase::SyncFail);
     assert_eq!(tasks[0].key.name, "notify");
     succeed(&mut progress, &tasks);
@@ -268,14 +359,20 @@ fn a_failed_task_stops_later_waves_and_runs_sync_fail_hooks() {
     assert_eq!(step, Step::Done { succeeded: false });
     progress.advance(&step);
     assert_eq!(progress.phase, OperationPhase::Failed);
-    assert!(progress.message.contains("Service/backend denied"), "{}", progress.message);
+    assert!(
+        progress.message.contains("Service/backend denied"),
+        "{}",
+        progress.message
+    );
 }
 
 #[test]
 fn a_failed_hook_phase_fails_the_operation() {
     let plan = SyncPlan::build(&sync_waves_example(), &options()).unwrap();
     let mut progress = SyncProgress::default();
-    let Step::Apply { tasks, .. } = plan.next_step(&progress) else { panic!("expected apply") };
+    let Step::Apply { tasks, .. } = plan.next_step(&progress) else {
+        panic!("expected apply")
+    };
     progress.record(ResourceResult::for_task(tasks[0], ResultCode::Synced, ""));
     progress.set_task_phase(tasks[0], OperationPhase::Failed, "job failed");
     assert_eq!(plan.next_step(&progress), Step::Done { succeeded: false });
@@ -285,7 +382,11 @@ fn a_failed_hook_phase_fails_the_operation() {
 fn progress_serializes_like_argo_cd_sync_result() {
     let plan = SyncPlan::build(&sync_waves_example(), &options()).unwrap();
     let mut progress = SyncProgress::default();
-    progress.record(ResourceResult::for_task(&plan.tasks[0], ResultCode::Synced, "created"));
+    progress.record(ResourceResult::for_task(
+        &plan.tasks[0],
+        ResultCode::Synced,
+        "created",
+    ));
     let value = serde_json::to_value(&progress).unwrap();
     assert_eq!(
         value["resources"][0],
@@ -295,14 +396,21 @@ fn progress_serializes_like_argo_cd_sync_result() {
     );
     assert_eq!(value["phase"], "Running");
     // Recording again replaces, never duplicates.
-    progress.record(ResourceResult::for_task(&plan.tasks[0], ResultCode::Synced, "again"));
+    progress.record(ResourceResult::for_task(
+        &plan.tasks[0],
+        ResultCode::Synced,
+        "again",
+    ));
     assert_eq!(progress.resources.len(), 1);
 }
 
 #[test]
 fn empty_plan_is_done_at_once() {
     let plan = SyncPlan::build(&[], &options()).unwrap();
-    assert_eq!(plan.next_step(&SyncProgress::default()), Step::Done { succeeded: true });
+    assert_eq!(
+        plan.next_step(&SyncProgress::default()),
+        Step::Done { succeeded: true }
+    );
 }
 
 #[test]
@@ -313,9 +421,13 @@ fn resumed_plan_has_the_same_generated_names() {
     let first = SyncPlan::build(&sync_waves_example(), &progress.plan_options("", false)).unwrap();
     let again = SyncPlan::build(&sync_waves_example(), &restored.plan_options("", false)).unwrap();
     assert_eq!(first, again);
-    assert_eq!(first.tasks[0].key.name, "upgrade-sql-schemaabcdef0-presync-1700000000");
+    assert_eq!(
+        first.tasks[0].key.name,
+        "upgrade-sql-schemaabcdef0-presync-1700000000"
+    );
     // Old stored progress without the new fields still reads.
-    let legacy: SyncProgress = serde_json::from_value(json!({"phase": "Running", "resources": []})).unwrap();
+    let legacy: SyncProgress =
+        serde_json::from_value(json!({"phase": "Running", "resources": []})).unwrap();
     assert_eq!(legacy.retry_count, 0);
 }
 
@@ -329,10 +441,21 @@ fn hook_delete_policies_decide_cleanup() {
             json!({HOOK_ANNOTATION: "PreSync", HOOK_DELETE_POLICY_ANNOTATION: "HookSucceeded"}),
         ),
         obj("batch/v1", "Job", "b", json!({HOOK_ANNOTATION: "PreSync"})),
-        obj("batch/v1", "Job", "c", json!({HOOK_ANNOTATION: "PreSync", "helm.sh/hook-delete-policy": "hook-failed"})),
+        obj(
+            "batch/v1",
+            "Job",
+            "c",
+            json!({HOOK_ANNOTATION: "PreSync", "helm.sh/hook-delete-policy": "hook-failed"}),
+        ),
     ];
     let plan = SyncPlan::build(&desired, &options()).unwrap();
-    let hook = |name: &str| plan.tasks.iter().find(|t| t.key.name == name).and_then(|t| t.hook.clone()).unwrap();
+    let hook = |name: &str| {
+        plan.tasks
+            .iter()
+            .find(|t| t.key.name == name)
+            .and_then(|t| t.hook.clone())
+            .unwrap()
+    };
     assert!(hook("a").delete_after(Outcome::Succeeded));
     assert!(!hook("a").delete_after(Outcome::Failed));
     assert!(!hook("a").delete_before_creation());

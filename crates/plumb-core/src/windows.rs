@@ -158,19 +158,34 @@ pub struct Decision {
 impl Decision {
     /// A one-line account, e.g. `sync blocked by deny window 0 until 2026-01-01T06:00:00Z`.
     pub fn message(&self) -> String {
-        let windows = |indices: &[usize]| indices.iter().map(usize::to_string).collect::<Vec<_>>().join(", ");
+        let windows = |indices: &[usize]| {
+            indices
+                .iter()
+                .map(usize::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let until = match self.next_change {
-            Some(time) => format!(" until {}", time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            Some(time) => format!(
+                " until {}",
+                time.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            ),
             None => String::new(),
         };
         match self.reason {
             None if self.applicable.is_empty() => "no sync windows apply".into(),
             None => format!("sync allowed by sync windows{until}"),
             Some(BlockReason::DenyActive) => {
-                format!("sync blocked by active deny window(s) {}{until}", windows(&self.blocking))
+                format!(
+                    "sync blocked by active deny window(s) {}{until}",
+                    windows(&self.blocking)
+                )
             }
             Some(BlockReason::OutsideAllow) => {
-                format!("sync blocked outside allow window(s) {}{until}", windows(&self.blocking))
+                format!(
+                    "sync blocked outside allow window(s) {}{until}",
+                    windows(&self.blocking)
+                )
             }
         }
     }
@@ -181,18 +196,33 @@ impl SyncWindows {
     ///
     /// **Errors**: the first invalid field, see the module documentation.
     pub fn compile(windows: &[SyncWindow]) -> Result<SyncWindows, WindowError> {
-        let parser = CronParser::builder().seconds(Seconds::Disallowed).year(Year::Disallowed).build();
+        let parser = CronParser::builder()
+            .seconds(Seconds::Disallowed)
+            .year(Year::Disallowed)
+            .build();
         let mut compiled = Vec::with_capacity(windows.len());
         for (index, window) in windows.iter().enumerate() {
-            let fail = |field: &'static str, problem: String| WindowError { index, field, problem };
+            let fail = |field: &'static str, problem: String| WindowError {
+                index,
+                field,
+                problem,
+            };
             let kind = match window.kind.as_str() {
                 "allow" => WindowKind::Allow,
                 "deny" => WindowKind::Deny,
-                other => return Err(fail("kind", format!("{other:?} must be \"allow\" or \"deny\""))),
+                other => {
+                    return Err(fail(
+                        "kind",
+                        format!("{other:?} must be \"allow\" or \"deny\""),
+                    ));
+                }
             };
             let schedule = window.schedule.trim();
             if schedule.starts_with('@') {
-                return Err(fail("schedule", format!("{schedule:?}: descriptors are not supported, use 5 fields")));
+                return Err(fail(
+                    "schedule",
+                    format!("{schedule:?}: descriptors are not supported, use 5 fields"),
+                ));
             }
             if schedule.split_whitespace().count() != 5 {
                 return Err(fail(
@@ -200,27 +230,39 @@ impl SyncWindows {
                     format!("{schedule:?} must have 5 fields (minute hour day month weekday)"),
                 ));
             }
-            let cron = parser.parse(schedule).map_err(|e| fail("schedule", format!("{schedule:?}: {e}")))?;
+            let cron = parser
+                .parse(schedule)
+                .map_err(|e| fail("schedule", format!("{schedule:?}: {e}")))?;
             // Rejected here so decisions never search for a start that does not exist.
             let reference = DateTime::<Utc>::from_timestamp(946_684_800, 0).unwrap_or_default();
             if cron.find_next_occurrence(&reference, false).is_err() {
                 return Err(fail("schedule", format!("{schedule:?} never fires")));
             }
-            let duration = parse_go_duration(&window.duration).map_err(|problem| fail("duration", problem))?;
+            let duration =
+                parse_go_duration(&window.duration).map_err(|problem| fail("duration", problem))?;
             let zone = if window.time_zone.is_empty() {
                 Tz::UTC
             } else {
-                window
-                    .time_zone
-                    .parse::<Tz>()
-                    .map_err(|_| fail("timeZone", format!("{:?} is not an IANA time zone", window.time_zone)))?
+                window.time_zone.parse::<Tz>().map_err(|_| {
+                    fail(
+                        "timeZone",
+                        format!("{:?} is not an IANA time zone", window.time_zone),
+                    )
+                })?
             };
-            let globs = |field: &'static str, patterns: &[String]| -> Result<Vec<Glob>, WindowError> {
-                patterns
-                    .iter()
-                    .map(|p| Glob::new(p).map_err(|e| WindowError { index, field, problem: e.to_string() }))
-                    .collect()
-            };
+            let globs =
+                |field: &'static str, patterns: &[String]| -> Result<Vec<Glob>, WindowError> {
+                    patterns
+                        .iter()
+                        .map(|p| {
+                            Glob::new(p).map_err(|e| WindowError {
+                                index,
+                                field,
+                                problem: e.to_string(),
+                            })
+                        })
+                        .collect()
+                };
             compiled.push(Compiled {
                 kind,
                 cron,
@@ -243,7 +285,9 @@ impl SyncWindows {
 
     /// Decides whether a sync of `target` triggered by `trigger` may run at `now`.
     pub fn decide(&self, target: &WindowTarget, now: DateTime<Utc>, trigger: Trigger) -> Decision {
-        let applicable: Vec<usize> = (0..self.windows.len()).filter(|&i| self.windows[i].applies_to(target)).collect();
+        let applicable: Vec<usize> = (0..self.windows.len())
+            .filter(|&i| self.windows[i].applies_to(target))
+            .collect();
         let mut decision = self.decide_at(&applicable, now, trigger);
         decision.next_change = self.next_change(&applicable, now, trigger, decision.allowed);
         decision
@@ -251,7 +295,11 @@ impl SyncWindows {
 
     fn decide_at(&self, applicable: &[usize], now: DateTime<Utc>, trigger: Trigger) -> Decision {
         let manual = trigger == Trigger::Manual;
-        let active: Vec<usize> = applicable.iter().copied().filter(|&i| self.windows[i].is_active(now)).collect();
+        let active: Vec<usize> = applicable
+            .iter()
+            .copied()
+            .filter(|&i| self.windows[i].is_active(now))
+            .collect();
         let mut decision = Decision {
             allowed: true,
             reason: None,
@@ -261,7 +309,11 @@ impl SyncWindows {
             next_change: None,
         };
         let of_kind = |indices: &[usize], kind: WindowKind| -> Vec<usize> {
-            indices.iter().copied().filter(|&i| self.windows[i].kind == kind).collect()
+            indices
+                .iter()
+                .copied()
+                .filter(|&i| self.windows[i].kind == kind)
+                .collect()
         };
         let all_manual = |indices: &[usize]| indices.iter().all(|&i| self.windows[i].manual_sync);
         let active_deny = of_kind(&active, WindowKind::Deny);
@@ -300,7 +352,10 @@ impl SyncWindows {
         let horizon = now + Duration::days(HORIZON_DAYS);
         let mut cursor = now;
         for _ in 0..MAX_EVENTS {
-            let next = applicable.iter().filter_map(|&i| self.windows[i].next_flip(cursor, horizon)).min()?;
+            let next = applicable
+                .iter()
+                .filter_map(|&i| self.windows[i].next_flip(cursor, horizon))
+                .min()?;
             if next > horizon {
                 return None;
             }
@@ -316,18 +371,24 @@ impl SyncWindows {
 impl Compiled {
     fn applies_to(&self, target: &WindowTarget) -> bool {
         let any = |globs: &[Glob], values: &[&str]| {
-            globs.iter().any(|g| values.iter().any(|v| !v.is_empty() && g.is_match(v)))
+            globs
+                .iter()
+                .any(|g| values.iter().any(|v| !v.is_empty() && g.is_match(v)))
         };
         let applications = any(&self.applications, &[&target.application]);
         let namespaces = any(&self.namespaces, &[&target.namespace]);
-        let clusters = any(&self.clusters, &[&target.cluster_name, &target.cluster_server]);
+        let clusters = any(
+            &self.clusters,
+            &[&target.cluster_name, &target.cluster_server],
+        );
         if self.use_and_operator {
             let lists = [
                 (self.applications.is_empty(), applications),
                 (self.namespaces.is_empty(), namespaces),
                 (self.clusters.is_empty(), clusters),
             ];
-            lists.iter().any(|(empty, _)| !empty) && lists.iter().all(|(empty, matched)| *empty || *matched)
+            lists.iter().any(|(empty, _)| !empty)
+                && lists.iter().all(|(empty, matched)| *empty || *matched)
         } else {
             applications || namespaces || clusters
         }
@@ -336,11 +397,15 @@ impl Compiled {
     /// The latest start at or before `now`.
     fn last_start(&self, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let local = now.with_timezone(&self.zone);
-        self.cron.find_previous_occurrence(&local, true).ok().map(|t| t.with_timezone(&Utc))
+        self.cron
+            .find_previous_occurrence(&local, true)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
     }
 
     fn is_active(&self, now: DateTime<Utc>) -> bool {
-        self.last_start(now).is_some_and(|start| now < start + self.duration)
+        self.last_start(now)
+            .is_some_and(|start| now < start + self.duration)
     }
 
     /// The first instant strictly after `after` at which this window opens or closes, within
@@ -349,9 +414,17 @@ impl Compiled {
         if self.duration <= Duration::zero() {
             return None;
         }
-        let Some(mut end) = self.last_start(after).map(|start| start + self.duration).filter(|end| *end > after) else {
+        let Some(mut end) = self
+            .last_start(after)
+            .map(|start| start + self.duration)
+            .filter(|end| *end > after)
+        else {
             let local = after.with_timezone(&self.zone);
-            return self.cron.find_next_occurrence(&local, false).ok().map(|t| t.with_timezone(&Utc));
+            return self
+                .cron
+                .find_next_occurrence(&local, false)
+                .ok()
+                .map(|t| t.with_timezone(&Utc));
         };
         // Open now: it closes at the end of its coverage, which a start before the current end
         // extends. Each step jumps by up to the duration.
@@ -398,13 +471,19 @@ pub fn parse_go_duration(text: &str) -> Result<Duration, String> {
     let mut total_ns: f64 = 0.0;
     let mut rest = body;
     while !rest.is_empty() {
-        let number_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
+        let number_end = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
         if number_end == 0 {
             return Err(format!("{text:?} is not a Go duration"));
         }
-        let number: f64 = rest[..number_end].parse().map_err(|_| format!("{text:?} is not a Go duration"))?;
+        let number: f64 = rest[..number_end]
+            .parse()
+            .map_err(|_| format!("{text:?} is not a Go duration"))?;
         rest = &rest[number_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let unit_end = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
         let factor = match &rest[..unit_end] {
             "ns" => 1.0,
             "us" | "µs" | "μs" => 1e3,

@@ -2,7 +2,9 @@ use super::*;
 use chrono::TimeZone;
 
 fn at(text: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(text).unwrap().with_timezone(&Utc)
+    DateTime::parse_from_rfc3339(text)
+        .unwrap()
+        .with_timezone(&Utc)
 }
 
 fn window(kind: &str, schedule: &str, duration: &str) -> SyncWindow {
@@ -53,14 +55,20 @@ fn allow_window_permits_only_inside() {
     assert_eq!(d.reason, Some(BlockReason::OutsideAllow));
     assert_eq!(d.blocking, [0]);
     assert_eq!(d.next_change, Some(at("2026-01-06T22:00:00Z")));
-    assert_eq!(d.message(), "sync blocked outside allow window(s) 0 until 2026-01-06T22:00:00Z");
+    assert_eq!(
+        d.message(),
+        "sync blocked outside allow window(s) 0 until 2026-01-06T22:00:00Z"
+    );
     // The start instant is inside.
     assert!(decide(&windows, "2026-01-06T22:00:00Z", Trigger::Automated).allowed);
 }
 
 #[test]
 fn deny_wins_over_allow() {
-    let windows = [window("allow", "0 * * * *", "1h"), window("deny", "0 12 * * *", "2h")];
+    let windows = [
+        window("allow", "0 * * * *", "1h"),
+        window("deny", "0 12 * * *", "2h"),
+    ];
     let d = decide(&windows, "2026-01-05T12:30:00Z", Trigger::Automated);
     assert!(!d.allowed);
     assert_eq!(d.reason, Some(BlockReason::DenyActive));
@@ -75,9 +83,20 @@ fn manual_sync_passes_deny_windows_only_when_all_allow_it() {
     let mut lenient = window("deny", "0 0 * * *", "24h");
     lenient.manual_sync = true;
     let strict = window("deny", "0 0 * * *", "24h");
-    let d = decide(std::slice::from_ref(&lenient), "2026-01-05T10:00:00Z", Trigger::Manual);
+    let d = decide(
+        std::slice::from_ref(&lenient),
+        "2026-01-05T10:00:00Z",
+        Trigger::Manual,
+    );
     assert!(d.allowed);
-    assert!(!decide(std::slice::from_ref(&lenient), "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
+    assert!(
+        !decide(
+            std::slice::from_ref(&lenient),
+            "2026-01-05T10:00:00Z",
+            Trigger::Automated
+        )
+        .allowed
+    );
     let d = decide(&[lenient, strict], "2026-01-05T10:00:00Z", Trigger::Manual);
     assert!(!d.allowed);
     assert_eq!(d.blocking, [0, 1]);
@@ -87,7 +106,14 @@ fn manual_sync_passes_deny_windows_only_when_all_allow_it() {
 fn manual_sync_outside_allow_windows() {
     let mut allow = window("allow", "0 22 * * *", "1h");
     allow.manual_sync = true;
-    assert!(decide(std::slice::from_ref(&allow), "2026-01-05T10:00:00Z", Trigger::Manual).allowed);
+    assert!(
+        decide(
+            std::slice::from_ref(&allow),
+            "2026-01-05T10:00:00Z",
+            Trigger::Manual
+        )
+        .allowed
+    );
     assert!(!decide(&[allow], "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
 }
 
@@ -120,7 +146,10 @@ fn windows_spanning_midnight_and_weekdays() {
 #[test]
 fn overlapping_windows_next_change_skips_non_flipping_boundaries() {
     // Two deny windows overlapping: 10:00-12:00 and 11:00-13:00; the sync opens at 13:00.
-    let windows = [window("deny", "0 10 * * *", "2h"), window("deny", "0 11 * * *", "2h")];
+    let windows = [
+        window("deny", "0 10 * * *", "2h"),
+        window("deny", "0 11 * * *", "2h"),
+    ];
     let d = decide(&windows, "2026-01-05T10:30:00Z", Trigger::Automated);
     assert!(!d.allowed);
     assert_eq!(d.next_change, Some(at("2026-01-05T13:00:00Z")));
@@ -128,7 +157,10 @@ fn overlapping_windows_next_change_skips_non_flipping_boundaries() {
     let windows = [window("deny", "0 * * * *", "90m")];
     let d = decide(&windows, "2026-01-05T10:45:00Z", Trigger::Automated);
     assert!(!d.allowed);
-    assert_eq!(d.next_change, None, "always denied: no change within the horizon");
+    assert_eq!(
+        d.next_change, None,
+        "always denied: no change within the horizon"
+    );
 }
 
 #[test]
@@ -136,20 +168,55 @@ fn matching_by_namespace_cluster_and_and_operator() {
     let mut by_ns = window("deny", "* * * * *", "1h");
     by_ns.applications.clear();
     by_ns.namespaces = vec!["prod*".into()];
-    assert!(!decide(std::slice::from_ref(&by_ns), "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
+    assert!(
+        !decide(
+            std::slice::from_ref(&by_ns),
+            "2026-01-05T10:00:00Z",
+            Trigger::Automated
+        )
+        .allowed
+    );
     let mut by_cluster = window("deny", "* * * * *", "1h");
     by_cluster.applications.clear();
     by_cluster.clusters = vec!["https://kubernetes.*".into()];
-    assert!(!decide(std::slice::from_ref(&by_cluster), "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
+    assert!(
+        !decide(
+            std::slice::from_ref(&by_cluster),
+            "2026-01-05T10:00:00Z",
+            Trigger::Automated
+        )
+        .allowed
+    );
     by_cluster.clusters = vec!["in-*".into()];
-    assert!(!decide(std::slice::from_ref(&by_cluster), "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
+    assert!(
+        !decide(
+            std::slice::from_ref(&by_cluster),
+            "2026-01-05T10:00:00Z",
+            Trigger::Automated
+        )
+        .allowed
+    );
     // OR by default: the application does not match, the namespace does.
     let mut mixed = window("deny", "* * * * *", "1h");
     mixed.applications = vec!["other".into()];
     mixed.namespaces = vec!["prod".into()];
-    assert!(!decide(std::slice::from_ref(&mixed), "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
+    assert!(
+        !decide(
+            std::slice::from_ref(&mixed),
+            "2026-01-05T10:00:00Z",
+            Trigger::Automated
+        )
+        .allowed
+    );
     mixed.use_and_operator = true;
-    assert!(decide(std::slice::from_ref(&mixed), "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
+    assert!(
+        decide(
+            std::slice::from_ref(&mixed),
+            "2026-01-05T10:00:00Z",
+            Trigger::Automated
+        )
+        .allowed
+    );
     mixed.applications = vec!["guest*".into()];
     assert!(!decide(&[mixed], "2026-01-05T10:00:00Z", Trigger::Automated).allowed);
     // A window that names nothing applies to nothing.
@@ -163,19 +230,34 @@ fn invalid_windows_name_index_and_field() {
     let cases = [
         (window("block", "* * * * *", "1h"), "syncWindows[0].kind"),
         (window("deny", "* * * *", "1h"), "syncWindows[0].schedule"),
-        (window("deny", "0 0 * * * *", "1h"), "syncWindows[0].schedule"),
-        (window("deny", "61 * * * *", "1h"), "syncWindows[0].schedule"),
+        (
+            window("deny", "0 0 * * * *", "1h"),
+            "syncWindows[0].schedule",
+        ),
+        (
+            window("deny", "61 * * * *", "1h"),
+            "syncWindows[0].schedule",
+        ),
         (window("deny", "@daily", "1h"), "syncWindows[0].schedule"),
         (window("deny", "* * * * *", "1"), "syncWindows[0].duration"),
         (window("deny", "* * * * *", "1d"), "syncWindows[0].duration"),
         (window("deny", "* * * * *", ""), "syncWindows[0].duration"),
-        (window("deny", "* * * * *", "-1h"), "syncWindows[0].duration"),
         (
-            SyncWindow { time_zone: "Mars/Olympus".into(), ..window("deny", "* * * * *", "1h") },
+            window("deny", "* * * * *", "-1h"),
+            "syncWindows[0].duration",
+        ),
+        (
+            SyncWindow {
+                time_zone: "Mars/Olympus".into(),
+                ..window("deny", "* * * * *", "1h")
+            },
             "syncWindows[0].timeZone",
         ),
         (
-            SyncWindow { namespaces: vec!["[x".into()], ..window("deny", "* * * * *", "1h") },
+            SyncWindow {
+                namespaces: vec!["[x".into()],
+                ..window("deny", "* * * * *", "1h")
+            },
             "syncWindows[0].namespaces",
         ),
     ];
@@ -190,7 +272,10 @@ fn go_durations() {
     assert_eq!(parse_go_duration("1h30m").unwrap(), Duration::minutes(90));
     assert_eq!(parse_go_duration("1.5h").unwrap(), Duration::minutes(90));
     assert_eq!(parse_go_duration("0").unwrap(), Duration::zero());
-    assert_eq!(parse_go_duration("250ms").unwrap(), Duration::milliseconds(250));
+    assert_eq!(
+        parse_go_duration("250ms").unwrap(),
+        Duration::milliseconds(250)
+    );
     assert!(parse_go_duration("h").is_err());
     assert!(parse_go_duration("99999999999h").is_err());
 }
@@ -198,7 +283,10 @@ fn go_durations() {
 #[test]
 fn impossible_schedule_is_rejected() {
     let error = SyncWindows::compile(&[window("allow", "0 0 30 2 *", "1h")]).unwrap_err();
-    assert_eq!(error.to_string(), "syncWindows[0].schedule: \"0 0 30 2 *\" never fires");
+    assert_eq!(
+        error.to_string(),
+        "syncWindows[0].schedule: \"0 0 30 2 *\" never fires"
+    );
 }
 
 #[test]

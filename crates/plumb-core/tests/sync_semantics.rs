@@ -13,7 +13,13 @@ use plumb_core::windows::{SyncWindow, SyncWindows, WindowTarget};
 use serde_json::{Value, json};
 
 fn manifest(file: &str, object: Value) -> Manifest {
-    Manifest { object, origin: Origin { file: file.into(), document: 0 } }
+    Manifest {
+        object,
+        origin: Origin {
+            file: file.into(),
+            document: 0,
+        },
+    }
 }
 
 /// argocd-example-apps `pre-post-sync` (kustomize-guestbook with the `pre-post-sync-` prefix).
@@ -50,20 +56,27 @@ fn pre_post_sync_runs_hooks_around_the_resources_and_survives_a_restart() {
         // Every iteration starts from the stored JSON, as after a controller restart.
         let stored = serde_json::to_value(&progress).unwrap();
         progress = serde_json::from_value(stored).unwrap();
-        let plan = SyncPlan::build(&pre_post_sync(), &progress.plan_options("guestbook", false)).unwrap();
+        let plan =
+            SyncPlan::build(&pre_post_sync(), &progress.plan_options("guestbook", false)).unwrap();
         let step = plan.next_step(&progress);
         progress.advance(&step);
         match step {
             Step::Apply { tasks, .. } => {
                 for task in tasks {
                     applied.push(format!("{}:{}", task.phase, task.key.name));
-                    progress.record(ResourceResult::for_task(task, ResultCode::Synced, "created"));
+                    progress.record(ResourceResult::for_task(
+                        task,
+                        ResultCode::Synced,
+                        "created",
+                    ));
                 }
             }
             Step::Wait { tasks, .. } => {
                 for task in tasks {
-                    let hook_cleanup =
-                        task.hook.as_ref().is_some_and(|h| h.delete_after(plumb_core::waves::Outcome::Succeeded));
+                    let hook_cleanup = task
+                        .hook
+                        .as_ref()
+                        .is_some_and(|h| h.delete_after(plumb_core::waves::Outcome::Succeeded));
                     assert_eq!(hook_cleanup, task.is_hook(), "both hooks are HookSucceeded");
                     progress.set_task_phase(task, OperationPhase::Succeeded, "healthy");
                 }
@@ -84,7 +97,12 @@ fn pre_post_sync_runs_hooks_around_the_resources_and_survives_a_restart() {
         ]
     );
     assert_eq!(progress.phase, OperationPhase::Succeeded);
-    assert!(progress.resources.iter().any(|r| r.sync_phase == SyncPhase::PostSync));
+    assert!(
+        progress
+            .resources
+            .iter()
+            .any(|r| r.sync_phase == SyncPhase::PostSync)
+    );
 }
 
 #[test]
@@ -103,7 +121,11 @@ fn application_spec_drives_ignore_differences_and_dependencies() {
     };
     let mut live = deployment(5, "app:2");
     let mut desired = deployment(2, "app:1");
-    assert!(rules.normalize(Some(&mut live), Some(&mut desired)).is_empty());
+    assert!(
+        rules
+            .normalize(Some(&mut live), Some(&mut desired))
+            .is_empty()
+    );
     assert_eq!(live, desired);
 
     let apps = [
@@ -113,13 +135,23 @@ fn application_spec_drives_ignore_differences_and_dependencies() {
             depends_on: spec.depends_on.clone(),
             ..Default::default()
         },
-        AppNode { namespace: "argocd".into(), name: "database".into(), ..Default::default() },
+        AppNode {
+            namespace: "argocd".into(),
+            name: "database".into(),
+            ..Default::default()
+        },
     ];
     let graph = DependencyGraph::build(&apps).unwrap();
     let order: Vec<String> = graph.order().unwrap().into_iter().map(|a| a.name).collect();
     assert_eq!(order, ["database", "web"]);
-    let web = plumb_core::dependencies::AppRef { namespace: "argocd".into(), name: "web".into() };
-    assert!(matches!(graph.readiness(&web, |_| false), Readiness::Waiting(_)));
+    let web = plumb_core::dependencies::AppRef {
+        namespace: "argocd".into(),
+        name: "web".into(),
+    };
+    assert!(matches!(
+        graph.readiness(&web, |_| false),
+        Readiness::Waiting(_)
+    ));
 }
 
 #[test]
@@ -135,9 +167,14 @@ fn project_windows_block_automated_but_not_manual_syncs() {
         ..Default::default()
     };
     // 2026-01-10 is a Saturday.
-    let saturday = chrono::DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z").unwrap().to_utc();
+    let saturday = chrono::DateTime::parse_from_rfc3339("2026-01-10T12:00:00Z")
+        .unwrap()
+        .to_utc();
     let automated = windows.decide(&target, saturday, Trigger::Automated);
     assert!(!automated.allowed);
-    assert_eq!(automated.message(), "sync blocked by active deny window(s) 0 until 2026-01-12T00:00:00Z");
+    assert_eq!(
+        automated.message(),
+        "sync blocked by active deny window(s) 0 until 2026-01-12T00:00:00Z"
+    );
     assert!(windows.decide(&target, saturday, Trigger::Manual).allowed);
 }

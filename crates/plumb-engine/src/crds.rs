@@ -20,8 +20,18 @@ pub fn definitions() -> Vec<Value> {
                 column("Revision", ".status.sync.revision").with_priority(10),
             ],
         ),
-        crd("appprojects", "AppProject", &["appproj", "appprojs"], vec![]),
-        crd("applicationsets", "ApplicationSet", &["appset", "appsets"], vec![]),
+        crd(
+            "appprojects",
+            "AppProject",
+            &["appproj", "appprojs"],
+            vec![],
+        ),
+        crd(
+            "applicationsets",
+            "ApplicationSet",
+            &["appset", "appsets"],
+            vec![],
+        ),
     ]
 }
 
@@ -58,7 +68,8 @@ fn crd(plural: &str, kind: &str, short_names: &[&str], columns: Vec<Column>) -> 
         }}
     });
     if !columns.is_empty() {
-        let mut all = vec![json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})];
+        let mut all =
+            vec![json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"})];
         all.splice(0..0, columns.into_iter().map(|c| c.0));
         version["additionalPrinterColumns"] = Value::Array(all);
     }
@@ -81,8 +92,18 @@ fn crd(plural: &str, kind: &str, short_names: &[&str], columns: Vec<Column>) -> 
 pub async fn install_missing(cluster: &Cluster) -> Result<Vec<String>, plumb_kube::Error> {
     let mut installed = Vec::new();
     for definition in definitions() {
-        let name = definition["metadata"]["name"].as_str().unwrap_or_default().to_string();
-        let existing = cluster.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", "", &name).await?;
+        let name = definition["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let existing = cluster
+            .get(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "",
+                &name,
+            )
+            .await?;
         if existing.is_none() {
             match cluster.create(&definition).await {
                 Ok(_) => installed.push(name.clone()),
@@ -92,20 +113,28 @@ pub async fn install_missing(cluster: &Cluster) -> Result<Vec<String>, plumb_kub
         }
     }
     for definition in definitions() {
-        let kind = definition["spec"]["names"]["kind"].as_str().unwrap_or_default();
+        let kind = definition["spec"]["names"]["kind"]
+            .as_str()
+            .unwrap_or_default();
         wait_established(cluster, "argoproj.io/v1alpha1", kind).await?;
     }
     Ok(installed)
 }
 
 /// Waits (up to 30 s) until discovery serves `kind`, i.e. its CRD is Established.
-pub async fn wait_established(cluster: &Cluster, api_version: &str, kind: &str) -> Result<(), plumb_kube::Error> {
+pub async fn wait_established(
+    cluster: &Cluster,
+    api_version: &str,
+    kind: &str,
+) -> Result<(), plumb_kube::Error> {
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         cluster.forget_kinds();
         match cluster.kind(api_version, kind).await {
             Ok(_) => return Ok(()),
-            Err(plumb_kube::Error::UnknownKind { .. }) if tokio::time::Instant::now() < deadline => {
+            Err(plumb_kube::Error::UnknownKind { .. })
+                if tokio::time::Instant::now() < deadline =>
+            {
                 tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
             Err(error) => return Err(error),

@@ -25,16 +25,25 @@ pub(crate) struct CredentialCache {
 }
 
 fn field(secret: &Value, key: &str) -> Option<String> {
-    if let Some(text) = secret.pointer(&format!("/stringData/{key}")).and_then(Value::as_str) {
+    if let Some(text) = secret
+        .pointer(&format!("/stringData/{key}"))
+        .and_then(Value::as_str)
+    {
         return Some(text.to_string());
     }
-    let encoded = secret.pointer(&format!("/data/{key}")).and_then(Value::as_str)?;
-    let bytes = base64::engine::general_purpose::STANDARD.decode(encoded).ok()?;
+    let encoded = secret
+        .pointer(&format!("/data/{key}"))
+        .and_then(Value::as_str)?;
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .ok()?;
     String::from_utf8(bytes).ok()
 }
 
 fn normalize(url: &str) -> String {
-    url.trim_end_matches('/').trim_end_matches(".git").to_lowercase()
+    url.trim_end_matches('/')
+        .trim_end_matches(".git")
+        .to_lowercase()
 }
 
 /// Picks the credentials for `url` among repository Secrets.
@@ -53,9 +62,13 @@ pub(crate) fn select(secrets: &[Value], url: &str) -> Credentials {
             .max_by_key(|(prefix, _)| prefix.len())
             .map(|(_, s)| s)
     };
-    let Some(secret) = exact.or_else(template) else { return Credentials::None };
+    let Some(secret) = exact.or_else(template) else {
+        return Credentials::None;
+    };
     match (field(secret, "username"), field(secret, "password")) {
-        (Some(username), Some(password)) if !username.is_empty() => Credentials::Basic { username, password },
+        (Some(username), Some(password)) if !username.is_empty() => {
+            Credentials::Basic { username, password }
+        }
         (_, Some(password)) if !password.is_empty() => Credentials::Token(password),
         _ => Credentials::None,
     }
@@ -66,16 +79,30 @@ pub(crate) async fn for_url(context: &Arc<Context>, url: &str) -> Credentials {
     if !url.starts_with("https://") && !url.starts_with("http://") {
         return Credentials::None;
     }
-    let cached =
-        context.credentials.secrets.lock().ok().and_then(|c| c.clone()).filter(|(at, _)| at.elapsed() < CACHE_TTL);
+    let cached = context
+        .credentials
+        .secrets
+        .lock()
+        .ok()
+        .and_then(|c| c.clone())
+        .filter(|(at, _)| at.elapsed() < CACHE_TTL);
     let secrets = match cached {
         Some((_, secrets)) => secrets,
         None => {
             let namespace = context.options.control_namespace.clone();
-            let listed = context.cluster.list("v1", "Secret", &namespace).await.unwrap_or_default();
+            let listed = context
+                .cluster
+                .list("v1", "Secret", &namespace)
+                .await
+                .unwrap_or_default();
             let secrets: Vec<Value> = listed
                 .into_iter()
-                .filter(|s| matches!(str_at(s, &["metadata", "labels", SECRET_TYPE]), "repository" | "repo-creds"))
+                .filter(|s| {
+                    matches!(
+                        str_at(s, &["metadata", "labels", SECRET_TYPE]),
+                        "repository" | "repo-creds"
+                    )
+                })
                 .collect();
             let secrets = Arc::new(secrets);
             if let Ok(mut cache) = context.credentials.secrets.lock() {
@@ -103,26 +130,46 @@ mod tests {
         let secrets = vec![
             secret("repo-creds", "https://git.example.com/", "tmpl", "t"),
             secret("repo-creds", "https://git.example.com/team/", "team", "t2"),
-            secret("repository", "https://git.example.com/team/app.git", "exact", "e"),
+            secret(
+                "repository",
+                "https://git.example.com/team/app.git",
+                "exact",
+                "e",
+            ),
         ];
         assert_eq!(
             select(&secrets, "https://git.example.com/team/app"),
-            Credentials::Basic { username: "exact".into(), password: "e".into() }
+            Credentials::Basic {
+                username: "exact".into(),
+                password: "e".into()
+            }
         );
         assert_eq!(
             select(&secrets, "https://git.example.com/team/other"),
-            Credentials::Basic { username: "team".into(), password: "t2".into() }
+            Credentials::Basic {
+                username: "team".into(),
+                password: "t2".into()
+            }
         );
         assert_eq!(
             select(&secrets, "https://git.example.com/x"),
-            Credentials::Basic { username: "tmpl".into(), password: "t".into() }
+            Credentials::Basic {
+                username: "tmpl".into(),
+                password: "t".into()
+            }
         );
-        assert_eq!(select(&secrets, "https://elsewhere.example.com/x"), Credentials::None);
+        assert_eq!(
+            select(&secrets, "https://elsewhere.example.com/x"),
+            Credentials::None
+        );
     }
 
     #[test]
     fn token_only() {
         let secrets = vec![secret("repository", "https://h/r", "", "tok")];
-        assert_eq!(select(&secrets, "https://h/r"), Credentials::Token("tok".into()));
+        assert_eq!(
+            select(&secrets, "https://h/r"),
+            Credentials::Token("tok".into())
+        );
     }
 }

@@ -35,12 +35,25 @@ pub async fn diff(
 ) -> Result<Vec<ObjectDiff>, String> {
     let control_namespace = options.control_namespace.clone();
     let context = Controller::new(cluster, sources, options).context;
-    let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)).map_err(|e| e.to_string())?;
-    let source =
-        spec.all_sources().first().map(|s| (*s).clone()).ok_or("spec.source: an application needs a source")?;
+    let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null))
+        .map_err(|e| e.to_string())?;
+    let source = spec
+        .all_sources()
+        .first()
+        .map(|s| (*s).clone())
+        .ok_or("spec.source: an application needs a source")?;
     let (namespace, name) = crate::app_id(app);
     let instance = app_instance(&namespace, &name, &control_namespace);
-    let comparison = compare(&context, app, &spec, &instance, &source, &source.target_revision, Freshness::Now).await?;
+    let comparison = compare(
+        &context,
+        app,
+        &spec,
+        &instance,
+        &source,
+        &source.target_revision,
+        Freshness::Now,
+    )
+    .await?;
     let mut diffs = Vec::new();
     for object in comparison.objects {
         if object.in_sync {
@@ -57,12 +70,22 @@ pub async fn diff(
         });
     }
     for live in comparison.extra {
-        diffs.push(ObjectDiff { key: ObjectKey::of(&live), live: Some(normalize(&live)), desired: None });
+        diffs.push(ObjectDiff {
+            key: ObjectKey::of(&live),
+            live: Some(normalize(&live)),
+            desired: None,
+        });
     }
     for diff in diffs.iter_mut() {
-        let mut values: Vec<&mut Value> = diff.live.iter_mut().chain(diff.desired.iter_mut()).collect();
+        let mut values: Vec<&mut Value> = diff
+            .live
+            .iter_mut()
+            .chain(diff.desired.iter_mut())
+            .collect();
         mask_secrets(&mut values);
     }
-    diffs.sort_by(|a, b| plumb_core::order::apply_order(&a.key).cmp(&plumb_core::order::apply_order(&b.key)));
+    diffs.sort_by(|a, b| {
+        plumb_core::order::apply_order(&a.key).cmp(&plumb_core::order::apply_order(&b.key))
+    });
     Ok(diffs)
 }

@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, RwLock};
 #[derive(Clone, Default)]
 pub struct DriftWatch {
     watched: Arc<Mutex<HashSet<(String, String)>>>,
+    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     instances: Arc<RwLock<HashMap<String, AppId>>>,
 }
 
@@ -47,8 +48,11 @@ impl DriftWatch {
             }
         }
         let (cluster, queue, this) = (cluster.clone(), queue.clone(), self.clone());
-        tokio::spawn(async move {
-            let stream = match cluster.watch(&key.0, &key.1, "", Some(INSTANCE_LABEL)).await {
+        let task = tokio::spawn(async move {
+            let stream = match cluster
+                .watch(&key.0, &key.1, "", Some(INSTANCE_LABEL))
+                .await
+            {
                 Ok(stream) => stream,
                 Err(error) => {
                     tracing::warn!(api_version = %key.0, kind = %key.1, error = %error, "cannot watch managed objects");
@@ -70,11 +74,27 @@ impl DriftWatch {
                     }
                 };
                 let label = str_at(&object, &["metadata", "labels", INSTANCE_LABEL]);
-                let id = this.instances.read().ok().and_then(|i| i.get(label).cloned());
+                let id = this
+                    .instances
+                    .read()
+                    .ok()
+                    .and_then(|i| i.get(label).cloned());
                 if let Some(id) = id {
                     queue.add(id);
                 }
             }
         });
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.push(task.abort_handle());
+        }
+    }
+
+    /// Stops every watch.
+    pub fn stop(&self) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            for task in tasks.drain(..) {
+                task.abort();
+            }
+        }
     }
 }

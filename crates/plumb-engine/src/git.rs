@@ -13,7 +13,9 @@ pub struct GitSources {
 impl GitSources {
     /// Opens (or creates) the cache in `cache_dir`.
     pub fn new(cache_dir: &Path) -> Result<GitSources, plumb_source::Error> {
-        Ok(GitSources { repositories: Repositories::new(plumb_source::Options::new(cache_dir))? })
+        Ok(GitSources {
+            repositories: Repositories::new(plumb_source::Options::new(cache_dir))?,
+        })
     }
 
     /// Fetch and snapshot counters.
@@ -45,7 +47,9 @@ impl Sources for GitSources {
             Freshness::Now => FetchPolicy::Always,
             Freshness::Within(age) => FetchPolicy::IfOlderThan(age),
         };
-        let revision = self.repositories.resolve(url, target_revision, credentials, policy)?;
+        let revision = self
+            .repositories
+            .resolve(url, target_revision, credentials, policy)?;
         Ok(Resolved {
             revision: revision.sha.clone(),
             message: revision.summary().to_string(),
@@ -54,6 +58,9 @@ impl Sources for GitSources {
     }
 
     fn snapshot(&self, url: &str, resolved: &Resolved) -> Result<PathBuf, SourceError> {
-        Ok(self.repositories.snapshot(url, &revision_of(resolved))?.root)
+        Ok(self
+            .repositories
+            .snapshot(url, &revision_of(resolved))?
+            .root)
     }
 }

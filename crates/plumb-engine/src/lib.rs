@@ -105,7 +105,11 @@ impl Context {
     pub(crate) fn remember(&self, id: &AppId, app: Value) {
         if let Ok(mut apps) = self.apps.write() {
             if let Some(existing) = apps.get(id) {
-                let version = |v: &Value| str_at(v, &["metadata", "resourceVersion"]).parse::<u64>().unwrap_or(0);
+                let version = |v: &Value| {
+                    str_at(v, &["metadata", "resourceVersion"])
+                        .parse::<u64>()
+                        .unwrap_or(0)
+                };
                 if version(existing) > version(&app) {
                     return;
                 }
@@ -119,7 +123,9 @@ impl Context {
         let Ok(mut last) = self.last_refresh.lock() else {
             return true;
         };
-        let due = last.get(id).is_none_or(|t| t.elapsed() >= self.options.poll_interval);
+        let due = last
+            .get(id)
+            .is_none_or(|t| t.elapsed() >= self.options.poll_interval);
         if due {
             last.insert(id.clone(), Instant::now());
         }
@@ -129,7 +135,11 @@ impl Context {
     /// The next poll delay with jitter.
     pub(crate) fn poll_delay(&self) -> Duration {
         let jitter_ms = self.options.poll_jitter.as_millis() as u64;
-        let extra = if jitter_ms == 0 { 0 } else { rand::random::<u64>() % jitter_ms };
+        let extra = if jitter_ms == 0 {
+            0
+        } else {
+            rand::random::<u64>() % jitter_ms
+        };
         self.options.poll_interval + Duration::from_millis(extra)
     }
 }
@@ -163,18 +173,29 @@ impl Controller {
     /// **Errors**: only when the CRDs cannot be installed or Applications cannot be watched.
     pub async fn run(self, shutdown: impl std::future::Future<Output = ()>) -> Result<(), Error> {
         let context = self.context;
-        let installed = crds::install_missing(&context.cluster).await.map_err(Error::InstallCrds)?;
+        let installed = crds::install_missing(&context.cluster)
+            .await
+            .map_err(Error::InstallCrds)?;
         for name in installed {
             tracing::info!(crd = %name, "installed custom resource definition");
         }
+        let mut watchers = Vec::new();
         for namespace in context.options.app_namespaces.clone() {
             let stream = context
                 .cluster
-                .watch(plumb_core::application::API_VERSION, "Application", &namespace, None)
+                .watch(
+                    plumb_core::application::API_VERSION,
+                    "Application",
+                    &namespace,
+                    None,
+                )
                 .await
-                .map_err(|source| Error::WatchApplications { namespace: namespace.clone(), source })?;
+                .map_err(|source| Error::WatchApplications {
+                    namespace: namespace.clone(),
+                    source,
+                })?;
             let context = context.clone();
-            tokio::spawn(async move {
+            watchers.push(tokio::spawn(async move {
                 let mut stream = Box::pin(stream);
                 while let Some(event) = stream.next().await {
                     match event {
@@ -197,7 +218,7 @@ impl Controller {
                         }
                     }
                 }
-            });
+            }));
         }
         let mut workers = Vec::new();
         for _ in 0..context.options.workers.max(1) {
@@ -215,14 +236,18 @@ impl Controller {
         }
         tracing::info!(namespaces = ?context.options.app_namespaces, "controller running");
         shutdown.await;
-        for worker in workers {
-            worker.abort();
+        for task in workers.into_iter().chain(watchers) {
+            task.abort();
         }
+        context.drift.stop();
         Ok(())
     }
 }
 
 /// (namespace, name) of an object.
 pub(crate) fn app_id(app: &Value) -> AppId {
-    (str_at(app, &["metadata", "namespace"]).to_string(), str_at(app, &["metadata", "name"]).to_string())
+    (
+        str_at(app, &["metadata", "namespace"]).to_string(),
+        str_at(app, &["metadata", "name"]).to_string(),
+    )
 }

@@ -33,12 +33,18 @@ pub(crate) struct Outcome {
 
 /// The revision an operation pins (rollback, `sync --revision`).
 pub(crate) fn pinned_revision(operation: &Value) -> Option<String> {
-    operation.pointer("/sync/revision").and_then(Value::as_str).filter(|r| !r.is_empty()).map(str::to_string)
+    operation
+        .pointer("/sync/revision")
+        .and_then(Value::as_str)
+        .filter(|r| !r.is_empty())
+        .map(str::to_string)
 }
 
 /// The source an operation pins (rollback to a history entry with another source).
 pub(crate) fn pinned_source(operation: &Value) -> Option<Source> {
-    operation.pointer("/sync/source").and_then(|s| serde_json::from_value(s.clone()).ok())
+    operation
+        .pointer("/sync/source")
+        .and_then(|s| serde_json::from_value(s.clone()).ok())
 }
 
 /// What automation calls for now.
@@ -67,7 +73,9 @@ pub(crate) fn automated(
     last: Option<&Value>,
     prune_blocked: bool,
 ) -> AutoSync {
-    let Some(automated) = spec.automated() else { return AutoSync::No };
+    let Some(automated) = spec.automated() else {
+        return AutoSync::No;
+    };
     if comparison.is_synced() {
         return AutoSync::No;
     }
@@ -89,7 +97,9 @@ pub(crate) fn automated(
             }
             let finished = chrono::DateTime::parse_from_rfc3339(str_at(last, &["finishedAt"])).ok();
             if let Some(finished) = finished {
-                let since = (chrono::Utc::now() - finished.with_timezone(&chrono::Utc)).to_std().unwrap_or_default();
+                let since = (chrono::Utc::now() - finished.with_timezone(&chrono::Utc))
+                    .to_std()
+                    .unwrap_or_default();
                 if since < SELF_HEAL_SPACING {
                     return AutoSync::Later(SELF_HEAL_SPACING - since);
                 }
@@ -135,7 +145,14 @@ pub(crate) async fn run(
         started["operation"] = operation.clone();
     }
     patch_app(context, app, &started).await;
-    record_event(context, app, "Normal", "OperationStarted", &format!("Initiated sync to {revision}")).await;
+    record_event(
+        context,
+        app,
+        "Normal",
+        "OperationStarted",
+        &format!("Initiated sync to {revision}"),
+    )
+    .await;
 
     let (phase, message, results) = execute(context, spec, instance, comparison, operation).await;
     state["phase"] = json!(phase);
@@ -148,27 +165,45 @@ pub(crate) async fn run(
         if let Some(delay) = retry_delay(operation, retry_count) {
             state["phase"] = json!("Running");
             state["retryCount"] = json!(retry_count + 1);
-            state["message"] =
-                json!(format!("{message}. Retrying attempt #{} at {}", retry_count + 1, retry_at(delay)));
+            state["message"] = json!(format!(
+                "{message}. Retrying attempt #{} at {}",
+                retry_count + 1,
+                retry_at(delay)
+            ));
             state.as_object_mut().map(|s| s.remove("finishedAt"));
             retry_after = Some(delay);
         }
     }
-    let reason = if phase == "Succeeded" { "OperationCompleted" } else { "OperationFailed" };
-    let event_type = if phase == "Succeeded" { "Normal" } else { "Warning" };
+    let reason = if phase == "Succeeded" {
+        "OperationCompleted"
+    } else {
+        "OperationFailed"
+    };
+    let event_type = if phase == "Succeeded" {
+        "Normal"
+    } else {
+        "Warning"
+    };
     record_event(
         context,
         app,
         event_type,
         reason,
-        &format!("Sync operation to {revision} {}: {message}", phase.to_lowercase()),
+        &format!(
+            "Sync operation to {revision} {}: {message}",
+            phase.to_lowercase()
+        ),
     )
     .await;
     let history_entry = (phase == "Succeeded").then(|| {
         json!({"revision": revision, "deployedAt": now(), "deployStartedAt": started_at,
             "source": comparison.source, "initiatedBy": operation.get("initiatedBy").cloned().unwrap_or(json!({}))})
     });
-    Outcome { state, history_entry, retry_after }
+    Outcome {
+        state,
+        history_entry,
+        retry_after,
+    }
 }
 
 fn retry_at(delay: Duration) -> String {
@@ -195,7 +230,11 @@ fn retry_delay(operation: &Value, attempts_done: i64) -> Option<Duration> {
     };
     let base = duration_of("duration", Duration::from_secs(5));
     let max = duration_of("maxDuration", Duration::from_secs(180));
-    let factor = retry.pointer("/backoff/factor").and_then(Value::as_i64).unwrap_or(2).max(1) as u32;
+    let factor = retry
+        .pointer("/backoff/factor")
+        .and_then(Value::as_i64)
+        .unwrap_or(2)
+        .max(1) as u32;
     let delay = base.saturating_mul(factor.saturating_pow(attempts_done.clamp(0, 30) as u32));
     Some(delay.min(max))
 }
@@ -217,11 +256,18 @@ async fn execute(
     let app_options = spec.sync_options();
     // Refuse before touching anything: Argo CD dry-runs every object first, so one bad object
     // never leaves a half-applied application.
-    let refused: Vec<&str> = comparison.objects.iter().filter_map(|o| o.error.as_deref()).collect();
+    let refused: Vec<&str> = comparison
+        .objects
+        .iter()
+        .filter_map(|o| o.error.as_deref())
+        .collect();
     if !refused.is_empty() {
         return (
             "Failed",
-            format!("one or more objects failed to apply (dry run), nothing was applied: {}", refused.join("; ")),
+            format!(
+                "one or more objects failed to apply (dry run), nothing was applied: {}",
+                refused.join("; ")
+            ),
             vec![],
         );
     }
@@ -238,35 +284,67 @@ async fn execute(
             );
         }
     }
-    let prune = operation.pointer("/sync/prune").and_then(Value::as_bool).unwrap_or(false);
-    let automated = operation.pointer("/initiatedBy/automated").and_then(Value::as_bool) == Some(true);
+    let prune = operation
+        .pointer("/sync/prune")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let automated = operation
+        .pointer("/initiatedBy/automated")
+        .and_then(Value::as_bool)
+        == Some(true);
     let plan = Plan::build(
         &comparison.desired(),
         &comparison.owned_live(instance),
         &PlanOptions {
             prune,
             allow_empty: spec.automated().is_some_and(|a| a.allow_empty)
-                || operation.pointer("/sync/allowEmpty").and_then(Value::as_bool) == Some(true),
+                || operation
+                    .pointer("/sync/allowEmpty")
+                    .and_then(Value::as_bool)
+                    == Some(true),
             allow_mass_prune: app_options.allow_mass_prune,
-            trigger: if automated { Trigger::Automated } else { Trigger::Manual },
+            trigger: if automated {
+                Trigger::Automated
+            } else {
+                Trigger::Manual
+            },
             app: instance.to_string(),
         },
     );
     let mut results = Vec::new();
     let mut failures = Vec::new();
     if app_options.create_namespace && !spec.destination.namespace.is_empty() {
-        let namespace =
-            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
-        if let Err(error) =
-            context.cluster.apply(&namespace, &ApplyOptions { dry_run: DryRun::None, force: true }).await
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
+        if let Err(error) = context
+            .cluster
+            .apply(
+                &namespace,
+                &ApplyOptions {
+                    dry_run: DryRun::None,
+                    force: true,
+                },
+            )
+            .await
         {
-            failures.push(format!("namespace {}: {}", spec.destination.namespace, error_chain(&error)));
+            failures.push(format!(
+                "namespace {}: {}",
+                spec.destination.namespace,
+                error_chain(&error)
+            ));
         }
     }
-    let in_sync: std::collections::HashSet<ObjectKey> =
-        comparison.objects.iter().filter(|o| o.in_sync).map(|o| o.manifest.key()).collect();
-    let (first, rest): (Vec<_>, Vec<_>) =
-        plan.apply.iter().partition(|m| matches!(m.key().kind.as_str(), "Namespace" | "CustomResourceDefinition"));
+    let in_sync: std::collections::HashSet<ObjectKey> = comparison
+        .objects
+        .iter()
+        .filter(|o| o.in_sync)
+        .map(|o| o.manifest.key())
+        .collect();
+    let (first, rest): (Vec<_>, Vec<_>) = plan.apply.iter().partition(|m| {
+        matches!(
+            m.key().kind.as_str(),
+            "Namespace" | "CustomResourceDefinition"
+        )
+    });
     for batch in [first, rest] {
         let mut crds = Vec::new();
         for manifest in batch {
@@ -279,9 +357,23 @@ async fn execute(
             if options.replace {
                 // Replace=true is honoured as a forced apply; delete-and-create is not done yet.
             }
-            match context.cluster.apply(&manifest.object, &ApplyOptions { dry_run: DryRun::None, force: true }).await {
+            match context
+                .cluster
+                .apply(
+                    &manifest.object,
+                    &ApplyOptions {
+                        dry_run: DryRun::None,
+                        force: true,
+                    },
+                )
+                .await
+            {
                 Ok(_) => {
-                    let message = format!("{}/{} serverside-applied", key.kind.to_lowercase(), key.name);
+                    let message = format!(
+                        "{}/{} serverside-applied",
+                        key.kind.to_lowercase(),
+                        key.name
+                    );
                     results.push(result_entry(&key, &api_version, "Synced", &message));
                     if key.kind == "CustomResourceDefinition" {
                         crds.push(manifest.object.clone());
@@ -300,11 +392,15 @@ async fn execute(
             let version = crd
                 .pointer("/spec/versions")
                 .and_then(Value::as_array)
-                .and_then(|v| v.iter().find(|v| v.get("served").and_then(Value::as_bool) != Some(false)))
+                .and_then(|v| {
+                    v.iter()
+                        .find(|v| v.get("served").and_then(Value::as_bool) != Some(false))
+                })
                 .map(|v| str_at(v, &["name"]).to_string())
                 .unwrap_or_default();
             if let Err(error) =
-                crate::crds::wait_established(&context.cluster, &format!("{group}/{version}"), kind).await
+                crate::crds::wait_established(&context.cluster, &format!("{group}/{version}"), kind)
+                    .await
             {
                 failures.push(format!(
                     "CustomResourceDefinition for {kind}.{group} not established: {}",
@@ -330,14 +426,30 @@ async fn execute(
         }
         match context
             .cluster
-            .delete(&item.api_version, &item.key.kind, &item.key.namespace, &item.key.name, propagation)
+            .delete(
+                &item.api_version,
+                &item.key.kind,
+                &item.key.namespace,
+                &item.key.name,
+                propagation,
+            )
             .await
         {
-            Ok(()) => results.push(result_entry(&item.key, &item.api_version, "Pruned", "pruned")),
+            Ok(()) => results.push(result_entry(
+                &item.key,
+                &item.api_version,
+                "Pruned",
+                "pruned",
+            )),
             Err(error) => {
                 let message = error_chain(&error);
                 failures.push(format!("prune {}: {message}", item.key));
-                results.push(result_entry(&item.key, &item.api_version, "SyncFailed", &message));
+                results.push(result_entry(
+                    &item.key,
+                    &item.api_version,
+                    "SyncFailed",
+                    &message,
+                ));
             }
         }
     }
@@ -355,7 +467,14 @@ async fn execute(
         results.push(result_entry(key, &api_version, "PruneSkipped", &message));
     }
     if !failures.is_empty() {
-        return ("Failed", format!("one or more objects failed to apply, reason: {}", failures.join("; ")), results);
+        return (
+            "Failed",
+            format!(
+                "one or more objects failed to apply, reason: {}",
+                failures.join("; ")
+            ),
+            results,
+        );
     }
     let mut message = "successfully synced (all tasks run)".to_string();
     if let Some(blocked) = &plan.prune_blocked {
@@ -366,7 +485,11 @@ async fn execute(
 
 /// Deletes what a deleted Application owns (when it carries the resources finalizer), then
 /// releases the Application.
-pub(crate) async fn finalize(context: &Arc<Context>, app: &Value, instance: &str) -> Option<Duration> {
+pub(crate) async fn finalize(
+    context: &Arc<Context>,
+    app: &Value,
+    instance: &str,
+) -> Option<Duration> {
     let finalizers: Vec<String> = app
         .pointer("/metadata/finalizers")
         .and_then(Value::as_array)
@@ -374,16 +497,26 @@ pub(crate) async fn finalize(context: &Arc<Context>, app: &Value, instance: &str
         .flatten()
         .filter_map(|f| f.as_str().map(str::to_string))
         .collect();
-    let ours: Vec<&String> = finalizers.iter().filter(|f| f.starts_with(RESOURCES_FINALIZER)).collect();
+    let ours: Vec<&String> = finalizers
+        .iter()
+        .filter(|f| f.starts_with(RESOURCES_FINALIZER))
+        .collect();
     if ours.is_empty() {
         return None;
     }
-    let propagation =
-        if ours.iter().any(|f| f.ends_with("/background")) { Propagation::Background } else { Propagation::Foreground };
+    let propagation = if ours.iter().any(|f| f.ends_with("/background")) {
+        Propagation::Background
+    } else {
+        Propagation::Foreground
+    };
     let status = app.get("status").cloned().unwrap_or(Value::Null);
     let mut remaining = 0;
     for (api_version, key) in crate::status::inventory(&status) {
-        let live = match context.cluster.get(&api_version, &key.kind, &key.namespace, &key.name).await {
+        let live = match context
+            .cluster
+            .get(&api_version, &key.kind, &key.namespace, &key.name)
+            .await
+        {
             Ok(Some(live)) => live,
             Ok(None) | Err(plumb_kube::Error::UnknownKind { .. }) => continue,
             Err(error) => {
@@ -395,8 +528,16 @@ pub(crate) async fn finalize(context: &Arc<Context>, app: &Value, instance: &str
         if !is_owned_by(&live, instance) || SyncOptions::of_object(&live).delete_disabled {
             continue;
         }
-        if let Err(error) =
-            context.cluster.delete(&api_version, &key.kind, &key.namespace, &key.name, propagation).await
+        if let Err(error) = context
+            .cluster
+            .delete(
+                &api_version,
+                &key.kind,
+                &key.namespace,
+                &key.name,
+                propagation,
+            )
+            .await
         {
             tracing::warn!(object = %key, error = %error_chain(&error), "cannot delete object");
             remaining += 1;
@@ -405,13 +546,22 @@ pub(crate) async fn finalize(context: &Arc<Context>, app: &Value, instance: &str
     if remaining > 0 {
         return Some(Duration::from_secs(5));
     }
-    let kept: Vec<&String> = finalizers.iter().filter(|f| !f.starts_with(RESOURCES_FINALIZER)).collect();
+    let kept: Vec<&String> = finalizers
+        .iter()
+        .filter(|f| !f.starts_with(RESOURCES_FINALIZER))
+        .collect();
     patch_app(context, app, &json!({"metadata": {"finalizers": kept}})).await;
     None
 }
 
 /// Records a Kubernetes Event about the Application (best effort).
-pub(crate) async fn record_event(context: &Arc<Context>, app: &Value, event_type: &str, reason: &str, message: &str) {
+pub(crate) async fn record_event(
+    context: &Arc<Context>,
+    app: &Value,
+    event_type: &str,
+    reason: &str,
+    message: &str,
+) {
     let (namespace, name) = crate::app_id(app);
     let time = now();
     let event = json!({
@@ -446,7 +596,10 @@ mod tests {
         assert_eq!(retry_delay(&op, 1), Some(Duration::from_secs(10)));
         assert_eq!(retry_delay(&op, 2), Some(Duration::from_secs(15)));
         assert_eq!(retry_delay(&op, 3), None);
-        assert_eq!(retry_delay(&json!({"retry": {"limit": -1}}), 50), Some(Duration::from_secs(180)));
+        assert_eq!(
+            retry_delay(&json!({"retry": {"limit": -1}}), 50),
+            Some(Duration::from_secs(180))
+        );
         assert_eq!(retry_delay(&json!({}), 0), None);
     }
 }

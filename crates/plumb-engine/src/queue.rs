@@ -59,7 +59,11 @@ impl Queue {
         let queue = self.clone();
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let current = queue.state.lock().ok().and_then(|s| s.timers.get(&id).copied());
+            let current = queue
+                .state
+                .lock()
+                .ok()
+                .and_then(|s| s.timers.get(&id).copied());
             if current == Some(generation) {
                 if let Ok(mut state) = queue.state.lock() {
                     state.timers.remove(&id);
@@ -110,7 +114,10 @@ impl Queue {
 
     /// Keys waiting plus running, for metrics and tests.
     pub fn len(&self) -> usize {
-        self.state.lock().map(|s| s.queue.len() + s.running.len()).unwrap_or(0)
+        self.state
+            .lock()
+            .map(|s| s.queue.len() + s.running.len())
+            .unwrap_or(0)
     }
 
     /// Whether nothing is waiting or running.

@@ -76,7 +76,10 @@ impl Comparison {
                 sync: if o.in_sync { "Synced" } else { "OutOfSync" },
                 health: match &o.live {
                     Some(live) => health::assess(live),
-                    None => Some(Health { status: HealthStatus::Missing, message: String::new() }),
+                    None => Some(Health {
+                        status: HealthStatus::Missing,
+                        message: String::new(),
+                    }),
                 },
                 requires_pruning: false,
             })
@@ -88,7 +91,9 @@ impl Comparison {
                 requires_pruning: true,
             }))
             .collect();
-        resources.sort_by(|a, b| plumb_core::order::apply_order(&a.key).cmp(&plumb_core::order::apply_order(&b.key)));
+        resources.sort_by(|a, b| {
+            plumb_core::order::apply_order(&a.key).cmp(&plumb_core::order::apply_order(&b.key))
+        });
         resources
     }
 }
@@ -97,8 +102,13 @@ impl Comparison {
 pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Duration> {
     let app = context.app(id)?;
     let instance = app_instance(&id.0, &id.1, &context.options.control_namespace);
-    context.drift.register(instance_label_value(&instance), id.clone());
-    if app.pointer("/metadata/deletionTimestamp").is_some_and(|v| !v.is_null()) {
+    context
+        .drift
+        .register(instance_label_value(&instance), id.clone());
+    if app
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
         return operation::finalize(context, &app, &instance).await;
     }
     let refresh = str_at(&app, &["metadata", "annotations", REFRESH_ANNOTATION]).to_string();
@@ -122,22 +132,34 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     let pending = app.get("operation").filter(|o| !o.is_null()).cloned();
     let pinned = pending.as_ref().and_then(operation::pinned_revision);
     let pinned_source = pending.as_ref().and_then(operation::pinned_source);
-    let source = pinned_source.unwrap_or_else(|| spec.all_sources().first().map(|s| (*s).clone()).unwrap_or_default());
+    let source = pinned_source.unwrap_or_else(|| {
+        spec.all_sources()
+            .first()
+            .map(|s| (*s).clone())
+            .unwrap_or_default()
+    });
     // Polling shares fetches: a fetch younger than the poll interval serves every application
     // of the repository. Only an explicit refresh insists on fetching now.
-    let freshness = if refresh.is_empty() { Freshness::Within(context.options.poll_interval) } else { Freshness::Now };
-    let target = pinned.clone().unwrap_or_else(|| source.target_revision.clone());
-    let mut comparison = match compare(context, &app, &spec, &instance, &source, &target, freshness).await {
-        Ok(comparison) => comparison,
-        Err(message) => {
-            let mut status = error_status(&previous, "ComparisonError", &message);
-            if let Some(sync) = status.get_mut("sync") {
-                sync["status"] = json!("Unknown");
-            }
-            write_status(context, &app, status, full_refresh).await;
-            return Some(ERROR_BACKOFF.min(context.poll_delay()));
-        }
+    let freshness = if refresh.is_empty() {
+        Freshness::Within(context.options.poll_interval)
+    } else {
+        Freshness::Now
     };
+    let target = pinned
+        .clone()
+        .unwrap_or_else(|| source.target_revision.clone());
+    let mut comparison =
+        match compare(context, &app, &spec, &instance, &source, &target, freshness).await {
+            Ok(comparison) => comparison,
+            Err(message) => {
+                let mut status = error_status(&previous, "ComparisonError", &message);
+                if let Some(sync) = status.get_mut("sync") {
+                    sync["status"] = json!("Unknown");
+                }
+                write_status(context, &app, status, full_refresh).await;
+                return Some(ERROR_BACKOFF.min(context.poll_delay()));
+            }
+        };
 
     let mut operation_state = previous.get("operationState").cloned();
     let mut history = previous.get("history").cloned().unwrap_or(json!([]));
@@ -146,7 +168,12 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     let prune_blocked = prune_guard(&spec, &comparison, &instance);
     let operation_to_run = match pending {
         Some(op) => Some(op),
-        None => match operation::automated(&spec, &comparison, operation_state.as_ref(), prune_blocked.is_some()) {
+        None => match operation::automated(
+            &spec,
+            &comparison,
+            operation_state.as_ref(),
+            prune_blocked.is_some(),
+        ) {
             operation::AutoSync::Run(op) => Some(op),
             operation::AutoSync::Later(delay) => {
                 requeue = delay;
@@ -157,7 +184,16 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     };
     let operation_ran = operation_to_run.is_some();
     if let Some(op) = operation_to_run {
-        let outcome = operation::run(context, &app, &spec, &instance, &comparison, &op, operation_state.as_ref()).await;
+        let outcome = operation::run(
+            context,
+            &app,
+            &spec,
+            &instance,
+            &comparison,
+            &op,
+            operation_state.as_ref(),
+        )
+        .await;
         operation_state = Some(outcome.state);
         if let Some(entry) = outcome.history_entry {
             history = crate::status::append_history(&history, entry, spec.history_limit());
@@ -183,11 +219,18 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     }
 
     if let Some(blocked) = prune_guard(&spec, &comparison, &instance) {
-        comparison.warnings.push(condition("PruneBlockedWarning", &blocked));
+        comparison
+            .warnings
+            .push(condition("PruneBlockedWarning", &blocked));
     }
     let mut status = Map::new();
     let resources = comparison.resources();
-    let app_health = health::worst(resources.iter().filter(|r| !r.requires_pruning).filter_map(|r| r.health.as_ref()));
+    let app_health = health::worst(
+        resources
+            .iter()
+            .filter(|r| !r.requires_pruning)
+            .filter_map(|r| r.health.as_ref()),
+    );
     let synced = comparison.is_synced();
     status.insert(
         "sync".into(),
@@ -199,10 +242,16 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         health_json["message"] = json!(app_health.message);
     }
     status.insert("health".into(), health_json);
-    status.insert("resources".into(), Value::Array(resources.iter().map(ResourceStatus::to_json).collect()));
+    status.insert(
+        "resources".into(),
+        Value::Array(resources.iter().map(ResourceStatus::to_json).collect()),
+    );
     status.insert("sourceType".into(), json!(comparison.source_type.as_str()));
     let mut conditions = comparison.warnings.clone();
-    carry_transition_times(&mut conditions, previous.get("conditions").unwrap_or(&Value::Null));
+    carry_transition_times(
+        &mut conditions,
+        previous.get("conditions").unwrap_or(&Value::Null),
+    );
     if !conditions.is_empty() {
         status.insert("conditions".into(), Value::Array(conditions));
     }
@@ -213,7 +262,13 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         status.insert("history".into(), history);
     }
     status.insert("summary".into(), json!({"images": images(&comparison)}));
-    status.insert("reconciledAt".into(), previous.get("reconciledAt").cloned().unwrap_or_else(|| json!(now())));
+    status.insert(
+        "reconciledAt".into(),
+        previous
+            .get("reconciledAt")
+            .cloned()
+            .unwrap_or_else(|| json!(now())),
+    );
     let previous_sync = str_at(&previous, &["sync", "status"]).to_string();
     let new_sync = if synced { "Synced" } else { "OutOfSync" };
     if !previous_sync.is_empty() && previous_sync != new_sync {
@@ -233,12 +288,19 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             &app,
             "Normal",
             "ResourceUpdated",
-            &format!("Updated health status: {previous_health} -> {}", app_health.status.as_str()),
+            &format!(
+                "Updated health status: {previous_health} -> {}",
+                app_health.status.as_str()
+            ),
         )
         .await;
     }
     // An operation patched the Application meanwhile; diff against what the server has now.
-    let current = if operation_ran { context.app(id).unwrap_or(app.clone()) } else { app.clone() };
+    let current = if operation_ran {
+        context.app(id).unwrap_or(app.clone())
+    } else {
+        app.clone()
+    };
     let base = current.get("status").cloned().unwrap_or(Value::Null);
     let mut patch = json!({"status": merge_diff(&base, &Value::Object(status))});
     let changed = patch["status"].as_object().is_some_and(|m| !m.is_empty());
@@ -282,7 +344,9 @@ fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
         return Some("spec.source: an application needs a source".into());
     }
     if sources.len() > 1 {
-        return Some("spec.sources: multiple sources are not supported yet; use spec.source".into());
+        return Some(
+            "spec.sources: multiple sources are not supported yet; use spec.source".into(),
+        );
     }
     if sources[0].repo_url.is_empty() {
         return Some("spec.source.repoURL: must be set".into());
@@ -291,10 +355,15 @@ fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
         return Some("spec.source.chart: Helm repository sources are not supported yet".into());
     }
     let destination = &spec.destination;
-    let in_cluster = destination.server.is_empty() && (destination.name.is_empty() || destination.name == "in-cluster")
+    let in_cluster = destination.server.is_empty()
+        && (destination.name.is_empty() || destination.name == "in-cluster")
         || destination.server.trim_end_matches('/') == IN_CLUSTER;
     if !in_cluster {
-        let which = if destination.server.is_empty() { &destination.name } else { &destination.server };
+        let which = if destination.server.is_empty() {
+            &destination.name
+        } else {
+            &destination.server
+        };
         return Some(format!(
             "spec.destination: cluster {which:?} is not configured (only the in-cluster destination {IN_CLUSTER} is served yet)"
         ));
@@ -309,7 +378,10 @@ fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
 fn error_status(previous: &Value, kind: &str, message: &str) -> Value {
     let mut status = previous.as_object().cloned().unwrap_or_default();
     let mut conditions = vec![condition(kind, message)];
-    carry_transition_times(&mut conditions, previous.get("conditions").unwrap_or(&Value::Null));
+    carry_transition_times(
+        &mut conditions,
+        previous.get("conditions").unwrap_or(&Value::Null),
+    );
     status.insert("conditions".into(), Value::Array(conditions));
     if !status.contains_key("sync") {
         status.insert("sync".into(), json!({"status": "Unknown"}));
@@ -337,7 +409,17 @@ async fn write_status(context: &Arc<Context>, app: &Value, status: Value, force:
 /// Merge-patches the Application and remembers the result.
 pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value) -> Option<Value> {
     let id = crate::app_id(app);
-    match context.cluster.merge_patch(plumb_core::application::API_VERSION, "Application", &id.0, &id.1, patch).await {
+    match context
+        .cluster
+        .merge_patch(
+            plumb_core::application::API_VERSION,
+            "Application",
+            &id.0,
+            &id.1,
+            patch,
+        )
+        .await
+    {
         Ok(updated) => {
             context.remember(&id, updated.clone());
             Some(updated)
@@ -379,7 +461,11 @@ fn images(comparison: &Comparison) -> Vec<String> {
         .objects
         .iter()
         .flat_map(|o| {
-            let spec = o.manifest.object.pointer("/spec/template/spec").or_else(|| o.manifest.object.pointer("/spec"));
+            let spec = o
+                .manifest
+                .object
+                .pointer("/spec/template/spec")
+                .or_else(|| o.manifest.object.pointer("/spec"));
             ["containers", "initContainers"]
                 .into_iter()
                 .filter_map(move |field| spec.and_then(|s| s.get(field)).and_then(Value::as_array))
@@ -408,11 +494,25 @@ pub(crate) async fn compare(
     let limits = context.options.limits.clone();
     let context_for_render = context.clone();
     let credentials = crate::credentials::for_url(context, &source.repo_url).await;
+    let render_context = plumb_render::RenderContext {
+        app_name: str_at(app, &["metadata", "name"]).to_string(),
+        namespace: spec.destination.namespace.clone(),
+        kube_version: None,
+    };
     let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let revision =
-            sources.resolve(&url, &target_owned, &credentials, freshness).map_err(|e| error_chain(e.as_ref()))?;
-        let root = sources.snapshot(&url, &revision).map_err(|e| error_chain(e.as_ref()))?;
-        let rendered = context_for_render.renders.render(&revision.revision, &root, &source_clone, &limits)?;
+        let revision = sources
+            .resolve(&url, &target_owned, &credentials, freshness)
+            .map_err(|e| error_chain(e.as_ref()))?;
+        let root = sources
+            .snapshot(&url, &revision)
+            .map_err(|e| error_chain(e.as_ref()))?;
+        let rendered = context_for_render.renders.render(
+            &revision.revision,
+            &root,
+            &source_clone,
+            &render_context,
+            &limits,
+        )?;
         Ok((revision, rendered))
     })
     .await
@@ -424,7 +524,10 @@ pub(crate) async fn compare(
     if !app_options.unknown.is_empty() {
         warnings.push(condition(
             "InvalidSpecError",
-            &format!("spec.syncPolicy.syncOptions: unknown options ignored: {}", app_options.unknown.join(", ")),
+            &format!(
+                "spec.syncPolicy.syncOptions: unknown options ignored: {}",
+                app_options.unknown.join(", ")
+            ),
         ));
     }
     // CRDs declared by this application tell the scope of kinds the server does not serve yet.
@@ -434,7 +537,10 @@ pub(crate) async fn compare(
         .map(|m| {
             let group = str_at(&m.object, &["spec", "group"]).to_string();
             let kind = str_at(&m.object, &["spec", "names", "kind"]).to_string();
-            ((group, kind), str_at(&m.object, &["spec", "scope"]) != "Cluster")
+            (
+                (group, kind),
+                str_at(&m.object, &["spec", "scope"]) != "Cluster",
+            )
         })
         .collect();
 
@@ -447,7 +553,9 @@ pub(crate) async fn compare(
         let mut error = None;
         let namespaced = match context.cluster.kind(&api_version, &kind).await {
             Ok(resolved) => {
-                context.drift.ensure(&context.cluster, &context.queue, &api_version, &kind);
+                context
+                    .drift
+                    .ensure(&context.cluster, &context.queue, &api_version, &kind);
                 Some(resolved.namespaced)
             }
             Err(plumb_kube::Error::UnknownKind { .. }) => {
@@ -466,11 +574,20 @@ pub(crate) async fn compare(
             }
             Err(other) => return Err(error_chain(&other)),
         };
-        if let Some(metadata) = manifest.object.get_mut("metadata").and_then(Value::as_object_mut) {
+        if let Some(metadata) = manifest
+            .object
+            .get_mut("metadata")
+            .and_then(Value::as_object_mut)
+        {
             match namespaced {
-                Some(true) if !metadata.contains_key("namespace") || metadata["namespace"] == "" => {
-                    let namespace =
-                        if spec.destination.namespace.is_empty() { "default" } else { &spec.destination.namespace };
+                Some(true)
+                    if !metadata.contains_key("namespace") || metadata["namespace"] == "" =>
+                {
+                    let namespace = if spec.destination.namespace.is_empty() {
+                        "default"
+                    } else {
+                        &spec.destination.namespace
+                    };
                     metadata.insert("namespace".into(), json!(namespace));
                 }
                 Some(false) => {
@@ -484,11 +601,21 @@ pub(crate) async fn compare(
         if !seen.insert(key.clone()) {
             warnings.push(condition(
                 "RepeatedResourceWarning",
-                &format!("{}: {key} appears more than once; the last definition wins", manifest.origin),
+                &format!(
+                    "{}: {key} appears more than once; the last definition wins",
+                    manifest.origin
+                ),
             ));
             objects.retain(|o| o.manifest.key() != key);
         }
-        objects.push(Compared { manifest, live: None, in_sync: false, error, shared_with: None, dry_run: None });
+        objects.push(Compared {
+            manifest,
+            live: None,
+            in_sync: false,
+            error,
+            shared_with: None,
+            dry_run: None,
+        });
     }
 
     for object in objects.iter_mut() {
@@ -497,7 +624,11 @@ pub(crate) async fn compare(
         }
         let key = object.manifest.key();
         let api_version = str_at(&object.manifest.object, &["apiVersion"]).to_string();
-        let live = match context.cluster.get(&api_version, &key.kind, &key.namespace, &key.name).await {
+        let live = match context
+            .cluster
+            .get(&api_version, &key.kind, &key.namespace, &key.name)
+            .await
+        {
             Ok(live) => live,
             Err(plumb_kube::Error::UnknownKind { .. }) => None, // its CRD comes with this app
             Err(error) => return Err(error_chain(&error)),
@@ -505,15 +636,21 @@ pub(crate) async fn compare(
         if let Some(live) = &live {
             if let Some(owner) = owner_of(live).filter(|owner| *owner != instance) {
                 object.shared_with = Some(owner.to_string());
-                warnings
-                    .push(condition("SharedResourceWarning", &format!("{key} is also part of application {owner}")));
+                warnings.push(condition(
+                    "SharedResourceWarning",
+                    &format!("{key} is also part of application {owner}"),
+                ));
             }
         }
         object.live = live;
         let Some(live) = &object.live else { continue };
         let desired_hash = hash_value(&object.manifest.object);
         let live_version = str_at(live, &["metadata", "resourceVersion"]).to_string();
-        let cached = context.compare_cache.lock().ok().and_then(|cache| cache.get(&key).cloned());
+        let cached = context
+            .compare_cache
+            .lock()
+            .ok()
+            .and_then(|cache| cache.get(&key).cloned());
         if let Some((hash, version, in_sync)) = cached {
             if hash == desired_hash && version == live_version {
                 object.in_sync = in_sync;
@@ -522,7 +659,13 @@ pub(crate) async fn compare(
         }
         match context
             .cluster
-            .apply(&object.manifest.object, &ApplyOptions { dry_run: DryRun::Server, force: true })
+            .apply(
+                &object.manifest.object,
+                &ApplyOptions {
+                    dry_run: DryRun::Server,
+                    force: true,
+                },
+            )
             .await
         {
             Ok(dry_run) => {
@@ -533,7 +676,11 @@ pub(crate) async fn compare(
                 object.dry_run = Some(dry_run);
             }
             Err(error) => {
-                object.error = Some(format!("{}: {key}: {}", object.manifest.origin, error_chain(&error)));
+                object.error = Some(format!(
+                    "{}: {key}: {}",
+                    object.manifest.origin,
+                    error_chain(&error)
+                ));
             }
         }
     }
@@ -551,13 +698,24 @@ pub(crate) async fn compare(
         if seen.contains(&key) {
             continue;
         }
-        match context.cluster.get(&api_version, &key.kind, &key.namespace, &key.name).await {
+        match context
+            .cluster
+            .get(&api_version, &key.kind, &key.namespace, &key.name)
+            .await
+        {
             Ok(Some(live)) if is_owned_by(&live, instance) => extra.push(live),
             Ok(_) | Err(plumb_kube::Error::UnknownKind { .. }) => {}
             Err(error) => return Err(error_chain(&error)),
         }
     }
-    Ok(Comparison { revision, source: source.clone(), source_type, objects, extra, warnings })
+    Ok(Comparison {
+        revision,
+        source: source.clone(),
+        source_type,
+        objects,
+        extra,
+        warnings,
+    })
 }
 
 fn hash_value(value: &Value) -> u64 {

@@ -7,7 +7,7 @@
 
 use plumb_core::application::Source;
 use plumb_core::manifest::Manifest;
-use plumb_render::{Limits, SourceType};
+use plumb_render::{Limits, RenderContext, SourceType};
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -68,13 +68,22 @@ impl RenderCache {
         revision: &str,
         root: &std::path::Path,
         source: &Source,
+        context: &RenderContext,
         limits: &Limits,
     ) -> Result<Rendered, String> {
-        let key = (revision.to_string(), serde_json::to_string(source).unwrap_or_default());
+        let key = (
+            revision.to_string(),
+            format!(
+                "{}|{context:?}",
+                serde_json::to_string(source).unwrap_or_default()
+            ),
+        );
         if let Some(hit) = self.entries.lock().ok().and_then(|e| e.get(&key).cloned()) {
             return hit;
         }
-        let result = plumb_render::render(root, source, limits).map(Arc::new).map_err(|e| error_chain(&e));
+        let result = plumb_render::render(root, source, context, limits)
+            .map(Arc::new)
+            .map_err(|e| error_chain(&e));
         if let Ok(mut entries) = self.entries.lock() {
             if entries.len() >= RENDER_CACHE_CAPACITY {
                 entries.clear();

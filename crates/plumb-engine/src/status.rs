@@ -61,13 +61,32 @@ pub fn inventory(status: &Value) -> Vec<(String, ObjectKey)> {
         .into_iter()
         .flatten()
         .filter_map(|entry| {
-            let text = |field: &str| entry.get(field).and_then(Value::as_str).unwrap_or("").to_string();
-            let (group, version, kind, name) = (text("group"), text("version"), text("kind"), text("name"));
+            let text = |field: &str| {
+                entry
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .unwrap_or("")
+                    .to_string()
+            };
+            let (group, version, kind, name) =
+                (text("group"), text("version"), text("kind"), text("name"));
             if kind.is_empty() || name.is_empty() || version.is_empty() {
                 return None;
             }
-            let api_version = if group.is_empty() { version } else { format!("{group}/{version}") };
-            Some((api_version, ObjectKey { group, kind, namespace: text("namespace"), name }))
+            let api_version = if group.is_empty() {
+                version
+            } else {
+                format!("{group}/{version}")
+            };
+            Some((
+                api_version,
+                ObjectKey {
+                    group,
+                    kind,
+                    namespace: text("namespace"),
+                    name,
+                },
+            ))
         })
         .collect()
 }
@@ -82,9 +101,9 @@ pub fn condition(kind: &str, message: &str) -> Value {
 pub fn carry_transition_times(new: &mut [Value], old: &Value) {
     let old = old.as_array().cloned().unwrap_or_default();
     for condition in new.iter_mut() {
-        if let Some(previous) =
-            old.iter().find(|o| o.get("type") == condition.get("type") && o.get("message") == condition.get("message"))
-        {
+        if let Some(previous) = old.iter().find(|o| {
+            o.get("type") == condition.get("type") && o.get("message") == condition.get("message")
+        }) {
             if let Some(time) = previous.get("lastTransitionTime") {
                 condition["lastTransitionTime"] = time.clone();
             }
@@ -95,7 +114,12 @@ pub fn carry_transition_times(new: &mut [Value], old: &Value) {
 /// Appends a history entry with the next id and trims to `limit` entries.
 pub fn append_history(history: &Value, entry: Value, limit: usize) -> Value {
     let mut entries = history.as_array().cloned().unwrap_or_default();
-    let next_id = entries.iter().filter_map(|e| e.get("id").and_then(Value::as_i64)).max().unwrap_or(-1) + 1;
+    let next_id = entries
+        .iter()
+        .filter_map(|e| e.get("id").and_then(Value::as_i64))
+        .max()
+        .unwrap_or(-1)
+        + 1;
     let mut entry = entry;
     entry["id"] = json!(next_id);
     entries.push(entry);
@@ -122,7 +146,10 @@ mod tests {
             },
             api_version: "apps/v1".into(),
             sync: "Synced",
-            health: Some(Health { status: HealthStatus::Healthy, message: String::new() }),
+            health: Some(Health {
+                status: HealthStatus::Healthy,
+                message: String::new(),
+            }),
             requires_pruning: false,
         };
         let json = status.to_json();
@@ -145,6 +172,9 @@ mod tests {
         for revision in ["a", "b", "c"] {
             history = append_history(&history, json!({"revision": revision}), 2);
         }
-        assert_eq!(history, json!([{"revision": "b", "id": 1}, {"revision": "c", "id": 2}]));
+        assert_eq!(
+            history,
+            json!([{"revision": "b", "id": 1}, {"revision": "c", "id": 2}])
+        );
     }
 }

@@ -12,18 +12,30 @@ async fn assert_refused(files: &[(&str, &str)], expected: &[&str]) {
     h.create_app("bad", "app", automated(true)).await;
     let message = h.condition("bad", "ComparisonError").await;
     for part in expected {
-        assert!(message.contains(part), "condition {message:?} should mention {part:?}");
+        assert!(
+            message.contains(part),
+            "condition {message:?} should mention {part:?}"
+        );
     }
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
-    assert!(h.configmap("good").await.is_none(), "nothing applied when the render fails");
+    assert!(
+        h.configmap("good").await.is_none(),
+        "nothing applied when the render fails"
+    );
     let app = h.app("bad").await;
-    assert_ne!(str_at(&app, &["status", "operationState", "phase"]), "Succeeded");
+    assert_ne!(
+        str_at(&app, &["status", "operationState", "phase"]),
+        "Succeeded"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_yaml() {
     assert_refused(
-        &[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "kind: [unclosed\n")],
+        &[
+            ("app/good.yaml", &cm("good", "1")),
+            ("app/x.yaml", "kind: [unclosed\n"),
+        ],
         &["app/x.yaml", "invalid YAML"],
     )
     .await;
@@ -32,7 +44,10 @@ async fn invalid_yaml() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_without_kind() {
     assert_refused(
-        &[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "apiVersion: v1\nmetadata:\n  name: x\n")],
+        &[
+            ("app/good.yaml", &cm("good", "1")),
+            ("app/x.yaml", "apiVersion: v1\nmetadata:\n  name: x\n"),
+        ],
         &["app/x.yaml", "missing field \"kind\""],
     )
     .await;
@@ -41,7 +56,13 @@ async fn object_without_kind() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn object_without_name() {
     assert_refused(
-        &[("app/good.yaml", &cm("good", "1")), ("app/x.yaml", "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n")],
+        &[
+            ("app/good.yaml", &cm("good", "1")),
+            (
+                "app/x.yaml",
+                "apiVersion: v1\nkind: ConfigMap\nmetadata: {}\n",
+            ),
+        ],
         &["app/x.yaml", "metadata.name"],
     )
     .await;
@@ -59,9 +80,16 @@ async fn unknown_kind() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_file() {
-    let big = format!("{}  filler: \"{}\"\n", cm("big", "1"), "x".repeat(5 * 1024 * 1024));
-    assert_refused(&[("app/good.yaml", &cm("good", "1")), ("app/big.yaml", &big)], &["app/big.yaml", "over the limit"])
-        .await;
+    let big = format!(
+        "{}  filler: \"{}\"\n",
+        cm("big", "1"),
+        "x".repeat(5 * 1024 * 1024)
+    );
+    assert_refused(
+        &[("app/good.yaml", &cm("good", "1")), ("app/big.yaml", &big)],
+        &["app/big.yaml", "over the limit"],
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -69,7 +97,10 @@ async fn path_outside_the_repository() {
     let h = Harness::start(&[("app/good.yaml", &cm("good", "1"))]).await;
     h.create_app("bad", "../../etc", automated(true)).await;
     let message = h.condition("bad", "ComparisonError").await;
-    assert!(message.contains("outside the repository") || message.contains("does not exist"), "{message}");
+    assert!(
+        message.contains("outside the repository") || message.contains("does not exist"),
+        "{message}"
+    );
     assert!(h.configmap("good").await.is_none());
 }
 
@@ -80,7 +111,10 @@ async fn symlink_outside_the_repository() {
     h.commit(&[], "add a symlink leading out");
     h.create_app("bad", "app", automated(true)).await;
     let message = h.condition("bad", "ComparisonError").await;
-    assert!(message.contains("app/link.yaml") && message.contains("outside the repository"), "{message}");
+    assert!(
+        message.contains("app/link.yaml") && message.contains("outside the repository"),
+        "{message}"
+    );
     assert!(h.configmap("good").await.is_none());
 }
 
@@ -112,5 +146,8 @@ async fn invalid_spec_field() {
     }))
     .await;
     let message = h.condition("bad", "InvalidSpecError").await;
-    assert!(message.contains("spec.syncPolicy.automated.prune"), "{message}");
+    assert!(
+        message.contains("spec.syncPolicy.automated.prune"),
+        "{message}"
+    );
 }

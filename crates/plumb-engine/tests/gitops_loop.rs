@@ -10,35 +10,64 @@ use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn first_sync_then_revision_change() {
-    let h = Harness::start(&[("app/a.yaml", &cm("a", "one")), ("app/b.yaml", &cm("b", "one"))]).await;
+    let h = Harness::start(&[
+        ("app/a.yaml", &cm("a", "one")),
+        ("app/b.yaml", &cm("b", "one")),
+    ])
+    .await;
     let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
     h.create_app("web", "app", automated(false)).await;
     let app = h.wait_synced("web", &first).await;
-    assert_eq!(app.pointer("/status/resources").and_then(Value::as_array).map(Vec::len), Some(2));
-    assert_eq!(str_at(&app, &["status", "operationState", "phase"]), "Succeeded");
+    assert_eq!(
+        app.pointer("/status/resources")
+            .and_then(Value::as_array)
+            .map(Vec::len),
+        Some(2)
+    );
+    assert_eq!(
+        str_at(&app, &["status", "operationState", "phase"]),
+        "Succeeded"
+    );
     assert_eq!(str_at(&app, &["status", "sourceType"]), "Directory");
     let a = h.configmap("a").await.expect("a applied");
     assert_eq!(a["data"]["value"], "one");
-    assert_eq!(str_at(&a, &["metadata", "annotations", "argocd.argoproj.io/tracking-id"]), "web:/ConfigMap:apps/a");
+    assert_eq!(
+        str_at(
+            &a,
+            &["metadata", "annotations", "argocd.argoproj.io/tracking-id"]
+        ),
+        "web:/ConfigMap:apps/a"
+    );
 
     let second = h.commit(&[("app/a.yaml", &cm("a", "two"))], "change a");
     h.refresh("web").await;
     let app = h.wait_synced("web", &second).await;
     assert_eq!(h.configmap("a").await.expect("a")["data"]["value"], "two");
-    let history = app.pointer("/status/history").and_then(Value::as_array).cloned().unwrap_or_default();
+    let history = app
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     assert_eq!(history.len(), 2, "{history:?}");
     assert_eq!(history[1]["revision"], second);
     assert!(
-        str_at(&app, &["metadata", "annotations", "argocd.argoproj.io/refresh"]).is_empty(),
+        str_at(
+            &app,
+            &["metadata", "annotations", "argocd.argoproj.io/refresh"]
+        )
+        .is_empty(),
         "refresh annotation removed"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn prune_deletes_only_owned_objects() {
-    let h =
-        Harness::start(&[("app/a.yaml", &cm("a", "1")), ("app/b.yaml", &cm("b", "1")), ("app/c.yaml", &cm("c", "1"))])
-            .await;
+    let h = Harness::start(&[
+        ("app/a.yaml", &cm("a", "1")),
+        ("app/b.yaml", &cm("b", "1")),
+        ("app/c.yaml", &cm("c", "1")),
+    ])
+    .await;
     h.apply(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "unmanaged", "namespace": "apps"}}))
         .await;
     let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
@@ -49,7 +78,10 @@ async fn prune_deletes_only_owned_objects() {
     h.wait_synced("web", &second).await;
     assert!(h.configmap("b").await.is_none(), "b pruned");
     assert!(h.configmap("a").await.is_some());
-    assert!(h.configmap("unmanaged").await.is_some(), "unmanaged objects are left alone");
+    assert!(
+        h.configmap("unmanaged").await.is_some(),
+        "unmanaged objects are left alone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -59,12 +91,24 @@ async fn drift_is_reverted_with_self_heal() {
     h.create_app("web", "app", automated(true)).await;
     h.wait_synced("web", &first).await;
     let started = Instant::now();
-    h.cluster.merge_patch("v1", "ConfigMap", "apps", "a", &json!({"data": {"value": "by hand"}})).await.expect("patch");
+    h.cluster
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "apps",
+            "a",
+            &json!({"data": {"value": "by hand"}}),
+        )
+        .await
+        .expect("patch");
     loop {
         if h.configmap("a").await.expect("a")["data"]["value"] == "git" {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(10), "drift not reverted");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "drift not reverted"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
@@ -75,20 +119,46 @@ async fn drift_without_self_heal_is_reported() {
     let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
     h.create_app("web", "app", automated(false)).await;
     h.wait_synced("web", &first).await;
-    h.cluster.merge_patch("v1", "ConfigMap", "apps", "a", &json!({"data": {"value": "by hand"}})).await.expect("patch");
-    h.wait_app("web", "OutOfSync", |app| str_at(app, &["status", "sync", "status"]) == "OutOfSync").await;
+    h.cluster
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "apps",
+            "a",
+            &json!({"data": {"value": "by hand"}}),
+        )
+        .await
+        .expect("patch");
+    h.wait_app("web", "OutOfSync", |app| {
+        str_at(app, &["status", "sync", "status"]) == "OutOfSync"
+    })
+    .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(h.configmap("a").await.expect("a")["data"]["value"], "by hand", "not reverted without selfHeal");
-    let events = h.cluster.list("v1", "Event", "argocd").await.expect("events");
+    assert_eq!(
+        h.configmap("a").await.expect("a")["data"]["value"],
+        "by hand",
+        "not reverted without selfHeal"
+    );
+    let events = h
+        .cluster
+        .list("v1", "Event", "argocd")
+        .await
+        .expect("events");
     assert!(
-        events.iter().any(|e| str_at(e, &["message"]).contains("Synced -> OutOfSync")),
+        events
+            .iter()
+            .any(|e| str_at(e, &["message"]).contains("Synced -> OutOfSync")),
         "an event records the drift: {events:?}"
     );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn empty_render_never_prunes() {
-    let h = Harness::start(&[("app/a.yaml", &cm("a", "1")), ("app/README.md", "keep the directory")]).await;
+    let h = Harness::start(&[
+        ("app/a.yaml", &cm("a", "1")),
+        ("app/README.md", "keep the directory"),
+    ])
+    .await;
     let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
     h.create_app("web", "app", automated(false)).await;
     h.wait_synced("web", &first).await;
@@ -101,13 +171,21 @@ async fn empty_render_never_prunes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn automated_sync_refuses_mass_prune() {
-    let files: Vec<(String, String)> = (0..4).map(|i| (format!("app/{i}.yaml"), cm(&format!("c{i}"), "1"))).collect();
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, t)| (p.as_str(), t.as_str())).collect();
+    let files: Vec<(String, String)> = (0..4)
+        .map(|i| (format!("app/{i}.yaml"), cm(&format!("c{i}"), "1")))
+        .collect();
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(p, t)| (p.as_str(), t.as_str()))
+        .collect();
     let h = Harness::start(&refs).await;
     let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
     h.create_app("web", "app", automated(false)).await;
     h.wait_synced("web", &first).await;
-    h.commit(&[("app/1.yaml", ""), ("app/2.yaml", ""), ("app/3.yaml", "")], "remove three of four");
+    h.commit(
+        &[("app/1.yaml", ""), ("app/2.yaml", ""), ("app/3.yaml", "")],
+        "remove three of four",
+    );
     h.refresh("web").await;
     let message = h.condition("web", "PruneBlockedWarning").await;
     assert!(message.contains("would prune 3 of 4"), "{message}");
@@ -124,31 +202,52 @@ async fn rollback_reapplies_a_recorded_revision() {
     let sync = |h: &Harness, sync: Value| {
         let cluster = h.cluster.clone();
         async move {
-            let operation = json!({"operation": {"sync": sync, "initiatedBy": {"username": "test"}}});
+            let operation =
+                json!({"operation": {"sync": sync, "initiatedBy": {"username": "test"}}});
             cluster
-                .merge_patch(plumb_core::application::API_VERSION, "Application", "argocd", "web", &operation)
+                .merge_patch(
+                    plumb_core::application::API_VERSION,
+                    "Application",
+                    "argocd",
+                    "web",
+                    &operation,
+                )
                 .await
                 .expect("operation");
         }
     };
-    h.wait_app("web", "OutOfSync", |a| str_at(a, &["status", "sync", "status"]) == "OutOfSync").await;
+    h.wait_app("web", "OutOfSync", |a| {
+        str_at(a, &["status", "sync", "status"]) == "OutOfSync"
+    })
+    .await;
     sync(&h, json!({"prune": true})).await;
     h.wait_synced("web", &first).await;
     let second = h.commit(&[("app/a.yaml", &cm("a", "v2"))], "v2");
     h.refresh("web").await;
-    h.wait_app("web", "OutOfSync at v2", |a| str_at(a, &["status", "sync", "revision"]) == second).await;
+    h.wait_app("web", "OutOfSync at v2", |a| {
+        str_at(a, &["status", "sync", "revision"]) == second
+    })
+    .await;
     sync(&h, json!({"prune": true})).await;
     h.wait_app("web", "history of 2", |a| {
-        a.pointer("/status/history").and_then(Value::as_array).is_some_and(|h| h.len() == 2)
+        a.pointer("/status/history")
+            .and_then(Value::as_array)
+            .is_some_and(|h| h.len() == 2)
     })
     .await;
     assert_eq!(h.configmap("a").await.expect("a")["data"]["value"], "v2");
     sync(&h, json!({"revision": first, "prune": false})).await;
     h.wait_app("web", "history of 3", |a| {
-        a.pointer("/status/history").and_then(Value::as_array).is_some_and(|h| h.len() == 3)
+        a.pointer("/status/history")
+            .and_then(Value::as_array)
+            .is_some_and(|h| h.len() == 3)
     })
     .await;
-    assert_eq!(h.configmap("a").await.expect("a")["data"]["value"], "v1", "rolled back");
+    assert_eq!(
+        h.configmap("a").await.expect("a")["data"]["value"],
+        "v1",
+        "rolled back"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -164,7 +263,10 @@ async fn unreachable_repository_is_a_condition() {
     .await;
     let message = h.condition("gone", "ComparisonError").await;
     assert!(message.contains("nope"), "{message}");
-    assert_eq!(str_at(&h.app("gone").await, &["status", "sync", "status"]), "Unknown");
+    assert_eq!(
+        str_at(&h.app("gone").await, &["status", "sync", "status"]),
+        "Unknown"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -178,5 +280,10 @@ async fn controller_restart_converges_without_duplicate_history() {
     h.start_controller();
     tokio::time::sleep(Duration::from_millis(1000)).await;
     let app = h.wait_synced("web", &first).await;
-    assert_eq!(app.pointer("/status/history").and_then(Value::as_array).map(Vec::len), Some(1));
+    assert_eq!(
+        app.pointer("/status/history")
+            .and_then(Value::as_array)
+            .map(Vec::len),
+        Some(1)
+    );
 }

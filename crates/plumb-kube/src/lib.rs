@@ -69,9 +69,11 @@ impl Error {
 impl From<kube::Error> for Error {
     fn from(error: kube::Error) -> Self {
         match error {
-            kube::Error::Api(status) => {
-                Error::Api { code: status.code, reason: status.reason.clone(), message: status.message.clone() }
-            }
+            kube::Error::Api(status) => Error::Api {
+                code: status.code,
+                reason: status.reason.clone(),
+                message: status.message.clone(),
+            },
             other => Error::Client(other),
         }
     }
@@ -117,19 +119,33 @@ impl Cluster {
     /// Connects with a kubeconfig file and optional context.
     pub async fn from_kubeconfig(path: &Path, context: Option<&str>) -> Result<Cluster, Error> {
         let shown = path.display().to_string();
-        let kubeconfig =
-            Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig { path: shown.clone(), source: Box::new(e) })?;
-        let options = KubeConfigOptions { context: context.map(str::to_string), ..Default::default() };
+        let kubeconfig = Kubeconfig::read_from(path).map_err(|e| Error::Kubeconfig {
+            path: shown.clone(),
+            source: Box::new(e),
+        })?;
+        let options = KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
         let config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
-            .map_err(|e| Error::Kubeconfig { path: shown.clone(), source: Box::new(e) })?;
-        let client = Client::try_from(config).map_err(|e| Error::Kubeconfig { path: shown, source: Box::new(e) })?;
+            .map_err(|e| Error::Kubeconfig {
+                path: shown.clone(),
+                source: Box::new(e),
+            })?;
+        let client = Client::try_from(config).map_err(|e| Error::Kubeconfig {
+            path: shown,
+            source: Box::new(e),
+        })?;
         Ok(Cluster::new(client))
     }
 
     /// Wraps an existing client.
     pub fn new(client: Client) -> Cluster {
-        Cluster { client, kinds: Arc::default() }
+        Cluster {
+            client,
+            kinds: Arc::default(),
+        }
     }
 
     /// The underlying client.
@@ -141,7 +157,12 @@ impl Cluster {
     /// so kinds of CRDs created meanwhile are found.
     pub async fn kind(&self, api_version: &str, kind: &str) -> Result<Kind, Error> {
         let key = (api_version.to_string(), kind.to_string());
-        if let Some(found) = self.kinds.read().ok().and_then(|kinds| kinds.get(&key).cloned()) {
+        if let Some(found) = self
+            .kinds
+            .read()
+            .ok()
+            .and_then(|kinds| kinds.get(&key).cloned())
+        {
             return Ok(found);
         }
         let (group, version) = match api_version.split_once('/') {
@@ -150,16 +171,23 @@ impl Cluster {
         };
         let gvk = GroupVersionKind::gvk(group, version, kind);
         let (resource, capabilities): (ApiResource, ApiCapabilities) =
-            kube::discovery::pinned_kind(&self.client, &gvk).await.map_err(|error| match Error::from(error) {
-                Error::Api { code: 404, .. } => {
-                    Error::UnknownKind { api_version: api_version.into(), kind: kind.into() }
-                }
-                Error::Client(kube::Error::Discovery(_)) => {
-                    Error::UnknownKind { api_version: api_version.into(), kind: kind.into() }
-                }
-                other => other,
-            })?;
-        let found = Kind { resource, namespaced: capabilities.scope == Scope::Namespaced };
+            kube::discovery::pinned_kind(&self.client, &gvk)
+                .await
+                .map_err(|error| match Error::from(error) {
+                    Error::Api { code: 404, .. } => Error::UnknownKind {
+                        api_version: api_version.into(),
+                        kind: kind.into(),
+                    },
+                    Error::Client(kube::Error::Discovery(_)) => Error::UnknownKind {
+                        api_version: api_version.into(),
+                        kind: kind.into(),
+                    },
+                    other => other,
+                })?;
+        let found = Kind {
+            resource,
+            namespaced: capabilities.scope == Scope::Namespaced,
+        };
         if let Ok(mut kinds) = self.kinds.write() {
             kinds.insert(key, found.clone());
         }
@@ -191,7 +219,10 @@ impl Cluster {
         if options.dry_run == DryRun::Server {
             params = params.dry_run();
         }
-        let result = self.api(&kind, &namespace).patch(&name, &params, &Patch::Apply(object)).await?;
+        let result = self
+            .api(&kind, &namespace)
+            .patch(&name, &params, &Patch::Apply(object))
+            .await?;
         serde_json::to_value(result).map_err(Error::Decode)
     }
 
@@ -205,7 +236,10 @@ impl Cluster {
         patch: &Value,
     ) -> Result<Value, Error> {
         let kind = self.kind(api_version, kind).await?;
-        let result = self.api(&kind, namespace).patch(name, &PatchParams::default(), &Patch::Merge(patch)).await?;
+        let result = self
+            .api(&kind, namespace)
+            .patch(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
         serde_json::to_value(result).map_err(Error::Decode)
     }
 
@@ -225,17 +259,29 @@ impl Cluster {
     }
 
     /// Lists objects of a kind in a namespace (all namespaces when empty).
-    pub async fn list(&self, api_version: &str, kind: &str, namespace: &str) -> Result<Vec<Value>, Error> {
+    pub async fn list(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+    ) -> Result<Vec<Value>, Error> {
         let kind = self.kind(api_version, kind).await?;
         let list = self.api(&kind, namespace).list(&Default::default()).await?;
-        list.items.into_iter().map(|o| serde_json::to_value(o).map_err(Error::Decode)).collect()
+        list.items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).map_err(Error::Decode))
+            .collect()
     }
 
     /// Creates an object (plain create, for objects plumb itself owns such as CRDs).
     pub async fn create(&self, object: &Value) -> Result<Value, Error> {
         let (kind, namespace, _) = self.address(object).await?;
-        let object: DynamicObject = serde_json::from_value(object.clone()).map_err(Error::Decode)?;
-        let result = self.api(&kind, &namespace).create(&Default::default(), &object).await?;
+        let object: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(Error::Decode)?;
+        let result = self
+            .api(&kind, &namespace)
+            .create(&Default::default(), &object)
+            .await?;
         serde_json::to_value(result).map_err(Error::Decode)
     }
 
@@ -287,7 +333,9 @@ impl Cluster {
                 Ok(watcher::Event::Apply(o) | watcher::Event::InitApply(o)) => {
                     serde_json::to_value(o).ok().map(WatchEvent::Applied)
                 }
-                Ok(watcher::Event::Delete(o)) => serde_json::to_value(o).ok().map(WatchEvent::Deleted),
+                Ok(watcher::Event::Delete(o)) => {
+                    serde_json::to_value(o).ok().map(WatchEvent::Deleted)
+                }
                 Ok(watcher::Event::InitDone) => Some(WatchEvent::Synced),
                 Ok(watcher::Event::Init) => None,
                 Err(error) => Some(WatchEvent::Error(error.to_string())),
@@ -296,12 +344,23 @@ impl Cluster {
     }
 
     async fn address(&self, object: &Value) -> Result<(Kind, String, String), Error> {
-        let api_version = object.get("apiVersion").and_then(Value::as_str).unwrap_or("");
+        let api_version = object
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         let kind_name = object.get("kind").and_then(Value::as_str).unwrap_or("");
         let kind = self.kind(api_version, kind_name).await?;
         let metadata = object.get("metadata");
-        let namespace = metadata.and_then(|m| m.get("namespace")).and_then(Value::as_str).unwrap_or("").to_string();
-        let name = metadata.and_then(|m| m.get("name")).and_then(Value::as_str).unwrap_or("").to_string();
+        let namespace = metadata
+            .and_then(|m| m.get("namespace"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        let name = metadata
+            .and_then(|m| m.get("name"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
         Ok((kind, namespace, name))
     }
 }

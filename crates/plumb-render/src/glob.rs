@@ -9,7 +9,12 @@ pub struct Glob {
 impl Glob {
     /// Compiles `pattern`; `None` when braces are unbalanced.
     pub fn new(pattern: &str) -> Option<Glob> {
-        Some(Glob { alternatives: expand(pattern)?.into_iter().map(|p| p.chars().collect()).collect() })
+        Some(Glob {
+            alternatives: expand(pattern)?
+                .into_iter()
+                .map(|p| p.chars().collect())
+                .collect(),
+        })
     }
 
     /// Whether the relative path matches (either as a whole or by its file name).
@@ -17,7 +22,9 @@ impl Glob {
         let name = path.rsplit('/').next().unwrap_or(path);
         let path: Vec<char> = path.chars().collect();
         let name: Vec<char> = name.chars().collect();
-        self.alternatives.iter().any(|p| matches(p, &path) || matches(p, &name))
+        self.alternatives
+            .iter()
+            .any(|p| matches(p, &path) || matches(p, &name))
     }
 }
 
@@ -44,7 +51,11 @@ fn expand(pattern: &str) -> Option<Vec<String>> {
         }
     }
     let close = close?;
-    let (prefix, body, suffix) = (&pattern[..open], &pattern[open + 1..close], &pattern[close + 1..]);
+    let (prefix, body, suffix) = (
+        &pattern[..open],
+        &pattern[open + 1..close],
+        &pattern[close + 1..],
+    );
     let mut parts = Vec::new();
     let (mut depth, mut start) = (0, 0);
     for (i, c) in body.char_indices() {
@@ -71,12 +82,16 @@ fn matches(pattern: &[char], text: &[char]) -> bool {
         None => text.is_empty(),
         Some('*') if pattern.get(1) == Some(&'*') => {
             let rest = &pattern[2..];
-            let rest = if rest.first() == Some(&'/') { &rest[1..] } else { rest };
+            let rest = if rest.first() == Some(&'/') {
+                &rest[1..]
+            } else {
+                rest
+            };
             (0..=text.len()).any(|i| matches(rest, &text[i..]))
         }
-        Some('*') => {
-            (0..=text.len()).take_while(|&i| i == 0 || text[i - 1] != '/').any(|i| matches(&pattern[1..], &text[i..]))
-        }
+        Some('*') => (0..=text.len())
+            .take_while(|&i| i == 0 || text[i - 1] != '/')
+            .any(|i| matches(&pattern[1..], &text[i..])),
         Some('?') => !text.is_empty() && text[0] != '/' && matches(&pattern[1..], &text[1..]),
         Some('[') => {
             let Some(end) = pattern.iter().position(|&c| c == ']') else {

@@ -8,13 +8,14 @@
 
 mod directory;
 mod glob;
+mod helm;
 mod yaml;
 
 pub use directory::render_directory;
 pub use yaml::{ParseError, parse_documents};
 
 use plumb_core::application::Source;
-use plumb_core::manifest::{InvalidManifest, Manifest};
+use plumb_core::manifest::{InvalidManifest, Manifest, Origin};
 use std::path::{Path, PathBuf};
 
 /// Bounds on what a render may read.
@@ -32,8 +33,24 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { max_file_bytes: 4 * 1024 * 1024, max_total_bytes: 64 * 1024 * 1024, max_files: 10_000, max_depth: 32 }
+        Limits {
+            max_file_bytes: 4 * 1024 * 1024,
+            max_total_bytes: 64 * 1024 * 1024,
+            max_files: 10_000,
+            max_depth: 32,
+        }
     }
+}
+
+/// Facts about the application a renderer may need (Helm's release name and namespace).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub struct RenderContext {
+    /// The application's name: Helm's default release name.
+    pub app_name: String,
+    /// The destination namespace: Helm's release namespace.
+    pub namespace: String,
+    /// The cluster's version for `.Capabilities.KubeVersion`, when known.
+    pub kube_version: Option<String>,
 }
 
 /// Which renderer a source path needs.
@@ -116,6 +133,32 @@ pub enum Error {
         /// The pattern.
         pattern: String,
     },
+    /// Kustomize refused the kustomization.
+    #[error("kustomize build {path}")]
+    Kustomize {
+        /// Directory relative to the root.
+        path: String,
+        /// The cause, naming the file and field.
+        #[source]
+        source: plumb_kustomize::Error,
+    },
+    /// A `spec.source.helm` option is unusable.
+    #[error("spec.source.helm.{field}: {problem}")]
+    HelmOption {
+        /// The option.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
+    /// Helm rendering failed.
+    #[error("helm template {path}")]
+    Helm {
+        /// Chart directory relative to the root.
+        path: String,
+        /// The cause, with file and line.
+        #[source]
+        source: plumb_helm::Error,
+    },
     /// A renderer that is not available for this source.
     #[error("{path}: {what} sources are not supported yet")]
     Unsupported {
@@ -128,7 +171,10 @@ pub enum Error {
 
 /// Detects which renderer the directory `dir` needs.
 pub fn source_type(dir: &Path) -> SourceType {
-    if ["kustomization.yaml", "kustomization.yml", "Kustomization"].iter().any(|f| dir.join(f).is_file()) {
+    if ["kustomization.yaml", "kustomization.yml", "Kustomization"]
+        .iter()
+        .any(|f| dir.join(f).is_file())
+    {
         SourceType::Kustomize
     } else if dir.join("Chart.yaml").is_file() {
         SourceType::Helm
@@ -141,11 +187,25 @@ pub fn source_type(dir: &Path) -> SourceType {
 ///
 /// **Errors**: any unreadable, oversized, escaping or malformed file, and any object missing
 /// `apiVersion`, `kind` or `metadata.name`, fail the whole render; the error names the file.
-pub fn render(root: &Path, source: &Source, limits: &Limits) -> Result<(SourceType, Vec<Manifest>), Error> {
-    let root = root.canonicalize().map_err(|source| Error::Read { path: ".".into(), source })?;
-    let dir = confine(&root, Path::new(source.path.trim_start_matches('/')), &source.path)?;
+pub fn render(
+    root: &Path,
+    source: &Source,
+    context: &RenderContext,
+    limits: &Limits,
+) -> Result<(SourceType, Vec<Manifest>), Error> {
+    let root = root.canonicalize().map_err(|source| Error::Read {
+        path: ".".into(),
+        source,
+    })?;
+    let dir = confine(
+        &root,
+        Path::new(source.path.trim_start_matches('/')),
+        &source.path,
+    )?;
     if !dir.is_dir() {
-        return Err(Error::PathNotFound { path: source.path.clone() });
+        return Err(Error::PathNotFound {
+            path: source.path.clone(),
+        });
     }
     let kind = source_type(&dir);
     let manifests = match kind {
@@ -154,11 +214,25 @@ pub fn render(root: &Path, source: &Source, limits: &Limits) -> Result<(SourceTy
             render_directory(&root, &dir, &directory, limits)?
         }
         SourceType::Kustomize => {
-            return Err(Error::Unsupported { path: relative(&root, &dir), what: "Kustomize" });
+            let objects = plumb_kustomize::build(&root, &dir, &plumb_kustomize::Options::default())
+                .map_err(|source| Error::Kustomize {
+                    path: relative(&root, &dir),
+                    source,
+                })?;
+            let file = format!("{}/kustomization.yaml", relative(&root, &dir));
+            objects
+                .into_iter()
+                .enumerate()
+                .map(|(document, object)| Manifest {
+                    object,
+                    origin: Origin {
+                        file: file.clone(),
+                        document,
+                    },
+                })
+                .collect()
         }
-        SourceType::Helm => {
-            return Err(Error::Unsupported { path: relative(&root, &dir), what: "Helm chart" });
-        }
+        SourceType::Helm => helm::render_chart(&root, &dir, source.helm.as_ref(), context)?,
     };
     for manifest in &manifests {
         manifest.validate()?;
@@ -172,17 +246,26 @@ pub(crate) fn confine(root: &Path, path: &Path, shown: &str) -> Result<PathBuf, 
     let resolved = match joined.canonicalize() {
         Ok(resolved) => resolved,
         Err(_) => {
-            return Err(Error::PathNotFound { path: shown.to_string() });
+            return Err(Error::PathNotFound {
+                path: shown.to_string(),
+            });
         }
     };
     if !resolved.starts_with(root) {
-        return Err(Error::OutsideRoot { path: shown.to_string(), what: "path" });
+        return Err(Error::OutsideRoot {
+            path: shown.to_string(),
+            what: "path",
+        });
     }
     Ok(resolved)
 }
 
 /// `path` relative to `root`, `/`-separated, `.` for the root itself.
 pub(crate) fn relative(root: &Path, path: &Path) -> String {
-    let rel = path.strip_prefix(root).unwrap_or(path).to_string_lossy().replace('\\', "/");
+    let rel = path
+        .strip_prefix(root)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/");
     if rel.is_empty() { ".".into() } else { rel }
 }

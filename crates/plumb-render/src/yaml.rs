@@ -54,13 +54,23 @@ pub fn parse_documents(file: &str, text: &str) -> Result<Vec<(usize, Value)>, Pa
 }
 
 fn is_list(map: &serde_json::Map<String, Value>) -> bool {
-    map.get("kind").and_then(Value::as_str).is_some_and(|kind| kind.ends_with("List"))
+    map.get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| kind.ends_with("List"))
         && map.get("items").is_some_and(Value::is_array)
-        && map.get("apiVersion").and_then(Value::as_str).is_some_and(|v| v == "v1" || v.ends_with("/v1"))
+        && map
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .is_some_and(|v| v == "v1" || v.ends_with("/v1"))
 }
 
 fn one_line(message: &str) -> String {
-    message.lines().map(str::trim).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    message
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 #[cfg(test)]
@@ -71,7 +81,10 @@ mod tests {
     fn multi_document_with_empty_documents_and_lists() {
         let text = "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n---\n---\n# only a comment\n---\napiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: ConfigMap\n  metadata:\n    name: b\n";
         let objects = parse_documents("x.yaml", text).unwrap();
-        let names: Vec<_> = objects.iter().map(|(_, o)| o["metadata"]["name"].as_str().unwrap()).collect();
+        let names: Vec<_> = objects
+            .iter()
+            .map(|(_, o)| o["metadata"]["name"].as_str().unwrap())
+            .collect();
         assert_eq!(names, ["a", "b"]);
     }
 
@@ -84,13 +97,17 @@ mod tests {
 
     #[test]
     fn invalid_yaml_names_file_and_line() {
-        let error = parse_documents("apps/bad.yaml", "a: [1, 2\nb: c\n").unwrap_err().to_string();
+        let error = parse_documents("apps/bad.yaml", "a: [1, 2\nb: c\n")
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("apps/bad.yaml: invalid YAML"), "{error}");
     }
 
     #[test]
     fn invalid_json() {
-        let error = parse_documents("x.json", "{\"a\": ").unwrap_err().to_string();
+        let error = parse_documents("x.json", "{\"a\": ")
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("x.json: invalid JSON"), "{error}");
     }
 }

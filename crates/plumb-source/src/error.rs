@@ -52,7 +52,11 @@ pub enum Error {
 
     /// The target revision exists but names a tree or blob, not a commit.
     #[error("revision {revision:?} in {url} is a {kind}, not a commit")]
-    NotACommit { url: String, revision: String, kind: String },
+    NotACommit {
+        url: String,
+        revision: String,
+        kind: String,
+    },
 
     /// Reading the local mirror failed (missing object, corrupt data).
     #[error("reading {what} from the mirror of {url} failed")]
@@ -69,19 +73,43 @@ pub enum Error {
 
     /// A file of the commit is larger than [`crate::Options::max_file_bytes`].
     #[error("file {path:?} in commit {sha} is {size} bytes, over the limit of {limit} bytes")]
-    FileTooLarge { sha: String, path: String, size: u64, limit: u64 },
+    FileTooLarge {
+        sha: String,
+        path: String,
+        size: u64,
+        limit: u64,
+    },
 
     /// The commit's files add up to more than [`crate::Options::max_snapshot_bytes`].
     #[error("commit {sha} exceeds the snapshot size limit of {limit} bytes at file {path:?}")]
-    SnapshotTooLarge { sha: String, path: String, limit: u64 },
+    SnapshotTooLarge {
+        sha: String,
+        path: String,
+        limit: u64,
+    },
 
     /// The commit has more entries than [`crate::Options::max_files`].
     #[error("commit {sha} exceeds the limit of {limit} files at {path:?}")]
-    TooManyFiles { sha: String, path: String, limit: usize },
+    TooManyFiles {
+        sha: String,
+        path: String,
+        limit: usize,
+    },
 
     /// A tree entry name that cannot be written safely (`..`, `/`, NUL, duplicates).
     #[error("commit {sha} has an unsafe path {path:?}: {reason}")]
-    UnsafePath { sha: String, path: String, reason: &'static str },
+    UnsafePath {
+        sha: String,
+        path: String,
+        reason: &'static str,
+    },
+
+    /// [`crate::Options::extra_ca_certificates_pem`] is not a PEM bundle of certificates.
+    #[error("invalid extra ca certificates")]
+    InvalidCaCertificates {
+        #[source]
+        source: GitError,
+    },
 
     /// A local file system operation failed.
     #[error("{action} {path:?} failed")]
@@ -118,9 +146,9 @@ impl GitError {
         Self(scrub(text, secrets))
     }
 
-    /// Render a gix error with its whole chain (gix joins it with `: ` in alternate form).
+    /// Render a gix error with its chain of causes.
     pub(crate) fn from_gix(err: &gix::Error, secrets: &[&str]) -> Self {
-        Self(scrub(format!("{err:#}"), secrets))
+        Self::scrubbed(err, secrets)
     }
 }
 
@@ -145,13 +173,20 @@ pub struct IoError {
 
 impl From<std::io::Error> for IoError {
     fn from(err: std::io::Error) -> Self {
-        Self { kind: err.kind(), message: err.to_string() }
+        Self {
+            kind: err.kind(),
+            message: err.to_string(),
+        }
     }
 }
 
 impl Error {
     pub(crate) fn io(action: &'static str, path: impl Into<PathBuf>, err: std::io::Error) -> Self {
-        Error::Io { action, path: path.into(), source: err.into() }
+        Error::Io {
+            action,
+            path: path.into(),
+            source: err.into(),
+        }
     }
 
     /// The (redacted) repository URL this error is about, if any.

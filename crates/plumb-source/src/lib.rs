@@ -4,8 +4,10 @@
 //! directory of files the renderer can read:
 //!
 //! - one bare mirror per repository URL under [`Options::cache_dir`], fetched
-//!   with gix (`file://` and plain paths, `http(s)://` with basic or token
-//!   credentials, `ssh://` with the ambient ssh keys);
+//!   with gix: `file://` and plain paths (gix runs `git-upload-pack`),
+//!   `http(s)://` with basic or token credentials and optional private CAs,
+//!   `ssh://` and `user@host:path` with a private key and known hosts (gix runs
+//!   OpenSSH `ssh`);
 //! - resolution of branches, tags, full or short SHAs and `HEAD` to a commit
 //!   ([`Revision`]);
 //! - immutable per-commit snapshots of the tree on disk ([`Snapshot`]), with
@@ -25,9 +27,10 @@ mod error;
 mod fetch;
 mod resolve;
 mod snapshot;
+mod ssh;
 mod url;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -37,12 +40,16 @@ pub use error::{Error, GitError, IoError};
 pub use resolve::Revision;
 pub use snapshot::Snapshot;
 
+use fetch::{TransportSettings, Wanted};
+use ssh::SshSettings;
 use url::RepoUrl;
 
 /// Limits and locations for [`Repositories`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
-    /// Holds `repos/<mirror>` and `snapshots/<sha>`; created when missing.
+    /// Holds `repos/<mirror>` and `snapshots/<sha>`; created when missing. One
+    /// [`Repositories`] at a time owns it: creating one removes temporary directories
+    /// left there by a crash.
     pub cache_dir: PathBuf,
     /// The largest single file (or symlink target) a snapshot accepts.
     pub max_file_bytes: u64,
@@ -50,6 +57,16 @@ pub struct Options {
     pub max_snapshot_bytes: u64,
     /// The most files, symlinks and directories a snapshot accepts.
     pub max_files: usize,
+    /// PEM bundle of CA certificates trusted for `https://` in addition to the
+    /// platform's roots (self-signed or private Git servers; Argo CD's
+    /// `argocd-tls-certs-cm` certificates concatenated). Empty for none.
+    pub extra_ca_certificates_pem: Vec<u8>,
+    /// Lines of an OpenSSH `known_hosts` file (Argo CD's `argocd-ssh-known-hosts-cm`).
+    /// When given, ssh checks host keys strictly against exactly these; when empty,
+    /// ssh's own defaults apply (`~/.ssh/known_hosts`, unknown hosts refused).
+    pub ssh_known_hosts: Vec<u8>,
+    /// The OpenSSH client to run; `ssh` from `PATH` by default.
+    pub ssh_program: PathBuf,
 }
 
 impl Options {
@@ -64,6 +81,9 @@ impl Options {
             max_file_bytes: Self::DEFAULT_MAX_FILE_BYTES,
             max_snapshot_bytes: Self::DEFAULT_MAX_SNAPSHOT_BYTES,
             max_files: Self::DEFAULT_MAX_FILES,
+            extra_ca_certificates_pem: Vec::new(),
+            ssh_known_hosts: Vec::new(),
+            ssh_program: PathBuf::from("ssh"),
         }
     }
 }
@@ -83,16 +103,22 @@ pub enum Credentials {
     /// A personal access or app token, sent as the basic-auth password (GitHub, GitLab,
     /// Gitea and Bitbucket accept this form).
     Token(String),
+    /// An OpenSSH private key (PEM/OpenSSH text, no passphrase) for `ssh://` and
+    /// `user@host:path` URLs, like Argo CD's `sshPrivateKey`.
+    SshPrivateKey(String),
 }
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
-            Credentials::Basic { username, .. } => {
-                f.debug_struct("Basic").field("username", username).field("password", &"***").finish()
-            }
+            Credentials::Basic { username, .. } => f
+                .debug_struct("Basic")
+                .field("username", username)
+                .field("password", &"***")
+                .finish(),
             Credentials::Token(_) => f.write_str("Token(***)"),
+            Credentials::SshPrivateKey(_) => f.write_str("SshPrivateKey(***)"),
         }
     }
 }
@@ -129,6 +155,7 @@ pub struct Repositories {
     fetches: AtomicU64,
     snapshots_written: AtomicU64,
     snapshots_reused: AtomicU64,
+    transport: TransportSettings,
 }
 
 #[derive(Default)]
@@ -136,6 +163,11 @@ struct MirrorState {
     repo: Option<gix::ThreadSafeRepository>,
     /// When the last fetch began and how it ended.
     last_fetch: Option<(Instant, Result<(), Error>)>,
+    /// Whether sending credentials over plain `http://` was logged for this URL.
+    warned_cleartext: bool,
+    /// Full SHAs fetched one by one since the last full fetch, so that a SHA the
+    /// server does not have is asked for once per fetch, not once per caller.
+    commits_tried: HashSet<String>,
 }
 
 impl Repositories {
@@ -147,10 +179,37 @@ impl Repositories {
         let repos_dir = options.cache_dir.join("repos");
         let snapshots_dir = options.cache_dir.join("snapshots");
         for dir in [&repos_dir, &snapshots_dir] {
-            std::fs::create_dir_all(dir).map_err(|err| Error::io("creating", dir.as_path(), err))?;
+            std::fs::create_dir_all(dir)
+                .map_err(|err| Error::io("creating", dir.as_path(), err))?;
         }
+        let extra_roots = if options.extra_ca_certificates_pem.is_empty() {
+            Vec::new()
+        } else {
+            let roots = reqwest::Certificate::from_pem_bundle(&options.extra_ca_certificates_pem)
+                .map_err(|err| Error::InvalidCaCertificates {
+                source: GitError::scrubbed(&err, &[]),
+            })?;
+            if roots.is_empty() {
+                return Err(Error::InvalidCaCertificates {
+                    source: GitError("no PEM certificate found".into()),
+                });
+            }
+            roots
+        };
+        let ssh_dir = options.cache_dir.join("ssh");
+        let ssh_program = options.ssh_program.clone();
+        create_private_dir(&ssh_dir)?;
         remove_stale_temp_dirs(&snapshots_dir);
         remove_stale_temp_dirs(&repos_dir);
+        remove_stale_key_files(&ssh_dir);
+        let known_hosts = if options.ssh_known_hosts.is_empty() {
+            None
+        } else {
+            let path = ssh_dir.join("known_hosts");
+            std::fs::write(&path, &options.ssh_known_hosts)
+                .map_err(|err| Error::io("writing", path.as_path(), err))?;
+            Some(path)
+        };
         Ok(Self {
             options,
             repos_dir,
@@ -160,6 +219,14 @@ impl Repositories {
             fetches: AtomicU64::new(0),
             snapshots_written: AtomicU64::new(0),
             snapshots_reused: AtomicU64::new(0),
+            transport: TransportSettings {
+                extra_roots,
+                ssh: SshSettings {
+                    program: ssh_program,
+                    known_hosts,
+                    key_dir: ssh_dir,
+                },
+            },
         })
     }
 
@@ -203,9 +270,24 @@ impl Repositories {
                 return Err(err.clone());
             }
         } else {
+            if url.transport == url::Transport::Http
+                && url.raw.starts_with("http://")
+                && *credentials != Credentials::None
+                && !state.warned_cleartext
+            {
+                state.warned_cleartext = true;
+                tracing::warn!(url = %url.redacted, "sending credentials over plain http; use https");
+            }
             let started = Instant::now();
             self.fetches.fetch_add(1, Ordering::Relaxed);
-            let outcome = fetch::fetch(&repo.to_thread_local(), &url, credentials);
+            let outcome = fetch::fetch(
+                &repo.to_thread_local(),
+                &url,
+                credentials,
+                Wanted::Everything,
+                &self.transport,
+            );
+            state.commits_tried.clear();
             match &outcome {
                 Ok(()) => {
                     tracing::debug!(url = %url.redacted, elapsed = ?started.elapsed(), "fetched")
@@ -215,7 +297,30 @@ impl Repositories {
             state.last_fetch = Some((started, outcome.clone()));
             outcome?;
         }
-        resolve::resolve(&repo.to_thread_local(), &url, target_revision)
+        let local = repo.to_thread_local();
+        match resolve::resolve(&local, &url, target_revision) {
+            Err(Error::RevisionNotFound { .. })
+                if parse_full_sha(&target_revision.trim().to_ascii_lowercase()).is_ok()
+                    && state
+                        .commits_tried
+                        .insert(target_revision.trim().to_ascii_lowercase()) =>
+            {
+                // A commit no branch or tag reaches, e.g. on a deleted or pull-request branch.
+                let sha = target_revision.trim().to_ascii_lowercase();
+                self.fetches.fetch_add(1, Ordering::Relaxed);
+                if let Err(err) = fetch::fetch(
+                    &local,
+                    &url,
+                    credentials,
+                    Wanted::Commit(&sha),
+                    &self.transport,
+                ) {
+                    tracing::debug!(url = %url.redacted, sha, error = %err, "fetching a single commit failed");
+                }
+                resolve::resolve(&local, &url, target_revision)
+            }
+            other => other,
+        }
     }
 
     /// The files of `revision` (as returned by [`Self::resolve`] for `url`), written once to
@@ -226,9 +331,16 @@ impl Repositories {
         let commit = parse_full_sha(sha)?;
         let dest = self.snapshots_dir.join(sha);
         let done = |written: bool| {
-            let counter = if written { &self.snapshots_written } else { &self.snapshots_reused };
+            let counter = if written {
+                &self.snapshots_written
+            } else {
+                &self.snapshots_reused
+            };
             counter.fetch_add(1, Ordering::Relaxed);
-            Snapshot { revision: sha.to_owned(), root: dest.clone() }
+            Snapshot {
+                revision: sha.to_owned(),
+                root: dest.clone(),
+            }
         };
         if dest.is_dir() {
             return Ok(done(false));
@@ -250,7 +362,14 @@ impl Repositories {
                 Ok(false)
             } else {
                 let started = Instant::now();
-                let written = snapshot::write(&repo.to_thread_local(), &url, sha, commit, &dest, &self.options);
+                let written = snapshot::write(
+                    &repo.to_thread_local(),
+                    &url,
+                    sha,
+                    commit,
+                    &dest,
+                    &self.options,
+                );
                 tracing::debug!(url = %url.redacted, sha, elapsed = ?started.elapsed(), ok = written.is_ok(), "snapshot");
                 written
             }
@@ -267,13 +386,48 @@ impl Repositories {
             .map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
         let mut removed = 0;
         for entry in entries {
-            let entry = entry.map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
+            let entry =
+                entry.map_err(|err| Error::io("listing", self.snapshots_dir.as_path(), err))?;
             let name = entry.file_name();
             let Some(name) = name.to_str() else { continue };
             if parse_full_sha(name).is_err() || keep.contains(&name) {
                 continue;
             }
-            std::fs::remove_dir_all(entry.path()).map_err(|err| Error::io("removing", entry.path(), err))?;
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|err| Error::io("removing", entry.path(), err))?;
+            removed += 1;
+        }
+        Ok(removed)
+    }
+
+    /// Delete the mirror of every repository not in `keep` (URLs as passed to
+    /// [`Self::resolve`]); returns how many were removed. A removed repository is
+    /// cloned again if it is resolved later.
+    ///
+    /// Call it when no resolve of a repository that is not kept is running. Invalid
+    /// URLs in `keep` are ignored: they have no mirror.
+    pub fn remove_mirrors_except(&self, keep: &[&str]) -> Result<usize, Error> {
+        let keep: HashSet<String> = keep
+            .iter()
+            .filter_map(|url| RepoUrl::parse(url).ok())
+            .map(|url| url.mirror_dir_name())
+            .collect();
+        // Forget cached handles first so no caller keeps using a deleted directory.
+        lock(&self.mirrors).retain(|url, _| {
+            RepoUrl::parse(url).is_ok_and(|url| keep.contains(&url.mirror_dir_name()))
+        });
+        let entries = std::fs::read_dir(&self.repos_dir)
+            .map_err(|err| Error::io("listing", self.repos_dir.as_path(), err))?;
+        let mut removed = 0;
+        for entry in entries {
+            let entry = entry.map_err(|err| Error::io("listing", self.repos_dir.as_path(), err))?;
+            let name = entry.file_name();
+            let Some(name) = name.to_str() else { continue };
+            if name.starts_with('.') || keep.contains(name) {
+                continue;
+            }
+            std::fs::remove_dir_all(entry.path())
+                .map_err(|err| Error::io("removing", entry.path(), err))?;
             removed += 1;
         }
         Ok(removed)
@@ -289,7 +443,11 @@ impl Repositories {
         Arc::clone(mirrors.entry(url.raw.clone()).or_default())
     }
 
-    fn open_mirror(&self, state: &mut MirrorState, url: &RepoUrl) -> Result<gix::ThreadSafeRepository, Error> {
+    fn open_mirror(
+        &self,
+        state: &mut MirrorState,
+        url: &RepoUrl,
+    ) -> Result<gix::ThreadSafeRepository, Error> {
         if let Some(repo) = &state.repo {
             return Ok(repo.clone());
         }
@@ -303,15 +461,49 @@ impl Repositories {
 /// Lock, ignoring poisoning: the guarded state stays consistent because every
 /// update is a single assignment after the fallible work is done.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 fn parse_full_sha(sha: &str) -> Result<gix::ObjectId, Error> {
-    let invalid = || Error::InvalidSha { sha: sha.to_owned() };
-    if sha.len() != 40 || !sha.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+    let invalid = || Error::InvalidSha {
+        sha: sha.to_owned(),
+    };
+    if sha.len() != 40
+        || !sha
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
         return Err(invalid());
     }
     gix::ObjectId::from_hex(sha.as_bytes()).map_err(|_| invalid())
+}
+
+/// A directory only this user can enter: it holds private keys while ssh runs.
+fn create_private_dir(dir: &Path) -> Result<(), Error> {
+    std::fs::create_dir_all(dir).map_err(|err| Error::io("creating", dir, err))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|err| Error::io("setting permissions of", dir, err))?;
+    }
+    Ok(())
+}
+
+/// Private keys left behind by a crash during an ssh fetch.
+fn remove_stale_key_files(dir: &Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_name().to_string_lossy().starts_with("key-")
+            && let Err(err) = std::fs::remove_file(entry.path())
+        {
+            tracing::warn!(path = %entry.path().display(), error = %err, "could not remove a stale key file");
+        }
+    }
 }
 
 /// Leftovers of a crash between creating a temp dir and renaming it.
@@ -344,9 +536,15 @@ mod tests {
 
     #[test]
     fn credentials_debug_hides_secrets() {
-        let basic = Credentials::Basic { username: "bob".into(), password: "hunter22".into() };
+        let basic = Credentials::Basic {
+            username: "bob".into(),
+            password: "hunter22".into(),
+        };
         let shown = format!("{basic:?} {:?}", Credentials::Token("tok-123456".into()));
-        assert!(!shown.contains("hunter22") && !shown.contains("tok-123456"), "{shown}");
+        assert!(
+            !shown.contains("hunter22") && !shown.contains("tok-123456"),
+            "{shown}"
+        );
         assert!(shown.contains("bob"));
     }
 

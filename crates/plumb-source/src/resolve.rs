@@ -34,9 +34,16 @@ impl Revision {
 ///
 /// Branches win over tags and both win over SHAs, the order Argo CD uses, so a
 /// branch called `deadbeef` is still a branch.
-pub(crate) fn resolve(repo: &gix::Repository, url: &RepoUrl, target: &str) -> Result<Revision, Error> {
+pub(crate) fn resolve(
+    repo: &gix::Repository,
+    url: &RepoUrl,
+    target: &str,
+) -> Result<Revision, Error> {
     let target = target.trim();
-    let not_found = || Error::RevisionNotFound { url: url.redacted.clone(), revision: target.to_owned() };
+    let not_found = || Error::RevisionNotFound {
+        url: url.redacted.clone(),
+        revision: target.to_owned(),
+    };
     let candidates: Vec<(String, String)> = if target.is_empty() || target == "HEAD" {
         vec![(REMOTE_HEAD.to_owned(), "HEAD".to_owned())]
     } else if target.starts_with("refs/") {
@@ -59,8 +66,12 @@ pub(crate) fn resolve(repo: &gix::Repository, url: &RepoUrl, target: &str) -> Re
             .try_find_reference(local.as_str())
             .map_err(|err| mirror_error(url, &format!("reference {shown}"), &err))?;
         if let Some(mut reference) = found {
-            let id =
-                reference.peel_to_id().map_err(|err| mirror_error(url, &format!("reference {shown}"), &err))?.detach();
+            let id = match reference.peel_to_id() {
+                Ok(id) => id.detach(),
+                // A symbolic ref to a branch that does not exist yet: an empty repository.
+                Err(err) if err.is_not_found() => return Err(not_found()),
+                Err(err) => return Err(mirror_error(url, &format!("reference {shown}"), &err)),
+            };
             return commit_info(repo, url, target, id, Some(shown));
         }
     }
@@ -75,7 +86,11 @@ fn is_sha_like(s: &str) -> bool {
     (4..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-fn lookup_sha(repo: &gix::Repository, url: &RepoUrl, target: &str) -> Result<Option<gix::ObjectId>, Error> {
+fn lookup_sha(
+    repo: &gix::Repository,
+    url: &RepoUrl,
+    target: &str,
+) -> Result<Option<gix::ObjectId>, Error> {
     let lower = target.to_ascii_lowercase();
     if lower.len() == 40 {
         let id = gix::ObjectId::from_hex(lower.as_bytes()).map_err(|err| Error::Mirror {
@@ -97,7 +112,10 @@ fn lookup_sha(repo: &gix::Repository, url: &RepoUrl, target: &str) -> Result<Opt
     {
         None => Ok(None),
         Some(Ok(id)) => Ok(Some(id)),
-        Some(Err(())) => Err(Error::AmbiguousRevision { url: url.redacted.clone(), revision: target.to_owned() }),
+        Some(Err(())) => Err(Error::AmbiguousRevision {
+            url: url.redacted.clone(),
+            revision: target.to_owned(),
+        }),
     }
 }
 
@@ -109,14 +127,18 @@ fn commit_info(
     reference: Option<String>,
 ) -> Result<Revision, Error> {
     let what = || format!("commit of revision {target:?}");
-    let object = repo.find_object(id).map_err(|err| mirror_error(url, &what(), &err))?;
+    let object = repo
+        .find_object(id)
+        .map_err(|err| mirror_error(url, &what(), &err))?;
     let kind = object.kind;
     let commit = object.peel_to_commit().map_err(|_| Error::NotACommit {
         url: url.redacted.clone(),
         revision: target.to_owned(),
         kind: kind.to_string(),
     })?;
-    let author = commit.author().map_err(|err| mirror_error(url, &what(), &err))?;
+    let author = commit
+        .author()
+        .map_err(|err| mirror_error(url, &what(), &err))?;
     Ok(Revision {
         sha: commit.id.to_string(),
         reference,

@@ -47,16 +47,26 @@ fn plan(
     let what = || format!("the tree of commit {sha}");
     let commit = repo
         .find_commit(commit)
-        .map_err(|_| Error::RevisionNotFound { url: url.redacted.clone(), revision: sha.to_owned() })?;
-    let tree = commit.tree_id().map_err(|err| mirror_error(url, &what(), &err))?.detach();
+        .map_err(|_| Error::RevisionNotFound {
+            url: url.redacted.clone(),
+            revision: sha.to_owned(),
+        })?;
+    let tree = commit
+        .tree_id()
+        .map_err(|err| mirror_error(url, &what(), &err))?
+        .detach();
 
     let mut plan = Plan::new();
     let mut files = 0usize;
     let mut total = 0u64;
     let mut stack: Vec<(Vec<u8>, gix::ObjectId)> = vec![(Vec::new(), tree)];
     while let Some((dir, tree_id)) = stack.pop() {
-        let tree = repo.find_tree(tree_id).map_err(|err| mirror_error(url, &what(), &err))?;
-        let decoded = tree.decode().map_err(|err| mirror_error(url, &what(), &err))?;
+        let tree = repo
+            .find_tree(tree_id)
+            .map_err(|err| mirror_error(url, &what(), &err))?;
+        let decoded = tree
+            .decode()
+            .map_err(|err| mirror_error(url, &what(), &err))?;
         for entry in &decoded.entries {
             let path = join(&dir, entry.filename);
             check_name(entry.filename, &path, sha)?;
@@ -81,9 +91,9 @@ fn plan(
                     stack.push((path, id));
                 }
                 EntryKind::Blob | EntryKind::BlobExecutable | EntryKind::Link => {
-                    let header = repo
-                        .find_header(id)
-                        .map_err(|err| mirror_error(url, &format!("{} in commit {sha}", path.as_bstr()), &err))?;
+                    let header = repo.find_header(id).map_err(|err| {
+                        mirror_error(url, &format!("{} in commit {sha}", path.as_bstr()), &err)
+                    })?;
                     let size = header.size();
                     if size > limits.max_file_bytes {
                         return Err(Error::FileTooLarge {
@@ -104,7 +114,10 @@ fn plan(
                     let item = if kind == EntryKind::Link {
                         Item::Link { id }
                     } else {
-                        Item::File { id, executable: kind == EntryKind::BlobExecutable }
+                        Item::File {
+                            id,
+                            executable: kind == EntryKind::BlobExecutable,
+                        }
                     };
                     plan.push((path, item));
                 }
@@ -139,7 +152,11 @@ fn check_name(name: &BStr, path: &[u8], sha: &str) -> Result<(), Error> {
         None
     };
     match reason {
-        Some(reason) => Err(Error::UnsafePath { sha: sha.to_owned(), path: path.to_str_lossy().into_owned(), reason }),
+        Some(reason) => Err(Error::UnsafePath {
+            sha: sha.to_owned(),
+            path: path.to_str_lossy().into_owned(),
+            reason,
+        }),
         None => Ok(()),
     }
 }
@@ -170,7 +187,11 @@ pub(crate) fn write(
         Err(err) => {
             let _ = std::fs::remove_dir_all(&tmp_path);
             // Another process may have renamed an identical snapshot into place first.
-            if dest.is_dir() { Ok(false) } else { Err(Error::io("renaming a snapshot to", dest, err)) }
+            if dest.is_dir() {
+                Ok(false)
+            } else {
+                Err(Error::io("renaming a snapshot to", dest, err))
+            }
         }
     }
 }
@@ -210,7 +231,8 @@ fn write_item(
                 .create_new(true)
                 .open(target)
                 .map_err(|err| exists(err, "creating file"))?;
-            file.write_all(&data).map_err(|err| Error::io("writing", target, err))?;
+            file.write_all(&data)
+                .map_err(|err| Error::io("writing", target, err))?;
             if *executable {
                 set_mode(target, 0o755)?;
             }
@@ -241,7 +263,10 @@ fn symlink(link_target: impl AsRef<Path>, at: &Path) -> std::io::Result<()> {
 
 #[cfg(not(unix))]
 fn symlink(_link_target: impl AsRef<Path>, _at: &Path) -> std::io::Result<()> {
-    Err(std::io::Error::new(std::io::ErrorKind::Unsupported, "symlinks are only supported on unix"))
+    Err(std::io::Error::new(
+        std::io::ErrorKind::Unsupported,
+        "symlinks are only supported on unix",
+    ))
 }
 
 #[cfg(unix)]

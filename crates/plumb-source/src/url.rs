@@ -35,12 +35,19 @@ impl RepoUrl {
         let raw = input.trim().trim_end_matches('/').to_owned();
         let redacted = redact(&raw);
         if raw.is_empty() {
-            return Err(Error::InvalidUrl { url: redacted, reason: "the url is empty".into() });
+            return Err(Error::InvalidUrl {
+                url: redacted,
+                reason: "the url is empty".into(),
+            });
         }
-        let parsed = gix::url::parse(raw.as_bytes().as_bstr()).map_err(|err| Error::InvalidUrl {
-            url: redacted.clone(),
-            reason: crate::error::GitError::scrubbed(&err, &[]).to_string(),
-        })?;
+        let parsed =
+            gix::url::parse(raw.as_bytes().as_bstr()).map_err(|err| Error::InvalidUrl {
+                // The parser quotes its input, which may carry userinfo.
+                reason: crate::error::GitError::scrubbed(&err, &[])
+                    .to_string()
+                    .replace(&raw, &redacted),
+                url: redacted.clone(),
+            })?;
         let mut embedded_secrets = Vec::new();
         if let Some(password) = parsed.password() {
             embedded_secrets.push(password.to_owned());
@@ -56,18 +63,32 @@ impl RepoUrl {
             gix::url::Scheme::Git => Transport::Git,
             // `ext::` runs a local command and helpers run arbitrary programs: never from a manifest.
             gix::url::Scheme::Ext => {
-                return Err(Error::Unsupported { url: redacted, what: "the ext:: transport".into() });
+                return Err(Error::Unsupported {
+                    url: redacted,
+                    what: "the ext:: transport".into(),
+                });
             }
             gix::url::Scheme::Helper(ref helper) | gix::url::Scheme::HelperUrl(ref helper) => {
-                return Err(Error::Unsupported { url: redacted, what: format!("the {helper:?} remote helper") });
+                return Err(Error::Unsupported {
+                    url: redacted,
+                    what: format!("the {helper:?} remote helper"),
+                });
             }
         };
-        Ok(Self { raw, redacted, embedded_secrets, transport })
+        Ok(Self {
+            raw,
+            redacted,
+            embedded_secrets,
+            transport,
+        })
     }
 
     /// The directory name of this repository's mirror: readable, and unique through a hash.
     pub(crate) fn mirror_dir_name(&self) -> String {
-        let readable = self.redacted.split_once("://").map_or(self.redacted.as_str(), |(_, rest)| rest);
+        let readable = self
+            .redacted
+            .split_once("://")
+            .map_or(self.redacted.as_str(), |(_, rest)| rest);
         let mut name = String::with_capacity(80);
         let mut last_was_sep = true;
         for c in readable.chars() {
@@ -85,7 +106,11 @@ impl RepoUrl {
         let name = name.trim_matches(|c| c == '_' || c == '.');
         let digest = Sha256::digest(self.raw.as_bytes());
         let hash: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
-        if name.is_empty() { hash } else { format!("{name}-{hash}") }
+        if name.is_empty() {
+            hash
+        } else {
+            format!("{name}-{hash}")
+        }
     }
 }
 
@@ -108,8 +133,14 @@ mod tests {
 
     #[test]
     fn redact_removes_userinfo_only() {
-        assert_eq!(redact("https://bob:hunter22@example.com/org/repo.git"), "https://***@example.com/org/repo.git");
-        assert_eq!(redact("https://example.com/a@b/repo"), "https://example.com/a@b/repo");
+        assert_eq!(
+            redact("https://bob:hunter22@example.com/org/repo.git"),
+            "https://***@example.com/org/repo.git"
+        );
+        assert_eq!(
+            redact("https://example.com/a@b/repo"),
+            "https://example.com/a@b/repo"
+        );
         assert_eq!(redact("/srv/git/repo"), "/srv/git/repo");
     }
 
@@ -117,17 +148,53 @@ mod tests {
     fn parse_classifies_transports() -> Result<(), Error> {
         assert_eq!(RepoUrl::parse("/tmp/x")?.transport, Transport::File);
         assert_eq!(RepoUrl::parse("file:///tmp/x")?.transport, Transport::File);
-        assert_eq!(RepoUrl::parse("https://example.com/r.git")?.transport, Transport::Http);
-        assert_eq!(RepoUrl::parse("ssh://git@example.com/r.git")?.transport, Transport::Ssh);
-        assert_eq!(RepoUrl::parse("git@example.com:org/r.git")?.transport, Transport::Ssh);
+        assert_eq!(
+            RepoUrl::parse("https://example.com/r.git")?.transport,
+            Transport::Http
+        );
+        assert_eq!(
+            RepoUrl::parse("ssh://git@example.com/r.git")?.transport,
+            Transport::Ssh
+        );
+        assert_eq!(
+            RepoUrl::parse("git@example.com:org/r.git")?.transport,
+            Transport::Ssh
+        );
         Ok(())
     }
 
     #[test]
     fn parse_rejects_empty_and_unknown_schemes() {
-        assert!(matches!(RepoUrl::parse("  "), Err(Error::InvalidUrl { .. })));
-        for url in ["s3://bucket/repo", "ext::sh -c touch% /tmp/pwned", "foo::https://x/y"] {
-            assert!(matches!(RepoUrl::parse(url), Err(Error::Unsupported { .. })), "{url}");
+        assert!(matches!(
+            RepoUrl::parse("  "),
+            Err(Error::InvalidUrl { .. })
+        ));
+        for url in [
+            "s3://bucket/repo",
+            "ext::sh -c touch% /tmp/pwned",
+            "foo::https://x/y",
+        ] {
+            assert!(
+                matches!(RepoUrl::parse(url), Err(Error::Unsupported { .. })),
+                "{url}"
+            );
+        }
+    }
+
+    #[test]
+    fn invalid_urls_do_not_echo_credentials() {
+        for input in [
+            "https://bob:hunter22@example.com:99999999/x",
+            "https://bob:hunter22@exa mple.com:notaport/x",
+        ] {
+            match RepoUrl::parse(input) {
+                Err(err @ Error::InvalidUrl { .. }) => {
+                    let shown = format!("{err} {err:?}");
+                    assert!(!shown.contains("hunter22"), "{shown}");
+                    assert!(shown.contains("https://***@"), "{shown}");
+                }
+                other => panic!("{input}: {other:?}"),
+            }
         }
     }
 
@@ -136,7 +203,10 @@ mod tests {
         let url = RepoUrl::parse("https://bob:hunter22@example.com/org/repo.git")?;
         assert!(url.embedded_secrets.iter().any(|s| s == "hunter22"));
         let name = url.mirror_dir_name();
-        assert!(!name.contains("hunter22") && !name.contains("bob"), "{name}");
+        assert!(
+            !name.contains("hunter22") && !name.contains("bob"),
+            "{name}"
+        );
         assert!(name.starts_with("example.com_org_repo.git-"), "{name}");
         Ok(())
     }

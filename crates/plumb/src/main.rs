@@ -20,9 +20,14 @@ fn main() -> ExitCode {
         .init();
     // kube's TLS stack and reqwest must agree on one crypto provider: ring.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
-        Err(error) => return report(&anyhow::Error::new(error).context("cannot start the async runtime")),
+        Err(error) => {
+            return report(&anyhow::Error::new(error).context("cannot start the async runtime"));
+        }
     };
     match runtime.block_on(commands::run(cli.command)) {
         Ok(code) => code,
@@ -45,6 +50,8 @@ fn report(error: &anyhow::Error) -> ExitCode {
 
 fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -18,20 +18,31 @@ pub fn table(out: &mut impl Write, header: &[&str], rows: &[Vec<String>]) -> std
         cells
             .iter()
             .enumerate()
-            .map(|(i, c)| if i == last { c.to_string() } else { format!("{c:<width$}", width = widths[i]) })
+            .map(|(i, c)| {
+                if i == last {
+                    c.to_string()
+                } else {
+                    format!("{c:<width$}", width = widths[i])
+                }
+            })
             .collect::<Vec<_>>()
             .join("  ")
     };
     writeln!(out, "{}", line(header.to_vec()).trim_end())?;
     for row in rows {
-        writeln!(out, "{}", line(row.iter().map(String::as_str).collect()).trim_end())?;
+        writeln!(
+            out,
+            "{}",
+            line(row.iter().map(String::as_str).collect()).trim_end()
+        )?;
     }
     Ok(())
 }
 
 /// One object as YAML.
 pub fn yaml(value: &Value) -> String {
-    serde_saphyr::to_string(value).unwrap_or_else(|error| format!("# cannot print as YAML: {error}\n"))
+    serde_saphyr::to_string(value)
+        .unwrap_or_else(|error| format!("# cannot print as YAML: {error}\n"))
 }
 
 /// One object as indented JSON.
@@ -42,7 +53,11 @@ pub fn json(value: &Value) -> String {
 /// A unified diff of two texts, coloured when `color` is set.
 pub fn unified_diff(old: &str, new: &str, old_name: &str, new_name: &str, color: bool) -> String {
     let diff = similar::TextDiff::from_lines(old, new);
-    let text = diff.unified_diff().context_radius(3).header(old_name, new_name).to_string();
+    let text = diff
+        .unified_diff()
+        .context_radius(3)
+        .header(old_name, new_name)
+        .to_string();
     if !color {
         return text;
     }
@@ -80,7 +95,10 @@ mod tests {
         table(
             &mut out,
             &["NAME", "STATUS"],
-            &[vec!["a-long-name".into(), "Synced".into()], vec!["b".into(), "OutOfSync".into()]],
+            &[
+                vec!["a-long-name".into(), "Synced".into()],
+                vec!["b".into(), "OutOfSync".into()],
+            ],
         )
         .unwrap();
         assert_eq!(

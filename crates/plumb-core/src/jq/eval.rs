@@ -31,14 +31,21 @@ impl Eval {
     fn tick(&mut self) -> Result<(), JqError> {
         self.steps += 1;
         if self.steps > MAX_STEPS {
-            return Err(JqError::Limit(format!("evaluation took more than {MAX_STEPS} steps")));
+            return Err(JqError::Limit(format!(
+                "evaluation took more than {MAX_STEPS} steps"
+            )));
         }
         Ok(())
     }
 
-    fn emit<'a>(out: &mut Vec<(Path, Option<&'a Value>)>, item: (Path, Option<&'a Value>)) -> Result<(), JqError> {
+    fn emit<'a>(
+        out: &mut Vec<(Path, Option<&'a Value>)>,
+        item: (Path, Option<&'a Value>),
+    ) -> Result<(), JqError> {
         if out.len() >= MAX_OUTPUTS {
-            return Err(JqError::Limit(format!("expression selects more than {MAX_OUTPUTS} paths")));
+            return Err(JqError::Limit(format!(
+                "expression selects more than {MAX_OUTPUTS} paths"
+            )));
         }
         out.push(item);
         Ok(())
@@ -67,7 +74,9 @@ impl Eval {
                 }
                 Ok(())
             }
-            Expr::Or(..) | Expr::And(..) | Expr::Compare(..) => Err(JqError::Runtime("invalid path expression".into())),
+            Expr::Or(..) | Expr::And(..) | Expr::Compare(..) => {
+                Err(JqError::Runtime("invalid path expression".into()))
+            }
             Expr::Term(term) => self.term_paths(term, path, value, out),
         }
     }
@@ -122,12 +131,18 @@ impl Eval {
         self.tick()?;
         match suffix {
             Suffix::Field(name, optional) => match value {
-                None | Some(Value::Null) => Eval::emit(out, (with(&path, PathSegment::Key(name.clone())), None)),
-                Some(Value::Object(map)) => {
-                    Eval::emit(out, (with(&path, PathSegment::Key(name.clone())), map.get(name)))
+                None | Some(Value::Null) => {
+                    Eval::emit(out, (with(&path, PathSegment::Key(name.clone())), None))
                 }
+                Some(Value::Object(map)) => Eval::emit(
+                    out,
+                    (with(&path, PathSegment::Key(name.clone())), map.get(name)),
+                ),
                 Some(_) if *optional => Ok(()),
-                other => Err(JqError::Runtime(format!("cannot index {} with {name:?}", type_name(other)))),
+                other => Err(JqError::Runtime(format!(
+                    "cannot index {} with {name:?}",
+                    type_name(other)
+                ))),
             },
             Suffix::Iterate(optional) => match value {
                 Some(Value::Array(items)) => {
@@ -140,12 +155,18 @@ impl Eval {
                 Some(Value::Object(map)) => {
                     for (key, item) in map {
                         self.tick()?;
-                        Eval::emit(out, (with(&path, PathSegment::Key(key.clone())), Some(item)))?;
+                        Eval::emit(
+                            out,
+                            (with(&path, PathSegment::Key(key.clone())), Some(item)),
+                        )?;
                     }
                     Ok(())
                 }
                 _ if *optional => Ok(()),
-                other => Err(JqError::Runtime(format!("cannot iterate over {}", type_name(other)))),
+                other => Err(JqError::Runtime(format!(
+                    "cannot iterate over {}",
+                    type_name(other)
+                ))),
             },
             Suffix::Index(index, optional) => {
                 let mut indices = Vec::new();
@@ -155,9 +176,10 @@ impl Eval {
                         (Value::String(key), None | Some(Value::Null)) => {
                             Eval::emit(out, (with(&path, PathSegment::Key(key.clone())), None))?
                         }
-                        (Value::String(key), Some(Value::Object(map))) => {
-                            Eval::emit(out, (with(&path, PathSegment::Key(key.clone())), map.get(key)))?
-                        }
+                        (Value::String(key), Some(Value::Object(map))) => Eval::emit(
+                            out,
+                            (with(&path, PathSegment::Key(key.clone())), map.get(key)),
+                        )?,
                         (Value::Number(n), None | Some(Value::Null)) => {
                             let i = integer(n)?;
                             Eval::emit(out, (with(&path, PathSegment::Index(i)), None))?
@@ -171,7 +193,9 @@ impl Eval {
                             if i < 0 {
                                 // jq: a negative index past the start is out of range.
                                 if !optional {
-                                    return Err(JqError::Runtime("out of bounds negative array index".into()));
+                                    return Err(JqError::Runtime(
+                                        "out of bounds negative array index".into(),
+                                    ));
                                 }
                                 continue;
                             }
@@ -196,7 +220,9 @@ impl Eval {
     fn values(&mut self, expr: &Expr, input: &Value, out: &mut Vec<Value>) -> Result<(), JqError> {
         self.tick()?;
         if out.len() >= MAX_OUTPUTS {
-            return Err(JqError::Limit(format!("expression produces more than {MAX_OUTPUTS} values")));
+            return Err(JqError::Limit(format!(
+                "expression produces more than {MAX_OUTPUTS} values"
+            )));
         }
         match expr {
             Expr::Pipe(a, b) => {
@@ -271,7 +297,11 @@ impl Eval {
                         // Walk the suffixes by reference and clone only the results.
                         let mut paths = Vec::new();
                         self.term_paths(term, Vec::new(), Some(input), &mut paths)?;
-                        out.extend(paths.into_iter().map(|(_, v)| v.cloned().unwrap_or(Value::Null)));
+                        out.extend(
+                            paths
+                                .into_iter()
+                                .map(|(_, v)| v.cloned().unwrap_or(Value::Null)),
+                        );
                         return Ok(());
                     }
                     Head::Literal(value) => current.push(value.clone()),
@@ -282,8 +312,18 @@ impl Eval {
                     let mut next = Vec::new();
                     for value in &current {
                         let mut paths = Vec::new();
-                        self.suffix_paths(suffix, Vec::new(), Some(value), Some(input), &mut paths)?;
-                        next.extend(paths.into_iter().map(|(_, v)| v.cloned().unwrap_or(Value::Null)));
+                        self.suffix_paths(
+                            suffix,
+                            Vec::new(),
+                            Some(value),
+                            Some(input),
+                            &mut paths,
+                        )?;
+                        next.extend(
+                            paths
+                                .into_iter()
+                                .map(|(_, v)| v.cloned().unwrap_or(Value::Null)),
+                        );
                     }
                     current = next;
                 }
@@ -294,20 +334,27 @@ impl Eval {
     }
 
     fn call(&mut self, call: &Call, input: &Value, out: &mut Vec<Value>) -> Result<(), JqError> {
-        let string_argument = |eval: &mut Eval, argument: &Expr, name: &str| -> Result<Vec<String>, JqError> {
-            let mut values = Vec::new();
-            eval.values(argument, input, &mut values)?;
-            values
-                .into_iter()
-                .map(|v| match v {
-                    Value::String(s) => Ok(s),
-                    other => Err(JqError::Runtime(format!("{name}() needs a string, got {}", type_name(Some(&other))))),
-                })
-                .collect()
-        };
+        let string_argument =
+            |eval: &mut Eval, argument: &Expr, name: &str| -> Result<Vec<String>, JqError> {
+                let mut values = Vec::new();
+                eval.values(argument, input, &mut values)?;
+                values
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) => Ok(s),
+                        other => Err(JqError::Runtime(format!(
+                            "{name}() needs a string, got {}",
+                            type_name(Some(&other))
+                        ))),
+                    })
+                    .collect()
+            };
         let input_string = |name: &str| -> Result<&str, JqError> {
             input.as_str().ok_or_else(|| {
-                JqError::Runtime(format!("{name}() needs a string input, got {}", type_name(Some(input))))
+                JqError::Runtime(format!(
+                    "{name}() needs a string input, got {}",
+                    type_name(Some(input))
+                ))
             })
         };
         match call {
@@ -330,8 +377,12 @@ impl Eval {
                 Value::Array(items) => Value::from(items.len()),
                 Value::Object(map) => Value::from(map.len()),
             }),
-            Call::AsciiDowncase => out.push(Value::String(input_string("ascii_downcase")?.to_ascii_lowercase())),
-            Call::AsciiUpcase => out.push(Value::String(input_string("ascii_upcase")?.to_ascii_uppercase())),
+            Call::AsciiDowncase => out.push(Value::String(
+                input_string("ascii_downcase")?.to_ascii_lowercase(),
+            )),
+            Call::AsciiUpcase => out.push(Value::String(
+                input_string("ascii_upcase")?.to_ascii_uppercase(),
+            )),
             Call::Has(argument) => {
                 let mut keys = Vec::new();
                 self.values(argument, input, &mut keys)?;
@@ -413,9 +464,11 @@ pub(super) fn compare_values(a: &Value, b: &Value) -> Ordering {
         return rank;
     }
     match (a, b) {
-        (Value::Number(x), Value::Number(y)) => {
-            x.as_f64().unwrap_or(0.0).partial_cmp(&y.as_f64().unwrap_or(0.0)).unwrap_or(Ordering::Equal)
-        }
+        (Value::Number(x), Value::Number(y)) => x
+            .as_f64()
+            .unwrap_or(0.0)
+            .partial_cmp(&y.as_f64().unwrap_or(0.0))
+            .unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         (Value::Array(x), Value::Array(y)) => {
             for (p, q) in x.iter().zip(y) {

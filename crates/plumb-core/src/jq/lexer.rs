@@ -68,7 +68,8 @@ impl CompareOp {
 
 /// jq keywords this evaluator does not implement.
 pub(super) const KEYWORDS: &[&str] = &[
-    "if", "then", "elif", "else", "end", "reduce", "foreach", "def", "as", "try", "catch", "label", "import", "include",
+    "if", "then", "elif", "else", "end", "reduce", "foreach", "def", "as", "try", "catch", "label",
+    "import", "include",
 ];
 
 pub(super) fn is_ident_start(c: char) -> bool {
@@ -83,7 +84,10 @@ pub(super) fn tokenize(source: &str) -> Result<Vec<(Token, usize)>, JqError> {
     let chars: Vec<(usize, char)> = source.char_indices().collect();
     let mut tokens = Vec::new();
     let mut i = 0;
-    let unsupported = |offset: usize, feature: &str| JqError::Unsupported { offset, feature: feature.to_string() };
+    let unsupported = |offset: usize, feature: &str| JqError::Unsupported {
+        offset,
+        feature: feature.to_string(),
+    };
     while i < chars.len() {
         let (offset, c) = chars[i];
         let next = chars.get(i + 1).map(|(_, c)| *c);
@@ -130,7 +134,9 @@ pub(super) fn tokenize(source: &str) -> Result<Vec<(Token, usize)>, JqError> {
                 tokens.push((Token::Comma, offset));
                 i += 1;
             }
-            '?' if next == Some('/') => return Err(unsupported(offset, "alternative destructuring '?//'")),
+            '?' if next == Some('/') => {
+                return Err(unsupported(offset, "alternative destructuring '?//'"));
+            }
             '?' => {
                 tokens.push((Token::Question, offset));
                 i += 1;
@@ -167,7 +173,9 @@ pub(super) fn tokenize(source: &str) -> Result<Vec<(Token, usize)>, JqError> {
                 tokens.push((Token::Minus, offset));
                 i += 1;
             }
-            '/' if next == Some('/') => return Err(unsupported(offset, "alternative operator '//'")),
+            '/' if next == Some('/') => {
+                return Err(unsupported(offset, "alternative operator '//'"));
+            }
             '=' => return Err(unsupported(offset, "assignment '='")),
             '+' | '*' | '/' | '%' => return Err(unsupported(offset, &format!("arithmetic '{c}'"))),
             '$' => return Err(unsupported(offset, "variables")),
@@ -186,14 +194,18 @@ pub(super) fn tokenize(source: &str) -> Result<Vec<(Token, usize)>, JqError> {
                         || chars[j].1 == '.'
                         || chars[j].1 == 'e'
                         || chars[j].1 == 'E'
-                        || ((chars[j].1 == '+' || chars[j].1 == '-') && j > i && matches!(chars[j - 1].1, 'e' | 'E')))
+                        || ((chars[j].1 == '+' || chars[j].1 == '-')
+                            && j > i
+                            && matches!(chars[j - 1].1, 'e' | 'E')))
                 {
                     j += 1;
                 }
                 let end = chars.get(j).map(|(o, _)| *o).unwrap_or(source.len());
                 let text = &source[offset..end];
-                let number: f64 =
-                    text.parse().map_err(|_| JqError::Parse { offset, message: format!("invalid number {text:?}") })?;
+                let number: f64 = text.parse().map_err(|_| JqError::Parse {
+                    offset,
+                    message: format!("invalid number {text:?}"),
+                })?;
                 tokens.push((Token::Num(number), offset));
                 i = j;
             }
@@ -204,7 +216,10 @@ pub(super) fn tokenize(source: &str) -> Result<Vec<(Token, usize)>, JqError> {
                     name.push(chars[j].1);
                     j += 1;
                 }
-                if j < chars.len() && chars[j].1 == ':' && chars.get(j + 1).map(|c| c.1) == Some(':') {
+                if j < chars.len()
+                    && chars[j].1 == ':'
+                    && chars.get(j + 1).map(|c| c.1) == Some(':')
+                {
                     return Err(unsupported(offset, "module references"));
                 }
                 if KEYWORDS.contains(&name.as_str()) {
@@ -213,13 +228,21 @@ pub(super) fn tokenize(source: &str) -> Result<Vec<(Token, usize)>, JqError> {
                 tokens.push((Token::Ident(name), offset));
                 i = j;
             }
-            other => return Err(JqError::Parse { offset, message: format!("unexpected character {other:?}") }),
+            other => {
+                return Err(JqError::Parse {
+                    offset,
+                    message: format!("unexpected character {other:?}"),
+                });
+            }
         }
     }
     Ok(tokens)
 }
 
-pub(super) fn string_literal(chars: &[(usize, char)], start: usize) -> Result<(String, usize), JqError> {
+pub(super) fn string_literal(
+    chars: &[(usize, char)],
+    start: usize,
+) -> Result<(String, usize), JqError> {
     let offset = chars[start].0;
     let mut text = String::new();
     let mut i = start + 1;
@@ -239,19 +262,31 @@ pub(super) fn string_literal(chars: &[(usize, char)], start: usize) -> Result<(S
                     Some('r') => text.push('\r'),
                     Some('t') => text.push('\t'),
                     Some('u') => {
-                        let hex: String = chars.iter().skip(i + 2).take(4).map(|(_, c)| *c).collect();
+                        let hex: String =
+                            chars.iter().skip(i + 2).take(4).map(|(_, c)| *c).collect();
                         let code = u32::from_str_radix(&hex, 16)
                             .ok()
                             .filter(|_| hex.len() == 4)
-                            .ok_or_else(|| JqError::Parse { offset: at, message: "invalid \\u escape".into() })?;
+                            .ok_or_else(|| JqError::Parse {
+                                offset: at,
+                                message: "invalid \\u escape".into(),
+                            })?;
                         // Lone surrogates become U+FFFD rather than failing.
                         text.push(char::from_u32(code).unwrap_or('\u{fffd}'));
                         i += 4;
                     }
                     Some('(') => {
-                        return Err(JqError::Unsupported { offset: at, feature: "string interpolation".into() });
+                        return Err(JqError::Unsupported {
+                            offset: at,
+                            feature: "string interpolation".into(),
+                        });
                     }
-                    _ => return Err(JqError::Parse { offset: at, message: "invalid escape in string".into() }),
+                    _ => {
+                        return Err(JqError::Parse {
+                            offset: at,
+                            message: "invalid escape in string".into(),
+                        });
+                    }
                 }
                 i += 2;
             }
@@ -261,5 +296,8 @@ pub(super) fn string_literal(chars: &[(usize, char)], start: usize) -> Result<(S
             }
         }
     }
-    Err(JqError::Parse { offset, message: "unterminated string".into() })
+    Err(JqError::Parse {
+        offset,
+        message: "unterminated string".into(),
+    })
 }

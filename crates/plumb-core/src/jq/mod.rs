@@ -93,13 +93,24 @@ impl PathExpression {
             )));
         }
         let tokens = tokenize(source)?;
-        let mut parser = Parser { tokens, position: 0, depth: 0, end: source.len() };
+        let mut parser = Parser {
+            tokens,
+            position: 0,
+            depth: 0,
+            end: source.len(),
+        };
         let expr = parser.pipe()?;
         if let Some((token, offset)) = parser.tokens.get(parser.position) {
-            return Err(JqError::Parse { offset: *offset, message: format!("unexpected {}", token.describe()) });
+            return Err(JqError::Parse {
+                offset: *offset,
+                message: format!("unexpected {}", token.describe()),
+            });
         }
         check_path(&expr)?;
-        Ok(PathExpression { source: source.to_string(), expr })
+        Ok(PathExpression {
+            source: source.to_string(),
+            expr,
+        })
     }
 
     /// The expression as written.

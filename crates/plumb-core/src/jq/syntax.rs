@@ -54,7 +54,9 @@ pub(super) enum Suffix {
 impl Suffix {
     fn set_optional(&mut self) {
         match self {
-            Suffix::Field(_, optional) | Suffix::Index(_, optional) | Suffix::Iterate(optional) => *optional = true,
+            Suffix::Field(_, optional) | Suffix::Index(_, optional) | Suffix::Iterate(optional) => {
+                *optional = true
+            }
         }
     }
 }
@@ -72,7 +74,10 @@ impl Parser {
     }
 
     fn offset(&self) -> usize {
-        self.tokens.get(self.position).map(|(_, o)| *o).unwrap_or(self.end)
+        self.tokens
+            .get(self.position)
+            .map(|(_, o)| *o)
+            .unwrap_or(self.end)
     }
 
     fn next(&mut self) -> Option<Token> {
@@ -87,16 +92,25 @@ impl Parser {
             Some(token) if token == expected => Ok(()),
             Some(token) => Err(JqError::Parse {
                 offset,
-                message: format!("expected {}, found {}", expected.describe(), token.describe()),
+                message: format!(
+                    "expected {}, found {}",
+                    expected.describe(),
+                    token.describe()
+                ),
             }),
-            None => Err(JqError::Parse { offset, message: format!("expected {}, found the end", expected.describe()) }),
+            None => Err(JqError::Parse {
+                offset,
+                message: format!("expected {}, found the end", expected.describe()),
+            }),
         }
     }
 
     fn enter(&mut self) -> Result<(), JqError> {
         self.depth += 1;
         if self.depth > MAX_NESTING {
-            return Err(JqError::Limit(format!("expression nests deeper than {MAX_NESTING} levels")));
+            return Err(JqError::Limit(format!(
+                "expression nests deeper than {MAX_NESTING} levels"
+            )));
         }
         Ok(())
     }
@@ -147,7 +161,10 @@ impl Parser {
             self.position += 1;
             let right = self.postfix()?;
             if let Some(Token::Compare(_)) = self.peek() {
-                return Err(JqError::Parse { offset: self.offset(), message: "comparisons do not chain".into() });
+                return Err(JqError::Parse {
+                    offset: self.offset(),
+                    message: "comparisons do not chain".into(),
+                });
             }
             return Ok(Expr::Compare(op, Box::new(left), Box::new(right)));
         }
@@ -160,7 +177,9 @@ impl Parser {
         let head = match self.next() {
             Some(Token::Dot) => match self.peek() {
                 Some(Token::Str(_)) => {
-                    let Some(Token::Str(name)) = self.next() else { unreachable_parse(offset)? };
+                    let Some(Token::Str(name)) = self.next() else {
+                        unreachable_parse(offset)?
+                    };
                     suffixes.push(Suffix::Field(name, false));
                     Head::Identity
                 }
@@ -175,7 +194,12 @@ impl Parser {
             Some(Token::Num(n)) => Head::Literal(number(n)),
             Some(Token::Minus) => match self.next() {
                 Some(Token::Num(n)) => Head::Literal(number(-n)),
-                _ => return Err(JqError::Unsupported { offset, feature: "arithmetic '-'".into() }),
+                _ => {
+                    return Err(JqError::Unsupported {
+                        offset,
+                        feature: "arithmetic '-'".into(),
+                    });
+                }
             },
             Some(Token::LParen) => {
                 let inner = self.pipe()?;
@@ -183,18 +207,31 @@ impl Parser {
                 Head::Paren(Box::new(inner))
             }
             Some(Token::LBracket) => {
-                return Err(JqError::Unsupported { offset, feature: "array construction".into() });
+                return Err(JqError::Unsupported {
+                    offset,
+                    feature: "array construction".into(),
+                });
             }
             Some(Token::Ident(name)) => self.call(&name, offset)?,
             Some(token) => {
-                return Err(JqError::Parse { offset, message: format!("unexpected {}", token.describe()) });
+                return Err(JqError::Parse {
+                    offset,
+                    message: format!("unexpected {}", token.describe()),
+                });
             }
-            None => return Err(JqError::Parse { offset, message: "expression ends too early".into() }),
+            None => {
+                return Err(JqError::Parse {
+                    offset,
+                    message: "expression ends too early".into(),
+                });
+            }
         };
         loop {
             match self.peek() {
                 Some(Token::Field(_)) => {
-                    let Some(Token::Field(name)) = self.next() else { unreachable_parse(offset)? };
+                    let Some(Token::Field(name)) = self.next() else {
+                        unreachable_parse(offset)?
+                    };
                     suffixes.push(Suffix::Field(name, false));
                 }
                 Some(Token::Dot) => {
@@ -276,7 +313,10 @@ impl Parser {
                     "endswith" => Call::EndsWith(argument),
                     "contains" => Call::Contains(argument),
                     _ => {
-                        let Expr::Term(Term { head: Head::Literal(Value::String(pattern)), suffixes }) = *argument
+                        let Expr::Term(Term {
+                            head: Head::Literal(Value::String(pattern)),
+                            suffixes,
+                        }) = *argument
                         else {
                             return Err(JqError::Unsupported {
                                 offset,
@@ -302,23 +342,36 @@ impl Parser {
                 }
             }
             "and" | "or" => {
-                return Err(JqError::Parse { offset, message: format!("'{name}' needs a left-hand side") });
+                return Err(JqError::Parse {
+                    offset,
+                    message: format!("'{name}' needs a left-hand side"),
+                });
             }
-            other => return Err(JqError::Unsupported { offset, feature: format!("function '{other}'") }),
+            other => {
+                return Err(JqError::Unsupported {
+                    offset,
+                    feature: format!("function '{other}'"),
+                });
+            }
         };
         Ok(Head::Call(call))
     }
 }
 
 pub(super) fn unreachable_parse<T>(offset: usize) -> Result<T, JqError> {
-    Err(JqError::Parse { offset, message: "internal parser inconsistency".into() })
+    Err(JqError::Parse {
+        offset,
+        message: "internal parser inconsistency".into(),
+    })
 }
 
 pub(super) fn number(n: f64) -> Value {
     if n.fract() == 0.0 && n.abs() < 9.0e15 {
         Value::from(n as i64)
     } else {
-        serde_json::Number::from_f64(n).map(Value::Number).unwrap_or(Value::Null)
+        serde_json::Number::from_f64(n)
+            .map(Value::Number)
+            .unwrap_or(Value::Null)
     }
 }
 

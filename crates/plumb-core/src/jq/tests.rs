@@ -16,7 +16,10 @@ fn deployment() -> Value {
 
 fn delete(expression: &str) -> Value {
     let mut value = deployment();
-    PathExpression::parse(expression).unwrap().delete(&mut value).unwrap();
+    PathExpression::parse(expression)
+        .unwrap()
+        .delete(&mut value)
+        .unwrap();
     value
 }
 
@@ -44,11 +47,18 @@ fn field_paths_delete_fields() {
 
 #[test]
 fn select_by_name_deletes_only_that_image() {
-    let value = delete(r#".spec.template.spec.containers[] | select(.name == "istio-proxy") | .image"#);
-    assert_eq!(images(&value), [json!("app:1"), Value::Null, json!("side:1")]);
-    let value = delete(r#".spec.template.spec.containers[] | select(.name | test("^(istio|side)"))"#);
+    let value =
+        delete(r#".spec.template.spec.containers[] | select(.name == "istio-proxy") | .image"#);
+    assert_eq!(
+        images(&value),
+        [json!("app:1"), Value::Null, json!("side:1")]
+    );
+    let value =
+        delete(r#".spec.template.spec.containers[] | select(.name | test("^(istio|side)"))"#);
     assert_eq!(images(&value), [json!("app:1")]);
-    let value = delete(r#".spec.template.spec.containers[] | select(.name != "app" and (.name | startswith("s")))"#);
+    let value = delete(
+        r#".spec.template.spec.containers[] | select(.name != "app" and (.name | startswith("s")))"#,
+    );
     assert_eq!(images(&value), [json!("app:1"), json!("istio:1")]);
     let value = delete(r#".spec.template.spec.containers[] | select(has("env") | not) | .image"#);
     assert_eq!(images(&value), [json!("app:1"), Value::Null, Value::Null]);
@@ -73,19 +83,30 @@ fn missing_paths_are_no_ops_and_optional_silences_type_errors() {
     assert_eq!(delete(".spec.replicas[]?"), deployment());
     assert_eq!(delete(".metadata.name.x?"), deployment());
     let mut value = deployment();
-    let error = PathExpression::parse(".metadata.name.x").unwrap().delete(&mut value).unwrap_err();
-    assert_eq!(error, JqError::Runtime("cannot index string with \"x\"".into()));
+    let error = PathExpression::parse(".metadata.name.x")
+        .unwrap()
+        .delete(&mut value)
+        .unwrap_err();
+    assert_eq!(
+        error,
+        JqError::Runtime("cannot index string with \"x\"".into())
+    );
     assert_eq!(value, deployment(), "a failed deletion changes nothing");
-    let error = PathExpression::parse(".spec.nothing[]").unwrap().paths(&deployment()).unwrap_err();
+    let error = PathExpression::parse(".spec.nothing[]")
+        .unwrap()
+        .paths(&deployment())
+        .unwrap_err();
     assert_eq!(error, JqError::Runtime("cannot iterate over null".into()));
 }
 
 #[test]
 fn paths_are_reported_like_jq() {
-    let paths = PathExpression::parse(".spec.template.spec.containers[] | select(.name == \"sidecar\") | .image")
-        .unwrap()
-        .paths(&deployment())
-        .unwrap();
+    let paths = PathExpression::parse(
+        ".spec.template.spec.containers[] | select(.name == \"sidecar\") | .image",
+    )
+    .unwrap()
+    .paths(&deployment())
+    .unwrap();
     assert_eq!(
         paths,
         [vec![
@@ -104,8 +125,14 @@ fn comparisons_follow_jq_ordering() {
     let value = json!([null, false, true, 1, 2.5, "a", "b", [1], {"a": 1}, "c"]);
     let expression = PathExpression::parse(".[] | select(. >= 2 and . < \"b\")").unwrap();
     let paths = expression.paths(&value).unwrap();
-    assert_eq!(paths, [vec![PathSegment::Index(4)], vec![PathSegment::Index(5)]]);
-    let paths = PathExpression::parse(r#".[] | select(. == null or . > "b")"#).unwrap().paths(&value).unwrap();
+    assert_eq!(
+        paths,
+        [vec![PathSegment::Index(4)], vec![PathSegment::Index(5)]]
+    );
+    let paths = PathExpression::parse(r#".[] | select(. == null or . > "b")"#)
+        .unwrap()
+        .paths(&value)
+        .unwrap();
     assert_eq!(
         paths,
         [
@@ -140,22 +167,43 @@ fn unsupported_and_invalid_expressions_are_clear_errors() {
         let error = PathExpression::parse(expression).unwrap_err();
         assert!(error.to_string().contains(needle), "{expression}: {error}");
     }
-    let parse_errors = [".a[", ".a)", "select(", ".\"abc", ".a | ", "select(.a == 1 == 2)", ".a.", "test(\"(\")"];
+    let parse_errors = [
+        ".a[",
+        ".a)",
+        "select(",
+        ".\"abc",
+        ".a | ",
+        "select(.a == 1 == 2)",
+        ".a.",
+        "test(\"(\")",
+    ];
     for expression in parse_errors {
         let error = PathExpression::parse(expression).unwrap_err();
-        assert!(matches!(error, JqError::Parse { .. }), "{expression}: {error:?}");
+        assert!(
+            matches!(error, JqError::Parse { .. }),
+            "{expression}: {error:?}"
+        );
     }
 }
 
 #[test]
 fn limits_stop_hostile_expressions() {
     let long = ".a".repeat(MAX_EXPRESSION_LEN);
-    assert!(matches!(PathExpression::parse(&long), Err(JqError::Limit(_))));
+    assert!(matches!(
+        PathExpression::parse(&long),
+        Err(JqError::Limit(_))
+    ));
     let deep = format!("{}.{}", "(".repeat(100), ")".repeat(100));
-    assert!(matches!(PathExpression::parse(&deep), Err(JqError::Limit(_))));
+    assert!(matches!(
+        PathExpression::parse(&deep),
+        Err(JqError::Limit(_))
+    ));
     // Each `(.,.)` doubles the outputs: 2^40 paths if nothing stopped it.
     let explosive = vec!["(.,.)"; 40].join(" | ");
-    let error = PathExpression::parse(&explosive).unwrap().paths(&json!({})).unwrap_err();
+    let error = PathExpression::parse(&explosive)
+        .unwrap()
+        .paths(&json!({}))
+        .unwrap_err();
     assert!(matches!(error, JqError::Limit(_)), "{error:?}");
     // A wide fan-out inside select is bounded too.
     let big = Value::Array((0..2000).map(Value::from).collect());
@@ -212,10 +260,16 @@ fn expressions_argo_cd_users_write() {
 #[test]
 fn delete_whole_document_and_dedup() {
     let mut value = json!({"a": [1, 2, 3]});
-    PathExpression::parse(".a[0], .a[0], .a[2]").unwrap().delete(&mut value).unwrap();
+    PathExpression::parse(".a[0], .a[0], .a[2]")
+        .unwrap()
+        .delete(&mut value)
+        .unwrap();
     assert_eq!(value, json!({"a": [2]}));
     let mut value = json!({"a": 1});
-    PathExpression::parse(".").unwrap().delete(&mut value).unwrap();
+    PathExpression::parse(".")
+        .unwrap()
+        .delete(&mut value)
+        .unwrap();
     assert_eq!(value, Value::Null);
 }
 
@@ -229,7 +283,8 @@ fn arbitrary_json() -> impl Strategy<Value = Value> {
     leaf.prop_recursive(4, 32, 4, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map("[a-c]{1,2}", inner, 0..4).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map("[a-c]{1,2}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }

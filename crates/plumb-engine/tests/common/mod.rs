@@ -22,17 +22,30 @@ pub struct Harness {
 
 pub fn git(repo: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
-        .args(["-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@example.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(repo)
         .output()
         .expect("git runs");
-    assert!(output.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 pub fn cm(name: &str, value: &str) -> String {
-    format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n")
+    format!(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
+    )
 }
 
 impl Harness {
@@ -51,17 +64,30 @@ impl Harness {
         .expect("devcluster starts");
         let kubeconfig = dir.path().join("kubeconfig");
         std::fs::write(&kubeconfig, devcluster.kubeconfig()).expect("kubeconfig");
-        let cluster = Cluster::from_kubeconfig(&kubeconfig, None).await.expect("client");
-        let mut harness = Harness { devcluster: Some(devcluster), cluster, dir, repo, stop: None };
+        let cluster = Cluster::from_kubeconfig(&kubeconfig, None)
+            .await
+            .expect("client");
+        let mut harness = Harness {
+            devcluster: Some(devcluster),
+            cluster,
+            dir,
+            repo,
+            stop: None,
+        };
         harness.commit(files, "initial");
         harness.start_controller();
-        harness.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}})).await;
-        harness.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}})).await;
+        harness
+            .apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}))
+            .await;
+        harness
+            .apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "apps"}}))
+            .await;
         harness
     }
 
     pub fn start_controller(&mut self) {
-        let sources = plumb_engine::git::GitSources::new(&self.dir.path().join("cache")).expect("cache");
+        let sources =
+            plumb_engine::git::GitSources::new(&self.dir.path().join("cache")).expect("cache");
         let options = Options {
             poll_interval: Duration::from_secs(3600),
             poll_jitter: Duration::ZERO,
@@ -94,7 +120,10 @@ impl Harness {
             std::fs::write(&file, text).expect("write");
         }
         git(&self.repo, &["add", "-A"]);
-        git(&self.repo, &["commit", "-q", "--allow-empty", "-m", message]);
+        git(
+            &self.repo,
+            &["commit", "-q", "--allow-empty", "-m", message],
+        );
         git(&self.repo, &["rev-parse", "HEAD"])
     }
 
@@ -103,7 +132,16 @@ impl Harness {
     }
 
     pub async fn apply(&self, object: Value) -> Value {
-        self.cluster.apply(&object, &ApplyOptions { dry_run: DryRun::None, force: true }).await.expect("apply")
+        self.cluster
+            .apply(
+                &object,
+                &ApplyOptions {
+                    dry_run: DryRun::None,
+                    force: true,
+                },
+            )
+            .await
+            .expect("apply")
     }
 
     /// Creates an Application `name` for `path` with the given syncPolicy.
@@ -120,7 +158,11 @@ impl Harness {
     }
 
     pub async fn app(&self, name: &str) -> Value {
-        self.cluster.get(API_VERSION, "Application", "argocd", name).await.expect("get app").unwrap_or(Value::Null)
+        self.cluster
+            .get(API_VERSION, "Application", "argocd", name)
+            .await
+            .expect("get app")
+            .unwrap_or(Value::Null)
     }
 
     pub async fn refresh(&self, name: &str) {
@@ -164,7 +206,10 @@ impl Harness {
     }
 
     pub async fn configmap(&self, name: &str) -> Option<Value> {
-        self.cluster.get("v1", "ConfigMap", "apps", name).await.expect("get configmap")
+        self.cluster
+            .get("v1", "ConfigMap", "apps", name)
+            .await
+            .expect("get configmap")
     }
 
     pub async fn condition(&self, name: &str, kind: &str) -> String {

@@ -18,7 +18,9 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
     match command {
         AppCommand::List(args) => {
             let cluster = connect(&args.scope.cluster).await?;
-            let apps = cluster.list(API_VERSION, "Application", &args.scope.app_namespace).await?;
+            let apps = cluster
+                .list(API_VERSION, "Application", &args.scope.app_namespace)
+                .await?;
             print_list(&apps, args.output)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -43,7 +45,13 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 println!("sync of {} requested", args.name);
                 return Ok(ExitCode::SUCCESS);
             }
-            wait_operation(&cluster, &args.scope, &args.name, Duration::from_secs(args.timeout)).await
+            wait_operation(
+                &cluster,
+                &args.scope,
+                &args.name,
+                Duration::from_secs(args.timeout),
+            )
+            .await
         }
         AppCommand::Rollback(args) => {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
@@ -54,7 +62,11 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                     args.name
                 );
             }
-            let history = app.pointer("/status/history").and_then(Value::as_array).cloned().unwrap_or_default();
+            let history = app
+                .pointer("/status/history")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
             let entry =
                 match args.id {
                     Some(id) => {
@@ -76,13 +88,27 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 sync["source"] = source.clone();
             }
             request_operation(&cluster, &app, sync).await?;
-            wait_operation(&cluster, &args.scope, &args.name, Duration::from_secs(args.timeout)).await
+            wait_operation(
+                &cluster,
+                &args.scope,
+                &args.name,
+                Duration::from_secs(args.timeout),
+            )
+            .await
         }
         AppCommand::Refresh(args) => {
-            let (cluster, app) = fetch(&args.scope, &args.name).await?;
+            let (cluster, _app) = fetch(&args.scope, &args.name).await?;
             let kind = if args.hard { "hard" } else { "normal" };
             let patch = json!({"metadata": {"annotations": {REFRESH_ANNOTATION: kind}}});
-            cluster.merge_patch(API_VERSION, "Application", &args.scope.app_namespace, &args.name, &patch).await?;
+            cluster
+                .merge_patch(
+                    API_VERSION,
+                    "Application",
+                    &args.scope.app_namespace,
+                    &args.name,
+                    &patch,
+                )
+                .await?;
             let deadline = Instant::now() + Duration::from_secs(60);
             loop {
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -92,19 +118,25 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                     return Ok(ExitCode::SUCCESS);
                 }
                 if Instant::now() > deadline {
-                    bail!("the controller did not refresh {} within 60s; is `plumb controller` running?", args.name);
+                    bail!(
+                        "the controller did not refresh {} within 60s; is `plumb controller` running?",
+                        args.name
+                    );
                 }
             }
         }
         AppCommand::Delete(args) => {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
             if args.cascade {
-                let mut finalizers: Vec<Value> =
-                    app.pointer("/metadata/finalizers").and_then(Value::as_array).cloned().unwrap_or_default();
-                if !finalizers
-                    .iter()
-                    .any(|f| f.as_str().is_some_and(|f| f.starts_with("resources-finalizer.argocd.argoproj.io")))
-                {
+                let mut finalizers: Vec<Value> = app
+                    .pointer("/metadata/finalizers")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                if !finalizers.iter().any(|f| {
+                    f.as_str()
+                        .is_some_and(|f| f.starts_with("resources-finalizer.argocd.argoproj.io"))
+                }) {
                     finalizers.push(json!("resources-finalizer.argocd.argoproj.io"));
                     cluster
                         .merge_patch(
@@ -128,7 +160,16 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 .await?;
             if args.wait {
                 let deadline = Instant::now() + Duration::from_secs(300);
-                while cluster.get(API_VERSION, "Application", &args.scope.app_namespace, &args.name).await?.is_some() {
+                while cluster
+                    .get(
+                        API_VERSION,
+                        "Application",
+                        &args.scope.app_namespace,
+                        &args.name,
+                    )
+                    .await?
+                    .is_some()
+                {
                     if Instant::now() > deadline {
                         bail!("application {} still exists after 300s", args.name);
                     }
@@ -141,11 +182,17 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
         AppCommand::Diff(args) => {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
             let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-            let sources = plumb_engine::git::GitSources::new(&cache_dir).context("cannot open the Git cache")?;
-            let options = plumb_engine::Options { control_namespace: "argocd".into(), ..Default::default() };
+            let sources = plumb_engine::git::GitSources::new(&cache_dir)
+                .context("cannot open the Git cache")?;
+            let options = plumb_engine::Options {
+                control_namespace: "argocd".into(),
+                ..Default::default()
+            };
             let diffs = plumb_engine::diff::diff(cluster, Arc::new(sources), options, &app)
                 .await
-                .map_err(|message| anyhow::anyhow!("cannot compare application {}: {message}", args.name))?;
+                .map_err(|message| {
+                    anyhow::anyhow!("cannot compare application {}: {message}", args.name)
+                })?;
             let color = match args.color.as_str() {
                 "always" => true,
                 "never" => false,
@@ -156,9 +203,15 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 let live = diff.live.as_ref().map(output::yaml).unwrap_or_default();
                 let desired = diff.desired.as_ref().map(output::yaml).unwrap_or_default();
                 writeln!(out, "===== {} ======", diff.key)?;
-                out.write_all(output::unified_diff(&live, &desired, "live", "desired", color).as_bytes())?;
+                out.write_all(
+                    output::unified_diff(&live, &desired, "live", "desired", color).as_bytes(),
+                )?;
             }
-            Ok(if diffs.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if diffs.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
     }
 }
@@ -167,7 +220,12 @@ async fn get(cluster: &Cluster, scope: &AppScope, name: &str) -> anyhow::Result<
     cluster
         .get(API_VERSION, "Application", &scope.app_namespace, name)
         .await?
-        .with_context(|| format!("application {name:?} not found in namespace {:?}", scope.app_namespace))
+        .with_context(|| {
+            format!(
+                "application {name:?} not found in namespace {:?}",
+                scope.app_namespace
+            )
+        })
 }
 
 async fn fetch(scope: &AppScope, name: &str) -> anyhow::Result<(Cluster, Value)> {
@@ -178,19 +236,32 @@ async fn fetch(scope: &AppScope, name: &str) -> anyhow::Result<(Cluster, Value)>
 
 /// Sets `.operation`, refusing when one is already running.
 async fn request_operation(cluster: &Cluster, app: &Value, sync: Value) -> anyhow::Result<()> {
-    let (namespace, name) = (str_at(app, &["metadata", "namespace"]), str_at(app, &["metadata", "name"]));
+    let (namespace, name) = (
+        str_at(app, &["metadata", "namespace"]),
+        str_at(app, &["metadata", "name"]),
+    );
     if app.get("operation").is_some_and(|o| !o.is_null()) {
         bail!("another operation is already in progress on application {name}");
     }
     let user = std::env::var("USER").unwrap_or_else(|_| "plumb-cli".into());
     let operation = json!({"sync": sync, "initiatedBy": {"username": user},
         "info": [{"name": "requestedAt", "value": crate::commands::app::timestamp()}]});
-    cluster.merge_patch(API_VERSION, "Application", namespace, name, &json!({"operation": operation})).await?;
+    cluster
+        .merge_patch(
+            API_VERSION,
+            "Application",
+            namespace,
+            name,
+            &json!({"operation": operation}),
+        )
+        .await?;
     Ok(())
 }
 
 pub fn timestamp() -> String {
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
     format!("{}.{:03}", now.as_secs(), now.subsec_millis())
 }
 
@@ -207,7 +278,10 @@ async fn wait_operation(
     loop {
         tokio::time::sleep(Duration::from_millis(200)).await;
         let app = get(cluster, scope, name).await?;
-        let state = app.pointer("/status/operationState").cloned().unwrap_or(Value::Null);
+        let state = app
+            .pointer("/status/operationState")
+            .cloned()
+            .unwrap_or(Value::Null);
         let phase = str_at(&state, &["phase"]);
         let message = str_at(&state, &["message"]);
         let pending = app.get("operation").is_some_and(|o| !o.is_null());
@@ -217,7 +291,11 @@ async fn wait_operation(
                 "Phase:    {phase}\nMessage:  {message}\nRevision: {}",
                 str_at(&state, &["syncResult", "revision"])
             );
-            return Ok(if phase == "Succeeded" { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+            return Ok(if phase == "Succeeded" {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            });
         }
         let line = if phase.is_empty() || !pending {
             "waiting for the controller...".to_string()
@@ -229,13 +307,20 @@ async fn wait_operation(
             last_message = line;
         }
         if Instant::now() > deadline {
-            bail!("operation on {name} did not finish within {}s; it goes on in the controller", timeout.as_secs());
+            bail!(
+                "operation on {name} did not finish within {}s; it goes on in the controller",
+                timeout.as_secs()
+            );
         }
     }
 }
 
 fn print_results(state: &Value) -> anyhow::Result<()> {
-    let results = state.pointer("/syncResult/resources").and_then(Value::as_array).cloned().unwrap_or_default();
+    let results = state
+        .pointer("/syncResult/resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if results.is_empty() {
         return Ok(());
     }
@@ -248,13 +333,19 @@ fn print_results(state: &Value) -> anyhow::Result<()> {
                 .collect()
         })
         .collect();
-    table(&mut std::io::stdout(), &["GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "MESSAGE"], &rows)?;
+    table(
+        &mut std::io::stdout(),
+        &["GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "MESSAGE"],
+        &rows,
+    )?;
     println!();
     Ok(())
 }
 
 fn sync_policy(app: &Value) -> String {
-    let automated = app.pointer("/spec/syncPolicy/automated").filter(|a| !a.is_null());
+    let automated = app
+        .pointer("/spec/syncPolicy/automated")
+        .filter(|a| !a.is_null());
     match automated {
         Some(a) if a.get("enabled").and_then(Value::as_bool) != Some(false) => {
             let mut flags = Vec::new();
@@ -264,7 +355,11 @@ fn sync_policy(app: &Value) -> String {
             if a.get("selfHeal").and_then(Value::as_bool) == Some(true) {
                 flags.push("SelfHeal");
             }
-            if flags.is_empty() { "Auto".into() } else { format!("Auto-{}", flags.join("-")) }
+            if flags.is_empty() {
+                "Auto".into()
+            } else {
+                format!("Auto-{}", flags.join("-"))
+            }
         }
         _ => "Manual".into(),
     }
@@ -272,14 +367,24 @@ fn sync_policy(app: &Value) -> String {
 
 fn print_list(apps: &[Value], output: Option<Output>) -> anyhow::Result<()> {
     match output {
-        Some(Output::Json) => print!("{}", output::json(&json!({"apiVersion": "v1", "kind": "List", "items": apps}))),
-        Some(Output::Yaml) => print!("{}", output::yaml(&json!({"apiVersion": "v1", "kind": "List", "items": apps}))),
+        Some(Output::Json) => print!(
+            "{}",
+            output::json(&json!({"apiVersion": "v1", "kind": "List", "items": apps}))
+        ),
+        Some(Output::Yaml) => print!(
+            "{}",
+            output::yaml(&json!({"apiVersion": "v1", "kind": "List", "items": apps}))
+        ),
         _ => {
             let rows: Vec<Vec<String>> = apps
                 .iter()
                 .map(|app| {
                     let mut row = vec![
-                        format!("{}/{}", str_at(app, &["metadata", "namespace"]), str_at(app, &["metadata", "name"])),
+                        format!(
+                            "{}/{}",
+                            str_at(app, &["metadata", "namespace"]),
+                            str_at(app, &["metadata", "name"])
+                        ),
                         destination_server(app),
                         str_at(app, &["spec", "destination", "namespace"]).to_string(),
                         project(app),
@@ -296,8 +401,16 @@ fn print_list(apps: &[Value], output: Option<Output>) -> anyhow::Result<()> {
                     row
                 })
                 .collect();
-            let mut header =
-                vec!["NAME", "CLUSTER", "NAMESPACE", "PROJECT", "STATUS", "HEALTH", "SYNCPOLICY", "CONDITIONS"];
+            let mut header = vec![
+                "NAME",
+                "CLUSTER",
+                "NAMESPACE",
+                "PROJECT",
+                "STATUS",
+                "HEALTH",
+                "SYNCPOLICY",
+                "CONDITIONS",
+            ];
             if output == Some(Output::Wide) {
                 header.extend(["REPO", "PATH", "TARGET"]);
             }
@@ -309,16 +422,28 @@ fn print_list(apps: &[Value], output: Option<Output>) -> anyhow::Result<()> {
 
 fn project(app: &Value) -> String {
     let project = str_at(app, &["spec", "project"]);
-    if project.is_empty() { "default".into() } else { project.into() }
+    if project.is_empty() {
+        "default".into()
+    } else {
+        project.into()
+    }
 }
 
 fn destination_server(app: &Value) -> String {
     let server = str_at(app, &["spec", "destination", "server"]);
-    if server.is_empty() { str_at(app, &["spec", "destination", "name"]).to_string() } else { server.to_string() }
+    if server.is_empty() {
+        str_at(app, &["spec", "destination", "name"]).to_string()
+    } else {
+        server.to_string()
+    }
 }
 
 fn conditions_summary(app: &Value) -> String {
-    let conditions = app.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let conditions = app
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if conditions.is_empty() {
         return "<none>".into();
     }
@@ -326,7 +451,11 @@ fn conditions_summary(app: &Value) -> String {
     for c in &conditions {
         *counts.entry(str_at(c, &["type"]).to_string()).or_default() += 1;
     }
-    counts.into_iter().map(|(k, n)| format!("{k}({n})")).collect::<Vec<_>>().join(",")
+    counts
+        .into_iter()
+        .map(|(k, n)| format!("{k}({n})"))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 fn print_app(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
@@ -346,42 +475,90 @@ fn print_app(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
     writeln!(
         out,
         "{}",
-        field("Name", &format!("{}/{}", str_at(app, &["metadata", "namespace"]), str_at(app, &["metadata", "name"])))
+        field(
+            "Name",
+            &format!(
+                "{}/{}",
+                str_at(app, &["metadata", "namespace"]),
+                str_at(app, &["metadata", "name"])
+            )
+        )
     )?;
     writeln!(out, "{}", field("Project", &project(app)))?;
     writeln!(out, "{}", field("Server", &destination_server(app)))?;
-    writeln!(out, "{}", field("Namespace", str_at(app, &["spec", "destination", "namespace"])))?;
-    writeln!(out, "{}", field("Repo", str_at(app, &["spec", "source", "repoURL"])))?;
+    writeln!(
+        out,
+        "{}",
+        field(
+            "Namespace",
+            str_at(app, &["spec", "destination", "namespace"])
+        )
+    )?;
+    writeln!(
+        out,
+        "{}",
+        field("Repo", str_at(app, &["spec", "source", "repoURL"]))
+    )?;
     let target = str_at(app, &["spec", "source", "targetRevision"]);
     let target = if target.is_empty() { "HEAD" } else { target };
     writeln!(out, "{}", field("Target", target))?;
-    writeln!(out, "{}", field("Path", str_at(app, &["spec", "source", "path"])))?;
+    writeln!(
+        out,
+        "{}",
+        field("Path", str_at(app, &["spec", "source", "path"]))
+    )?;
     writeln!(out, "{}", field("Sync Policy", &sync_policy(app)))?;
     let revision = str_at(app, &["status", "sync", "revision"]);
     let sync = str_at(app, &["status", "sync", "status"]);
-    let sync_line =
-        if revision.is_empty() { sync.to_string() } else { format!("{sync} to {target} ({})", short(revision)) };
+    let sync_line = if revision.is_empty() {
+        sync.to_string()
+    } else {
+        format!("{sync} to {target} ({})", short(revision))
+    };
     writeln!(out, "{}", field("Sync Status", &sync_line))?;
     let health = str_at(app, &["status", "health", "status"]);
     let health_message = str_at(app, &["status", "health", "message"]);
-    let health_line =
-        if health_message.is_empty() { health.to_string() } else { format!("{health} ({health_message})") };
+    let health_line = if health_message.is_empty() {
+        health.to_string()
+    } else {
+        format!("{health} ({health_message})")
+    };
     writeln!(out, "{}", field("Health Status", &health_line))?;
     if let Some(state) = app.pointer("/status/operationState") {
         writeln!(
             out,
             "{}",
-            field("Last Sync", &format!("{} {}", str_at(state, &["phase"]), str_at(state, &["message"])))
+            field(
+                "Last Sync",
+                &format!(
+                    "{} {}",
+                    str_at(state, &["phase"]),
+                    str_at(state, &["message"])
+                )
+            )
         )?;
     }
-    let conditions = app.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let conditions = app
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !conditions.is_empty() {
         writeln!(out, "\nCONDITION{:<11}MESSAGE", "")?;
         for c in &conditions {
-            writeln!(out, "{:<20}{}", str_at(c, &["type"]), str_at(c, &["message"]))?;
+            writeln!(
+                out,
+                "{:<20}{}",
+                str_at(c, &["type"]),
+                str_at(c, &["message"])
+            )?;
         }
     }
-    let resources = app.pointer("/status/resources").and_then(Value::as_array).cloned().unwrap_or_default();
+    let resources = app
+        .pointer("/status/resources")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if !resources.is_empty() {
         writeln!(out)?;
         let rows: Vec<Vec<String>> = resources
@@ -402,7 +579,19 @@ fn print_app(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
                 ]
             })
             .collect();
-        table(&mut out, &["GROUP", "KIND", "NAMESPACE", "NAME", "STATUS", "HEALTH", "MESSAGE"], &rows)?;
+        table(
+            &mut out,
+            &[
+                "GROUP",
+                "KIND",
+                "NAMESPACE",
+                "NAME",
+                "STATUS",
+                "HEALTH",
+                "MESSAGE",
+            ],
+            &rows,
+        )?;
     }
     Ok(())
 }
@@ -422,7 +611,9 @@ fn print_history(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
                         h.get("id").map(|v| v.to_string()).unwrap_or_default(),
                         str_at(h, &["deployedAt"]).to_string(),
                         str_at(h, &["revision"]).to_string(),
-                        if h.pointer("/initiatedBy/automated").and_then(Value::as_bool) == Some(true) {
+                        if h.pointer("/initiatedBy/automated").and_then(Value::as_bool)
+                            == Some(true)
+                        {
                             "automated".to_string()
                         } else {
                             str_at(h, &["initiatedBy", "username"]).to_string()
@@ -430,7 +621,11 @@ fn print_history(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
                     ]
                 })
                 .collect();
-            table(&mut std::io::stdout(), &["ID", "DATE", "REVISION", "INITIATED BY"], &rows)?;
+            table(
+                &mut std::io::stdout(),
+                &["ID", "DATE", "REVISION", "INITIATED BY"],
+                &rows,
+            )?;
         }
     }
     Ok(())

@@ -41,13 +41,24 @@ fn app_files(repo: &Path, index: usize, value: &str) -> anyhow::Result<()> {
 
 fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
     let output = Command::new("git")
-        .args(["-c", "user.name=plumb bench", "-c", "user.email=bench@plumb.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=plumb bench",
+            "-c",
+            "user.email=bench@plumb.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(repo)
         .output()
         .context("cannot run git")?;
     if !output.status.success() {
-        bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
@@ -55,8 +66,18 @@ fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
 /// (user + system CPU seconds, peak RSS in MiB) of this process.
 fn usage() -> (f64, f64) {
     let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
-    let ticks = |i: usize| fields.get(i).and_then(|f| f.parse::<f64>().ok()).unwrap_or(0.0);
+    let fields: Vec<&str> = stat
+        .rsplit(')')
+        .next()
+        .unwrap_or("")
+        .split_whitespace()
+        .collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
     let cpu = (ticks(11) + ticks(12)) / 100.0;
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let hwm = status
@@ -91,10 +112,18 @@ async fn count_ready(cluster: &Cluster, revision: &str) -> anyhow::Result<usize>
 
 async fn gitops(args: BenchGitopsArgs) -> anyhow::Result<ExitCode> {
     let dir = tempfile::Builder::new().prefix("plumb-bench-").tempdir()?;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
     let kubeconfig = dir.path().join("kubeconfig");
     let mut child = Command::new(std::env::current_exe()?)
-        .args(["devcluster", "--listen", &format!("127.0.0.1:{port}"), "--pod-ready-delay", "0.1"])
+        .args([
+            "devcluster",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--pod-ready-delay",
+            "0.1",
+        ])
         .arg("--kubeconfig-out")
         .arg(&kubeconfig)
         .stdout(Stdio::null())
@@ -106,7 +135,11 @@ async fn gitops(args: BenchGitopsArgs) -> anyhow::Result<ExitCode> {
     result
 }
 
-async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyhow::Result<ExitCode> {
+async fn measure(
+    args: &BenchGitopsArgs,
+    dir: &Path,
+    kubeconfig: &Path,
+) -> anyhow::Result<ExitCode> {
     let deadline = Instant::now() + Duration::from_secs(10);
     while !kubeconfig.exists() {
         if Instant::now() > deadline {
@@ -124,10 +157,16 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
     git(&repo, &["add", "-A"])?;
     git(&repo, &["commit", "-q", "-m", "bench apps"])?;
     let mut revision = git(&repo, &["rev-parse", "HEAD"])?;
-    let apply = ApplyOptions { dry_run: DryRun::None, force: true };
+    let apply = ApplyOptions {
+        dry_run: DryRun::None,
+        force: true,
+    };
     for namespace in ["argocd", "bench"] {
         cluster
-            .apply(&json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}), &apply)
+            .apply(
+                &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+                &apply,
+            )
             .await?;
     }
 
@@ -164,7 +203,10 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
             break;
         }
         if started.elapsed() > Duration::from_secs(900) {
-            bail!("only {ready} of {} applications became Synced and Healthy in 15 minutes", args.apps);
+            bail!(
+                "only {ready} of {} applications became Synced and Healthy in 15 minutes",
+                args.apps
+            );
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
@@ -195,7 +237,15 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
     for sample in 0..args.drift_samples {
         let name = format!("app-{}", sample % args.apps);
         let t = Instant::now();
-        cluster.merge_patch("v1", "ConfigMap", "bench", &name, &json!({"data": {"value": "drifted"}})).await?;
+        cluster
+            .merge_patch(
+                "v1",
+                "ConfigMap",
+                "bench",
+                &name,
+                &json!({"data": {"value": "drifted"}}),
+            )
+            .await?;
         loop {
             let live = cluster.get("v1", "ConfigMap", "bench", &name).await?;
             if live.is_some_and(|c| c.pointer("/data/value") == Some(&json!("v0"))) {
@@ -248,8 +298,15 @@ async fn measure(args: &BenchGitopsArgs, dir: &Path, kubeconfig: &Path) -> anyho
     println!("| measure | result |");
     println!("|---|---|");
     println!("| applications × objects | {} × 4 |", args.apps);
-    println!("| create {} Applications | {:.1} s |", args.apps, created.as_secs_f64());
-    println!("| cold sync until all Synced and Healthy | {:.1} s |", cold.as_secs_f64());
+    println!(
+        "| create {} Applications | {:.1} s |",
+        args.apps,
+        created.as_secs_f64()
+    );
+    println!(
+        "| cold sync until all Synced and Healthy | {:.1} s |",
+        cold.as_secs_f64()
+    );
     println!("| controller CPU per no-change reconcile | {cpu_per_reconcile_ms:.2} ms |");
     println!(
         "| drift revert p50 / p99 ({} samples) | {:.0} ms / {:.0} ms |",

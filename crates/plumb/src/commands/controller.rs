@@ -9,10 +9,15 @@ use std::sync::Arc;
 
 pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
     let cluster = connect(&args.cluster).await?;
-    let poll_interval = parse_duration(&args.poll_interval)
-        .with_context(|| format!("--poll-interval {:?}: expected a duration such as 3m or 30s", args.poll_interval))?;
+    let poll_interval = parse_duration(&args.poll_interval).with_context(|| {
+        format!(
+            "--poll-interval {:?}: expected a duration such as 3m or 30s",
+            args.poll_interval
+        )
+    })?;
     let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
-    let sources = plumb_engine::git::GitSources::new(&cache_dir).context("cannot open the Git cache")?;
+    let sources =
+        plumb_engine::git::GitSources::new(&cache_dir).context("cannot open the Git cache")?;
     let options = plumb_engine::Options {
         app_namespaces: args.app_namespaces.clone(),
         poll_interval,
@@ -21,7 +26,10 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         ..Default::default()
     };
     let controller = plumb_engine::Controller::new(cluster, Arc::new(sources), options);
-    eprintln!("plumb controller watching Applications in {}", args.app_namespaces.join(", "));
+    eprintln!(
+        "plumb controller watching Applications in {}",
+        args.app_namespaces.join(", ")
+    );
     controller
         .run(async {
             tokio::signal::ctrl_c().await.ok();

@@ -18,9 +18,18 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const FILES: &[(&str, &str)] = &[
-    ("guestbook/configmap.yaml", include_str!("../../demo/guestbook/configmap.yaml")),
-    ("guestbook/deployment.yaml", include_str!("../../demo/guestbook/deployment.yaml")),
-    ("guestbook/service.yaml", include_str!("../../demo/guestbook/service.yaml")),
+    (
+        "guestbook/configmap.yaml",
+        include_str!("../../demo/guestbook/configmap.yaml"),
+    ),
+    (
+        "guestbook/deployment.yaml",
+        include_str!("../../demo/guestbook/deployment.yaml"),
+    ),
+    (
+        "guestbook/service.yaml",
+        include_str!("../../demo/guestbook/service.yaml"),
+    ),
 ];
 const APPLICATION: &str = include_str!("../../demo/application.yaml");
 const STEP_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,14 +38,22 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let dir = match &args.dir {
         Some(dir) => dir.clone(),
-        None => tempfile::Builder::new().prefix("plumb-demo-").tempdir()?.keep(),
+        None => tempfile::Builder::new()
+            .prefix("plumb-demo-")
+            .tempdir()?
+            .keep(),
     };
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let dir = dir.canonicalize()?;
 
-    let options =
-        plumb_devcluster::Options { listen: args.listen, data_dir: None, pod_ready_delay: Duration::from_millis(500) };
-    let devcluster = plumb_devcluster::DevCluster::start(options).await.context("cannot start the embedded cluster")?;
+    let options = plumb_devcluster::Options {
+        listen: args.listen,
+        data_dir: None,
+        pod_ready_delay: Duration::from_millis(500),
+    };
+    let devcluster = plumb_devcluster::DevCluster::start(options)
+        .await
+        .context("cannot start the embedded cluster")?;
     let kubeconfig = dir.join("kubeconfig");
     std::fs::write(&kubeconfig, devcluster.kubeconfig())?;
     println!("▶ embedded cluster listening on {}", devcluster.url());
@@ -44,7 +61,11 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let repo = dir.join("repo");
     create_repository(&repo)?;
     let revision = git(&repo, &["rev-parse", "HEAD"])?;
-    println!("▶ example repository at {} (commit {})", repo.display(), &revision[..7]);
+    println!(
+        "▶ example repository at {} (commit {})",
+        repo.display(),
+        &revision[..7]
+    );
 
     let cluster = Cluster::from_kubeconfig(&kubeconfig, None).await?;
     let sources = plumb_engine::git::GitSources::new(&dir.join("cache"))?;
@@ -60,24 +81,53 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     }));
     println!("▶ controller started");
 
-    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
-    cluster.apply(&namespace, &ApplyOptions { dry_run: DryRun::None, force: true }).await?;
-    wait_for(&cluster, "the Application CRD", |c| async move { Ok(c.kind(API_VERSION, "Application").await.is_ok()) })
+    let namespace =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}});
+    cluster
+        .apply(
+            &namespace,
+            &ApplyOptions {
+                dry_run: DryRun::None,
+                force: true,
+            },
+        )
         .await?;
-    let mut application: Value = serde_saphyr::from_str(APPLICATION).context("bundled application.yaml")?;
+    wait_for(&cluster, "the Application CRD", |c| async move {
+        Ok(c.kind(API_VERSION, "Application").await.is_ok())
+    })
+    .await?;
+    let mut application: Value =
+        serde_saphyr::from_str(APPLICATION).context("bundled application.yaml")?;
     application["spec"]["source"]["repoURL"] = json!(format!("file://{}", repo.display()));
-    cluster.apply(&application, &ApplyOptions { dry_run: DryRun::None, force: true }).await?;
+    cluster
+        .apply(
+            &application,
+            &ApplyOptions {
+                dry_run: DryRun::None,
+                force: true,
+            },
+        )
+        .await?;
 
-    println!("\n1. Git → cluster: registered Application argocd/guestbook (automated sync, prune, self-heal)");
+    println!(
+        "\n1. Git → cluster: registered Application argocd/guestbook (automated sync, prune, self-heal)"
+    );
     let step = Instant::now();
     wait_app(&cluster, &revision).await?;
-    println!("   ✔ Synced and Healthy at {} in {:.1}s", &revision[..7], step.elapsed().as_secs_f64());
+    println!(
+        "   ✔ Synced and Healthy at {} in {:.1}s",
+        &revision[..7],
+        step.elapsed().as_secs_f64()
+    );
 
     println!("\n2. A commit rolls out: scaling guestbook-ui to 2 replicas in Git");
     let deployment = repo.join("guestbook/deployment.yaml");
     let text = std::fs::read_to_string(&deployment)?.replace("replicas: 1", "replicas: 2");
     std::fs::write(&deployment, text)?;
-    git(&repo, &["commit", "-q", "-am", "Scale guestbook-ui to 2 replicas"])?;
+    git(
+        &repo,
+        &["commit", "-q", "-am", "Scale guestbook-ui to 2 replicas"],
+    )?;
     let revision = git(&repo, &["rev-parse", "HEAD"])?;
     let step = Instant::now();
     cluster
@@ -99,22 +149,39 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
     println!("\n3. Drift is reverted: scaling guestbook-ui to 5 by hand, behind Git's back");
     let step = Instant::now();
     cluster
-        .merge_patch("apps/v1", "Deployment", "guestbook", "guestbook-ui", &json!({"spec": {"replicas": 5}}))
+        .merge_patch(
+            "apps/v1",
+            "Deployment",
+            "guestbook",
+            "guestbook-ui",
+            &json!({"spec": {"replicas": 5}}),
+        )
         .await?;
     wait_for(&cluster, "self-heal", |c| async move {
-        let live = c.get("apps/v1", "Deployment", "guestbook", "guestbook-ui").await?;
+        let live = c
+            .get("apps/v1", "Deployment", "guestbook", "guestbook-ui")
+            .await?;
         Ok(live.is_some_and(|d| d.pointer("/spec/replicas") == Some(&json!(2))))
     })
     .await?;
-    println!("   ✔ reverted to 2 replicas in {:.0}ms", step.elapsed().as_secs_f64() * 1000.0);
+    println!(
+        "   ✔ reverted to 2 replicas in {:.0}ms",
+        step.elapsed().as_secs_f64() * 1000.0
+    );
 
     let keep_running = args.keep_running || (!args.exit && std::io::stdout().is_terminal());
-    println!("\nDone in {:.1}s. Look around:", started.elapsed().as_secs_f64());
+    println!(
+        "\nDone in {:.1}s. Look around:",
+        started.elapsed().as_secs_f64()
+    );
     println!("  export KUBECONFIG={}", kubeconfig.display());
     println!("  kubectl get all -n guestbook");
     println!("  plumb app get guestbook        # status, resources, health");
     println!("  plumb app history guestbook");
-    println!("  edit {}/guestbook/*.yaml, `git commit -am ...`, then `plumb app refresh guestbook`", repo.display());
+    println!(
+        "  edit {}/guestbook/*.yaml, `git commit -am ...`, then `plumb app refresh guestbook`",
+        repo.display()
+    );
     if keep_running {
         println!("\nThe cluster and controller keep running; press Ctrl-C to stop.");
         tokio::signal::ctrl_c().await.ok();
@@ -129,14 +196,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 async fn wait_app(cluster: &Cluster, revision: &str) -> anyhow::Result<()> {
     let deadline = Instant::now() + STEP_TIMEOUT;
     loop {
-        let app = cluster.get(API_VERSION, "Application", "argocd", "guestbook").await?.unwrap_or(Value::Null);
-        let (sync, health) =
-            (str_at(&app, &["status", "sync", "status"]), str_at(&app, &["status", "health", "status"]));
-        if sync == "Synced" && health == "Healthy" && str_at(&app, &["status", "sync", "revision"]) == revision {
+        let app = cluster
+            .get(API_VERSION, "Application", "argocd", "guestbook")
+            .await?
+            .unwrap_or(Value::Null);
+        let (sync, health) = (
+            str_at(&app, &["status", "sync", "status"]),
+            str_at(&app, &["status", "health", "status"]),
+        );
+        if sync == "Synced"
+            && health == "Healthy"
+            && str_at(&app, &["status", "sync", "revision"]) == revision
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
-            let conditions = app.pointer("/status/conditions").cloned().unwrap_or(Value::Null);
+            let conditions = app
+                .pointer("/status/conditions")
+                .cloned()
+                .unwrap_or(Value::Null);
             bail!(
                 "application did not become Synced and Healthy within {}s (sync {sync:?}, health {health:?}, conditions {conditions})",
                 STEP_TIMEOUT.as_secs()
@@ -179,13 +257,24 @@ fn create_repository(repo: &Path) -> anyhow::Result<()> {
 /// Runs git with fixed arguments in the demo's own repository (never user or cluster data).
 fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
     let output = std::process::Command::new("git")
-        .args(["-c", "user.name=plumb demo", "-c", "user.email=demo@plumb.invalid", "-c", "commit.gpgsign=false"])
+        .args([
+            "-c",
+            "user.name=plumb demo",
+            "-c",
+            "user.email=demo@plumb.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
         .args(args)
         .current_dir(repo)
         .output()
         .context("cannot run git (is it installed?)")?;
     if !output.status.success() {
-        bail!("git {} failed: {}", args.join(" "), String::from_utf8_lossy(&output.stderr).trim());
+        bail!(
+            "git {} failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
     }
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }

@@ -17,11 +17,16 @@ pub async fn run(args: DevclusterArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir.clone(),
         pod_ready_delay: Duration::from_secs_f64(args.pod_ready_delay.max(0.0)),
     };
-    let cluster = plumb_devcluster::DevCluster::start(options).await.context("cannot start the embedded cluster")?;
+    let cluster = plumb_devcluster::DevCluster::start(options)
+        .await
+        .context("cannot start the embedded cluster")?;
     let path = match (&args.kubeconfig_out, &args.data_dir) {
         (Some(path), _) => path.clone(),
         (None, Some(dir)) => dir.join("kubeconfig"),
-        (None, None) => std::env::temp_dir().join(format!("plumb-devcluster-{}.kubeconfig", cluster.addr().port())),
+        (None, None) => std::env::temp_dir().join(format!(
+            "plumb-devcluster-{}.kubeconfig",
+            cluster.addr().port()
+        )),
     };
     std::fs::write(&path, cluster.kubeconfig())
         .with_context(|| format!("cannot write kubeconfig {}", path.display()))?;

@@ -34,7 +34,8 @@ pub fn kubeconfig_path(args: &ClusterArgs) -> anyhow::Result<PathBuf> {
     if let Some(path) = &args.kubeconfig {
         return Ok(path.clone());
     }
-    let home = std::env::var_os("HOME").context("no --kubeconfig given, KUBECONFIG unset and HOME unknown")?;
+    let home = std::env::var_os("HOME")
+        .context("no --kubeconfig given, KUBECONFIG unset and HOME unknown")?;
     Ok(PathBuf::from(home).join(".kube/config"))
 }
 

@@ -1,0 +1,158 @@
+//! Simulated workloads: rollout status, wait, fault injection, jobs.
+
+mod common;
+
+use common::Kube;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deployment_rolls_out_and_becomes_available() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    k.ok(&[
+        "create",
+        "deploy",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+    ])
+    .await;
+    let out = k
+        .ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
+        .await;
+    assert!(
+        out.contains("deployment \"web\" successfully rolled out"),
+        "{out}"
+    );
+    k.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/web",
+        "--timeout=20s",
+    ])
+    .await;
+    let j = k.json(&["get", "deploy", "web"]).await;
+    assert_eq!(j["status"]["readyReplicas"], 2);
+    assert_eq!(j["status"]["observedGeneration"], 1);
+    let pods = k.ok(&["get", "pods", "-l", "app=web"]).await;
+    assert_eq!(pods.matches("Running").count(), 2, "{pods}");
+    // A new template rolls out a new ReplicaSet; the old one is scaled to 0.
+    k.ok(&["set", "image", "deploy/web", "nginx=nginx:1.26"])
+        .await;
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
+        .await;
+    let rs = k.json(&["get", "rs", "-l", "app=web"]).await;
+    let mut replicas: Vec<i64> = rs["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|r| r["spec"]["replicas"].as_i64().unwrap_or(-1))
+        .collect();
+    replicas.sort();
+    assert_eq!(replicas, [0, 2]);
+    let j = k.json(&["get", "deploy", "web"]).await;
+    assert_eq!(
+        j["metadata"]["annotations"].get("deployment.kubernetes.io/revision"),
+        None,
+        "revision lives on replica sets"
+    );
+    k.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn image_that_never_pulls_exceeds_progress_deadline() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    let d = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: bad\nspec:\n  progressDeadlineSeconds: 1\n  selector:\n    matchLabels: {app: bad}\n  template:\n    metadata:\n      labels: {app: bad}\n    spec:\n      containers:\n      - name: c\n        image: example.com/fail-pull:1\n";
+    k.apply(d, &[]).await;
+    let e = k
+        .fail(&["rollout", "status", "deploy/bad", "--timeout=20s"])
+        .await;
+    assert!(
+        e.contains("deployment \"bad\" exceeded its progress deadline"),
+        "{e}"
+    );
+    let pods = k.ok(&["get", "pods", "-l", "app=bad"]).await;
+    assert!(pods.contains("ImagePullBackOff"), "{pods}");
+    k.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_complete_or_fail() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    k.ok(&["create", "job", "ok", "--image=busybox"]).await;
+    k.ok(&[
+        "wait",
+        "--for=condition=Complete",
+        "job/ok",
+        "--timeout=20s",
+    ])
+    .await;
+    let j = k.json(&["get", "job", "ok"]).await;
+    assert_eq!(j["status"]["succeeded"], 1);
+    let bad = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: bad\nspec:\n  backoffLimit: 1\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: c\n        image: fail-job\n";
+    k.apply(bad, &[]).await;
+    k.ok(&["wait", "--for=condition=Failed", "job/bad", "--timeout=20s"])
+        .await;
+    let j = k.json(&["get", "job", "bad"]).await;
+    assert_eq!(j["status"]["failed"], 2);
+    k.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statefulset_and_daemonset_roll_out() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: c\n        image: postgres:16\n";
+    k.apply(sts, &[]).await;
+    let out = k
+        .ok(&["rollout", "status", "sts/db", "--timeout=20s"])
+        .await;
+    assert!(
+        out.contains("partitioned roll out complete") || out.contains("rolling update complete"),
+        "{out}"
+    );
+    k.ok(&["get", "pod", "db-0", "db-1"]).await;
+    let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: c\n        image: agent:1\n";
+    k.apply(ds, &[]).await;
+    let out = k
+        .ok(&["rollout", "status", "ds/agent", "--timeout=20s"])
+        .await;
+    assert!(
+        out.contains("daemon set \"agent\" successfully rolled out"),
+        "{out}"
+    );
+    k.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_get_cluster_ips() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    k.ok(&["create", "service", "clusterip", "a", "--tcp=80:80"])
+        .await;
+    k.ok(&["create", "service", "clusterip", "b", "--tcp=80:80"])
+        .await;
+    let a = k.json(&["get", "svc", "a"]).await;
+    let b = k.json(&["get", "svc", "b"]).await;
+    assert!(
+        a["spec"]["clusterIP"]
+            .as_str()
+            .is_some_and(|ip| ip.starts_with("10.96."))
+    );
+    assert_ne!(a["spec"]["clusterIP"], b["spec"]["clusterIP"]);
+    // Re-applying without the IP keeps it.
+    k.ok(&[
+        "patch",
+        "svc",
+        "a",
+        "-p",
+        r#"{"metadata":{"labels":{"x":"y"}}}"#,
+    ])
+    .await;
+    assert_eq!(
+        k.json(&["get", "svc", "a"]).await["spec"]["clusterIP"],
+        a["spec"]["clusterIP"]
+    );
+    k.cluster.shutdown().await;
+}

@@ -1,0 +1,276 @@
+//! Rendering real charts (podinfo, argocd-example-apps) and the sandbox guarantees.
+
+use std::path::{Path, PathBuf};
+
+use plumb_helm::{Error, TemplateOptions, template};
+
+fn corpus() -> PathBuf {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/corpus");
+    if p.exists() {
+        p
+    } else {
+        PathBuf::from("/work/shared/corpus")
+    }
+}
+
+fn opts() -> TemplateOptions {
+    TemplateOptions {
+        kube_version: Some("1.30.0".into()),
+        ..TemplateOptions::default()
+    }
+}
+
+#[test]
+fn podinfo_renders_with_hooks_and_tests() {
+    let root = corpus().join("podinfo");
+    let r =
+        template(&root, &root.join("charts/podinfo"), &opts()).unwrap_or_else(|e| panic!("{e}"));
+    let kinds: Vec<&str> = r.manifests.iter().map(|m| m.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["Service", "Deployment"]);
+    assert!(r.hooks.iter().all(|h| h.hook.is_some()));
+    assert!(
+        r.hooks
+            .iter()
+            .any(|h| h.source == "podinfo/templates/tests/grpc.yaml")
+    );
+    let out = r.to_output();
+    assert!(
+        out.starts_with("---\n# Source: podinfo/templates/service.yaml\n"),
+        "{out}"
+    );
+    assert!(out.contains("image: \"ghcr.io/stefanprodan/podinfo:6.14.1\""));
+    let objs = r.objects().unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        objs.iter()
+            .any(|o| o.pointer("/metadata/annotations/helm.sh~1hook").is_some())
+    );
+    assert_eq!(objs[1]["spec"]["replicas"], 1);
+}
+
+#[test]
+fn podinfo_prod_values_and_skip_tests() {
+    let root = corpus().join("podinfo");
+    let o = TemplateOptions {
+        values_files: vec![root.join("charts/podinfo/values-prod.yaml")],
+        skip_tests: true,
+        release_name: "prod".into(),
+        namespace: "apps".into(),
+        ..opts()
+    };
+    let r = template(&root, &root.join("charts/podinfo"), &o).unwrap_or_else(|e| panic!("{e}"));
+    let out = r.to_output();
+    assert!(!out.contains("templates/tests/"), "{out}");
+    assert!(out.contains("name: prod-podinfo"));
+    assert!(out.contains("namespace: apps"));
+}
+
+#[test]
+fn podinfo_refuses_old_kubernetes() {
+    let root = corpus().join("podinfo");
+    let o = TemplateOptions {
+        kube_version: Some("1.20.0".into()),
+        ..TemplateOptions::default()
+    };
+    let err = template(&root, &root.join("charts/podinfo"), &o)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "chart requires kubeVersion: >=1.23.0-0 which is incompatible with Kubernetes v1.20.0"
+        )
+    );
+}
+
+#[test]
+fn guestbook_with_production_values() {
+    let root = corpus().join("argocd-example-apps");
+    let o = TemplateOptions {
+        values_files: vec!["helm-guestbook/values-production.yaml".into()],
+        base_dir: Some(root.clone()),
+        ..opts()
+    };
+    let r = template(&root, Path::new("helm-guestbook"), &o).unwrap_or_else(|e| panic!("{e}"));
+    let objs = r.objects().unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(objs.len(), 2);
+    assert_eq!(objs[0]["kind"], "Service");
+    assert_eq!(objs[0]["spec"]["type"], "LoadBalancer");
+    assert_eq!(
+        objs[1]["spec"]["template"]["spec"]["containers"][0]["image"],
+        "gcr.io/google-samples/gb-frontend:v5"
+    );
+}
+
+#[test]
+fn app_of_apps_chart_renders_applications() {
+    let root = corpus().join("argocd-example-apps");
+    let r = template(&root, &root.join("apps"), &opts()).unwrap_or_else(|e| panic!("{e}"));
+    let objs = r.objects().unwrap_or_else(|e| panic!("{e}"));
+    assert!(objs.len() >= 5, "{}", objs.len());
+    assert!(objs.iter().all(|o| o["kind"] == "Application"));
+}
+
+fn write(dir: &Path, rel: &str, body: &str) {
+    let p = dir.join(rel);
+    if let Some(parent) = p.parent() {
+        std::fs::create_dir_all(parent).unwrap_or_else(|e| panic!("{e}"));
+    }
+    std::fs::write(p, body).unwrap_or_else(|e| panic!("{e}"));
+}
+
+fn mini_chart(dir: &Path, template_body: &str) {
+    write(
+        dir,
+        "mychart/Chart.yaml",
+        "apiVersion: v2\nname: mychart\nversion: 0.1.0\n",
+    );
+    write(dir, "mychart/values.yaml", "x: 1\n");
+    write(dir, "mychart/templates/cm.yaml", template_body);
+}
+
+#[test]
+fn value_file_outside_root_is_refused() {
+    let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(outside.path(), "secret.yaml", "x: 2\n");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: {{ .Values.x }}\n");
+    let o = TemplateOptions {
+        values_files: vec![outside.path().join("secret.yaml")],
+        ..opts()
+    };
+    let err = template(root.path(), &root.path().join("mychart"), &o).err();
+    assert!(matches!(err, Some(Error::OutsideRoot { .. })), "{err:?}");
+    // The same through a relative path with `..`.
+    let o = TemplateOptions {
+        values_files: vec![
+            PathBuf::from("../../../../../../../../")
+                .join(outside.path().strip_prefix("/").unwrap_or(outside.path()))
+                .join("secret.yaml"),
+        ],
+        base_dir: Some(root.path().to_path_buf()),
+        ..opts()
+    };
+    let err = template(root.path(), Path::new("mychart"), &o).err();
+    assert!(matches!(err, Some(Error::OutsideRoot { .. })), "{err:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_escaping_root_is_refused() {
+    let outside = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(outside.path(), "passwd", "root:x:0:0\n");
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: {{ .Files.Get \"leak\" | quote }}\n");
+    std::os::unix::fs::symlink(
+        outside.path().join("passwd"),
+        root.path().join("mychart/leak"),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let err = template(root.path(), &root.path().join("mychart"), &opts()).err();
+    assert!(matches!(err, Some(Error::OutsideRoot { .. })), "{err:?}");
+}
+
+#[test]
+fn files_get_cannot_reach_outside_the_chart() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    write(root.path(), "other.txt", "not yours");
+    mini_chart(
+        root.path(),
+        "a: {{ .Files.Get \"../other.txt\" | quote }}\nb: {{ .Files.Get \"data.txt\" | quote }}\n",
+    );
+    write(root.path(), "mychart/data.txt", "mine");
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output().contains("a: \"\"\nb: \"mine\""),
+        "{}",
+        r.to_output()
+    );
+}
+
+#[test]
+fn infinite_include_recursion_is_refused() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "{{ define \"loop\" }}{{ include \"loop\" . }}{{ end }}a: {{ include \"loop\" . }}\n",
+    );
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("rendering template has a nested reference name: loop"),
+        "{err}"
+    );
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: {{ tpl \"{{ tpl .Values.t . }}\" . }}\n");
+    write(
+        root.path(),
+        "mychart/values.yaml",
+        "t: \"{{ tpl .Values.t . }}\"\n",
+    );
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("nested reference name"), "{err}");
+}
+
+#[test]
+fn template_errors_name_file_and_line() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: 1\nb: {{ .Values.x | nosuch }}\n");
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("parse error at (mychart/templates/cm.yaml:2): function \"nosuch\" not defined")
+    );
+
+    mini_chart(root.path(), "a: 1\nb: {{ .Values.missing.deep }}\n");
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some(
+            "template: mychart/templates/cm.yaml:2:13: executing \"mychart/templates/cm.yaml\" at <.Values.missing.deep>: nil pointer evaluating interface {}.deep"
+        )
+    );
+
+    mini_chart(
+        root.path(),
+        "a: {{ required \"x.y is required\" .Values.nope }}\n",
+    );
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(
+        err.as_deref(),
+        Some("execution error at (mychart/templates/cm.yaml:1:6): x.y is required")
+    );
+}
+
+#[test]
+fn set_values_take_precedence_with_types() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "a: {{ .Values.x }}\nb: {{ kindOf .Values.y }}\nc: {{ .Values.z | toJson }}\n",
+    );
+    let o = TemplateOptions {
+        set: vec!["x=5,y=007".into(), "z={a,b}".into()],
+        set_string: vec!["x=six".into()],
+        ..opts()
+    };
+    let r =
+        template(root.path(), &root.path().join("mychart"), &o).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output()
+            .contains("a: six\nb: string\nc: [\"a\",\"b\"]"),
+        "{}",
+        r.to_output()
+    );
+}

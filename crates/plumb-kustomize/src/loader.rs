@@ -1,0 +1,173 @@
+//! Sandboxed file access: kustomize's load restrictor plus limits. Every path is resolved
+//! (symlinks included) and must stay inside the root; sizes, file counts and time are bounded.
+
+use std::cell::Cell;
+use std::path::{Component, Path, PathBuf};
+use std::time::Instant;
+
+use crate::{Error, Options};
+
+pub(crate) struct Loader {
+    root: PathBuf,
+    options: Options,
+    files: Cell<usize>,
+    bytes: Cell<u64>,
+    started: Instant,
+}
+
+impl Loader {
+    pub(crate) fn new(root: &Path, options: &Options) -> Result<Self, Error> {
+        let root = root.canonicalize().map_err(|e| Error::Load {
+            path: root.to_path_buf(),
+            message: format!("cannot resolve build root: {e}"),
+        })?;
+        Ok(Self {
+            root,
+            options: options.clone(),
+            files: Cell::new(0),
+            bytes: Cell::new(0),
+            started: Instant::now(),
+        })
+    }
+
+    pub(crate) fn options(&self) -> &Options {
+        &self.options
+    }
+
+    pub(crate) fn check_time(&self) -> Result<(), Error> {
+        if self.started.elapsed() > self.options.timeout {
+            return Err(Error::Limit(format!(
+                "build took longer than {:?}",
+                self.options.timeout
+            )));
+        }
+        Ok(())
+    }
+
+    /// Resolve `rel` against `base` (a directory), following symlinks, and require the result
+    /// to be inside the root. Remote references are refused.
+    pub(crate) fn resolve(&self, base: &Path, rel: &str) -> Result<PathBuf, Error> {
+        if is_remote(rel) {
+            return Err(Error::Load {
+                path: base.join(rel),
+                message: "remote resources (Git/HTTP URLs) are not supported; vendor them into \
+                          the repository or use a plumb Git source"
+                    .into(),
+            });
+        }
+        let joined = base.join(rel);
+        let lexical = normalize(&joined);
+        let resolved = joined.canonicalize().map_err(|e| Error::Load {
+            path: lexical.clone(),
+            message: if e.kind() == std::io::ErrorKind::NotFound {
+                "no such file or directory".to_string()
+            } else {
+                format!("cannot resolve path: {e}")
+            },
+        })?;
+        if !resolved.starts_with(&self.root) {
+            return Err(Error::Escape {
+                path: lexical,
+                root: self.root.clone(),
+            });
+        }
+        Ok(resolved)
+    }
+
+    /// Check a directory handed in by the caller (the build directory itself).
+    pub(crate) fn resolve_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
+        let resolved = dir.canonicalize().map_err(|e| Error::Load {
+            path: dir.to_path_buf(),
+            message: format!("cannot resolve directory: {e}"),
+        })?;
+        if !resolved.starts_with(&self.root) {
+            return Err(Error::Escape {
+                path: dir.to_path_buf(),
+                root: self.root.clone(),
+            });
+        }
+        Ok(resolved)
+    }
+
+    /// Read a file already resolved by [`Loader::resolve`], within the limits.
+    pub(crate) fn read_bytes(&self, path: &Path) -> Result<Vec<u8>, Error> {
+        self.check_time()?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        if meta.is_dir() {
+            return Err(Error::Load {
+                path: path.to_path_buf(),
+                message: "is a directory, expected a file".into(),
+            });
+        }
+        if meta.len() > self.options.max_file_size {
+            return Err(Error::Limit(format!(
+                "{}: file is {} bytes, larger than the limit of {} bytes",
+                path.display(),
+                meta.len(),
+                self.options.max_file_size
+            )));
+        }
+        let files = self.files.get() + 1;
+        if files > self.options.max_files {
+            return Err(Error::Limit(format!(
+                "more than {} files read",
+                self.options.max_files
+            )));
+        }
+        self.files.set(files);
+        let total = self.bytes.get() + meta.len();
+        if total > self.options.max_total_bytes {
+            return Err(Error::Limit(format!(
+                "more than {} bytes read in total",
+                self.options.max_total_bytes
+            )));
+        }
+        self.bytes.set(total);
+        let data = std::fs::read(path).map_err(|e| Error::Load {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        // The file may have grown between stat and read.
+        if data.len() as u64 > self.options.max_file_size {
+            return Err(Error::Limit(format!(
+                "{}: file larger than the limit of {} bytes",
+                path.display(),
+                self.options.max_file_size
+            )));
+        }
+        Ok(data)
+    }
+
+    pub(crate) fn read_string(&self, path: &Path) -> Result<String, Error> {
+        let bytes = self.read_bytes(path)?;
+        String::from_utf8(bytes).map_err(|_| Error::Load {
+            path: path.to_path_buf(),
+            message: "file is not valid UTF-8".into(),
+        })
+    }
+}
+
+pub(crate) fn is_remote(rel: &str) -> bool {
+    rel.contains("://")
+        || rel.starts_with("git@")
+        || rel.starts_with("github.com/")
+        || rel.starts_with("gitlab.com/")
+        || rel.starts_with("bitbucket.org/")
+}
+
+fn normalize(p: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for c in p.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
+}
