@@ -134,7 +134,11 @@ impl Parser {
             self.position += 1;
             items.push(self.or()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Comma(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Comma(items)
+        })
     }
 
     fn or(&mut self) -> Result<Expr, JqError> {
@@ -143,7 +147,11 @@ impl Parser {
             self.position += 1;
             items.push(self.and()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::Or(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, JqError> {
@@ -152,7 +160,11 @@ impl Parser {
             self.position += 1;
             items.push(self.compare()?);
         }
-        Ok(if items.len() == 1 { items.remove(0) } else { Expr::And(items) })
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn compare(&mut self) -> Result<Expr, JqError> {

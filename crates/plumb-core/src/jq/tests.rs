@@ -219,13 +219,22 @@ fn limits_stop_hostile_expressions() {
 #[test]
 fn long_chains_do_not_deepen_recursion() {
     let commas = vec![".a"; 1300].join(",");
-    let paths = PathExpression::parse(&commas).unwrap().paths(&json!({"a": 1})).unwrap();
+    let paths = PathExpression::parse(&commas)
+        .unwrap()
+        .paths(&json!({"a": 1}))
+        .unwrap();
     assert_eq!(paths.len(), 1300);
     let ors = format!(".[] | select({})", vec![". == 1"; 350].join(" or "));
-    let paths = PathExpression::parse(&ors).unwrap().paths(&json!([0, 1])).unwrap();
+    let paths = PathExpression::parse(&ors)
+        .unwrap()
+        .paths(&json!([0, 1]))
+        .unwrap();
     assert_eq!(paths, [vec![PathSegment::Index(1)]]);
     let pipes = vec![".a"; 100].join(" | ");
-    assert!(matches!(PathExpression::parse(&pipes), Err(JqError::Limit(_))));
+    assert!(matches!(
+        PathExpression::parse(&pipes),
+        Err(JqError::Limit(_))
+    ));
 }
 
 #[test]
@@ -248,13 +257,25 @@ fn expressions_argo_cd_users_write() {
     ];
     let mut copy = value.clone();
     for expression in cases {
-        PathExpression::parse(expression).unwrap().delete(&mut copy).unwrap();
+        PathExpression::parse(expression)
+            .unwrap()
+            .delete(&mut copy)
+            .unwrap();
     }
     assert_eq!(copy["metadata"]["annotations"], json!({"keep": "1"}));
     assert_eq!(copy["metadata"]["labels"], json!({}));
-    assert_eq!(copy["webhooks"], json!([{"name": "a", "clientConfig": {"url": "u"}}, {"name": "b"}]));
-    assert_eq!(copy["spec"]["template"]["spec"]["initContainers"], json!([]));
-    assert_eq!(copy["spec"]["template"]["spec"]["containers"][0]["env"], json!([{"name": "Y"}]));
+    assert_eq!(
+        copy["webhooks"],
+        json!([{"name": "a", "clientConfig": {"url": "u"}}, {"name": "b"}])
+    );
+    assert_eq!(
+        copy["spec"]["template"]["spec"]["initContainers"],
+        json!([])
+    );
+    assert_eq!(
+        copy["spec"]["template"]["spec"]["containers"][0]["env"],
+        json!([{"name": "Y"}])
+    );
 }
 
 #[test]
