@@ -2,12 +2,17 @@
 //! characters, `?` one character, `[abc]`, `[a-z]`, `[!a-z]` classes, `{a,b}` alternatives and
 //! `\` escapes.
 //!
-//! **Guarantees**: matching takes time linear in `pattern × text` per alternative, and at most
-//! [`MAX_ALTERNATIVES`] alternatives are expanded; a pattern beyond that, or with an unclosed
-//! `[` or `{`, is an error, never a hang.
+//! **Guarantees**: matching takes time linear in `pattern × text` per alternative; at most
+//! [`MAX_ALTERNATIVES`] alternatives are expanded, patterns are at most [`MAX_PATTERN_LEN`]
+//! characters and [`MAX_BRACE_DEPTH`] braces deep; a pattern beyond that, or with an unclosed
+//! `[` or `{`, is an error, never a hang or a stack overflow.
 
 /// Most alternatives one pattern may expand to.
 pub const MAX_ALTERNATIVES: usize = 256;
+/// Longest pattern accepted, in characters.
+pub const MAX_PATTERN_LEN: usize = 1024;
+/// Deepest `{…}` nesting accepted.
+pub const MAX_BRACE_DEPTH: usize = 8;
 
 /// A pattern that cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -46,7 +51,10 @@ impl Glob {
             problem: problem.to_string(),
         };
         let chars: Vec<char> = pattern.chars().collect();
-        let expanded = expand(&chars).map_err(&fail)?;
+        if chars.len() > MAX_PATTERN_LEN {
+            return Err(fail("longer than 1024 characters"));
+        }
+        let expanded = expand(&chars, 0).map_err(&fail)?;
         let mut alternatives = Vec::with_capacity(expanded.len());
         for alternative in expanded {
             alternatives.push(tokenize(&alternative).map_err(&fail)?);
@@ -73,7 +81,10 @@ pub fn matches(pattern: &str, text: &str) -> bool {
 }
 
 /// Expands `{a,b}` alternatives into plain patterns.
-fn expand(chars: &[char]) -> Result<Vec<Vec<char>>, &'static str> {
+fn expand(chars: &[char], depth: usize) -> Result<Vec<Vec<char>>, &'static str> {
+    if depth > MAX_BRACE_DEPTH {
+        return Err("'{' nested too deeply");
+    }
     let mut results: Vec<Vec<char>> = vec![Vec::new()];
     let mut i = 0;
     while i < chars.len() {
@@ -103,7 +114,7 @@ fn expand(chars: &[char]) -> Result<Vec<Vec<char>>, &'static str> {
                 let end = closing_brace(chars, i).ok_or("unclosed '{'")?;
                 let mut options: Vec<Vec<char>> = Vec::new();
                 for part in split_top_level(&chars[i + 1..end]) {
-                    options.extend(expand(part)?);
+                    options.extend(expand(part, depth + 1)?);
                 }
                 let mut next = Vec::new();
                 for prefix in &results {
@@ -294,6 +305,18 @@ mod tests {
         assert!(Glob::new("{a,b").is_err());
         assert!(Glob::new("a\\").is_err());
         assert!(Glob::new(&"{a,b}".repeat(9)).is_err());
+        assert!(Glob::new(&format!("{}x{}", "{".repeat(5000), "}".repeat(5000))).is_err());
+        assert!(Glob::new(&"a".repeat(2000)).is_err());
+        assert!(Glob::new("{a,{b,{c,d}}}").is_ok());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn random_patterns_never_panic(pattern in "[a-c*?\\[\\]{},!\\\\-]{0,24}", text in "[a-c]{0,12}") {
+            if let Ok(glob) = Glob::new(&pattern) {
+                let _ = glob.is_match(&text);
+            }
+        }
     }
 
     #[test]

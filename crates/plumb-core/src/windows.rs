@@ -349,7 +349,7 @@ impl SyncWindows {
         if applicable.is_empty() {
             return None;
         }
-        let horizon = now + Duration::days(HORIZON_DAYS);
+        let horizon = later(now, Duration::days(HORIZON_DAYS));
         let mut cursor = now;
         for _ in 0..MAX_EVENTS {
             let next = applicable
@@ -405,7 +405,7 @@ impl Compiled {
 
     fn is_active(&self, now: DateTime<Utc>) -> bool {
         self.last_start(now)
-            .is_some_and(|start| now < start + self.duration)
+            .is_some_and(|start| now < later(start, self.duration))
     }
 
     /// The first instant strictly after `after` at which this window opens or closes, within
@@ -416,7 +416,7 @@ impl Compiled {
         }
         let Some(mut end) = self
             .last_start(after)
-            .map(|start| start + self.duration)
+            .map(|start| later(start, self.duration))
             .filter(|end| *end > after)
         else {
             let local = after.with_timezone(&self.zone);
@@ -433,12 +433,20 @@ impl Compiled {
                 return None;
             }
             match self.last_start(end) {
-                Some(start) if start + self.duration > end => end = start + self.duration,
+                Some(start) if later(start, self.duration) > end => {
+                    end = later(start, self.duration)
+                }
                 _ => return Some(end),
             }
         }
         None
     }
+}
+
+/// `time + duration`, saturating at the end of representable time instead of panicking.
+fn later(time: DateTime<Utc>, duration: Duration) -> DateTime<Utc> {
+    time.checked_add_signed(duration)
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 /// Whether a sync may run, compiling `windows` on the way; see [`SyncWindows::decide`].

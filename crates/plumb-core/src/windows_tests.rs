@@ -308,3 +308,13 @@ fn parses_the_project_form() {
     assert!(compiled.is_active(0, Utc.with_ymd_and_hms(2026, 1, 5, 21, 30, 0).unwrap()));
     assert!(!compiled.is_active(0, Utc.with_ymd_and_hms(2026, 1, 5, 22, 30, 0).unwrap()));
 }
+
+#[test]
+fn extreme_times_do_not_panic() {
+    let windows = SyncWindows::compile(&[window("deny", "0 0 * * *", "2500000h")]).unwrap();
+    let end_of_time = DateTime::<Utc>::MAX_UTC;
+    let d = windows.decide(&target(), end_of_time, Trigger::Automated);
+    assert!(d.next_change.is_none() || d.next_change > Some(end_of_time - Duration::days(1)));
+    let start_of_time = DateTime::<Utc>::MIN_UTC;
+    let _ = windows.decide(&target(), start_of_time, Trigger::Manual);
+}

@@ -68,9 +68,11 @@ impl Eval {
                 }
                 Ok(())
             }
-            Expr::Comma(a, b) => {
-                self.paths(a, path.clone(), value, out)?;
-                self.paths(b, path, value, out)
+            Expr::Comma(items) => {
+                for item in items {
+                    self.paths(item, path.clone(), value, out)?;
+                }
+                Ok(())
             }
             Expr::Or(..) | Expr::And(..) | Expr::Compare(..) => {
                 Err(JqError::Runtime("invalid path expression".into()))
@@ -231,23 +233,35 @@ impl Eval {
                 }
                 Ok(())
             }
-            Expr::Comma(a, b) => {
-                self.values(a, input, out)?;
-                self.values(b, input, out)
-            }
-            Expr::Or(a, b) | Expr::And(a, b) => {
-                let is_or = matches!(expr, Expr::Or(..));
-                let mut left = Vec::new();
-                self.values(a, input, &mut left)?;
-                for l in left {
-                    if truthy(&l) == is_or {
-                        out.push(Value::Bool(is_or));
-                        continue;
-                    }
-                    let mut right = Vec::new();
-                    self.values(b, input, &mut right)?;
-                    out.extend(right.iter().map(|r| Value::Bool(truthy(r))));
+            Expr::Comma(items) => {
+                for item in items {
+                    self.values(item, input, out)?;
                 }
+                Ok(())
+            }
+            Expr::Or(items) | Expr::And(items) => {
+                // jq's left-associative `a or b or c`, short-circuiting per output of the left.
+                let is_or = matches!(expr, Expr::Or(..));
+                let Some((first, rest)) = items.split_first() else {
+                    return Ok(());
+                };
+                let mut left = Vec::new();
+                self.values(first, input, &mut left)?;
+                for operand in rest {
+                    let mut next = Vec::new();
+                    for l in left {
+                        self.tick()?;
+                        if truthy(&l) == is_or {
+                            next.push(Value::Bool(is_or));
+                            continue;
+                        }
+                        let mut right = Vec::new();
+                        self.values(operand, input, &mut right)?;
+                        next.extend(right.iter().map(|r| Value::Bool(truthy(r))));
+                    }
+                    left = next;
+                }
+                out.extend(left);
                 Ok(())
             }
             Expr::Compare(op, a, b) => {

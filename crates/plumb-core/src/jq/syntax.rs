@@ -7,9 +7,10 @@ use serde_json::Value;
 #[derive(Debug, Clone)]
 pub(super) enum Expr {
     Pipe(Box<Expr>, Box<Expr>),
-    Comma(Box<Expr>, Box<Expr>),
-    Or(Box<Expr>, Box<Expr>),
-    And(Box<Expr>, Box<Expr>),
+    // Chains are flat so a long `a, b, c, …` never deepens evaluation's recursion.
+    Comma(Vec<Expr>),
+    Or(Vec<Expr>),
+    And(Vec<Expr>),
     Compare(CompareOp, Box<Expr>, Box<Expr>),
     Term(Term),
 }
@@ -128,30 +129,42 @@ impl Parser {
     }
 
     fn comma(&mut self) -> Result<Expr, JqError> {
-        let mut left = self.or()?;
+        let mut items = vec![self.or()?];
         while self.peek() == Some(&Token::Comma) {
             self.position += 1;
-            left = Expr::Comma(Box::new(left), Box::new(self.or()?));
+            items.push(self.or()?);
         }
-        Ok(left)
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Comma(items)
+        })
     }
 
     fn or(&mut self) -> Result<Expr, JqError> {
-        let mut left = self.and()?;
+        let mut items = vec![self.and()?];
         while self.peek() == Some(&Token::Ident("or".into())) {
             self.position += 1;
-            left = Expr::Or(Box::new(left), Box::new(self.and()?));
+            items.push(self.and()?);
         }
-        Ok(left)
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::Or(items)
+        })
     }
 
     fn and(&mut self) -> Result<Expr, JqError> {
-        let mut left = self.compare()?;
+        let mut items = vec![self.compare()?];
         while self.peek() == Some(&Token::Ident("and".into())) {
             self.position += 1;
-            left = Expr::And(Box::new(left), Box::new(self.compare()?));
+            items.push(self.compare()?);
         }
-        Ok(left)
+        Ok(if items.len() == 1 {
+            items.remove(0)
+        } else {
+            Expr::And(items)
+        })
     }
 
     fn compare(&mut self) -> Result<Expr, JqError> {
@@ -381,10 +394,11 @@ pub(super) fn check_path(expr: &Expr) -> Result<(), JqError> {
         feature: format!("{what} is not a path expression (ignoreDifferences deletes paths)"),
     };
     match expr {
-        Expr::Pipe(a, b) | Expr::Comma(a, b) => {
+        Expr::Pipe(a, b) => {
             check_path(a)?;
             check_path(b)
         }
+        Expr::Comma(items) => items.iter().try_for_each(check_path),
         Expr::Or(..) | Expr::And(..) => Err(not_path("'and'/'or'")),
         Expr::Compare(op, ..) => Err(not_path(&format!("comparison '{}'", op.as_str()))),
         Expr::Term(term) => match &term.head {

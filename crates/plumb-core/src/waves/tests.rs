@@ -464,3 +464,39 @@ fn hook_delete_policies_decide_cleanup() {
     assert!(hook("c").delete_after(Outcome::Failed));
     assert!(!hook("c").delete_after(Outcome::Running));
 }
+
+#[test]
+fn terminate_stops_the_operation_and_lists_running_tasks() {
+    let mut desired = sync_waves_example();
+    desired.push(obj(
+        "batch/v1",
+        "Job",
+        "notify",
+        json!({HOOK_ANNOTATION: "SyncFail"}),
+    ));
+    let plan = SyncPlan::build(&desired, &options()).unwrap();
+    let mut progress = SyncProgress::start("abcdef0123456789", 1_700_000_000);
+    let Step::Apply { tasks, .. } = plan.next_step(&progress) else {
+        panic!("expected apply")
+    };
+    progress.record(ResourceResult::for_task(
+        tasks[0],
+        ResultCode::Synced,
+        "created",
+    ));
+    assert_eq!(plan.running(&progress).len(), 1);
+    progress.terminate();
+    assert_eq!(progress.phase, OperationPhase::Terminating);
+    // Survives a restart, runs nothing more (not even SyncFail hooks).
+    let mut progress: SyncProgress =
+        serde_json::from_value(serde_json::to_value(&progress).unwrap()).unwrap();
+    let step = plan.next_step(&progress);
+    assert_eq!(step, Step::Done { succeeded: false });
+    assert_eq!(plan.running(&progress)[0].key.kind, "Job");
+    progress.advance(&step);
+    assert_eq!(progress.phase, OperationPhase::Failed);
+    assert_eq!(progress.message, "operation terminated");
+    // Terminating a finished operation changes nothing.
+    progress.terminate();
+    assert_eq!(progress.phase, OperationPhase::Failed);
+}
