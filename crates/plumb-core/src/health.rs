@@ -116,13 +116,13 @@ fn deployment(object: &Value) -> Health {
             "Waiting for rollout to finish: observed deployment generation less than desired generation",
         );
     }
-    if let Some(progressing) = condition(object, "Progressing") {
-        if str_at(progressing, &["reason"]) == "ProgressDeadlineExceeded" {
-            return Health::new(
-                HealthStatus::Degraded,
-                format!("Deployment {name:?} exceeded its progress deadline"),
-            );
-        }
+    if let Some(progressing) = condition(object, "Progressing")
+        && str_at(progressing, &["reason"]) == "ProgressDeadlineExceeded"
+    {
+        return Health::new(
+            HealthStatus::Degraded,
+            format!("Deployment {name:?} exceeded its progress deadline"),
+        );
     }
     let desired = i64_at(object, &["spec", "replicas"]).unwrap_or(1);
     let replicas = i64_at(object, &["status", "replicas"]).unwrap_or(0);
@@ -218,10 +218,10 @@ fn replica_set(object: &Value) -> Health {
             "Waiting for rollout to finish: observed replica set generation less than desired generation",
         );
     }
-    if let Some(failure) = condition(object, "ReplicaFailure") {
-        if str_at(failure, &["status"]) == "True" {
-            return Health::new(HealthStatus::Degraded, str_at(failure, &["message"]));
-        }
+    if let Some(failure) = condition(object, "ReplicaFailure")
+        && str_at(failure, &["status"]) == "True"
+    {
+        return Health::new(HealthStatus::Degraded, str_at(failure, &["message"]));
     }
     let desired = i64_at(object, &["spec", "replicas"]).unwrap_or(1);
     let available = i64_at(object, &["status", "availableReplicas"]).unwrap_or(0);
@@ -310,10 +310,10 @@ fn job(object: &Value) -> Health {
         ("Failed", HealthStatus::Degraded),
         ("Complete", HealthStatus::Healthy),
     ] {
-        if let Some(c) = condition(object, kind) {
-            if str_at(c, &["status"]) == "True" {
-                return Health::new(status, str_at(c, &["message"]));
-            }
+        if let Some(c) = condition(object, kind)
+            && str_at(c, &["status"]) == "True"
+        {
+            return Health::new(status, str_at(c, &["message"]));
         }
     }
     if at(object, &["spec", "suspend"]).and_then(Value::as_bool) == Some(true) {
@@ -331,10 +331,11 @@ fn cron_job(object: &Value) -> Health {
 
 fn hpa(object: &Value) -> Health {
     for kind in ["AbleToScale", "ScalingActive"] {
-        if let Some(c) = condition(object, kind) {
-            if str_at(c, &["status"]) == "False" && str_at(c, &["reason"]) != "ScalingDisabled" {
-                return Health::new(HealthStatus::Degraded, str_at(c, &["message"]));
-            }
+        if let Some(c) = condition(object, kind)
+            && str_at(c, &["status"]) == "False"
+            && str_at(c, &["reason"]) != "ScalingDisabled"
+        {
+            return Health::new(HealthStatus::Degraded, str_at(c, &["message"]));
         }
     }
     if condition(object, "AbleToScale").is_none() {
@@ -379,13 +380,13 @@ fn conditions(object: &Value) -> Option<Health> {
             "Waiting for the generation to be observed",
         ));
     }
-    if let Some(stalled) = condition(object, "Stalled") {
-        if str_at(stalled, &["status"]) == "True" {
-            return Some(Health::new(
-                HealthStatus::Degraded,
-                str_at(stalled, &["message"]),
-            ));
-        }
+    if let Some(stalled) = condition(object, "Stalled")
+        && str_at(stalled, &["status"]) == "True"
+    {
+        return Some(Health::new(
+            HealthStatus::Degraded,
+            str_at(stalled, &["message"]),
+        ));
     }
     let ready = condition(object, "Ready")?;
     let message = str_at(ready, &["message"]);

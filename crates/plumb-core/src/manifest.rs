@@ -79,12 +79,12 @@ impl Manifest {
         if name.is_empty() && generate_name.is_empty() {
             return Err(fail(format!("{kind}: missing field \"metadata.name\"")));
         }
-        if !name.is_empty() {
-            if let Some(problem) = name_problem(name) {
-                return Err(fail(format!(
-                    "{what}: invalid field \"metadata.name\": {problem}"
-                )));
-            }
+        if !name.is_empty()
+            && let Some(problem) = name_problem(name)
+        {
+            return Err(fail(format!(
+                "{what}: invalid field \"metadata.name\": {problem}"
+            )));
         }
         let namespace = str_at(&self.object, &["metadata", "namespace"]);
         if !namespace.is_empty() && !is_dns_label(namespace) {

@@ -214,20 +214,20 @@ pub(crate) async fn run(
     };
     let message = progress.message.clone();
     let mut retry_after = None;
-    if phase != OperationPhase::Succeeded {
-        if let Some(delay) = retry_delay(operation, i64::from(progress.retry_count)) {
-            state["phase"] = json!("Running");
-            state["retryCount"] = json!(progress.retry_count + 1);
-            state["message"] = json!(format!(
-                "{message}. Retrying attempt #{} at {}",
-                progress.retry_count + 1,
-                retry_at(delay)
-            ));
-            if let Some(state) = state.as_object_mut() {
-                state.remove("finishedAt");
-            }
-            retry_after = Some(delay);
+    if phase != OperationPhase::Succeeded
+        && let Some(delay) = retry_delay(operation, i64::from(progress.retry_count))
+    {
+        state["phase"] = json!("Running");
+        state["retryCount"] = json!(progress.retry_count + 1);
+        state["message"] = json!(format!(
+            "{message}. Retrying attempt #{} at {}",
+            progress.retry_count + 1,
+            retry_at(delay)
+        ));
+        if let Some(state) = state.as_object_mut() {
+            state.remove("finishedAt");
         }
+        retry_after = Some(delay);
     }
     let succeeded = phase == OperationPhase::Succeeded;
     let (event_type, reason) = if succeeded {
@@ -482,15 +482,15 @@ async fn execute(
             );
             return finish(progress, OperationPhase::Failed, message);
         }
-        if app_options.fail_on_shared_resource {
-            if let Some(shared) = comparison.objects.iter().find(|o| o.shared_with.is_some()) {
-                let message = format!(
-                    "{} is part of application {} and FailOnSharedResource is set",
-                    shared.manifest.key(),
-                    shared.shared_with.as_deref().unwrap_or("")
-                );
-                return finish(progress, OperationPhase::Failed, message);
-            }
+        if app_options.fail_on_shared_resource
+            && let Some(shared) = comparison.objects.iter().find(|o| o.shared_with.is_some())
+        {
+            let message = format!(
+                "{} is part of application {} and FailOnSharedResource is set",
+                shared.manifest.key(),
+                shared.shared_with.as_deref().unwrap_or("")
+            );
+            return finish(progress, OperationPhase::Failed, message);
         }
         if app_options.create_namespace && !spec.destination.namespace.is_empty() {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
@@ -536,17 +536,17 @@ async fn execute(
                 let final_wave = last_wave == Some((phase, wave));
                 let mut crds = Vec::new();
                 for task in tasks {
-                    let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
+                    let _api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
                     if let Some(hook) = &task.hook {
-                        if hook.delete_before_creation() {
-                            if let Err(message) = delete_existing(context, task).await {
-                                progress.record(ResourceResult::for_task(
-                                    task,
-                                    ResultCode::SyncFailed,
-                                    message,
-                                ));
-                                continue;
-                            }
+                        if hook.delete_before_creation()
+                            && let Err(message) = delete_existing(context, task).await
+                        {
+                            progress.record(ResourceResult::for_task(
+                                task,
+                                ResultCode::SyncFailed,
+                                message,
+                            ));
+                            continue;
                         }
                     } else if app_options.apply_out_of_sync_only && in_sync.contains(&task.key) {
                         let mut result =

@@ -77,15 +77,15 @@ impl Queue {
     pub async fn next(&self) -> AppId {
         loop {
             let notified = self.notify.notified();
-            if let Ok(mut state) = self.state.lock() {
-                if let Some(id) = state.queue.pop_front() {
-                    state.queued.remove(&id);
-                    state.running.insert(id.clone());
-                    if !state.queue.is_empty() {
-                        self.notify.notify_one();
-                    }
-                    return id;
+            if let Ok(mut state) = self.state.lock()
+                && let Some(id) = state.queue.pop_front()
+            {
+                state.queued.remove(&id);
+                state.running.insert(id.clone());
+                if !state.queue.is_empty() {
+                    self.notify.notify_one();
                 }
+                return id;
             }
             notified.await;
         }

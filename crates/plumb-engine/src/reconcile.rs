@@ -641,14 +641,14 @@ pub(crate) async fn compare(
             Err(plumb_kube::Error::UnknownKind { .. }) => None, // its CRD comes with this app
             Err(error) => return Err(error_chain(&error)),
         };
-        if let Some(live) = &live {
-            if let Some(owner) = owner_of(live).filter(|owner| *owner != instance) {
-                object.shared_with = Some(owner.to_string());
-                warnings.push(condition(
-                    "SharedResourceWarning",
-                    &format!("{key} is also part of application {owner}"),
-                ));
-            }
+        if let Some(live) = &live
+            && let Some(owner) = owner_of(live).filter(|owner| *owner != instance)
+        {
+            object.shared_with = Some(owner.to_string());
+            warnings.push(condition(
+                "SharedResourceWarning",
+                &format!("{key} is also part of application {owner}"),
+            ));
         }
         object.live = live;
         let Some(live) = &object.live else { continue };
@@ -659,11 +659,12 @@ pub(crate) async fn compare(
             .lock()
             .ok()
             .and_then(|cache| cache.get(&key).cloned());
-        if let Some((hash, version, in_sync)) = cached {
-            if hash == desired_hash && version == live_version {
-                object.in_sync = in_sync;
-                continue;
-            }
+        if let Some((hash, version, in_sync)) = cached
+            && hash == desired_hash
+            && version == live_version
+        {
+            object.in_sync = in_sync;
+            continue;
         }
         match context
             .cluster

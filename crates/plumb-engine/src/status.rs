@@ -103,10 +103,9 @@ pub fn carry_transition_times(new: &mut [Value], old: &Value) {
     for condition in new.iter_mut() {
         if let Some(previous) = old.iter().find(|o| {
             o.get("type") == condition.get("type") && o.get("message") == condition.get("message")
-        }) {
-            if let Some(time) = previous.get("lastTransitionTime") {
-                condition["lastTransitionTime"] = time.clone();
-            }
+        }) && let Some(time) = previous.get("lastTransitionTime")
+        {
+            condition["lastTransitionTime"] = time.clone();
         }
     }
 }

@@ -47,7 +47,7 @@ async fn hooks_and_waves_run_in_order() {
     .await;
     let revision = common::git(&h.repo, &["rev-parse", "HEAD"]);
     h.create_app("web", "app", automated(false)).await;
-    let app = h.wait_synced("web", &revision).await;
+    let _app = h.wait_synced("web", &revision).await;
     let app = h
         .wait_app("web", "operation Succeeded", |a| {
             str_at(a, &["status", "operationState", "phase"]) == "Succeeded"

@@ -1,6 +1,8 @@
 //! Rendering plain directories from a snapshot root, including every bad input the controller
 //! must report instead of applying.
 
+#![allow(clippy::unwrap_used)]
+
 use plumb_core::application::{Directory, Source};
 use plumb_render::{Error, Limits, RenderContext, SourceType, render};
 use std::fs;

@@ -1,5 +1,7 @@
 //! End-to-end runs of the real `plumb` binary.
 
+#![allow(clippy::unwrap_used)]
+
 use std::process::Command;
 
 fn plumb() -> Command {
