@@ -523,6 +523,10 @@ pub(crate) async fn compare(
     let (source_type, manifests) = (rendered.0, &rendered.1);
 
     let mut warnings = Vec::new();
+    let ignore = plumb_core::ignore::IgnoreRules::compile(&spec.ignore_differences)
+        .map_err(|error| format!("spec.ignoreDifferences: {error}"))?;
+    let rules_hash =
+        hash_value(&serde_json::to_value(&spec.ignore_differences).unwrap_or_default());
     let app_options = spec.sync_options();
     if !app_options.unknown.is_empty() {
         warnings.push(condition(
@@ -652,7 +656,7 @@ pub(crate) async fn compare(
         }
         object.live = live;
         let Some(live) = &object.live else { continue };
-        let desired_hash = hash_value(&object.manifest.object);
+        let desired_hash = hash_value(&object.manifest.object) ^ rules_hash;
         let live_version = str_at(live, &["metadata", "resourceVersion"]).to_string();
         let cached = context
             .compare_cache
@@ -678,7 +682,15 @@ pub(crate) async fn compare(
             .await
         {
             Ok(dry_run) => {
-                object.in_sync = plumb_core::diff::is_in_sync(&dry_run, live);
+                object.in_sync = if ignore.applies_to(&key) {
+                    let (mut live, mut desired) = (live.clone(), dry_run.clone());
+                    for problem in ignore.normalize(Some(&mut live), Some(&mut desired)) {
+                        tracing::debug!(object = %key, ?problem, "ignoreDifferences rule did not apply");
+                    }
+                    plumb_core::diff::is_in_sync(&desired, &live)
+                } else {
+                    plumb_core::diff::is_in_sync(&dry_run, live)
+                };
                 if let Ok(mut cache) = context.compare_cache.lock() {
                     cache.insert(key, (desired_hash, live_version, object.in_sync));
                 }

@@ -287,3 +287,54 @@ async fn controller_restart_converges_without_duplicate_history() {
         Some(1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_differences_keeps_an_ignored_change_in_sync() {
+    let h = Harness::start(&[(
+        "app/a.yaml",
+        &format!("{}  other: \"git\"\n", cm("a", "git")),
+    )])
+    .await;
+    let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
+    h.apply(json!({
+        "apiVersion": plumb_core::application::API_VERSION, "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {"source": {"repoURL": h.url(), "targetRevision": "main", "path": "app"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "apps"},
+            "ignoreDifferences": [{"kind": "ConfigMap", "jsonPointers": ["/data/value"]},
+                {"kind": "ConfigMap", "name": "a", "jqPathExpressions": [".metadata.labels.team"]}],
+            "syncPolicy": automated(false)}
+    }))
+    .await;
+    h.wait_synced("web", &first).await;
+    h.cluster
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "apps",
+            "a",
+            &json!({"data": {"value": "by hand"}, "metadata": {"labels": {"team": "x"}}}),
+        )
+        .await
+        .expect("patch");
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        str_at(&h.app("web").await, &["status", "sync", "status"]),
+        "Synced",
+        "ignored fields do not count"
+    );
+    h.cluster
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "apps",
+            "a",
+            &json!({"data": {"other": "by hand"}}),
+        )
+        .await
+        .expect("patch");
+    h.wait_app("web", "OutOfSync", |app| {
+        str_at(app, &["status", "sync", "status"]) == "OutOfSync"
+    })
+    .await;
+}
