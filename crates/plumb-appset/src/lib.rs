@@ -18,6 +18,7 @@ mod glob;
 mod params;
 mod selector;
 mod template;
+mod warnings;
 
 use std::collections::HashSet;
 
@@ -25,6 +26,7 @@ use serde_json::Value;
 
 pub use application::RESOURCES_FINALIZER;
 pub use error::Error;
+pub use warnings::Warning;
 
 use application::SetInfo;
 use generators::{Nesting, Run};
@@ -44,6 +46,22 @@ pub trait GeneratorContext {
 /// Generate the Applications an ApplicationSet (its full JSON object) declares, in a stable
 /// order, each with metadata.name/namespace set and an ownerReference to the set.
 ///
+/// Same as [`generate_with_warnings`] without the warnings.
+pub fn generate(appset: &Value, context: &dyn GeneratorContext) -> Result<Vec<Value>, Error> {
+    generate_with_warnings(appset, context).map(|g| g.applications)
+}
+
+/// Applications of a set plus the fields it accepted without acting on them.
+#[derive(Debug, Clone)]
+pub struct Generation {
+    /// The Applications, as [`generate`] returns them.
+    pub applications: Vec<Value>,
+    /// Fields accepted but not acted on (for a warning condition on the set).
+    pub warnings: Vec<Warning>,
+}
+
+/// Generate the Applications of an ApplicationSet and list the fields it ignored.
+///
 /// **Order**: generators in `spec.generators` order; within one, the generator's own order
 /// (list elements as written, clusters by name then `in-cluster`, directories depth-first
 /// by name, files sorted by path, a merge in its first child's order).
@@ -56,7 +74,7 @@ pub trait GeneratorContext {
 /// **Guarantees**: never panics on any input; reads only through `context` and, for the Git
 /// generator, only inside the returned repository root (symlinks that leave it are refused,
 /// files over 1 MiB refused).
-pub fn generate(appset: &Value, context: &dyn GeneratorContext) -> Result<Vec<Value>, Error> {
+pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) -> Result<Generation, Error> {
     if !appset.is_object() {
         return Err(Error::invalid(".", "an ApplicationSet must be an object"));
     }
@@ -134,7 +152,7 @@ pub fn generate(appset: &Value, context: &dyn GeneratorContext) -> Result<Vec<Va
             return Err(Error::DuplicateName { set: name.to_string(), name: app_name.to_string() });
         }
     }
-    Ok(apps)
+    Ok(Generation { applications: apps, warnings: warnings::of(appset) })
 }
 
 fn required_string<'v>(v: &'v Value, pointer: &str, field: &str) -> Result<&'v str, Error> {

@@ -247,3 +247,21 @@ fn arbitrary_shapes_never_panic() {
         }
     }
 }
+
+#[test]
+fn ignored_fields_come_back_as_warnings() {
+    let set = appset(json!({
+        "strategy": {"type": "RollingSync"},
+        "generators": [{"list": {"elements": [{"n": "a"}]}}],
+        "template": {"metadata": {"name": "{{n}}"}, "spec": {"project": "default"}}
+    }));
+    let generation = plumb_appset::generate_with_warnings(&set, &Fake::default()).expect("generate");
+    assert_eq!(generation.applications.len(), 1);
+    assert_eq!(
+        generation.warnings,
+        [plumb_appset::Warning {
+            field: "spec.strategy".into(),
+            message: "progressive syncs (RollingSync) are not acted on by ApplicationSet generation".into()
+        }]
+    );
+}
