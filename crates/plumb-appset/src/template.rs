@@ -37,12 +37,20 @@ const HELPERS_NAME: &str = "__plumb_appset_helpers";
 const NORMALIZE: &str = "__plumb_normalize";
 const SLUGIFY: &str = "__plumb_slugify";
 
-/// `normalize` is Argo CD's SanitizeName; `slugify` (one-argument form) is SanitizeName
-/// followed by gosimple/slug with its defaults (50 bytes, smart truncation at a dash).
+const SLUGIFY_OPTIONS: &str = "__plumb_slugify_options";
+
+/// `normalize` is Argo CD's SanitizeName. `slugify` is SanitizeName followed by
+/// gosimple/slug: `[maxSize [smartTruncate]] name` (defaults 50 and true); smart truncation
+/// cuts at the last dash within `maxSize`, plain truncation happens before dashes collapse.
 const HELPERS: &str = concat!(
     r#"{{define "__plumb_normalize"}}{{trimAll "-." (trunc 253 (regexReplaceAll "[^-a-z0-9.]" (lower (toString .)) "-"))}}{{end}}"#,
-    r#"{{define "__plumb_slugify"}}{{$s := trimAll "-_" (regexReplaceAll "-+" (regexReplaceAll "[^a-zA-Z0-9-_]" (include "__plumb_normalize" .) "-") "-")}}"#,
-    r#"{{if le (len $s) 50}}{{$s}}{{else}}{{$p := trunc 51 $s}}{{if contains "-" $p}}{{regexReplaceAll "-[^-]*$" $p ""}}{{else}}{{trunc 50 $s}}{{end}}{{end}}{{end}}"#,
+    r#"{{define "__plumb_slugify"}}{{include "__plumb_slugify_options" (list 50 true .)}}{{end}}"#,
+    r#"{{define "__plumb_slugify_options"}}{{$n := len .}}{{$max := int (index . 0)}}{{$smart := true}}"#,
+    r#"{{if eq $n 3}}{{$smart = index . 1}}{{end}}{{$s := include "__plumb_normalize" (index . (sub $n 1))}}"#,
+    r#"{{if and (not $smart) (ge (len $s) $max)}}{{$s = trunc $max $s}}{{end}}"#,
+    r#"{{$s = trimAll "-_" (regexReplaceAll "-+" (regexReplaceAll "[^a-zA-Z0-9-_]" $s "-") "-")}}"#,
+    r#"{{if or (not $smart) (le $max 0) (le (len $s) $max)}}{{$s}}{{else}}{{$p := trunc (add1 $max) $s}}"#,
+    r#"{{if contains "-" $p}}{{regexReplaceAll "-[^-]*$" $p ""}}{{else}}{{trunc $max $s}}{{end}}{{end}}{{end}}"#,
 );
 
 /// Most output one templated string may produce.
@@ -134,6 +142,7 @@ impl Renderer {
         }
         let parse_failed = |e: String| format!("failed to parse template {src}: {e}");
         let rewritten = rewrite_functions(src).map_err(parse_failed)?;
+        let rewritten = rewrite_slugify_options(&rewritten).map_err(parse_failed)?;
         let mut engine = Engine::new();
         engine.limits = Limits { max_depth: 100, max_output: MAX_OUTPUT };
         engine.add(HELPERS_NAME, HELPERS).map_err(|e| parse_failed(e.to_string()))?;
@@ -212,6 +221,75 @@ fn rewrite_functions(src: &str) -> Result<String, String> {
     }
     out.push_str(&src[copied..]);
     Ok(out)
+}
+
+/// `slugify` with options became `include "__plumb_slugify" A B C`, which `include` cannot
+/// take: turn each such command into `include "__plumb_slugify_options" (list A B C)`.
+fn rewrite_slugify_options(src: &str) -> Result<String, String> {
+    if !src.contains(SLUGIFY) {
+        return Ok(src.to_string());
+    }
+    let Ok(trees) = parse(TEMPLATE_NAME, src, &plumb_helm::funcs::exists) else {
+        return Ok(src.to_string());
+    };
+    let mut cmds = Vec::new();
+    for tree in &trees {
+        collect_cmds(&tree.root, &mut cmds);
+    }
+    let line_starts: Vec<usize> = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    for cmd in cmds {
+        let is_slugify = matches!(cmd.args.first().map(|a| &a.kind), Some(ArgKind::Func(f)) if f == "include")
+            && matches!(cmd.args.get(1).map(|a| &a.kind), Some(ArgKind::Str(s)) if s == SLUGIFY);
+        if !is_slugify || cmd.args.len() <= 3 {
+            continue;
+        }
+        if cmd.args.len() > 5 {
+            return Err(format!("template: {TEMPLATE_NAME}:{}: slugify takes at most 3 arguments", cmd.pos.line));
+        }
+        let start = line_starts.get(cmd.pos.line.saturating_sub(1)).map(|s| s + cmd.pos.col);
+        let Some(start) = start.filter(|&s| src.get(s..).is_some_and(|rest| rest.starts_with(&cmd.src))) else {
+            return Err(format!(
+                "template: {TEMPLATE_NAME}:{}: slugify with options is not supported here",
+                cmd.pos.line
+            ));
+        };
+        let args: Vec<&str> = cmd.args[2..].iter().map(|a| a.src.as_str()).collect();
+        edits.push((start, start + cmd.src.len(), format!("include {SLUGIFY_OPTIONS:?} (list {})", args.join(" "))));
+    }
+    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    let mut out = src.to_string();
+    for (start, end, text) in edits {
+        out.replace_range(start..end, &text);
+    }
+    Ok(out)
+}
+
+fn collect_cmds<'t>(nodes: &'t [Node], out: &mut Vec<&'t plumb_helm::tmpl::parse::Cmd>) {
+    for node in nodes {
+        match node {
+            Node::Action(pipe) | Node::Template { pipe: Some(pipe), .. } => collect_pipe(pipe, out),
+            Node::If(c) | Node::With(c) | Node::Range(c) => {
+                collect_pipe(&c.pipe, out);
+                collect_cmds(&c.list, out);
+                if let Some(e) = &c.else_list {
+                    collect_cmds(e, out);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn collect_pipe<'t>(pipe: &'t Pipe, out: &mut Vec<&'t plumb_helm::tmpl::parse::Cmd>) {
+    for cmd in &pipe.cmds {
+        out.push(cmd);
+        for arg in &cmd.args {
+            if let ArgKind::Chain(inner, _) = &arg.kind {
+                collect_pipe(inner, out);
+            }
+        }
+    }
 }
 
 /// `missingkey=error` for the field references whose dot is known without running the
@@ -340,6 +418,12 @@ mod tests {
             Some("aaaaaaaaaa-bbbbbbbbbb-cccccccccc-dddddddddd".into())
         );
         assert_eq!(r.render_str("{{slugify .word}}", &p).ok(), Some("x".repeat(50)));
+        assert_eq!(r.render_str("{{slugify 20 false .long}}", &p).ok(), Some("aaaaaaaaaa-bbbbbbbbb".into()));
+        assert_eq!(r.render_str("{{slugify 25 true .long}}", &p).ok(), Some("aaaaaaaaaa-bbbbbbbbbb".into()));
+        assert_eq!(r.render_str("{{ slugify 12 .short | upper }}", &p).ok(), Some("HELLO-WORLD".into()));
+        assert_eq!(r.render_str("{{ if true }}{{ (slugify 5 false .short) }}{{ end }}", &p).ok(), Some("hello".into()));
+        let err = r.render_str("{{slugify 1 2 3 4}}", &p).err().unwrap_or_default();
+        assert!(err.contains("slugify takes at most 3 arguments"), "{err}");
     }
 
     #[test]
