@@ -257,7 +257,7 @@ fn rewrite_slugify_options(src: &str) -> Result<String, String> {
         let args: Vec<&str> = cmd.args[2..].iter().map(|a| a.src.as_str()).collect();
         edits.push((start, start + cmd.src.len(), format!("include {SLUGIFY_OPTIONS:?} (list {})", args.join(" "))));
     }
-    edits.sort_by(|a, b| b.0.cmp(&a.0));
+    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
     let mut out = src.to_string();
     for (start, end, text) in edits {
         out.replace_range(start..end, &text);
