@@ -342,3 +342,13 @@ fn unsupported_and_unknown_generators_are_named() {
     let set = appset(json!({"generators": [{}]}));
     assert!(error_of(generate(&set, &Fake::default())).starts_with("spec.generators[0]: no generator given"));
 }
+
+#[test]
+fn missing_repository_root_is_reported() {
+    let gone = tempfile::tempdir().expect("tempdir").path().join("gone");
+    let set = appset(json!({
+        "generators": [{"git": {"repoURL": "r", "revision": "HEAD", "directories": [{"path": "*"}]}}],
+        "template": {"metadata": {"name": "{{path}}"}}
+    }));
+    assert_eq!(error_of(generate(&set, &with_repo("r", &gone))), "spec.generators[0].git: cannot read .");
+}

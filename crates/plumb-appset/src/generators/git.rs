@@ -14,6 +14,8 @@ use crate::params::{Params, flatten, go_sprint, sanitize_name};
 
 /// Largest file the files generator reads.
 pub(crate) const MAX_FILE_BYTES: u64 = 1 << 20;
+/// Most bytes the files generator reads for one generator.
+pub(crate) const MAX_TOTAL_BYTES: usize = 64 << 20;
 /// Most directory entries walked in one repository.
 pub(crate) const MAX_ENTRIES: usize = 200_000;
 
@@ -54,8 +56,13 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
     let chosen: BTreeSet<&String> = all.iter().filter(|f| selected(&patterns, f)).collect();
     let canonical_root =
         root.canonicalize().map_err(|source| Error::Io { field: field.to_string(), path: ".".into(), source })?;
+    let mut total = 0usize;
     for path in chosen {
         let content = read_confined(&canonical_root, &root, path, &files_field)?;
+        total += content.len();
+        if total > MAX_TOTAL_BYTES {
+            return Err(Error::invalid(&files_field, format!("matched files exceed {MAX_TOTAL_BYTES} bytes in total")));
+        }
         let objects = parse_file(&content).map_err(|e| {
             Error::invalid(&files_field, format!("unable to process file '{path}' from repository '{repo_url}': {e}"))
         })?;
