@@ -123,12 +123,14 @@ enum Walk {
 /// directories are not followed.
 fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, mode: Walk, field: &str) -> Result<(), Error> {
     let relative = |p: &Path| -> String {
-        p.strip_prefix(root)
+        let joined = p
+            .strip_prefix(root)
             .unwrap_or(p)
             .components()
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
-            .join("/")
+            .join("/");
+        if joined.is_empty() { ".".to_string() } else { joined }
     };
     let io_error = |p: &Path, source| Error::Io { field: field.to_string(), path: relative(p), source };
     let mut entries: Vec<(String, PathBuf, std::fs::FileType)> = Vec::new();
