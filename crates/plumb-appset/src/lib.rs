@@ -58,6 +58,10 @@ pub struct Generation {
     pub applications: Vec<Value>,
     /// Fields accepted but not acted on (for a warning condition on the set).
     pub warnings: Vec<Warning>,
+    /// When Argo CD would run the generators again without an event: the smallest
+    /// `requeueAfterSeconds` of the Git generators (180 when unset), `None` when no
+    /// generator polls (list and clusters are event-driven).
+    pub requeue_after_seconds: Option<u64>,
 }
 
 /// Generate the Applications of an ApplicationSet and list the fields it ignored.
@@ -152,7 +156,11 @@ pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) ->
             return Err(Error::DuplicateName { set: name.to_string(), name: app_name.to_string() });
         }
     }
-    Ok(Generation { applications: apps, warnings: warnings::of(appset) })
+    Ok(Generation {
+        applications: apps,
+        warnings: warnings::of(appset),
+        requeue_after_seconds: generators::requeue_after_seconds(spec),
+    })
 }
 
 fn required_string<'v>(v: &'v Value, pointer: &str, field: &str) -> Result<&'v str, Error> {

@@ -184,3 +184,26 @@ fn matrix_product_is_bounded() {
         "spec.generators[0].matrix: yields more than 10000 parameter sets"
     );
 }
+
+#[test]
+fn requeue_interval_comes_from_git_generators() {
+    let repo = repo();
+    let fake = with_repo("r", repo.path());
+    let git = |seconds: Option<u64>| {
+        let mut g = json!({"git": {"repoURL": "r", "revision": "HEAD", "directories": [{"path": "apps/*"}]}});
+        if let Some(s) = seconds {
+            g["git"]["requeueAfterSeconds"] = json!(s);
+        }
+        g
+    };
+    let mk = |generators: serde_json::Value| {
+        appset(
+            json!({"generators": generators, "template": {"metadata": {"name": "{{path.basename}}-{{n}}"}, "spec": {"project": "default"}}}),
+        )
+    };
+    let list = json!({"list": {"elements": [{"n": "x"}]}});
+    let requeue = |set| plumb_appset::generate_with_warnings(&set, &fake).expect("generate").requeue_after_seconds;
+    assert_eq!(requeue(mk(json!([list.clone()]))), None);
+    assert_eq!(requeue(mk(json!([{"matrix": {"generators": [git(None), list.clone()]}}]))), Some(180));
+    assert_eq!(requeue(mk(json!([{"matrix": {"generators": [git(Some(30)), list.clone()]}}]))), Some(30));
+}

@@ -223,6 +223,35 @@ pub(crate) fn append_values(spec: &Value, field: &str, params: &mut Params, rend
     Ok(())
 }
 
+/// Argo CD's default for a Git generator without `requeueAfterSeconds`.
+const DEFAULT_GIT_REQUEUE_SECONDS: u64 = 180;
+
+/// The smallest requeue interval of the polling generators of `spec.generators`, nested
+/// ones included.
+pub(crate) fn requeue_after_seconds(spec: &Value) -> Option<u64> {
+    fn walk(entries: &Value, best: &mut Option<u64>) {
+        for entry in entries.as_array().map(Vec::as_slice).unwrap_or_default() {
+            if let Some(git) = entry.get("git").filter(|g| g.is_object()) {
+                let seconds =
+                    git.get("requeueAfterSeconds").and_then(Value::as_u64).unwrap_or(DEFAULT_GIT_REQUEUE_SECONDS);
+                if seconds > 0 {
+                    *best = Some(best.map_or(seconds, |b| b.min(seconds)));
+                }
+            }
+            for kind in ["matrix", "merge"] {
+                if let Some(children) = entry.get(kind).and_then(|k| k.get("generators")) {
+                    walk(children, best);
+                }
+            }
+        }
+    }
+    let mut best = None;
+    if let Some(entries) = spec.get("generators") {
+        walk(entries, &mut best);
+    }
+    best
+}
+
 /// An optional string field; `""` when absent.
 pub(crate) fn string_field(spec: &Value, key: &str, field: &str) -> Result<String, Error> {
     match spec.get(key) {
