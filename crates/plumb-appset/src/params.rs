@@ -109,20 +109,23 @@ pub(crate) fn merge_fill(dst: &mut Params, src: &Params) {
     }
 }
 
-/// Argo CD's `CombineStringMaps`: union of two flat sets, refusing a key with two values.
+/// Argo CD's `CombineStringMaps`: both sets printed as strings (`%v`), then their union,
+/// refusing a key with two values.
 pub(crate) fn combine_strict(a: &Params, b: &Params) -> Result<Params, String> {
-    let mut out = a.clone();
-    for (k, v) in b {
-        if let Some(current) = out.get(k)
-            && current != v
+    let as_strings =
+        |p: &Params| -> Params { p.iter().map(|(k, v)| (k.clone(), Value::String(go_sprint(v)))).collect() };
+    let mut out = as_strings(a);
+    for (k, v) in as_strings(b) {
+        if let Some(current) = out.get(&k)
+            && *current != v
         {
             return Err(format!(
                 "found duplicate key {k} with different value, a: {} ,b: {}",
                 go_sprint(current),
-                go_sprint(v)
+                go_sprint(&v)
             ));
         }
-        out.insert(k.clone(), v.clone());
+        out.insert(k, v);
     }
     Ok(out)
 }
@@ -205,6 +208,9 @@ mod tests {
     fn combine_strict_refuses_conflicts() {
         let a = obj(json!({"k": "1", "same": "s"}));
         assert!(combine_strict(&a, &obj(json!({"same": "s", "n": "2"}))).is_ok());
+        let printed = combine_strict(&a, &obj(json!({"num": 3, "l": [1, 2]}))).unwrap_or_default();
+        assert_eq!(printed.get("num"), Some(&json!("3")));
+        assert_eq!(printed.get("l"), Some(&json!("[1 2]")));
         let err = combine_strict(&a, &obj(json!({"k": "2"}))).err().unwrap_or_default();
         assert_eq!(err, "found duplicate key k with different value, a: 1 ,b: 2");
     }
