@@ -78,6 +78,11 @@ pub struct Generation {
 /// **Guarantees**: never panics on any input; reads only through `context` and, for the Git
 /// generator, only inside the returned repository root (symlinks that leave it are refused,
 /// files over 1 MiB refused).
+///
+/// **Caveats**: goTemplate strings run on plumb-helm's engine, which bounds output (4 MiB a
+/// string) and nesting but not the work or memory of a single Sprig call: a hostile template
+/// (`until`, `repeat`, `indent` with huge counts) can still exhaust CPU or memory, as it can
+/// in Argo CD. A function that panics is turned into a template error.
 pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) -> Result<Generation, Error> {
     if !appset.is_object() {
         return Err(Error::invalid(".", "an ApplicationSet must be an object"));

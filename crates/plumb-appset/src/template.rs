@@ -153,7 +153,13 @@ impl Renderer {
             check_missing_keys(&rewritten, &data_json).map_err(exec_failed)?;
         }
         let data = plumb_helm::yaml::json_to_value_float(&data_json);
-        engine.execute(TEMPLATE_NAME, &data).map_err(|e| exec_failed(e.0))
+        // A function of the shared engine that panics on some argument (for example a huge
+        // `repeat` count) must fail this template, not the controller.
+        let run = std::panic::AssertUnwindSafe(|| engine.execute(TEMPLATE_NAME, &data));
+        match std::panic::catch_unwind(run) {
+            Ok(result) => result.map_err(|e| exec_failed(e.0)),
+            Err(_) => Err(exec_failed("a template function failed on its arguments".to_string())),
+        }
     }
 }
 
@@ -448,6 +454,13 @@ mod tests {
         // Guarded references inside bodies are left to Go's semantics.
         assert_eq!(r.render_str("{{ if hasKey . \"flag\" }}{{ .flag }}{{ end }}ok", &p).ok(), Some("ok".into()));
         assert!(Renderer::new(true, &["bogus".to_string()]).is_err());
+    }
+
+    #[test]
+    fn engine_panics_become_errors() {
+        let r = go_renderer(&[]);
+        let err = r.render_str("{{ repeat 9223372036854775807 \"xx\" }}", &Params::new()).err().unwrap_or_default();
+        assert!(err.starts_with("failed to execute go template"), "{err}");
     }
 
     #[test]
