@@ -35,11 +35,13 @@ use template::Renderer;
 /// What generators may read: implemented by the engine over Git snapshots and cluster Secrets.
 pub trait GeneratorContext {
     /// Files of `repo_url` at `revision` under the snapshot root (the engine resolves and
-    /// snapshots); return the root directory.
+    /// snapshots); return the root directory. `revision` is the generator's field as written
+    /// (possibly empty, `HEAD`, a branch, tag or commit); for a matrix's second child it may
+    /// have been templated from the first child's parameters.
     fn repository_root(&self, repo_url: &str, revision: &str) -> Result<std::path::PathBuf, String>;
     /// Argo CD cluster Secrets (label argocd.argoproj.io/secret-type=cluster) as JSON
     /// objects; the in-cluster cluster is added by the crate itself as Argo CD does (name
-    /// in-cluster, server https://kubernetes.default.svc) unless a Secret overrides it.
+    /// in-cluster, server `https://kubernetes.default.svc`) unless a Secret overrides it.
     fn cluster_secrets(&self) -> Result<Vec<serde_json::Value>, String>;
 }
 
