@@ -66,6 +66,21 @@ pub struct Generation {
     pub requeue_after_seconds: Option<u64>,
 }
 
+/// Controller-wide settings Argo CD takes as flags rather than from the ApplicationSet.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Argo CD's `--enable-new-git-file-globbing`: Git file generator paths use doublestar
+    /// globs (`*` stays within a directory, `**` spans directories, `{a,b}` alternatives)
+    /// instead of `git ls-files` pathspecs (where `*` also matches `/`).
+    pub new_git_file_globbing: bool,
+}
+
+/// Generate the Applications of an ApplicationSet and list the fields it ignored, with the
+/// default [`Options`].
+pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) -> Result<Generation, Error> {
+    generate_with(appset, context, &Options::default())
+}
+
 /// Generate the Applications of an ApplicationSet and list the fields it ignored.
 ///
 /// **Order**: generators in `spec.generators` order; within one, the generator's own order
@@ -85,7 +100,7 @@ pub struct Generation {
 /// string) and nesting but not the work or memory of a single Sprig call: a hostile template
 /// (`until`, `repeat`, `indent` with huge counts) can still exhaust CPU or memory, as it can
 /// in Argo CD. A function that panics is turned into a template error.
-pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) -> Result<Generation, Error> {
+pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &Options) -> Result<Generation, Error> {
     if !appset.is_object() {
         return Err(Error::invalid(".", "an ApplicationSet must be an object"));
     }
@@ -102,14 +117,14 @@ pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) ->
         _ => return Err(Error::invalid("spec", "is required and must be an object")),
     };
     let go_template = generators::bool_field(spec, "goTemplate", "spec")?;
-    let mut options = Vec::new();
+    let mut template_options = Vec::new();
     for (i, option) in generators::list_field(spec, "goTemplateOptions", "spec")?.iter().enumerate() {
         let Value::String(option) = option else {
             return Err(Error::invalid(format!("spec.goTemplateOptions[{i}]"), "must be a string"));
         };
-        options.push(option.clone());
+        template_options.push(option.clone());
     }
-    let renderer = Renderer::new(go_template, &options)
+    let renderer = Renderer::new(go_template, &template_options)
         .map_err(|(i, message)| Error::invalid(format!("spec.goTemplateOptions[{i}]"), message))?;
     let template_patch = match spec.get("templatePatch") {
         None | Some(Value::Null) => None,
@@ -127,7 +142,7 @@ pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) ->
         Some(_) => return Err(Error::invalid("spec.template", "must be an object")),
     };
     let set = SetInfo { name, namespace, uid, preserve_resources_on_deletion: preserve, template_patch };
-    let run = Run { renderer: &renderer, context };
+    let run = Run { renderer: &renderer, context, options };
     let mut apps = Vec::new();
     for (i, entry) in generators::list_field(spec, "generators", "spec")?.iter().enumerate() {
         let field = format!("spec.generators[{i}]");

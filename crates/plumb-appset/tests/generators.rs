@@ -352,3 +352,27 @@ fn missing_repository_root_is_reported() {
     }));
     assert_eq!(error_of(generate(&set, &with_repo("r", &gone))), "spec.generators[0].git: cannot read .");
 }
+
+#[test]
+fn new_git_file_globbing_keeps_stars_inside_directories() {
+    let repo = files_repo();
+    write(repo.path(), "cluster-config/engineering/dev/nested/config.json", r#"{"cluster": {"name": "nested"}}"#);
+    let set = appset(json!({
+        "generators": [{"git": {"repoURL": "r", "revision": "HEAD", "files": [{"path": "cluster-config/*/{dev,prod}/config.json"}]}}],
+        "template": {"metadata": {"name": "{{cluster.name}}"}, "spec": {"project": "default"}}
+    }));
+    let options = plumb_appset::Options { new_git_file_globbing: true };
+    let generation = plumb_appset::generate_with(&set, &with_repo("r", repo.path()), &options).expect("generate");
+    assert_eq!(names(&generation.applications), ["engineering-dev", "engineering-prod"]);
+    // The default pathspec globbing lets `*` cross directories (and has no braces).
+    let greedy = appset(json!({
+        "generators": [{"git": {"repoURL": "r", "revision": "HEAD", "files": [{"path": "cluster-config/*/config.json"}]}}],
+        "template": {"metadata": {"name": "{{cluster.name}}"}, "spec": {"project": "default"}}
+    }));
+    assert_eq!(
+        names(&generate(&greedy, &with_repo("r", repo.path())).expect("generate")),
+        ["engineering-dev", "nested", "engineering-prod", "skip"]
+    );
+    let strict = plumb_appset::generate_with(&greedy, &with_repo("r", repo.path()), &options).expect("generate");
+    assert_eq!(names(&strict.applications), ["skip"]);
+}

@@ -49,7 +49,8 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
         return Ok(out);
     }
     let files_field = format!("{field}.files");
-    let patterns = patterns(files, &files_field, Glob::pathspec)?;
+    let dialect = if run.options.new_git_file_globbing { Glob::doublestar } else { Glob::pathspec };
+    let patterns = patterns(files, &files_field, dialect)?;
     let mut all = Vec::new();
     walk(&root, &root, &mut all, Walk::Files, field)?;
     // Argo CD unions the includes, removes the excludes and sorts the paths.

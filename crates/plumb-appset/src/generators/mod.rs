@@ -44,6 +44,7 @@ pub(crate) enum Nesting {
 pub(crate) struct Run<'a> {
     pub(crate) renderer: &'a Renderer,
     pub(crate) context: &'a dyn GeneratorContext,
+    pub(crate) options: &'a crate::Options,
 }
 
 /// Parameter sets of one generator kind of an entry, with that generator's `template`.
