@@ -217,7 +217,10 @@ fn rewrite_functions(src: &str) -> Result<String, String> {
             "slugify" => SLUGIFY,
             _ => continue,
         };
-        let Some(end) = token.off.checked_add(name.len()).filter(|&e| src.get(token.off..e) == Some(name.as_str()))
+        let Some(end) = token
+            .off
+            .checked_add(name.len())
+            .filter(|&e| token.off >= copied && src.get(token.off..e) == Some(name.as_str()))
         else {
             continue;
         };
@@ -232,18 +235,40 @@ fn rewrite_functions(src: &str) -> Result<String, String> {
 /// `slugify` with options became `include "__plumb_slugify" A B C`, which `include` cannot
 /// take: turn each such command into `include "__plumb_slugify_options" (list A B C)`.
 fn rewrite_slugify_options(src: &str) -> Result<String, String> {
+    let mut out = src.to_string();
+    // Innermost calls first, one nesting level per pass, so edits never overlap.
+    for _ in 0..16 {
+        let edits = slugify_option_edits(&out)?;
+        if edits.is_empty() {
+            return Ok(out);
+        }
+        let mut innermost: Vec<&(usize, usize, String)> =
+            edits.iter().filter(|e| !edits.iter().any(|f| !std::ptr::eq(*e, f) && e.0 <= f.0 && f.1 <= e.1)).collect();
+        innermost.sort_by_key(|e| std::cmp::Reverse(e.0));
+        for (start, end, text) in innermost {
+            if out.get(*start..*end).is_none() {
+                return Err(format!("template: {TEMPLATE_NAME}: slugify with options is not supported here"));
+            }
+            out.replace_range(*start..*end, text);
+        }
+    }
+    Err(format!("template: {TEMPLATE_NAME}: slugify calls nested too deeply"))
+}
+
+/// Byte ranges of `include "__plumb_slugify" A B [C]` commands and their replacements.
+fn slugify_option_edits(src: &str) -> Result<Vec<(usize, usize, String)>, String> {
     if !src.contains(SLUGIFY) {
-        return Ok(src.to_string());
+        return Ok(Vec::new());
     }
     let Ok(trees) = parse(TEMPLATE_NAME, src, &plumb_helm::funcs::exists) else {
-        return Ok(src.to_string());
+        return Ok(Vec::new());
     };
     let mut cmds = Vec::new();
     for tree in &trees {
         collect_cmds(&tree.root, &mut cmds);
     }
     let line_starts: Vec<usize> = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
-    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut edits = Vec::new();
     for cmd in cmds {
         let is_slugify = matches!(cmd.args.first().map(|a| &a.kind), Some(ArgKind::Func(f)) if f == "include")
             && matches!(cmd.args.get(1).map(|a| &a.kind), Some(ArgKind::Str(s)) if s == SLUGIFY);
@@ -263,12 +288,7 @@ fn rewrite_slugify_options(src: &str) -> Result<String, String> {
         let args: Vec<&str> = cmd.args[2..].iter().map(|a| a.src.as_str()).collect();
         edits.push((start, start + cmd.src.len(), format!("include {SLUGIFY_OPTIONS:?} (list {})", args.join(" "))));
     }
-    edits.sort_by_key(|e| std::cmp::Reverse(e.0));
-    let mut out = src.to_string();
-    for (start, end, text) in edits {
-        out.replace_range(start..end, &text);
-    }
-    Ok(out)
+    Ok(edits)
 }
 
 fn collect_cmds<'t>(nodes: &'t [Node], out: &mut Vec<&'t plumb_helm::tmpl::parse::Cmd>) {
@@ -428,6 +448,10 @@ mod tests {
         assert_eq!(r.render_str("{{slugify 25 true .long}}", &p).ok(), Some("aaaaaaaaaa-bbbbbbbbbb".into()));
         assert_eq!(r.render_str("{{ slugify 12 .short | upper }}", &p).ok(), Some("HELLO-WORLD".into()));
         assert_eq!(r.render_str("{{ if true }}{{ (slugify 5 false .short) }}{{ end }}", &p).ok(), Some("hello".into()));
+        assert_eq!(
+            r.render_str("{{ slugify 11 true (slugify 30 false .long | upper) }}", &p).ok(),
+            Some("aaaaaaaaaa".into())
+        );
         let err = r.render_str("{{slugify 1 2 3 4}}", &p).err().unwrap_or_default();
         assert!(err.contains("slugify takes at most 3 arguments"), "{err}");
     }
