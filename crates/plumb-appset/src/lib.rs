@@ -16,6 +16,7 @@ mod error;
 mod generators;
 mod glob;
 mod params;
+mod policy;
 mod selector;
 mod template;
 mod warnings;
@@ -26,6 +27,7 @@ use serde_json::Value;
 
 pub use application::RESOURCES_FINALIZER;
 pub use error::Error;
+pub use policy::{ApplicationsSync, applications_sync};
 pub use warnings::Warning;
 
 use application::SetInfo;

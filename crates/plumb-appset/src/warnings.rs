@@ -53,7 +53,9 @@ pub(crate) fn of(appset: &Value) -> Vec<Warning> {
         for key in policy.keys() {
             let message = match key.as_str() {
                 "preserveResourcesOnDeletion" => continue,
-                "applicationsSync" => "the create/update/delete policy is left to the engine's apply step",
+                "applicationsSync" => {
+                    "not acted on by generation: the engine's apply step reads it through applications_sync()"
+                }
                 _ => "unknown field, ignored",
             };
             out.push(Warning { field: format!("spec.syncPolicy.{key}"), message: message.to_string() });
