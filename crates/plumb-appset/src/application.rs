@@ -32,13 +32,17 @@ pub(crate) fn render(
     let mut app = template_application(template)?;
     // Argo CD returns the template untouched (and without the finalizer) for an empty set.
     if !params.is_empty() {
-        app = renderer.render_tree(&app, params).map_err(|(at, message)| Error::Template {
-            field: "spec.template".to_string(),
-            at,
-            message,
-        })?;
-        let has_finalizers =
-            app.pointer("/metadata/finalizers").and_then(Value::as_array).is_some_and(|f| !f.is_empty());
+        app = renderer
+            .render_tree(&app, params)
+            .map_err(|(at, message)| Error::Template {
+                field: "spec.template".to_string(),
+                at,
+                message,
+            })?;
+        let has_finalizers = app
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .is_some_and(|f| !f.is_empty());
         if !set.preserve_resources_on_deletion
             && !has_finalizers
             && let Some(metadata) = section(&mut app, "metadata")
@@ -72,7 +76,10 @@ pub(crate) fn render(
     out.insert("apiVersion".into(), json!("argoproj.io/v1alpha1"));
     out.insert("kind".into(), json!("Application"));
     out.insert("metadata".into(), Value::Object(metadata));
-    out.insert("spec".into(), body.remove("spec").unwrap_or_else(|| json!({})));
+    out.insert(
+        "spec".into(),
+        body.remove("spec").unwrap_or_else(|| json!({})),
+    );
     Ok(Value::Object(out))
 }
 
@@ -94,7 +101,12 @@ fn template_application(template: &Value) -> Result<Value, Error> {
                 }
             }
         }
-        Some(_) => return Err(Error::invalid("spec.template.metadata", "must be an object")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "spec.template.metadata",
+                "must be an object",
+            ));
+        }
     }
     let spec = match template.get("spec") {
         None | Some(Value::Null) => json!({}),
@@ -109,7 +121,10 @@ fn section<'v>(v: &'v mut Value, section: &str) -> Option<&'v mut Map<String, Va
     if !v.is_object() {
         *v = json!({});
     }
-    let slot = v.as_object_mut()?.entry(section.to_string()).or_insert_with(|| json!({}));
+    let slot = v
+        .as_object_mut()?
+        .entry(section.to_string())
+        .or_insert_with(|| json!({}));
     if !slot.is_object() {
         *slot = json!({});
     }
@@ -120,31 +135,53 @@ fn section<'v>(v: &'v mut Value, section: &str) -> Option<&'v mut Map<String, Va
 /// strategic merge patch to an Application (whose fields have no list merge keys: maps
 /// merge, lists are replaced, `null` removes, finalizers are unioned). `spec.project`
 /// cannot be changed by a patch.
-fn apply_template_patch(app: &mut Value, patch: &str, params: &Params, renderer: &Renderer) -> Result<(), Error> {
+fn apply_template_patch(
+    app: &mut Value,
+    patch: &str,
+    params: &Params,
+    renderer: &Renderer,
+) -> Result<(), Error> {
     let field = "spec.templatePatch";
-    let rendered = renderer.render_str(patch, params).map_err(|message| Error::Template {
-        field: field.to_string(),
-        at: ".".to_string(),
-        message: format!("error replacing values in templatePatch: {message}"),
-    })?;
+    let rendered = renderer
+        .render_str(patch, params)
+        .map_err(|message| Error::Template {
+            field: field.to_string(),
+            at: ".".to_string(),
+            message: format!("error replacing values in templatePatch: {message}"),
+        })?;
     let parsed = if rendered.trim_start().starts_with('{') {
         serde_json::from_str::<Value>(&rendered).map_err(|e| e.to_string())
     } else {
-        plumb_helm::yaml::parse_documents(&rendered).map(|docs| docs.into_iter().next().unwrap_or(Value::Null))
+        plumb_helm::yaml::parse_documents(&rendered)
+            .map(|docs| docs.into_iter().next().unwrap_or(Value::Null))
     }
-    .map_err(|e| Error::invalid(field, format!("error while converting template to json: {e}")))?;
+    .map_err(|e| {
+        Error::invalid(
+            field,
+            format!("error while converting template to json: {e}"),
+        )
+    })?;
     let patch = match parsed {
         Value::Object(p) => p,
         Value::Null => Map::new(),
-        _ => return Err(Error::invalid(field, "invalid templatePatch: must render to a map")),
+        _ => {
+            return Err(Error::invalid(
+                field,
+                "invalid templatePatch: must render to a map",
+            ));
+        }
     };
     let project = app.get("spec").and_then(|s| s.get("project")).cloned();
-    let finalizers_before = app.get("metadata").and_then(|m| m.get("finalizers")).cloned();
+    let finalizers_before = app
+        .get("metadata")
+        .and_then(|m| m.get("finalizers"))
+        .cloned();
     merge_patch(app, &Value::Object(patch.clone()));
     // ObjectMeta.finalizers has patchStrategy merge: a patch adds to them.
-    if let (Some(Value::Array(before)), Some(Value::Array(added))) =
-        (finalizers_before, patch.get("metadata").and_then(|m| m.get("finalizers")))
-    {
+    if let (Some(Value::Array(before)), Some(Value::Array(added))) = (
+        finalizers_before,
+        patch.get("metadata").and_then(|m| m.get("finalizers")),
+    ) {
         let mut union = before;
         for f in added {
             if !union.contains(f) {

@@ -64,10 +64,16 @@ pub enum Error {
 
 impl Error {
     pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Error {
-        Error::Invalid { field: field.into(), message: message.into() }
+        Error::Invalid {
+            field: field.into(),
+            message: message.into(),
+        }
     }
 
     pub(crate) fn unsupported(field: impl Into<String>, feature: impl Into<String>) -> Error {
-        Error::Unsupported { field: field.into(), feature: feature.into() }
+        Error::Unsupported {
+            field: field.into(),
+            feature: feature.into(),
+        }
     }
 }

@@ -10,7 +10,10 @@ enum Token {
     Literal(char),
     Any,
     Star,
-    Class { negated: bool, ranges: Vec<(char, char)> },
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// A compiled glob.
@@ -58,7 +61,10 @@ impl Glob {
             let mut segments = Vec::new();
             for part in expanded.split('/') {
                 if part == "**" {
-                    if segments.last().is_some_and(|s| matches!(s, Segment::AnyDirectories)) {
+                    if segments
+                        .last()
+                        .is_some_and(|s| matches!(s, Segment::AnyDirectories))
+                    {
                         continue;
                     }
                     segments.push(Segment::AnyDirectories);
@@ -77,7 +83,9 @@ impl Glob {
             Glob::Whole(p) => p.matches(path),
             Glob::Segments(alternatives) => {
                 let parts: Vec<&str> = path.split('/').collect();
-                alternatives.iter().any(|segments| match_segments(segments, &parts))
+                alternatives
+                    .iter()
+                    .any(|segments| match_segments(segments, &parts))
             }
         }
     }
@@ -175,7 +183,11 @@ fn split_top_level(chars: &[char]) -> Vec<String> {
 impl Pattern {
     /// Go's `path.Match` pattern: `*` and `?` stop at `/`.
     fn path_match(pattern: &str) -> Result<Pattern, String> {
-        Ok(Pattern { tokens: compile(pattern)?, crosses_slash: false, literal: None })
+        Ok(Pattern {
+            tokens: compile(pattern)?,
+            crosses_slash: false,
+            literal: None,
+        })
     }
 
     /// A `git ls-files -- <pattern>` pathspec: wildcards match across `/`, and a pattern
@@ -183,16 +195,24 @@ impl Pattern {
     fn pathspec(pattern: &str) -> Result<Pattern, String> {
         let pattern = pattern.strip_prefix("./").unwrap_or(pattern);
         let tokens = compile(pattern)?;
-        let literal =
-            tokens.iter().all(|t| matches!(t, Token::Literal(_))).then(|| pattern.trim_end_matches('/').to_string());
-        Ok(Pattern { tokens, crosses_slash: true, literal })
+        let literal = tokens
+            .iter()
+            .all(|t| matches!(t, Token::Literal(_)))
+            .then(|| pattern.trim_end_matches('/').to_string());
+        Ok(Pattern {
+            tokens,
+            crosses_slash: true,
+            literal,
+        })
     }
 
     fn matches(&self, path: &str) -> bool {
         if let Some(literal) = &self.literal {
             return path == literal
                 || literal.is_empty()
-                || path.strip_prefix(literal.as_str()).is_some_and(|rest| rest.starts_with('/'));
+                || path
+                    .strip_prefix(literal.as_str())
+                    .is_some_and(|rest| rest.starts_with('/'));
         }
         let chars: Vec<char> = path.chars().collect();
         let n = chars.len();
@@ -204,12 +224,18 @@ impl Pattern {
             for j in (0..=n).rev() {
                 let here = chars.get(j).copied();
                 row[j] = match token {
-                    Token::Star => next[j] || here.is_some_and(|c| (self.crosses_slash || c != '/') && row[j + 1]),
-                    Token::Any => here.is_some_and(|c| self.crosses_slash || c != '/') && next[j + 1],
+                    Token::Star => {
+                        next[j]
+                            || here.is_some_and(|c| (self.crosses_slash || c != '/') && row[j + 1])
+                    }
+                    Token::Any => {
+                        here.is_some_and(|c| self.crosses_slash || c != '/') && next[j + 1]
+                    }
                     Token::Literal(l) => here == Some(*l) && next[j + 1],
                     Token::Class { negated, ranges } => {
-                        here.is_some_and(|c| ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated)
-                            && next[j + 1]
+                        here.is_some_and(|c| {
+                            ranges.iter().any(|(lo, hi)| *lo <= c && c <= *hi) != *negated
+                        }) && next[j + 1]
                     }
                 };
             }
@@ -300,8 +326,14 @@ mod tests {
 
     #[test]
     fn pathspec_is_greedy_like_git() {
-        assert!(ps("cluster-config/*/config.json", "cluster-config/a/config.json"));
-        assert!(ps("cluster-config/*/config.json", "cluster-config/a/b/config.json"));
+        assert!(ps(
+            "cluster-config/*/config.json",
+            "cluster-config/a/config.json"
+        ));
+        assert!(ps(
+            "cluster-config/*/config.json",
+            "cluster-config/a/b/config.json"
+        ));
         assert!(ps("**/config.json", "x/y/config.json"));
         assert!(!ps("cluster-config/*/config.json", "other/a/config.json"));
         assert!(ps("apps", "apps/Chart.yaml"));
@@ -315,10 +347,22 @@ mod tests {
 
     #[test]
     fn doublestar_spans_directories_only_with_double_stars() {
-        assert!(ds("cluster-config/*/config.json", "cluster-config/a/config.json"));
-        assert!(!ds("cluster-config/*/config.json", "cluster-config/a/b/config.json"));
-        assert!(ds("cluster-config/**/config.json", "cluster-config/config.json"));
-        assert!(ds("cluster-config/**/config.json", "cluster-config/a/b/config.json"));
+        assert!(ds(
+            "cluster-config/*/config.json",
+            "cluster-config/a/config.json"
+        ));
+        assert!(!ds(
+            "cluster-config/*/config.json",
+            "cluster-config/a/b/config.json"
+        ));
+        assert!(ds(
+            "cluster-config/**/config.json",
+            "cluster-config/config.json"
+        ));
+        assert!(ds(
+            "cluster-config/**/config.json",
+            "cluster-config/a/b/config.json"
+        ));
         assert!(ds("**", "a/b/c"));
         assert!(ds("apps/{one,two}/*.yaml", "apps/two/x.yaml"));
         assert!(!ds("apps/{one,two}/*.yaml", "apps/three/x.yaml"));

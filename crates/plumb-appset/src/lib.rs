@@ -40,7 +40,8 @@ pub trait GeneratorContext {
     /// snapshots); return the root directory. `revision` is the generator's field as written
     /// (possibly empty, `HEAD`, a branch, tag or commit); for a matrix's second child it may
     /// have been templated from the first child's parameters.
-    fn repository_root(&self, repo_url: &str, revision: &str) -> Result<std::path::PathBuf, String>;
+    fn repository_root(&self, repo_url: &str, revision: &str)
+    -> Result<std::path::PathBuf, String>;
     /// Argo CD cluster Secrets (label argocd.argoproj.io/secret-type=cluster) as JSON
     /// objects; the in-cluster cluster is added by the crate itself as Argo CD does (name
     /// in-cluster, server `https://kubernetes.default.svc`) unless a Secret overrides it.
@@ -79,7 +80,10 @@ pub struct Options {
 
 /// Generate the Applications of an ApplicationSet and list the fields it ignored, with the
 /// default [`Options`].
-pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) -> Result<Generation, Error> {
+pub fn generate_with_warnings(
+    appset: &Value,
+    context: &dyn GeneratorContext,
+) -> Result<Generation, Error> {
     generate_with(appset, context, &Options::default())
 }
 
@@ -102,14 +106,21 @@ pub fn generate_with_warnings(appset: &Value, context: &dyn GeneratorContext) ->
 /// string) and nesting but not the work or memory of a single Sprig call: a hostile template
 /// (`until`, `repeat`, `indent` with huge counts) can still exhaust CPU or memory, as it can
 /// in Argo CD. A function that panics is turned into a template error.
-pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &Options) -> Result<Generation, Error> {
+pub fn generate_with(
+    appset: &Value,
+    context: &dyn GeneratorContext,
+    options: &Options,
+) -> Result<Generation, Error> {
     if !appset.is_object() {
         return Err(Error::invalid(".", "an ApplicationSet must be an object"));
     }
     if let Some(kind) = appset.get("kind").filter(|k| !k.is_null())
         && kind != "ApplicationSet"
     {
-        return Err(Error::invalid("kind", format!("expected ApplicationSet, got {kind}")));
+        return Err(Error::invalid(
+            "kind",
+            format!("expected ApplicationSet, got {kind}"),
+        ));
     }
     let name = required_string(appset, "/metadata/name", "metadata.name")?;
     let namespace = required_string(appset, "/metadata/namespace", "metadata.namespace")?;
@@ -120,9 +131,15 @@ pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &O
     };
     let go_template = generators::bool_field(spec, "goTemplate", "spec")?;
     let mut template_options = Vec::new();
-    for (i, option) in generators::list_field(spec, "goTemplateOptions", "spec")?.iter().enumerate() {
+    for (i, option) in generators::list_field(spec, "goTemplateOptions", "spec")?
+        .iter()
+        .enumerate()
+    {
         let Value::String(option) = option else {
-            return Err(Error::invalid(format!("spec.goTemplateOptions[{i}]"), "must be a string"));
+            return Err(Error::invalid(
+                format!("spec.goTemplateOptions[{i}]"),
+                "must be a string",
+            ));
         };
         template_options.push(option.clone());
     }
@@ -136,17 +153,35 @@ pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &O
     let preserve = match spec.pointer("/syncPolicy/preserveResourcesOnDeletion") {
         None | Some(Value::Null) => false,
         Some(Value::Bool(b)) => *b,
-        Some(_) => return Err(Error::invalid("spec.syncPolicy.preserveResourcesOnDeletion", "must be a boolean")),
+        Some(_) => {
+            return Err(Error::invalid(
+                "spec.syncPolicy.preserveResourcesOnDeletion",
+                "must be a boolean",
+            ));
+        }
     };
     let base_template = match spec.get("template") {
         None | Some(Value::Null) => Value::Object(serde_json::Map::new()),
         Some(t @ Value::Object(_)) => t.clone(),
         Some(_) => return Err(Error::invalid("spec.template", "must be an object")),
     };
-    let set = SetInfo { name, namespace, uid, preserve_resources_on_deletion: preserve, template_patch };
-    let run = Run { renderer: &renderer, context, options };
+    let set = SetInfo {
+        name,
+        namespace,
+        uid,
+        preserve_resources_on_deletion: preserve,
+        template_patch,
+    };
+    let run = Run {
+        renderer: &renderer,
+        context,
+        options,
+    };
     let mut apps = Vec::new();
-    for (i, entry) in generators::list_field(spec, "generators", "spec")?.iter().enumerate() {
+    for (i, entry) in generators::list_field(spec, "generators", "spec")?
+        .iter()
+        .enumerate()
+    {
         let field = format!("spec.generators[{i}]");
         for generated in generators::run(entry, &field, &run, Nesting::Top, None)? {
             let template = match &generated.template {
@@ -157,7 +192,12 @@ pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &O
                     }
                     Value::Object(merged)
                 }
-                Some(_) => return Err(Error::invalid(format!("{field}: template"), "must be an object")),
+                Some(_) => {
+                    return Err(Error::invalid(
+                        format!("{field}: template"),
+                        "must be an object",
+                    ));
+                }
                 None => base_template.clone(),
             };
             for p in &generated.params {
@@ -167,7 +207,10 @@ pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &O
     }
     let mut seen = HashSet::new();
     for app in &apps {
-        let app_name = app.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let app_name = app
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         if app_name.is_empty() {
             return Err(Error::invalid(
                 "spec.template.metadata.name",
@@ -177,7 +220,10 @@ pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &O
             ));
         }
         if !seen.insert(app_name.to_string()) {
-            return Err(Error::DuplicateName { set: name.to_string(), name: app_name.to_string() });
+            return Err(Error::DuplicateName {
+                set: name.to_string(),
+                name: app_name.to_string(),
+            });
         }
     }
     Ok(Generation {
@@ -190,6 +236,9 @@ pub fn generate_with(appset: &Value, context: &dyn GeneratorContext, options: &O
 fn required_string<'v>(v: &'v Value, pointer: &str, field: &str) -> Result<&'v str, Error> {
     match v.pointer(pointer) {
         Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        _ => Err(Error::invalid(field, "is required and must be a non-empty string")),
+        _ => Err(Error::invalid(
+            field,
+            "is required and must be a non-empty string",
+        )),
     }
 }

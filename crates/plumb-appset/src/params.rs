@@ -23,7 +23,10 @@ pub(crate) fn go_sprint(v: &Value) -> String {
         Value::Object(map) => {
             // Go prints map keys sorted.
             let sorted: BTreeMap<&String, &Value> = map.iter().collect();
-            let parts: Vec<String> = sorted.iter().map(|(k, v)| format!("{k}:{}", go_sprint(v))).collect();
+            let parts: Vec<String> = sorted
+                .iter()
+                .map(|(k, v)| format!("{k}:{}", go_sprint(v)))
+                .collect();
             format!("map[{}]", parts.join(" "))
         }
     }
@@ -59,7 +62,10 @@ fn flatten_into(out: &mut BTreeMap<String, Value>, key: &str, v: &Value) {
 
 /// Flattened parameters printed as strings: what generator `selector`s match against.
 pub(crate) fn flatten_strings(params: &Params) -> BTreeMap<String, String> {
-    flatten(params).into_iter().map(|(k, v)| (k, go_sprint(&v))).collect()
+    flatten(params)
+        .into_iter()
+        .map(|(k, v)| (k, go_sprint(&v)))
+        .collect()
 }
 
 /// Go's notion of an empty value, which `mergo` never copies over a present one.
@@ -112,8 +118,11 @@ pub(crate) fn merge_fill(dst: &mut Params, src: &Params) {
 /// Argo CD's `CombineStringMaps`: both sets printed as strings (`%v`), then their union,
 /// refusing a key with two values.
 pub(crate) fn combine_strict(a: &Params, b: &Params) -> Result<Params, String> {
-    let as_strings =
-        |p: &Params| -> Params { p.iter().map(|(k, v)| (k.clone(), Value::String(go_sprint(v)))).collect() };
+    let as_strings = |p: &Params| -> Params {
+        p.iter()
+            .map(|(k, v)| (k.clone(), Value::String(go_sprint(v))))
+            .collect()
+    };
     let mut out = as_strings(a);
     for (k, v) in as_strings(b) {
         if let Some(current) = out.get(&k)
@@ -183,25 +192,42 @@ mod tests {
     fn flatten_uses_dots_for_maps_and_lists() {
         let p = obj(json!({"a": {"b": "x", "c": [1, {"d": false}]}, "e": {}, "f": "g"}));
         let flat = flatten_strings(&p);
-        let expected: BTreeMap<String, String> = [("a.b", "x"), ("a.c.0", "1"), ("a.c.1.d", "false"), ("f", "g")]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
+        let expected: BTreeMap<String, String> = [
+            ("a.b", "x"),
+            ("a.c.0", "1"),
+            ("a.c.1.d", "false"),
+            ("f", "g"),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
         assert_eq!(flat, expected);
     }
 
     #[test]
     fn merge_override_merges_nested_and_ignores_empty() {
         let mut dst = obj(json!({"a": {"x": 1, "y": 2}, "b": "keep", "c": "old"}));
-        merge_override(&mut dst, &obj(json!({"a": {"y": 3, "z": 4}, "b": "", "c": "new", "d": ""})));
-        assert_eq!(Value::Object(dst), json!({"a": {"x": 1, "y": 3, "z": 4}, "b": "keep", "c": "new", "d": ""}));
+        merge_override(
+            &mut dst,
+            &obj(json!({"a": {"y": 3, "z": 4}, "b": "", "c": "new", "d": ""})),
+        );
+        assert_eq!(
+            Value::Object(dst),
+            json!({"a": {"x": 1, "y": 3, "z": 4}, "b": "keep", "c": "new", "d": ""})
+        );
     }
 
     #[test]
     fn merge_fill_keeps_present_values() {
         let mut dst = obj(json!({"a": "mine", "b": ""}));
-        merge_fill(&mut dst, &obj(json!({"a": "theirs", "b": "filled", "c": "new"})));
-        assert_eq!(Value::Object(dst), json!({"a": "mine", "b": "filled", "c": "new"}));
+        merge_fill(
+            &mut dst,
+            &obj(json!({"a": "theirs", "b": "filled", "c": "new"})),
+        );
+        assert_eq!(
+            Value::Object(dst),
+            json!({"a": "mine", "b": "filled", "c": "new"})
+        );
     }
 
     #[test]
@@ -211,7 +237,12 @@ mod tests {
         let printed = combine_strict(&a, &obj(json!({"num": 3, "l": [1, 2]}))).unwrap_or_default();
         assert_eq!(printed.get("num"), Some(&json!("3")));
         assert_eq!(printed.get("l"), Some(&json!("[1 2]")));
-        let err = combine_strict(&a, &obj(json!({"k": "2"}))).err().unwrap_or_default();
-        assert_eq!(err, "found duplicate key k with different value, a: 1 ,b: 2");
+        let err = combine_strict(&a, &obj(json!({"k": "2"})))
+            .err()
+            .unwrap_or_default();
+        assert_eq!(
+            err,
+            "found duplicate key k with different value, a: 1 ,b: 2"
+        );
     }
 }

@@ -22,12 +22,18 @@ pub enum ApplicationsSync {
 impl ApplicationsSync {
     /// May an existing Application be changed to match its generated form?
     pub fn allows_update(self) -> bool {
-        matches!(self, ApplicationsSync::Sync | ApplicationsSync::CreateUpdate)
+        matches!(
+            self,
+            ApplicationsSync::Sync | ApplicationsSync::CreateUpdate
+        )
     }
 
     /// May an Application no longer generated be deleted?
     pub fn allows_delete(self) -> bool {
-        matches!(self, ApplicationsSync::Sync | ApplicationsSync::CreateDelete)
+        matches!(
+            self,
+            ApplicationsSync::Sync | ApplicationsSync::CreateDelete
+        )
     }
 }
 
@@ -45,7 +51,10 @@ pub fn applications_sync(appset: &Value) -> Result<ApplicationsSync, Error> {
                 format!("{other:?} is not one of create-only, create-update, create-delete, sync"),
             )),
         },
-        Some(_) => Err(Error::invalid("spec.syncPolicy.applicationsSync", "must be a string")),
+        Some(_) => Err(Error::invalid(
+            "spec.syncPolicy.applicationsSync",
+            "must be a string",
+        )),
     }
 }
 
@@ -56,15 +65,26 @@ mod tests {
 
     #[test]
     fn parses_the_four_policies() {
-        let of = |p: Value| applications_sync(&json!({"spec": {"syncPolicy": {"applicationsSync": p}}}));
-        assert_eq!(applications_sync(&json!({"spec": {}})).ok(), Some(ApplicationsSync::Sync));
-        assert_eq!(of(json!("create-only")).ok(), Some(ApplicationsSync::CreateOnly));
+        let of =
+            |p: Value| applications_sync(&json!({"spec": {"syncPolicy": {"applicationsSync": p}}}));
         assert_eq!(
-            of(json!("create-update")).ok().map(|p| (p.allows_update(), p.allows_delete())),
+            applications_sync(&json!({"spec": {}})).ok(),
+            Some(ApplicationsSync::Sync)
+        );
+        assert_eq!(
+            of(json!("create-only")).ok(),
+            Some(ApplicationsSync::CreateOnly)
+        );
+        assert_eq!(
+            of(json!("create-update"))
+                .ok()
+                .map(|p| (p.allows_update(), p.allows_delete())),
             Some((true, false))
         );
         assert_eq!(
-            of(json!("create-delete")).ok().map(|p| (p.allows_update(), p.allows_delete())),
+            of(json!("create-delete"))
+                .ok()
+                .map(|p| (p.allows_update(), p.allows_delete())),
             Some((false, true))
         );
         assert!(of(json!("delete")).is_err());

@@ -25,12 +25,18 @@ impl Selector {
     /// Parse a selector object found at `field`.
     pub(crate) fn parse(v: &Value, field: &str) -> Result<Selector, Error> {
         let Value::Object(map) = v else {
-            return Err(Error::invalid(field, "must be an object with matchLabels and/or matchExpressions"));
+            return Err(Error::invalid(
+                field,
+                "must be an object with matchLabels and/or matchExpressions",
+            ));
         };
         let mut requirements = Vec::new();
         for key in map.keys() {
             if key != "matchLabels" && key != "matchExpressions" {
-                return Err(Error::invalid(format!("{field}.{key}"), "unknown field of a label selector"));
+                return Err(Error::invalid(
+                    format!("{field}.{key}"),
+                    "unknown field of a label selector",
+                ));
             }
         }
         match map.get("matchLabels") {
@@ -38,21 +44,37 @@ impl Selector {
             Some(Value::Object(labels)) => {
                 for (k, v) in labels {
                     let Value::String(s) = v else {
-                        return Err(Error::invalid(format!("{field}.matchLabels.{k}"), "must be a string"));
+                        return Err(Error::invalid(
+                            format!("{field}.matchLabels.{k}"),
+                            "must be a string",
+                        ));
                     };
                     requirements.push(Requirement::In(k.clone(), vec![s.clone()]));
                 }
             }
-            Some(_) => return Err(Error::invalid(format!("{field}.matchLabels"), "must be a map of strings")),
+            Some(_) => {
+                return Err(Error::invalid(
+                    format!("{field}.matchLabels"),
+                    "must be a map of strings",
+                ));
+            }
         }
         match map.get("matchExpressions") {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
                 for (i, item) in items.iter().enumerate() {
-                    requirements.push(parse_expression(item, &format!("{field}.matchExpressions[{i}]"))?);
+                    requirements.push(parse_expression(
+                        item,
+                        &format!("{field}.matchExpressions[{i}]"),
+                    )?);
                 }
             }
-            Some(_) => return Err(Error::invalid(format!("{field}.matchExpressions"), "must be a list")),
+            Some(_) => {
+                return Err(Error::invalid(
+                    format!("{field}.matchExpressions"),
+                    "must be a list",
+                ));
+            }
         }
         Ok(Selector { requirements })
     }
@@ -76,7 +98,12 @@ impl Selector {
 fn parse_expression(item: &Value, field: &str) -> Result<Requirement, Error> {
     let key = match item.get("key") {
         Some(Value::String(k)) if !k.is_empty() => k.clone(),
-        _ => return Err(Error::invalid(format!("{field}.key"), "must be a non-empty string")),
+        _ => {
+            return Err(Error::invalid(
+                format!("{field}.key"),
+                "must be a non-empty string",
+            ));
+        }
     };
     let values: Vec<String> = match item.get("values") {
         None | Some(Value::Null) => Vec::new(),
@@ -84,21 +111,38 @@ fn parse_expression(item: &Value, field: &str) -> Result<Requirement, Error> {
             let mut out = Vec::new();
             for (i, v) in vs.iter().enumerate() {
                 let Value::String(s) = v else {
-                    return Err(Error::invalid(format!("{field}.values[{i}]"), "must be a string"));
+                    return Err(Error::invalid(
+                        format!("{field}.values[{i}]"),
+                        "must be a string",
+                    ));
                 };
                 out.push(s.clone());
             }
             out
         }
-        Some(_) => return Err(Error::invalid(format!("{field}.values"), "must be a list of strings")),
+        Some(_) => {
+            return Err(Error::invalid(
+                format!("{field}.values"),
+                "must be a list of strings",
+            ));
+        }
     };
-    let operator = item.get("operator").and_then(Value::as_str).unwrap_or_default();
+    let operator = item
+        .get("operator")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let needs_values = matches!(operator, "In" | "NotIn");
     if needs_values && values.is_empty() {
-        return Err(Error::invalid(format!("{field}.values"), format!("must be non-empty for operator {operator}")));
+        return Err(Error::invalid(
+            format!("{field}.values"),
+            format!("must be non-empty for operator {operator}"),
+        ));
     }
     if !needs_values && !values.is_empty() {
-        return Err(Error::invalid(format!("{field}.values"), format!("must be empty for operator {operator}")));
+        return Err(Error::invalid(
+            format!("{field}.values"),
+            format!("must be empty for operator {operator}"),
+        ));
     }
     Ok(match operator {
         "In" => Requirement::In(key, values),
@@ -108,7 +152,9 @@ fn parse_expression(item: &Value, field: &str) -> Result<Requirement, Error> {
         other => {
             return Err(Error::invalid(
                 format!("{field}.operator"),
-                format!("{other:?} is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"),
+                format!(
+                    "{other:?} is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)"
+                ),
             ));
         }
     })
@@ -120,7 +166,11 @@ pub(crate) fn labels_of(object: &Value, which: &str) -> BTreeMap<String, String>
         .get("metadata")
         .and_then(|m| m.get(which))
         .and_then(Value::as_object)
-        .map(|m| m.iter().filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string()))).collect())
+        .map(|m| {
+            m.iter()
+                .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -130,7 +180,10 @@ mod tests {
     use serde_json::json;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -155,12 +208,22 @@ mod tests {
 
     #[test]
     fn bad_selectors_name_the_field() {
-        let err = Selector::parse(&json!({"matchExpressions": [{"key": "a", "operator": "Is"}]}), "s").err();
+        let err = Selector::parse(
+            &json!({"matchExpressions": [{"key": "a", "operator": "Is"}]}),
+            "s",
+        )
+        .err();
         assert_eq!(
             err.map(|e| e.to_string()),
             Some("s.matchExpressions[0].operator: \"Is\" is not a valid label selector operator (In, NotIn, Exists, DoesNotExist)".to_string())
         );
-        assert!(Selector::parse(&json!({"matchExpressions": [{"key": "a", "operator": "In"}]}), "s").is_err());
+        assert!(
+            Selector::parse(
+                &json!({"matchExpressions": [{"key": "a", "operator": "In"}]}),
+                "s"
+            )
+            .is_err()
+        );
         assert!(Selector::parse(&json!({"matchLabels": {"a": 1}}), "s").is_err());
         assert!(Selector::parse(&json!("x"), "s").is_err());
         assert!(Selector::parse(&json!({"matchLabel": {}}), "s").is_err());

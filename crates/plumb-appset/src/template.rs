@@ -71,11 +71,16 @@ impl Renderer {
         for (i, option) in options.iter().enumerate() {
             match option.as_str() {
                 "missingkey=error" => missing_key_error = true,
-                "missingkey=default" | "missingkey=invalid" | "missingkey=zero" => missing_key_error = false,
+                "missingkey=default" | "missingkey=invalid" | "missingkey=zero" => {
+                    missing_key_error = false
+                }
                 other => return Err((i, format!("unrecognized option: {other}"))),
             }
         }
-        Ok(Renderer { go_template, missing_key_error })
+        Ok(Renderer {
+            go_template,
+            missing_key_error,
+        })
     }
 
     pub(crate) fn is_go_template(&self) -> bool {
@@ -85,25 +90,49 @@ impl Renderer {
     /// The same renderer with `missingkey=error` forced on (Argo CD pre-resolves generator
     /// `values` that way).
     pub(crate) fn strict(&self) -> Renderer {
-        Renderer { go_template: self.go_template, missing_key_error: true }
+        Renderer {
+            go_template: self.go_template,
+            missing_key_error: true,
+        }
     }
 
     /// Argo CD's `Render.Replace`: one string, one parameter set.
     pub(crate) fn render_str(&self, src: &str, params: &Params) -> Result<String, String> {
-        if self.go_template { self.go(src, params) } else { fast(src, params) }
+        if self.go_template {
+            self.go(src, params)
+        } else {
+            fast(src, params)
+        }
     }
 
     /// Every string value and map key of `tree`, rendered; `null` map entries are dropped as
     /// Argo CD's reflection walk drops nil values. Errors carry the path inside `tree`.
-    pub(crate) fn render_tree(&self, tree: &Value, params: &Params) -> Result<Value, (String, String)> {
+    pub(crate) fn render_tree(
+        &self,
+        tree: &Value,
+        params: &Params,
+    ) -> Result<Value, (String, String)> {
         let mut at = String::new();
         self.render_at(tree, params, &mut at)
     }
 
-    fn render_at(&self, v: &Value, params: &Params, at: &mut String) -> Result<Value, (String, String)> {
-        let here = |at: &String| if at.is_empty() { ".".to_string() } else { at.clone() };
+    fn render_at(
+        &self,
+        v: &Value,
+        params: &Params,
+        at: &mut String,
+    ) -> Result<Value, (String, String)> {
+        let here = |at: &String| {
+            if at.is_empty() {
+                ".".to_string()
+            } else {
+                at.clone()
+            }
+        };
         Ok(match v {
-            Value::String(s) => Value::String(self.render_str(s, params).map_err(|e| (here(at), e))?),
+            Value::String(s) => {
+                Value::String(self.render_str(s, params).map_err(|e| (here(at), e))?)
+            }
             Value::Array(items) => {
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
@@ -144,9 +173,16 @@ impl Renderer {
         let rewritten = rewrite_functions(src).map_err(parse_failed)?;
         let rewritten = rewrite_slugify_options(&rewritten).map_err(parse_failed)?;
         let mut engine = Engine::new();
-        engine.limits = Limits { max_depth: 100, max_output: MAX_OUTPUT };
-        engine.add(HELPERS_NAME, HELPERS).map_err(|e| parse_failed(e.to_string()))?;
-        engine.add(TEMPLATE_NAME, &rewritten).map_err(|e| parse_failed(e.to_string()))?;
+        engine.limits = Limits {
+            max_depth: 100,
+            max_output: MAX_OUTPUT,
+        };
+        engine
+            .add(HELPERS_NAME, HELPERS)
+            .map_err(|e| parse_failed(e.to_string()))?;
+        engine
+            .add(TEMPLATE_NAME, &rewritten)
+            .map_err(|e| parse_failed(e.to_string()))?;
         let data_json = Value::Object(params.clone());
         let exec_failed = |e: String| format!("failed to execute go template {src}: {e}");
         if self.missing_key_error {
@@ -158,7 +194,9 @@ impl Renderer {
         let run = std::panic::AssertUnwindSafe(|| engine.execute(TEMPLATE_NAME, &data));
         match std::panic::catch_unwind(run) {
             Ok(result) => result.map_err(|e| exec_failed(e.0)),
-            Err(_) => Err(exec_failed("a template function failed on its arguments".to_string())),
+            Err(_) => Err(exec_failed(
+                "a template function failed on its arguments".to_string(),
+            )),
         }
     }
 }
@@ -167,7 +205,10 @@ impl Renderer {
 /// any other tag stays as written.
 fn fast(src: &str, params: &Params) -> Result<String, String> {
     // Argo CD only hands strings with `{{...}}` on one line to fasttemplate.
-    if !src.lines().any(|line| line.find("{{").is_some_and(|i| line[i + 2..].contains("}}"))) {
+    if !src.lines().any(|line| {
+        line.find("{{")
+            .is_some_and(|i| line[i + 2..].contains("}}"))
+    }) {
         return Ok(src.to_string());
     }
     let mut out = String::with_capacity(src.len());
@@ -205,7 +246,9 @@ fn rewrite_functions(src: &str) -> Result<String, String> {
     let mut out = String::with_capacity(src.len());
     let mut copied = 0;
     for token in &tokens {
-        let Tok::Ident(name) = &token.tok else { continue };
+        let Tok::Ident(name) = &token.tok else {
+            continue;
+        };
         if UNDEFINED_FUNCTIONS.contains(&name.as_str()) {
             return Err(format!(
                 "template: {TEMPLATE_NAME}:{}: function {name:?} not defined",
@@ -242,17 +285,27 @@ fn rewrite_slugify_options(src: &str) -> Result<String, String> {
         if edits.is_empty() {
             return Ok(out);
         }
-        let mut innermost: Vec<&(usize, usize, String)> =
-            edits.iter().filter(|e| !edits.iter().any(|f| !std::ptr::eq(*e, f) && e.0 <= f.0 && f.1 <= e.1)).collect();
+        let mut innermost: Vec<&(usize, usize, String)> = edits
+            .iter()
+            .filter(|e| {
+                !edits
+                    .iter()
+                    .any(|f| !std::ptr::eq(*e, f) && e.0 <= f.0 && f.1 <= e.1)
+            })
+            .collect();
         innermost.sort_by_key(|e| std::cmp::Reverse(e.0));
         for (start, end, text) in innermost {
             if out.get(*start..*end).is_none() {
-                return Err(format!("template: {TEMPLATE_NAME}: slugify with options is not supported here"));
+                return Err(format!(
+                    "template: {TEMPLATE_NAME}: slugify with options is not supported here"
+                ));
             }
             out.replace_range(*start..*end, text);
         }
     }
-    Err(format!("template: {TEMPLATE_NAME}: slugify calls nested too deeply"))
+    Err(format!(
+        "template: {TEMPLATE_NAME}: slugify calls nested too deeply"
+    ))
 }
 
 /// Byte ranges of `include "__plumb_slugify" A B [C]` commands and their replacements.
@@ -267,7 +320,9 @@ fn slugify_option_edits(src: &str) -> Result<Vec<(usize, usize, String)>, String
     for tree in &trees {
         collect_cmds(&tree.root, &mut cmds);
     }
-    let line_starts: Vec<usize> = std::iter::once(0).chain(src.match_indices('\n').map(|(i, _)| i + 1)).collect();
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(src.match_indices('\n').map(|(i, _)| i + 1))
+        .collect();
     let mut edits = Vec::new();
     for cmd in cmds {
         let is_slugify = matches!(cmd.args.first().map(|a| &a.kind), Some(ArgKind::Func(f)) if f == "include")
@@ -276,17 +331,28 @@ fn slugify_option_edits(src: &str) -> Result<Vec<(usize, usize, String)>, String
             continue;
         }
         if cmd.args.len() > 5 {
-            return Err(format!("template: {TEMPLATE_NAME}:{}: slugify takes at most 3 arguments", cmd.pos.line));
+            return Err(format!(
+                "template: {TEMPLATE_NAME}:{}: slugify takes at most 3 arguments",
+                cmd.pos.line
+            ));
         }
-        let start = line_starts.get(cmd.pos.line.saturating_sub(1)).map(|s| s + cmd.pos.col);
-        let Some(start) = start.filter(|&s| src.get(s..).is_some_and(|rest| rest.starts_with(&cmd.src))) else {
+        let start = line_starts
+            .get(cmd.pos.line.saturating_sub(1))
+            .map(|s| s + cmd.pos.col);
+        let Some(start) =
+            start.filter(|&s| src.get(s..).is_some_and(|rest| rest.starts_with(&cmd.src)))
+        else {
             return Err(format!(
                 "template: {TEMPLATE_NAME}:{}: slugify with options is not supported here",
                 cmd.pos.line
             ));
         };
         let args: Vec<&str> = cmd.args[2..].iter().map(|a| a.src.as_str()).collect();
-        edits.push((start, start + cmd.src.len(), format!("include {SLUGIFY_OPTIONS:?} (list {})", args.join(" "))));
+        edits.push((
+            start,
+            start + cmd.src.len(),
+            format!("include {SLUGIFY_OPTIONS:?} (list {})", args.join(" ")),
+        ));
     }
     Ok(edits)
 }
@@ -294,7 +360,10 @@ fn slugify_option_edits(src: &str) -> Result<Vec<(usize, usize, String)>, String
 fn collect_cmds<'t>(nodes: &'t [Node], out: &mut Vec<&'t plumb_helm::tmpl::parse::Cmd>) {
     for node in nodes {
         match node {
-            Node::Action(pipe) | Node::Template { pipe: Some(pipe), .. } => collect_pipe(pipe, out),
+            Node::Action(pipe)
+            | Node::Template {
+                pipe: Some(pipe), ..
+            } => collect_pipe(pipe, out),
             Node::If(c) | Node::With(c) | Node::Range(c) => {
                 collect_pipe(&c.pipe, out);
                 collect_cmds(&c.list, out);
@@ -333,7 +402,9 @@ fn check_missing_keys(src: &str, data: &Value) -> Result<(), String> {
         match node {
             Node::Action(pipe) => check_pipe(pipe, data)?,
             Node::If(c) | Node::With(c) | Node::Range(c) => check_pipe(&c.pipe, data)?,
-            Node::Template { pipe: Some(pipe), .. } => check_pipe(pipe, data)?,
+            Node::Template {
+                pipe: Some(pipe), ..
+            } => check_pipe(pipe, data)?,
             _ => {}
         }
     }
@@ -391,44 +462,97 @@ mod tests {
     }
 
     fn fast_renderer() -> Renderer {
-        Renderer::new(false, &[]).unwrap_or(Renderer { go_template: false, missing_key_error: false })
+        Renderer::new(false, &[]).unwrap_or(Renderer {
+            go_template: false,
+            missing_key_error: false,
+        })
     }
 
     fn go_renderer(options: &[&str]) -> Renderer {
         let options: Vec<String> = options.iter().map(|s| s.to_string()).collect();
-        Renderer::new(true, &options).unwrap_or(Renderer { go_template: true, missing_key_error: false })
+        Renderer::new(true, &options).unwrap_or(Renderer {
+            go_template: true,
+            missing_key_error: false,
+        })
     }
 
     #[test]
     fn fasttemplate_replaces_known_string_params_only() {
         let p = params(json!({"path.basename": "guestbook", "n": "x", "num": 3}));
         let r = fast_renderer();
-        assert_eq!(r.render_str("app-{{path.basename}}-{{ n }}", &p).ok(), Some("app-guestbook-x".into()));
-        assert_eq!(r.render_str("{{missing}}/{{num}}/{{ }}", &p).ok(), Some("{{missing}}/{{num}}/{{ }}".into()));
-        assert_eq!(r.render_str("no tags {{ here", &p).ok(), Some("no tags {{ here".into()));
-        let err = r.render_str("{{n}} and {{broken", &p).err().unwrap_or_default();
-        assert!(err.starts_with("invalid template: Cannot find end tag"), "{err}");
+        assert_eq!(
+            r.render_str("app-{{path.basename}}-{{ n }}", &p).ok(),
+            Some("app-guestbook-x".into())
+        );
+        assert_eq!(
+            r.render_str("{{missing}}/{{num}}/{{ }}", &p).ok(),
+            Some("{{missing}}/{{num}}/{{ }}".into())
+        );
+        assert_eq!(
+            r.render_str("no tags {{ here", &p).ok(),
+            Some("no tags {{ here".into())
+        );
+        let err = r
+            .render_str("{{n}} and {{broken", &p)
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("invalid template: Cannot find end tag"),
+            "{err}"
+        );
     }
 
     #[test]
     fn go_template_renders_nested_params_and_sprig() {
-        let p = params(json!({"path": {"basename": "Guest_Book", "segments": ["a", "b"]}, "replicas": 3}));
+        let p = params(
+            json!({"path": {"basename": "Guest_Book", "segments": ["a", "b"]}, "replicas": 3}),
+        );
         let r = go_renderer(&[]);
-        assert_eq!(r.render_str("{{.path.basename | lower}}", &p).ok(), Some("guest_book".into()));
-        assert_eq!(r.render_str("{{index .path.segments 1}}", &p).ok(), Some("b".into()));
+        assert_eq!(
+            r.render_str("{{.path.basename | lower}}", &p).ok(),
+            Some("guest_book".into())
+        );
+        assert_eq!(
+            r.render_str("{{index .path.segments 1}}", &p).ok(),
+            Some("b".into())
+        );
         assert_eq!(r.render_str("{{.replicas}}", &p).ok(), Some("3".into()));
-        assert_eq!(r.render_str("{{.nope}}", &p).ok(), Some("<no value>".into()));
-        assert_eq!(r.render_str("{{normalize .path.basename}}", &p).ok(), Some("guest-book".into()));
-        assert_eq!(r.render_str("{{.path.basename | normalize | upper}}", &p).ok(), Some("GUEST-BOOK".into()));
-        assert_eq!(r.render_str("{{ toYaml .path.segments }}", &p).ok(), Some("- a\n- b".into()));
+        assert_eq!(
+            r.render_str("{{.nope}}", &p).ok(),
+            Some("<no value>".into())
+        );
+        assert_eq!(
+            r.render_str("{{normalize .path.basename}}", &p).ok(),
+            Some("guest-book".into())
+        );
+        assert_eq!(
+            r.render_str("{{.path.basename | normalize | upper}}", &p)
+                .ok(),
+            Some("GUEST-BOOK".into())
+        );
+        assert_eq!(
+            r.render_str("{{ toYaml .path.segments }}", &p).ok(),
+            Some("- a\n- b".into())
+        );
     }
 
     #[test]
     fn normalize_helper_agrees_with_sanitize_name() {
         let r = go_renderer(&[]);
-        for input in ["My_App.Name", "--a--", ".x.", "Ünïcode Name", "plain", "UPPER/slash"] {
+        for input in [
+            "My_App.Name",
+            "--a--",
+            ".x.",
+            "Ünïcode Name",
+            "plain",
+            "UPPER/slash",
+        ] {
             let p = params(json!({ "v": input }));
-            assert_eq!(r.render_str("{{normalize .v}}", &p).ok(), Some(crate::params::sanitize_name(input)), "{input}");
+            assert_eq!(
+                r.render_str("{{normalize .v}}", &p).ok(),
+                Some(crate::params::sanitize_name(input)),
+                "{input}"
+            );
         }
     }
 
@@ -438,21 +562,44 @@ mod tests {
         let p = params(
             json!({"short": "Hello World.Again", "long": "aaaaaaaaaa-bbbbbbbbbb-cccccccccc-dddddddddd-eeeeeeeeee-ffff", "word": "x".repeat(60)}),
         );
-        assert_eq!(r.render_str("{{slugify .short}}", &p).ok(), Some("hello-world-again".into()));
+        assert_eq!(
+            r.render_str("{{slugify .short}}", &p).ok(),
+            Some("hello-world-again".into())
+        );
         assert_eq!(
             r.render_str("{{slugify .long}}", &p).ok(),
             Some("aaaaaaaaaa-bbbbbbbbbb-cccccccccc-dddddddddd".into())
         );
-        assert_eq!(r.render_str("{{slugify .word}}", &p).ok(), Some("x".repeat(50)));
-        assert_eq!(r.render_str("{{slugify 20 false .long}}", &p).ok(), Some("aaaaaaaaaa-bbbbbbbbb".into()));
-        assert_eq!(r.render_str("{{slugify 25 true .long}}", &p).ok(), Some("aaaaaaaaaa-bbbbbbbbbb".into()));
-        assert_eq!(r.render_str("{{ slugify 12 .short | upper }}", &p).ok(), Some("HELLO-WORLD".into()));
-        assert_eq!(r.render_str("{{ if true }}{{ (slugify 5 false .short) }}{{ end }}", &p).ok(), Some("hello".into()));
         assert_eq!(
-            r.render_str("{{ slugify 11 true (slugify 30 false .long | upper) }}", &p).ok(),
+            r.render_str("{{slugify .word}}", &p).ok(),
+            Some("x".repeat(50))
+        );
+        assert_eq!(
+            r.render_str("{{slugify 20 false .long}}", &p).ok(),
+            Some("aaaaaaaaaa-bbbbbbbbb".into())
+        );
+        assert_eq!(
+            r.render_str("{{slugify 25 true .long}}", &p).ok(),
+            Some("aaaaaaaaaa-bbbbbbbbbb".into())
+        );
+        assert_eq!(
+            r.render_str("{{ slugify 12 .short | upper }}", &p).ok(),
+            Some("HELLO-WORLD".into())
+        );
+        assert_eq!(
+            r.render_str("{{ if true }}{{ (slugify 5 false .short) }}{{ end }}", &p)
+                .ok(),
+            Some("hello".into())
+        );
+        assert_eq!(
+            r.render_str("{{ slugify 11 true (slugify 30 false .long | upper) }}", &p)
+                .ok(),
             Some("aaaaaaaaaa".into())
         );
-        let err = r.render_str("{{slugify 1 2 3 4}}", &p).err().unwrap_or_default();
+        let err = r
+            .render_str("{{slugify 1 2 3 4}}", &p)
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("slugify takes at most 3 arguments"), "{err}");
     }
 
@@ -460,8 +607,14 @@ mod tests {
     fn go_template_refuses_functions_argo_does_not_define() {
         let r = go_renderer(&[]);
         for f in ["env", "expandenv", "include", "tpl"] {
-            let err = r.render_str(&format!("x\n{{{{ {f} \"HOME\" }}}}"), &Params::new()).err().unwrap_or_default();
-            assert!(err.contains(&format!("template: base:2: function \"{f}\" not defined")), "{err}");
+            let err = r
+                .render_str(&format!("x\n{{{{ {f} \"HOME\" }}}}"), &Params::new())
+                .err()
+                .unwrap_or_default();
+            assert!(
+                err.contains(&format!("template: base:2: function \"{f}\" not defined")),
+                "{err}"
+            );
         }
     }
 
@@ -469,29 +622,54 @@ mod tests {
     fn missingkey_error_reports_the_key() {
         let r = go_renderer(&["missingkey=error"]);
         let p = params(json!({"path": {"basename": "a"}}));
-        assert_eq!(r.render_str("{{.path.basename}}", &p).ok(), Some("a".into()));
-        let err = r.render_str("x-{{.path.nope}}", &p).err().unwrap_or_default();
+        assert_eq!(
+            r.render_str("{{.path.basename}}", &p).ok(),
+            Some("a".into())
+        );
+        let err = r
+            .render_str("x-{{.path.nope}}", &p)
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("map has no entry for key \"nope\""), "{err}");
-        assert!(err.starts_with("failed to execute go template x-{{.path.nope}}"), "{err}");
-        let err = r.render_str("{{ if .flag }}y{{ end }}", &p).err().unwrap_or_default();
+        assert!(
+            err.starts_with("failed to execute go template x-{{.path.nope}}"),
+            "{err}"
+        );
+        let err = r
+            .render_str("{{ if .flag }}y{{ end }}", &p)
+            .err()
+            .unwrap_or_default();
         assert!(err.contains("\"flag\""), "{err}");
         // Guarded references inside bodies are left to Go's semantics.
-        assert_eq!(r.render_str("{{ if hasKey . \"flag\" }}{{ .flag }}{{ end }}ok", &p).ok(), Some("ok".into()));
+        assert_eq!(
+            r.render_str("{{ if hasKey . \"flag\" }}{{ .flag }}{{ end }}ok", &p)
+                .ok(),
+            Some("ok".into())
+        );
         assert!(Renderer::new(true, &["bogus".to_string()]).is_err());
     }
 
     #[test]
     fn engine_panics_become_errors() {
         let r = go_renderer(&[]);
-        let err = r.render_str("{{ repeat 9223372036854775807 \"xx\" }}", &Params::new()).err().unwrap_or_default();
+        let err = r
+            .render_str("{{ repeat 9223372036854775807 \"xx\" }}", &Params::new())
+            .err()
+            .unwrap_or_default();
         assert!(err.starts_with("failed to execute go template"), "{err}");
     }
 
     #[test]
     fn go_template_parse_errors_are_reported() {
         let r = go_renderer(&[]);
-        let err = r.render_str("{{ .a ", &Params::new()).err().unwrap_or_default();
-        assert!(err.starts_with("failed to parse template {{ .a : template: base:1:"), "{err}");
+        let err = r
+            .render_str("{{ .a ", &Params::new())
+            .err()
+            .unwrap_or_default();
+        assert!(
+            err.starts_with("failed to parse template {{ .a : template: base:1:"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -500,7 +678,10 @@ mod tests {
         let r = fast_renderer();
         let tree = json!({"metadata": {"labels": {"{{env}}": "{{env}}-x", "gone": null}}, "n": 1, "l": ["{{env}}"]});
         let out = r.render_tree(&tree, &p).ok();
-        assert_eq!(out, Some(json!({"metadata": {"labels": {"prod": "prod-x"}}, "n": 1, "l": ["prod"]})));
+        assert_eq!(
+            out,
+            Some(json!({"metadata": {"labels": {"prod": "prod-x"}}, "n": 1, "l": ["prod"]}))
+        );
         let bad = json!({"spec": {"sources": [{"path": "{{env}}-{{x"}]}});
         let (at, _) = r.render_tree(&bad, &p).err().unwrap_or_default();
         assert_eq!(at, "spec.sources[0].path");

@@ -23,8 +23,14 @@ const SPEC_ACTED_ON: &[&str] = &[
 ];
 
 const SPEC_NOT_ACTED_ON: &[(&str, &str)] = &[
-    ("strategy", "progressive syncs (RollingSync) are not acted on by ApplicationSet generation"),
-    ("preservedFields", "preserving fields of existing Applications is left to the engine's apply step"),
+    (
+        "strategy",
+        "progressive syncs (RollingSync) are not acted on by ApplicationSet generation",
+    ),
+    (
+        "preservedFields",
+        "preserving fields of existing Applications is left to the engine's apply step",
+    ),
     (
         "ignoreApplicationDifferences",
         "ignoring differences of existing Applications is left to the engine's apply step",
@@ -47,7 +53,10 @@ pub(crate) fn of(appset: &Value) -> Vec<Warning> {
             Some((_, m)) => (*m).to_string(),
             None => "unknown field, ignored".to_string(),
         };
-        out.push(Warning { field: format!("spec.{key}"), message });
+        out.push(Warning {
+            field: format!("spec.{key}"),
+            message,
+        });
     }
     if let Some(policy) = spec.get("syncPolicy").and_then(Value::as_object) {
         for key in policy.keys() {
@@ -58,10 +67,17 @@ pub(crate) fn of(appset: &Value) -> Vec<Warning> {
                 }
                 _ => "unknown field, ignored",
             };
-            out.push(Warning { field: format!("spec.syncPolicy.{key}"), message: message.to_string() });
+            out.push(Warning {
+                field: format!("spec.syncPolicy.{key}"),
+                message: message.to_string(),
+            });
         }
     }
-    if let Some(metadata) = spec.get("template").and_then(|t| t.get("metadata")).and_then(Value::as_object) {
+    if let Some(metadata) = spec
+        .get("template")
+        .and_then(|t| t.get("metadata"))
+        .and_then(Value::as_object)
+    {
         for key in metadata.keys() {
             if !TEMPLATE_METADATA.contains(&key.as_str()) {
                 out.push(Warning {
@@ -72,10 +88,16 @@ pub(crate) fn of(appset: &Value) -> Vec<Warning> {
             }
         }
     }
-    if spec.get("template").and_then(|t| t.get("metadata")).and_then(|m| m.get("namespace")).is_some() {
+    if spec
+        .get("template")
+        .and_then(|t| t.get("metadata"))
+        .and_then(|m| m.get("namespace"))
+        .is_some()
+    {
         out.push(Warning {
             field: "spec.template.metadata.namespace".to_string(),
-            message: "Applications are always created in the ApplicationSet's namespace".to_string(),
+            message: "Applications are always created in the ApplicationSet's namespace"
+                .to_string(),
         });
     }
     out
@@ -96,7 +118,12 @@ mod tests {
         let fields: Vec<&str> = w.iter().map(|w| w.field.as_str()).collect();
         assert_eq!(
             fields,
-            ["spec.strategy", "spec.bogus", "spec.syncPolicy.applicationsSync", "spec.template.metadata.generateName"]
+            [
+                "spec.strategy",
+                "spec.bogus",
+                "spec.syncPolicy.applicationsSync",
+                "spec.template.metadata.generateName"
+            ]
         );
         assert!(of(&json!({"spec": {"generators": [], "goTemplate": true}})).is_empty());
     }

@@ -18,7 +18,11 @@ fn repo() -> tempfile::TempDir {
 fn matrix_of_git_directories_and_clusters() {
     let repo = repo();
     let mut fake = with_repo("r", repo.path());
-    fake.secrets.push(cluster_secret("staging", "https://staging.example", json!({})));
+    fake.secrets.push(cluster_secret(
+        "staging",
+        "https://staging.example",
+        json!({}),
+    ));
     let set = appset(json!({
         "generators": [{"matrix": {"generators": [
             {"git": {"repoURL": "r", "revision": "HEAD", "directories": [{"path": "apps/*"}]}},
@@ -27,7 +31,15 @@ fn matrix_of_git_directories_and_clusters() {
         "template": {"metadata": {"name": "{{path.basename}}-{{name}}"}, "spec": {"project": "default", "source": {"path": "{{path}}"}, "x": "{{values.dir}}"}}
     }));
     let apps = generate(&set, &fake).expect("generate");
-    assert_eq!(names(&apps), ["one-staging", "one-in-cluster", "two-staging", "two-in-cluster"]);
+    assert_eq!(
+        names(&apps),
+        [
+            "one-staging",
+            "one-in-cluster",
+            "two-staging",
+            "two-in-cluster"
+        ]
+    );
     assert_eq!(apps[2]["spec"]["x"], "two");
 }
 
@@ -73,12 +85,15 @@ fn matrix_go_template_first_child_wins_and_default_mode_refuses_conflicts() {
 
 #[test]
 fn matrix_needs_exactly_two_children_with_one_generator_each() {
-    let one = appset(json!({"generators": [{"matrix": {"generators": [{"list": {"elements": []}}]}}]}));
+    let one =
+        appset(json!({"generators": [{"matrix": {"generators": [{"list": {"elements": []}}]}}]}));
     assert_eq!(
         error_of(generate(&one, &Fake::default())),
         "spec.generators[0].matrix.generators: found less than two generators, Matrix support only two"
     );
-    let three = appset(json!({"generators": [{"matrix": {"generators": [{"list": {}}, {"list": {}}, {"list": {}}]}}]}));
+    let three = appset(
+        json!({"generators": [{"matrix": {"generators": [{"list": {}}, {"list": {}}, {"list": {}}]}}]}),
+    );
     assert_eq!(
         error_of(generate(&three, &Fake::default())),
         "spec.generators[0].matrix.generators: found more than two generators, Matrix support only two"
@@ -102,7 +117,10 @@ fn nested_matrix_one_level_allowed_two_refused() {
         "generators": [{"matrix": {"generators": [inner, {"list": {"elements": [{"c": "y"}]}}]}}],
         "template": {"metadata": {"name": "{{a}}-{{b}}-{{c}}"}, "spec": {"project": "default"}}
     }));
-    assert_eq!(names(&generate(&set, &Fake::default()).expect("generate")), ["1-x-y", "2-x-y"]);
+    assert_eq!(
+        names(&generate(&set, &Fake::default()).expect("generate")),
+        ["1-x-y", "2-x-y"]
+    );
     let too_deep = appset(json!({
         "generators": [{"matrix": {"generators": [
             {"matrix": {"generators": [{"matrix": {"generators": []}}, {"list": {}}]}},
@@ -111,7 +129,9 @@ fn nested_matrix_one_level_allowed_two_refused() {
     }));
     let err = error_of(generate(&too_deep, &Fake::default()));
     assert!(
-        err.starts_with("spec.generators[0].matrix.generators[0].matrix.generators[0].matrix: not supported yet"),
+        err.starts_with(
+            "spec.generators[0].matrix.generators[0].matrix.generators[0].matrix: not supported yet"
+        ),
         "{err}"
     );
 }
@@ -120,7 +140,8 @@ fn nested_matrix_one_level_allowed_two_refused() {
 fn merge_overrides_by_merge_keys_in_base_order() {
     let mut fake = Fake::default();
     for name in ["c1", "c2", "c3"] {
-        fake.secrets.push(cluster_secret(name, &format!("https://{name}"), json!({})));
+        fake.secrets
+            .push(cluster_secret(name, &format!("https://{name}"), json!({})));
     }
     let set = appset(json!({
         "generators": [{"merge": {"mergeKeys": ["server"], "generators": [
@@ -131,7 +152,15 @@ fn merge_overrides_by_merge_keys_in_base_order() {
         "template": {"metadata": {"name": "{{name}}-{{values.kafka}}-{{values.redis}}"}, "spec": {"project": "default"}}
     }));
     let apps = generate(&set, &fake).expect("generate");
-    assert_eq!(names(&apps), ["c1-true-true", "c2-true-maybe", "c3-true-true", "in-cluster-true-false"]);
+    assert_eq!(
+        names(&apps),
+        [
+            "c1-true-true",
+            "c2-true-maybe",
+            "c3-true-true",
+            "in-cluster-true-false"
+        ]
+    );
 }
 
 #[test]
@@ -144,7 +173,10 @@ fn merge_go_template_deep_merges() {
         ]}}],
         "template": {"metadata": {"name": "app-{{.id}}-{{.cfg.a}}-{{.cfg.b}}"}, "spec": {"project": "default"}}
     }));
-    assert_eq!(names(&generate(&set, &Fake::default()).expect("generate")), ["app-1-base-over", "app-2-two-two"]);
+    assert_eq!(
+        names(&generate(&set, &Fake::default()).expect("generate")),
+        ["app-1-base-over", "app-2-two-two"]
+    );
 }
 
 #[test]
@@ -156,15 +188,18 @@ fn merge_errors() {
         error_of(generate(&no_keys, &Fake::default())),
         "spec.generators[0].merge.mergeKeys: no merge keys were specified, Merge requires at least one"
     );
-    let one =
-        appset(json!({"generators": [{"merge": {"mergeKeys": ["a"], "generators": [{"list": {"elements": []}}]}}]}));
+    let one = appset(
+        json!({"generators": [{"merge": {"mergeKeys": ["a"], "generators": [{"list": {"elements": []}}]}}]}),
+    );
     assert_eq!(
         error_of(generate(&one, &Fake::default())),
         "spec.generators[0].merge.generators: found less than two generators, Merge requires two or more"
     );
-    let dup = appset(json!({"generators": [{"merge": {"mergeKeys": ["a"], "generators": [
-        {"list": {"elements": [{"a": "1"}, {"a": "1"}]}}, {"list": {"elements": []}}
-    ]}}]}));
+    let dup = appset(
+        json!({"generators": [{"merge": {"mergeKeys": ["a"], "generators": [
+            {"list": {"elements": [{"a": "1"}, {"a": "1"}]}}, {"list": {"elements": []}}
+        ]}}]}),
+    );
     assert_eq!(
         error_of(generate(&dup, &Fake::default())),
         "spec.generators[0].merge.generators[0]: the parameters from a generator were not unique by the given mergeKeys, Merge requires all param sets to be unique. Duplicate key was {\"a\":\"1\"}"
@@ -202,8 +237,22 @@ fn requeue_interval_comes_from_git_generators() {
         )
     };
     let list = json!({"list": {"elements": [{"n": "x"}]}});
-    let requeue = |set| plumb_appset::generate_with_warnings(&set, &fake).expect("generate").requeue_after_seconds;
+    let requeue = |set| {
+        plumb_appset::generate_with_warnings(&set, &fake)
+            .expect("generate")
+            .requeue_after_seconds
+    };
     assert_eq!(requeue(mk(json!([list.clone()]))), None);
-    assert_eq!(requeue(mk(json!([{"matrix": {"generators": [git(None), list.clone()]}}]))), Some(180));
-    assert_eq!(requeue(mk(json!([{"matrix": {"generators": [git(Some(30)), list.clone()]}}]))), Some(30));
+    assert_eq!(
+        requeue(mk(
+            json!([{"matrix": {"generators": [git(None), list.clone()]}}])
+        )),
+        Some(180)
+    );
+    assert_eq!(
+        requeue(mk(
+            json!([{"matrix": {"generators": [git(Some(30)), list.clone()]}}])
+        )),
+        Some(30)
+    );
 }

@@ -12,8 +12,13 @@ use support::*;
 const REPO: &str = "https://github.com/argoproj/argocd-example-apps.git";
 
 fn corpus() -> PathBuf {
-    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../../shared/corpus/argocd-example-apps");
-    if beside.is_dir() { beside } else { PathBuf::from("/work/shared/corpus/argocd-example-apps") }
+    let beside = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../../shared/corpus/argocd-example-apps");
+    if beside.is_dir() {
+        beside
+    } else {
+        PathBuf::from("/work/shared/corpus/argocd-example-apps")
+    }
 }
 
 #[test]
@@ -96,7 +101,11 @@ fn git_file_generator_reads_chart_metadata() {
 #[test]
 fn matrix_of_corpus_directories_and_clusters() {
     let mut fake = with_repo(REPO, &corpus());
-    fake.secrets.push(cluster_secret("east", "https://east.example", json!({"tier": "edge"})));
+    fake.secrets.push(cluster_secret(
+        "east",
+        "https://east.example",
+        json!({"tier": "edge"}),
+    ));
     let set = appset(json!({
         "goTemplate": true,
         "generators": [{"matrix": {"generators": [
@@ -111,7 +120,15 @@ fn matrix_of_corpus_directories_and_clusters() {
     let apps = generate(&set, &fake).expect("generate");
     assert_eq!(
         names(&apps),
-        ["guestbook-east", "helm-guestbook-east", "jsonnet-guestbook-east", "kustomize-guestbook-east"]
+        [
+            "guestbook-east",
+            "helm-guestbook-east",
+            "jsonnet-guestbook-east",
+            "kustomize-guestbook-east"
+        ]
     );
-    assert!(apps.iter().all(|a| a["spec"]["destination"]["server"] == "https://east.example"));
+    assert!(
+        apps.iter()
+            .all(|a| a["spec"]["destination"]["server"] == "https://east.example")
+    );
 }

@@ -50,7 +50,10 @@ fn preserve_resources_on_deletion_and_own_finalizers() {
         "generators": [{"list": {"elements": [{"n": "a"}]}}],
         "template": {"metadata": {"name": "{{n}}", "finalizers": ["resources-finalizer.argocd.argoproj.io/background"]}, "spec": {"project": "default"}}
     }));
-    assert_eq!(app["metadata"]["finalizers"], json!(["resources-finalizer.argocd.argoproj.io/background"]));
+    assert_eq!(
+        app["metadata"]["finalizers"],
+        json!(["resources-finalizer.argocd.argoproj.io/background"])
+    );
 }
 
 #[test]
@@ -62,12 +65,21 @@ fn template_patch_go_template() {
         "templatePatch": "metadata:\n  labels:\n    patched: \"{{ .n }}\"\n  finalizers: [extra]\nspec:\n  project: hijacked\n{{- if .auto }}\n  syncPolicy:\n    automated: {prune: true}\n{{- end }}\n"
     });
     let apps = generate(&appset(spec), &Fake::default()).expect("generate");
-    assert_eq!(apps[0]["metadata"]["labels"], json!({"keep": "yes", "patched": "a"}));
-    assert_eq!(apps[0]["spec"]["syncPolicy"], json!({"automated": {"prune": true}}));
+    assert_eq!(
+        apps[0]["metadata"]["labels"],
+        json!({"keep": "yes", "patched": "a"})
+    );
+    assert_eq!(
+        apps[0]["spec"]["syncPolicy"],
+        json!({"automated": {"prune": true}})
+    );
     assert!(apps[1]["spec"].get("syncPolicy").is_none());
     // The project cannot be changed by a patch; finalizers are added to, not replaced.
     assert_eq!(apps[0]["spec"]["project"], "default");
-    assert_eq!(apps[0]["metadata"]["finalizers"], json!([RESOURCES_FINALIZER, "extra"]));
+    assert_eq!(
+        apps[0]["metadata"]["finalizers"],
+        json!([RESOURCES_FINALIZER, "extra"])
+    );
     assert_eq!(apps[0]["spec"]["source"]["path"], "p");
 }
 
@@ -100,9 +112,18 @@ fn generator_template_overrides_the_set_template() {
         "template": {"metadata": {"name": "{{n}}", "labels": {"from": "set", "base": "1"}}, "spec": {"project": "default", "source": {"path": "set/{{n}}", "repoURL": "u"}}}
     });
     let apps = generate(&appset(spec), &Fake::default()).expect("generate");
-    assert_eq!(apps[0]["metadata"]["labels"], json!({"from": "gen", "base": "1"}));
-    assert_eq!(apps[0]["spec"]["source"], json!({"path": "gen/a", "repoURL": "u"}));
-    assert_eq!(apps[1]["spec"]["source"], json!({"path": "set/b", "repoURL": "u"}));
+    assert_eq!(
+        apps[0]["metadata"]["labels"],
+        json!({"from": "gen", "base": "1"})
+    );
+    assert_eq!(
+        apps[0]["spec"]["source"],
+        json!({"path": "gen/a", "repoURL": "u"})
+    );
+    assert_eq!(
+        apps[1]["spec"]["source"],
+        json!({"path": "set/b", "repoURL": "u"})
+    );
 }
 
 #[test]
@@ -118,10 +139,9 @@ fn duplicate_and_missing_names_are_refused() {
     let unnamed = appset(
         json!({"generators": [{"list": {"elements": [{"n": "a"}]}}], "template": {"spec": {"project": "default"}}}),
     );
-    assert!(
-        error_of(generate(&unnamed, &Fake::default()))
-            .starts_with("spec.template.metadata.name: ApplicationSet set contains an application with no name")
-    );
+    assert!(error_of(generate(&unnamed, &Fake::default())).starts_with(
+        "spec.template.metadata.name: ApplicationSet set contains an application with no name"
+    ));
 }
 
 #[test]
@@ -148,7 +168,9 @@ fn template_errors_name_the_field() {
             && err.contains("function \"env\" not defined"),
         "{err}"
     );
-    let set = appset(json!({"goTemplate": true, "goTemplateOptions": ["missingkey=maybe"], "generators": []}));
+    let set = appset(
+        json!({"goTemplate": true, "goTemplateOptions": ["missingkey=maybe"], "generators": []}),
+    );
     assert_eq!(
         error_of(generate(&set, &Fake::default())),
         "spec.goTemplateOptions[0]: unrecognized option: missingkey=maybe"
@@ -175,25 +197,55 @@ fn bad_input_is_an_error_not_a_panic() {
     let fake = Fake::default();
     let cases = [
         (json!("nope"), ".: an ApplicationSet must be an object"),
-        (json!({"kind": "Application"}), "kind: expected ApplicationSet, got \"Application\""),
-        (json!({"metadata": {"namespace": "n"}}), "metadata.name: is required and must be a non-empty string"),
-        (json!({"metadata": {"name": "n"}}), "metadata.namespace: is required and must be a non-empty string"),
-        (json!({"metadata": {"name": "n", "namespace": "n"}}), "spec: is required and must be an object"),
+        (
+            json!({"kind": "Application"}),
+            "kind: expected ApplicationSet, got \"Application\"",
+        ),
+        (
+            json!({"metadata": {"namespace": "n"}}),
+            "metadata.name: is required and must be a non-empty string",
+        ),
+        (
+            json!({"metadata": {"name": "n"}}),
+            "metadata.namespace: is required and must be a non-empty string",
+        ),
+        (
+            json!({"metadata": {"name": "n", "namespace": "n"}}),
+            "spec: is required and must be an object",
+        ),
     ];
     for (input, expected) in cases {
         assert_eq!(error_of(generate(&input, &fake)), expected);
     }
     let specs = [
-        (json!({"goTemplate": "yes"}), "spec.goTemplate: must be a boolean"),
-        (json!({"generators": {"list": {}}}), "spec.generators: must be a list"),
-        (json!({"generators": ["list"]}), "spec.generators[0]: a generator must be an object"),
-        (json!({"generators": [{"list": []}]}), "spec.generators[0].list: must be an object"),
-        (json!({"generators": [{"list": {"elements": "x"}}]}), "spec.generators[0].list.elements: must be a list"),
+        (
+            json!({"goTemplate": "yes"}),
+            "spec.goTemplate: must be a boolean",
+        ),
+        (
+            json!({"generators": {"list": {}}}),
+            "spec.generators: must be a list",
+        ),
+        (
+            json!({"generators": ["list"]}),
+            "spec.generators[0]: a generator must be an object",
+        ),
+        (
+            json!({"generators": [{"list": []}]}),
+            "spec.generators[0].list: must be an object",
+        ),
+        (
+            json!({"generators": [{"list": {"elements": "x"}}]}),
+            "spec.generators[0].list.elements: must be a list",
+        ),
         (
             json!({"generators": [{"list": {"elements": [1]}}]}),
             "spec.generators[0].list.elements[0]: error unmarshling list element: must be an object",
         ),
-        (json!({"templatePatch": 3}), "spec.templatePatch: must be a string"),
+        (
+            json!({"templatePatch": 3}),
+            "spec.templatePatch: must be a string",
+        ),
         (json!({"template": []}), "spec.template: must be an object"),
         (
             json!({"syncPolicy": {"preserveResourcesOnDeletion": "no"}}),
@@ -230,12 +282,22 @@ fn arbitrary_shapes_never_panic() {
         json!({"a": null}),
         json!([null, 1, "x"]),
     ];
-    let keys = ["goTemplate", "goTemplateOptions", "generators", "template", "templatePatch", "syncPolicy"];
+    let keys = [
+        "goTemplate",
+        "goTemplateOptions",
+        "generators",
+        "template",
+        "templatePatch",
+        "syncPolicy",
+    ];
     for key in keys {
         for shape in &shapes {
             let _ = generate(&appset(json!({ key: shape.clone() })), &fake);
             for kind in ["list", "clusters", "git", "matrix", "merge", "selector"] {
-                let _ = generate(&appset(json!({"generators": [{ kind: shape.clone() }], key: shape.clone()})), &fake);
+                let _ = generate(
+                    &appset(json!({"generators": [{ kind: shape.clone() }], key: shape.clone()})),
+                    &fake,
+                );
                 let _ = generate(
                     &appset(
                         json!({"generators": [{ kind: { "elements": shape.clone(), "generators": shape.clone(), "directories": shape.clone(),
@@ -255,13 +317,16 @@ fn ignored_fields_come_back_as_warnings() {
         "generators": [{"list": {"elements": [{"n": "a"}]}}],
         "template": {"metadata": {"name": "{{n}}"}, "spec": {"project": "default"}}
     }));
-    let generation = plumb_appset::generate_with_warnings(&set, &Fake::default()).expect("generate");
+    let generation =
+        plumb_appset::generate_with_warnings(&set, &Fake::default()).expect("generate");
     assert_eq!(generation.applications.len(), 1);
     assert_eq!(
         generation.warnings,
         [plumb_appset::Warning {
             field: "spec.strategy".into(),
-            message: "progressive syncs (RollingSync) are not acted on by ApplicationSet generation".into()
+            message:
+                "progressive syncs (RollingSync) are not acted on by ApplicationSet generation"
+                    .into()
         }]
     );
 }

@@ -12,6 +12,7 @@
 //! sync's progress is written to `status.operationState` before it starts, so a restarted
 //! controller resumes it.
 
+mod appset;
 pub mod crds;
 mod credentials;
 pub mod diff;
@@ -220,7 +221,65 @@ impl Controller {
                 }
             }));
         }
+        // ApplicationSets: one watch per namespace, reconciled one at a time on their own queue.
+        let sets: Arc<RwLock<HashMap<AppId, Value>>> = Arc::default();
+        let set_queue = Queue::default();
+        for namespace in context.options.app_namespaces.clone() {
+            let stream = context
+                .cluster
+                .watch(
+                    plumb_core::application::API_VERSION,
+                    "ApplicationSet",
+                    &namespace,
+                    None,
+                )
+                .await
+                .map_err(|source| Error::WatchApplications {
+                    namespace: namespace.clone(),
+                    source,
+                })?;
+            let (sets, set_queue) = (sets.clone(), set_queue.clone());
+            watchers.push(tokio::spawn(async move {
+                let mut stream = Box::pin(stream);
+                while let Some(event) = stream.next().await {
+                    match event {
+                        WatchEvent::Applied(set) => {
+                            let id = app_id(&set);
+                            if let Ok(mut sets) = sets.write() {
+                                sets.insert(id.clone(), set);
+                            }
+                            set_queue.add(id);
+                        }
+                        WatchEvent::Deleted(set) => {
+                            let id = app_id(&set);
+                            if let Ok(mut sets) = sets.write() {
+                                sets.remove(&id);
+                            }
+                            set_queue.forget(&id);
+                        }
+                        WatchEvent::Synced | WatchEvent::Error(_) => {}
+                    }
+                }
+            }));
+        }
         let mut workers = Vec::new();
+        {
+            let context = context.clone();
+            workers.push(tokio::spawn(async move {
+                loop {
+                    let id = set_queue.next().await;
+                    let set = sets.read().ok().and_then(|sets| sets.get(&id).cloned());
+                    let delay = match set {
+                        Some(set) => Some(appset::reconcile(&context, &set).await),
+                        None => None,
+                    };
+                    set_queue.done(&id);
+                    if let Some(delay) = delay {
+                        set_queue.add_after(id, delay);
+                    }
+                }
+            }));
+        }
         for _ in 0..context.options.workers.max(1) {
             let context = context.clone();
             workers.push(tokio::spawn(async move {

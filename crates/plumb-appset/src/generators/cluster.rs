@@ -33,16 +33,21 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
         Some(s) => Selector::parse(s, &format!("{field}.selector"))?,
     };
     let flat_list = bool_field(spec, "flatList", field)?;
-    let secrets = run.context.cluster_secrets().map_err(|message| Error::Context {
-        field: field.to_string(),
-        message: format!("cannot list cluster secrets: {message}"),
-    })?;
+    let secrets = run
+        .context
+        .cluster_secrets()
+        .map_err(|message| Error::Context {
+            field: field.to_string(),
+            message: format!("cannot list cluster secrets: {message}"),
+        })?;
     // Keyed by cluster name like Argo CD (a later Secret with the same name wins), which
     // also gives a stable order.
     let mut clusters: BTreeMap<String, Cluster> = BTreeMap::new();
     for (i, secret) in secrets.iter().enumerate() {
         let labels = labels_of(secret, "labels");
-        if labels.get(SECRET_TYPE_LABEL).map(String::as_str) != Some("cluster") || !selector.matches(&labels) {
+        if labels.get(SECRET_TYPE_LABEL).map(String::as_str) != Some("cluster")
+            || !selector.matches(&labels)
+        {
             continue;
         }
         let cluster = decode(secret, labels).map_err(|message| Error::Context {
@@ -70,7 +75,10 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
     }
     if flat_list {
         let mut params = Params::new();
-        params.insert("clusters".into(), Value::Array(out.into_iter().map(Value::Object).collect()));
+        params.insert(
+            "clusters".into(),
+            Value::Array(out.into_iter().map(Value::Object).collect()),
+        );
         return Ok(vec![params]);
     }
     Ok(out)
@@ -81,7 +89,10 @@ fn cluster_params(cluster: &Cluster, go_template: bool) -> Params {
     params.insert("name".into(), json!(cluster.name));
     params.insert("nameNormalized".into(), json!(sanitize_name(&cluster.name)));
     params.insert("server".into(), json!(cluster.server));
-    params.insert("project".into(), json!(cluster.project.clone().unwrap_or_default()));
+    params.insert(
+        "project".into(),
+        json!(cluster.project.clone().unwrap_or_default()),
+    );
     if go_template {
         let mut meta = serde_json::Map::new();
         if !cluster.annotations.is_empty() {
@@ -116,7 +127,10 @@ fn secret_name(secret: &Value, index: usize) -> String {
 fn decode(secret: &Value, labels: BTreeMap<String, String>) -> Result<Cluster, String> {
     let field = |key: &str| -> Result<Option<String>, String> {
         if let Some(v) = secret.get("stringData").and_then(|d| d.get(key)) {
-            return v.as_str().map(|s| Some(s.to_string())).ok_or_else(|| format!("stringData.{key} is not a string"));
+            return v
+                .as_str()
+                .map(|s| Some(s.to_string()))
+                .ok_or_else(|| format!("stringData.{key} is not a string"));
         }
         match secret.get("data").and_then(|d| d.get(key)) {
             None | Some(Value::Null) => Ok(None),
@@ -124,7 +138,9 @@ fn decode(secret: &Value, labels: BTreeMap<String, String>) -> Result<Cluster, S
                 let bytes = base64::engine::general_purpose::STANDARD
                     .decode(encoded.trim())
                     .map_err(|e| format!("data.{key} is not valid base64: {e}"))?;
-                String::from_utf8(bytes).map(Some).map_err(|_| format!("data.{key} is not UTF-8"))
+                String::from_utf8(bytes)
+                    .map(Some)
+                    .map_err(|_| format!("data.{key} is not UTF-8"))
             }
             Some(_) => Err(format!("data.{key} is not a string")),
         }

@@ -10,19 +10,42 @@ use super::{MAX_PARAM_SETS, Nesting, Run, list_field, run as run_entry};
 use crate::error::Error;
 use crate::params::{Params, combine_strict, merge_override};
 
-pub(super) fn matrix(spec: &Value, field: &str, run: &Run<'_>, nesting: Nesting) -> Result<Vec<Params>, Error> {
+pub(super) fn matrix(
+    spec: &Value,
+    field: &str,
+    run: &Run<'_>,
+    nesting: Nesting,
+) -> Result<Vec<Params>, Error> {
     let children = list_field(spec, "generators", field)?;
     let children_field = format!("{field}.generators");
     if children.len() < 2 {
-        return Err(Error::invalid(children_field, "found less than two generators, Matrix support only two"));
+        return Err(Error::invalid(
+            children_field,
+            "found less than two generators, Matrix support only two",
+        ));
     }
     if children.len() > 2 {
-        return Err(Error::invalid(children_field, "found more than two generators, Matrix support only two"));
+        return Err(Error::invalid(
+            children_field,
+            "found more than two generators, Matrix support only two",
+        ));
     }
-    let first = child_params(&children[0], &format!("{children_field}[0]"), run, nesting, None)?;
+    let first = child_params(
+        &children[0],
+        &format!("{children_field}[0]"),
+        run,
+        nesting,
+        None,
+    )?;
     let mut out = Vec::new();
     for a in &first {
-        let second = child_params(&children[1], &format!("{children_field}[1]"), run, nesting, Some(a))?;
+        let second = child_params(
+            &children[1],
+            &format!("{children_field}[1]"),
+            run,
+            nesting,
+            Some(a),
+        )?;
         for b in &second {
             let combined = if run.renderer.is_go_template() {
                 let mut tmp = Params::new();
@@ -39,23 +62,37 @@ pub(super) fn matrix(spec: &Value, field: &str, run: &Run<'_>, nesting: Nesting)
             };
             out.push(combined);
             if out.len() > MAX_PARAM_SETS {
-                return Err(Error::invalid(field, format!("yields more than {MAX_PARAM_SETS} parameter sets")));
+                return Err(Error::invalid(
+                    field,
+                    format!("yields more than {MAX_PARAM_SETS} parameter sets"),
+                ));
             }
         }
     }
     Ok(out)
 }
 
-pub(super) fn merge(spec: &Value, field: &str, run: &Run<'_>, nesting: Nesting) -> Result<Vec<Params>, Error> {
+pub(super) fn merge(
+    spec: &Value,
+    field: &str,
+    run: &Run<'_>,
+    nesting: Nesting,
+) -> Result<Vec<Params>, Error> {
     let children = list_field(spec, "generators", field)?;
     let children_field = format!("{field}.generators");
     if children.len() < 2 {
-        return Err(Error::invalid(children_field, "found less than two generators, Merge requires two or more"));
+        return Err(Error::invalid(
+            children_field,
+            "found less than two generators, Merge requires two or more",
+        ));
     }
     let mut keys: Vec<String> = Vec::new();
     for (i, key) in list_field(spec, "mergeKeys", field)?.iter().enumerate() {
         let Value::String(key) = key else {
-            return Err(Error::invalid(format!("{field}.mergeKeys[{i}]"), "must be a string"));
+            return Err(Error::invalid(
+                format!("{field}.mergeKeys[{i}]"),
+                "must be a string",
+            ));
         };
         if !keys.contains(key) {
             keys.push(key.clone());
@@ -88,17 +125,27 @@ pub(super) fn merge(spec: &Value, field: &str, run: &Run<'_>, nesting: Nesting) 
             }
         }
     }
-    Ok(base.unwrap_or_default().into_iter().map(|(_, p)| p).collect())
+    Ok(base
+        .unwrap_or_default()
+        .into_iter()
+        .map(|(_, p)| p)
+        .collect())
 }
 
 /// Parameter sets keyed by the JSON of their merge-key values, refusing duplicates.
-fn by_merge_key(keys: &[String], sets: Vec<Params>, field: &str) -> Result<Vec<(String, Params)>, Error> {
+fn by_merge_key(
+    keys: &[String],
+    sets: Vec<Params>,
+    field: &str,
+) -> Result<Vec<(String, Params)>, Error> {
     let mut seen = HashMap::new();
     let mut out = Vec::with_capacity(sets.len());
     for params in sets {
         // Go marshals the key map with sorted keys.
-        let key_map: BTreeMap<&str, &Value> =
-            keys.iter().map(|k| (k.as_str(), params.get(k).unwrap_or(&Value::Null))).collect();
+        let key_map: BTreeMap<&str, &Value> = keys
+            .iter()
+            .map(|k| (k.as_str(), params.get(k).unwrap_or(&Value::Null)))
+            .collect();
         let key = serde_json::to_string(&key_map).unwrap_or_default();
         if seen.insert(key.clone(), ()).is_some() {
             return Err(Error::invalid(
@@ -123,8 +170,14 @@ fn child_params(
 ) -> Result<Vec<Params>, Error> {
     let mut generated = run_entry(child, field, run, nesting, inherited)?;
     match generated.len() {
-        0 => Err(Error::invalid(field, "child generator generated no parameters")),
+        0 => Err(Error::invalid(
+            field,
+            "child generator generated no parameters",
+        )),
         1 => Ok(generated.pop().map(|g| g.params).unwrap_or_default()),
-        _ => Err(Error::invalid(field, "found more than one generator in matrix.Generators")),
+        _ => Err(Error::invalid(
+            field,
+            "found more than one generator in matrix.Generators",
+        )),
     }
 }

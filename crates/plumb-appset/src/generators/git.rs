@@ -31,14 +31,21 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
     if directories.is_empty() && files.is_empty() {
         return Err(Error::invalid(field, "needs directories or files"));
     }
-    let root = run.context.repository_root(&repo_url, &revision).map_err(|message| Error::Context {
-        field: format!("{field}.repoURL"),
-        message: format!("cannot get {repo_url} at revision {revision:?}: {message}"),
-    })?;
+    let root = run
+        .context
+        .repository_root(&repo_url, &revision)
+        .map_err(|message| Error::Context {
+            field: format!("{field}.repoURL"),
+            message: format!("cannot get {repo_url} at revision {revision:?}: {message}"),
+        })?;
     let go_template = run.renderer.is_go_template();
     let mut out = Vec::new();
     if !directories.is_empty() {
-        let patterns = patterns(directories, &format!("{field}.directories"), Glob::path_match)?;
+        let patterns = patterns(
+            directories,
+            &format!("{field}.directories"),
+            Glob::path_match,
+        )?;
         let mut all = Vec::new();
         walk(&root, &root, &mut all, Walk::Directories, field)?;
         for dir in all.iter().filter(|d| selected(&patterns, d)) {
@@ -49,23 +56,36 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
         return Ok(out);
     }
     let files_field = format!("{field}.files");
-    let dialect = if run.options.new_git_file_globbing { Glob::doublestar } else { Glob::pathspec };
+    let dialect = if run.options.new_git_file_globbing {
+        Glob::doublestar
+    } else {
+        Glob::pathspec
+    };
     let patterns = patterns(files, &files_field, dialect)?;
     let mut all = Vec::new();
     walk(&root, &root, &mut all, Walk::Files, field)?;
     // Argo CD unions the includes, removes the excludes and sorts the paths.
     let chosen: BTreeSet<&String> = all.iter().filter(|f| selected(&patterns, f)).collect();
-    let canonical_root =
-        root.canonicalize().map_err(|source| Error::Io { field: field.to_string(), path: ".".into(), source })?;
+    let canonical_root = root.canonicalize().map_err(|source| Error::Io {
+        field: field.to_string(),
+        path: ".".into(),
+        source,
+    })?;
     let mut total = 0usize;
     for path in chosen {
         let content = read_confined(&canonical_root, &root, path, &files_field)?;
         total += content.len();
         if total > MAX_TOTAL_BYTES {
-            return Err(Error::invalid(&files_field, format!("matched files exceed {MAX_TOTAL_BYTES} bytes in total")));
+            return Err(Error::invalid(
+                &files_field,
+                format!("matched files exceed {MAX_TOTAL_BYTES} bytes in total"),
+            ));
         }
         let objects = parse_file(&content).map_err(|e| {
-            Error::invalid(&files_field, format!("unable to process file '{path}' from repository '{repo_url}': {e}"))
+            Error::invalid(
+                &files_field,
+                format!("unable to process file '{path}' from repository '{repo_url}': {e}"),
+            )
         })?;
         for object in objects {
             let mut params = file_params(&object, path, &prefix, go_template);
@@ -81,19 +101,29 @@ struct Pattern {
     exclude: bool,
 }
 
-fn patterns(items: &[Value], field: &str, compile: fn(&str) -> Result<Glob, String>) -> Result<Vec<Pattern>, Error> {
+fn patterns(
+    items: &[Value],
+    field: &str,
+    compile: fn(&str) -> Result<Glob, String>,
+) -> Result<Vec<Pattern>, Error> {
     let mut out = Vec::new();
     for (i, item) in items.iter().enumerate() {
         let item_field = format!("{field}[{i}]");
         if !item.is_object() {
-            return Err(Error::invalid(item_field, "must be an object with path (and exclude)"));
+            return Err(Error::invalid(
+                item_field,
+                "must be an object with path (and exclude)",
+            ));
         }
         let path = string_field(item, "path", &item_field)?;
         if path.is_empty() {
             return Err(Error::invalid(format!("{item_field}.path"), "is required"));
         }
         let glob = compile(&path).map_err(|e| Error::invalid(format!("{item_field}.path"), e))?;
-        out.push(Pattern { glob, exclude: bool_field(item, "exclude", &item_field)? });
+        out.push(Pattern {
+            glob,
+            exclude: bool_field(item, "exclude", &item_field)?,
+        });
     }
     Ok(out)
 }
@@ -122,7 +152,13 @@ enum Walk {
 
 /// Depth-first, in byte order of names, like Go's `filepath.WalkDir`; symlinked
 /// directories are not followed.
-fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, mode: Walk, field: &str) -> Result<(), Error> {
+fn walk(
+    root: &Path,
+    dir: &Path,
+    out: &mut Vec<String>,
+    mode: Walk,
+    field: &str,
+) -> Result<(), Error> {
     let relative = |p: &Path| -> String {
         let joined = p
             .strip_prefix(root)
@@ -131,19 +167,34 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, mode: Walk, field: &str)
             .map(|c| c.as_os_str().to_string_lossy())
             .collect::<Vec<_>>()
             .join("/");
-        if joined.is_empty() { ".".to_string() } else { joined }
+        if joined.is_empty() {
+            ".".to_string()
+        } else {
+            joined
+        }
     };
-    let io_error = |p: &Path, source| Error::Io { field: field.to_string(), path: relative(p), source };
+    let io_error = |p: &Path, source| Error::Io {
+        field: field.to_string(),
+        path: relative(p),
+        source,
+    };
     let mut entries: Vec<(String, PathBuf, std::fs::FileType)> = Vec::new();
     for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, e))? {
         let entry = entry.map_err(|e| io_error(dir, e))?;
         let file_type = entry.file_type().map_err(|e| io_error(&entry.path(), e))?;
-        entries.push((entry.file_name().to_string_lossy().into_owned(), entry.path(), file_type));
+        entries.push((
+            entry.file_name().to_string_lossy().into_owned(),
+            entry.path(),
+            file_type,
+        ));
     }
     entries.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
     for (name, path, file_type) in entries {
         if out.len() >= MAX_ENTRIES {
-            return Err(Error::invalid(field, format!("repository has more than {MAX_ENTRIES} entries to walk")));
+            return Err(Error::invalid(
+                field,
+                format!("repository has more than {MAX_ENTRIES} entries to walk"),
+            ));
         }
         if file_type.is_dir() {
             let skip = match mode {
@@ -165,18 +216,36 @@ fn walk(root: &Path, dir: &Path, out: &mut Vec<String>, mode: Walk, field: &str)
 }
 
 /// Read a repository file, refusing one that resolves outside the root or is too large.
-fn read_confined(canonical_root: &Path, root: &Path, path: &str, field: &str) -> Result<String, Error> {
-    let io_error = |source| Error::Io { field: field.to_string(), path: path.to_string(), source };
+fn read_confined(
+    canonical_root: &Path,
+    root: &Path,
+    path: &str,
+    field: &str,
+) -> Result<String, Error> {
+    let io_error = |source| Error::Io {
+        field: field.to_string(),
+        path: path.to_string(),
+        source,
+    };
     let real = root.join(path).canonicalize().map_err(io_error)?;
     if !real.starts_with(canonical_root) {
-        return Err(Error::invalid(field, format!("{path} resolves outside the repository")));
+        return Err(Error::invalid(
+            field,
+            format!("{path} resolves outside the repository"),
+        ));
     }
     let meta = std::fs::metadata(&real).map_err(io_error)?;
     if !meta.is_file() {
-        return Err(Error::invalid(field, format!("{path} is not a regular file")));
+        return Err(Error::invalid(
+            field,
+            format!("{path} is not a regular file"),
+        ));
     }
     if meta.len() > MAX_FILE_BYTES {
-        return Err(Error::invalid(field, format!("{path} exceeds the size limit of {MAX_FILE_BYTES} bytes")));
+        return Err(Error::invalid(
+            field,
+            format!("{path} exceeds the size limit of {MAX_FILE_BYTES} bytes"),
+        ));
     }
     let bytes = std::fs::read(&real).map_err(io_error)?;
     String::from_utf8(bytes).map_err(|_| Error::invalid(field, format!("{path} is not UTF-8 text")))
@@ -196,10 +265,16 @@ fn parse_file(content: &str) -> Result<Vec<serde_json::Map<String, Value>>, Stri
             .into_iter()
             .map(|item| match item {
                 Value::Object(m) => Ok(m),
-                other => Err(format!("unable to parse file: list item {} is not a map", go_sprint(&other))),
+                other => Err(format!(
+                    "unable to parse file: list item {} is not a map",
+                    go_sprint(&other)
+                )),
             })
             .collect(),
-        other => Err(format!("unable to parse file: {} is neither a map nor a list of maps", go_sprint(&other))),
+        other => Err(format!(
+            "unable to parse file: {} is neither a map nor a list of maps",
+            go_sprint(&other)
+        )),
     }
 }
 
@@ -207,7 +282,11 @@ fn base(path: &str) -> String {
     // Go's path.Base on the relative, slash-separated paths handled here.
     let trimmed = path.trim_end_matches('/');
     if trimmed.is_empty() {
-        return if path.is_empty() { ".".into() } else { "/".into() };
+        return if path.is_empty() {
+            ".".into()
+        } else {
+            "/".into()
+        };
     }
     trimmed.rsplit('/').next().unwrap_or(trimmed).to_string()
 }
@@ -228,19 +307,30 @@ fn directory_params(path: &str, prefix: &str, go_template: bool) -> Params {
         p.insert("path".into(), json!(path));
         p.insert("basename".into(), json!(basename));
         p.insert("basenameNormalized".into(), json!(sanitize_name(&basename)));
-        p.insert("segments".into(), json!(path.split('/').collect::<Vec<_>>()));
+        p.insert(
+            "segments".into(),
+            json!(path.split('/').collect::<Vec<_>>()),
+        );
         insert_path(&mut params, prefix, p);
     } else {
         let name = path_param_name(prefix);
         params.insert(name.clone(), json!(path));
         params.insert(format!("{name}.basename"), json!(basename));
-        params.insert(format!("{name}.basenameNormalized"), json!(sanitize_name(&basename)));
+        params.insert(
+            format!("{name}.basenameNormalized"),
+            json!(sanitize_name(&basename)),
+        );
         insert_segments(&mut params, &name, path);
     }
     params
 }
 
-fn file_params(object: &serde_json::Map<String, Value>, file: &str, prefix: &str, go_template: bool) -> Params {
+fn file_params(
+    object: &serde_json::Map<String, Value>,
+    file: &str,
+    prefix: &str,
+    go_template: bool,
+) -> Params {
     let path = dir(file);
     let basename = base(&path);
     let filename = base(file);
@@ -253,7 +343,10 @@ fn file_params(object: &serde_json::Map<String, Value>, file: &str, prefix: &str
         p.insert("filename".into(), json!(filename));
         p.insert("basenameNormalized".into(), json!(sanitize_name(&basename)));
         p.insert("filenameNormalized".into(), json!(sanitize_name(&filename)));
-        p.insert("segments".into(), json!(path.split('/').collect::<Vec<_>>()));
+        p.insert(
+            "segments".into(),
+            json!(path.split('/').collect::<Vec<_>>()),
+        );
         insert_path(&mut params, prefix, p);
     } else {
         for (k, v) in flatten(object) {
@@ -263,8 +356,14 @@ fn file_params(object: &serde_json::Map<String, Value>, file: &str, prefix: &str
         params.insert(name.clone(), json!(path));
         params.insert(format!("{name}.basename"), json!(basename));
         params.insert(format!("{name}.filename"), json!(filename));
-        params.insert(format!("{name}.basenameNormalized"), json!(sanitize_name(&basename)));
-        params.insert(format!("{name}.filenameNormalized"), json!(sanitize_name(&filename)));
+        params.insert(
+            format!("{name}.basenameNormalized"),
+            json!(sanitize_name(&basename)),
+        );
+        params.insert(
+            format!("{name}.filenameNormalized"),
+            json!(sanitize_name(&filename)),
+        );
         insert_segments(&mut params, &name, &path);
     }
     params
@@ -279,7 +378,11 @@ fn insert_path(params: &mut Params, prefix: &str, path: serde_json::Map<String, 
 }
 
 fn path_param_name(prefix: &str) -> String {
-    if prefix.is_empty() { "path".into() } else { format!("{prefix}.path") }
+    if prefix.is_empty() {
+        "path".into()
+    } else {
+        format!("{prefix}.path")
+    }
 }
 
 fn insert_segments(params: &mut Params, name: &str, path: &str) {

@@ -12,7 +12,10 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
     for (i, element) in list_field(spec, "elements", field)?.iter().enumerate() {
         let element_field = format!("{field}.elements[{i}]");
         let Value::Object(element) = element else {
-            return Err(Error::invalid(element_field, "error unmarshling list element: must be an object"));
+            return Err(Error::invalid(
+                element_field,
+                "error unmarshling list element: must be an object",
+            ));
         };
         if go_template {
             out.push(element.clone());
@@ -23,8 +26,12 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
     let elements_yaml = string_field(spec, "elementsYaml", field)?;
     if !elements_yaml.is_empty() {
         let yaml_field = format!("{field}.elementsYaml");
-        let docs = plumb_helm::yaml::parse_documents(&elements_yaml)
-            .map_err(|e| Error::invalid(&yaml_field, format!("error unmarshling decoded ElementsYaml: {e}")))?;
+        let docs = plumb_helm::yaml::parse_documents(&elements_yaml).map_err(|e| {
+            Error::invalid(
+                &yaml_field,
+                format!("error unmarshling decoded ElementsYaml: {e}"),
+            )
+        })?;
         match docs.into_iter().next() {
             None | Some(Value::Null) => {}
             Some(Value::Array(items)) => {
@@ -33,7 +40,10 @@ pub(super) fn generate(spec: &Value, field: &str, run: &Run<'_>) -> Result<Vec<P
                         Value::Object(m) => out.push(m),
                         Value::Null => out.push(Params::new()),
                         _ => {
-                            return Err(Error::invalid(format!("{yaml_field}[{i}]"), "must be a map"));
+                            return Err(Error::invalid(
+                                format!("{yaml_field}[{i}]"),
+                                "must be a map",
+                            ));
                         }
                     }
                 }
@@ -61,7 +71,12 @@ fn flat_element(element: &serde_json::Map<String, Value>, field: &str) -> Result
                     params.insert(format!("values.{k}"), Value::String(s.clone()));
                 }
             }
-            ("values", _) => return Err(Error::invalid(format!("{field}.values"), "error parsing values map")),
+            ("values", _) => {
+                return Err(Error::invalid(
+                    format!("{field}.values"),
+                    "error parsing values map",
+                ));
+            }
             (_, Value::String(s)) => {
                 params.insert(key.clone(), Value::String(s.clone()));
             }

@@ -19,12 +19,24 @@ use crate::template::Renderer;
 pub(crate) const MAX_PARAM_SETS: usize = 10_000;
 
 /// Generator kinds in the order of Argo CD's `ApplicationSetGenerator` fields.
-const KINDS: &[&str] =
-    &["list", "clusters", "git", "scmProvider", "clusterDecisionResource", "pullRequest", "matrix", "merge", "plugin"];
+const KINDS: &[&str] = &[
+    "list",
+    "clusters",
+    "git",
+    "scmProvider",
+    "clusterDecisionResource",
+    "pullRequest",
+    "matrix",
+    "merge",
+    "plugin",
+];
 
 const UNSUPPORTED: &[(&str, &str)] = &[
     ("scmProvider", "the SCM provider generator"),
-    ("clusterDecisionResource", "the cluster decision resource generator"),
+    (
+        "clusterDecisionResource",
+        "the cluster decision resource generator",
+    ),
     ("pullRequest", "the pull request generator"),
     ("plugin", "the plugin generator"),
 ];
@@ -69,7 +81,9 @@ pub(crate) fn run(
         if key != "selector" && !KINDS.contains(&key.as_str()) {
             return Err(Error::unsupported(
                 format!("{field}.{key}"),
-                format!("unknown generator {key:?} (supported: list, clusters, git, matrix, merge)"),
+                format!(
+                    "unknown generator {key:?} (supported: list, clusters, git, matrix, merge)"
+                ),
             ));
         }
     }
@@ -85,12 +99,22 @@ pub(crate) fn run(
         }
         _ => map,
     };
-    let present: Vec<&str> = KINDS.iter().copied().filter(|k| map.get(*k).is_some_and(|v| !v.is_null())).collect();
+    let present: Vec<&str> = KINDS
+        .iter()
+        .copied()
+        .filter(|k| map.get(*k).is_some_and(|v| !v.is_null()))
+        .collect();
     if present.is_empty() {
-        return Err(Error::invalid(field, "no generator given (expected one of list, clusters, git, matrix, merge)"));
+        return Err(Error::invalid(
+            field,
+            "no generator given (expected one of list, clusters, git, matrix, merge)",
+        ));
     }
     if nesting != Nesting::Top && present.len() > 1 {
-        return Err(Error::invalid(field, "found more than one generator in matrix.Generators"));
+        return Err(Error::invalid(
+            field,
+            "found more than one generator in matrix.Generators",
+        ));
     }
     let mut out = Vec::new();
     for kind in present {
@@ -123,14 +147,25 @@ pub(crate) fn run(
                     combine::merge(spec, &kind_field, run, child)?
                 }
             }
-            _ => return Err(Error::unsupported(kind_field, format!("the {kind} generator"))),
+            _ => {
+                return Err(Error::unsupported(
+                    kind_field,
+                    format!("the {kind} generator"),
+                ));
+            }
         };
         let params = match &selector {
-            Some(sel) => params.into_iter().filter(|p| sel.matches(&flatten_strings(p))).collect(),
+            Some(sel) => params
+                .into_iter()
+                .filter(|p| sel.matches(&flatten_strings(p)))
+                .collect(),
             None => params,
         };
         if params.len() > MAX_PARAM_SETS {
-            return Err(Error::invalid(kind_field, format!("yields more than {MAX_PARAM_SETS} parameter sets")));
+            return Err(Error::invalid(
+                kind_field,
+                format!("yields more than {MAX_PARAM_SETS} parameter sets"),
+            ));
         }
         let template = spec.get("template").filter(|t| !t.is_null()).cloned();
         out.push(Generated { params, template });
@@ -147,7 +182,11 @@ fn interpolate(
     renderer: &Renderer,
     field: &str,
 ) -> Result<serde_json::Map<String, Value>, Error> {
-    let template_error = |at: String, message: String| Error::Template { field: field.to_string(), at, message };
+    let template_error = |at: String, message: String| Error::Template {
+        field: field.to_string(),
+        at,
+        message,
+    };
     let mut stripped = map.clone();
     let mut saved_values = Vec::new();
     for (kind, spec) in stripped.iter_mut() {
@@ -157,7 +196,9 @@ fn interpolate(
             saved_values.push((kind.clone(), values));
         }
     }
-    let rendered = renderer.render_tree(&Value::Object(stripped), params).map_err(|(at, e)| template_error(at, e))?;
+    let rendered = renderer
+        .render_tree(&Value::Object(stripped), params)
+        .map_err(|(at, e)| template_error(at, e))?;
     let Value::Object(mut rendered) = rendered else {
         return Err(Error::invalid(field, "a generator must be an object"));
     };
@@ -173,7 +214,10 @@ fn interpolate(
                     };
                     let value = match strict.render_str(s, params) {
                         Ok(r) => r,
-                        Err(e) if e.contains("map has no entry for key") || e.contains("can't evaluate field") => {
+                        Err(e)
+                            if e.contains("map has no entry for key")
+                                || e.contains("can't evaluate field") =>
+                        {
                             s.clone()
                         }
                         Err(e) => return Err(template_error(format!("{kind}.values.{k}"), e)),
@@ -193,22 +237,37 @@ fn interpolate(
 
 /// A generator's `values`: a map of strings rendered with the parameters so far and added
 /// under `values` (goTemplate) or `values.<key>` (default mode).
-pub(crate) fn append_values(spec: &Value, field: &str, params: &mut Params, renderer: &Renderer) -> Result<(), Error> {
+pub(crate) fn append_values(
+    spec: &Value,
+    field: &str,
+    params: &mut Params,
+    renderer: &Renderer,
+) -> Result<(), Error> {
     let values = match spec.get("values") {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Object(v)) => v,
-        Some(_) => return Err(Error::invalid(format!("{field}.values"), "must be a map of strings")),
+        Some(_) => {
+            return Err(Error::invalid(
+                format!("{field}.values"),
+                "must be a map of strings",
+            ));
+        }
     };
     let mut rendered = serde_json::Map::new();
     for (k, v) in values {
         let Value::String(s) = v else {
-            return Err(Error::invalid(format!("{field}.values.{k}"), "must be a string"));
+            return Err(Error::invalid(
+                format!("{field}.values.{k}"),
+                "must be a string",
+            ));
         };
-        let r = renderer.render_str(s, params).map_err(|message| Error::Template {
-            field: format!("{field}.values.{k}"),
-            at: ".".to_string(),
-            message,
-        })?;
+        let r = renderer
+            .render_str(s, params)
+            .map_err(|message| Error::Template {
+                field: format!("{field}.values.{k}"),
+                at: ".".to_string(),
+                message,
+            })?;
         rendered.insert(k.clone(), Value::String(r));
     }
     if rendered.is_empty() {
@@ -233,8 +292,10 @@ pub(crate) fn requeue_after_seconds(spec: &Value) -> Option<u64> {
     fn walk(entries: &Value, best: &mut Option<u64>) {
         for entry in entries.as_array().map(Vec::as_slice).unwrap_or_default() {
             if let Some(git) = entry.get("git").filter(|g| g.is_object()) {
-                let seconds =
-                    git.get("requeueAfterSeconds").and_then(Value::as_u64).unwrap_or(DEFAULT_GIT_REQUEUE_SECONDS);
+                let seconds = git
+                    .get("requeueAfterSeconds")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(DEFAULT_GIT_REQUEUE_SECONDS);
                 if seconds > 0 {
                     *best = Some(best.map_or(seconds, |b| b.min(seconds)));
                 }
@@ -267,12 +328,19 @@ pub(crate) fn bool_field(spec: &Value, key: &str, field: &str) -> Result<bool, E
     match spec.get(key) {
         None | Some(Value::Null) => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
-        Some(_) => Err(Error::invalid(format!("{field}.{key}"), "must be a boolean")),
+        Some(_) => Err(Error::invalid(
+            format!("{field}.{key}"),
+            "must be a boolean",
+        )),
     }
 }
 
 /// An optional list field; empty when absent.
-pub(crate) fn list_field<'v>(spec: &'v Value, key: &str, field: &str) -> Result<&'v [Value], Error> {
+pub(crate) fn list_field<'v>(
+    spec: &'v Value,
+    key: &str,
+    field: &str,
+) -> Result<&'v [Value], Error> {
     match spec.get(key) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(items)) => Ok(items),

@@ -17,7 +17,10 @@ pub struct Fake {
 
 impl GeneratorContext for Fake {
     fn repository_root(&self, repo_url: &str, _revision: &str) -> Result<PathBuf, String> {
-        self.repos.get(repo_url).cloned().ok_or_else(|| format!("unknown repository {repo_url}"))
+        self.repos
+            .get(repo_url)
+            .cloned()
+            .ok_or_else(|| format!("unknown repository {repo_url}"))
     }
     fn cluster_secrets(&self) -> Result<Vec<Value>, String> {
         match &self.secrets_error {
@@ -61,7 +64,14 @@ pub fn cluster_secret(name: &str, server: &str, labels: Value) -> Value {
 }
 
 pub fn names(apps: &[Value]) -> Vec<String> {
-    apps.iter().map(|a| a["metadata"]["name"].as_str().unwrap_or_default().to_string()).collect()
+    apps.iter()
+        .map(|a| {
+            a["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
 }
 
 pub fn write(root: &Path, rel: &str, content: &str) {

@@ -76,6 +76,11 @@ impl Harness {
         };
         harness.commit(files, "initial");
         harness.start_controller();
+        for kind in ["Application", "ApplicationSet"] {
+            plumb_engine::crds::wait_established(&harness.cluster, API_VERSION, kind)
+                .await
+                .expect("CRDs installed");
+        }
         harness
             .apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "argocd"}}))
             .await;
