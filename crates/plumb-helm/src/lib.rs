@@ -124,6 +124,8 @@ pub struct TemplateOptions {
     pub debug: bool,
     /// Helm major version to emulate.
     pub flavor: Flavor,
+    /// Skip `-f` files that do not exist (Argo CD `ignoreMissingValueFiles`).
+    pub ignore_missing_value_files: bool,
     /// `--skip-schema-validation`.
     pub skip_schema_validation: bool,
     /// Directory relative value-file paths resolve against.
@@ -153,6 +155,7 @@ impl Default for TemplateOptions {
             debug: false,
             skip_schema_validation: false,
             flavor: Flavor::V3,
+            ignore_missing_value_files: false,
             base_dir: None,
             limits: tmpl::exec::Limits::default(),
         }
@@ -338,6 +341,9 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     let mut base = Value::empty_map();
     for f in &o.values_files {
         let p = resolve(&o.base_dir, f);
+        if o.ignore_missing_value_files && !p.exists() {
+            continue;
+        }
         let data = chart::read_confined(root, &p)?;
         let v = yaml::parse_values(&String::from_utf8_lossy(&data))
             .map_err(|e| Error::Values(format!("failed to parse {}: {e}", f.display())))?;
@@ -416,6 +422,21 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
     if o.flavor == Flavor::V4 {
         values::strip_chart_nulls(&mut chart);
     }
+    let missing: Vec<&str> = chart
+        .dependencies
+        .iter()
+        .filter(|d| !chart.charts.iter().any(|c| c.name == d.name))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::Chart {
+            chart: chart.name.clone(),
+            msg: format!(
+                "An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {}",
+                missing.join(", ")
+            ),
+        });
+    }
     let user = user_values(&root, o)?;
     values::process_enabled(&mut chart, &user, "")?;
     values::process_imports(&mut chart)?;
@@ -435,6 +456,9 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         .iter()
         .map(|s| s.to_string())
         .collect();
+    for (gv, kinds) in objects::DEFAULT_KINDS {
+        api_versions.extend(kinds.iter().map(|k| format!("{gv}/{k}")));
+    }
     api_versions.extend(o.api_versions.iter().cloned());
     let ctx = render::Context {
         release,

@@ -274,3 +274,32 @@ fn set_values_take_precedence_with_types() {
         r.to_output()
     );
 }
+
+#[test]
+fn missing_dependency_is_reported_as_helm_does() {
+    let root = corpus().join("argocd-example-apps");
+    let err = template(&root, &root.join("helm-dependency"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("found in Chart.yaml, but missing in charts/ directory: wordpress"),
+        "{err}"
+    );
+}
+
+#[test]
+fn capabilities_know_builtin_kinds() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "a: {{ .Capabilities.APIVersions.Has \"policy/v1/PodDisruptionBudget\" }}\nb: {{ .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1\" }}\n",
+    );
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output().contains("a: true\nb: false"),
+        "{}",
+        r.to_output()
+    );
+}
