@@ -65,7 +65,8 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Map(m) if !m.borrow().is_empty() => emit_map(&mut out, &v, 0),
         Value::List(l) if !l.borrow().is_empty() => emit_list(&mut out, &v, 0),
         other => {
-            out.push_str(&scalar(other, 0, 0));
+            // A root block scalar is indented like a mapping value.
+            out.push_str(&scalar(other, 2, 0));
             out.push('\n');
         }
     }
@@ -314,7 +315,8 @@ pub fn resolves_non_string(s: &str) -> bool {
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
         return false;
     }
-    if go_parse_int(s).is_some() {
+    // go-yaml v2 drops underscores before trying strconv.ParseInt(s, 0, 64).
+    if go_parse_int(&s.replace('_', "")).is_some() {
         return true;
     }
     if is_match(
@@ -687,6 +689,21 @@ mod tests {
             to_yaml(&v),
             "a: \"true\"\nb:\n- x\n- a: true\n  k: 1\nc: |-\n  multi\n  line\nd: 'a: b'\ne: 3\nf: {}\ng: \"\"\nh: null\ni: \"2024-01-01\"\n"
         );
+    }
+
+    #[test]
+    fn quoting_follows_yaml_v2_resolution() {
+        let q = |s: &str| to_yaml(&Value::str(s));
+        assert_eq!(q("1_000"), "\"1_000\"\n");
+        assert_eq!(q("0755"), "\"0755\"\n");
+        assert_eq!(q("yes"), "\"yes\"\n");
+        assert_eq!(q("1:20"), "\"1:20\"\n");
+        assert_eq!(q("- x"), "'- x'\n");
+        assert_eq!(q("it's"), "it's\n");
+        assert_eq!(q("a\tb"), "\"a\\tb\"\n");
+        assert_eq!(q("x #y"), "'x #y'\n");
+        assert_eq!(q("line \nnext"), "\"line \\nnext\"\n");
+        assert_eq!(q("  lead\nx\n"), "|2\n    lead\n  x\n");
     }
 
     #[test]

@@ -75,7 +75,7 @@ impl Engine {
     /// Later definitions replace earlier ones, except that an empty body never replaces.
     pub fn add(&mut self, name: &str, src: &str) -> Result<(), ParseError> {
         let trees = parse(name, src, &|f| funcs::exists(f))?;
-        let mut map: TreeMap = (*self.layers[0]).clone();
+        let map = Rc::make_mut(&mut self.layers[0]);
         for t in trees {
             let empty = t
                 .root
@@ -86,7 +86,6 @@ impl Engine {
             }
             map.insert(t.name.clone(), t);
         }
-        self.layers[0] = Rc::new(map);
         Ok(())
     }
 
