@@ -402,7 +402,17 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         path: root.display().to_string(),
         source: e,
     })?;
+    let shown = chart_path.display().to_string();
     let chart_path = resolve(&o.base_dir, chart_path);
+    if !chart_path.exists() {
+        return Err(Error::Usage(format!("path {shown:?} not found")));
+    }
+    if !valid_release_name(&o.release_name) {
+        return Err(Error::Usage(format!(
+            "release name {:?}: invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53",
+            o.release_name
+        )));
+    }
     let mut chart = chart::load(&root, &chart_path)?;
     if chart.is_library() {
         return Err(Error::Render("library charts are not installable".into()));
@@ -507,6 +517,18 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         show_only: o.show_only.clone(),
         flavor: o.flavor,
     })
+}
+
+/// Helm's `ValidateReleaseName`: DNS-1123 subdomain labels, at most 53 characters.
+fn valid_release_name(n: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !n.is_empty() && n.len() <= 53 && n.split('.').all(label_ok)
 }
 
 fn collect_crds(c: &chart::Chart, full: &str, out: &mut Vec<Manifest>) {

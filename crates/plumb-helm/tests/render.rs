@@ -303,3 +303,29 @@ fn capabilities_know_builtin_kinds() {
         r.to_output()
     );
 }
+
+#[test]
+fn bad_release_names_and_paths_are_refused() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: 1\n");
+    let o = TemplateOptions {
+        release_name: "Bad_Name".into(),
+        ..opts()
+    };
+    let err = template(root.path(), &root.path().join("mychart"), &o)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.starts_with("release name \"Bad_Name\": invalid release name"),
+        "{err}"
+    );
+    let o = TemplateOptions {
+        base_dir: Some(root.path().to_path_buf()),
+        ..opts()
+    };
+    let err = template(root.path(), Path::new("nope"), &o)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("path \"nope\" not found"));
+}

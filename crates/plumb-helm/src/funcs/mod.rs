@@ -13,6 +13,7 @@ mod misc;
 pub mod semver {
     pub use super::misc::{Version, parse_version, semver_matches};
 }
+mod collections;
 mod sprig;
 
 pub use helm::to_json_string;
@@ -27,6 +28,7 @@ fn table() -> &'static HashMap<&'static str, Func> {
         let mut m: HashMap<&'static str, Func> = HashMap::new();
         builtins(&mut m);
         sprig::register(&mut m);
+        collections::register(&mut m);
         misc::register(&mut m);
         helm::register(&mut m);
         m
