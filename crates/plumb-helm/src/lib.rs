@@ -19,6 +19,8 @@ pub mod yaml;
 mod yamlerr;
 
 #[cfg(test)]
+mod funcs_tests;
+#[cfg(test)]
 mod tmpl_tests;
 
 use std::collections::BTreeMap;

@@ -25,6 +25,8 @@ fn options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.legacy_octal_numbers = true;
     o.emit_comments = false;
+    // go-yaml v2 (non-strict) keeps the last of duplicate keys.
+    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     o
 }
 
@@ -723,5 +725,20 @@ mod tests {
             out.lines().nth(1).is_some_and(|l| l.starts_with("  word")),
             "{out}"
         );
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_like_helm() {
+        let v = parse_values("a: 1\na: 2\nb: yes\nc: 0755\nd: 1.0\n").unwrap_or_default();
+        assert_eq!(
+            crate::funcs::to_json_string(&v, true, None),
+            r#"{"a":2,"b":true,"c":493,"d":1}"#
+        );
+        assert!(matches!(v.get("a"), Some(Value::Float(_))));
     }
 }

@@ -642,6 +642,11 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want(a, 1)?;
         Ok(Value::str(path_clean(&s(&a[0]))))
     });
+    m.insert("osBase", |e, a| super::get("base").ok_or("base")?(e, a));
+    m.insert("osDir", |e, a| super::get("dir").ok_or("dir")?(e, a));
+    m.insert("osExt", |e, a| super::get("ext").ok_or("ext")?(e, a));
+    m.insert("osClean", |e, a| super::get("clean").ok_or("clean")?(e, a));
+    m.insert("osIsAbs", |e, a| super::get("isAbs").ok_or("isAbs")?(e, a));
     m.insert("isAbs", |_, a| {
         want(a, 1)?;
         Ok(Value::Bool(s(&a[0]).starts_with('/')))
@@ -683,11 +688,74 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
             unsupported("date arithmetic (toDate, dateModify, ago, duration)")
         });
     }
+    m.insert("b32enc", |_, a| {
+        want(a, 1)?;
+        Ok(Value::str(base32_encode(s(&a[0]).as_bytes())))
+    });
+    m.insert("b32dec", |_, a| {
+        want(a, 1)?;
+        Ok(Value::str(match base32_decode(&s(&a[0])) {
+            Some(b) => String::from_utf8_lossy(&b).to_string(),
+            None => "illegal base32 data".to_string(),
+        }))
+    });
+    m.insert("toDecimal", |_, a| {
+        want(a, 1)?;
+        Ok(Value::Int(i64::from_str_radix(&s(&a[0]), 8).unwrap_or(0)))
+    });
+    m.insert("shuffle", |_, a| {
+        want(a, 1)?;
+        let mut c: Vec<char> = s(&a[0]).chars().collect();
+        for i in (1..c.len()).rev() {
+            let j = (rand_u64() % (i as u64 + 1)) as usize;
+            c.swap(i, j);
+        }
+        Ok(Value::str(c.into_iter().collect::<String>()))
+    });
+    for name in ["urlParse", "urlJoin"] {
+        m.insert(name, |_, _| unsupported("urlParse/urlJoin"));
+    }
     m.insert("env", |_, _| Ok(Value::str("")));
     m.insert("expandenv", |_, a| {
         want(a, 1)?;
         Ok(a[0].clone())
     });
+}
+
+const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn base32_encode(data: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let bits = buf.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(B32[((bits >> (35 - i * 5)) & 31) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    let mut bits = 0u64;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.trim_end_matches('=').bytes() {
+        let v = B32.iter().position(|&x| x == c)? as u64;
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push(((bits >> n) & 0xff) as u8);
+        }
+    }
+    Some(out)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -721,5 +789,8 @@ mod tests {
             "1970-01-01T00:00:00Z"
         );
         assert_eq!(path_clean("a/b/../c/./d/"), "a/c/d");
+        assert_eq!(base32_encode(b"hello"), "NBSWY3DP");
+        assert_eq!(base32_encode(b"hi"), "NBUQ====");
+        assert_eq!(base32_decode("NBUQ===="), Some(b"hi".to_vec()));
     }
 }

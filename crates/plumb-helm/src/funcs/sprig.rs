@@ -18,7 +18,7 @@ fn title(x: &str) -> String {
         } else {
             out.push(c);
         }
-        prev_letter = c.is_alphanumeric() || c == '_' || c == '\'';
+        prev_letter = c.is_alphanumeric() || c == '_';
     }
     out
 }
@@ -247,6 +247,27 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
                 }
             })
             .collect::<String>())
+    });
+    m.insert("abbrevboth", |_, a| {
+        want(a, 3)?;
+        let (left, width, x) = (int(&a[0]), int(&a[1]), s(&a[2]));
+        let n = x.chars().count() as i64;
+        if width < 4 || n <= width {
+            return st(x);
+        }
+        let left = left.clamp(0, n);
+        let body: String = x.chars().skip(left as usize).collect();
+        let body = if left > 0 { format!("...{body}") } else { body };
+        let blen = body.chars().count() as i64;
+        if blen <= width {
+            return st(body);
+        }
+        st(format!(
+            "{}...",
+            body.chars()
+                .take((width - 3).max(0) as usize)
+                .collect::<String>()
+        ))
     });
     m.insert("abbrev", |_, a| {
         want(a, 2)?;
