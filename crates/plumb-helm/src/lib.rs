@@ -78,6 +78,21 @@ pub enum Error {
     Unsupported(String),
 }
 
+/// A cluster reader for the `lookup` function: `(apiVersion, kind, namespace, name)` to
+/// the object (or, with an empty name, the list); `Null` when absent.
+pub type LookupFn =
+    dyn Fn(&str, &str, &str, &str) -> Result<serde_json::Value, String> + Send + Sync;
+
+/// Enables `lookup` against a cluster (off by default, as in `helm template`).
+#[derive(Clone)]
+pub struct Lookup(pub std::sync::Arc<LookupFn>);
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lookup(..)")
+    }
+}
+
 /// Which Helm major version's output and value semantics to reproduce.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Flavor {
@@ -126,6 +141,8 @@ pub struct TemplateOptions {
     pub debug: bool,
     /// Helm major version to emulate.
     pub flavor: Flavor,
+    /// Cluster access for `lookup` (None: offline, empty results).
+    pub lookup: Option<Lookup>,
     /// Skip `-f` files that do not exist (Argo CD `ignoreMissingValueFiles`).
     pub ignore_missing_value_files: bool,
     /// `--skip-schema-validation`.
@@ -158,6 +175,7 @@ impl Default for TemplateOptions {
             skip_schema_validation: false,
             flavor: Flavor::V3,
             ignore_missing_value_files: false,
+            lookup: None,
             base_dir: None,
             limits: tmpl::exec::Limits::default(),
         }
@@ -473,6 +491,7 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
     }
     api_versions.extend(o.api_versions.iter().cloned());
     let ctx = render::Context {
+        lookup: o.lookup.clone(),
         release,
         kube: Rc::new(kube),
         api_versions,

@@ -83,8 +83,28 @@ impl Object for Files {
         }))
     }
     fn display(&self) -> String {
-        let items: Vec<String> = self.0.keys().map(|k| format!("{k}:[...]")).collect();
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| {
+                let bytes: Vec<String> = v.iter().map(|b| b.to_string()).collect();
+                format!("{k}:[{}]", bytes.join(" "))
+            })
+            .collect();
         format!("map[{}]", items.join(" "))
+    }
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        Some(
+            self.0
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Value::str(k.as_str()),
+                        Value::str(String::from_utf8_lossy(v).to_string()),
+                    )
+                })
+                .collect(),
+        )
     }
 }
 

@@ -56,6 +56,7 @@ pub const INSTALL_ORDER: &[&str] = &[
 
 /// Everything the top-level render needs besides the chart.
 pub struct Context {
+    pub lookup: Option<crate::Lookup>,
     pub release: Value,
     pub kube: Rc<KubeVersion>,
     pub api_versions: Vec<String>,
@@ -138,6 +139,7 @@ pub fn render_templates(
         cb.cmp(&ca).then_with(|| b.name.cmp(&a.name))
     });
     let mut engine = Engine::new();
+    engine.lookup = ctx.lookup.clone();
     for t in &tpls {
         engine.add(&t.name, &t.src).map_err(|e| {
             let s = e.to_string();

@@ -329,3 +329,49 @@ fn bad_release_names_and_paths_are_refused() {
         .map(|e| e.to_string());
     assert_eq!(err.as_deref(), Some("path \"nope\" not found"));
 }
+
+#[test]
+fn files_glob_range_and_config() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "{{- range $path, $_ := .Files.Glob \"conf/*.ini\" }}\n{{ base $path }}: {{ $.Files.Get $path | trim | quote }}\n{{- end }}\nn: {{ len (.Files.Glob \"conf/*\") }}\nempty: {{ if .Files.Glob \"nope/*\" }}no{{ else }}yes{{ end }}\ncfg:\n{{ (.Files.Glob \"conf/*.ini\").AsConfig | indent 2 }}\nlines: {{ .Files.Lines \"conf/b.ini\" | len }}\n",
+    );
+    write(root.path(), "mychart/conf/a.ini", "x=1\n");
+    write(root.path(), "mychart/conf/b.ini", "y=2\nz=3\n");
+    write(root.path(), "mychart/conf/c.txt", "other");
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = r.to_output();
+    assert!(
+        out.contains("a.ini: \"x=1\"\nb.ini: \"y=2\\nz=3\"\nn: 3\nempty: yes\ncfg:\n  a.ini: |\n    x=1\n  b.ini: |\n    y=2\n    z=3\nlines: 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lookup_is_empty_offline_and_uses_the_cluster_when_enabled() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "a: {{ dig \"data\" \"pw\" \"none\" (lookup \"v1\" \"Secret\" \"ns\" \"s\") }}\n",
+    );
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.to_output().contains("a: none"), "{}", r.to_output());
+    let o = TemplateOptions {
+        lookup: Some(plumb_helm::Lookup(std::sync::Arc::new(
+            |api, kind, ns, name| {
+                Ok(if (api, kind, ns, name) == ("v1", "Secret", "ns", "s") {
+                    serde_json::json!({"data": {"pw": "c2VjcmV0"}})
+                } else {
+                    serde_json::Value::Null
+                })
+            },
+        ))),
+        ..opts()
+    };
+    let r =
+        template(root.path(), &root.path().join("mychart"), &o).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.to_output().contains("a: c2VjcmV0"), "{}", r.to_output());
+}

@@ -173,6 +173,7 @@ fn builtins(m: &mut HashMap<&'static str, Func>) {
             Value::Str(s) => s.len() as i64,
             Value::List(l) => l.borrow().len() as i64,
             Value::Map(m) => m.borrow().len() as i64,
+            Value::Obj(o) if o.entries().is_some() => o.entries().map_or(0, |e| e.len()) as i64,
             Value::Nil => return Err("len of nil pointer".into()),
             other => return Err(format!("len of type {}", other.type_name())),
         }))

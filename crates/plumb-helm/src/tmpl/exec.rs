@@ -37,8 +37,10 @@ pub struct Engine {
     depth: usize,
     /// Limits applied to every execution.
     pub limits: Limits,
-    /// Whether `lookup` may be used (it always returns an empty map offline).
+    /// Names of the templates whose functions are running (innermost last).
     pub current_template: Vec<String>,
+    /// Cluster access for `lookup`; `None` renders offline (empty results).
+    pub lookup: Option<crate::Lookup>,
 }
 
 enum Flow {
@@ -68,6 +70,7 @@ impl Engine {
             depth: 0,
             limits: Limits::default(),
             current_template: Vec::new(),
+            lookup: None,
         }
     }
 
@@ -245,6 +248,7 @@ impl Engine {
                 .map(|(k, x)| (Value::str(k.as_str()), x.clone()))
                 .collect(),
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::Obj(o) if o.entries().is_some() => o.entries().unwrap_or_default(),
             Value::Nil => Vec::new(),
             other => {
                 return Err(self.err(
