@@ -119,6 +119,10 @@ pub struct TemplateOptions {
     pub set_string: Vec<String>,
     /// `--set-file` arguments (`key=path`).
     pub set_file: Vec<String>,
+    /// `--set-json` arguments (`key=JSON`).
+    pub set_json: Vec<String>,
+    /// `--set-literal` arguments (`key=value`, taken verbatim).
+    pub set_literal: Vec<String>,
     /// Inline values merged after the files and before `--set` (Argo CD `valuesObject`).
     pub values: Option<serde_json::Value>,
     /// `--kube-version` (None: [`DEFAULT_KUBE_VERSION`]).
@@ -162,6 +166,8 @@ impl Default for TemplateOptions {
             set: Vec::new(),
             set_string: Vec::new(),
             set_file: Vec::new(),
+            set_json: Vec::new(),
+            set_literal: Vec::new(),
             values: None,
             kube_version: None,
             api_versions: Vec::new(),
@@ -382,6 +388,10 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     if let Some(j) = &o.values {
         base = values::merge_maps(&base, &yaml::json_to_value_float(j));
     }
+    for s in &o.set_json {
+        strvals::parse_into(s, &base, strvals::Mode::Json)
+            .map_err(|e| Error::Values(format!("failed parsing --set-json data: {e}")))?;
+    }
     for s in &o.set {
         strvals::parse_into(s, &base, strvals::Mode::Typed)
             .map_err(|e| Error::Values(format!("failed parsing --set data: {e}")))?;
@@ -389,6 +399,10 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     for s in &o.set_string {
         strvals::parse_into(s, &base, strvals::Mode::String)
             .map_err(|e| Error::Values(format!("failed parsing --set-string data: {e}")))?;
+    }
+    for s in &o.set_literal {
+        strvals::parse_into(s, &base, strvals::Mode::Literal)
+            .map_err(|e| Error::Values(format!("failed parsing --set-literal data: {e}")))?;
     }
     for s in &o.set_file {
         let read = |p: &str| -> Result<String, String> {

@@ -12,10 +12,14 @@ pub enum Mode {
     Typed,
     /// `--set-string`: everything is a string.
     String,
+    /// `--set-json`: each value is one JSON document (numbers become float64).
+    Json,
+    /// `--set-literal`: the whole rest of the argument is one string value.
+    Literal,
 }
 
 fn typed(s: &str, mode: Mode) -> Value {
-    if mode == Mode::String {
+    if mode != Mode::Typed {
         return Value::str(s);
     }
     if s.eq_ignore_ascii_case("true") {
@@ -115,6 +119,35 @@ impl P<'_> {
         if let Some(read) = self.file {
             let (path, _) = self.until(&[',']);
             return read(&path).map(Value::str);
+        }
+        if self.mode == Mode::Json {
+            let rest: String = self.c[self.i..].iter().collect();
+            let mut it = serde_json::Deserializer::from_str(&rest).into_iter::<serde_json::Value>();
+            let v = match it.next() {
+                Some(Ok(v)) => v,
+                Some(Err(e)) => {
+                    return Err(format!("failed to parse JSON value for key {key:?}: {e}"));
+                }
+                None => return Err(format!("key {key:?} has no value")),
+            };
+            let used = rest[..it.byte_offset()].chars().count();
+            self.i += used;
+            while self.c.get(self.i).is_some_and(|c| c.is_whitespace()) {
+                self.i += 1;
+            }
+            match self.c.get(self.i) {
+                None => {}
+                Some(',') => self.i += 1,
+                Some(c) => {
+                    return Err(format!("unexpected {c:?} after JSON value for key {key:?}"));
+                }
+            }
+            return Ok(crate::yaml::json_to_value_float(&v));
+        }
+        if self.mode == Mode::Literal {
+            let v: String = self.c[self.i..].iter().collect();
+            self.i = self.c.len();
+            return Ok(Value::str(v));
         }
         if self.c.get(self.i) == Some(&'{') {
             self.i += 1;
@@ -271,5 +304,10 @@ mod tests {
         assert_eq!(j("a=null", Mode::Typed), r#"{"a":null}"#);
         assert!(parse("a", Mode::Typed).is_err());
         assert!(parse("a[x]=1", Mode::Typed).is_err());
+        assert_eq!(
+            j(r#"a.b={"c":[1,"x"]},d=true"#, Mode::Json),
+            r#"{"a":{"b":{"c":[1,"x"]}},"d":true}"#
+        );
+        assert_eq!(j(r"a=x,y\z", Mode::Literal), r#"{"a":"x,y\\z"}"#);
     }
 }
