@@ -51,6 +51,11 @@ pub enum Error {
     /// The chart is malformed.
     #[error("chart {chart}: {msg}")]
     Chart { chart: String, msg: String },
+    /// Dependencies listed in Chart.yaml are not vendored under `charts/`.
+    #[error(
+        "An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {0}"
+    )]
+    MissingDependencies(String),
     /// Chart.yaml failed Helm's validation.
     #[error("validation: {0}")]
     Validation(String),
@@ -473,13 +478,7 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         .map(|d| d.name.as_str())
         .collect();
     if !missing.is_empty() {
-        return Err(Error::Chart {
-            chart: chart.name.clone(),
-            msg: format!(
-                "An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {}",
-                missing.join(", ")
-            ),
-        });
+        return Err(Error::MissingDependencies(missing.join(", ")));
     }
     let user = user_values(&root, o)?;
     values::process_enabled(&mut chart, &user, "")?;
