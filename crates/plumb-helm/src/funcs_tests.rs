@@ -165,7 +165,7 @@ fn data_functions() {
         ("{{ required \"need it\" .s }}", "hello world"),
         (
             "{{ fail \"boom\" }}",
-            "EXEC: template: t:1:3: executing \"t\" at <fail \"boom\">: error calling fail: boom",
+            "EXEC: template: t:1:3: executing \"t\" at <fail \"boom\">: error calling fail: HELM_ERR_STARTboomHELM_ERR_END",
         ),
         ("{{ deepEqual (list 1) (list 1) }}", "true"),
     ];

@@ -214,7 +214,8 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("fail", |_, a| {
         want(a, 1)?;
-        Err(s(&a[0]))
+        // Helm wraps fail's message like required's, so that only the message is reported.
+        Err(format!("{WARN_START}{}{WARN_END}", s(&a[0])))
     });
     m.insert("lookup", |e, a| {
         want(a, 4)?;
