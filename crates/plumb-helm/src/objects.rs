@@ -16,8 +16,11 @@ impl Object for Files {
     fn type_name(&self) -> &'static str {
         "engine.files"
     }
-    fn field(&self, _name: &str) -> Option<Value> {
-        None
+    fn field(&self, name: &str) -> Option<Value> {
+        // `.Files` is a map in Go: `.Files.name` reads a top-level file.
+        self.0
+            .get(name)
+            .map(|b| Value::str(String::from_utf8_lossy(b).to_string()))
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg = || args.first().map(crate::funcs_s).unwrap_or_default();

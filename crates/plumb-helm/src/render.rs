@@ -69,9 +69,14 @@ struct Tpl {
     base_path: String,
 }
 
-fn chart_ctx(c: &Chart, values: Value, ctx: &Context) -> Value {
+fn chart_ctx(c: &Chart, values: Value, ctx: &Context, is_root: bool) -> Value {
     let mut m = BTreeMap::new();
-    m.insert("Chart".to_string(), c.metadata_value());
+    let chart = c.metadata_value();
+    if let Value::Map(cm) = &chart {
+        cm.borrow_mut()
+            .insert("IsRoot".to_string(), Value::Bool(is_root));
+    }
+    m.insert("Chart".to_string(), chart);
     m.insert(
         "Files".to_string(),
         Value::Obj(Rc::new(Files(c.files.clone()))),
@@ -96,7 +101,7 @@ fn chart_ctx(c: &Chart, values: Value, ctx: &Context) -> Value {
 }
 
 fn collect(c: &Chart, full: &str, values: Value, ctx: &Context, out: &mut Vec<Tpl>) -> Value {
-    let me = chart_ctx(c, values.clone(), ctx);
+    let me = chart_ctx(c, values.clone(), ctx, !full.contains('/'));
     let mut subs = BTreeMap::new();
     for sub in &c.charts {
         let sv = match values.get(&sub.name) {
