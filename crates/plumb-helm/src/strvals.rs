@@ -125,12 +125,18 @@ impl P<'_> {
             let mut it = serde_json::Deserializer::from_str(&rest).into_iter::<serde_json::Value>();
             let v = match it.next() {
                 Some(Ok(v)) => v,
+                // `key=` with nothing after it sets null.
+                None => serde_json::Value::Null,
+                Some(Err(_)) if rest.starts_with(',') => serde_json::Value::Null,
                 Some(Err(e)) => {
                     return Err(format!("failed to parse JSON value for key {key:?}: {e}"));
                 }
-                None => return Err(format!("key {key:?} has no value")),
             };
-            let used = rest[..it.byte_offset()].chars().count();
+            let used = if v.is_null() && rest.starts_with(',') {
+                0
+            } else {
+                rest[..it.byte_offset()].chars().count()
+            };
             self.i += used;
             while self.c.get(self.i).is_some_and(|c| c.is_whitespace()) {
                 self.i += 1;
@@ -155,8 +161,10 @@ impl P<'_> {
             if stop != Some('}') {
                 return Err(format!("list must terminate with '}}' in {key}"));
             }
-            if self.c.get(self.i) == Some(&',') {
-                self.i += 1;
+            match self.c.get(self.i) {
+                None => {}
+                Some(',') => self.i += 1,
+                Some(c) => return Err(format!("unexpected {c:?} after list value of {key:?}")),
             }
             let items = if body.is_empty() {
                 Vec::new()
@@ -180,6 +188,9 @@ impl P<'_> {
             }
             Some(',') => Err(format!("key {k:?} has no value (cannot end with ,)")),
             Some('=') => {
+                if k.is_empty() {
+                    return Err(format!("key {:?} has no name", self.raw));
+                }
                 let v = self.value(&k)?;
                 let mut d = data.borrow_mut();
                 if v.is_nil() {
@@ -236,6 +247,10 @@ impl P<'_> {
                 "index of {i} is greater than maximum supported index of 65536"
             ));
         }
+        if self.c.get(self.i).is_none() {
+            // `noval[0]` alone leaves the list as it is.
+            return Ok(list);
+        }
         while list.len() <= i {
             list.push(Value::Nil);
         }
@@ -279,6 +294,9 @@ pub fn parse(s: &str, mode: Mode) -> Result<Value, String> {
     parse_into(s, &v, mode)?;
     Ok(v)
 }
+
+#[cfg(test)]
+mod helm_cases;
 
 #[cfg(test)]
 mod tests {
