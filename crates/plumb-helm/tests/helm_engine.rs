@@ -284,3 +284,86 @@ fn include_tpl_and_recursion() {
         format!("# {phrase}\n").repeat(4000).trim()
     );
 }
+
+/// Helm's TestCoalesceValues (pkg/chartutil/coalesce_test.go) as a chart with subcharts.
+#[test]
+fn coalesce_values_like_helm() {
+    let t = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let r = t.path();
+    write(r, "moby/Chart.yaml", &chart_yaml("moby"));
+    write(
+        r,
+        "moby/values.yaml",
+        "back: exists\nbottom: exists\nfront: exists\nleft: exists\nname: moby\nnested: {boat: true}\noverride: bad\nright: exists\nscope: moby\ntop: nope\n",
+    );
+    write(r, "moby/charts/pequod/Chart.yaml", &chart_yaml("pequod"));
+    write(
+        r,
+        "moby/charts/pequod/values.yaml",
+        "name: pequod\nscope: pequod\n",
+    );
+    write(
+        r,
+        "moby/charts/pequod/charts/ahab/Chart.yaml",
+        &chart_yaml("ahab"),
+    );
+    write(
+        r,
+        "moby/charts/pequod/charts/ahab/values.yaml",
+        "scope: ahab\nname: ahab\nboat: true\nnested: {foo: false, bar: true}\n",
+    );
+    write(r, "moby/charts/spouter/Chart.yaml", &chart_yaml("spouter"));
+    write(r, "moby/charts/spouter/values.yaml", "scope: spouter\n");
+    write(
+        r,
+        "user.yaml",
+        "top: yup\nbottom: null\nright: Null\nleft: NULL\nfront: ~\nback: \"\"\nnested:\n  boat: null\n\nglobal:\n  name: Ishmael\n  subject: Queequeg\n  nested:\n    boat: true\n\npequod:\n  global:\n    name: Stinky\n    harpooner: Tashtego\n    nested:\n      boat: false\n      sail: true\n  ahab:\n    scope: whale\n    boat: null\n    nested:\n      foo: true\n      bar: null\n",
+    );
+    let cases = [
+        (".top", "yup"),
+        (".back", ""),
+        (".name", "moby"),
+        (".global.name", "Ishmael"),
+        (".global.subject", "Queequeg"),
+        (".global.harpooner", ""),
+        (".pequod.name", "pequod"),
+        (".pequod.ahab.name", "ahab"),
+        (".pequod.ahab.scope", "whale"),
+        (".pequod.ahab.nested.foo", "true"),
+        (".pequod.ahab.global.name", "Ishmael"),
+        (".pequod.ahab.global.subject", "Queequeg"),
+        (".pequod.ahab.global.harpooner", "Tashtego"),
+        (".pequod.global.name", "Ishmael"),
+        (".pequod.global.subject", "Queequeg"),
+        (".spouter.global.name", "Ishmael"),
+        (".spouter.global.harpooner", ""),
+        (".global.nested.boat", "true"),
+        (".pequod.global.nested.boat", "true"),
+        (".spouter.global.nested.boat", "true"),
+        (".pequod.global.nested.sail", "true"),
+        (".spouter.global.nested.sail", ""),
+    ];
+    let mut tpl = String::new();
+    for (expr, _) in &cases {
+        tpl.push_str(&format!("# {expr}={{{{ .Values{expr} }}}}\n"));
+    }
+    tpl.push_str("# removed={{ hasKey .Values \"bottom\" }}{{ hasKey .Values \"right\" }}{{ hasKey .Values \"left\" }}{{ hasKey .Values \"front\" }}{{ hasKey .Values.nested \"boat\" }}{{ hasKey .Values.pequod.ahab \"boat\" }}{{ hasKey .Values.pequod.ahab.nested \"bar\" }}\n");
+    write(r, "moby/templates/values.yaml", &tpl);
+    let o = TemplateOptions {
+        values_files: vec![r.join("user.yaml")],
+        ..opts("x")
+    };
+    let d = render(r, "moby", &o);
+    let out = get(&d, "moby/templates/values.yaml");
+    for (expr, want) in cases {
+        assert!(
+            out.contains(&format!("# {expr}={want}\n"))
+                || out.ends_with(&format!("# {expr}={want}")),
+            "{expr}: {out}"
+        );
+    }
+    assert!(
+        out.contains("# removed=falsefalsefalsefalsefalsefalsefalse"),
+        "{out}"
+    );
+}
