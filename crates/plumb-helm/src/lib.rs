@@ -505,6 +505,7 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
     api_versions.extend(o.api_versions.iter().cloned());
     let ctx = render::Context {
         lookup: o.lookup.clone(),
+        limits: o.limits.clone(),
         release,
         kube: Rc::new(kube),
         api_versions,

@@ -57,6 +57,7 @@ pub const INSTALL_ORDER: &[&str] = &[
 /// Everything the top-level render needs besides the chart.
 pub struct Context {
     pub lookup: Option<crate::Lookup>,
+    pub limits: crate::tmpl::exec::Limits,
     pub release: Value,
     pub kube: Rc<KubeVersion>,
     pub api_versions: Vec<String>,
@@ -145,6 +146,7 @@ pub fn render_templates(
     });
     let mut engine = Engine::new();
     engine.lookup = ctx.lookup.clone();
+    engine.limits = ctx.limits.clone();
     for t in &tpls {
         engine.add(&t.name, &t.src).map_err(|e| {
             let s = e.to_string();

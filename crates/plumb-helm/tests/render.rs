@@ -375,3 +375,41 @@ fn lookup_is_empty_offline_and_uses_the_cluster_when_enabled() {
         template(root.path(), &root.path().join("mychart"), &o).unwrap_or_else(|e| panic!("{e}"));
     assert!(r.to_output().contains("a: c2VjcmV0"), "{}", r.to_output());
 }
+
+#[test]
+fn runaway_templates_hit_limits() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: {{ repeat 1000000000000 \"x\" }}\n");
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("exceeds the limit"), "{err}");
+    mini_chart(
+        root.path(),
+        "{{ range until 1000000 }}{{ range until 1000000 }}{{ end }}{{ end }}\n",
+    );
+    let o = TemplateOptions {
+        limits: plumb_helm::tmpl::exec::Limits {
+            max_duration: std::time::Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..opts()
+    };
+    let started = std::time::Instant::now();
+    let err = template(root.path(), &root.path().join("mychart"), &o)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("exceeded the time limit"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    mini_chart(
+        root.path(),
+        "{{ range until 100000 }}{{ printf \"%0100000d\" 1 }}{{ end }}\n",
+    );
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("output exceeds the limit"), "{err}");
+}

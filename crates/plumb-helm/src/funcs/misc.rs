@@ -45,7 +45,8 @@ fn rand_u64() -> u64 {
 }
 
 fn rand_from(chars: &[u8], n: i64) -> String {
-    (0..n.max(0))
+    // Oversized requests are clamped rather than allocated.
+    (0..n.clamp(0, super::MAX_BUILD as i64))
         .map(|_| chars[(rand_u64() % chars.len() as u64) as usize] as char)
         .collect()
 }

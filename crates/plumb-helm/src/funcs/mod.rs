@@ -70,6 +70,19 @@ pub fn string_params(name: &str) -> &'static [usize] {
     }
 }
 
+/// Largest string or list a single function may build (guards `repeat 1e12`-style input).
+pub(crate) const MAX_BUILD: usize = 64 << 20;
+
+/// Refuse to build something larger than [`MAX_BUILD`].
+pub(crate) fn check_size(what: &str, n: u128) -> Result<(), String> {
+    if n > MAX_BUILD as u128 {
+        return Err(format!(
+            "{what}: result of {n} elements/bytes exceeds the limit of {MAX_BUILD}"
+        ));
+    }
+    Ok(())
+}
+
 // ---- argument helpers ----
 
 pub(crate) fn want(args: &[Value], n: usize) -> Result<(), String> {

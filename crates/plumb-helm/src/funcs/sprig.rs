@@ -50,6 +50,11 @@ fn words(x: &str) -> Vec<String> {
     out
 }
 
+fn check_indent(n: i64, text: &str) -> Result<(), String> {
+    let lines = text.matches('\n').count() as u128 + 1;
+    super::check_size("indent", n.max(0) as u128 * lines + text.len() as u128)
+}
+
 fn indent_str(n: i64, text: &str) -> String {
     let pad = " ".repeat(n.max(0) as usize);
     format!("{pad}{}", text.replace('\n', &format!("\n{pad}")))
@@ -139,7 +144,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("repeat", |_, a| {
         want(a, 2)?;
-        st(s(&a[1]).repeat(int(&a[0]).max(0) as usize))
+        let (n, x) = (int(&a[0]).max(0) as u128, s(&a[1]));
+        super::check_size("repeat", n * x.len() as u128)?;
+        st(x.repeat(n as usize))
     });
     m.insert("nospace", |_, a| {
         want(a, 1)?;
@@ -189,11 +196,15 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("indent", |_, a| {
         want(a, 2)?;
-        st(indent_str(int(&a[0]), &s(&a[1])))
+        let x = s(&a[1]);
+        check_indent(int(&a[0]), &x)?;
+        st(indent_str(int(&a[0]), &x))
     });
     m.insert("nindent", |_, a| {
         want(a, 2)?;
-        st(format!("\n{}", indent_str(int(&a[0]), &s(&a[1]))))
+        let x = s(&a[1]);
+        check_indent(int(&a[0]), &x)?;
+        st(format!("\n{}", indent_str(int(&a[0]), &x)))
     });
     m.insert("replace", |_, a| {
         want(a, 3)?;
@@ -524,6 +535,7 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     m.insert("until", |_, a| {
         want(a, 1)?;
         let n = int(&a[0]);
+        super::check_size("until", u128::from(n.unsigned_abs()))?;
         Ok(Value::list(if n >= 0 {
             (0..n).map(Value::Int).collect()
         } else {

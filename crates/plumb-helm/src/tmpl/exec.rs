@@ -20,6 +20,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Maximum bytes one template may produce.
     pub max_output: usize,
+    /// Wall-clock budget for one `template()` call (all templates together).
+    pub max_duration: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -27,6 +29,7 @@ impl Default for Limits {
         Limits {
             max_depth: 1000,
             max_output: 64 << 20,
+            max_duration: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -41,6 +44,8 @@ pub struct Engine {
     pub current_template: Vec<String>,
     /// Cluster access for `lookup`; `None` renders offline (empty results).
     pub lookup: Option<crate::Lookup>,
+    started: std::time::Instant,
+    steps: u64,
 }
 
 enum Flow {
@@ -71,6 +76,8 @@ impl Engine {
             limits: Limits::default(),
             current_template: Vec::new(),
             lookup: None,
+            started: std::time::Instant::now(),
+            steps: 0,
         }
     }
 
@@ -168,7 +175,20 @@ impl Engine {
         Ok(Flow::Normal)
     }
 
+    /// Count a step of work; every few thousand steps compare against the time budget.
+    fn tick(&mut self, t: &Tree) -> Res<()> {
+        self.steps += 1;
+        if self.steps % 4096 == 0 && self.started.elapsed() > self.limits.max_duration {
+            return Err(ExecError(format!(
+                "template: {}: rendering exceeded the time limit of {:?}",
+                t.name, self.limits.max_duration
+            )));
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, t: &Tree, f: &mut Frame, dot: &Value, node: &Node) -> Res<Flow> {
+        self.tick(t)?;
         match node {
             Node::Text(s) => f.out.push_str(s),
             Node::Action(p) => {
@@ -268,6 +288,7 @@ impl Engine {
             return Ok(Flow::Normal);
         }
         for (k, elem) in items {
+            self.tick(t)?;
             match c.pipe.decl.len() {
                 1 => set_or_push(f, &c.pipe.decl[0], elem.clone(), c.pipe.is_assign, mark),
                 2 => {
