@@ -178,7 +178,7 @@ impl Engine {
     /// Count a step of work; every few thousand steps compare against the time budget.
     fn tick(&mut self, t: &Tree) -> Res<()> {
         self.steps += 1;
-        if self.steps % 4096 == 0 && self.started.elapsed() > self.limits.max_duration {
+        if self.steps.is_multiple_of(4096) && self.started.elapsed() > self.limits.max_duration {
             return Err(ExecError(format!(
                 "template: {}: rendering exceeded the time limit of {:?}",
                 t.name, self.limits.max_duration
