@@ -413,3 +413,11 @@ fn runaway_templates_hit_limits() {
         .unwrap_or_default();
     assert!(err.contains("output exceeds the limit"), "{err}");
 }
+
+#[test]
+fn results_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<plumb_helm::Rendered>();
+    assert_send_sync::<plumb_helm::Error>();
+    assert_send_sync::<TemplateOptions>();
+}
