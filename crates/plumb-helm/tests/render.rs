@@ -421,3 +421,24 @@ fn results_cross_threads() {
     assert_send_sync::<plumb_helm::Error>();
     assert_send_sync::<TemplateOptions>();
 }
+
+#[test]
+fn chart_yaml_numbers_keep_their_text() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "v: {{ .Chart.AppVersion | quote }}\nc: {{ .Chart.Version | quote }}\n",
+    );
+    write(
+        root.path(),
+        "mychart/Chart.yaml",
+        "apiVersion: v2\nname: mychart\nversion: 1.0\nappVersion: 1.10 # comment\n",
+    );
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output().contains("v: \"1.10\"\nc: \"1.0\""),
+        "{}",
+        r.to_output()
+    );
+}
