@@ -428,6 +428,11 @@ pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Ch
         chart: what.to_string(),
         msg,
     };
+    // Helm always ignores hidden files directly under templates/ (`templates/.?*`).
+    files.retain(|k, _| {
+        !k.strip_prefix("templates/")
+            .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1 && !rest.contains('/'))
+    });
     if let Some(ig) = files.get(".helmignore") {
         let ig = Ignore::parse(&String::from_utf8_lossy(ig));
         files.retain(|k, _| k == "Chart.yaml" || !ig.ignored(k));

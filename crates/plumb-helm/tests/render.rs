@@ -442,3 +442,21 @@ fn chart_yaml_numbers_keep_their_text() {
         r.to_output()
     );
 }
+
+#[test]
+fn helmignore_and_hidden_templates() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: {{ len (.Files.Glob \"*.txt\") }}\n");
+    write(root.path(), "mychart/templates/.swp", "not: {{ valid");
+    write(
+        root.path(),
+        "mychart/.helmignore",
+        "# comment\n*.bak\nsecret/\n",
+    );
+    write(root.path(), "mychart/keep.txt", "x");
+    write(root.path(), "mychart/drop.bak", "x");
+    write(root.path(), "mychart/secret/key.txt", "x");
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.to_output().contains("a: 1"), "{}", r.to_output());
+}
