@@ -344,8 +344,11 @@ pub fn parse_kube_version(v: &str) -> Result<objects::KubeVersion, Error> {
             "invalid kube version '{v}': Invalid Semantic Version"
         ))
     })?;
+    // Masterminds' String(): prerelease and build metadata are kept.
+    let t = v.trim().trim_start_matches('v');
+    let suffix = t.find(['-', '+']).map(|i| &t[i..]).unwrap_or("");
     Ok(objects::KubeVersion {
-        version: format!("v{}.{}.{}", sv.major, sv.minor, sv.patch),
+        version: format!("v{}.{}.{}{suffix}", sv.major, sv.minor, sv.patch),
         major: sv.major.to_string(),
         minor: sv.minor.to_string(),
     })

@@ -460,3 +460,23 @@ fn helmignore_and_hidden_templates() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(r.to_output().contains("a: 1"), "{}", r.to_output());
 }
+
+#[test]
+fn kube_version_keeps_build_metadata() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "v: {{ .Capabilities.KubeVersion }} {{ .Capabilities.KubeVersion.Minor }} {{ semverCompare \">=1.28-0\" .Capabilities.KubeVersion.Version }}\n",
+    );
+    let o = TemplateOptions {
+        kube_version: Some("v1.29.3+k3s1".into()),
+        ..opts()
+    };
+    let r =
+        template(root.path(), &root.path().join("mychart"), &o).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output().contains("v: v1.29.3+k3s1 29 true"),
+        "{}",
+        r.to_output()
+    );
+}

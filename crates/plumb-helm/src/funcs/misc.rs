@@ -65,9 +65,10 @@ pub struct Version {
 /// Parse a version leniently, as Masterminds' `NewVersion` does.
 pub fn parse_version(v: &str) -> Result<Version, String> {
     let t = v.trim().trim_start_matches('v');
-    let (core, pre) = match t.split_once('-') {
-        Some((c, p)) => (c, p.split('+').next().unwrap_or("").to_string()),
-        None => (t.split('+').next().unwrap_or(""), String::new()),
+    let (main, _build) = t.split_once('+').unwrap_or((t, ""));
+    let (core, pre) = match main.split_once('-') {
+        Some((c, p)) => (c, p.to_string()),
+        None => (main, String::new()),
     };
     let parts: Vec<&str> = core.split('.').collect();
     if parts.is_empty()
