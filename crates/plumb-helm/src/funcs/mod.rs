@@ -14,6 +14,7 @@ pub mod semver {
     pub use super::misc::{Version, parse_version, semver_matches};
 }
 mod collections;
+mod dates;
 mod sprig;
 
 pub use helm::to_json_string;
@@ -29,6 +30,7 @@ fn table() -> &'static HashMap<&'static str, Func> {
         builtins(&mut m);
         sprig::register(&mut m);
         collections::register(&mut m);
+        dates::register(&mut m);
         misc::register(&mut m);
         helm::register(&mut m);
         m
