@@ -318,6 +318,16 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
             Ok(time(time_arg(&a[1]) + d as i64))
         });
     }
+    // Sprig's deprecated snake_case spellings.
+    m.insert("date_in_zone", |e, a| {
+        super::get("dateInZone").ok_or("dateInZone")?(e, a)
+    });
+    m.insert("date_modify", |e, a| {
+        super::get("dateModify").ok_or("dateModify")?(e, a)
+    });
+    m.insert("must_date_modify", |e, a| {
+        super::get("dateModify").ok_or("dateModify")?(e, a)
+    });
     m.insert("duration", |_, a| {
         want(a, 1)?;
         Ok(Value::str(duration_string(super::int(&a[0]))))

@@ -320,6 +320,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
             Err(err) => Value::list(vec![Value::str(err)]),
         })
     });
+    m.insert("fromToml", |_, _| {
+        Err("not supported yet: fromToml".to_string())
+    });
     m.insert("toToml", |_, a| {
         want(a, 1)?;
         let mut out = String::new();

@@ -550,11 +550,6 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want(a, 1)?;
         Ok(Value::str(""))
     });
-    m.insert("env", |_, _| Ok(Value::str("")));
-    m.insert("expandenv", |_, a| {
-        want(a, 1)?;
-        Ok(a[0].clone())
-    });
 }
 
 const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";

@@ -114,6 +114,10 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         let cut: Vec<char> = s(&a[0]).chars().collect();
         st(s(&a[1]).trim_matches(|c| cut.contains(&c)))
     });
+    m.insert("trimall", |e, a| {
+        super::get("trimAll").ok_or("trimAll")?(e, a)
+    });
+    m.insert("hello", |_, _| st("Hello!"));
     m.insert("trimPrefix", |_, a| {
         want(a, 2)?;
         let x = s(&a[1]);
