@@ -9,7 +9,7 @@
 pub mod chart;
 pub mod cli;
 pub mod funcs;
-mod objects;
+pub mod objects;
 pub mod render;
 pub mod strvals;
 pub mod tmpl;

@@ -45,7 +45,7 @@ pub enum Value {
     Str(Rc<str>),
     /// []interface{}
     List(ListRef),
-    /// map[string]interface{}
+    /// `map[string]interface{}`
     Map(MapRef),
     /// A host object.
     Obj(Rc<dyn Object>),
