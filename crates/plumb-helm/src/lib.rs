@@ -507,6 +507,10 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
     }
     api_versions.extend(o.api_versions.iter().cloned());
     let ctx = render::Context {
+        helm_version: match o.flavor {
+            Flavor::V3 => "v3.21.4",
+            Flavor::V4 => "v4.2.4",
+        },
         lookup: o.lookup.clone(),
         limits: o.limits.clone(),
         release,

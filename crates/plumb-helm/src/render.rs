@@ -56,6 +56,8 @@ pub const INSTALL_ORDER: &[&str] = &[
 
 /// Everything the top-level render needs besides the chart.
 pub struct Context {
+    /// What `.Capabilities.HelmVersion.Version` reports.
+    pub helm_version: &'static str,
     pub lookup: Option<crate::Lookup>,
     pub limits: crate::tmpl::exec::Limits,
     pub release: Value,
@@ -91,10 +93,12 @@ fn chart_ctx(c: &Chart, values: Value, ctx: &Context, is_root: bool) -> Value {
     );
     caps.insert(
         "HelmVersion".to_string(),
-        Value::map(BTreeMap::from([(
-            "Version".to_string(),
-            Value::str("v3.21.4"),
-        )])),
+        Value::map(BTreeMap::from([
+            ("Version".to_string(), Value::str(ctx.helm_version)),
+            ("GitCommit".to_string(), Value::str("")),
+            ("GitTreeState".to_string(), Value::str("")),
+            ("GoVersion".to_string(), Value::str("")),
+        ])),
     );
     m.insert("Capabilities".to_string(), Value::map(caps));
     m.insert("Values".to_string(), values);
