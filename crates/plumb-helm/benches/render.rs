@@ -15,16 +15,39 @@ fn corpus() -> PathBuf {
     }
 }
 
+/// CPU seconds (user + system) of this process, from /proc (Linux); the machine may be
+/// shared, so CPU time is the fairer figure.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|x| x.parse::<f64>().ok()).unwrap_or(0.0);
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn peak_rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
 fn time(label: &str, iters: u32, mut f: impl FnMut()) {
     f();
     let start = Instant::now();
+    let cpu0 = cpu_seconds();
     for _ in 0..iters {
         f();
     }
     let per: Duration = start.elapsed() / iters;
+    let cpu = (cpu_seconds() - cpu0) / f64::from(iters);
     println!(
-        "{label}: {:.3} ms per render ({iters} runs)",
-        per.as_secs_f64() * 1000.0
+        "{label}: wall {:.3} ms, cpu {:.3} ms per render ({iters} runs); peak RSS {} KiB",
+        per.as_secs_f64() * 1000.0,
+        cpu * 1000.0,
+        peak_rss_kib()
     );
 }
 

@@ -112,17 +112,6 @@ impl Chart {
                     .unwrap_or(false),
             ),
         );
-        // Version numbers written as YAML numbers still print as written.
-        if let Some(v) = m
-            .get("appVersion")
-            .and_then(|v| v.as_f64())
-            .filter(|_| !m["appVersion"].is_string())
-        {
-            out.insert(
-                "AppVersion".into(),
-                Value::str(crate::value::format_float_g(v)),
-            );
-        }
         Value::map(out)
     }
 }
@@ -412,6 +401,19 @@ fn parse_dependencies(v: Option<&serde_json::Value>) -> Vec<Dependency> {
         .collect()
 }
 
+/// The source text of a top-level `key: value` line (comments stripped).
+fn raw_top_level_scalar(src: &str, key: &str) -> Option<String> {
+    src.lines().find_map(|l| {
+        let rest = l.strip_prefix(key)?.trim_start().strip_prefix(':')?;
+        let v = match rest.find(" #") {
+            Some(i) => &rest[..i],
+            None => rest,
+        };
+        let v = v.trim();
+        (!v.is_empty()).then(|| v.to_string())
+    })
+}
+
 fn json_scalar_string(v: &serde_json::Value) -> String {
     match v {
         serde_json::Value::String(s) => s.clone(),
@@ -426,6 +428,11 @@ pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Ch
         chart: what.to_string(),
         msg,
     };
+    // Helm always ignores hidden files directly under templates/ (`templates/.?*`).
+    files.retain(|k, _| {
+        !k.strip_prefix("templates/")
+            .is_some_and(|rest| rest.starts_with('.') && rest.len() > 1 && !rest.contains('/'))
+    });
     if let Some(ig) = files.get(".helmignore") {
         let ig = Ignore::parse(&String::from_utf8_lossy(ig));
         files.retain(|k, _| k == "Chart.yaml" || !ig.ignored(k));
@@ -439,6 +446,24 @@ pub fn from_files(mut files: BTreeMap<String, Vec<u8>>, what: &str) -> Result<Ch
     } else {
         yaml::from_str(&chart_src).map_err(|e| err(format!("cannot load Chart.yaml: {e}")))?
     };
+    // Chart.yaml's string fields keep their text even when YAML reads a number
+    // (sigs.k8s.io/yaml converts by target type): `appVersion: 1.10` stays "1.10".
+    let mut metadata = metadata;
+    if let serde_json::Value::Object(o) = &mut metadata {
+        for key in [
+            "version",
+            "appVersion",
+            "kubeVersion",
+            "name",
+            "description",
+        ] {
+            if o.get(key).is_some_and(|v| v.is_number() || v.is_boolean())
+                && let Some(raw) = raw_top_level_scalar(&chart_src, key)
+            {
+                o.insert(key.to_string(), serde_json::Value::String(raw));
+            }
+        }
+    }
     let st = |k: &str| metadata.get(k).map(json_scalar_string).unwrap_or_default();
     let mut dependencies = parse_dependencies(metadata.get("dependencies"));
     let mut values = Value::empty_map();

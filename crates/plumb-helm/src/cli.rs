@@ -237,7 +237,8 @@ fn run_inner(args: &[String], cwd: &Path, cfg: &CliConfig) -> Result<String, Err
             "api-versions" => o.api_versions.push(value),
             "show-only" => o.show_only.push(value),
             "name-template" => name_template = Some(value),
-            "set-json" | "set-literal" => return Err(Error::Unsupported(format!("--{name}"))),
+            "set-json" => o.set_json.push(value),
+            "set-literal" => o.set_literal.push(value),
             "output-dir" | "post-renderer" | "repo" => {
                 return Err(Error::Unsupported(format!("--{name}")));
             }

@@ -9,7 +9,7 @@
 pub mod chart;
 pub mod cli;
 pub mod funcs;
-mod objects;
+pub mod objects;
 pub mod render;
 pub mod strvals;
 pub mod tmpl;
@@ -18,6 +18,8 @@ pub mod values;
 pub mod yaml;
 mod yamlerr;
 
+#[cfg(test)]
+mod funcs_tests;
 #[cfg(test)]
 mod tmpl_tests;
 
@@ -49,6 +51,11 @@ pub enum Error {
     /// The chart is malformed.
     #[error("chart {chart}: {msg}")]
     Chart { chart: String, msg: String },
+    /// Dependencies listed in Chart.yaml are not vendored under `charts/`.
+    #[error(
+        "An error occurred while checking for chart dependencies. You may need to run `helm dependency build` to fetch missing dependencies: found in Chart.yaml, but missing in charts/ directory: {0}"
+    )]
+    MissingDependencies(String),
     /// Chart.yaml failed Helm's validation.
     #[error("validation: {0}")]
     Validation(String),
@@ -74,6 +81,21 @@ pub enum Error {
     /// A feature this renderer does not have yet.
     #[error("not supported yet: {0}")]
     Unsupported(String),
+}
+
+/// A cluster reader for the `lookup` function: `(apiVersion, kind, namespace, name)` to
+/// the object (or, with an empty name, the list); `Null` when absent.
+pub type LookupFn =
+    dyn Fn(&str, &str, &str, &str) -> Result<serde_json::Value, String> + Send + Sync;
+
+/// Enables `lookup` against a cluster (off by default, as in `helm template`).
+#[derive(Clone)]
+pub struct Lookup(pub std::sync::Arc<LookupFn>);
+
+impl std::fmt::Debug for Lookup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Lookup(..)")
+    }
 }
 
 /// Which Helm major version's output and value semantics to reproduce.
@@ -102,6 +124,10 @@ pub struct TemplateOptions {
     pub set_string: Vec<String>,
     /// `--set-file` arguments (`key=path`).
     pub set_file: Vec<String>,
+    /// `--set-json` arguments (`key=JSON`).
+    pub set_json: Vec<String>,
+    /// `--set-literal` arguments (`key=value`, taken verbatim).
+    pub set_literal: Vec<String>,
     /// Inline values merged after the files and before `--set` (Argo CD `valuesObject`).
     pub values: Option<serde_json::Value>,
     /// `--kube-version` (None: [`DEFAULT_KUBE_VERSION`]).
@@ -124,6 +150,10 @@ pub struct TemplateOptions {
     pub debug: bool,
     /// Helm major version to emulate.
     pub flavor: Flavor,
+    /// Cluster access for `lookup` (None: offline, empty results).
+    pub lookup: Option<Lookup>,
+    /// Skip `-f` files that do not exist (Argo CD `ignoreMissingValueFiles`).
+    pub ignore_missing_value_files: bool,
     /// `--skip-schema-validation`.
     pub skip_schema_validation: bool,
     /// Directory relative value-file paths resolve against.
@@ -141,6 +171,8 @@ impl Default for TemplateOptions {
             set: Vec::new(),
             set_string: Vec::new(),
             set_file: Vec::new(),
+            set_json: Vec::new(),
+            set_literal: Vec::new(),
             values: None,
             kube_version: None,
             api_versions: Vec::new(),
@@ -153,6 +185,8 @@ impl Default for TemplateOptions {
             debug: false,
             skip_schema_validation: false,
             flavor: Flavor::V3,
+            ignore_missing_value_files: false,
+            lookup: None,
             base_dir: None,
             limits: tmpl::exec::Limits::default(),
         }
@@ -310,8 +344,11 @@ pub fn parse_kube_version(v: &str) -> Result<objects::KubeVersion, Error> {
             "invalid kube version '{v}': Invalid Semantic Version"
         ))
     })?;
+    // Masterminds' String(): prerelease and build metadata are kept.
+    let t = v.trim().trim_start_matches('v');
+    let suffix = t.find(['-', '+']).map(|i| &t[i..]).unwrap_or("");
     Ok(objects::KubeVersion {
-        version: format!("v{}.{}.{}", sv.major, sv.minor, sv.patch),
+        version: format!("v{}.{}.{}{suffix}", sv.major, sv.minor, sv.patch),
         major: sv.major.to_string(),
         minor: sv.minor.to_string(),
     })
@@ -338,6 +375,9 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     let mut base = Value::empty_map();
     for f in &o.values_files {
         let p = resolve(&o.base_dir, f);
+        if o.ignore_missing_value_files && !p.exists() {
+            continue;
+        }
         let data = chart::read_confined(root, &p)?;
         let v = yaml::parse_values(&String::from_utf8_lossy(&data))
             .map_err(|e| Error::Values(format!("failed to parse {}: {e}", f.display())))?;
@@ -356,6 +396,10 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     if let Some(j) = &o.values {
         base = values::merge_maps(&base, &yaml::json_to_value_float(j));
     }
+    for s in &o.set_json {
+        strvals::parse_into(s, &base, strvals::Mode::Json)
+            .map_err(|e| Error::Values(format!("failed parsing --set-json data: {e}")))?;
+    }
     for s in &o.set {
         strvals::parse_into(s, &base, strvals::Mode::Typed)
             .map_err(|e| Error::Values(format!("failed parsing --set data: {e}")))?;
@@ -363,6 +407,10 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     for s in &o.set_string {
         strvals::parse_into(s, &base, strvals::Mode::String)
             .map_err(|e| Error::Values(format!("failed parsing --set-string data: {e}")))?;
+    }
+    for s in &o.set_literal {
+        strvals::parse_into(s, &base, strvals::Mode::Literal)
+            .map_err(|e| Error::Values(format!("failed parsing --set-literal data: {e}")))?;
     }
     for s in &o.set_file {
         let read = |p: &str| -> Result<String, String> {
@@ -396,7 +444,17 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         path: root.display().to_string(),
         source: e,
     })?;
+    let shown = chart_path.display().to_string();
     let chart_path = resolve(&o.base_dir, chart_path);
+    if !chart_path.exists() {
+        return Err(Error::Usage(format!("path {shown:?} not found")));
+    }
+    if !valid_release_name(&o.release_name) {
+        return Err(Error::Usage(format!(
+            "release name {:?}: invalid release name, must match regex ^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$ and the length must not be longer than 53",
+            o.release_name
+        )));
+    }
     let mut chart = chart::load(&root, &chart_path)?;
     if chart.is_library() {
         return Err(Error::Render("library charts are not installable".into()));
@@ -415,6 +473,15 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
     }
     if o.flavor == Flavor::V4 {
         values::strip_chart_nulls(&mut chart);
+    }
+    let missing: Vec<&str> = chart
+        .dependencies
+        .iter()
+        .filter(|d| !chart.charts.iter().any(|c| c.name == d.name))
+        .map(|d| d.name.as_str())
+        .collect();
+    if !missing.is_empty() {
+        return Err(Error::MissingDependencies(missing.join(", ")));
     }
     let user = user_values(&root, o)?;
     values::process_enabled(&mut chart, &user, "")?;
@@ -435,8 +502,17 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         .iter()
         .map(|s| s.to_string())
         .collect();
+    for (gv, kinds) in objects::DEFAULT_KINDS {
+        api_versions.extend(kinds.iter().map(|k| format!("{gv}/{k}")));
+    }
     api_versions.extend(o.api_versions.iter().cloned());
     let ctx = render::Context {
+        helm_version: match o.flavor {
+            Flavor::V3 => "v3.21.4",
+            Flavor::V4 => "v4.2.4",
+        },
+        lookup: o.lookup.clone(),
+        limits: o.limits.clone(),
         release,
         kube: Rc::new(kube),
         api_versions,
@@ -483,6 +559,18 @@ fn template_inner(root: &Path, chart_path: &Path, o: &TemplateOptions) -> Result
         show_only: o.show_only.clone(),
         flavor: o.flavor,
     })
+}
+
+/// Helm's `ValidateReleaseName`: DNS-1123 subdomain labels, at most 53 characters.
+fn valid_release_name(n: &str) -> bool {
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    !n.is_empty() && n.len() <= 53 && n.split('.').all(label_ok)
 }
 
 fn collect_crds(c: &chart::Chart, full: &str, out: &mut Vec<Manifest>) {

@@ -16,8 +16,11 @@ impl Object for Files {
     fn type_name(&self) -> &'static str {
         "engine.files"
     }
-    fn field(&self, _name: &str) -> Option<Value> {
-        None
+    fn field(&self, name: &str) -> Option<Value> {
+        // `.Files` is a map in Go: `.Files.name` reads a top-level file.
+        self.0
+            .get(name)
+            .map(|b| Value::str(String::from_utf8_lossy(b).to_string()))
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg = || args.first().map(crate::funcs_s).unwrap_or_default();
@@ -83,8 +86,28 @@ impl Object for Files {
         }))
     }
     fn display(&self) -> String {
-        let items: Vec<String> = self.0.keys().map(|k| format!("{k}:[...]")).collect();
+        let items: Vec<String> = self
+            .0
+            .iter()
+            .map(|(k, v)| {
+                let bytes: Vec<String> = v.iter().map(|b| b.to_string()).collect();
+                format!("{k}:[{}]", bytes.join(" "))
+            })
+            .collect();
         format!("map[{}]", items.join(" "))
+    }
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        Some(
+            self.0
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        Value::str(k.as_str()),
+                        Value::str(String::from_utf8_lossy(v).to_string()),
+                    )
+                })
+                .collect(),
+        )
     }
 }
 
@@ -144,6 +167,84 @@ impl Object for KubeVersion {
         self.version.clone()
     }
 }
+
+/// Kinds per group/version that `APIVersions.Has "group/version/Kind"` reports.
+pub const DEFAULT_KINDS: &[(&str, &[&str])] = &[
+    (
+        "v1",
+        &[
+            "Binding",
+            "ConfigMap",
+            "Endpoints",
+            "Event",
+            "LimitRange",
+            "Namespace",
+            "Node",
+            "PersistentVolume",
+            "PersistentVolumeClaim",
+            "Pod",
+            "PodTemplate",
+            "ReplicationController",
+            "ResourceQuota",
+            "Secret",
+            "Service",
+            "ServiceAccount",
+        ],
+    ),
+    (
+        "admissionregistration.k8s.io/v1",
+        &[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+        ],
+    ),
+    ("apiextensions.k8s.io/v1", &["CustomResourceDefinition"]),
+    ("apiregistration.k8s.io/v1", &["APIService"]),
+    (
+        "apps/v1",
+        &[
+            "ControllerRevision",
+            "DaemonSet",
+            "Deployment",
+            "ReplicaSet",
+            "StatefulSet",
+        ],
+    ),
+    ("autoscaling/v1", &["HorizontalPodAutoscaler"]),
+    ("autoscaling/v2", &["HorizontalPodAutoscaler"]),
+    ("batch/v1", &["CronJob", "Job"]),
+    ("certificates.k8s.io/v1", &["CertificateSigningRequest"]),
+    ("coordination.k8s.io/v1", &["Lease"]),
+    ("discovery.k8s.io/v1", &["EndpointSlice"]),
+    ("events.k8s.io/v1", &["Event"]),
+    (
+        "flowcontrol.apiserver.k8s.io/v1",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+    ),
+    (
+        "networking.k8s.io/v1",
+        &["Ingress", "IngressClass", "NetworkPolicy"],
+    ),
+    ("node.k8s.io/v1", &["RuntimeClass"]),
+    ("policy/v1", &["PodDisruptionBudget"]),
+    (
+        "rbac.authorization.k8s.io/v1",
+        &["ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"],
+    ),
+    ("scheduling.k8s.io/v1", &["PriorityClass"]),
+    (
+        "storage.k8s.io/v1",
+        &[
+            "CSIDriver",
+            "CSINode",
+            "CSIStorageCapacity",
+            "StorageClass",
+            "VolumeAttachment",
+        ],
+    ),
+];
 
 /// API versions a fresh cluster serves (Helm's DefaultVersionSet, group/version form).
 pub const DEFAULT_API_VERSIONS: &[&str] = &[

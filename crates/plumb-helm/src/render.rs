@@ -56,6 +56,10 @@ pub const INSTALL_ORDER: &[&str] = &[
 
 /// Everything the top-level render needs besides the chart.
 pub struct Context {
+    /// What `.Capabilities.HelmVersion.Version` reports.
+    pub helm_version: &'static str,
+    pub lookup: Option<crate::Lookup>,
+    pub limits: crate::tmpl::exec::Limits,
     pub release: Value,
     pub kube: Rc<KubeVersion>,
     pub api_versions: Vec<String>,
@@ -68,9 +72,14 @@ struct Tpl {
     base_path: String,
 }
 
-fn chart_ctx(c: &Chart, values: Value, ctx: &Context) -> Value {
+fn chart_ctx(c: &Chart, values: Value, ctx: &Context, is_root: bool) -> Value {
     let mut m = BTreeMap::new();
-    m.insert("Chart".to_string(), c.metadata_value());
+    let chart = c.metadata_value();
+    if let Value::Map(cm) = &chart {
+        cm.borrow_mut()
+            .insert("IsRoot".to_string(), Value::Bool(is_root));
+    }
+    m.insert("Chart".to_string(), chart);
     m.insert(
         "Files".to_string(),
         Value::Obj(Rc::new(Files(c.files.clone()))),
@@ -84,10 +93,12 @@ fn chart_ctx(c: &Chart, values: Value, ctx: &Context) -> Value {
     );
     caps.insert(
         "HelmVersion".to_string(),
-        Value::map(BTreeMap::from([(
-            "Version".to_string(),
-            Value::str("v3.21.4"),
-        )])),
+        Value::map(BTreeMap::from([
+            ("Version".to_string(), Value::str(ctx.helm_version)),
+            ("GitCommit".to_string(), Value::str("")),
+            ("GitTreeState".to_string(), Value::str("")),
+            ("GoVersion".to_string(), Value::str("")),
+        ])),
     );
     m.insert("Capabilities".to_string(), Value::map(caps));
     m.insert("Values".to_string(), values);
@@ -95,7 +106,7 @@ fn chart_ctx(c: &Chart, values: Value, ctx: &Context) -> Value {
 }
 
 fn collect(c: &Chart, full: &str, values: Value, ctx: &Context, out: &mut Vec<Tpl>) -> Value {
-    let me = chart_ctx(c, values.clone(), ctx);
+    let me = chart_ctx(c, values.clone(), ctx, !full.contains('/'));
     let mut subs = BTreeMap::new();
     for sub in &c.charts {
         let sv = match values.get(&sub.name) {
@@ -138,6 +149,8 @@ pub fn render_templates(
         cb.cmp(&ca).then_with(|| b.name.cmp(&a.name))
     });
     let mut engine = Engine::new();
+    engine.lookup = ctx.lookup.clone();
+    engine.limits = ctx.limits.clone();
     for t in &tpls {
         engine.add(&t.name, &t.src).map_err(|e| {
             let s = e.to_string();
@@ -194,7 +207,7 @@ fn cleanup_exec_error(s: &str) -> String {
     if parts.len() != 3 || !s.starts_with("template: ") {
         return s.to_string();
     }
-    let re = WARN.get_or_init(|| Regex::new("HELM_ERR_START(.*)HELM_ERR_END").ok());
+    let re = WARN.get_or_init(|| Regex::new("(?s)HELM_ERR_START(.*)HELM_ERR_END").ok());
     if let Some(c) = re.as_ref().and_then(|r| r.captures(parts[2]))
         && let Some(m) = c.get(1)
     {
@@ -363,5 +376,69 @@ impl ShallowCopy for Value {
             Some(e) => Value::map(e.into_iter().collect()),
             None => self.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Helm's engine tests (TestParseErrors, TestExecErrors, TestFailErrors).
+    fn helm_error(name: &str, src: &str) -> String {
+        let mut e = Engine::new();
+        if let Err(err) = e.add(name, src) {
+            let s = err.to_string();
+            let parts: Vec<&str> = s.split(": ").collect();
+            return format!("parse error at ({}): {}", parts[1], parts[parts.len() - 1]);
+        }
+        let data = Value::map(BTreeMap::from([("Values".to_string(), Value::empty_map())]));
+        match e.execute(name, &data) {
+            Ok(out) => out,
+            Err(err) => cleanup_exec_error(&err.0),
+        }
+    }
+
+    #[test]
+    fn helm_engine_error_cases() {
+        assert_eq!(
+            helm_error("undefined_function", "{{foo}}"),
+            "parse error at (undefined_function:1): function \"foo\" not defined"
+        );
+        assert_eq!(
+            helm_error(
+                "missing_required",
+                "{{required \"foo is required\" .Values.foo}}"
+            ),
+            "execution error at (missing_required:1:2): foo is required"
+        );
+        assert_eq!(
+            helm_error(
+                "c",
+                "{{required \":this: message: has many: colons:\" .Values.foo}}"
+            ),
+            "execution error at (c:1:2): :this: message: has many: colons:"
+        );
+        assert_eq!(
+            helm_error(
+                "issue6044",
+                "{{ $someEmptyValue := \"\" }}\n{{ $myvar := \"abc\" }}\n{{- required (printf \"%s: something is missing\" $myvar) $someEmptyValue | repeat 0 }}"
+            ),
+            "execution error at (issue6044:3:4): abc: something is missing"
+        );
+        assert_eq!(
+            helm_error(
+                "issue9981",
+                "{{required \"foo is required\\nmore info after the break\" .Values.foo}}"
+            ),
+            "execution error at (issue9981:1:2): foo is required\nmore info after the break"
+        );
+        assert_eq!(
+            helm_error(
+                "failtpl",
+                "All your base are belong to us{{ fail \"This is an error\" }}"
+            ),
+            "execution error at (failtpl:1:33): This is an error"
+        );
+        assert_eq!(helm_error("t", "{{ getHostByName \"helm.sh\" }}"), "");
     }
 }

@@ -12,10 +12,14 @@ pub enum Mode {
     Typed,
     /// `--set-string`: everything is a string.
     String,
+    /// `--set-json`: each value is one JSON document (numbers become float64).
+    Json,
+    /// `--set-literal`: the whole rest of the argument is one string value.
+    Literal,
 }
 
 fn typed(s: &str, mode: Mode) -> Value {
-    if mode == Mode::String {
+    if mode != Mode::Typed {
         return Value::str(s);
     }
     if s.eq_ignore_ascii_case("true") {
@@ -116,14 +120,51 @@ impl P<'_> {
             let (path, _) = self.until(&[',']);
             return read(&path).map(Value::str);
         }
+        if self.mode == Mode::Json {
+            let rest: String = self.c[self.i..].iter().collect();
+            let mut it = serde_json::Deserializer::from_str(&rest).into_iter::<serde_json::Value>();
+            let v = match it.next() {
+                Some(Ok(v)) => v,
+                // `key=` with nothing after it sets null.
+                None => serde_json::Value::Null,
+                Some(Err(_)) if rest.starts_with(',') => serde_json::Value::Null,
+                Some(Err(e)) => {
+                    return Err(format!("failed to parse JSON value for key {key:?}: {e}"));
+                }
+            };
+            let used = if v.is_null() && rest.starts_with(',') {
+                0
+            } else {
+                rest[..it.byte_offset()].chars().count()
+            };
+            self.i += used;
+            while self.c.get(self.i).is_some_and(|c| c.is_whitespace()) {
+                self.i += 1;
+            }
+            match self.c.get(self.i) {
+                None => {}
+                Some(',') => self.i += 1,
+                Some(c) => {
+                    return Err(format!("unexpected {c:?} after JSON value for key {key:?}"));
+                }
+            }
+            return Ok(crate::yaml::json_to_value_float(&v));
+        }
+        if self.mode == Mode::Literal {
+            let v: String = self.c[self.i..].iter().collect();
+            self.i = self.c.len();
+            return Ok(Value::str(v));
+        }
         if self.c.get(self.i) == Some(&'{') {
             self.i += 1;
             let (body, stop) = self.until(&['}']);
             if stop != Some('}') {
                 return Err(format!("list must terminate with '}}' in {key}"));
             }
-            if self.c.get(self.i) == Some(&',') {
-                self.i += 1;
+            match self.c.get(self.i) {
+                None => {}
+                Some(',') => self.i += 1,
+                Some(c) => return Err(format!("unexpected {c:?} after list value of {key:?}")),
             }
             let items = if body.is_empty() {
                 Vec::new()
@@ -147,6 +188,9 @@ impl P<'_> {
             }
             Some(',') => Err(format!("key {k:?} has no value (cannot end with ,)")),
             Some('=') => {
+                if k.is_empty() {
+                    return Err(format!("key {:?} has no name", self.raw));
+                }
                 let v = self.value(&k)?;
                 let mut d = data.borrow_mut();
                 if v.is_nil() {
@@ -203,6 +247,10 @@ impl P<'_> {
                 "index of {i} is greater than maximum supported index of 65536"
             ));
         }
+        if self.c.get(self.i).is_none() {
+            // `noval[0]` alone leaves the list as it is.
+            return Ok(list);
+        }
         while list.len() <= i {
             list.push(Value::Nil);
         }
@@ -248,6 +296,9 @@ pub fn parse(s: &str, mode: Mode) -> Result<Value, String> {
 }
 
 #[cfg(test)]
+mod helm_cases;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -271,5 +322,10 @@ mod tests {
         assert_eq!(j("a=null", Mode::Typed), r#"{"a":null}"#);
         assert!(parse("a", Mode::Typed).is_err());
         assert!(parse("a[x]=1", Mode::Typed).is_err());
+        assert_eq!(
+            j(r#"a.b={"c":[1,"x"]},d=true"#, Mode::Json),
+            r#"{"a":{"b":{"c":[1,"x"]}},"d":true}"#
+        );
+        assert_eq!(j(r"a=x,y\z", Mode::Literal), r#"{"a":"x,y\\z"}"#);
     }
 }

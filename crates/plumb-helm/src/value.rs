@@ -23,6 +23,10 @@ pub trait Object: std::fmt::Debug {
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>>;
     /// What `fmt.Sprint` prints for it.
     fn display(&self) -> String;
+    /// Key/value pairs when the Go type is a map (`range`, `len`, truth).
+    fn entries(&self) -> Option<Vec<(Value, Value)>> {
+        None
+    }
 }
 
 /// One template value.
@@ -41,7 +45,7 @@ pub enum Value {
     Str(Rc<str>),
     /// []interface{}
     List(ListRef),
-    /// map[string]interface{}
+    /// `map[string]interface{}`
     Map(MapRef),
     /// A host object.
     Obj(Rc<dyn Object>),
@@ -78,7 +82,7 @@ impl Value {
             Value::Str(s) => !s.is_empty(),
             Value::List(l) => !l.borrow().is_empty(),
             Value::Map(m) => !m.borrow().is_empty(),
-            Value::Obj(_) => true,
+            Value::Obj(o) => o.entries().is_none_or(|e| !e.is_empty()),
         }
     }
     /// Go-ish type name for messages and `typeOf`.

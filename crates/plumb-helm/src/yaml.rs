@@ -25,6 +25,8 @@ fn options() -> serde_saphyr::Options {
     let mut o = serde_saphyr::Options::default();
     o.legacy_octal_numbers = true;
     o.emit_comments = false;
+    // go-yaml v2 (non-strict) keeps the last of duplicate keys.
+    o.duplicate_keys = serde_saphyr::DuplicateKeyPolicy::LastWins;
     o
 }
 
@@ -65,7 +67,8 @@ pub fn to_yaml(v: &Value) -> String {
         Value::Map(m) if !m.borrow().is_empty() => emit_map(&mut out, &v, 0),
         Value::List(l) if !l.borrow().is_empty() => emit_list(&mut out, &v, 0),
         other => {
-            out.push_str(&scalar(other, 0, 0));
+            // A root block scalar is indented like a mapping value.
+            out.push_str(&scalar(other, 2, 0));
             out.push('\n');
         }
     }
@@ -314,7 +317,8 @@ pub fn resolves_non_string(s: &str) -> bool {
     if !(first.is_ascii_digit() || matches!(first, b'-' | b'+' | b'.')) {
         return false;
     }
-    if go_parse_int(s).is_some() {
+    // go-yaml v2 drops underscores before trying strconv.ParseInt(s, 0, 64).
+    if go_parse_int(&s.replace('_', "")).is_some() {
         return true;
     }
     if is_match(
@@ -690,6 +694,21 @@ mod tests {
     }
 
     #[test]
+    fn quoting_follows_yaml_v2_resolution() {
+        let q = |s: &str| to_yaml(&Value::str(s));
+        assert_eq!(q("1_000"), "\"1_000\"\n");
+        assert_eq!(q("0755"), "\"0755\"\n");
+        assert_eq!(q("yes"), "\"yes\"\n");
+        assert_eq!(q("1:20"), "\"1:20\"\n");
+        assert_eq!(q("- x"), "'- x'\n");
+        assert_eq!(q("it's"), "it's\n");
+        assert_eq!(q("a\tb"), "\"a\\tb\"\n");
+        assert_eq!(q("x #y"), "'x #y'\n");
+        assert_eq!(q("line \nnext"), "\"line \\nnext\"\n");
+        assert_eq!(q("  lead\nx\n"), "|2\n    lead\n  x\n");
+    }
+
+    #[test]
     fn key_order_is_go_yaml_v2() {
         let mut keys = vec!["b10", "b2", "B", "_x", "a"];
         keys.sort_by(|a, b| yaml_v2_key_cmp(a, b));
@@ -706,5 +725,20 @@ mod tests {
             out.lines().nth(1).is_some_and(|l| l.starts_with("  word")),
             "{out}"
         );
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::*;
+
+    #[test]
+    fn values_parse_like_helm() {
+        let v = parse_values("a: 1\na: 2\nb: yes\nc: 0755\nd: 1.0\n").unwrap_or_default();
+        assert_eq!(
+            crate::funcs::to_json_string(&v, true, None),
+            r#"{"a":2,"b":true,"c":493,"d":1}"#
+        );
+        assert!(matches!(v.get("a"), Some(Value::Float(_))));
     }
 }

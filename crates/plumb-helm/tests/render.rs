@@ -274,3 +274,209 @@ fn set_values_take_precedence_with_types() {
         r.to_output()
     );
 }
+
+#[test]
+fn missing_dependency_is_reported_as_helm_does() {
+    let root = corpus().join("argocd-example-apps");
+    let err = template(&root, &root.join("helm-dependency"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.contains("found in Chart.yaml, but missing in charts/ directory: wordpress"),
+        "{err}"
+    );
+}
+
+#[test]
+fn capabilities_know_builtin_kinds() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "a: {{ .Capabilities.APIVersions.Has \"policy/v1/PodDisruptionBudget\" }}\nb: {{ .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1\" }}\n",
+    );
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output().contains("a: true\nb: false"),
+        "{}",
+        r.to_output()
+    );
+}
+
+#[test]
+fn bad_release_names_and_paths_are_refused() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: 1\n");
+    let o = TemplateOptions {
+        release_name: "Bad_Name".into(),
+        ..opts()
+    };
+    let err = template(root.path(), &root.path().join("mychart"), &o)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(
+        err.starts_with("release name \"Bad_Name\": invalid release name"),
+        "{err}"
+    );
+    let o = TemplateOptions {
+        base_dir: Some(root.path().to_path_buf()),
+        ..opts()
+    };
+    let err = template(root.path(), Path::new("nope"), &o)
+        .err()
+        .map(|e| e.to_string());
+    assert_eq!(err.as_deref(), Some("path \"nope\" not found"));
+}
+
+#[test]
+fn files_glob_range_and_config() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "{{- range $path, $_ := .Files.Glob \"conf/*.ini\" }}\n{{ base $path }}: {{ $.Files.Get $path | trim | quote }}\n{{- end }}\nn: {{ len (.Files.Glob \"conf/*\") }}\nempty: {{ if .Files.Glob \"nope/*\" }}no{{ else }}yes{{ end }}\ncfg:\n{{ (.Files.Glob \"conf/*.ini\").AsConfig | indent 2 }}\nlines: {{ .Files.Lines \"conf/b.ini\" | len }}\n",
+    );
+    write(root.path(), "mychart/conf/a.ini", "x=1\n");
+    write(root.path(), "mychart/conf/b.ini", "y=2\nz=3\n");
+    write(root.path(), "mychart/conf/c.txt", "other");
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    let out = r.to_output();
+    assert!(
+        out.contains("a.ini: \"x=1\"\nb.ini: \"y=2\\nz=3\"\nn: 3\nempty: yes\ncfg:\n  a.ini: |\n    x=1\n  b.ini: |\n    y=2\n    z=3\nlines: 2"),
+        "{out}"
+    );
+}
+
+#[test]
+fn lookup_is_empty_offline_and_uses_the_cluster_when_enabled() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "a: {{ dig \"data\" \"pw\" \"none\" (lookup \"v1\" \"Secret\" \"ns\" \"s\") }}\n",
+    );
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.to_output().contains("a: none"), "{}", r.to_output());
+    let o = TemplateOptions {
+        lookup: Some(plumb_helm::Lookup(std::sync::Arc::new(
+            |api, kind, ns, name| {
+                Ok(if (api, kind, ns, name) == ("v1", "Secret", "ns", "s") {
+                    serde_json::json!({"data": {"pw": "c2VjcmV0"}})
+                } else {
+                    serde_json::Value::Null
+                })
+            },
+        ))),
+        ..opts()
+    };
+    let r =
+        template(root.path(), &root.path().join("mychart"), &o).unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.to_output().contains("a: c2VjcmV0"), "{}", r.to_output());
+}
+
+#[test]
+fn runaway_templates_hit_limits() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: {{ repeat 1000000000000 \"x\" }}\n");
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("exceeds the limit"), "{err}");
+    mini_chart(
+        root.path(),
+        "{{ range until 1000000 }}{{ range until 1000000 }}{{ end }}{{ end }}\n",
+    );
+    let o = TemplateOptions {
+        limits: plumb_helm::tmpl::exec::Limits {
+            max_duration: std::time::Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..opts()
+    };
+    let started = std::time::Instant::now();
+    let err = template(root.path(), &root.path().join("mychart"), &o)
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("exceeded the time limit"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
+    mini_chart(
+        root.path(),
+        "{{ range until 100000 }}{{ printf \"%0100000d\" 1 }}{{ end }}\n",
+    );
+    let err = template(root.path(), &root.path().join("mychart"), &opts())
+        .err()
+        .map(|e| e.to_string())
+        .unwrap_or_default();
+    assert!(err.contains("output exceeds the limit"), "{err}");
+}
+
+#[test]
+fn results_cross_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<plumb_helm::Rendered>();
+    assert_send_sync::<plumb_helm::Error>();
+    assert_send_sync::<TemplateOptions>();
+}
+
+#[test]
+fn chart_yaml_numbers_keep_their_text() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "v: {{ .Chart.AppVersion | quote }}\nc: {{ .Chart.Version | quote }}\n",
+    );
+    write(
+        root.path(),
+        "mychart/Chart.yaml",
+        "apiVersion: v2\nname: mychart\nversion: 1.0\nappVersion: 1.10 # comment\n",
+    );
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output().contains("v: \"1.10\"\nc: \"1.0\""),
+        "{}",
+        r.to_output()
+    );
+}
+
+#[test]
+fn helmignore_and_hidden_templates() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(root.path(), "a: {{ len (.Files.Glob \"*.txt\") }}\n");
+    write(root.path(), "mychart/templates/.swp", "not: {{ valid");
+    write(
+        root.path(),
+        "mychart/.helmignore",
+        "# comment\n*.bak\nsecret/\n",
+    );
+    write(root.path(), "mychart/keep.txt", "x");
+    write(root.path(), "mychart/drop.bak", "x");
+    write(root.path(), "mychart/secret/key.txt", "x");
+    let r = template(root.path(), &root.path().join("mychart"), &opts())
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(r.to_output().contains("a: 1"), "{}", r.to_output());
+}
+
+#[test]
+fn kube_version_keeps_build_metadata() {
+    let root = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    mini_chart(
+        root.path(),
+        "v: {{ .Capabilities.KubeVersion }} {{ .Capabilities.KubeVersion.Minor }} {{ semverCompare \">=1.28-0\" .Capabilities.KubeVersion.Version }}\n",
+    );
+    let o = TemplateOptions {
+        kube_version: Some("v1.29.3+k3s1".into()),
+        ..opts()
+    };
+    let r =
+        template(root.path(), &root.path().join("mychart"), &o).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        r.to_output().contains("v: v1.29.3+k3s1 29 true"),
+        "{}",
+        r.to_output()
+    );
+}

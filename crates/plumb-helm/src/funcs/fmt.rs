@@ -3,6 +3,9 @@
 
 use crate::value::{Value, format_float_g};
 
+/// Widths and precisions beyond this are clamped (Go would try to allocate them).
+const MAX_PAD: usize = 1 << 20;
+
 #[derive(Default, Clone, Copy)]
 struct Spec {
     minus: bool,
@@ -43,7 +46,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
         if i < chars.len() && chars[i] == '*' {
             i += 1;
             if let Some(Value::Int(w)) = args.get(argi) {
-                spec.width = Some(w.unsigned_abs() as usize);
+                spec.width = Some((w.unsigned_abs() as usize).min(MAX_PAD));
                 if *w < 0 {
                     spec.minus = true;
                 }
@@ -56,7 +59,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                 i += 1;
             }
             if !w.is_empty() {
-                spec.width = w.parse().ok();
+                spec.width = w.parse::<usize>().ok().map(|w| w.min(MAX_PAD));
             }
         }
         if i < chars.len() && chars[i] == '.' {
@@ -64,7 +67,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             if i < chars.len() && chars[i] == '*' {
                 i += 1;
                 if let Some(Value::Int(p)) = args.get(argi) {
-                    spec.prec = Some((*p).max(0) as usize);
+                    spec.prec = Some(((*p).max(0) as usize).min(MAX_PAD));
                 }
                 argi += 1;
             } else {
@@ -73,7 +76,7 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
                     p.push(chars[i]);
                     i += 1;
                 }
-                spec.prec = Some(p.parse().unwrap_or(0));
+                spec.prec = Some(p.parse::<usize>().unwrap_or(0).min(MAX_PAD));
             }
         }
         let Some(&verb) = chars.get(i) else {

@@ -214,12 +214,19 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
     });
     m.insert("fail", |_, a| {
         want(a, 1)?;
-        Err(s(&a[0]))
+        // Helm wraps fail's message like required's, so that only the message is reported.
+        Err(format!("{WARN_START}{}{WARN_END}", s(&a[0])))
     });
-    m.insert("lookup", |_, a| {
+    m.insert("lookup", |e, a| {
         want(a, 4)?;
-        // Offline rendering (helm template) has no cluster: lookup yields an empty map.
-        Ok(Value::map(BTreeMap::new()))
+        match &e.lookup {
+            // Offline rendering (helm template) has no cluster: lookup yields an empty map.
+            None => Ok(Value::map(BTreeMap::new())),
+            Some(l) => match (l.0)(&s(&a[0]), &s(&a[1]), &s(&a[2]), &s(&a[3]))? {
+                serde_json::Value::Null => Ok(Value::map(BTreeMap::new())),
+                j => Ok(Value::from_json(&j)),
+            },
+        }
     });
     m.insert("toYaml", |_, a| {
         want(a, 1)?;
@@ -312,6 +319,9 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
             Ok(_) => Value::list(Vec::new()),
             Err(err) => Value::list(vec![Value::str(err)]),
         })
+    });
+    m.insert("fromToml", |_, _| {
+        Err("not supported yet: fromToml".to_string())
     });
     m.insert("toToml", |_, a| {
         want(a, 1)?;

@@ -7,7 +7,7 @@ use base64::Engine as _;
 use regex::Regex;
 use sha2::Digest;
 
-use super::{Func, s, want, want_min};
+use super::{Func, s, want};
 use crate::value::Value;
 
 fn rx(p: &str) -> Result<Regex, String> {
@@ -45,7 +45,8 @@ fn rand_u64() -> u64 {
 }
 
 fn rand_from(chars: &[u8], n: i64) -> String {
-    (0..n.max(0))
+    // Oversized requests are clamped rather than allocated.
+    (0..n.clamp(0, super::MAX_BUILD as i64))
         .map(|_| chars[(rand_u64() % chars.len() as u64) as usize] as char)
         .collect()
 }
@@ -64,9 +65,10 @@ pub struct Version {
 /// Parse a version leniently, as Masterminds' `NewVersion` does.
 pub fn parse_version(v: &str) -> Result<Version, String> {
     let t = v.trim().trim_start_matches('v');
-    let (core, pre) = match t.split_once('-') {
-        Some((c, p)) => (c, p.split('+').next().unwrap_or("").to_string()),
-        None => (t.split('+').next().unwrap_or(""), String::new()),
+    let (main, _build) = t.split_once('+').unwrap_or((t, ""));
+    let (core, pre) = match main.split_once('-') {
+        Some((c, p)) => (c, p.to_string()),
+        None => (main, String::new()),
     };
     let parts: Vec<&str> = core.split('.').collect();
     if parts.is_empty()
@@ -291,142 +293,7 @@ fn path_clean(p: &str) -> String {
     }
 }
 
-/// Civil date from days since the epoch (Howard Hinnant's algorithm).
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// Format unix seconds (UTC) with a Go layout.
-fn go_date(layout: &str, secs: i64) -> String {
-    let (y, mo, d) = civil(secs.div_euclid(86_400));
-    let sod = secs.rem_euclid(86_400);
-    let (h, mi, se) = (sod / 3600, (sod % 3600) / 60, sod % 60);
-    const MONTHS: [&str; 12] = [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ];
-    const DAYS: [&str; 7] = [
-        "Thursday",
-        "Friday",
-        "Saturday",
-        "Sunday",
-        "Monday",
-        "Tuesday",
-        "Wednesday",
-    ];
-    let wd = DAYS[secs.div_euclid(86_400).rem_euclid(7) as usize];
-    let month = MONTHS[(mo as usize).saturating_sub(1) % 12];
-    let subs: [(&str, String); 20] = [
-        ("2006", format!("{y:04}")),
-        ("January", month.to_string()),
-        ("Monday", wd.to_string()),
-        ("Jan", month[..3].to_string()),
-        ("Mon", wd[..3].to_string()),
-        ("MST", "UTC".into()),
-        ("Z07:00", "Z".into()),
-        ("-07:00", "+00:00".into()),
-        ("-0700", "+0000".into()),
-        ("01", format!("{mo:02}")),
-        ("02", format!("{d:02}")),
-        ("_2", format!("{d:>2}")),
-        ("15", format!("{h:02}")),
-        (
-            "03",
-            format!("{:02}", if h % 12 == 0 { 12 } else { h % 12 }),
-        ),
-        ("04", format!("{mi:02}")),
-        ("05", format!("{se:02}")),
-        ("06", format!("{:02}", y % 100)),
-        ("PM", if h >= 12 { "PM".into() } else { "AM".into() }),
-        ("1", mo.to_string()),
-        ("2", d.to_string()),
-    ];
-    let mut out = String::new();
-    let mut rest = layout;
-    'outer: while !rest.is_empty() {
-        for (pat, rep) in &subs {
-            if let Some(r) = rest.strip_prefix(pat) {
-                out.push_str(rep);
-                rest = r;
-                continue 'outer;
-            }
-        }
-        let c = rest.chars().next().unwrap_or(' ');
-        out.push(c);
-        rest = &rest[c.len_utf8()..];
-    }
-    out
-}
-
-fn now_secs() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-fn time_arg(v: &Value) -> i64 {
-    match v {
-        Value::Int(i) => *i,
-        Value::Float(f) => *f as i64,
-        Value::Obj(o) => o
-            .field("Unix")
-            .map(|u| super::int(&u))
-            .unwrap_or_else(now_secs),
-        _ => now_secs(),
-    }
-}
-
-/// A point in time (`now`), printed like Go's `time.Time`.
-#[derive(Debug)]
-struct Time(i64);
-
-impl crate::value::Object for Time {
-    fn type_name(&self) -> &'static str {
-        "time.Time"
-    }
-    fn field(&self, name: &str) -> Option<Value> {
-        match name {
-            "Unix" => Some(Value::Int(self.0)),
-            "Year" => Some(Value::Int(civil(self.0.div_euclid(86_400)).0)),
-            _ => None,
-        }
-    }
-    fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
-        match name {
-            "Format" => Some(Ok(Value::str(go_date(
-                &args.first().map(s).unwrap_or_default(),
-                self.0,
-            )))),
-            "Unix" => Some(Ok(Value::Int(self.0))),
-            _ => None,
-        }
-    }
-    fn display(&self) -> String {
-        go_date("2006-01-02 15:04:05 +0000 UTC", self.0)
-    }
-}
-
-fn unsupported(name: &str) -> Result<Value, String> {
+pub(super) fn unsupported(name: &str) -> Result<Value, String> {
     Err(format!("not supported yet: {name}"))
 }
 
@@ -604,7 +471,6 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         "decryptAES",
         "htpasswd",
         "bcrypt",
-        "getHostByName",
         "buildCustomCert",
         "randBytes",
     ] {
@@ -644,52 +510,84 @@ pub(super) fn register(m: &mut HashMap<&'static str, Func>) {
         want(a, 1)?;
         Ok(Value::str(path_clean(&s(&a[0]))))
     });
+    m.insert("osBase", |e, a| super::get("base").ok_or("base")?(e, a));
+    m.insert("osDir", |e, a| super::get("dir").ok_or("dir")?(e, a));
+    m.insert("osExt", |e, a| super::get("ext").ok_or("ext")?(e, a));
+    m.insert("osClean", |e, a| super::get("clean").ok_or("clean")?(e, a));
+    m.insert("osIsAbs", |e, a| super::get("isAbs").ok_or("isAbs")?(e, a));
     m.insert("isAbs", |_, a| {
         want(a, 1)?;
         Ok(Value::Bool(s(&a[0]).starts_with('/')))
     });
 
-    m.insert("now", |_, _| {
-        Ok(Value::Obj(std::rc::Rc::new(Time(now_secs()))))
-    });
-    m.insert("unixEpoch", |_, a| {
+    m.insert("b32enc", |_, a| {
         want(a, 1)?;
-        Ok(Value::str(time_arg(&a[0]).to_string()))
+        Ok(Value::str(base32_encode(s(&a[0]).as_bytes())))
     });
-    m.insert("date", |_, a| {
-        want(a, 2)?;
-        Ok(Value::str(go_date(&s(&a[0]), time_arg(&a[1]))))
-    });
-    m.insert("dateInZone", |_, a| {
-        want_min(a, 2)?;
-        Ok(Value::str(go_date(&s(&a[0]), time_arg(&a[1]))))
-    });
-    m.insert("htmlDate", |_, a| {
+    m.insert("b32dec", |_, a| {
         want(a, 1)?;
-        Ok(Value::str(go_date("2006-01-02", time_arg(&a[0]))))
+        Ok(Value::str(match base32_decode(&s(&a[0])) {
+            Some(b) => String::from_utf8_lossy(&b).to_string(),
+            None => "illegal base32 data".to_string(),
+        }))
     });
-    m.insert("htmlDateInZone", |_, a| {
-        want_min(a, 1)?;
-        Ok(Value::str(go_date("2006-01-02", time_arg(&a[0]))))
+    m.insert("toDecimal", |_, a| {
+        want(a, 1)?;
+        Ok(Value::Int(i64::from_str_radix(&s(&a[0]), 8).unwrap_or(0)))
     });
-    for name in [
-        "dateModify",
-        "mustDateModify",
-        "toDate",
-        "mustToDate",
-        "ago",
-        "duration",
-        "durationRound",
-    ] {
-        m.insert(name, |_, _| {
-            unsupported("date arithmetic (toDate, dateModify, ago, duration)")
-        });
+    m.insert("shuffle", |_, a| {
+        want(a, 1)?;
+        let mut c: Vec<char> = s(&a[0]).chars().collect();
+        for i in (1..c.len()).rev() {
+            let j = (rand_u64() % (i as u64 + 1)) as usize;
+            c.swap(i, j);
+        }
+        Ok(Value::str(c.into_iter().collect::<String>()))
+    });
+    for name in ["urlParse", "urlJoin"] {
+        m.insert(name, |_, _| unsupported("urlParse/urlJoin"));
     }
-    m.insert("env", |_, _| Ok(Value::str("")));
-    m.insert("expandenv", |_, a| {
+    // Helm answers DNS lookups with "" unless --enable-dns; rendering here never resolves.
+    m.insert("getHostByName", |_, a| {
         want(a, 1)?;
-        Ok(a[0].clone())
+        Ok(Value::str(""))
     });
+}
+
+const B32: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
+
+fn base32_encode(data: &[u8]) -> String {
+    let mut out = String::new();
+    for chunk in data.chunks(5) {
+        let mut buf = [0u8; 5];
+        buf[..chunk.len()].copy_from_slice(chunk);
+        let bits = buf.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        let chars = (chunk.len() * 8).div_ceil(5);
+        for i in 0..8 {
+            if i < chars {
+                out.push(B32[((bits >> (35 - i * 5)) & 31) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+fn base32_decode(s: &str) -> Option<Vec<u8>> {
+    let mut bits = 0u64;
+    let mut n = 0;
+    let mut out = Vec::new();
+    for c in s.trim_end_matches('=').bytes() {
+        let v = B32.iter().position(|&x| x == c)? as u64;
+        bits = (bits << 5) | v;
+        n += 5;
+        if n >= 8 {
+            n -= 8;
+            out.push(((bits >> n) & 0xff) as u8);
+        }
+    }
+    Some(out)
 }
 
 fn hex(b: &[u8]) -> String {
@@ -718,10 +616,9 @@ mod tests {
 
     #[test]
     fn dates_and_paths() {
-        assert_eq!(
-            go_date("2006-01-02T15:04:05Z07:00", 0),
-            "1970-01-01T00:00:00Z"
-        );
         assert_eq!(path_clean("a/b/../c/./d/"), "a/c/d");
+        assert_eq!(base32_encode(b"hello"), "NBSWY3DP");
+        assert_eq!(base32_encode(b"hi"), "NBUQ====");
+        assert_eq!(base32_decode("NBUQ===="), Some(b"hi".to_vec()));
     }
 }

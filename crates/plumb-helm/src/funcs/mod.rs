@@ -13,6 +13,8 @@ mod misc;
 pub mod semver {
     pub use super::misc::{Version, parse_version, semver_matches};
 }
+mod collections;
+mod dates;
 mod sprig;
 
 pub use helm::to_json_string;
@@ -27,6 +29,8 @@ fn table() -> &'static HashMap<&'static str, Func> {
         let mut m: HashMap<&'static str, Func> = HashMap::new();
         builtins(&mut m);
         sprig::register(&mut m);
+        collections::register(&mut m);
+        dates::register(&mut m);
         misc::register(&mut m);
         helm::register(&mut m);
         m
@@ -66,6 +70,19 @@ pub fn string_params(name: &str) -> &'static [usize] {
         "substr" => &[2],
         _ => &[],
     }
+}
+
+/// Largest string or list a single function may build (guards `repeat 1e12`-style input).
+pub(crate) const MAX_BUILD: usize = 64 << 20;
+
+/// Refuse to build something larger than [`MAX_BUILD`].
+pub(crate) fn check_size(what: &str, n: u128) -> Result<(), String> {
+    if n > MAX_BUILD as u128 {
+        return Err(format!(
+            "{what}: result of {n} elements/bytes exceeds the limit of {MAX_BUILD}"
+        ));
+    }
+    Ok(())
 }
 
 // ---- argument helpers ----
@@ -171,6 +188,7 @@ fn builtins(m: &mut HashMap<&'static str, Func>) {
             Value::Str(s) => s.len() as i64,
             Value::List(l) => l.borrow().len() as i64,
             Value::Map(m) => m.borrow().len() as i64,
+            Value::Obj(o) if o.entries().is_some() => o.entries().map_or(0, |e| e.len()) as i64,
             Value::Nil => return Err("len of nil pointer".into()),
             other => return Err(format!("len of type {}", other.type_name())),
         }))

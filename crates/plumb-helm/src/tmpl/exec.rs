@@ -20,6 +20,8 @@ pub struct Limits {
     pub max_depth: usize,
     /// Maximum bytes one template may produce.
     pub max_output: usize,
+    /// Wall-clock budget for one `template()` call (all templates together).
+    pub max_duration: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -27,6 +29,7 @@ impl Default for Limits {
         Limits {
             max_depth: 1000,
             max_output: 64 << 20,
+            max_duration: std::time::Duration::from_secs(60),
         }
     }
 }
@@ -37,8 +40,12 @@ pub struct Engine {
     depth: usize,
     /// Limits applied to every execution.
     pub limits: Limits,
-    /// Whether `lookup` may be used (it always returns an empty map offline).
+    /// Names of the templates whose functions are running (innermost last).
     pub current_template: Vec<String>,
+    /// Cluster access for `lookup`; `None` renders offline (empty results).
+    pub lookup: Option<crate::Lookup>,
+    started: std::time::Instant,
+    steps: u64,
 }
 
 enum Flow {
@@ -68,6 +75,9 @@ impl Engine {
             depth: 0,
             limits: Limits::default(),
             current_template: Vec::new(),
+            lookup: None,
+            started: std::time::Instant::now(),
+            steps: 0,
         }
     }
 
@@ -75,7 +85,7 @@ impl Engine {
     /// Later definitions replace earlier ones, except that an empty body never replaces.
     pub fn add(&mut self, name: &str, src: &str) -> Result<(), ParseError> {
         let trees = parse(name, src, &|f| funcs::exists(f))?;
-        let mut map: TreeMap = (*self.layers[0]).clone();
+        let map = Rc::make_mut(&mut self.layers[0]);
         for t in trees {
             let empty = t
                 .root
@@ -86,7 +96,6 @@ impl Engine {
             }
             map.insert(t.name.clone(), t);
         }
-        self.layers[0] = Rc::new(map);
         Ok(())
     }
 
@@ -166,7 +175,20 @@ impl Engine {
         Ok(Flow::Normal)
     }
 
+    /// Count a step of work; every few thousand steps compare against the time budget.
+    fn tick(&mut self, t: &Tree) -> Res<()> {
+        self.steps += 1;
+        if self.steps.is_multiple_of(4096) && self.started.elapsed() > self.limits.max_duration {
+            return Err(ExecError(format!(
+                "template: {}: rendering exceeded the time limit of {:?}",
+                t.name, self.limits.max_duration
+            )));
+        }
+        Ok(())
+    }
+
     fn walk(&mut self, t: &Tree, f: &mut Frame, dot: &Value, node: &Node) -> Res<Flow> {
+        self.tick(t)?;
         match node {
             Node::Text(s) => f.out.push_str(s),
             Node::Action(p) => {
@@ -246,6 +268,7 @@ impl Engine {
                 .map(|(k, x)| (Value::str(k.as_str()), x.clone()))
                 .collect(),
             Value::Int(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::Obj(o) if o.entries().is_some() => o.entries().unwrap_or_default(),
             Value::Nil => Vec::new(),
             other => {
                 return Err(self.err(
@@ -265,6 +288,7 @@ impl Engine {
             return Ok(Flow::Normal);
         }
         for (k, elem) in items {
+            self.tick(t)?;
             match c.pipe.decl.len() {
                 1 => set_or_push(f, &c.pipe.decl[0], elem.clone(), c.pipe.is_assign, mark),
                 2 => {
