@@ -176,6 +176,7 @@ impl Renderer {
         engine.limits = Limits {
             max_depth: 100,
             max_output: MAX_OUTPUT,
+            ..Limits::default()
         };
         engine
             .add(HELPERS_NAME, HELPERS)

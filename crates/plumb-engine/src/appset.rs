@@ -140,8 +140,8 @@ pub(crate) async fn reconcile(context: &Arc<Context>, set: &Value) -> Duration {
                     })
                 });
             let app_name = str_at(&app, &["metadata", "name"]).to_string();
-            if owned && !generated_names.contains(&app_name) {
-                if let Err(error) = context
+            if owned && !generated_names.contains(&app_name)
+                && let Err(error) = context
                     .cluster
                     .delete(
                         API_VERSION,
@@ -157,7 +157,6 @@ pub(crate) async fn reconcile(context: &Arc<Context>, set: &Value) -> Duration {
                         error_chain(&error)
                     ));
                 }
-            }
         }
     }
     let mut conditions = vec![condition(
