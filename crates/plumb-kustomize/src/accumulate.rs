@@ -333,9 +333,7 @@ fn accumulate_entry(
                 vars: Vec::new(),
             };
             accumulate(&sub, &mut sub_acc, stack).and_then(|()| {
-                for r in sub_acc.resources {
-                    append(acc, r, &t.file, entry)?;
-                }
+                append_all(acc, sub_acc.resources, &t.file, entry)?;
                 acc.config.merge(sub_acc.config);
                 for v in sub_acc.vars {
                     if acc.vars.iter().any(|x| x.name == v.name) {
@@ -365,11 +363,11 @@ fn accumulate_entry(
         path: path.clone(),
         source,
     })?;
+    let mut batch = Vec::with_capacity(docs.len());
     for doc in docs {
-        let r = new_resource(doc, &path, t.origins.then(|| rel.clone()))?;
-        append(acc, r, &t.file, entry)?;
+        batch.push(new_resource(doc, &path, t.origins.then(|| rel.clone()))?);
     }
-    Ok(())
+    append_all(acc, batch, &t.file, entry)
 }
 
 pub(crate) fn new_resource(
@@ -404,6 +402,45 @@ pub(crate) fn new_resource(
         r.origin = Some(serde_json::json!({ "path": p }));
     }
     Ok(r)
+}
+
+/// Add resources, refusing any whose current id is already present (one id set per batch).
+pub(crate) fn append_all(
+    acc: &mut Acc,
+    batch: Vec<Resource>,
+    file: &Path,
+    entry: &str,
+) -> Result<(), Error> {
+    let key = |r: &Resource| {
+        let g = r.gvk();
+        (
+            g.group,
+            g.version,
+            g.kind,
+            r.name().to_string(),
+            r.namespace().to_string(),
+        )
+    };
+    let mut seen: std::collections::HashSet<_> = acc.resources.iter().map(key).collect();
+    for r in batch {
+        if !seen.insert(key(&r)) {
+            return Err(duplicate(&r, file, entry));
+        }
+        acc.resources.push(r);
+    }
+    Ok(())
+}
+
+fn duplicate(r: &Resource, file: &Path, entry: &str) -> Error {
+    field_err(
+        file,
+        "resources",
+        format!(
+            "merging resources from '{entry}': may not add resource with an already \
+             registered id: {}",
+            r.id_display()
+        ),
+    )
 }
 
 /// Add a resource, refusing a second one with the same current id.

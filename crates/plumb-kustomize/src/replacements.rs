@@ -164,17 +164,14 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
             return Err("target must specify a select".into());
         };
         let opts = target.options.clone().unwrap_or_default();
+        let select = crate::resource::SelectorMatcher::new(tsel)?;
+        let rejects = target
+            .reject
+            .iter()
+            .map(crate::resource::SelectorMatcher::new)
+            .collect::<Result<Vec<_>, _>>()?;
         for res in &mut acc.resources {
-            if !res.matches_selector(tsel)? {
-                continue;
-            }
-            let mut rejected = false;
-            for rej in &target.reject {
-                if res.matches_selector(rej)? {
-                    rejected = true;
-                }
-            }
-            if rejected {
+            if !select.matches(res) || rejects.iter().any(|r| r.matches(res)) {
                 continue;
             }
             for fp in &target.field_paths {
