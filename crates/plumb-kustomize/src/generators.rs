@@ -439,3 +439,26 @@ pub(crate) fn encode_base64_lines(data: &[u8]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_splits_long_values_into_lines() {
+        assert_eq!(encode_base64_lines(b"admin"), "YWRtaW4=");
+        let long = encode_base64_lines(&[b'x'; 60]);
+        let lines: Vec<&str> = long.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), 70);
+        assert!(long.ends_with('\n'));
+    }
+
+    #[test]
+    fn literal_quotes_are_removed_only_when_matching() {
+        assert_eq!(remove_quotes("\"a b\""), "a b");
+        assert_eq!(remove_quotes("'x'"), "x");
+        assert_eq!(remove_quotes("'x\""), "'x\"");
+        assert_eq!(remove_quotes("\""), "\"");
+    }
+}

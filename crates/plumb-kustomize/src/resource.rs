@@ -335,3 +335,53 @@ fn parse_set(rest: &str) -> Result<Vec<String>, String> {
         .ok_or_else(|| format!("invalid label selector set {rest:?}"))?;
     Ok(inner.split(',').map(|s| s.trim().to_string()).collect())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_selectors() {
+        let labels = json!({"app": "web", "tier": "front"});
+        let labels = labels.as_object().cloned().unwrap_or_default();
+        assert_eq!(label_selector_matches("app=web", &labels), Ok(true));
+        assert_eq!(
+            label_selector_matches("app=web,tier!=front", &labels),
+            Ok(false)
+        );
+        assert_eq!(
+            label_selector_matches("tier in (back, front)", &labels),
+            Ok(true)
+        );
+        assert_eq!(
+            label_selector_matches("tier notin (front)", &labels),
+            Ok(false)
+        );
+        assert_eq!(label_selector_matches("!missing,app", &labels), Ok(true));
+        assert!(label_selector_matches("tier in front", &labels).is_err());
+    }
+
+    #[test]
+    fn selector_matcher_uses_anchored_regexes_and_old_names() {
+        let mut r = Resource::new(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),
+        );
+        r.set_name("prod-web");
+        let sel = |name: &str| Selector {
+            kind: Some("Deploy.*".into()),
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        assert!(SelectorMatcher::new(&sel("web")).is_ok_and(|m| m.matches(&r)));
+        assert!(SelectorMatcher::new(&sel("prod-.*")).is_ok_and(|m| m.matches(&r)));
+        assert!(SelectorMatcher::new(&sel("we")).is_ok_and(|m| !m.matches(&r)));
+        assert!(SelectorMatcher::new(&sel("(")).is_err());
+    }
+
+    #[test]
+    fn id_display_matches_kustomize() {
+        let gvk = Gvk::from_api_version("v1", "Service");
+        assert_eq!(id_display(&gvk, "web", ""), "Service.v1.[noGrp]/web.[noNs]");
+    }
+}

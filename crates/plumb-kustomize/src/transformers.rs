@@ -494,3 +494,49 @@ fn crd_walk(
         path.pop();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(
+        name: &str,
+        new_name: Option<&str>,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> ImageArgs {
+        ImageArgs {
+            name: name.into(),
+            new_name: new_name.map(Into::into),
+            new_tag: tag.map(Into::into),
+            digest: digest.map(Into::into),
+            tag_suffix: None,
+        }
+    }
+
+    #[test]
+    fn image_updates() {
+        assert_eq!(
+            update_image("nginx:1.0", &img("nginx", None, Some("2"), None)),
+            Some("nginx:2".into())
+        );
+        assert_eq!(
+            update_image(
+                "localhost:5000/app:1",
+                &img("localhost:5000/app", Some("r/app"), None, None)
+            ),
+            Some("r/app:1".into())
+        );
+        assert_eq!(
+            update_image(
+                "nginx@sha256:abc",
+                &img("nginx", None, Some("1"), Some("sha256:def"))
+            ),
+            Some("nginx:1@sha256:def".into())
+        );
+        assert_eq!(
+            update_image("nginx-extra:1", &img("nginx", None, Some("2"), None)),
+            None
+        );
+    }
+}
