@@ -223,6 +223,20 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
                     format!("unexpected kind {kind:?}, expected Kustomization or Component"),
                 ));
             }
+            let (kind, want) = match k.kind.as_deref() {
+                Some("Component") => ("Component", "kustomize.config.k8s.io/v1alpha1"),
+                _ => ("Kustomization", "kustomize.config.k8s.io/v1beta1"),
+            };
+            if let Some(api) = k.api_version.as_deref()
+                && !api.is_empty()
+                && api != want
+            {
+                return Err(crate::error::field_err(
+                    path,
+                    "apiVersion",
+                    format!("apiVersion for {kind} should be {want}, found {api:?}"),
+                ));
+            }
             Ok(k)
         }
         Err(whole) => {

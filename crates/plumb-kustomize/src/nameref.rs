@@ -64,7 +64,15 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
                             }
                         })
                         .collect();
-                    matching.first().copied()
+                    // Sibling bases may hold same-named objects; prefer the one that ended up in
+                    // the referrer's namespace.
+                    let current_ns = referrer_ns.last().map(String::as_str).unwrap_or("");
+                    let wanted = ns.unwrap_or(current_ns);
+                    matching
+                        .iter()
+                        .find(|c| ns_equal(&c.namespace, wanted))
+                        .or_else(|| matching.first())
+                        .copied()
                 };
                 visit(&mut r.obj, &segs, None, &mut |v| {
                     rewrite(v, nb, &pick);
