@@ -37,6 +37,9 @@ struct Opts {
     index: i64,
     #[serde(default)]
     create: bool,
+    /// Accepted and, like Kustomize v5.5.0, without effect.
+    #[serde(default, rename = "encoding")]
+    _encoding: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]

@@ -193,3 +193,34 @@ fn root_cause(err: &Error) -> &Error {
         other => other,
     }
 }
+
+#[test]
+fn deeply_nested_yaml_is_an_error_not_a_crash() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut doc = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: ");
+    doc.push_str(&"[".repeat(100_000));
+    write(&tmp.path().join("deep.yaml"), &doc);
+    kustomization(tmp.path(), "resources:\n- deep.yaml\n");
+    let err = build(tmp.path(), tmp.path(), &Options::default()).expect_err("must fail");
+    assert!(err.chain().contains("deep.yaml"), "{}", err.chain());
+}
+
+#[test]
+fn alias_bomb_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut doc = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..12 {
+        let prev = i - 1;
+        doc.push_str(&format!(
+            "x{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+        ));
+    }
+    write(&tmp.path().join("bomb.yaml"), &doc);
+    kustomization(tmp.path(), "resources:\n- bomb.yaml\n");
+    let started = std::time::Instant::now();
+    let err = build(tmp.path(), tmp.path(), &Options::default()).expect_err("must refuse");
+    assert!(err.chain().contains("bomb.yaml"), "{}", err.chain());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
