@@ -169,7 +169,7 @@ pub(crate) fn load_kustomization(
     for name in kustomization::FILE_NAMES {
         let candidate = dir.join(name);
         if candidate.is_file() {
-            let file = loader.resolve(dir, name)?;
+            let file = loader.resolve_file(dir, name)?;
             let text = loader.read_string(&file)?;
             let k = kustomization::parse(&candidate, &text)?;
             return Ok((k, candidate));
@@ -200,7 +200,7 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
             .map_err(|e| e.context(format!("accumulating resources from '{entry}'")))?;
     }
     for c in t.k.configurations.clone().unwrap_or_default() {
-        let path = t.loader.resolve(&t.dir, &c)?;
+        let path = t.loader.resolve_file(&t.dir, &c)?;
         let text = t.loader.read_string(&path)?;
         let doc = crate::yaml::parse_raw(&text)
             .map_err(|source| Error::Yaml {
@@ -215,7 +215,7 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
         acc.config.merge(cfg);
     }
     for c in t.k.crds.clone().unwrap_or_default() {
-        let path = t.loader.resolve(&t.dir, &c)?;
+        let path = t.loader.resolve_file(&t.dir, &c)?;
         let text = t.loader.read_string(&path)?;
         let cfg = transformers::config_from_crd(&text)
             .map_err(|m| field_err(&t.file, "crds", format!("{c}: {m}")))?;
@@ -358,6 +358,7 @@ fn accumulate_entry(
             format!("{entry}: components must be directories"),
         ));
     }
+    t.loader.check_file_in(&t.dir, &path)?;
     let text = t.loader.read_string(&path)?;
     let docs = crate::yaml::parse_stream(&text).map_err(|source| Error::Yaml {
         path: path.clone(),

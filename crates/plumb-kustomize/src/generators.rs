@@ -38,7 +38,7 @@ pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
         )?;
     }
     for entry in t.k.generators.clone().unwrap_or_default() {
-        let path = t.loader.resolve(&t.dir, &entry)?;
+        let path = t.loader.resolve_file(&t.dir, &entry)?;
         if path.is_dir() {
             return Err(Error::Unsupported {
                 path: t.file.clone(),
@@ -340,7 +340,7 @@ fn load_pairs(
     for env in &envs {
         let path = t
             .loader
-            .resolve(&t.dir, env)
+            .resolve_file(&t.dir, env)
             .map_err(|e| e.context(format!("loading KV pairs: env source file {env:?}")))?;
         let text = t.loader.read_string(&path)?;
         for (i, line) in text.lines().enumerate() {
@@ -407,7 +407,7 @@ fn load_pairs(
         };
         let path = t
             .loader
-            .resolve(&t.dir, rel)
+            .resolve_file(&t.dir, rel)
             .map_err(|e| e.context(format!("loading KV pairs: file source {src:?}")))?;
         pairs.push((key, t.loader.read_bytes(&path)?));
     }

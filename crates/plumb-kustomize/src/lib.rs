@@ -46,6 +46,20 @@ pub struct Options {
     pub max_depth: usize,
     /// Wall-clock budget for the build.
     pub timeout: Duration,
+    /// Where a kustomization may read files from (kustomize's `--load-restrictor`).
+    pub load_restrictor: LoadRestrictor,
+}
+
+/// Kustomize's load restrictor. Either way nothing is read outside the build root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadRestrictor {
+    /// Kustomize's default (`LoadRestrictionsRootOnly`): a kustomization reads files only in or
+    /// below its own directory; other kustomization directories may be referenced anywhere
+    /// inside the root. This is what `kustomize build` and Argo CD do by default.
+    #[default]
+    RootOnly,
+    /// `LoadRestrictionsNone` (what Flux uses): any file inside the build root.
+    None,
 }
 
 impl Default for Options {
@@ -56,6 +70,7 @@ impl Default for Options {
             max_files: 20_000,
             max_depth: 64,
             timeout: Duration::from_secs(60),
+            load_restrictor: LoadRestrictor::RootOnly,
         }
     }
 }

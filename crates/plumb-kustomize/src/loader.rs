@@ -74,6 +74,32 @@ impl Loader {
         Ok(resolved)
     }
 
+    /// Resolve a path that must be a file of the kustomization in `dir` (resources, patches,
+    /// generator sources, configurations, ...): with the root-only restrictor it must also be in
+    /// or below `dir`.
+    pub(crate) fn resolve_file(&self, dir: &Path, rel: &str) -> Result<PathBuf, Error> {
+        let resolved = self.resolve(dir, rel)?;
+        self.check_file_in(dir, &resolved)?;
+        Ok(resolved)
+    }
+
+    /// The root-only restrictor's check for a resolved file read by the kustomization in `dir`.
+    pub(crate) fn check_file_in(&self, dir: &Path, resolved: &Path) -> Result<(), Error> {
+        if self.options.load_restrictor == crate::LoadRestrictor::RootOnly
+            && !resolved.starts_with(dir)
+        {
+            return Err(Error::Load {
+                path: resolved.to_path_buf(),
+                message: format!(
+                    "security: file is not in or below the kustomization directory {} (kustomize's \
+                     default load restrictor; files may be shared through a base kustomization)",
+                    dir.display()
+                ),
+            });
+        }
+        Ok(())
+    }
+
     /// Check a directory handed in by the caller (the build directory itself).
     pub(crate) fn resolve_dir(&self, dir: &Path) -> Result<PathBuf, Error> {
         let resolved = dir.canonicalize().map_err(|e| Error::Load {

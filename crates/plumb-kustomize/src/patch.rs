@@ -40,7 +40,7 @@ pub(crate) fn run_patches(
         let label = format!("{field}[{i}]");
         let text = match (&p.path, &p.patch) {
             (Some(path), None) => {
-                let resolved = t.loader.resolve(&t.dir, path)?;
+                let resolved = t.loader.resolve_file(&t.dir, path)?;
                 t.loader.read_string(&resolved)?
             }
             (None, Some(inline)) => inline.clone(),

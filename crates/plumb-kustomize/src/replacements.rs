@@ -62,7 +62,7 @@ pub(crate) fn run(
     for e in entries {
         match e {
             ReplacementEntry::Path { path } => {
-                let p = t.loader.resolve(&t.dir, path)?;
+                let p = t.loader.resolve_file(&t.dir, path)?;
                 let text = t.loader.read_string(&p)?;
                 let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
                     path: p.clone(),

@@ -224,3 +224,21 @@ fn alias_bomb_is_refused() {
     assert!(err.chain().contains("bomb.yaml"), "{}", err.chain());
     assert!(started.elapsed() < std::time::Duration::from_secs(10));
 }
+
+#[test]
+fn load_restrictor_none_reads_files_outside_the_kustomization_dir() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/error-load-restrictor-file-outside-kustomization");
+    let input = case.join("input");
+    let app = input.join("app");
+    let err = build(&input, &app, &Options::default()).expect_err("root-only refuses");
+    assert!(err.chain().contains("not in or below"), "{}", err.chain());
+    let options = Options {
+        load_restrictor: plumb_kustomize::LoadRestrictor::None,
+        ..Options::default()
+    };
+    let out = plumb_kustomize::to_yaml(&build(&input, &app, &options).expect("builds"));
+    let expected =
+        fs::read_to_string(case.join("expected-load-restrictor-none.yaml")).expect("expected");
+    assert_eq!(out, expected);
+}
