@@ -30,9 +30,14 @@ pub(crate) struct Target<'a> {
     pub origins: bool,
 }
 
-pub(crate) fn build_top(loader: &Loader, dir: &Path) -> Result<Vec<Value>, Error> {
+pub(crate) fn build_top(
+    loader: &Loader,
+    dir: &Path,
+    overrides: &crate::Overrides,
+) -> Result<Vec<Value>, Error> {
     let dir = loader.resolve_dir(dir)?;
-    let (k, file) = load_kustomization(loader, &dir)?;
+    let (mut k, file) = load_kustomization(loader, &dir)?;
+    overrides.apply(&mut k, &file)?;
     let build_meta = k.build_metadata.clone().unwrap_or_default();
     for b in &build_meta {
         if !matches!(

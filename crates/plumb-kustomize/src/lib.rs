@@ -19,6 +19,7 @@ mod kustomization;
 mod loader;
 pub mod merge_keys;
 mod nameref;
+mod overrides;
 mod patch;
 mod replacements;
 mod resource;
@@ -32,6 +33,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::Error;
+pub use overrides::{Image, Overrides, Patch, PatchTarget};
 
 /// Limits and switches for a build. The default allows no network access.
 #[derive(Debug, Clone)]
@@ -76,12 +78,23 @@ impl Default for Options {
 }
 
 /// Build the kustomization in `dir`; every file read must stay inside `root` after symlink
-/// resolution (kustomize's load restrictor; `root` is the Git snapshot root in the controller, or
-/// `dir` itself for the CLI).
+/// resolution. `root` is the Git snapshot root in the controller; for a CLI, pass a directory
+/// that contains every base the overlay refers to (e.g. the repository top level), since bases
+/// such as `../base` outside `root` are refused.
 pub fn build(root: &Path, dir: &Path, options: &Options) -> Result<Vec<serde_json::Value>, Error> {
+    build_with_overrides(root, dir, options, &Overrides::default())
+}
+
+/// [`build`], with Argo CD-style overrides (`spec.source.kustomize`) applied to the top-level
+/// kustomization first, as `kustomize edit` would.
+pub fn build_with_overrides(
+    root: &Path,
+    dir: &Path,
+    options: &Options,
+    overrides: &Overrides,
+) -> Result<Vec<serde_json::Value>, Error> {
     let loader = loader::Loader::new(root, options)?;
-    let resources = accumulate::build_top(&loader, dir)?;
-    Ok(resources)
+    accumulate::build_top(&loader, dir, overrides)
 }
 
 /// Serialize objects exactly as `kustomize build` prints them (documents separated by `---\n`).
