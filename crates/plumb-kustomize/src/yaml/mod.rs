@@ -7,6 +7,7 @@
 
 mod emit;
 mod resolve;
+mod timestamps;
 
 pub use emit::to_yaml_document;
 pub(crate) use resolve::go_json_string;
@@ -36,10 +37,19 @@ pub fn parse_raw(text: &str) -> Result<Vec<Value>, ParseError> {
     let mut options = serde_saphyr::Options::default();
     options.strict_booleans = true;
     options.legacy_octal_numbers = true;
-    let docs: Vec<Value> =
+    let mut docs: Vec<Value> =
         serde_saphyr::from_multiple_with_options(text, options).map_err(|e| ParseError {
             message: e.to_string(),
         })?;
+    if timestamps::may_contain_timestamps(text) {
+        let found = timestamps::plain_timestamps(text);
+        // Only when the event pass saw the same documents (it never should not).
+        if found.len() == docs.len() {
+            for (doc, paths) in docs.iter_mut().zip(&found) {
+                timestamps::apply(doc, paths);
+            }
+        }
+    }
     Ok(docs.into_iter().filter(|d| !d.is_null()).collect())
 }
 
