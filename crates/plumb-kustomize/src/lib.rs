@@ -21,6 +21,7 @@ pub mod merge_keys;
 mod nameref;
 mod overrides;
 mod patch;
+mod plugins;
 mod replacements;
 mod resource;
 mod smp;

@@ -31,7 +31,8 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     }
     if let Some(ns) = k.namespace.as_ref().filter(|n| !n.is_empty()) {
         track(t, acc, "NamespaceTransformer", |acc| {
-            namespace(acc, ns).map_err(|m| field_err(&t.file, "namespace", m))
+            let specs = acc.config.namespace.clone();
+            namespace(acc, ns, &specs).map_err(|m| field_err(&t.file, "namespace", m))
         })?;
     }
     if let Some(p) = k.name_prefix.as_ref().filter(|n| !n.is_empty()) {
@@ -64,15 +65,17 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     }
     if let Some(r) = &k.replicas {
         track(t, acc, "ReplicaCountTransformer", |acc| {
-            replicas(acc, r).map_err(|m| field_err(&t.file, "replicas", m))
+            let specs = acc.config.replicas.clone();
+            replicas(acc, r, &specs).map_err(|m| field_err(&t.file, "replicas", m))
         })?;
     }
     let mut images = k.images.clone().unwrap_or_default();
     images.extend(k.image_tags.clone().unwrap_or_default());
     if !images.is_empty() {
         track(t, acc, "ImageTagTransformer", |acc| {
+            let specs = acc.config.images.clone();
             for img in &images {
-                images_transform(acc, img).map_err(|m| field_err(&t.file, "images", m))?;
+                images_transform(acc, img, &specs).map_err(|m| field_err(&t.file, "images", m))?;
             }
             Ok(())
         })?;
@@ -82,16 +85,8 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             run_replacements(t, acc, r)
         })?;
     }
-    if let Some(list) = k.transformers.as_ref().filter(|l| !l.is_empty()) {
-        return Err(Error::Unsupported {
-            path: t.file.clone(),
-            field: "transformers".into(),
-            reason: format!(
-                "transformer plugin configs ({}) are not supported; use the equivalent \
-                 kustomization fields",
-                list.join(", ")
-            ),
-        });
+    for entry in k.transformers.clone().unwrap_or_default() {
+        crate::plugins::run_transformer_config(t, acc, &entry)?;
     }
     Ok(())
 }
@@ -129,10 +124,8 @@ fn track(
     Ok(())
 }
 
-fn namespace(acc: &mut Acc, ns: &str) -> Result<(), String> {
-    let specs: Vec<FieldSpec> = acc
-        .config
-        .namespace
+pub(crate) fn namespace(acc: &mut Acc, ns: &str, specs: &[FieldSpec]) -> Result<(), String> {
+    let specs: Vec<FieldSpec> = specs
         .iter()
         .filter(|fs| fs.path != "metadata/namespace")
         .cloned()
@@ -187,7 +180,7 @@ const PREFIX_SKIP: &[(&str, &str)] = &[
     ("", "Namespace"),
 ];
 
-fn prefix_suffix(
+pub(crate) fn prefix_suffix(
     acc: &mut Acc,
     prefix: &str,
     suffix: &str,
@@ -247,7 +240,7 @@ fn labels(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     Ok(())
 }
 
-fn set_map_entries(
+pub(crate) fn set_map_entries(
     acc: &mut Acc,
     entries: &BTreeMap<String, String>,
     specs: &[FieldSpec],
@@ -274,8 +267,11 @@ fn set_map_entries(
     Ok(())
 }
 
-fn replicas(acc: &mut Acc, list: &[crate::kustomization::ReplicaArgs]) -> Result<(), String> {
-    let specs = acc.config.replicas.clone();
+pub(crate) fn replicas(
+    acc: &mut Acc,
+    list: &[crate::kustomization::ReplicaArgs],
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     for rep in list {
         let mut found = false;
         for r in &mut acc.resources {
@@ -361,8 +357,11 @@ fn update_image(value: &str, img: &ImageArgs) -> Option<String> {
     Some(format!("{new_name}{tag}"))
 }
 
-fn images_transform(acc: &mut Acc, img: &ImageArgs) -> Result<(), String> {
-    let specs = acc.config.images.clone();
+pub(crate) fn images_transform(
+    acc: &mut Acc,
+    img: &ImageArgs,
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     for r in &mut acc.resources {
         update_containers(&mut r.obj, img);
         let gvk = r.gvk();
