@@ -365,7 +365,7 @@ pub(crate) fn images_transform(
     for r in &mut acc.resources {
         update_containers(&mut r.obj, img);
         let gvk = r.gvk();
-        apply_specs(&mut r.obj, &gvk, &specs, Create::Scalar, &mut |v| {
+        apply_specs(&mut r.obj, &gvk, specs, Create::Scalar, &mut |v| {
             if let Value::String(s) = v
                 && let Some(n) = update_image(s, img)
             {
