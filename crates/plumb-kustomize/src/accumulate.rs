@@ -38,6 +38,25 @@ pub(crate) fn build_top(
     let dir = loader.resolve_dir(dir)?;
     let (mut k, file) = load_kustomization(loader, &dir)?;
     overrides.apply(&mut k, &file)?;
+    if let Some(openapi) = &k.openapi {
+        match openapi.get("path").and_then(Value::as_str) {
+            Some(p) => {
+                let path = loader.resolve_file(&dir, p)?;
+                let text = loader.read_string(&path)?;
+                let schema = crate::openapi::CustomSchema::parse(&text)
+                    .map_err(|m| field_err(&file, "openapi", format!("{p}: {m}")))?;
+                loader.set_custom_schema(schema);
+            }
+            None if openapi.get("version").is_some() => {}
+            None => {
+                return Err(field_err(
+                    &file,
+                    "openapi",
+                    "expected `path:` (or `version:`)",
+                ));
+            }
+        }
+    }
     let build_meta = k.build_metadata.clone().unwrap_or_default();
     for b in &build_meta {
         if !matches!(
@@ -165,6 +184,31 @@ fn origin_yaml(origin: &Value) -> String {
         }
     }
     out
+}
+
+/// Build a kustomization directory listed under `generators:`/`transformers:`; its resources
+/// are plugin configs. Cycles through such directories are refused.
+pub(crate) fn plugin_configs_from_dir(t: &Target<'_>, dir: &Path) -> Result<Vec<Value>, Error> {
+    let _guard = t.loader.enter_plugin_dir(dir)?;
+    let (k, file) = load_kustomization(t.loader, dir)?;
+    let sub = Target {
+        dir: dir.to_path_buf(),
+        file,
+        k,
+        rel: String::new(),
+        loader: t.loader,
+        origins: false,
+    };
+    let mut acc = Acc {
+        resources: Vec::new(),
+        config: TransformerConfig::defaults().map_err(|m| Error::Load {
+            path: dir.to_path_buf(),
+            message: m,
+        })?,
+        vars: Vec::new(),
+    };
+    accumulate(&sub, &mut acc, &mut vec![dir.to_path_buf()])?;
+    Ok(acc.resources.into_iter().map(|r| r.obj).collect())
 }
 
 pub(crate) fn load_kustomization(

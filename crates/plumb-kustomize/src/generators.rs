@@ -38,19 +38,17 @@ pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
         )?;
     }
     for entry in t.k.generators.clone().unwrap_or_default() {
-        let path = t.loader.resolve_file(&t.dir, &entry)?;
-        if path.is_dir() {
-            return Err(Error::Unsupported {
-                path: t.file.clone(),
-                field: "generators".into(),
-                reason: format!("{entry}: generator kustomizations are not supported"),
-            });
-        }
-        let text = t.loader.read_string(&path)?;
-        let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
-            path: path.clone(),
-            source,
-        })?;
+        let path = t.loader.resolve(&t.dir, &entry)?;
+        let docs = if path.is_dir() {
+            crate::accumulate::plugin_configs_from_dir(t, &path)?
+        } else {
+            t.loader.check_file_in(&t.dir, &path)?;
+            let text = t.loader.read_string(&path)?;
+            crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
+                path: path.clone(),
+                source,
+            })?
+        };
         for doc in docs {
             let kind = doc
                 .get("kind")

@@ -180,6 +180,43 @@ pub(crate) struct GeneratorOptions {
     pub immutable: Option<bool>,
 }
 
+const KNOWN_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
 pub(crate) const FILE_NAMES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
@@ -205,12 +242,24 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
             });
         }
     };
-    let Value::Object(map) = &doc else {
+    let Value::Object(raw) = doc else {
         return Err(Error::Kustomization {
             path: path.to_path_buf(),
             message: "expected a mapping at the top level".into(),
         });
     };
+    // Kustomize decodes with Go's encoding/json, which matches field names case-insensitively
+    // (`patchesJSON6902` is `patchesJson6902`).
+    let mut map = serde_json::Map::new();
+    for (key, value) in raw {
+        let canonical = KNOWN_FIELDS
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(&key))
+            .map_or(key, |f| (*f).to_string());
+        map.insert(canonical, value);
+    }
+    let doc = Value::Object(map.clone());
+    let map = &map;
     match serde_json::from_value::<Kustomization>(doc.clone()) {
         Ok(k) => {
             if let Some(kind) = &k.kind

@@ -19,6 +19,7 @@ mod kustomization;
 mod loader;
 pub mod merge_keys;
 mod nameref;
+mod openapi;
 mod overrides;
 mod patch;
 mod plugins;

@@ -216,7 +216,9 @@ fn apply_smp(
         }
         let ctx = Ctx {
             group: &gvk.group,
+            version: &gvk.version,
             kind: &gvk.kind,
+            schema: t.loader.custom_schema(),
         };
         let outcome = merge_object(&mut r.obj, &patch, &ctx)
             .map_err(|m| field_err(&t.file, label, format!("{}: {m}", r.id_display())))?;

@@ -24,9 +24,9 @@ struct Config {
     field_specs: Vec<FieldSpec>,
     prefix: Option<String>,
     suffix: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     labels: BTreeMap<String, String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "string_map")]
     annotations: BTreeMap<String, String>,
     image_tag: Option<ImageArgs>,
     replica: Option<ReplicaArgs>,
@@ -43,6 +43,24 @@ struct Config {
     replacements: Vec<ReplacementEntry>,
 }
 
+/// Plugin configs are decoded by go-yaml, which turns scalar values into strings (`area: 51`).
+fn string_map<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw: BTreeMap<String, Value> = BTreeMap::deserialize(d)?;
+    Ok(raw
+        .into_iter()
+        .map(|(k, v)| {
+            let text = match v {
+                Value::String(s) => s,
+                Value::Null => String::new(),
+                other => other.to_string(),
+            };
+            (k, text)
+        })
+        .collect())
+}
+
 #[derive(Deserialize, Default)]
 struct Meta {
     namespace: Option<String>,
@@ -54,19 +72,16 @@ pub(crate) fn run_transformer_config(
     entry: &str,
 ) -> Result<(), Error> {
     let path = t.loader.resolve(&t.dir, entry)?;
-    if path.is_dir() {
-        return Err(Error::Unsupported {
-            path: t.file.clone(),
-            field: "transformers".into(),
-            reason: format!("{entry}: transformer kustomizations are not supported"),
-        });
-    }
-    t.loader.check_file_in(&t.dir, &path)?;
-    let text = t.loader.read_string(&path)?;
-    let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
-        path: path.clone(),
-        source,
-    })?;
+    let docs = if path.is_dir() {
+        crate::accumulate::plugin_configs_from_dir(t, &path)?
+    } else {
+        t.loader.check_file_in(&t.dir, &path)?;
+        let text = t.loader.read_string(&path)?;
+        crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
+            path: path.clone(),
+            source,
+        })?
+    };
     for doc in docs {
         let api = doc
             .get("apiVersion")
