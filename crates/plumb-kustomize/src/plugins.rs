@@ -41,6 +41,20 @@ struct Config {
     json_op: Option<String>,
     #[serde(default)]
     replacements: Vec<ReplacementEntry>,
+    value: Option<String>,
+    #[serde(default)]
+    targets: Vec<ValueAddTarget>,
+    target_file_path: Option<String>,
+}
+
+#[derive(Deserialize, Default, Clone)]
+#[serde(rename_all = "camelCase")]
+struct ValueAddTarget {
+    selector: Option<Selector>,
+    #[serde(default)]
+    field_path: String,
+    #[serde(default)]
+    file_path_position: i64,
 }
 
 /// Plugin configs are decoded by go-yaml, which turns scalar values into strings (`area: 51`).
@@ -172,6 +186,10 @@ pub(crate) fn run_transformer_config(
             "ReplacementTransformer" => {
                 run_replacements(t, acc, &c.replacements)?;
             }
+            "ValueAddTransformer" => value_add(t, acc, &c).map_err(|e| match e {
+                Error::Field { .. } | Error::Load { .. } | Error::Escape { .. } => e,
+                other => err(other.to_string()),
+            })?,
             other => {
                 return Err(Error::Unsupported {
                     path: t.file.clone(),
@@ -182,4 +200,112 @@ pub(crate) fn run_transformer_config(
         }
     }
     Ok(())
+}
+
+/// Kustomize's ValueAddTransformer: write a value (by default the kustomization directory's
+/// name) into a field of the selected objects, or into one position of a path-like field.
+fn value_add(t: &Target<'_>, acc: &mut Acc, c: &Config) -> Result<(), Error> {
+    let field = "transformers (ValueAddTransformer)";
+    let mut value = c.value.as_deref().unwrap_or("").trim().to_string();
+    if value.is_empty() {
+        value = t
+            .dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+    }
+    let mut targets = c.targets.clone();
+    if let Some(p) = &c.target_file_path {
+        let path = t.loader.resolve_file(&t.dir, p)?;
+        let text = t.loader.read_string(&path)?;
+        let doc = crate::yaml::parse_raw(&text)
+            .map_err(|source| Error::Yaml {
+                path: path.clone(),
+                source,
+            })?
+            .into_iter()
+            .next()
+            .unwrap_or(Value::Null);
+        let more: Vec<ValueAddTarget> = doc
+            .get("targets")
+            .cloned()
+            .map(serde_json::from_value)
+            .transpose()
+            .map_err(|e| field_err(&t.file, field, format!("{p}: {e}")))?
+            .unwrap_or_default();
+        targets.extend(more);
+    }
+    if targets.is_empty() {
+        return Err(field_err(
+            &t.file,
+            field,
+            "must specify at least one target",
+        ));
+    }
+    for target in &targets {
+        if target.field_path.is_empty() {
+            return Err(field_err(&t.file, field, "fieldPath cannot be empty"));
+        }
+        if target.file_path_position < 0 {
+            return Err(field_err(
+                &t.file,
+                field,
+                "filePathPosition cannot be negative",
+            ));
+        }
+        let matcher = target
+            .selector
+            .as_ref()
+            .map(crate::resource::SelectorMatcher::new)
+            .transpose()
+            .map_err(|m| field_err(&t.file, field, m))?;
+        let segs = crate::fieldspec::split_path(&target.field_path);
+        for r in &mut acc.resources {
+            if matcher.as_ref().is_some_and(|m| !m.matches(r)) {
+                continue;
+            }
+            if target.field_path == "metadata/namespace" {
+                if !r.gvk().is_cluster_scoped() {
+                    r.set_namespace(&value);
+                }
+                continue;
+            }
+            let position = usize::try_from(target.file_path_position).unwrap_or(0);
+            crate::fieldspec::visit(
+                &mut r.obj,
+                &segs,
+                Some(crate::fieldspec::Create::Scalar),
+                &mut |v| {
+                    let current = v.as_str().unwrap_or("").to_string();
+                    let new = if position > 0 {
+                        insert_path_part(&current, position - 1, &value)
+                    } else {
+                        value.clone()
+                    };
+                    *v = Value::String(new);
+                    Ok(())
+                },
+            )
+            .map_err(|m| field_err(&t.file, field, m))?;
+        }
+    }
+    Ok(())
+}
+
+/// Go kustomize's `filesys.InsertPathPart`.
+fn insert_path_part(path: &str, pos: usize, part: &str) -> String {
+    if part.is_empty() {
+        return path.to_string();
+    }
+    let mut parts: Vec<&str> = if path.is_empty() {
+        Vec::new()
+    } else {
+        path.split('/').collect()
+    };
+    let mut pos = pos.min(parts.len());
+    if pos == 0 && parts.first() == Some(&"") {
+        pos = 1;
+    }
+    parts.insert(pos.min(parts.len()), part);
+    parts.join("/")
 }
