@@ -515,7 +515,7 @@ pub(crate) fn append(acc: &mut Acc, r: Resource, file: &Path, entry: &str) -> Re
     Ok(())
 }
 
-fn join_rel(base: &str, entry: &str) -> String {
+pub(crate) fn join_rel(base: &str, entry: &str) -> String {
     let joined = if base.is_empty() {
         PathBuf::from(entry)
     } else {

@@ -82,7 +82,12 @@ pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             }
             let args: GeneratorArgs = serde_json::from_value(Value::Object(obj))
                 .map_err(|e| field_err(&t.file, field, format!("{entry}: {e}")))?;
-            generate(t, acc, &args, None, gen_kind, field, Some(kind))?;
+            let plugin_name = meta.get("name").and_then(Value::as_str).unwrap_or("");
+            let origin = json!({
+                "configuredIn": crate::accumulate::join_rel(&t.rel, &entry),
+                "configuredBy": {"apiVersion": "builtin", "kind": kind, "name": plugin_name},
+            });
+            generate(t, acc, &args, None, gen_kind, field, Some(origin))?;
         }
     }
     Ok(())
@@ -119,7 +124,7 @@ fn generate(
     global: Option<&GeneratorOptions>,
     kind: &str,
     field: &str,
-    plugin_kind: Option<String>,
+    plugin_origin: Option<Value>,
 ) -> Result<(), Error> {
     let name = args.name.clone().filter(|n| !n.is_empty()).ok_or_else(|| {
         field_err(
@@ -212,10 +217,11 @@ fn generate(
         } else {
             format!("{}/{}", t.rel, file_name(&t.file))
         };
-        let by_kind = plugin_kind.unwrap_or_else(|| format!("{kind}Generator"));
-        r.origin = Some(json!({
-            "configuredIn": configured_in,
-            "configuredBy": {"apiVersion": "builtin", "kind": by_kind},
+        r.origin = Some(plugin_origin.unwrap_or_else(|| {
+            json!({
+                "configuredIn": configured_in,
+                "configuredBy": {"apiVersion": "builtin", "kind": format!("{kind}Generator")},
+            })
         }));
     }
     let behavior = args.behavior.as_deref().unwrap_or("create");

@@ -114,8 +114,8 @@ impl Overrides {
         if let Some(ns) = &self.namespace {
             k.namespace = Some(ns.clone());
         }
-        let images = k.images.get_or_insert_with(Vec::new);
         for img in &self.images {
+            let images = k.images.get_or_insert_with(Vec::new);
             let args = ImageArgs {
                 name: img.name.clone(),
                 new_name: img.new_name.clone(),
@@ -142,8 +142,8 @@ impl Overrides {
             file,
             "commonAnnotations",
         )?;
-        let replicas = k.replicas.get_or_insert_with(Vec::new);
         for (name, count) in &self.replicas {
+            let replicas = k.replicas.get_or_insert_with(Vec::new);
             match replicas.iter_mut().find(|r| &r.name == name) {
                 Some(r) => r.count = *count,
                 None => replicas.push(ReplicaArgs {
@@ -152,9 +152,8 @@ impl Overrides {
                 }),
             }
         }
-        let patches = k.patches.get_or_insert_with(Vec::new);
         for p in &self.patches {
-            patches.push(PatchArgs {
+            k.patches.get_or_insert_with(Vec::new).push(PatchArgs {
                 path: p.path.clone(),
                 patch: p.patch.clone(),
                 target: p.target.as_ref().map(|t| Selector {
@@ -169,8 +168,8 @@ impl Overrides {
                 options: p.options.clone(),
             });
         }
-        let components = k.components.get_or_insert_with(Vec::new);
         for c in &self.components {
+            let components = k.components.get_or_insert_with(Vec::new);
             if !components.contains(c) {
                 components.push(c.clone());
             }

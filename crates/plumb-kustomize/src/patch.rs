@@ -35,9 +35,10 @@ pub(crate) fn run_patches(
     acc: &mut Acc,
     field: &str,
     patches: &[PatchArgs],
+    first_index: usize,
 ) -> Result<(), Error> {
     for (i, p) in patches.iter().enumerate() {
-        let label = format!("{field}[{i}]");
+        let label = format!("{field}[{}]", first_index + i);
         let text = match (&p.path, &p.patch) {
             (Some(path), None) => {
                 let resolved = t.loader.resolve_file(&t.dir, path)?;

@@ -162,7 +162,7 @@ pub(crate) fn run_transformer_config(
                     target: c.target.clone(),
                     options: c.options.clone(),
                 };
-                run_patches(t, acc, "patches", &[p])?;
+                run_patches(t, acc, "patches", &[p], 0)?;
             }
             "PatchStrategicMergeTransformer" => {
                 let mut list = crate::patch::from_smp_list(&c.paths);
@@ -172,7 +172,7 @@ pub(crate) fn run_transformer_config(
                         ..Default::default()
                     });
                 }
-                run_patches(t, acc, "patchesStrategicMerge", &list)?;
+                run_patches(t, acc, "patchesStrategicMerge", &list, 0)?;
             }
             "PatchJson6902Transformer" => {
                 let p = PatchArgs {
@@ -181,7 +181,7 @@ pub(crate) fn run_transformer_config(
                     target: c.target.clone(),
                     options: BTreeMap::new(),
                 };
-                run_patches(t, acc, "patchesJson6902", &[p])?;
+                run_patches(t, acc, "patchesJson6902", &[p], 0)?;
             }
             "ReplacementTransformer" => {
                 run_replacements(t, acc, &c.replacements)?;

@@ -13,20 +13,18 @@ use crate::fieldspec::{Create, FieldSpec, NameBackRef, TransformerConfig, apply_
 use crate::kustomization::ImageArgs;
 
 pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
+    // One builtin transformer per configured instance, in kustomize's order; with build metadata
+    // each instance is recorded on every object.
     let k = &t.k;
-    if let Some(p) = &k.patches_strategic_merge {
+    if let Some(p) = k.patches_strategic_merge.as_ref().filter(|p| !p.is_empty()) {
+        let list = crate::patch::from_smp_list(p);
         track(t, acc, "PatchStrategicMergeTransformer", |acc| {
-            run_patches(
-                t,
-                acc,
-                "patchesStrategicMerge",
-                &crate::patch::from_smp_list(p),
-            )
+            run_patches(t, acc, "patchesStrategicMerge", &list, 0)
         })?;
     }
-    if let Some(p) = &k.patches {
+    for (i, p) in k.patches.iter().flatten().enumerate() {
         track(t, acc, "PatchTransformer", |acc| {
-            run_patches(t, acc, "patches", p)
+            run_patches(t, acc, "patches", std::slice::from_ref(p), i)
         })?;
     }
     if let Some(ns) = k.namespace.as_ref().filter(|n| !n.is_empty()) {
@@ -47,10 +45,21 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             prefix_suffix(acc, "", s, &specs).map_err(|m| field_err(&t.file, "nameSuffix", m))
         })?;
     }
-    let has_labels = k.labels.as_ref().is_some_and(|l| !l.is_empty())
-        || k.common_labels.as_ref().is_some_and(|l| !l.is_empty());
-    if has_labels {
-        track(t, acc, "LabelTransformer", |acc| labels(t, acc))?;
+    let label_entries = k.labels.clone().unwrap_or_default();
+    let common_labels = k.common_labels.clone().unwrap_or_default();
+    if !label_entries.is_empty() || !common_labels.is_empty() {
+        for l in &label_entries {
+            track(t, acc, "LabelTransformer", |acc| label_entry(t, acc, l))?;
+        }
+        let specs = acc.config.common_labels.clone();
+        track(t, acc, "LabelTransformer", |acc| {
+            if common_labels.is_empty() {
+                // Configured (and recorded) by kustomize, but with nothing to set.
+                return Ok(());
+            }
+            set_map_entries(acc, &common_labels, &specs)
+                .map_err(|m| field_err(&t.file, "commonLabels", m))
+        })?;
     }
     if let Some(a) = k.common_annotations.as_ref().filter(|a| !a.is_empty()) {
         let specs = acc.config.common_annotations.clone();
@@ -58,29 +67,30 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             set_map_entries(acc, a, &specs).map_err(|m| field_err(&t.file, "commonAnnotations", m))
         })?;
     }
-    if let Some(p) = &k.patches_json6902 {
+    for (i, p) in k.patches_json6902.iter().flatten().enumerate() {
         track(t, acc, "PatchJson6902Transformer", |acc| {
-            run_patches(t, acc, "patchesJson6902", p)
+            run_patches(t, acc, "patchesJson6902", std::slice::from_ref(p), i)
         })?;
     }
-    if let Some(r) = &k.replicas {
+    for r in k.replicas.iter().flatten() {
         track(t, acc, "ReplicaCountTransformer", |acc| {
             let specs = acc.config.replicas.clone();
-            replicas(acc, r, &specs).map_err(|m| field_err(&t.file, "replicas", m))
+            replicas(acc, std::slice::from_ref(r), &specs)
+                .map_err(|m| field_err(&t.file, "replicas", m))
         })?;
     }
-    let mut images = k.images.clone().unwrap_or_default();
-    images.extend(k.image_tags.clone().unwrap_or_default());
-    if !images.is_empty() {
+    for img in k
+        .images
+        .iter()
+        .flatten()
+        .chain(k.image_tags.iter().flatten())
+    {
         track(t, acc, "ImageTagTransformer", |acc| {
             let specs = acc.config.images.clone();
-            for img in &images {
-                images_transform(acc, img, &specs).map_err(|m| field_err(&t.file, "images", m))?;
-            }
-            Ok(())
+            images_transform(acc, img, &specs).map_err(|m| field_err(&t.file, "images", m))
         })?;
     }
-    if let Some(r) = &k.replacements {
+    if let Some(r) = k.replacements.as_ref().filter(|r| !r.is_empty()) {
         track(t, acc, "ReplacementTransformer", |acc| {
             run_replacements(t, acc, r)
         })?;
@@ -91,7 +101,7 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     Ok(())
 }
 
-/// Run a transformer and, when build metadata is on, record it on every resource it changed.
+/// Run a transformer and, when build metadata is on, record it on every resource.
 fn track(
     t: &Target<'_>,
     acc: &mut Acc,
@@ -101,7 +111,6 @@ fn track(
     if !t.origins {
         return f(acc);
     }
-    let before: Vec<Value> = acc.resources.iter().map(|r| r.obj.clone()).collect();
     f(acc)?;
     let file = t
         .file
@@ -113,13 +122,13 @@ fn track(
     } else {
         format!("{}/{}", t.rel, file)
     };
-    for (i, r) in acc.resources.iter_mut().enumerate() {
-        if before.get(i) != Some(&r.obj) {
-            r.transformations.push(json!({
-                "configuredIn": configured_in,
-                "configuredBy": {"apiVersion": "builtin", "kind": kind},
-            }));
-        }
+    // Kustomize records every configured transformer on every object it ran over, whether
+    // or not it changed that object.
+    for r in &mut acc.resources {
+        r.transformations.push(json!({
+            "configuredIn": configured_in,
+            "configuredBy": {"apiVersion": "builtin", "kind": kind},
+        }));
     }
     Ok(())
 }
@@ -214,30 +223,27 @@ pub(crate) fn prefix_suffix(
     Ok(())
 }
 
-fn labels(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
-    for l in t.k.labels.clone().unwrap_or_default() {
-        let mut specs: Vec<FieldSpec> = Vec::new();
-        for f in &l.fields {
-            let fs: FieldSpec = serde_json::from_value(f.clone())
-                .map_err(|e| field_err(&t.file, "labels", format!("fields: {e}")))?;
-            specs.push(fs);
-        }
-        specs.extend(acc.config.labels.iter().cloned());
-        if l.include_selectors {
-            specs.extend(acc.config.common_labels.iter().cloned());
-        } else {
-            if l.include_templates {
-                specs.extend(acc.config.template_labels.iter().cloned());
-            }
-            specs.push(FieldSpec::new("metadata/labels", true));
-        }
-        set_map_entries(acc, &l.pairs, &specs).map_err(|m| field_err(&t.file, "labels", m))?;
+fn label_entry(
+    t: &Target<'_>,
+    acc: &mut Acc,
+    l: &crate::kustomization::LabelArgs,
+) -> Result<(), Error> {
+    let mut specs: Vec<FieldSpec> = Vec::new();
+    for f in &l.fields {
+        let fs: FieldSpec = serde_json::from_value(f.clone())
+            .map_err(|e| field_err(&t.file, "labels", format!("fields: {e}")))?;
+        specs.push(fs);
     }
-    if let Some(cl) = t.k.common_labels.as_ref().filter(|c| !c.is_empty()) {
-        let specs = acc.config.common_labels.clone();
-        set_map_entries(acc, cl, &specs).map_err(|m| field_err(&t.file, "commonLabels", m))?;
+    specs.extend(acc.config.labels.iter().cloned());
+    if l.include_selectors {
+        specs.extend(acc.config.common_labels.iter().cloned());
+    } else {
+        if l.include_templates {
+            specs.extend(acc.config.template_labels.iter().cloned());
+        }
+        specs.push(FieldSpec::new("metadata/labels", true));
     }
-    Ok(())
+    set_map_entries(acc, &l.pairs, &specs).map_err(|m| field_err(&t.file, "labels", m))
 }
 
 pub(crate) fn set_map_entries(
