@@ -57,11 +57,14 @@ fn push_expanding_lists(doc: Value, out: &mut Vec<Value>) {
     let is_list = doc
         .get("kind")
         .and_then(Value::as_str)
-        .is_some_and(|k| k == "List" || (k.ends_with("List") && doc.get("items").is_some()));
-    if is_list && let Some(Value::Array(items)) = doc.get("items") {
-        for item in items.clone() {
-            if !item.is_null() {
-                push_expanding_lists(item, out);
+        .is_some_and(|k| k.ends_with("List"));
+    if is_list && let Some(items) = doc.get("items") {
+        // `items:` present but empty or null expands to nothing.
+        if let Value::Array(items) = items {
+            for item in items.clone() {
+                if !item.is_null() {
+                    push_expanding_lists(item, out);
+                }
             }
         }
         return;
