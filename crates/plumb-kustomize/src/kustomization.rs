@@ -223,7 +223,7 @@ pub(crate) const FILE_NAMES: [&str; 3] =
 /// Parse a kustomization document; on failure, find the offending top-level field so the
 /// error names it.
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
-    let docs = crate::yaml::parse_raw(text).map_err(|source| Error::Yaml {
+    let docs = crate::yaml::parse_yaml11(text).map_err(|source| Error::Yaml {
         path: path.to_path_buf(),
         source,
     })?;

@@ -32,10 +32,21 @@ pub fn parse_stream(text: &str) -> Result<Vec<Value>, ParseError> {
     Ok(out)
 }
 
-/// Parse a YAML stream into documents without any kustomize interpretation.
+/// Parse a YAML stream into documents without any kustomize interpretation (go-yaml v3
+/// resolution, as kustomize reads resources and patches).
 pub fn parse_raw(text: &str) -> Result<Vec<Value>, ParseError> {
+    parse_with(text, true)
+}
+
+/// Parse with YAML 1.1 booleans (`yes`, `n`, `on` …), as kustomize reads kustomization files and
+/// plugin configs (through `sigs.k8s.io/yaml`, i.e. go-yaml v2).
+pub(crate) fn parse_yaml11(text: &str) -> Result<Vec<Value>, ParseError> {
+    parse_with(text, false)
+}
+
+fn parse_with(text: &str, strict_booleans: bool) -> Result<Vec<Value>, ParseError> {
     let mut options = serde_saphyr::Options::default();
-    options.strict_booleans = true;
+    options.strict_booleans = strict_booleans;
     options.legacy_octal_numbers = true;
     let mut docs: Vec<Value> =
         serde_saphyr::from_multiple_with_options(text, options).map_err(|e| ParseError {
