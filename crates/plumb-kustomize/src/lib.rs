@@ -1,14 +1,16 @@
 //! plumb-kustomize: a native Rust implementation of `kustomize build` (Kustomize v5.5.0).
 //!
-//! Start at [`build`]: it loads the kustomization in a directory through a sandboxed [`loader`]
-//! (every read confined to a root after symlink resolution, with size/count/depth limits),
-//! accumulates resources, components and generators ([`build`](crate::build) module), runs the
-//! builtin transformers in kustomize's order, then fixes name references, resolves vars, adds
-//! generator hash suffixes and sorts. [`to_yaml`] prints the result byte for byte like
-//! `kustomize build` (go-yaml v2 styling, see the [`yaml`] module).
+//! Start at [`build`]. It reads files only through the sandboxed loader (`loader.rs`: every read
+//! confined to a root after symlink resolution, kustomize's load restrictor, size/count/depth/time
+//! limits), then `accumulate.rs` walks the kustomization tree: resources and bases, generators
+//! (`generators.rs`), components, and the builtin transformers in kustomize's order
+//! (`transformers.rs`, `patch.rs` with `smp.rs`, `replacements.rs`, `plugins.rs`). The top level
+//! finally adds generator hash suffixes (`hash.rs`), fixes name references (`nameref.rs`),
+//! resolves vars (`vars.rs`) and sorts (`sort.rs`). [`to_yaml`] prints the result byte for byte
+//! like `kustomize build` (go-yaml v2 styling, see the [`yaml`] module).
 //!
-//! The strategic-merge-patch merge-key table for built-in kinds lives in [`merge_keys`] so that
-//! other code can reuse it.
+//! The strategic-merge-patch list table for built-in kinds lives in [`merge_keys`] so that other
+//! code can reuse it. [`build_with_overrides`] applies Argo CD's `spec.source.kustomize` overrides.
 
 mod accumulate;
 mod error;
