@@ -27,7 +27,10 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
     for nb in &config.name_reference {
         let candidates: Vec<Candidate> = resources
             .iter()
-            .filter(|r| referenced_matches(nb, &r.gvk()) && !r.history.is_empty())
+            .filter(|r| {
+                (referenced_matches(nb, &r.gvk()) || referenced_matches(nb, &r.orig_gvk))
+                    && !r.history.is_empty()
+            })
             .map(|r| Candidate {
                 ids: r.all_ids(),
                 name: r.name().to_string(),
