@@ -30,9 +30,33 @@ pub(crate) struct Target<'a> {
     pub origins: bool,
 }
 
-pub(crate) fn build_top(loader: &Loader, dir: &Path) -> Result<Vec<Value>, Error> {
+pub(crate) fn build_top(
+    loader: &Loader,
+    dir: &Path,
+    overrides: &crate::Overrides,
+) -> Result<Vec<Value>, Error> {
     let dir = loader.resolve_dir(dir)?;
-    let (k, file) = load_kustomization(loader, &dir)?;
+    let (mut k, file) = load_kustomization(loader, &dir)?;
+    overrides.apply(&mut k, &file)?;
+    if let Some(openapi) = &k.openapi {
+        match openapi.get("path").and_then(Value::as_str) {
+            Some(p) => {
+                let path = loader.resolve_file(&dir, p)?;
+                let text = loader.read_string(&path)?;
+                let schema = crate::openapi::CustomSchema::parse(&text)
+                    .map_err(|m| field_err(&file, "openapi", format!("{p}: {m}")))?;
+                loader.set_custom_schema(schema);
+            }
+            None if openapi.get("version").is_some() => {}
+            None => {
+                return Err(field_err(
+                    &file,
+                    "openapi",
+                    "expected `path:` (or `version:`)",
+                ));
+            }
+        }
+    }
     let build_meta = k.build_metadata.clone().unwrap_or_default();
     for b in &build_meta {
         if !matches!(
@@ -162,6 +186,31 @@ fn origin_yaml(origin: &Value) -> String {
     out
 }
 
+/// Build a kustomization directory listed under `generators:`/`transformers:`; its resources
+/// are plugin configs. Cycles through such directories are refused.
+pub(crate) fn plugin_configs_from_dir(t: &Target<'_>, dir: &Path) -> Result<Vec<Value>, Error> {
+    let _guard = t.loader.enter_plugin_dir(dir)?;
+    let (k, file) = load_kustomization(t.loader, dir)?;
+    let sub = Target {
+        dir: dir.to_path_buf(),
+        file,
+        k,
+        rel: String::new(),
+        loader: t.loader,
+        origins: false,
+    };
+    let mut acc = Acc {
+        resources: Vec::new(),
+        config: TransformerConfig::defaults().map_err(|m| Error::Load {
+            path: dir.to_path_buf(),
+            message: m,
+        })?,
+        vars: Vec::new(),
+    };
+    accumulate(&sub, &mut acc, &mut vec![dir.to_path_buf()])?;
+    Ok(acc.resources.into_iter().map(|r| r.obj).collect())
+}
+
 pub(crate) fn load_kustomization(
     loader: &Loader,
     dir: &Path,
@@ -169,7 +218,7 @@ pub(crate) fn load_kustomization(
     for name in kustomization::FILE_NAMES {
         let candidate = dir.join(name);
         if candidate.is_file() {
-            let file = loader.resolve(dir, name)?;
+            let file = loader.resolve_file(dir, name)?;
             let text = loader.read_string(&file)?;
             let k = kustomization::parse(&candidate, &text)?;
             return Ok((k, candidate));
@@ -200,7 +249,7 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
             .map_err(|e| e.context(format!("accumulating resources from '{entry}'")))?;
     }
     for c in t.k.configurations.clone().unwrap_or_default() {
-        let path = t.loader.resolve(&t.dir, &c)?;
+        let path = t.loader.resolve_file(&t.dir, &c)?;
         let text = t.loader.read_string(&path)?;
         let doc = crate::yaml::parse_raw(&text)
             .map_err(|source| Error::Yaml {
@@ -215,7 +264,7 @@ fn accumulate(t: &Target<'_>, acc: &mut Acc, stack: &mut Vec<PathBuf>) -> Result
         acc.config.merge(cfg);
     }
     for c in t.k.crds.clone().unwrap_or_default() {
-        let path = t.loader.resolve(&t.dir, &c)?;
+        let path = t.loader.resolve_file(&t.dir, &c)?;
         let text = t.loader.read_string(&path)?;
         let cfg = transformers::config_from_crd(&text)
             .map_err(|m| field_err(&t.file, "crds", format!("{c}: {m}")))?;
@@ -333,9 +382,7 @@ fn accumulate_entry(
                 vars: Vec::new(),
             };
             accumulate(&sub, &mut sub_acc, stack).and_then(|()| {
-                for r in sub_acc.resources {
-                    append(acc, r, &t.file, entry)?;
-                }
+                append_all(acc, sub_acc.resources, &t.file, entry)?;
                 acc.config.merge(sub_acc.config);
                 for v in sub_acc.vars {
                     if acc.vars.iter().any(|x| x.name == v.name) {
@@ -360,16 +407,17 @@ fn accumulate_entry(
             format!("{entry}: components must be directories"),
         ));
     }
+    t.loader.check_file_in(&t.dir, &path)?;
     let text = t.loader.read_string(&path)?;
     let docs = crate::yaml::parse_stream(&text).map_err(|source| Error::Yaml {
         path: path.clone(),
         source,
     })?;
+    let mut batch = Vec::with_capacity(docs.len());
     for doc in docs {
-        let r = new_resource(doc, &path, t.origins.then(|| rel.clone()))?;
-        append(acc, r, &t.file, entry)?;
+        batch.push(new_resource(doc, &path, t.origins.then(|| rel.clone()))?);
     }
-    Ok(())
+    append_all(acc, batch, &t.file, entry)
 }
 
 pub(crate) fn new_resource(
@@ -406,6 +454,45 @@ pub(crate) fn new_resource(
     Ok(r)
 }
 
+/// Add resources, refusing any whose current id is already present (one id set per batch).
+pub(crate) fn append_all(
+    acc: &mut Acc,
+    batch: Vec<Resource>,
+    file: &Path,
+    entry: &str,
+) -> Result<(), Error> {
+    let key = |r: &Resource| {
+        let g = r.gvk();
+        (
+            g.group,
+            g.version,
+            g.kind,
+            r.name().to_string(),
+            r.namespace().to_string(),
+        )
+    };
+    let mut seen: std::collections::HashSet<_> = acc.resources.iter().map(key).collect();
+    for r in batch {
+        if !seen.insert(key(&r)) {
+            return Err(duplicate(&r, file, entry));
+        }
+        acc.resources.push(r);
+    }
+    Ok(())
+}
+
+fn duplicate(r: &Resource, file: &Path, entry: &str) -> Error {
+    field_err(
+        file,
+        "resources",
+        format!(
+            "merging resources from '{entry}': may not add resource with an already \
+             registered id: {}",
+            r.id_display()
+        ),
+    )
+}
+
 /// Add a resource, refusing a second one with the same current id.
 pub(crate) fn append(acc: &mut Acc, r: Resource, file: &Path, entry: &str) -> Result<(), Error> {
     let gvk = r.gvk();
@@ -428,7 +515,7 @@ pub(crate) fn append(acc: &mut Acc, r: Resource, file: &Path, entry: &str) -> Re
     Ok(())
 }
 
-fn join_rel(base: &str, entry: &str) -> String {
+pub(crate) fn join_rel(base: &str, entry: &str) -> String {
     let joined = if base.is_empty() {
         PathBuf::from(entry)
     } else {

@@ -219,3 +219,47 @@ pub(crate) fn apply_specs(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn paths_split_on_unescaped_slashes() {
+        assert_eq!(
+            split_path("metadata/annotations/a\\/b"),
+            vec!["metadata", "annotations", "a/b"]
+        );
+    }
+
+    #[test]
+    fn visit_walks_lists_and_creates_maps() {
+        let mut obj = json!({"spec": {"containers": [{"image": "a"}, {"image": "b"}]}});
+        let mut seen = Vec::new();
+        let segs = split_path("spec/containers[]/image");
+        let r = visit(&mut obj, &segs, None, &mut |v| {
+            seen.push(v.clone());
+            Ok(())
+        });
+        assert_eq!(r, Ok(()));
+        assert_eq!(seen, vec![json!("a"), json!("b")]);
+        let r = visit(
+            &mut obj,
+            &split_path("metadata/labels"),
+            Some(Create::Map),
+            &mut |_| Ok(()),
+        );
+        assert_eq!(r, Ok(()));
+        assert_eq!(obj.pointer("/metadata/labels"), Some(&json!({})));
+    }
+
+    #[test]
+    fn defaults_load() {
+        let cfg = TransformerConfig::defaults();
+        assert!(
+            cfg.as_ref()
+                .is_ok_and(|c| !c.name_reference.is_empty() && !c.common_labels.is_empty())
+        );
+    }
+}

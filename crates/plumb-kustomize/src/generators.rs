@@ -39,18 +39,16 @@ pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
     }
     for entry in t.k.generators.clone().unwrap_or_default() {
         let path = t.loader.resolve(&t.dir, &entry)?;
-        if path.is_dir() {
-            return Err(Error::Unsupported {
-                path: t.file.clone(),
-                field: "generators".into(),
-                reason: format!("{entry}: generator kustomizations are not supported"),
-            });
-        }
-        let text = t.loader.read_string(&path)?;
-        let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
-            path: path.clone(),
-            source,
-        })?;
+        let docs = if path.is_dir() {
+            crate::accumulate::plugin_configs_from_dir(t, &path)?
+        } else {
+            t.loader.check_file_in(&t.dir, &path)?;
+            let text = t.loader.read_string(&path)?;
+            crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
+                path: path.clone(),
+                source,
+            })?
+        };
         for doc in docs {
             let kind = doc
                 .get("kind")
@@ -84,7 +82,12 @@ pub(crate) fn run(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             }
             let args: GeneratorArgs = serde_json::from_value(Value::Object(obj))
                 .map_err(|e| field_err(&t.file, field, format!("{entry}: {e}")))?;
-            generate(t, acc, &args, None, gen_kind, field, Some(kind))?;
+            let plugin_name = meta.get("name").and_then(Value::as_str).unwrap_or("");
+            let origin = json!({
+                "configuredIn": crate::accumulate::join_rel(&t.rel, &entry),
+                "configuredBy": {"apiVersion": "builtin", "kind": kind, "name": plugin_name},
+            });
+            generate(t, acc, &args, None, gen_kind, field, Some(origin))?;
         }
     }
     Ok(())
@@ -121,7 +124,7 @@ fn generate(
     global: Option<&GeneratorOptions>,
     kind: &str,
     field: &str,
-    plugin_kind: Option<String>,
+    plugin_origin: Option<Value>,
 ) -> Result<(), Error> {
     let name = args.name.clone().filter(|n| !n.is_empty()).ok_or_else(|| {
         field_err(
@@ -214,10 +217,11 @@ fn generate(
         } else {
             format!("{}/{}", t.rel, file_name(&t.file))
         };
-        let by_kind = plugin_kind.unwrap_or_else(|| format!("{kind}Generator"));
-        r.origin = Some(json!({
-            "configuredIn": configured_in,
-            "configuredBy": {"apiVersion": "builtin", "kind": by_kind},
+        r.origin = Some(plugin_origin.unwrap_or_else(|| {
+            json!({
+                "configuredIn": configured_in,
+                "configuredBy": {"apiVersion": "builtin", "kind": format!("{kind}Generator")},
+            })
         }));
     }
     let behavior = args.behavior.as_deref().unwrap_or("create");
@@ -340,7 +344,7 @@ fn load_pairs(
     for env in &envs {
         let path = t
             .loader
-            .resolve(&t.dir, env)
+            .resolve_file(&t.dir, env)
             .map_err(|e| e.context(format!("loading KV pairs: env source file {env:?}")))?;
         let text = t.loader.read_string(&path)?;
         for (i, line) in text.lines().enumerate() {
@@ -407,7 +411,7 @@ fn load_pairs(
         };
         let path = t
             .loader
-            .resolve(&t.dir, rel)
+            .resolve_file(&t.dir, rel)
             .map_err(|e| e.context(format!("loading KV pairs: file source {src:?}")))?;
         pairs.push((key, t.loader.read_bytes(&path)?));
     }
@@ -438,4 +442,27 @@ pub(crate) fn encode_base64_lines(data: &[u8]) -> String {
         out.push('\n');
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base64_splits_long_values_into_lines() {
+        assert_eq!(encode_base64_lines(b"admin"), "YWRtaW4=");
+        let long = encode_base64_lines(&[b'x'; 60]);
+        let lines: Vec<&str> = long.lines().collect();
+        assert_eq!(lines.len(), 2);
+        assert_eq!(lines[0].len(), 70);
+        assert!(long.ends_with('\n'));
+    }
+
+    #[test]
+    fn literal_quotes_are_removed_only_when_matching() {
+        assert_eq!(remove_quotes("\"a b\""), "a b");
+        assert_eq!(remove_quotes("'x'"), "x");
+        assert_eq!(remove_quotes("'x\""), "'x\"");
+        assert_eq!(remove_quotes("\""), "\"");
+    }
 }

@@ -123,3 +123,27 @@ fn write_go_json(v: &Value, out: &mut String) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn matches_kustomize_for_a_simple_config_map() {
+        // `configMapGenerator: [{name: a, literals: [K=v]}]` is named a-276ch85d82 by kustomize.
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "a"}, "data": {"K": "v"}});
+        assert_eq!(hash_of(&cm), "276ch85d82");
+        // The name does not take part in the hash.
+        let renamed = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b"}, "data": {"K": "v"}});
+        assert_eq!(hash_of(&renamed), "276ch85d82");
+    }
+
+    #[test]
+    fn go_json_sorts_keys_and_escapes_html() {
+        assert_eq!(
+            go_json(&json!({"b": 1, "a": "<&>"})),
+            r#"{"a":"\u003c\u0026\u003e","b":1}"#
+        );
+    }
+}

@@ -180,13 +180,50 @@ pub(crate) struct GeneratorOptions {
     pub immutable: Option<bool>,
 }
 
+const KNOWN_FIELDS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "openapi",
+    "namePrefix",
+    "nameSuffix",
+    "namespace",
+    "commonLabels",
+    "labels",
+    "commonAnnotations",
+    "patchesStrategicMerge",
+    "patchesJson6902",
+    "patches",
+    "images",
+    "imageTags",
+    "replacements",
+    "replicas",
+    "vars",
+    "sortOptions",
+    "resources",
+    "components",
+    "crds",
+    "bases",
+    "configMapGenerator",
+    "secretGenerator",
+    "helmGlobals",
+    "helmCharts",
+    "helmChartInflationGenerator",
+    "generatorOptions",
+    "configurations",
+    "generators",
+    "transformers",
+    "validators",
+    "buildMetadata",
+];
+
 pub(crate) const FILE_NAMES: [&str; 3] =
     ["kustomization.yaml", "kustomization.yml", "Kustomization"];
 
 /// Parse a kustomization document; on failure, find the offending top-level field so the
 /// error names it.
 pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
-    let docs = crate::yaml::parse_raw(text).map_err(|source| Error::Yaml {
+    let docs = crate::yaml::parse_yaml11(text).map_err(|source| Error::Yaml {
         path: path.to_path_buf(),
         source,
     })?;
@@ -205,12 +242,24 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
             });
         }
     };
-    let Value::Object(map) = &doc else {
+    let Value::Object(raw) = doc else {
         return Err(Error::Kustomization {
             path: path.to_path_buf(),
             message: "expected a mapping at the top level".into(),
         });
     };
+    // Kustomize decodes with Go's encoding/json, which matches field names case-insensitively
+    // (`patchesJSON6902` is `patchesJson6902`).
+    let mut map = serde_json::Map::new();
+    for (key, value) in raw {
+        let canonical = KNOWN_FIELDS
+            .iter()
+            .find(|f| f.eq_ignore_ascii_case(&key))
+            .map_or(key, |f| (*f).to_string());
+        map.insert(canonical, value);
+    }
+    let doc = Value::Object(map.clone());
+    let map = &map;
     match serde_json::from_value::<Kustomization>(doc.clone()) {
         Ok(k) => {
             if let Some(kind) = &k.kind
@@ -221,6 +270,20 @@ pub(crate) fn parse(path: &Path, text: &str) -> Result<Kustomization, Error> {
                     path,
                     "kind",
                     format!("unexpected kind {kind:?}, expected Kustomization or Component"),
+                ));
+            }
+            let (kind, want) = match k.kind.as_deref() {
+                Some("Component") => ("Component", "kustomize.config.k8s.io/v1alpha1"),
+                _ => ("Kustomization", "kustomize.config.k8s.io/v1beta1"),
+            };
+            if let Some(api) = k.api_version.as_deref()
+                && !api.is_empty()
+                && api != want
+            {
+                return Err(crate::error::field_err(
+                    path,
+                    "apiVersion",
+                    format!("apiVersion for {kind} should be {want}, found {api:?}"),
                 ));
             }
             Ok(k)

@@ -1,14 +1,16 @@
 //! plumb-kustomize: a native Rust implementation of `kustomize build` (Kustomize v5.5.0).
 //!
-//! Start at [`build`]: it loads the kustomization in a directory through a sandboxed [`loader`]
-//! (every read confined to a root after symlink resolution, with size/count/depth limits),
-//! accumulates resources, components and generators ([`build`](crate::build) module), runs the
-//! builtin transformers in kustomize's order, then fixes name references, resolves vars, adds
-//! generator hash suffixes and sorts. [`to_yaml`] prints the result byte for byte like
-//! `kustomize build` (go-yaml v2 styling, see the [`yaml`] module).
+//! Start at [`build`]. It reads files only through the sandboxed loader (`loader.rs`: every read
+//! confined to a root after symlink resolution, kustomize's load restrictor, size/count/depth/time
+//! limits), then `accumulate.rs` walks the kustomization tree: resources and bases, generators
+//! (`generators.rs`), components, and the builtin transformers in kustomize's order
+//! (`transformers.rs`, `patch.rs` with `smp.rs`, `replacements.rs`, `plugins.rs`). The top level
+//! finally adds generator hash suffixes (`hash.rs`), fixes name references (`nameref.rs`),
+//! resolves vars (`vars.rs`) and sorts (`sort.rs`). [`to_yaml`] prints the result byte for byte
+//! like `kustomize build` (go-yaml v2 styling, see the [`yaml`] module).
 //!
-//! The strategic-merge-patch merge-key table for built-in kinds lives in [`merge_keys`] so that
-//! other code can reuse it.
+//! The strategic-merge-patch list table for built-in kinds lives in [`merge_keys`] so that other
+//! code can reuse it. [`build_with_overrides`] applies Argo CD's `spec.source.kustomize` overrides.
 
 mod accumulate;
 mod error;
@@ -19,7 +21,10 @@ mod kustomization;
 mod loader;
 pub mod merge_keys;
 mod nameref;
+mod openapi;
+mod overrides;
 mod patch;
+mod plugins;
 mod replacements;
 mod resource;
 mod smp;
@@ -32,6 +37,7 @@ use std::path::Path;
 use std::time::Duration;
 
 pub use error::Error;
+pub use overrides::{Image, Overrides, Patch, PatchTarget};
 
 /// Limits and switches for a build. The default allows no network access.
 #[derive(Debug, Clone)]
@@ -46,6 +52,20 @@ pub struct Options {
     pub max_depth: usize,
     /// Wall-clock budget for the build.
     pub timeout: Duration,
+    /// Where a kustomization may read files from (kustomize's `--load-restrictor`).
+    pub load_restrictor: LoadRestrictor,
+}
+
+/// Kustomize's load restrictor. Either way nothing is read outside the build root.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LoadRestrictor {
+    /// Kustomize's default (`LoadRestrictionsRootOnly`): a kustomization reads files only in or
+    /// below its own directory; other kustomization directories may be referenced anywhere
+    /// inside the root. This is what `kustomize build` and Argo CD do by default.
+    #[default]
+    RootOnly,
+    /// `LoadRestrictionsNone` (what Flux uses): any file inside the build root.
+    None,
 }
 
 impl Default for Options {
@@ -56,17 +76,29 @@ impl Default for Options {
             max_files: 20_000,
             max_depth: 64,
             timeout: Duration::from_secs(60),
+            load_restrictor: LoadRestrictor::RootOnly,
         }
     }
 }
 
 /// Build the kustomization in `dir`; every file read must stay inside `root` after symlink
-/// resolution (kustomize's load restrictor; `root` is the Git snapshot root in the controller, or
-/// `dir` itself for the CLI).
+/// resolution. `root` is the Git snapshot root in the controller; for a CLI, pass a directory
+/// that contains every base the overlay refers to (e.g. the repository top level), since bases
+/// such as `../base` outside `root` are refused.
 pub fn build(root: &Path, dir: &Path, options: &Options) -> Result<Vec<serde_json::Value>, Error> {
+    build_with_overrides(root, dir, options, &Overrides::default())
+}
+
+/// [`build`], with Argo CD-style overrides (`spec.source.kustomize`) applied to the top-level
+/// kustomization first, as `kustomize edit` would.
+pub fn build_with_overrides(
+    root: &Path,
+    dir: &Path,
+    options: &Options,
+    overrides: &Overrides,
+) -> Result<Vec<serde_json::Value>, Error> {
     let loader = loader::Loader::new(root, options)?;
-    let resources = accumulate::build_top(&loader, dir)?;
-    Ok(resources)
+    accumulate::build_top(&loader, dir, overrides)
 }
 
 /// Serialize objects exactly as `kustomize build` prints them (documents separated by `---\n`).

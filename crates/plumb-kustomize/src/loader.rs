@@ -1,7 +1,7 @@
 //! Sandboxed file access: kustomize's load restrictor plus limits. Every path is resolved
 //! (symlinks included) and must stay inside the root; sizes, file counts and time are bounded.
 
-use std::cell::Cell;
+use std::cell::{Cell, OnceCell, RefCell};
 use std::path::{Component, Path, PathBuf};
 use std::time::Instant;
 
@@ -13,6 +13,21 @@ pub(crate) struct Loader {
     files: Cell<usize>,
     bytes: Cell<u64>,
     started: Instant,
+    /// Generator/transformer kustomization directories being built, to refuse cycles.
+    plugin_dirs: RefCell<Vec<PathBuf>>,
+    /// The top kustomization's `openapi` schema, when it has one.
+    schema: OnceCell<crate::openapi::CustomSchema>,
+}
+
+/// Leaves a plugin directory when dropped.
+pub(crate) struct PluginDirGuard<'a> {
+    loader: &'a Loader,
+}
+
+impl Drop for PluginDirGuard<'_> {
+    fn drop(&mut self) {
+        self.loader.plugin_dirs.borrow_mut().pop();
+    }
 }
 
 impl Loader {
@@ -27,7 +42,30 @@ impl Loader {
             files: Cell::new(0),
             bytes: Cell::new(0),
             started: Instant::now(),
+            plugin_dirs: RefCell::new(Vec::new()),
+            schema: OnceCell::new(),
         })
+    }
+
+    pub(crate) fn enter_plugin_dir(&self, dir: &Path) -> Result<PluginDirGuard<'_>, Error> {
+        let mut dirs = self.plugin_dirs.borrow_mut();
+        if dirs.iter().any(|d| d == dir) || dirs.len() >= self.options.max_depth {
+            let chain: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            return Err(Error::Cycle {
+                path: dir.to_path_buf(),
+                chain: format!("{} -> {}", chain.join(" -> "), dir.display()),
+            });
+        }
+        dirs.push(dir.to_path_buf());
+        Ok(PluginDirGuard { loader: self })
+    }
+
+    pub(crate) fn set_custom_schema(&self, schema: crate::openapi::CustomSchema) {
+        let _ = self.schema.set(schema);
+    }
+
+    pub(crate) fn custom_schema(&self) -> Option<&crate::openapi::CustomSchema> {
+        self.schema.get()
     }
 
     pub(crate) fn options(&self) -> &Options {
@@ -72,6 +110,32 @@ impl Loader {
             });
         }
         Ok(resolved)
+    }
+
+    /// Resolve a path that must be a file of the kustomization in `dir` (resources, patches,
+    /// generator sources, configurations, ...): with the root-only restrictor it must also be in
+    /// or below `dir`.
+    pub(crate) fn resolve_file(&self, dir: &Path, rel: &str) -> Result<PathBuf, Error> {
+        let resolved = self.resolve(dir, rel)?;
+        self.check_file_in(dir, &resolved)?;
+        Ok(resolved)
+    }
+
+    /// The root-only restrictor's check for a resolved file read by the kustomization in `dir`.
+    pub(crate) fn check_file_in(&self, dir: &Path, resolved: &Path) -> Result<(), Error> {
+        if self.options.load_restrictor == crate::LoadRestrictor::RootOnly
+            && !resolved.starts_with(dir)
+        {
+            return Err(Error::Load {
+                path: resolved.to_path_buf(),
+                message: format!(
+                    "security: file is not in or below the kustomization directory {} (kustomize's \
+                     default load restrictor; files may be shared through a base kustomization)",
+                    dir.display()
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// Check a directory handed in by the caller (the build directory itself).

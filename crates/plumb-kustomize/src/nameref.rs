@@ -27,7 +27,10 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
     for nb in &config.name_reference {
         let candidates: Vec<Candidate> = resources
             .iter()
-            .filter(|r| referenced_matches(nb, &r.gvk()) && !r.history.is_empty())
+            .filter(|r| {
+                (referenced_matches(nb, &r.gvk()) || referenced_matches(nb, &r.orig_gvk))
+                    && !r.history.is_empty()
+            })
             .map(|r| Candidate {
                 ids: r.all_ids(),
                 name: r.name().to_string(),
@@ -64,7 +67,15 @@ pub(crate) fn fix(resources: &mut [Resource], config: &TransformerConfig) -> Res
                             }
                         })
                         .collect();
-                    matching.first().copied()
+                    // Sibling bases may hold same-named objects; prefer the one that ended up in
+                    // the referrer's namespace.
+                    let current_ns = referrer_ns.last().map(String::as_str).unwrap_or("");
+                    let wanted = ns.unwrap_or(current_ns);
+                    matching
+                        .iter()
+                        .find(|c| ns_equal(&c.namespace, wanted))
+                        .or_else(|| matching.first())
+                        .copied()
                 };
                 visit(&mut r.obj, &segs, None, &mut |v| {
                     rewrite(v, nb, &pick);

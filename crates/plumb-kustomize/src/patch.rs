@@ -35,12 +35,13 @@ pub(crate) fn run_patches(
     acc: &mut Acc,
     field: &str,
     patches: &[PatchArgs],
+    first_index: usize,
 ) -> Result<(), Error> {
     for (i, p) in patches.iter().enumerate() {
-        let label = format!("{field}[{i}]");
+        let label = format!("{field}[{}]", first_index + i);
         let text = match (&p.path, &p.patch) {
             (Some(path), None) => {
-                let resolved = t.loader.resolve(&t.dir, path)?;
+                let resolved = t.loader.resolve_file(&t.dir, path)?;
                 t.loader.read_string(&resolved)?
             }
             (None, Some(inline)) => inline.clone(),
@@ -83,17 +84,35 @@ pub(crate) fn run_patches(
                     "a JSON 6902 patch requires a target",
                 ));
             };
+            let matcher = crate::resource::SelectorMatcher::new(target)
+                .map_err(|m| field_err(&t.file, &label, m))?;
             let mut matched = false;
             for r in &mut acc.resources {
-                if !r
-                    .matches_selector(target)
-                    .map_err(|m| field_err(&t.file, &label, m))?
-                {
+                if !matcher.matches(r) {
                     continue;
                 }
                 matched = true;
                 let (name, ns) = (r.name().to_string(), r.namespace().to_string());
-                apply_json6902(&mut r.obj, &ops)
+                // Kustomize keeps bookkeeping annotations on every object while building, so
+                // `metadata.annotations` always exists for a JSON patch.
+                let added = match r.metadata_mut() {
+                    Some(meta) if !meta.get("annotations").is_some_and(Value::is_object) => {
+                        meta.insert("annotations".into(), Value::Object(Default::default()));
+                        true
+                    }
+                    _ => false,
+                };
+                let result = apply_json6902(&mut r.obj, &ops);
+                if added
+                    && let Some(meta) = r.metadata_mut()
+                    && meta
+                        .get("annotations")
+                        .and_then(Value::as_object)
+                        .is_some_and(|m| m.is_empty())
+                {
+                    meta.remove("annotations");
+                }
+                result
                     .map_err(|m| field_err(&t.file, &label, format!("{}: {m}", r.id_display())))?;
                 let new_name = r.name().to_string();
                 if new_name != name {
@@ -127,15 +146,11 @@ fn apply_smp(
     let allow_name = p.options.get("allowNameChange").copied().unwrap_or(false);
     let allow_kind = p.options.get("allowKindChange").copied().unwrap_or(false);
     let targets: Vec<usize> = if let Some(sel) = &p.target {
-        let mut v = Vec::new();
-        for (i, r) in acc.resources.iter().enumerate() {
-            if r.matches_selector(sel)
-                .map_err(|m| field_err(&t.file, label, m))?
-            {
-                v.push(i);
-            }
-        }
-        v
+        let matcher =
+            crate::resource::SelectorMatcher::new(sel).map_err(|m| field_err(&t.file, label, m))?;
+        (0..acc.resources.len())
+            .filter(|&i| acc.resources.get(i).is_some_and(|r| matcher.matches(r)))
+            .collect()
     } else {
         let gvk = gvk_of(patch);
         let name = patch
@@ -202,7 +217,9 @@ fn apply_smp(
         }
         let ctx = Ctx {
             group: &gvk.group,
+            version: &gvk.version,
             kind: &gvk.kind,
+            schema: t.loader.custom_schema(),
         };
         let outcome = merge_object(&mut r.obj, &patch, &ctx)
             .map_err(|m| field_err(&t.file, label, format!("{}: {m}", r.id_display())))?;

@@ -37,6 +37,9 @@ struct Opts {
     index: i64,
     #[serde(default)]
     create: bool,
+    /// Accepted and, like Kustomize v5.5.0, without effect.
+    #[serde(default, rename = "encoding")]
+    _encoding: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -59,7 +62,7 @@ pub(crate) fn run(
     for e in entries {
         match e {
             ReplacementEntry::Path { path } => {
-                let p = t.loader.resolve(&t.dir, path)?;
+                let p = t.loader.resolve_file(&t.dir, path)?;
                 let text = t.loader.read_string(&p)?;
                 let docs = crate::yaml::parse_raw(&text).map_err(|source| Error::Yaml {
                     path: p.clone(),
@@ -164,17 +167,14 @@ fn apply(acc: &mut Acc, r: &Replacement) -> Result<(), String> {
             return Err("target must specify a select".into());
         };
         let opts = target.options.clone().unwrap_or_default();
+        let select = crate::resource::SelectorMatcher::new(tsel)?;
+        let rejects = target
+            .reject
+            .iter()
+            .map(crate::resource::SelectorMatcher::new)
+            .collect::<Result<Vec<_>, _>>()?;
         for res in &mut acc.resources {
-            if !res.matches_selector(tsel)? {
-                continue;
-            }
-            let mut rejected = false;
-            for rej in &target.reject {
-                if res.matches_selector(rej)? {
-                    rejected = true;
-                }
-            }
-            if rejected {
+            if !select.matches(res) || rejects.iter().any(|r| r.matches(res)) {
                 continue;
             }
             for fp in &target.field_paths {

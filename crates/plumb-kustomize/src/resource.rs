@@ -188,64 +188,75 @@ impl Resource {
             .cloned()
             .unwrap_or_default()
     }
+}
 
-    /// Does this resource match a patch/replacement selector?
-    pub(crate) fn matches_selector(&self, sel: &Selector) -> Result<bool, String> {
-        let gvk = self.gvk();
-        let anchored = |pattern: &str, value: &str| -> Result<bool, String> {
-            let re = regex::Regex::new(&format!("^(?:{pattern})$"))
-                .map_err(|e| format!("invalid regex {pattern:?}: {e}"))?;
-            Ok(re.is_match(value))
+/// A selector with its regular expressions compiled once, for matching many resources.
+pub(crate) struct SelectorMatcher {
+    group: Option<regex::Regex>,
+    version: Option<regex::Regex>,
+    kind: Option<regex::Regex>,
+    name: Option<regex::Regex>,
+    namespace: Option<regex::Regex>,
+    label_selector: Option<String>,
+    annotation_selector: Option<String>,
+}
+
+impl SelectorMatcher {
+    pub(crate) fn new(sel: &Selector) -> Result<Self, String> {
+        let compile = |p: &Option<String>| -> Result<Option<regex::Regex>, String> {
+            p.as_ref()
+                .map(|pattern| {
+                    regex::Regex::new(&format!("^(?:{pattern})$"))
+                        .map_err(|e| format!("invalid regex {pattern:?}: {e}"))
+                })
+                .transpose()
         };
-        if let Some(g) = &sel.group
-            && !anchored(g, &gvk.group)?
+        for s in [&sel.label_selector, &sel.annotation_selector]
+            .into_iter()
+            .flatten()
         {
-            return Ok(false);
+            label_selector_matches(s, &Map::new())?;
         }
-        if let Some(v) = &sel.version
-            && !anchored(v, &gvk.version)?
+        Ok(SelectorMatcher {
+            group: compile(&sel.group)?,
+            version: compile(&sel.version)?,
+            kind: compile(&sel.kind)?,
+            name: compile(&sel.name)?,
+            namespace: compile(&sel.namespace)?,
+            label_selector: sel.label_selector.clone(),
+            annotation_selector: sel.annotation_selector.clone(),
+        })
+    }
+
+    pub(crate) fn matches(&self, r: &Resource) -> bool {
+        let gvk = r.gvk();
+        let ok = |re: &Option<regex::Regex>, v: &str| re.as_ref().is_none_or(|re| re.is_match(v));
+        if !ok(&self.group, &gvk.group)
+            || !ok(&self.version, &gvk.version)
+            || !ok(&self.kind, &gvk.kind)
         {
-            return Ok(false);
+            return false;
         }
-        if let Some(k) = &sel.kind
-            && !anchored(k, &gvk.kind)?
-        {
-            return Ok(false);
-        }
-        if let Some(n) = &sel.name {
-            let names = self.all_ids();
-            let mut any = false;
-            for (name, _) in &names {
-                if anchored(n, name)? {
-                    any = true;
-                }
+        if self.name.is_some() || self.namespace.is_some() {
+            let ids = r.all_ids();
+            if self.name.is_some() && !ids.iter().any(|(n, _)| ok(&self.name, n)) {
+                return false;
             }
-            if !any {
-                return Ok(false);
-            }
-        }
-        if let Some(ns) = &sel.namespace {
-            let mut any = false;
-            for (_, namespace) in self.all_ids() {
-                if anchored(ns, &namespace)? {
-                    any = true;
-                }
-            }
-            if !any {
-                return Ok(false);
+            if self.namespace.is_some() && !ids.iter().any(|(_, ns)| ok(&self.namespace, ns)) {
+                return false;
             }
         }
-        if let Some(ls) = &sel.label_selector
-            && !label_selector_matches(ls, &self.labels())?
+        if let Some(ls) = &self.label_selector
+            && !label_selector_matches(ls, &r.labels()).unwrap_or(false)
         {
-            return Ok(false);
+            return false;
         }
-        if let Some(a) = &sel.annotation_selector
-            && !label_selector_matches(a, &self.annotations())?
+        if let Some(a) = &self.annotation_selector
+            && !label_selector_matches(a, &r.annotations()).unwrap_or(false)
         {
-            return Ok(false);
+            return false;
         }
-        Ok(true)
+        true
     }
 }
 
@@ -323,4 +334,54 @@ fn parse_set(rest: &str) -> Result<Vec<String>, String> {
         .and_then(|r| r.strip_suffix(')'))
         .ok_or_else(|| format!("invalid label selector set {rest:?}"))?;
     Ok(inner.split(',').map(|s| s.trim().to_string()).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn label_selectors() {
+        let labels = json!({"app": "web", "tier": "front"});
+        let labels = labels.as_object().cloned().unwrap_or_default();
+        assert_eq!(label_selector_matches("app=web", &labels), Ok(true));
+        assert_eq!(
+            label_selector_matches("app=web,tier!=front", &labels),
+            Ok(false)
+        );
+        assert_eq!(
+            label_selector_matches("tier in (back, front)", &labels),
+            Ok(true)
+        );
+        assert_eq!(
+            label_selector_matches("tier notin (front)", &labels),
+            Ok(false)
+        );
+        assert_eq!(label_selector_matches("!missing,app", &labels), Ok(true));
+        assert!(label_selector_matches("tier in front", &labels).is_err());
+    }
+
+    #[test]
+    fn selector_matcher_uses_anchored_regexes_and_old_names() {
+        let mut r = Resource::new(
+            json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}}),
+        );
+        r.set_name("prod-web");
+        let sel = |name: &str| Selector {
+            kind: Some("Deploy.*".into()),
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        assert!(SelectorMatcher::new(&sel("web")).is_ok_and(|m| m.matches(&r)));
+        assert!(SelectorMatcher::new(&sel("prod-.*")).is_ok_and(|m| m.matches(&r)));
+        assert!(SelectorMatcher::new(&sel("we")).is_ok_and(|m| !m.matches(&r)));
+        assert!(SelectorMatcher::new(&sel("(")).is_err());
+    }
+
+    #[test]
+    fn id_display_matches_kustomize() {
+        let gvk = Gvk::from_api_version("v1", "Service");
+        assert_eq!(id_display(&gvk, "web", ""), "Service.v1.[noGrp]/web.[noNs]");
+    }
 }

@@ -11,7 +11,10 @@ use crate::merge_keys::list_strategy;
 
 pub(crate) struct Ctx<'a> {
     pub group: &'a str,
+    pub version: &'a str,
     pub kind: &'a str,
+    /// A custom schema (`openapi:`) replaces the built-in merge-key table.
+    pub schema: Option<&'a crate::openapi::CustomSchema>,
 }
 
 /// Outcome of merging into an object: kept, or deleted by `$patch: delete`.
@@ -84,20 +87,10 @@ fn merge_value(
             }
             Value::Array(items) => {
                 let refs: Vec<&str> = path.iter().map(String::as_str).collect();
-                let strategy = list_strategy(ctx.group, ctx.kind, &refs);
-                let merged = match (strategy, dm.get_mut(k)) {
-                    (Some(s), Some(Value::Array(existing))) => {
-                        let compound = crate::merge_keys::list_map_keys(ctx.group, ctx.kind, &refs);
-                        let plain = items
-                            .iter()
-                            .chain(existing.iter())
-                            .all(|i| i.is_object() && directive(i).is_none());
-                        match compound {
-                            Some(keys) if plain => {
-                                compound_merge(existing, items, keys, ctx, path)?
-                            }
-                            _ => merge_list(existing, items, s.merge_key, ctx, path)?,
-                        }
+                let merged = match dm.get_mut(k) {
+                    Some(Value::Array(existing)) => {
+                        let owned: Vec<String> = refs.iter().map(|r| (*r).to_string()).collect();
+                        merge_list_field(existing, items, ctx, &owned, path)?;
                         None
                     }
                     _ => Some(clean_list(items)),
@@ -113,6 +106,54 @@ fn merge_value(
         path.pop();
     }
     Ok(Outcome::Kept)
+}
+
+/// Merge a patch list into an existing one, using the custom schema or the built-in table.
+fn merge_list_field(
+    existing: &mut Vec<Value>,
+    items: &[Value],
+    ctx: &Ctx<'_>,
+    refs: &[String],
+    path: &mut Vec<String>,
+) -> Result<(), String> {
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    let refs = refs.as_slice();
+    let plain = items
+        .iter()
+        .chain(existing.iter())
+        .all(|i| i.is_object() && directive(i).is_none());
+    if let Some(schema) = ctx.schema {
+        let Some(info) = schema
+            .list(ctx.group, ctx.version, ctx.kind, refs)
+            .filter(|i| i.merge)
+        else {
+            *existing = match clean_list(items) {
+                Value::Array(a) => a,
+                _ => Vec::new(),
+            };
+            return Ok(());
+        };
+        let keys: Vec<&str> = info.keys.iter().map(String::as_str).collect();
+        return match keys.as_slice() {
+            [] => merge_list(existing, items, None, ctx, path),
+            [one] => merge_list(existing, items, Some(one), ctx, path),
+            many if plain => compound_merge(existing, items, many, ctx, path),
+            many => merge_list(existing, items, many.first().copied(), ctx, path),
+        };
+    }
+    match list_strategy(ctx.group, ctx.kind, refs) {
+        Some(s) => match crate::merge_keys::list_map_keys(ctx.group, ctx.kind, refs) {
+            Some(keys) if plain => compound_merge(existing, items, keys, ctx, path),
+            _ => merge_list(existing, items, s.merge_key, ctx, path),
+        },
+        None => {
+            *existing = match clean_list(items) {
+                Value::Array(a) => a,
+                _ => Vec::new(),
+            };
+            Ok(())
+        }
+    }
 }
 
 fn merge_list(
@@ -191,11 +232,11 @@ fn tuple(v: &Value, keys: &[&str]) -> Vec<String> {
 }
 
 /// kyaml's `validateKeys`: keep the keys that have a value somewhere in `all`.
-fn valid_keys(
+fn valid_keys<'k>(
     all: &[Vec<String>],
     values: &[String],
-    keys: &[&'static str],
-) -> (Vec<&'static str>, Vec<String>) {
+    keys: &[&'k str],
+) -> (Vec<&'k str>, Vec<String>) {
     let mut present = vec![false; keys.len()];
     for vals in all {
         for (i, v) in vals.iter().enumerate() {
@@ -273,10 +314,10 @@ fn element_setter(
 /// kyaml's associative-list merge for compound keys, reproduced step by step (including how
 /// elements that lack the secondary key are dropped or moved), since kustomize's output
 /// depends on it.
-fn compound_merge(
+fn compound_merge<'k>(
     existing: &mut Vec<Value>,
     items: &[Value],
-    keys: &'static [&'static str],
+    keys: &[&'k str],
     ctx: &Ctx<'_>,
     path: &mut Vec<String>,
 ) -> Result<(), String> {
@@ -312,7 +353,7 @@ fn compound_merge(
         }
     }
     let mut to_add: Vec<Value> = Vec::new();
-    let mut last_keys: Vec<&'static str> = keys.to_vec();
+    let mut last_keys: Vec<&'k str> = keys.to_vec();
     for v in values.clone() {
         let (vk, vv) = valid_keys(&values, &v, keys);
         let (ek, ev) = valid_keys(std::slice::from_ref(&vv), &vv, &vk);
@@ -408,7 +449,9 @@ mod tests {
         ]}}}});
         let ctx = Ctx {
             group: "apps",
+            version: "v1",
             kind: "Deployment",
+            schema: None,
         };
         assert_eq!(merge_object(&mut dest, &patch, &ctx), Ok(Outcome::Kept));
         assert_eq!(
@@ -425,7 +468,9 @@ mod tests {
         let patch = json!({"spec": {"items": [{"name": "b"}], "drop": null}});
         let ctx = Ctx {
             group: "example.com",
+            version: "v1",
             kind: "Foo",
+            schema: None,
         };
         assert_eq!(merge_object(&mut dest, &patch, &ctx), Ok(Outcome::Kept));
         assert_eq!(dest, json!({"spec": {"items": [{"name": "b"}]}}));

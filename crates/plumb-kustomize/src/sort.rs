@@ -40,7 +40,7 @@ const ORDER_LAST: &[&str] = &[
 ];
 
 pub(crate) fn sort(
-    resources: &mut [Resource],
+    resources: &mut Vec<Resource>,
     options: Option<&SortOptions>,
     file: &Path,
 ) -> Result<(), Error> {
@@ -75,7 +75,19 @@ pub(crate) fn sort(
             for (i, k) in last.iter().enumerate() {
                 ranks.insert(k.clone(), 1 + i as i64);
             }
-            resources.sort_by(|a, b| compare(a, b, &ranks));
+            // Compute each resource's keys once; comparisons then only touch strings.
+            let keys: Vec<Key> = resources.iter().map(|r| Key::new(r, &ranks)).collect();
+            let mut order: Vec<usize> = (0..resources.len()).collect();
+            order.sort_by(|&a, &b| match (keys.get(a), keys.get(b)) {
+                (Some(x), Some(y)) => compare(x, y),
+                _ => Ordering::Equal,
+            });
+            let mut slots: Vec<Option<Resource>> =
+                std::mem::take(resources).into_iter().map(Some).collect();
+            *resources = order
+                .into_iter()
+                .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+                .collect();
             Ok(())
         }
         other => Err(field_err(
@@ -102,32 +114,43 @@ fn gvk_sort_string(g: &Gvk) -> String {
     )
 }
 
-fn compare(a: &Resource, b: &Resource, ranks: &HashMap<String, i64>) -> Ordering {
-    let (ga, gb) = (a.gvk(), b.gvk());
-    if ga != gb {
-        let (ra, rb) = (
-            ranks.get(&ga.kind).copied().unwrap_or(0),
-            ranks.get(&gb.kind).copied().unwrap_or(0),
-        );
-        if ra != rb {
-            return ra.cmp(&rb);
-        }
-        if ga.kind == "Namespace"
-            && gb.kind == "Namespace"
-            && (ga.group.is_empty() || gb.group.is_empty())
-        {
-            return gvk_sort_string(&gb).cmp(&gvk_sort_string(&ga));
-        }
-        return gvk_sort_string(&ga).cmp(&gvk_sort_string(&gb));
-    }
-    let key = |r: &Resource| {
+struct Key {
+    gvk: Gvk,
+    rank: i64,
+    gvk_sort: String,
+    id: String,
+}
+
+impl Key {
+    fn new(r: &Resource, ranks: &HashMap<String, i64>) -> Self {
+        let gvk = r.gvk();
         let ns = if r.namespace().is_empty() {
             "~X"
         } else {
             r.namespace()
         };
         let nm = if r.name().is_empty() { "~N" } else { r.name() };
-        format!("{}|{}|{}", r.gvk().display(), ns, nm)
-    };
-    key(a).cmp(&key(b))
+        Key {
+            rank: ranks.get(&gvk.kind).copied().unwrap_or(0),
+            gvk_sort: gvk_sort_string(&gvk),
+            id: format!("{}|{}|{}", gvk.display(), ns, nm),
+            gvk,
+        }
+    }
+}
+
+fn compare(a: &Key, b: &Key) -> Ordering {
+    if a.gvk != b.gvk {
+        if a.rank != b.rank {
+            return a.rank.cmp(&b.rank);
+        }
+        if a.gvk.kind == "Namespace"
+            && b.gvk.kind == "Namespace"
+            && (a.gvk.group.is_empty() || b.gvk.group.is_empty())
+        {
+            return b.gvk_sort.cmp(&a.gvk_sort);
+        }
+        return a.gvk_sort.cmp(&b.gvk_sort);
+    }
+    a.id.cmp(&b.id)
 }

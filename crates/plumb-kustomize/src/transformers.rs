@@ -13,25 +13,24 @@ use crate::fieldspec::{Create, FieldSpec, NameBackRef, TransformerConfig, apply_
 use crate::kustomization::ImageArgs;
 
 pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
+    // One builtin transformer per configured instance, in kustomize's order; with build metadata
+    // each instance is recorded on every object.
     let k = &t.k;
-    if let Some(p) = &k.patches_strategic_merge {
+    if let Some(p) = k.patches_strategic_merge.as_ref().filter(|p| !p.is_empty()) {
+        let list = crate::patch::from_smp_list(p);
         track(t, acc, "PatchStrategicMergeTransformer", |acc| {
-            run_patches(
-                t,
-                acc,
-                "patchesStrategicMerge",
-                &crate::patch::from_smp_list(p),
-            )
+            run_patches(t, acc, "patchesStrategicMerge", &list, 0)
         })?;
     }
-    if let Some(p) = &k.patches {
+    for (i, p) in k.patches.iter().flatten().enumerate() {
         track(t, acc, "PatchTransformer", |acc| {
-            run_patches(t, acc, "patches", p)
+            run_patches(t, acc, "patches", std::slice::from_ref(p), i)
         })?;
     }
     if let Some(ns) = k.namespace.as_ref().filter(|n| !n.is_empty()) {
         track(t, acc, "NamespaceTransformer", |acc| {
-            namespace(acc, ns).map_err(|m| field_err(&t.file, "namespace", m))
+            let specs = acc.config.namespace.clone();
+            namespace(acc, ns, &specs).map_err(|m| field_err(&t.file, "namespace", m))
         })?;
     }
     if let Some(p) = k.name_prefix.as_ref().filter(|n| !n.is_empty()) {
@@ -46,10 +45,21 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             prefix_suffix(acc, "", s, &specs).map_err(|m| field_err(&t.file, "nameSuffix", m))
         })?;
     }
-    let has_labels = k.labels.as_ref().is_some_and(|l| !l.is_empty())
-        || k.common_labels.as_ref().is_some_and(|l| !l.is_empty());
-    if has_labels {
-        track(t, acc, "LabelTransformer", |acc| labels(t, acc))?;
+    let label_entries = k.labels.clone().unwrap_or_default();
+    let common_labels = k.common_labels.clone().unwrap_or_default();
+    if !label_entries.is_empty() || !common_labels.is_empty() {
+        for l in &label_entries {
+            track(t, acc, "LabelTransformer", |acc| label_entry(t, acc, l))?;
+        }
+        let specs = acc.config.common_labels.clone();
+        track(t, acc, "LabelTransformer", |acc| {
+            if common_labels.is_empty() {
+                // Configured (and recorded) by kustomize, but with nothing to set.
+                return Ok(());
+            }
+            set_map_entries(acc, &common_labels, &specs)
+                .map_err(|m| field_err(&t.file, "commonLabels", m))
+        })?;
     }
     if let Some(a) = k.common_annotations.as_ref().filter(|a| !a.is_empty()) {
         let specs = acc.config.common_annotations.clone();
@@ -57,46 +67,41 @@ pub(crate) fn run_builtin(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
             set_map_entries(acc, a, &specs).map_err(|m| field_err(&t.file, "commonAnnotations", m))
         })?;
     }
-    if let Some(p) = &k.patches_json6902 {
+    for (i, p) in k.patches_json6902.iter().flatten().enumerate() {
         track(t, acc, "PatchJson6902Transformer", |acc| {
-            run_patches(t, acc, "patchesJson6902", p)
+            run_patches(t, acc, "patchesJson6902", std::slice::from_ref(p), i)
         })?;
     }
-    if let Some(r) = &k.replicas {
+    for r in k.replicas.iter().flatten() {
         track(t, acc, "ReplicaCountTransformer", |acc| {
-            replicas(acc, r).map_err(|m| field_err(&t.file, "replicas", m))
+            let specs = acc.config.replicas.clone();
+            replicas(acc, std::slice::from_ref(r), &specs)
+                .map_err(|m| field_err(&t.file, "replicas", m))
         })?;
     }
-    let mut images = k.images.clone().unwrap_or_default();
-    images.extend(k.image_tags.clone().unwrap_or_default());
-    if !images.is_empty() {
+    for img in k
+        .images
+        .iter()
+        .flatten()
+        .chain(k.image_tags.iter().flatten())
+    {
         track(t, acc, "ImageTagTransformer", |acc| {
-            for img in &images {
-                images_transform(acc, img).map_err(|m| field_err(&t.file, "images", m))?;
-            }
-            Ok(())
+            let specs = acc.config.images.clone();
+            images_transform(acc, img, &specs).map_err(|m| field_err(&t.file, "images", m))
         })?;
     }
-    if let Some(r) = &k.replacements {
+    if let Some(r) = k.replacements.as_ref().filter(|r| !r.is_empty()) {
         track(t, acc, "ReplacementTransformer", |acc| {
             run_replacements(t, acc, r)
         })?;
     }
-    if let Some(list) = k.transformers.as_ref().filter(|l| !l.is_empty()) {
-        return Err(Error::Unsupported {
-            path: t.file.clone(),
-            field: "transformers".into(),
-            reason: format!(
-                "transformer plugin configs ({}) are not supported; use the equivalent \
-                 kustomization fields",
-                list.join(", ")
-            ),
-        });
+    for entry in k.transformers.clone().unwrap_or_default() {
+        crate::plugins::run_transformer_config(t, acc, &entry)?;
     }
     Ok(())
 }
 
-/// Run a transformer and, when build metadata is on, record it on every resource it changed.
+/// Run a transformer and, when build metadata is on, record it on every resource.
 fn track(
     t: &Target<'_>,
     acc: &mut Acc,
@@ -106,7 +111,6 @@ fn track(
     if !t.origins {
         return f(acc);
     }
-    let before: Vec<Value> = acc.resources.iter().map(|r| r.obj.clone()).collect();
     f(acc)?;
     let file = t
         .file
@@ -118,21 +122,19 @@ fn track(
     } else {
         format!("{}/{}", t.rel, file)
     };
-    for (i, r) in acc.resources.iter_mut().enumerate() {
-        if before.get(i) != Some(&r.obj) {
-            r.transformations.push(json!({
-                "configuredIn": configured_in,
-                "configuredBy": {"apiVersion": "builtin", "kind": kind},
-            }));
-        }
+    // Kustomize records every configured transformer on every object it ran over, whether
+    // or not it changed that object.
+    for r in &mut acc.resources {
+        r.transformations.push(json!({
+            "configuredIn": configured_in,
+            "configuredBy": {"apiVersion": "builtin", "kind": kind},
+        }));
     }
     Ok(())
 }
 
-fn namespace(acc: &mut Acc, ns: &str) -> Result<(), String> {
-    let specs: Vec<FieldSpec> = acc
-        .config
-        .namespace
+pub(crate) fn namespace(acc: &mut Acc, ns: &str, specs: &[FieldSpec]) -> Result<(), String> {
+    let specs: Vec<FieldSpec> = specs
         .iter()
         .filter(|fs| fs.path != "metadata/namespace")
         .cloned()
@@ -187,7 +189,7 @@ const PREFIX_SKIP: &[(&str, &str)] = &[
     ("", "Namespace"),
 ];
 
-fn prefix_suffix(
+pub(crate) fn prefix_suffix(
     acc: &mut Acc,
     prefix: &str,
     suffix: &str,
@@ -221,33 +223,30 @@ fn prefix_suffix(
     Ok(())
 }
 
-fn labels(t: &Target<'_>, acc: &mut Acc) -> Result<(), Error> {
-    for l in t.k.labels.clone().unwrap_or_default() {
-        let mut specs: Vec<FieldSpec> = Vec::new();
-        for f in &l.fields {
-            let fs: FieldSpec = serde_json::from_value(f.clone())
-                .map_err(|e| field_err(&t.file, "labels", format!("fields: {e}")))?;
-            specs.push(fs);
-        }
-        specs.extend(acc.config.labels.iter().cloned());
-        if l.include_selectors {
-            specs.extend(acc.config.common_labels.iter().cloned());
-        } else {
-            if l.include_templates {
-                specs.extend(acc.config.template_labels.iter().cloned());
-            }
-            specs.push(FieldSpec::new("metadata/labels", true));
-        }
-        set_map_entries(acc, &l.pairs, &specs).map_err(|m| field_err(&t.file, "labels", m))?;
+fn label_entry(
+    t: &Target<'_>,
+    acc: &mut Acc,
+    l: &crate::kustomization::LabelArgs,
+) -> Result<(), Error> {
+    let mut specs: Vec<FieldSpec> = Vec::new();
+    for f in &l.fields {
+        let fs: FieldSpec = serde_json::from_value(f.clone())
+            .map_err(|e| field_err(&t.file, "labels", format!("fields: {e}")))?;
+        specs.push(fs);
     }
-    if let Some(cl) = t.k.common_labels.as_ref().filter(|c| !c.is_empty()) {
-        let specs = acc.config.common_labels.clone();
-        set_map_entries(acc, cl, &specs).map_err(|m| field_err(&t.file, "commonLabels", m))?;
+    specs.extend(acc.config.labels.iter().cloned());
+    if l.include_selectors {
+        specs.extend(acc.config.common_labels.iter().cloned());
+    } else {
+        if l.include_templates {
+            specs.extend(acc.config.template_labels.iter().cloned());
+        }
+        specs.push(FieldSpec::new("metadata/labels", true));
     }
-    Ok(())
+    set_map_entries(acc, &l.pairs, &specs).map_err(|m| field_err(&t.file, "labels", m))
 }
 
-fn set_map_entries(
+pub(crate) fn set_map_entries(
     acc: &mut Acc,
     entries: &BTreeMap<String, String>,
     specs: &[FieldSpec],
@@ -274,8 +273,11 @@ fn set_map_entries(
     Ok(())
 }
 
-fn replicas(acc: &mut Acc, list: &[crate::kustomization::ReplicaArgs]) -> Result<(), String> {
-    let specs = acc.config.replicas.clone();
+pub(crate) fn replicas(
+    acc: &mut Acc,
+    list: &[crate::kustomization::ReplicaArgs],
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     for rep in list {
         let mut found = false;
         for r in &mut acc.resources {
@@ -361,12 +363,15 @@ fn update_image(value: &str, img: &ImageArgs) -> Option<String> {
     Some(format!("{new_name}{tag}"))
 }
 
-fn images_transform(acc: &mut Acc, img: &ImageArgs) -> Result<(), String> {
-    let specs = acc.config.images.clone();
+pub(crate) fn images_transform(
+    acc: &mut Acc,
+    img: &ImageArgs,
+    specs: &[FieldSpec],
+) -> Result<(), String> {
     for r in &mut acc.resources {
         update_containers(&mut r.obj, img);
         let gvk = r.gvk();
-        apply_specs(&mut r.obj, &gvk, &specs, Create::Scalar, &mut |v| {
+        apply_specs(&mut r.obj, &gvk, specs, Create::Scalar, &mut |v| {
             if let Value::String(s) = v
                 && let Some(n) = update_image(s, img)
             {
@@ -492,5 +497,51 @@ fn crd_walk(
             crd_walk(cfg, kind, defs, &r, path, depth + 1);
         }
         path.pop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn img(
+        name: &str,
+        new_name: Option<&str>,
+        tag: Option<&str>,
+        digest: Option<&str>,
+    ) -> ImageArgs {
+        ImageArgs {
+            name: name.into(),
+            new_name: new_name.map(Into::into),
+            new_tag: tag.map(Into::into),
+            digest: digest.map(Into::into),
+            tag_suffix: None,
+        }
+    }
+
+    #[test]
+    fn image_updates() {
+        assert_eq!(
+            update_image("nginx:1.0", &img("nginx", None, Some("2"), None)),
+            Some("nginx:2".into())
+        );
+        assert_eq!(
+            update_image(
+                "localhost:5000/app:1",
+                &img("localhost:5000/app", Some("r/app"), None, None)
+            ),
+            Some("r/app:1".into())
+        );
+        assert_eq!(
+            update_image(
+                "nginx@sha256:abc",
+                &img("nginx", None, Some("1"), Some("sha256:def"))
+            ),
+            Some("nginx:1@sha256:def".into())
+        );
+        assert_eq!(
+            update_image("nginx-extra:1", &img("nginx", None, Some("2"), None)),
+            None
+        );
     }
 }

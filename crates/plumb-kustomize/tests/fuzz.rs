@@ -122,13 +122,21 @@ fn mutated_inputs_never_panic() {
     };
     let mut names: Vec<PathBuf> = rd.flatten().map(|e| e.path()).collect();
     names.sort();
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+    // PLUMB_FUZZ_SEED / PLUMB_FUZZ_ROUNDS widen the search locally; the defaults keep CI fast.
+    let env_num = |name: &str, default: u64| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(default)
+    };
+    let mut rng = Rng(env_num("PLUMB_FUZZ_SEED", 0x9E37_79B9_7F4A_7C15).max(1));
+    let rounds = env_num("PLUMB_FUZZ_ROUNDS", 4);
     let options = Options {
         timeout: Duration::from_secs(5),
         ..Options::default()
     };
     let (mut ok, mut err) = (0, 0);
-    for round in 0..4 {
+    for round in 0..rounds {
         for case in &names {
             let tmp = tempfile::tempdir().expect("tempdir");
             let mut files = Vec::new();

@@ -193,3 +193,52 @@ fn root_cause(err: &Error) -> &Error {
         other => other,
     }
 }
+
+#[test]
+fn deeply_nested_yaml_is_an_error_not_a_crash() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut doc = String::from("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\ndata: ");
+    doc.push_str(&"[".repeat(100_000));
+    write(&tmp.path().join("deep.yaml"), &doc);
+    kustomization(tmp.path(), "resources:\n- deep.yaml\n");
+    let err = build(tmp.path(), tmp.path(), &Options::default()).expect_err("must fail");
+    assert!(err.chain().contains("deep.yaml"), "{}", err.chain());
+}
+
+#[test]
+fn alias_bomb_is_refused() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mut doc = String::from(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: x\nx0: &a0 [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n",
+    );
+    for i in 1..12 {
+        let prev = i - 1;
+        doc.push_str(&format!(
+            "x{i}: &a{i} [*a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}, *a{prev}]\n"
+        ));
+    }
+    write(&tmp.path().join("bomb.yaml"), &doc);
+    kustomization(tmp.path(), "resources:\n- bomb.yaml\n");
+    let started = std::time::Instant::now();
+    let err = build(tmp.path(), tmp.path(), &Options::default()).expect_err("must refuse");
+    assert!(err.chain().contains("bomb.yaml"), "{}", err.chain());
+    assert!(started.elapsed() < std::time::Duration::from_secs(10));
+}
+
+#[test]
+fn load_restrictor_none_reads_files_outside_the_kustomization_dir() {
+    let case = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/cases/error-load-restrictor-file-outside-kustomization");
+    let input = case.join("input");
+    let app = input.join("app");
+    let err = build(&input, &app, &Options::default()).expect_err("root-only refuses");
+    assert!(err.chain().contains("not in or below"), "{}", err.chain());
+    let options = Options {
+        load_restrictor: plumb_kustomize::LoadRestrictor::None,
+        ..Options::default()
+    };
+    let out = plumb_kustomize::to_yaml(&build(&input, &app, &options).expect("builds"));
+    let expected =
+        fs::read_to_string(case.join("expected-load-restrictor-none.yaml")).expect("expected");
+    assert_eq!(out, expected);
+}

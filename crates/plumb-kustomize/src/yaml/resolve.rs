@@ -85,35 +85,8 @@ pub(crate) fn is_base60_float(s: &str) -> bool {
 }
 
 fn is_timestamp(s: &str) -> bool {
-    // go-yaml v2 requires four leading digits then '-', then tries a few layouts; the date-only
-    // and date-time forms are what matter in practice.
-    let b = s.as_bytes();
-    if b.len() < 8 || !b[..4].iter().all(u8::is_ascii_digit) || b[4] != b'-' {
-        return false;
-    }
-    let rest = &s[5..];
-    let (date_rest, time) = match rest.find(['T', 't', ' ']) {
-        Some(p) => (&rest[..p], Some(&rest[p + 1..])),
-        None => (rest, None),
-    };
-    let mut parts = date_rest.split('-');
-    let (Some(m), Some(d), None) = (parts.next(), parts.next(), parts.next()) else {
-        return false;
-    };
-    let num_ok = |x: &str, max: u32| {
-        !x.is_empty() && x.len() <= 2 && x.parse::<u32>().is_ok_and(|v| (1..=max).contains(&v))
-    };
-    if !num_ok(m, 12) || !num_ok(d, 31) {
-        return false;
-    }
-    match time {
-        None => true,
-        Some(t) => {
-            let t = t.trim_end_matches('Z');
-            let hms: Vec<&str> = t.split(':').collect();
-            hms.len() >= 3 && hms[..2].iter().all(|p| p.parse::<u32>().is_ok())
-        }
-    }
+    // go-yaml v2 and v3 accept the same timestamp layouts.
+    super::timestamps::convert(s).is_some()
 }
 
 fn is_yaml_style_float(s: &str) -> bool {
