@@ -26,6 +26,8 @@ pub(crate) struct WriteCtx {
     pub dry_run: bool,
     pub now: String,
     pub api_version: String,
+    /// `fieldValidation=Strict`.
+    pub strict: bool,
 }
 
 impl WriteCtx {
@@ -35,6 +37,7 @@ impl WriteCtx {
             dry_run: false,
             now: now(),
             api_version: api_version.to_string(),
+            strict: false,
         }
     }
 }
@@ -248,6 +251,24 @@ fn invalid(rt: &ResourceType, obj: &Value, causes: Vec<Cause>) -> ApiError {
     ApiError::invalid(&rt.group, &rt.kind, meta_str(obj, "name"), causes)
 }
 
+/// Under `fieldValidation=Strict`, fields the CRD schema does not declare
+/// are an error instead of being dropped.
+fn strict_check(rt: &ResourceType, removed: Vec<String>, ctx: &WriteCtx) -> Result<(), ApiError> {
+    if !ctx.strict || removed.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<String> = removed
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    let version = crate::resources::split_api_version(&ctx.api_version).1;
+    Err(ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+        fields.join(", "),
+        kind = rt.kind
+    )))
+}
+
 /// Turns a request body into the object to insert.
 pub(crate) fn prepare_create(
     cluster: &Cluster,
@@ -311,7 +332,7 @@ pub(crate) fn prepare_create(
     }
     defaults::apply(&rt.kind, &mut obj);
     if let Some(schema) = &rt.schema {
-        crate::prune::prune_object(&mut obj, schema);
+        strict_check(rt, crate::prune::prune_object(&mut obj, schema), ctx)?;
     }
     crate::workloads::on_create(cluster, rt, &mut obj);
     let causes = validate(rt, &obj, None);
@@ -430,7 +451,7 @@ pub(crate) fn prepare_update(
         defaults::apply(&rt.kind, &mut new);
     }
     if let Some(schema) = &rt.schema {
-        crate::prune::prune_object(&mut new, schema);
+        strict_check(rt, crate::prune::prune_object(&mut new, schema), ctx)?;
     }
     if rt.kind == "Service"
         && new.pointer("/spec/clusterIP").is_none()
