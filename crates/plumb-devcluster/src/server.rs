@@ -33,12 +33,11 @@ pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
 }
 
 async fn dispatch(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = Query::parse(req.uri().query());
-    let headers = req.headers().clone();
-    tracing::debug!(%method, %path, "request");
-    match route(&cluster, &method, &path, &query, &headers, req.into_body()).await {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let query = Query::parse(parts.uri.query());
+    tracing::debug!(method = %parts.method, %path, "request");
+    match route(&cluster, &parts.method, path, &query, &parts.headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
