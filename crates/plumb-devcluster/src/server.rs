@@ -89,8 +89,8 @@ async fn resource(
     let is_watch = t.watch_prefix || q.flag("watch");
     match (method.as_str(), &t.name) {
         ("GET", _) if is_watch => {
-            let table = handlers::read::wants_table(headers);
-            watch::serve(cluster.clone(), t, q, table).await
+            let view = handlers::read::view(headers);
+            watch::serve(cluster.clone(), t, q, view).await
         }
         ("GET", Some(_)) => handlers::read::get(cluster, &t, q, headers),
         ("GET", None) => handlers::read::list(cluster, &t, q, headers),

@@ -51,9 +51,22 @@ async fn deployment_rolls_out_and_becomes_available() {
     assert_eq!(replicas, [0, 2]);
     let j = k.json(&["get", "deploy", "web"]).await;
     assert_eq!(
-        j["metadata"]["annotations"].get("deployment.kubernetes.io/revision"),
-        None,
-        "revision lives on replica sets"
+        j["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert_eq!(
+        j["metadata"]["generation"], 2,
+        "controller annotations do not bump generation"
+    );
+    // Rolling back reuses the first replica set, which becomes revision 3.
+    k.ok(&["rollout", "undo", "deploy/web"]).await;
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
+        .await;
+    let rs = k.json(&["get", "rs", "-l", "app=web"]).await;
+    assert_eq!(
+        rs["items"].as_array().map(Vec::len),
+        Some(2),
+        "no third replica set: {rs}"
     );
     k.cluster.shutdown().await;
 }

@@ -406,7 +406,7 @@ pub(crate) fn set_condition(
 /// `pod-template-hash` (digits mapped to the safe alphabet).
 pub(crate) fn template_hash(template: &Value) -> String {
     let mut h: u32 = 0x811c_9dc5;
-    for b in template.to_string().bytes() {
+    for b in canonical(template).to_string().bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
@@ -415,6 +415,25 @@ pub(crate) fn template_hash(template: &Value) -> String {
         .bytes()
         .map(|d| ALPHABET[(d as usize) % ALPHABET.len()] as char)
         .collect()
+}
+
+/// The value with object keys sorted at every level and nulls dropped, so
+/// templates that are equal as Go structs (where `creationTimestamp: null`
+/// and an absent field are the same) compare and hash equally.
+pub(crate) fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().filter(|k| !m[*k].is_null()).collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Whether any container image carries a fault marker.
