@@ -136,6 +136,18 @@ fn spec_view(obj: &Value) -> Value {
 fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     let mut causes = validate_labels(obj);
     let spec = obj.get("spec");
+    if rt.builtin
+        && let Some(r) = spec.and_then(|s| s.get("replicas"))
+        && !r
+            .as_i64()
+            .is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n))
+    {
+        causes.push(field_invalid(
+            "spec.replicas",
+            r,
+            "must be greater than or equal to 0",
+        ));
+    }
     match rt.kind.as_str() {
         "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
             let selector = spec.and_then(|s| s.get("selector"));

@@ -224,3 +224,27 @@ async fn no_op_updates_keep_resource_version() {
     );
     k.cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_or_huge_replicas_are_invalid() {
+    let k = Kube::start().await;
+    for replicas in ["-1", "99999999999"] {
+        let body = format!(
+            r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"d"}},"spec":{{"replicas":{replicas},"selector":{{"matchLabels":{{"a":"b"}}}},"template":{{"metadata":{{"labels":{{"a":"b"}}}},"spec":{{"containers":[{{"name":"c","image":"x"}}]}}}}}}}}"#
+        );
+        let (code, out) = k
+            .http(
+                "POST",
+                "/apis/apps/v1/namespaces/default/deployments",
+                &[JSON],
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(code, 422, "{out}");
+        assert!(
+            out.contains(r#"Deployment.apps \"d\" is invalid: spec.replicas: Invalid value: "#),
+            "{out}"
+        );
+    }
+    k.cluster.shutdown().await;
+}

@@ -74,7 +74,7 @@ fn new_replica_set(d: &Value, hash: &str, revision: i64, replicas: i64) -> Value
             "labels": labels,
             "annotations": {
                 "deployment.kubernetes.io/desired-replicas": desired.to_string(),
-                "deployment.kubernetes.io/max-replicas": (desired + surge).to_string(),
+                "deployment.kubernetes.io/max-replicas": desired.saturating_add(surge).to_string(),
                 REVISION: revision.to_string(),
             },
         },

@@ -455,9 +455,9 @@ pub(crate) fn int_or_percent(v: Option<&Value>, total: i64, round_up: bool) -> i
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
         Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
             Some(p) => {
-                let scaled = total * p;
+                let scaled = total.saturating_mul(p);
                 if round_up {
-                    (scaled + 99) / 100
+                    scaled.saturating_add(99) / 100
                 } else {
                     scaled / 100
                 }

@@ -68,7 +68,12 @@ pub(crate) fn reconcile(ctl: &mut Controllers, sts: &Value) {
     }
     // Create missing ordinals, in order unless Parallel.
     let mut all_ready_so_far = true;
+    let mut created = 0;
     for i in 0..replicas {
+        // Bounded work per pass; the pod events bring the next pass.
+        if created >= 100 {
+            break;
+        }
         match pods.iter().find(|p| ordinal(p, &name) == Some(i)) {
             Some(p) => all_ready_so_far &= pod_ready(p),
             None => {
@@ -91,6 +96,7 @@ pub(crate) fn reconcile(ctl: &mut Controllers, sts: &Value) {
                     pod["spec"]["subdomain"] = svc.clone();
                 }
                 create_owned(cluster, "pods", sts, "StatefulSet", "apps/v1", pod);
+                created += 1;
                 all_ready_so_far = false;
                 if !parallel {
                     break;
