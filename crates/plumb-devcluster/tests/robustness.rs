@@ -97,11 +97,13 @@ async fn stale_resource_versions_under_concurrent_writers() {
         .as_str()
         .expect("rv")
         .to_string();
+    // Every writer changes the data: a no-op write that read the object
+    // before the winner committed would legitimately succeed too.
     let mut tasks = vec![];
     for i in 0..16 {
         let addr = k.cluster.addr();
         let body = format!(
-            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"c","resourceVersion":"{rv}"}},"data":{{"n":"{i}"}}}}"#
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"c","resourceVersion":"{rv}"}},"data":{{"n":"v{i}"}}}}"#
         );
         tasks.push(tokio::spawn(async move {
             common::http(
