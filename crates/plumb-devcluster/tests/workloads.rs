@@ -116,7 +116,7 @@ async fn jobs_complete_or_fail() {
 async fn statefulset_and_daemonset_roll_out() {
     require_kubectl!();
     let k = Kube::start().await;
-    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: c\n        image: postgres:16\n";
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: c\n        image: postgres:16\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: 1Gi\n";
     k.apply(sts, &[]).await;
     let out = k
         .ok(&["rollout", "status", "sts/db", "--timeout=20s"])
@@ -126,6 +126,13 @@ async fn statefulset_and_daemonset_roll_out() {
         "{out}"
     );
     k.ok(&["get", "pod", "db-0", "db-1"]).await;
+    let pvc = k.json(&["get", "pvc", "data-db-1"]).await;
+    assert_eq!(pvc["status"]["phase"], "Bound");
+    let pod = k.json(&["get", "pod", "db-1"]).await;
+    assert_eq!(
+        pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-db-1"
+    );
     let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: c\n        image: agent:1\n";
     k.apply(ds, &[]).await;
     let out = k

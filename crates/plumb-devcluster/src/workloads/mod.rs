@@ -287,6 +287,17 @@ pub(crate) fn create_owned(
         .map(|o| (*o).clone())
 }
 
+/// Creates an object with no owner (StatefulSet claims outlive their set).
+pub(crate) fn create_plain(cluster: &Cluster, resource: &str, ns: &str, obj: Value) -> bool {
+    let Some(rt) = cluster.registry.by_key(resource) else {
+        return false;
+    };
+    match prepare_create(cluster, &rt, ns, obj, &ctx(&rt)) {
+        Ok(prepared) => commit_create(cluster, &rt, prepared, false).is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// Deletes an object in the background.
 pub(crate) fn delete(cluster: &Cluster, resource: &str, obj: &Value) {
     if let Some(rt) = cluster.registry.by_key(resource) {
