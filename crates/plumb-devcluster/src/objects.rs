@@ -123,11 +123,15 @@ pub(crate) fn check_type(body: &Value, rt: &ResourceType, version: &str) -> Resu
     Ok(())
 }
 
-fn spec_view(obj: &Value) -> Value {
+/// What `generation` tracks: everything but metadata, and but status when
+/// status is a subresource (without one, status is ordinary content).
+fn spec_view(obj: &Value, has_status: bool) -> Value {
     let mut v = obj.clone();
     if let Some(m) = v.as_object_mut() {
         m.shift_remove("metadata");
-        m.shift_remove("status");
+        if has_status {
+            m.shift_remove("status");
+        }
     }
     v
 }
@@ -481,7 +485,7 @@ pub(crate) fn prepare_update(
     if !causes.is_empty() {
         return Err(invalid(rt, &new, causes));
     }
-    if rt.generation && spec_view(old) != spec_view(&new) {
+    if rt.generation && spec_view(old, rt.has_status) != spec_view(&new, rt.has_status) {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)
