@@ -121,7 +121,12 @@ pub(crate) async fn serve(
             .snapshot_and_subscribe(&key, watcher.t.namespace.as_deref());
         (items, Some(start))
     } else {
-        let since: u64 = rv_param.parse().unwrap_or(0);
+        // No version and no initial events: start from now.
+        let since: u64 = if rv_param.is_empty() || rv_param == "0" {
+            u64::MAX
+        } else {
+            rv_param.parse().unwrap_or(0)
+        };
         match cluster.store.watch_from(Some(&key), since) {
             Some(s) => (vec![], Some(s)),
             None => {
