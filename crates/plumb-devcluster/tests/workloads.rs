@@ -176,3 +176,38 @@ async fn services_get_cluster_ips() {
     );
     k.cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disruption_budgets_count_ready_pods() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    k.ok(&[
+        "create",
+        "deploy",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+    ])
+    .await;
+    k.ok(&[
+        "create",
+        "pdb",
+        "web",
+        "--selector=app=web",
+        "--min-available=1",
+    ])
+    .await;
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
+        .await;
+    k.eventually("budget status", || async {
+        let j = k.json(&["get", "pdb", "web"]).await;
+        j["status"]["currentHealthy"] == 2 && j["status"]["disruptionsAllowed"] == 1
+    })
+    .await;
+    let table = k.ok(&["get", "pdb", "web"]).await;
+    assert!(
+        table.contains("MIN AVAILABLE") && table.contains("ALLOWED DISRUPTIONS"),
+        "{table}"
+    );
+    k.cluster.shutdown().await;
+}

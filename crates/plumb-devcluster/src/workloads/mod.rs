@@ -9,6 +9,7 @@
 mod daemonset;
 mod deployment;
 mod job;
+mod pdb;
 mod pod;
 mod replicaset;
 mod statefulset;
@@ -32,6 +33,7 @@ const WORKLOADS: &[&str] = &[
     "jobs.batch",
     "pods",
     "persistentvolumeclaims",
+    "poddisruptionbudgets.policy",
 ];
 
 /// The name simulated pods are bound to.
@@ -141,12 +143,25 @@ pub(crate) fn observe(ctl: &mut Controllers, ev: &Event, queue: &mut BTreeSet<Ke
         ns.clone(),
         meta_str(&ev.object, "name").to_string(),
     ));
+    // Pods count toward the budgets of their namespace.
+    if ev.resource == "pods" {
+        let (budgets, _) = ctl
+            .cluster
+            .store
+            .list("poddisruptionbudgets.policy", Some(&ns));
+        for b in budgets {
+            queue.insert(Key::Workload(
+                "poddisruptionbudgets.policy".into(),
+                ns.clone(),
+                meta_str(&b, "name").to_string(),
+            ));
+        }
+    }
     if let Some((kind, name, _)) = controller_of(&ev.object)
         && let Some(r) = owner_resource(&kind)
     {
         queue.insert(Key::Workload(r.to_string(), ns, name));
     }
-    let _ = ctl;
 }
 
 pub(crate) fn reconcile(ctl: &mut Controllers, resource: &str, ns: &str, name: &str) {
@@ -164,6 +179,7 @@ pub(crate) fn reconcile(ctl: &mut Controllers, resource: &str, ns: &str, name: &
         "jobs.batch" => job::reconcile(ctl, &obj),
         "pods" => pod::reconcile(ctl, &obj),
         "persistentvolumeclaims" => bind_claim(&ctl.cluster, &obj),
+        "poddisruptionbudgets.policy" => pdb::reconcile(ctl, &obj),
         _ => {}
     }
 }
