@@ -20,6 +20,13 @@ pub(crate) fn serve(cluster: &Arc<Cluster>, path: &str, headers: &HeaderMap) -> 
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let segs: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let is_discovery = matches!(
+        segs.as_slice(),
+        ["api"] | ["apis"] | ["api", _] | ["apis", _] | ["apis", _, _]
+    );
+    if !is_discovery {
+        return None;
+    }
     let types = cluster.registry.all();
     match segs.as_slice() {
         ["api"] | ["apis"] => {

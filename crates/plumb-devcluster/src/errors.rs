@@ -111,10 +111,16 @@ impl ApiError {
             .iter()
             .map(|c| format!("{}: {}", c.field, c.message))
             .collect();
-        let message = if joined.len() == 1 {
-            format!("{kind} \"{name}\" is invalid: {}", joined[0])
+        // The group-qualified kind, as kube-apiserver prints it: `Deployment.apps`.
+        let shown = if group.is_empty() {
+            kind.to_string()
         } else {
-            format!("{kind} \"{name}\" is invalid: [{}]", joined.join(", "))
+            format!("{kind}.{group}")
+        };
+        let message = if joined.len() == 1 {
+            format!("{shown} \"{name}\" is invalid: {}", joined[0])
+        } else {
+            format!("{shown} \"{name}\" is invalid: [{}]", joined.join(", "))
         };
         let mut d = serde_json::Map::new();
         d.insert("name".into(), json!(name));

@@ -87,14 +87,16 @@ pub enum Error {
     Persist(#[from] PersistError),
 }
 
-/// A running server. Dropping it without [`DevCluster::shutdown`] leaves the
-/// tasks running until the runtime stops.
+/// A running server. Dropping it stops it too (without waiting); call
+/// [`DevCluster::shutdown`] to wait until it has stopped.
 pub struct DevCluster {
     addr: SocketAddr,
     stop: tokio::sync::watch::Sender<bool>,
-    server: JoinHandle<()>,
-    controllers: JoinHandle<()>,
+    tasks: Option<(JoinHandle<()>, JoinHandle<()>)>,
 }
+
+/// How long shutdown waits for open connections before cutting them.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 
 const SYSTEM_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
 
@@ -148,8 +150,7 @@ impl DevCluster {
         Ok(DevCluster {
             addr,
             stop,
-            server,
-            controllers,
+            tasks: Some((server, controllers)),
         })
     }
 
@@ -172,11 +173,25 @@ impl DevCluster {
         )
     }
 
-    /// Stops serving (open watches end) and waits for the tasks to finish.
-    pub async fn shutdown(self) {
+    /// Stops serving (open watches end) and waits for the tasks to finish;
+    /// connections still open after a few seconds are cut.
+    pub async fn shutdown(mut self) {
         let _ = self.stop.send(true);
-        let _ = self.server.await;
-        let _ = self.controllers.await;
+        if let Some((mut server, controllers)) = self.tasks.take() {
+            if tokio::time::timeout(SHUTDOWN_GRACE, &mut server)
+                .await
+                .is_err()
+            {
+                server.abort();
+            }
+            let _ = controllers.await;
+        }
+    }
+}
+
+impl Drop for DevCluster {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
     }
 }
 

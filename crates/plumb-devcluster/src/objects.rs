@@ -26,6 +26,8 @@ pub(crate) struct WriteCtx {
     pub dry_run: bool,
     pub now: String,
     pub api_version: String,
+    /// `fieldValidation=Strict`.
+    pub strict: bool,
 }
 
 impl WriteCtx {
@@ -35,6 +37,7 @@ impl WriteCtx {
             dry_run: false,
             now: now(),
             api_version: api_version.to_string(),
+            strict: false,
         }
     }
 }
@@ -120,11 +123,15 @@ pub(crate) fn check_type(body: &Value, rt: &ResourceType, version: &str) -> Resu
     Ok(())
 }
 
-fn spec_view(obj: &Value) -> Value {
+/// What `generation` tracks: everything but metadata, and but status when
+/// status is a subresource (without one, status is ordinary content).
+fn spec_view(obj: &Value, has_status: bool) -> Value {
     let mut v = obj.clone();
     if let Some(m) = v.as_object_mut() {
         m.shift_remove("metadata");
-        m.shift_remove("status");
+        if has_status {
+            m.shift_remove("status");
+        }
     }
     v
 }
@@ -133,6 +140,18 @@ fn spec_view(obj: &Value) -> Value {
 fn validate(rt: &ResourceType, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
     let mut causes = validate_labels(obj);
     let spec = obj.get("spec");
+    if rt.builtin
+        && let Some(r) = spec.and_then(|s| s.get("replicas"))
+        && !r
+            .as_i64()
+            .is_some_and(|n| (0..=i64::from(i32::MAX)).contains(&n))
+    {
+        causes.push(field_invalid(
+            "spec.replicas",
+            r,
+            "must be greater than or equal to 0",
+        ));
+    }
     match rt.kind.as_str() {
         "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet" => {
             let selector = spec.and_then(|s| s.get("selector"));
@@ -248,6 +267,24 @@ fn invalid(rt: &ResourceType, obj: &Value, causes: Vec<Cause>) -> ApiError {
     ApiError::invalid(&rt.group, &rt.kind, meta_str(obj, "name"), causes)
 }
 
+/// Under `fieldValidation=Strict`, fields the CRD schema does not declare
+/// are an error instead of being dropped.
+fn strict_check(rt: &ResourceType, removed: Vec<String>, ctx: &WriteCtx) -> Result<(), ApiError> {
+    if !ctx.strict || removed.is_empty() {
+        return Ok(());
+    }
+    let fields: Vec<String> = removed
+        .iter()
+        .map(|p| format!("unknown field \"{p}\""))
+        .collect();
+    let version = crate::resources::split_api_version(&ctx.api_version).1;
+    Err(ApiError::bad_request(format!(
+        "{kind} in version \"{version}\" cannot be handled as a {kind}: strict decoding error: {}",
+        fields.join(", "),
+        kind = rt.kind
+    )))
+}
+
 /// Turns a request body into the object to insert.
 pub(crate) fn prepare_create(
     cluster: &Cluster,
@@ -311,7 +348,7 @@ pub(crate) fn prepare_create(
     }
     defaults::apply(&rt.kind, &mut obj);
     if let Some(schema) = &rt.schema {
-        crate::prune::prune_object(&mut obj, schema);
+        strict_check(rt, crate::prune::prune_object(&mut obj, schema), ctx)?;
     }
     crate::workloads::on_create(cluster, rt, &mut obj);
     let causes = validate(rt, &obj, None);
@@ -430,7 +467,7 @@ pub(crate) fn prepare_update(
         defaults::apply(&rt.kind, &mut new);
     }
     if let Some(schema) = &rt.schema {
-        crate::prune::prune_object(&mut new, schema);
+        strict_check(rt, crate::prune::prune_object(&mut new, schema), ctx)?;
     }
     if rt.kind == "Service"
         && new.pointer("/spec/clusterIP").is_none()
@@ -448,7 +485,7 @@ pub(crate) fn prepare_update(
     if !causes.is_empty() {
         return Err(invalid(rt, &new, causes));
     }
-    if rt.generation && spec_view(old) != spec_view(&new) {
+    if rt.generation && spec_view(old, rt.has_status) != spec_view(&new, rt.has_status) {
         let g = old
             .pointer("/metadata/generation")
             .and_then(Value::as_i64)

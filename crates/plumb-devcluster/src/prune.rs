@@ -8,54 +8,56 @@ fn preserves(schema: &Value) -> bool {
     schema.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true))
 }
 
-/// Prunes a whole custom resource against its `openAPIV3Schema`.
-pub(crate) fn prune_object(obj: &mut Value, schema: &Value) {
-    let Some(map) = obj.as_object_mut() else {
-        return;
-    };
-    for (k, v) in map.iter_mut() {
-        if matches!(k.as_str(), "apiVersion" | "kind" | "metadata") {
-            continue;
-        }
-        if let Some(s) = schema.get("properties").and_then(|p| p.get(k)) {
-            prune(v, s);
-        }
-    }
-    if !preserves(schema) {
-        let known = schema.get("properties").and_then(Value::as_object);
-        map.retain(|k, _| {
-            matches!(k.as_str(), "apiVersion" | "kind" | "metadata")
-                || known.is_some_and(|p| p.contains_key(k))
-        });
+/// Prunes a whole custom resource against its `openAPIV3Schema`; returns
+/// the paths of the fields it dropped (for `fieldValidation=Strict`).
+pub(crate) fn prune_object(obj: &mut Value, schema: &Value) -> Vec<String> {
+    let mut removed = vec![];
+    prune_at(obj, schema, "", true, &mut removed);
+    removed
+}
+
+fn join(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_string()
+    } else {
+        format!("{prefix}.{key}")
     }
 }
 
-fn prune(value: &mut Value, schema: &Value) {
+fn prune_at(value: &mut Value, schema: &Value, path: &str, root: bool, removed: &mut Vec<String>) {
     match value {
         Value::Object(map) => {
-            if schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true)) {
-                prune_object(value, schema);
-                return;
-            }
+            let embedded =
+                root || schema.get("x-kubernetes-embedded-resource") == Some(&Value::Bool(true));
             let props = schema.get("properties").and_then(Value::as_object);
             let additional = schema.get("additionalProperties");
-            for (k, v) in map.iter_mut() {
-                if let Some(s) = props.and_then(|p| p.get(k)) {
-                    prune(v, s);
-                } else if let Some(s) = additional.filter(|a| a.is_object()) {
-                    prune(v, s);
-                }
-            }
             let keep_unknown = preserves(schema)
                 || additional.is_some_and(|a| a.is_object() || a == &Value::Bool(true));
+            let system = |k: &str| embedded && matches!(k, "apiVersion" | "kind" | "metadata");
+            for (k, v) in map.iter_mut() {
+                if system(k) {
+                    continue;
+                }
+                if let Some(s) = props.and_then(|p| p.get(k)) {
+                    prune_at(v, s, &join(path, k), false, removed);
+                } else if let Some(s) = additional.filter(|a| a.is_object()) {
+                    prune_at(v, s, &join(path, k), false, removed);
+                }
+            }
             if !keep_unknown {
-                map.retain(|k, _| props.is_some_and(|p| p.contains_key(k)));
+                map.retain(|k, _| {
+                    let keep = system(k) || props.is_some_and(|p| p.contains_key(k));
+                    if !keep {
+                        removed.push(join(path, k));
+                    }
+                    keep
+                });
             }
         }
         Value::Array(items) => {
             if let Some(s) = schema.get("items") {
-                for i in items {
-                    prune(i, s);
+                for (i, item) in items.iter_mut().enumerate() {
+                    prune_at(item, s, &format!("{path}[{i}]"), false, removed);
                 }
             }
         }
@@ -80,7 +82,8 @@ mod tests {
         }});
         let mut obj = json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"}, "junk": 1,
             "spec": {"size": "s", "bogus": true, "free": {"any": 1}, "labels": {"a": "b"}, "items": [{"n": 1, "m": 2}]}});
-        prune_object(&mut obj, &schema);
+        let removed = prune_object(&mut obj, &schema);
+        assert_eq!(removed, ["spec.items[0].m", "spec.bogus", "junk"]);
         assert_eq!(
             obj,
             json!({"apiVersion": "x/v1", "kind": "K", "metadata": {"name": "a"},

@@ -33,12 +33,11 @@ pub(crate) fn json_response(code: StatusCode, body: &Value) -> Response {
 }
 
 async fn dispatch(State(cluster): State<Arc<Cluster>>, req: Request) -> Response {
-    let method = req.method().clone();
-    let path = req.uri().path().to_string();
-    let query = Query::parse(req.uri().query());
-    let headers = req.headers().clone();
-    tracing::debug!(%method, %path, "request");
-    match route(&cluster, &method, &path, &query, &headers, req.into_body()).await {
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    let query = Query::parse(parts.uri.query());
+    tracing::debug!(method = %parts.method, %path, "request");
+    match route(&cluster, &parts.method, path, &query, &parts.headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }
@@ -90,8 +89,8 @@ async fn resource(
     let is_watch = t.watch_prefix || q.flag("watch");
     match (method.as_str(), &t.name) {
         ("GET", _) if is_watch => {
-            let table = handlers::read::wants_table(headers);
-            watch::serve(cluster.clone(), t, q, table).await
+            let view = handlers::read::view(headers);
+            watch::serve(cluster.clone(), t, q, view).await
         }
         ("GET", Some(_)) => handlers::read::get(cluster, &t, q, headers),
         ("GET", None) => handlers::read::list(cluster, &t, q, headers),

@@ -295,6 +295,20 @@ fn builtin(kind: &str) -> Option<Vec<Value>> {
             c("Age"),
         ],
         "CustomResourceDefinition" => vec![c("Name"), col("Created At", "date", 0)],
+        "PodDisruptionBudget" => vec![
+            c("Name"),
+            c("Min Available"),
+            c("Max Unavailable"),
+            i("Allowed Disruptions"),
+            c("Age"),
+        ],
+        "Event" => vec![
+            c("Last Seen"),
+            c("Type"),
+            c("Reason"),
+            c("Object"),
+            c("Message"),
+        ],
         "Node" => vec![c("Name"), c("Status"), c("Roles"), c("Age"), c("Version")],
         _ => return None,
     })
@@ -574,6 +588,37 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
             ]
         }
         "CustomResourceDefinition" => vec![name, json!(meta_str(o, "creationTimestamp"))],
+        "PodDisruptionBudget" => vec![
+            name,
+            json!(
+                st("/spec/minAvailable")
+                    .map(|v| s(Some(v)))
+                    .unwrap_or_else(|| "N/A".into())
+            ),
+            json!(
+                st("/spec/maxUnavailable")
+                    .map(|v| s(Some(v)))
+                    .unwrap_or_else(|| "N/A".into())
+            ),
+            json!(n(st("/status/disruptionsAllowed"))),
+            json!(age(o)),
+        ],
+        "Event" => {
+            let seen = st("/lastTimestamp")
+                .or(st("/eventTime"))
+                .and_then(Value::as_str)
+                .map(age_of)
+                .unwrap_or_else(|| age(o));
+            let kind = s(st("/involvedObject/kind").or(st("/regarding/kind"))).to_ascii_lowercase();
+            let obj_name = s(st("/involvedObject/name").or(st("/regarding/name")));
+            vec![
+                json!(seen),
+                json!(s(st("/type"))),
+                json!(s(st("/reason"))),
+                json!(format!("{kind}/{obj_name}")),
+                json!(s(st("/message").or(st("/note")))),
+            ]
+        }
         "Node" => vec![
             name,
             json!("Ready"),

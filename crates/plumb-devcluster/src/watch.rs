@@ -14,7 +14,7 @@ use tokio::sync::{broadcast, mpsc};
 
 use crate::cluster::Cluster;
 use crate::errors::ApiError;
-use crate::handlers::read::Filter;
+use crate::handlers::read::{Filter, View, partial};
 use crate::objects::{is_presented, present};
 use crate::request::{Query, Target};
 use crate::store::{Event, EventType, meta_str};
@@ -27,17 +27,19 @@ struct Watcher {
     t: Target,
     filter: Filter,
     q: Query,
-    as_table: bool,
+    view: View,
     tx: mpsc::Sender<bytes::Bytes>,
 }
 
 impl Watcher {
     fn render(&self, obj: &Value) -> Value {
         let o = present(obj, &self.t.rt, &self.t.version).into_owned();
-        if self.as_table {
-            table::table(&self.t.rt, &[o], meta_str(obj, "resourceVersion"), &self.q)
-        } else {
-            o
+        match self.view {
+            View::Table => {
+                table::table(&self.t.rt, &[o], meta_str(obj, "resourceVersion"), &self.q)
+            }
+            View::Metadata => partial(&o),
+            View::Full => o,
         }
     }
 
@@ -72,7 +74,7 @@ impl Watcher {
             EventType::Deleted if before || now => "DELETED",
             _ => return true,
         };
-        if !self.as_table && is_presented(&ev.object, &self.t.rt, &self.t.version) {
+        if self.view == View::Full && is_presented(&ev.object, &self.t.rt, &self.t.version) {
             let obj = ev
                 .json
                 .get_or_init(|| bytes::Bytes::from(ev.object.to_string()));
@@ -92,7 +94,7 @@ pub(crate) async fn serve(
     cluster: Arc<Cluster>,
     t: Target,
     q: &Query,
-    as_table: bool,
+    view: View,
 ) -> Result<Response, ApiError> {
     let filter = Filter::from_query(&t, q)?;
     let bookmarks = q.flag("allowWatchBookmarks");
@@ -107,7 +109,7 @@ pub(crate) async fn serve(
         t,
         filter,
         q: q.clone(),
-        as_table,
+        view,
         tx,
     };
     let key = watcher.t.rt.key();
@@ -119,7 +121,12 @@ pub(crate) async fn serve(
             .snapshot_and_subscribe(&key, watcher.t.namespace.as_deref());
         (items, Some(start))
     } else {
-        let since: u64 = rv_param.parse().unwrap_or(0);
+        // No version and no initial events: start from now.
+        let since: u64 = if rv_param.is_empty() || rv_param == "0" {
+            u64::MAX
+        } else {
+            rv_param.parse().unwrap_or(0)
+        };
         match cluster.store.watch_from(Some(&key), since) {
             Some(s) => (vec![], Some(s)),
             None => {

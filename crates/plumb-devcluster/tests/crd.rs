@@ -106,3 +106,51 @@ async fn crd_then_custom_resource() {
     );
     k.cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_fields_are_pruned_or_refused_when_strict() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    let crd = r#"apiVersion: apiextensions.k8s.io/v1
+kind: CustomResourceDefinition
+metadata:
+  name: gadgets.example.com
+spec:
+  group: example.com
+  scope: Namespaced
+  names: {plural: gadgets, singular: gadget, kind: Gadget}
+  versions:
+  - name: v1
+    served: true
+    storage: true
+    schema:
+      openAPIV3Schema:
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              size: {type: string}
+"#;
+    k.apply(crd, &[]).await;
+    k.ok(&[
+        "wait",
+        "--for=condition=Established",
+        "crd/gadgets.example.com",
+        "--timeout=10s",
+    ])
+    .await;
+    let g = "apiVersion: example.com/v1\nkind: Gadget\nmetadata:\n  name: g\nspec:\n  size: s\n  bogus: 1\n";
+    let f = k.write("g.yaml", g);
+    // kubectl validates strictly by default: the server refuses the unknown field.
+    let e = k.fail(&["apply", "-f", &f]).await;
+    assert!(
+        e.contains("strict decoding error: unknown field \"spec.bogus\""),
+        "{e}"
+    );
+    // Without validation the field is pruned, as a structural schema prunes it.
+    k.ok(&["apply", "--validate=false", "-f", &f]).await;
+    let j = k.json(&["get", "gadget", "g"]).await;
+    assert_eq!(j["spec"], serde_json::json!({"size": "s"}));
+    k.cluster.shutdown().await;
+}

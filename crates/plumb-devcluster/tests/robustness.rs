@@ -97,11 +97,13 @@ async fn stale_resource_versions_under_concurrent_writers() {
         .as_str()
         .expect("rv")
         .to_string();
+    // Every writer changes the data: a no-op write that read the object
+    // before the winner committed would legitimately succeed too.
     let mut tasks = vec![];
     for i in 0..16 {
         let addr = k.cluster.addr();
         let body = format!(
-            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"c","resourceVersion":"{rv}"}},"data":{{"n":"{i}"}}}}"#
+            r#"{{"apiVersion":"v1","kind":"ConfigMap","metadata":{{"name":"c","resourceVersion":"{rv}"}},"data":{{"n":"v{i}"}}}}"#
         );
         tasks.push(tokio::spawn(async move {
             common::http(
@@ -222,5 +224,29 @@ async fn no_op_updates_keep_resource_version() {
         updated["metadata"]["resourceVersion"],
         created["metadata"]["resourceVersion"]
     );
+    k.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negative_or_huge_replicas_are_invalid() {
+    let k = Kube::start().await;
+    for replicas in ["-1", "99999999999"] {
+        let body = format!(
+            r#"{{"apiVersion":"apps/v1","kind":"Deployment","metadata":{{"name":"d"}},"spec":{{"replicas":{replicas},"selector":{{"matchLabels":{{"a":"b"}}}},"template":{{"metadata":{{"labels":{{"a":"b"}}}},"spec":{{"containers":[{{"name":"c","image":"x"}}]}}}}}}}}"#
+        );
+        let (code, out) = k
+            .http(
+                "POST",
+                "/apis/apps/v1/namespaces/default/deployments",
+                &[JSON],
+                body.as_bytes(),
+            )
+            .await;
+        assert_eq!(code, 422, "{out}");
+        assert!(
+            out.contains(r#"Deployment.apps \"d\" is invalid: spec.replicas: Invalid value: "#),
+            "{out}"
+        );
+    }
     k.cluster.shutdown().await;
 }

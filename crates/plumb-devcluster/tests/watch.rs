@@ -124,3 +124,51 @@ async fn replay_from_resource_version_with_label_selector() {
     assert_eq!(names, ["b"], "{out}");
     k.cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metadata_only_representation() {
+    let k = Kube::start().await;
+    let body = br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"m","labels":{"a":"b"}},"data":{"big":"x"}}"#;
+    let (code, _) = k
+        .http(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            &[("Content-Type", "application/json")],
+            body,
+        )
+        .await;
+    assert_eq!(code, 201);
+    let accept = (
+        "Accept",
+        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+    );
+    let (_, out) = k
+        .http(
+            "GET",
+            "/api/v1/namespaces/default/configmaps",
+            &[accept],
+            b"",
+        )
+        .await;
+    let list: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(list["kind"], "PartialObjectMetadataList");
+    assert_eq!(list["items"][0]["metadata"]["labels"]["a"], "b");
+    assert!(list["items"][0].get("data").is_none());
+    let accept = (
+        "Accept",
+        "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1",
+    );
+    let (_, out) = http(
+        k.cluster.addr(),
+        "GET",
+        "/api/v1/namespaces/default/configmaps?watch=1",
+        &[accept],
+        b"",
+        Some(Duration::from_millis(300)),
+    )
+    .await;
+    let evs = events(&out);
+    assert_eq!(evs[0]["object"]["kind"], "PartialObjectMetadata");
+    assert!(evs[0]["object"].get("data").is_none());
+    k.cluster.shutdown().await;
+}

@@ -51,9 +51,22 @@ async fn deployment_rolls_out_and_becomes_available() {
     assert_eq!(replicas, [0, 2]);
     let j = k.json(&["get", "deploy", "web"]).await;
     assert_eq!(
-        j["metadata"]["annotations"].get("deployment.kubernetes.io/revision"),
-        None,
-        "revision lives on replica sets"
+        j["metadata"]["annotations"]["deployment.kubernetes.io/revision"],
+        "2"
+    );
+    assert_eq!(
+        j["metadata"]["generation"], 2,
+        "controller annotations do not bump generation"
+    );
+    // Rolling back reuses the first replica set, which becomes revision 3.
+    k.ok(&["rollout", "undo", "deploy/web"]).await;
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
+        .await;
+    let rs = k.json(&["get", "rs", "-l", "app=web"]).await;
+    assert_eq!(
+        rs["items"].as_array().map(Vec::len),
+        Some(2),
+        "no third replica set: {rs}"
     );
     k.cluster.shutdown().await;
 }
@@ -103,7 +116,7 @@ async fn jobs_complete_or_fail() {
 async fn statefulset_and_daemonset_roll_out() {
     require_kubectl!();
     let k = Kube::start().await;
-    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: c\n        image: postgres:16\n";
+    let sts = "apiVersion: apps/v1\nkind: StatefulSet\nmetadata:\n  name: db\nspec:\n  replicas: 2\n  serviceName: db\n  selector:\n    matchLabels: {app: db}\n  template:\n    metadata:\n      labels: {app: db}\n    spec:\n      containers:\n      - name: c\n        image: postgres:16\n  volumeClaimTemplates:\n  - metadata:\n      name: data\n    spec:\n      accessModes: [ReadWriteOnce]\n      resources:\n        requests:\n          storage: 1Gi\n";
     k.apply(sts, &[]).await;
     let out = k
         .ok(&["rollout", "status", "sts/db", "--timeout=20s"])
@@ -113,6 +126,13 @@ async fn statefulset_and_daemonset_roll_out() {
         "{out}"
     );
     k.ok(&["get", "pod", "db-0", "db-1"]).await;
+    let pvc = k.json(&["get", "pvc", "data-db-1"]).await;
+    assert_eq!(pvc["status"]["phase"], "Bound");
+    let pod = k.json(&["get", "pod", "db-1"]).await;
+    assert_eq!(
+        pod["spec"]["volumes"][0]["persistentVolumeClaim"]["claimName"],
+        "data-db-1"
+    );
     let ds = "apiVersion: apps/v1\nkind: DaemonSet\nmetadata:\n  name: agent\nspec:\n  selector:\n    matchLabels: {app: agent}\n  template:\n    metadata:\n      labels: {app: agent}\n    spec:\n      containers:\n      - name: c\n        image: agent:1\n";
     k.apply(ds, &[]).await;
     let out = k
@@ -153,6 +173,41 @@ async fn services_get_cluster_ips() {
     assert_eq!(
         k.json(&["get", "svc", "a"]).await["spec"]["clusterIP"],
         a["spec"]["clusterIP"]
+    );
+    k.cluster.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disruption_budgets_count_ready_pods() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    k.ok(&[
+        "create",
+        "deploy",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+    ])
+    .await;
+    k.ok(&[
+        "create",
+        "pdb",
+        "web",
+        "--selector=app=web",
+        "--min-available=1",
+    ])
+    .await;
+    k.ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
+        .await;
+    k.eventually("budget status", || async {
+        let j = k.json(&["get", "pdb", "web"]).await;
+        j["status"]["currentHealthy"] == 2 && j["status"]["disruptionsAllowed"] == 1
+    })
+    .await;
+    let table = k.ok(&["get", "pdb", "web"]).await;
+    assert!(
+        table.contains("MIN AVAILABLE") && table.contains("ALLOWED DISRUPTIONS"),
+        "{table}"
     );
     k.cluster.shutdown().await;
 }

@@ -53,5 +53,6 @@ pub(crate) fn write_ctx(t: &Target, q: &Query, headers: &HeaderMap) -> Result<Wr
         dry_run: q.dry_run,
         now: now(),
         api_version: t.api_version(),
+        strict: q.get("fieldValidation") == Some("Strict"),
     })
 }

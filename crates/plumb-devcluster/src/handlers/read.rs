@@ -16,11 +16,37 @@ use crate::server::json_response;
 use crate::store::meta_str;
 use crate::table;
 
-pub(crate) fn wants_table(headers: &HeaderMap) -> bool {
-    headers
+/// The representation the client asked for in `Accept`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum View {
+    Full,
+    /// `as=Table` (kubectl get).
+    Table,
+    /// `as=PartialObjectMetadata[List]` (metadata-only clients).
+    Metadata,
+}
+
+pub(crate) fn view(headers: &HeaderMap) -> View {
+    let accept = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("as=Table"))
+        .unwrap_or("");
+    if accept.contains("as=Table") {
+        View::Table
+    } else if accept.contains("as=PartialObjectMetadata") {
+        View::Metadata
+    } else {
+        View::Full
+    }
+}
+
+/// The `PartialObjectMetadata` form of an object.
+pub(crate) fn partial(obj: &Value) -> Value {
+    json!({
+        "kind": "PartialObjectMetadata",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": obj.get("metadata").cloned().unwrap_or(json!({})),
+    })
 }
 
 pub(crate) fn get(
@@ -41,7 +67,10 @@ pub(crate) fn get(
         ));
     }
     let obj = present(&obj, &t.rt, &t.version);
-    if wants_table(headers) {
+    if view(headers) == View::Metadata {
+        return Ok(json_response(StatusCode::OK, &partial(&obj)));
+    }
+    if view(headers) == View::Table {
         let rv = meta_str(&obj, "resourceVersion").to_string();
         return Ok(json_response(
             StatusCode::OK,
@@ -153,7 +182,19 @@ pub(crate) fn list(
     headers: &HeaderMap,
 ) -> Result<Response, ApiError> {
     let (mut items, meta) = list_items(cluster, t, q)?;
-    if wants_table(headers) {
+    if view(headers) == View::Metadata {
+        let items: Vec<Value> = items.iter().map(partial).collect();
+        return Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "kind": "PartialObjectMetadataList",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": meta,
+                "items": items,
+            }),
+        ));
+    }
+    if view(headers) == View::Table {
         let rv = meta
             .get("resourceVersion")
             .and_then(Value::as_str)

@@ -8,8 +8,8 @@ use std::time::Duration;
 use serde_json::{Map, Value, json};
 
 use super::{
-    create_owned, delete, int_or_percent, owned, set_condition, template_hash, write_object,
-    write_status,
+    canonical, create_owned, delete, int_or_percent, owned, set_condition, template_hash,
+    write_object, write_status,
 };
 use crate::controllers::{Controllers, Key};
 use crate::store::meta_str;
@@ -74,7 +74,7 @@ fn new_replica_set(d: &Value, hash: &str, revision: i64, replicas: i64) -> Value
             "labels": labels,
             "annotations": {
                 "deployment.kubernetes.io/desired-replicas": desired.to_string(),
-                "deployment.kubernetes.io/max-replicas": (desired + surge).to_string(),
+                "deployment.kubernetes.io/max-replicas": desired.saturating_add(surge).to_string(),
                 REVISION: revision.to_string(),
             },
         },
@@ -102,12 +102,19 @@ pub(crate) fn reconcile(ctl: &mut Controllers, d: &Value) {
     let mut sets = owned(&cluster, "replicasets.apps", &ns, meta_str(d, "uid"));
     let max_revision = sets.iter().map(revision).max().unwrap_or(0);
     let mut created_new = false;
+    // The current set is the one whose template equals the deployment's,
+    // ignoring the hash label (how a rollback finds its old set again).
     let mut new_rs = sets
         .iter()
         .find(|rs| {
-            rs.pointer("/metadata/labels/pod-template-hash")
-                .and_then(Value::as_str)
-                == Some(hash.as_str())
+            let mut t = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
+            if let Some(labels) = t
+                .pointer_mut("/metadata/labels")
+                .and_then(Value::as_object_mut)
+            {
+                labels.shift_remove("pod-template-hash");
+            }
+            canonical(&t) == canonical(&template)
         })
         .cloned();
     if !paused {
@@ -131,6 +138,28 @@ pub(crate) fn reconcile(ctl: &mut Controllers, d: &Value) {
                 });
             }
             Some(_) => {}
+        }
+    }
+    // The deployment carries its current revision, as the real controller sets it.
+    if let Some(nrs) = new_rs.as_ref().filter(|rs| revision(rs) > 0) {
+        let rev = if revision(nrs) < max_revision {
+            max_revision + 1
+        } else {
+            revision(nrs)
+        }
+        .to_string();
+        let current = d
+            .pointer("/metadata/annotations")
+            .and_then(|a| a.get(REVISION))
+            .and_then(Value::as_str);
+        if current != Some(rev.as_str()) {
+            write_object(&cluster, "deployments.apps", d, |o| {
+                let meta = crate::meta::metadata_mut(o);
+                let ann = meta.entry("annotations").or_insert(json!({}));
+                if let Some(a) = ann.as_object_mut() {
+                    a.insert(REVISION.into(), json!(rev));
+                }
+            });
         }
     }
     let new_uid = new_rs

@@ -127,7 +127,7 @@ pub(crate) fn reconcile(ctl: &mut Controllers, job: &Value) {
         let want = parallelism.min(completions - succeeded).max(0);
         let template = job.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let prefix = format!("{}-", meta_str(job, "name"));
-        let missing = (want - active_count).max(0);
+        let missing = (want - active_count).clamp(0, 500);
         for _ in 0..missing {
             let pod = pod_from_template(&template, None, Some(&prefix), &[]);
             if create_owned(cluster, "pods", job, "Job", "batch/v1", pod).is_some() {

@@ -9,6 +9,7 @@
 mod daemonset;
 mod deployment;
 mod job;
+mod pdb;
 mod pod;
 mod replicaset;
 mod statefulset;
@@ -32,6 +33,7 @@ const WORKLOADS: &[&str] = &[
     "jobs.batch",
     "pods",
     "persistentvolumeclaims",
+    "poddisruptionbudgets.policy",
 ];
 
 /// The name simulated pods are bound to.
@@ -141,12 +143,25 @@ pub(crate) fn observe(ctl: &mut Controllers, ev: &Event, queue: &mut BTreeSet<Ke
         ns.clone(),
         meta_str(&ev.object, "name").to_string(),
     ));
+    // Pods count toward the budgets of their namespace.
+    if ev.resource == "pods" {
+        let (budgets, _) = ctl
+            .cluster
+            .store
+            .list("poddisruptionbudgets.policy", Some(&ns));
+        for b in budgets {
+            queue.insert(Key::Workload(
+                "poddisruptionbudgets.policy".into(),
+                ns.clone(),
+                meta_str(&b, "name").to_string(),
+            ));
+        }
+    }
     if let Some((kind, name, _)) = controller_of(&ev.object)
         && let Some(r) = owner_resource(&kind)
     {
         queue.insert(Key::Workload(r.to_string(), ns, name));
     }
-    let _ = ctl;
 }
 
 pub(crate) fn reconcile(ctl: &mut Controllers, resource: &str, ns: &str, name: &str) {
@@ -164,6 +179,7 @@ pub(crate) fn reconcile(ctl: &mut Controllers, resource: &str, ns: &str, name: &
         "jobs.batch" => job::reconcile(ctl, &obj),
         "pods" => pod::reconcile(ctl, &obj),
         "persistentvolumeclaims" => bind_claim(&ctl.cluster, &obj),
+        "poddisruptionbudgets.policy" => pdb::reconcile(ctl, &obj),
         _ => {}
     }
 }
@@ -287,6 +303,17 @@ pub(crate) fn create_owned(
         .map(|o| (*o).clone())
 }
 
+/// Creates an object with no owner (StatefulSet claims outlive their set).
+pub(crate) fn create_plain(cluster: &Cluster, resource: &str, ns: &str, obj: Value) -> bool {
+    let Some(rt) = cluster.registry.by_key(resource) else {
+        return false;
+    };
+    match prepare_create(cluster, &rt, ns, obj, &ctx(&rt)) {
+        Ok(prepared) => commit_create(cluster, &rt, prepared, false).is_ok(),
+        Err(_) => false,
+    }
+}
+
 /// Deletes an object in the background.
 pub(crate) fn delete(cluster: &Cluster, resource: &str, obj: &Value) {
     if let Some(rt) = cluster.registry.by_key(resource) {
@@ -406,7 +433,7 @@ pub(crate) fn set_condition(
 /// `pod-template-hash` (digits mapped to the safe alphabet).
 pub(crate) fn template_hash(template: &Value) -> String {
     let mut h: u32 = 0x811c_9dc5;
-    for b in template.to_string().bytes() {
+    for b in canonical(template).to_string().bytes() {
         h ^= u32::from(b);
         h = h.wrapping_mul(0x0100_0193);
     }
@@ -415,6 +442,25 @@ pub(crate) fn template_hash(template: &Value) -> String {
         .bytes()
         .map(|d| ALPHABET[(d as usize) % ALPHABET.len()] as char)
         .collect()
+}
+
+/// The value with object keys sorted at every level and nulls dropped, so
+/// templates that are equal as Go structs (where `creationTimestamp: null`
+/// and an absent field are the same) compare and hash equally.
+pub(crate) fn canonical(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().filter(|k| !m[*k].is_null()).collect();
+            keys.sort();
+            Value::Object(
+                keys.into_iter()
+                    .map(|k| (k.clone(), canonical(&m[k])))
+                    .collect(),
+            )
+        }
+        Value::Array(a) => Value::Array(a.iter().map(canonical).collect()),
+        other => other.clone(),
+    }
 }
 
 /// Whether any container image carries a fault marker.
@@ -436,9 +482,9 @@ pub(crate) fn int_or_percent(v: Option<&Value>, total: i64, round_up: bool) -> i
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
         Some(Value::String(s)) => match s.strip_suffix('%').and_then(|p| p.parse::<i64>().ok()) {
             Some(p) => {
-                let scaled = total * p;
+                let scaled = total.saturating_mul(p);
                 if round_up {
-                    (scaled + 99) / 100
+                    scaled.saturating_add(99) / 100
                 } else {
                     scaled / 100
                 }

@@ -6,6 +6,8 @@ use super::{create_owned, delete, owned, pod_from_template, pod_ready, write_sta
 use crate::controllers::Controllers;
 use crate::store::meta_str;
 
+const MAX_CREATES_PER_PASS: usize = 500;
+
 pub(crate) fn reconcile(ctl: &mut Controllers, rs: &Value) {
     let cluster = &ctl.cluster;
     let ns = meta_str(rs, "namespace");
@@ -19,7 +21,8 @@ pub(crate) fn reconcile(ctl: &mut Controllers, rs: &Value) {
     if pods.len() < desired {
         let template = rs.pointer("/spec/template").cloned().unwrap_or(json!({}));
         let prefix = format!("{}-", meta_str(rs, "name"));
-        for _ in pods.len()..desired {
+        // Bounded work per pass; the pod events bring the next pass.
+        for _ in pods.len()..desired.min(pods.len() + MAX_CREATES_PER_PASS) {
             let pod = pod_from_template(&template, None, Some(&prefix), &[]);
             if let Some(p) = create_owned(cluster, "pods", rs, "ReplicaSet", "apps/v1", pod) {
                 pods.push(p);

@@ -18,6 +18,62 @@ fn ordinal(pod: &Value, set: &str) -> Option<i64> {
         .ok()
 }
 
+/// Creates the ordinal's claims from `volumeClaimTemplates` (if missing) and
+/// mounts them into the pod, as the StatefulSet controller does.
+fn claims(
+    cluster: &crate::cluster::Cluster,
+    sts: &Value,
+    set: &str,
+    ns: &str,
+    ordinal: i64,
+    pod: &mut Value,
+) {
+    let templates = sts
+        .pointer("/spec/volumeClaimTemplates")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let selector_labels = sts
+        .pointer("/spec/selector/matchLabels")
+        .cloned()
+        .unwrap_or(json!({}));
+    for t in templates {
+        let Some(tname) = t.pointer("/metadata/name").and_then(Value::as_str) else {
+            continue;
+        };
+        let claim = format!("{tname}-{set}-{ordinal}");
+        if cluster
+            .store
+            .get("persistentvolumeclaims", ns, &claim)
+            .is_none()
+        {
+            let mut labels = t.pointer("/metadata/labels").cloned().unwrap_or(json!({}));
+            if let (Some(l), Some(s)) = (labels.as_object_mut(), selector_labels.as_object()) {
+                for (k, v) in s {
+                    l.insert(k.clone(), v.clone());
+                }
+            }
+            let pvc = json!({
+                "apiVersion": "v1",
+                "kind": "PersistentVolumeClaim",
+                "metadata": {"name": claim, "labels": labels},
+                "spec": t.get("spec").cloned().unwrap_or(json!({})),
+            });
+            super::create_plain(cluster, "persistentvolumeclaims", ns, pvc);
+        }
+        if let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) {
+            let volumes = spec.entry("volumes").or_insert(json!([]));
+            if let Some(v) = volumes.as_array_mut()
+                && !v
+                    .iter()
+                    .any(|x| x.get("name").and_then(Value::as_str) == Some(tname))
+            {
+                v.push(json!({"name": tname, "persistentVolumeClaim": {"claimName": claim}}));
+            }
+        }
+    }
+}
+
 pub(crate) fn reconcile(ctl: &mut Controllers, sts: &Value) {
     let cluster = &ctl.cluster;
     let name = meta_str(sts, "name").to_string();
@@ -68,7 +124,12 @@ pub(crate) fn reconcile(ctl: &mut Controllers, sts: &Value) {
     }
     // Create missing ordinals, in order unless Parallel.
     let mut all_ready_so_far = true;
+    let mut created = 0;
     for i in 0..replicas {
+        // Bounded work per pass; the pod events bring the next pass.
+        if created >= 100 {
+            break;
+        }
         match pods.iter().find(|p| ordinal(p, &name) == Some(i)) {
             Some(p) => all_ready_so_far &= pod_ready(p),
             None => {
@@ -87,10 +148,12 @@ pub(crate) fn reconcile(ctl: &mut Controllers, sts: &Value) {
                     ],
                 );
                 pod["spec"]["hostname"] = json!(pod_name);
+                claims(cluster, sts, &name, ns, i, &mut pod);
                 if let Some(svc) = sts.pointer("/spec/serviceName") {
                     pod["spec"]["subdomain"] = svc.clone();
                 }
                 create_owned(cluster, "pods", sts, "StatefulSet", "apps/v1", pod);
+                created += 1;
                 all_ready_so_far = false;
                 if !parallel {
                     break;
