@@ -140,7 +140,8 @@ pub(crate) async fn reconcile(context: &Arc<Context>, set: &Value) -> Duration {
                     })
                 });
             let app_name = str_at(&app, &["metadata", "name"]).to_string();
-            if owned && !generated_names.contains(&app_name)
+            if owned
+                && !generated_names.contains(&app_name)
                 && let Err(error) = context
                     .cluster
                     .delete(
@@ -151,12 +152,12 @@ pub(crate) async fn reconcile(context: &Arc<Context>, set: &Value) -> Duration {
                         Propagation::Foreground,
                     )
                     .await
-                {
-                    failures.push(format!(
-                        "delete application {app_name}: {}",
-                        error_chain(&error)
-                    ));
-                }
+            {
+                failures.push(format!(
+                    "delete application {app_name}: {}",
+                    error_chain(&error)
+                ));
+            }
         }
     }
     let mut conditions = vec![condition(

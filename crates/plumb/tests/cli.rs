@@ -57,3 +57,127 @@ fn app_commands_name_a_missing_kubeconfig() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("/nonexistent/kubeconfig"), "{stderr}");
 }
+
+fn shared() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared")
+}
+
+#[test]
+fn kustomize_build_prints_what_kustomize_prints() {
+    let cases = shared().join("conformance/kustomize/cases");
+    if !cases.exists() {
+        return;
+    }
+    let mut checked = 0;
+    for case in std::fs::read_dir(&cases).unwrap() {
+        let case = case.unwrap().path();
+        let Ok(expected) = std::fs::read_to_string(case.join("expected.yaml")) else {
+            continue;
+        };
+        let entry = std::fs::read_to_string(case.join("entry"))
+            .map(|e| format!("input/{}", e.trim()))
+            .unwrap_or("input".into());
+        let output = plumb()
+            .args(["kustomize", "build", &entry])
+            .current_dir(&case)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}: {}",
+            case.display(),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&output.stdout),
+            expected,
+            "{}",
+            case.display()
+        );
+        checked += 1;
+    }
+    assert!(checked >= 50, "only {checked} cases found");
+}
+
+#[test]
+fn kustomize_build_errors_exit_nonzero_naming_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("kustomization.yaml"),
+        "resources:\n- missing.yaml\n",
+    )
+    .unwrap();
+    let output = plumb()
+        .args(["kustomize", "build"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("missing.yaml"));
+}
+
+#[test]
+fn helm_template_matches_helm_v3_goldens() {
+    let corpus = shared().join("corpus/helm-template-golden-v3");
+    let Ok(cases) = std::fs::read_to_string(corpus.join("cases.tsv")) else {
+        return;
+    };
+    let mut checked = 0;
+    for line in cases.lines().skip(1) {
+        let fields: Vec<&str> = line.split('\t').collect();
+        let (golden, args) = (fields[0], fields[1]);
+        let expected = std::fs::read_to_string(corpus.join(golden))
+            .unwrap()
+            .replace("\r\n", "\n");
+        let args = shell_words(args);
+        if args.first().map(String::as_str) != Some("template") {
+            continue;
+        }
+        let mut command = plumb();
+        command.arg("helm").args(&args).current_dir(&corpus);
+        if !args.iter().any(|a| a.starts_with("--kube-version")) {
+            command.args(["--kube-version", "1.20.0"]); // the goldens' test-build default
+        }
+        let output = command.output().unwrap();
+        let mut combined = String::from_utf8_lossy(&output.stdout).to_string();
+        combined.push_str(&String::from_utf8_lossy(&output.stderr));
+        if expected.contains("Error: ") {
+            assert!(!output.status.success(), "{golden} should fail");
+            continue;
+        }
+        assert_eq!(combined, expected, "{golden}");
+        checked += 1;
+    }
+    assert!(checked >= 10, "only {checked} goldens checked");
+}
+
+/// Splits like a shell without globbing: whitespace separates, quotes group.
+fn shell_words(text: &str) -> Vec<String> {
+    let mut words = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    let mut has_word = false;
+    for c in text.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => {
+                quote = Some(c);
+                has_word = true;
+            }
+            (Some(q), c) if c == q => quote = None,
+            (None, c) if c.is_whitespace() => {
+                if has_word {
+                    words.push(std::mem::take(&mut current));
+                    has_word = false;
+                }
+            }
+            (_, c) => {
+                current.push(c);
+                has_word = true;
+            }
+        }
+    }
+    if has_word {
+        words.push(current);
+    }
+    words
+}
