@@ -23,6 +23,7 @@ pub mod queue;
 pub mod reconcile;
 pub mod sources;
 pub mod status;
+mod windows;
 
 use futures::StreamExt;
 use plumb_core::key::str_at;

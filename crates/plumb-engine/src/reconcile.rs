@@ -185,6 +185,38 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             operation::AutoSync::No => None,
         },
     };
+    let mut operation_to_run = operation_to_run;
+    if let Some(op) = &operation_to_run {
+        let automated = op
+            .pointer("/initiatedBy/automated")
+            .and_then(Value::as_bool)
+            == Some(true);
+        let trigger = if automated {
+            plumb_core::plan::Trigger::Automated
+        } else {
+            plumb_core::plan::Trigger::Manual
+        };
+        // Windows gate starting an operation; one already running goes on.
+        let running = operation_state
+            .as_ref()
+            .is_some_and(|s| str_at(s, &["phase"]) == "Running");
+        if !running
+            && let Some(blocked) = crate::windows::check(context, &app, &spec, trigger).await
+        {
+            comparison
+                .warnings
+                .push(condition("SyncWindowBlocked", &blocked.message));
+            if automated {
+                requeue = blocked.retry_after;
+            } else {
+                // Argo CD refuses a manual sync inside a deny window without manualSync.
+                operation_state = Some(json!({"operation": op, "phase": "Failed",
+                        "message": format!("cannot sync: {}", blocked.message), "startedAt": now(), "finishedAt": now()}));
+                clear_operation = true;
+            }
+            operation_to_run = None;
+        }
+    }
     let operation_ran = operation_to_run.is_some();
     if let Some(op) = operation_to_run {
         let outcome = operation::run(

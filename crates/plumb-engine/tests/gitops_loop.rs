@@ -338,3 +338,41 @@ async fn ignore_differences_keeps_an_ignored_change_in_sync() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sync_windows_block_automated_and_manual_syncs() {
+    let h = Harness::start(&[("app/a.yaml", &cm("a", "1"))]).await;
+    h.apply(json!({
+        "apiVersion": plumb_core::application::API_VERSION, "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": "argocd"},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+            "syncWindows": [{"kind": "deny", "schedule": "* * * * *", "duration": "1h", "applications": ["*"]}]}
+    }))
+    .await;
+    h.create_app("web", "app", automated(true)).await;
+    let message = h.condition("web", "SyncWindowBlocked").await;
+    assert!(message.contains("deny"), "{message}");
+    assert!(
+        h.configmap("a").await.is_none(),
+        "an automated sync waits for the window"
+    );
+    let operation =
+        json!({"operation": {"sync": {"prune": true}, "initiatedBy": {"username": "test"}}});
+    h.cluster
+        .merge_patch(
+            plumb_core::application::API_VERSION,
+            "Application",
+            "argocd",
+            "web",
+            &operation,
+        )
+        .await
+        .expect("operation");
+    let app = h
+        .wait_app("web", "manual sync refused", |a| {
+            str_at(a, &["status", "operationState", "phase"]) == "Failed"
+        })
+        .await;
+    assert!(str_at(&app, &["status", "operationState", "message"]).starts_with("cannot sync"));
+    assert!(h.configmap("a").await.is_none());
+}
