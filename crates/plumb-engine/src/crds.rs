@@ -141,3 +141,24 @@ pub async fn wait_established(
         }
     }
 }
+
+/// Creates the `default` AppProject (any source, any destination, any kind) when it is missing,
+/// as Argo CD does, so Applications with `project: default` work out of the box. Best effort:
+/// the control-plane namespace may not exist yet.
+pub async fn ensure_default_project(cluster: &Cluster, namespace: &str) {
+    let exists = cluster
+        .get("argoproj.io/v1alpha1", "AppProject", namespace, "default")
+        .await;
+    if !matches!(exists, Ok(None)) {
+        return;
+    }
+    let project = json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
+        "metadata": {"name": "default", "namespace": namespace},
+        "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
+            "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}
+    });
+    if let Err(error) = cluster.create(&project).await {
+        tracing::debug!(%error, "cannot create the default AppProject");
+    }
+}

@@ -181,6 +181,7 @@ impl Controller {
         for name in installed {
             tracing::info!(crd = %name, "installed custom resource definition");
         }
+        crds::ensure_default_project(&context.cluster, &context.options.control_namespace).await;
         let mut watchers = Vec::new();
         for namespace in context.options.app_namespaces.clone() {
             let stream = context
