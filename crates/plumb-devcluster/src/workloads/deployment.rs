@@ -295,7 +295,14 @@ fn write_deployment_status(
         json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable", "message": format!("ReplicaSet \"{rs_name}\" has successfully progressed.")})
     } else if prev_reason == "ProgressDeadlineExceeded" && prev_rs_same && !created_new {
         previous.clone().unwrap_or(json!({}))
-    } else if !created_new && !progressed && prev_rs_same && since_update >= deadline {
+    } else if !created_new
+        && !progressed
+        && prev_rs_same
+        && since_update >= deadline
+        // Like the deployment controller's DeploymentTimedOut: a complete rollout never times
+        // out, so scaling a long-settled Deployment starts a new deadline instead.
+        && prev_reason != "NewReplicaSetAvailable"
+    {
         json!({"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded", "message": format!("ReplicaSet \"{rs_name}\" has timed out progressing.")})
     } else if created_new {
         json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated", "message": format!("Created new replica set \"{rs_name}\"")})
