@@ -86,13 +86,15 @@ fn options(
             .get("releaseName")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .unwrap_or(&context.app_name)
+            .or(Some(context.app_name.as_str()).filter(|s| !s.is_empty()))
+            .unwrap_or("release-name")
             .to_string(),
         namespace: helm
             .get("namespace")
             .and_then(Value::as_str)
             .filter(|s| !s.is_empty())
-            .unwrap_or(&context.namespace)
+            .or(Some(context.namespace.as_str()).filter(|s| !s.is_empty()))
+            .unwrap_or("default")
             .to_string(),
         include_crds: helm.get("skipCrds").and_then(Value::as_bool) != Some(true),
         skip_tests: helm.get("skipTests").and_then(Value::as_bool) == Some(true),
