@@ -9,13 +9,14 @@
 mod directory;
 mod glob;
 mod helm;
+mod kustomize;
 mod yaml;
 
 pub use directory::render_directory;
 pub use yaml::{ParseError, parse_documents};
 
 use plumb_core::application::Source;
-use plumb_core::manifest::{InvalidManifest, Manifest, Origin};
+use plumb_core::manifest::{InvalidManifest, Manifest};
 use std::path::{Path, PathBuf};
 
 /// Bounds on what a render may read.
@@ -142,6 +143,14 @@ pub enum Error {
         #[source]
         source: plumb_kustomize::Error,
     },
+    /// A `spec.source.kustomize` option is unusable.
+    #[error("spec.source.kustomize.{field}: {problem}")]
+    KustomizeOption {
+        /// The option.
+        field: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A `spec.source.helm` option is unusable.
     #[error("spec.source.helm.{field}: {problem}")]
     HelmOption {
@@ -213,25 +222,7 @@ pub fn render(
             let directory = source.directory.clone().unwrap_or_default();
             render_directory(&root, &dir, &directory, limits)?
         }
-        SourceType::Kustomize => {
-            let objects = plumb_kustomize::build(&root, &dir, &plumb_kustomize::Options::default())
-                .map_err(|source| Error::Kustomize {
-                    path: relative(&root, &dir),
-                    source,
-                })?;
-            let file = format!("{}/kustomization.yaml", relative(&root, &dir));
-            objects
-                .into_iter()
-                .enumerate()
-                .map(|(document, object)| Manifest {
-                    object,
-                    origin: Origin {
-                        file: file.clone(),
-                        document,
-                    },
-                })
-                .collect()
-        }
+        SourceType::Kustomize => kustomize::build(&root, &dir, source.kustomize.as_ref())?,
         SourceType::Helm => helm::render_chart(&root, &dir, source.helm.as_ref(), context)?,
     };
     for manifest in &manifests {

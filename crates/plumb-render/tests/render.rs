@@ -384,3 +384,50 @@ fn helm_value_file_outside_the_repository_is_refused() {
     );
     assert!(result.is_ok(), "{:?}", result.err());
 }
+
+#[test]
+fn argo_cd_kustomize_overrides_apply_on_top() {
+    let dir = tempfile::tempdir().unwrap();
+    write(
+        dir.path(),
+        "app/kustomization.yaml",
+        "resources:\n- d.yaml\n",
+    );
+    write(
+        dir.path(),
+        "app/d.yaml",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  template:\n    spec:\n      containers:\n      - name: web\n        image: nginx:1.25\n",
+    );
+    let mut s = source("app");
+    s.kustomize = Some(
+        serde_json::json!({"namePrefix": "prod-", "images": ["nginx:1.27"],
+        "commonLabels": {"team": "a"}, "replicas": [{"name": "web", "count": 3}]}),
+    );
+    let (_, manifests) = render(
+        dir.path(),
+        &s,
+        &RenderContext::default(),
+        &Limits::default(),
+    )
+    .unwrap();
+    let d = &manifests[0].object;
+    assert_eq!(d["metadata"]["name"], "prod-web");
+    assert_eq!(d["metadata"]["labels"]["team"], "a");
+    assert_eq!(d["spec"]["replicas"], 3);
+    assert_eq!(
+        d["spec"]["template"]["spec"]["containers"][0]["image"],
+        "nginx:1.27"
+    );
+    s.kustomize = Some(serde_json::json!({"replicas": [{"name": "web", "count": "many"}]}));
+    let error = render(
+        dir.path(),
+        &s,
+        &RenderContext::default(),
+        &Limits::default(),
+    )
+    .unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "spec.source.kustomize.replicas: [0].count: must be an integer"
+    );
+}
