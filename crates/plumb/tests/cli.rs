@@ -181,3 +181,65 @@ fn shell_words(text: &str) -> Vec<String> {
     }
     words
 }
+
+/// Every kustomization in the shared corpus builds to what the machine's `kubectl kustomize`
+/// builds (the reference), except the one kubectl itself cannot build.
+#[test]
+fn corpus_kustomizations_match_kubectl_kustomize() {
+    let corpus = shared().join("corpus");
+    if !corpus.exists()
+        || Command::new("kubectl")
+            .arg("version")
+            .arg("--client")
+            .output()
+            .is_err()
+    {
+        return;
+    }
+    let mut dirs = Vec::new();
+    let mut stack = vec![corpus.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+                dirs.push(dir.clone());
+            }
+        }
+    }
+    dirs.sort();
+    let mut compared = 0;
+    for dir in dirs {
+        let reference = Command::new("kubectl")
+            .arg("kustomize")
+            .arg(&dir)
+            .output()
+            .unwrap();
+        if !reference.status.success() {
+            continue; // e.g. plugins/kustomized-helm refers to a file generated outside Git
+        }
+        let ours = plumb()
+            .args(["kustomize", "build"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            ours.status.success(),
+            "{}: {}",
+            dir.display(),
+            String::from_utf8_lossy(&ours.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&ours.stdout),
+            String::from_utf8_lossy(&reference.stdout),
+            "{}",
+            dir.display()
+        );
+        compared += 1;
+    }
+    assert!(
+        compared >= 15,
+        "only {compared} corpus kustomizations compared"
+    );
+}
