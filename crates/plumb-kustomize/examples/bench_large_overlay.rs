@@ -113,5 +113,60 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => println!("kubectl not available; skipped the comparison"),
     }
+    corpus()?;
+    Ok(())
+}
+
+/// Times every kustomization of the shared corpus (beside the repository) with plumb and with
+/// `kubectl kustomize`, in the same run.
+fn corpus() -> Result<(), Box<dyn std::error::Error>> {
+    let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus");
+    let mut dirs = Vec::new();
+    let mut stack = vec![corpus.clone()];
+    while let Some(dir) = stack.pop() {
+        for entry in std::fs::read_dir(&dir)? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.file_name().is_some_and(|n| n == "kustomization.yaml") {
+                dirs.push(dir.clone());
+            }
+        }
+    }
+    dirs.sort();
+    let (mut ours_total, mut theirs_total, mut count) = (0.0, 0.0, 0);
+    for dir in dirs {
+        let started = Instant::now();
+        let reference = std::process::Command::new("kubectl")
+            .arg("kustomize")
+            .arg(&dir)
+            .output()?;
+        let theirs = started.elapsed().as_secs_f64();
+        if !reference.status.success() {
+            continue;
+        }
+        let started = Instant::now();
+        let ours = plumb_kustomize::to_yaml(&plumb_kustomize::build(
+            Path::new("/"),
+            &dir,
+            &plumb_kustomize::Options::default(),
+        )?);
+        let ours_time = started.elapsed().as_secs_f64();
+        let same = ours.as_bytes() == reference.stdout.as_slice();
+        println!(
+            "corpus {}: plumb {:.1} ms, kubectl {:.1} ms, identical {same}",
+            dir.strip_prefix(&corpus).unwrap_or(&dir).display(),
+            ours_time * 1e3,
+            theirs * 1e3
+        );
+        ours_total += ours_time;
+        theirs_total += theirs;
+        count += 1;
+    }
+    println!(
+        "corpus total ({count} kustomizations): plumb {:.1} ms, kubectl {:.1} ms",
+        ours_total * 1e3,
+        theirs_total * 1e3
+    );
     Ok(())
 }
