@@ -184,19 +184,7 @@ impl Controller {
         crds::ensure_default_project(&context.cluster, &context.options.control_namespace).await;
         let mut watchers = Vec::new();
         for namespace in context.options.app_namespaces.clone() {
-            let stream = context
-                .cluster
-                .watch(
-                    plumb_core::application::API_VERSION,
-                    "Application",
-                    &namespace,
-                    None,
-                )
-                .await
-                .map_err(|source| Error::WatchApplications {
-                    namespace: namespace.clone(),
-                    source,
-                })?;
+            let stream = watch_argo_kind(&context, "Application", &namespace).await?;
             let context = context.clone();
             watchers.push(tokio::spawn(async move {
                 let mut stream = Box::pin(stream);
@@ -227,19 +215,7 @@ impl Controller {
         let sets: Arc<RwLock<HashMap<AppId, Value>>> = Arc::default();
         let set_queue = Queue::default();
         for namespace in context.options.app_namespaces.clone() {
-            let stream = context
-                .cluster
-                .watch(
-                    plumb_core::application::API_VERSION,
-                    "ApplicationSet",
-                    &namespace,
-                    None,
-                )
-                .await
-                .map_err(|source| Error::WatchApplications {
-                    namespace: namespace.clone(),
-                    source,
-                })?;
+            let stream = watch_argo_kind(&context, "ApplicationSet", &namespace).await?;
             let (sets, set_queue) = (sets.clone(), set_queue.clone());
             watchers.push(tokio::spawn(async move {
                 let mut stream = Box::pin(stream);
@@ -303,6 +279,22 @@ impl Controller {
         context.drift.stop();
         Ok(())
     }
+}
+
+/// Opens a watch of an Argo CD kind in one namespace.
+async fn watch_argo_kind(
+    context: &Context,
+    kind: &str,
+    namespace: &str,
+) -> Result<impl futures::Stream<Item = WatchEvent> + Send + 'static, Error> {
+    context
+        .cluster
+        .watch(plumb_core::application::API_VERSION, kind, namespace, None)
+        .await
+        .map_err(|source| Error::WatchApplications {
+            namespace: namespace.to_string(),
+            source,
+        })
 }
 
 /// (namespace, name) of an object.

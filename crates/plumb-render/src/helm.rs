@@ -6,7 +6,7 @@
 //! supported yet and say so.
 
 use crate::{Error, RenderContext, relative};
-use plumb_core::manifest::{Manifest, Origin};
+use plumb_core::manifest::Manifest;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
@@ -205,16 +205,8 @@ pub fn render_chart(
         source,
     })?;
     let file = format!("{shown}/Chart.yaml");
-    Ok(objects
-        .into_iter()
-        .filter(|object| !is_test_hook(object))
-        .enumerate()
-        .map(|(document, object)| Manifest {
-            object,
-            origin: Origin {
-                file: file.clone(),
-                document,
-            },
-        })
-        .collect())
+    Ok(crate::manifests_from(
+        objects.into_iter().filter(|object| !is_test_hook(object)),
+        &file,
+    ))
 }

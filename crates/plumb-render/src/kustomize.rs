@@ -3,7 +3,7 @@
 //! variants, replicas, patches, components).
 
 use crate::{Error, relative};
-use plumb_core::manifest::{Manifest, Origin};
+use plumb_core::manifest::Manifest;
 use plumb_kustomize::{Image, Overrides, Patch, PatchTarget};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -151,15 +151,5 @@ pub(crate) fn build(
         source,
     })?;
     let file = format!("{shown}/kustomization.yaml");
-    Ok(objects
-        .into_iter()
-        .enumerate()
-        .map(|(document, object)| Manifest {
-            object,
-            origin: Origin {
-                file: file.clone(),
-                document,
-            },
-        })
-        .collect())
+    Ok(crate::manifests_from(objects, &file))
 }

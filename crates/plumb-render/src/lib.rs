@@ -251,6 +251,24 @@ pub(crate) fn confine(root: &Path, path: &Path, shown: &str) -> Result<PathBuf, 
     Ok(resolved)
 }
 
+/// Rendered objects as manifests that all came from `file`, numbered in order.
+pub(crate) fn manifests_from(
+    objects: impl IntoIterator<Item = serde_json::Value>,
+    file: &str,
+) -> Vec<Manifest> {
+    objects
+        .into_iter()
+        .enumerate()
+        .map(|(document, object)| Manifest {
+            object,
+            origin: plumb_core::manifest::Origin {
+                file: file.to_string(),
+                document,
+            },
+        })
+        .collect()
+}
+
 /// `path` relative to `root`, `/`-separated, `.` for the root itself.
 pub(crate) fn relative(root: &Path, path: &Path) -> String {
     let rel = path
