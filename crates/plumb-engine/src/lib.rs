@@ -104,7 +104,11 @@ impl Context {
     }
 
     /// Records an object we just wrote, so the next reconcile does not read a stale copy.
-    pub(crate) fn remember(&self, id: &AppId, app: Value) {
+    pub(crate) fn remember(&self, id: &AppId, mut app: Value) {
+        // Field ownership of Applications is never read here and is a large part of each one.
+        if let Some(metadata) = app.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("managedFields");
+        }
         if let Ok(mut apps) = self.apps.write() {
             if let Some(existing) = apps.get(id)
                 && resource_version(existing) > resource_version(&app)
