@@ -7,7 +7,7 @@
 //! the history entry is written once, with the operation cleared in the same patch.
 
 use crate::Context;
-use crate::reconcile::{Comparison, Wanted, patch_app};
+use crate::reconcile::{Comparison, NotWritten, Wanted, patch_app, patch_app_unless_terminating};
 use crate::sources::error_chain;
 use crate::status::now;
 use plumb_core::application::{ApplicationSpec, Source, parse_duration};
@@ -37,6 +37,8 @@ pub(crate) struct Outcome {
     /// Set when the operation is not over (waiting for a wave's health or hooks, or a retry
     /// is scheduled): look again after this delay; the operation stays set.
     pub retry_after: Option<Duration>,
+    /// The operation ended because termination was asked for.
+    pub terminated: bool,
 }
 
 /// The revision an operation pins (rollback, `sync --revision`).
@@ -143,6 +145,15 @@ pub(crate) async fn run(
         .chain(comparison.hooks.iter().cloned())
         .collect();
     let default_namespace = spec.destination.namespace.clone();
+    // Termination asked for (`plumb app terminate-op`): stop here, whatever was running.
+    if let Some(last) = last.filter(|l| str_at(l, &["phase"]) == "Terminating") {
+        let mut progress = progress_of(last);
+        progress.phase = OperationPhase::Terminating;
+        return terminate(
+            context, app, spec, comparison, operation, &desired, progress,
+        )
+        .await;
+    }
     // The same operation still running: resume it, unless it already failed (a pending retry).
     let resumed = last
         .filter(|l| str_at(l, &["phase"]) == "Running" && l.get("operation") == Some(operation))
@@ -201,6 +212,12 @@ pub(crate) async fn run(
         fresh,
     )
     .await;
+    if progress.phase == OperationPhase::Terminating {
+        return terminate(
+            context, app, spec, comparison, operation, &desired, progress,
+        )
+        .await;
+    }
     state = state_of(operation, comparison, &progress);
     let phase = match step {
         Progress::Waiting => {
@@ -208,6 +225,7 @@ pub(crate) async fn run(
                 state,
                 history_entry: None,
                 retry_after: Some(WAIT_INTERVAL),
+                terminated: false,
             };
         }
         Progress::Finished => progress.phase,
@@ -252,6 +270,64 @@ pub(crate) async fn run(
         state,
         history_entry,
         retry_after,
+        terminated: false,
+    }
+}
+
+/// Ends a terminated operation as Argo CD does: hooks still running are deleted, nothing else
+/// runs (SyncFail hooks included), and the operation fails with "Operation terminated".
+async fn terminate(
+    context: &Arc<Context>,
+    app: &Value,
+    spec: &ApplicationSpec,
+    comparison: &Comparison,
+    operation: &Value,
+    desired: &[Manifest],
+    mut progress: SyncProgress,
+) -> Outcome {
+    let options = progress.plan_options(&spec.destination.namespace, false);
+    if let Ok(plan) = SyncPlan::build(desired, &options) {
+        for task in plan.running(&progress).into_iter().filter(|t| t.is_hook()) {
+            let api_version = str_at(&task.manifest.object, &["apiVersion"]);
+            let key = &task.key;
+            if let Err(error) = context
+                .cluster
+                .delete(
+                    api_version,
+                    &key.kind,
+                    &key.namespace,
+                    &key.name,
+                    Propagation::Background,
+                )
+                .await
+                && !error.is_not_found()
+            {
+                tracing::warn!(hook = %key, error = %error_chain(&error), "cannot delete the running hook of a terminated operation");
+            }
+            progress.set_task_phase(task, OperationPhase::Failed, "Operation terminated");
+        }
+    }
+    finish(
+        &mut progress,
+        OperationPhase::Failed,
+        "Operation terminated".to_string(),
+    );
+    record_event(
+        context,
+        app,
+        "Warning",
+        "OperationFailed",
+        &format!(
+            "Sync operation to {} terminated",
+            comparison.revision.revision
+        ),
+    )
+    .await;
+    Outcome {
+        state: state_of(operation, comparison, &progress),
+        history_entry: None,
+        retry_after: None,
+        terminated: true,
     }
 }
 
@@ -359,15 +435,20 @@ fn finish(progress: &mut SyncProgress, phase: OperationPhase, message: String) -
     Progress::Finished
 }
 
+/// Writes the operation's progress; true when the operation is being terminated instead.
 async fn persist(
     context: &Arc<Context>,
     app: &Value,
     operation: &Value,
     comparison: &Comparison,
     progress: &SyncProgress,
-) {
+) -> bool {
     let state = state_of(operation, comparison, progress);
-    patch_app(context, app, &json!({"status": {"operationState": state}})).await;
+    let patch = json!({"status": {"operationState": state}});
+    matches!(
+        patch_app_unless_terminating(context, &crate::app_id(app), &patch).await,
+        Err(NotWritten::Terminating)
+    )
 }
 
 /// Whether a task applied earlier is done: hooks when they complete, resources when healthy.
@@ -616,7 +697,10 @@ async fn execute(
                         progress.set_task_phase(task, OperationPhase::Failed, &message);
                     }
                 }
-                persist(context, app, operation, comparison, progress).await;
+                if persist(context, app, operation, comparison, progress).await {
+                    progress.phase = OperationPhase::Terminating;
+                    return Progress::Finished;
+                }
             }
             Step::Wait { tasks, .. } => {
                 let mut running = false;
@@ -656,7 +740,10 @@ async fn execute(
                     }
                 }
                 if running {
-                    persist(context, app, operation, comparison, progress).await;
+                    if persist(context, app, operation, comparison, progress).await {
+                        progress.phase = OperationPhase::Terminating;
+                        return Progress::Finished;
+                    }
                     return Progress::Waiting;
                 }
             }

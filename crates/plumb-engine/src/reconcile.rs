@@ -218,6 +218,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         }
     }
     let operation_ran = operation_to_run.is_some();
+    let mut terminated = false;
     if let Some(op) = operation_to_run {
         let outcome = operation::run(
             context,
@@ -230,6 +231,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         )
         .await;
         operation_state = Some(outcome.state);
+        terminated = outcome.terminated;
         if let Some(entry) = outcome.history_entry {
             history = crate::status::append_history(&history, entry, spec.history_limit());
         }
@@ -347,7 +349,16 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         if !refresh.is_empty() {
             patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
         }
-        patch_app(context, &current, &patch).await;
+        if operation_ran && !terminated {
+            // Never write a running operation's state over a termination request.
+            if patch_app_unless_terminating(context, id, &patch).await
+                == Err(NotWritten::Terminating)
+            {
+                return Some(Duration::ZERO);
+            }
+        } else {
+            patch_app(context, &current, &patch).await;
+        }
     }
     Some(requeue)
 }
@@ -464,6 +475,79 @@ pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value
             None
         }
     }
+}
+
+/// Why a guarded status write was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotWritten {
+    /// Someone asked to terminate the running operation (`status.operationState.phase:
+    /// Terminating`); the operation must stop instead of writing its progress over that.
+    Terminating,
+    /// The server refused the write (logged).
+    Failed,
+}
+
+/// Whether the application's running operation is being terminated.
+pub(crate) fn is_terminating(app: &Value) -> bool {
+    str_at(app, &["status", "operationState", "phase"]) == "Terminating"
+}
+
+/// Merge-patches the Application unless its operation is being terminated.
+///
+/// **Guarantees**: the patch is made against the newest version of the Application the
+/// controller knows (its resourceVersion is a precondition), so a termination request written
+/// meanwhile is never overwritten: the server refuses with a conflict, the Application is read
+/// again and the termination seen.
+pub(crate) async fn patch_app_unless_terminating(
+    context: &Arc<Context>,
+    id: &crate::queue::AppId,
+    patch: &Value,
+) -> Result<Value, NotWritten> {
+    let api_version = plumb_core::application::API_VERSION;
+    let mut current = context.app(id);
+    for _ in 0..5 {
+        let Some(app) = current.take() else {
+            return Err(NotWritten::Failed);
+        };
+        if is_terminating(&app) {
+            return Err(NotWritten::Terminating);
+        }
+        let mut guarded = patch.clone();
+        guarded["metadata"]["resourceVersion"] =
+            json!(str_at(&app, &["metadata", "resourceVersion"]));
+        match context
+            .cluster
+            .merge_patch(api_version, "Application", &id.0, &id.1, &guarded)
+            .await
+        {
+            Ok(updated) => {
+                context.remember(id, updated.clone());
+                return Ok(updated);
+            }
+            Err(error) if error.is_conflict() => {
+                match context
+                    .cluster
+                    .get(api_version, "Application", &id.0, &id.1)
+                    .await
+                {
+                    Ok(Some(fresh)) => {
+                        context.remember(id, fresh.clone());
+                        current = Some(fresh);
+                    }
+                    Ok(None) => return Err(NotWritten::Failed),
+                    Err(error) => {
+                        tracing::warn!(app = %id.1, error = %error_chain(&error), "cannot read application");
+                        return Err(NotWritten::Failed);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(app = %id.1, namespace = %id.0, error = %error_chain(&error), "cannot write application status");
+                return Err(NotWritten::Failed);
+            }
+        }
+    }
+    Err(NotWritten::Failed)
 }
 
 /// A JSON merge patch turning `old` into `new` (keys missing from `new` become `null`).

@@ -112,6 +112,8 @@ pub enum AppCommand {
     Refresh(AppRefreshArgs),
     /// Delete an application (and, by default, what it deployed).
     Delete(AppDeleteArgs),
+    /// Stop the application's running sync operation (running hooks are deleted).
+    TerminateOp(AppTerminateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -199,6 +201,17 @@ pub struct AppRefreshArgs {
     /// Refetch from Git regardless of caches.
     #[arg(long)]
     pub hard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppTerminateArgs {
+    /// Application name.
+    pub name: String,
+    #[command(flatten)]
+    pub scope: AppScope,
+    /// Seconds to wait for the controller to stop the operation.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

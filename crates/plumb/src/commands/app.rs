@@ -179,6 +179,9 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             println!("application {} deleted", args.name);
             Ok(ExitCode::SUCCESS)
         }
+        AppCommand::TerminateOp(args) => {
+            terminate_operation(&args.scope, &args.name, Duration::from_secs(args.timeout)).await
+        }
         AppCommand::Diff(args) => {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
             let cache_dir = args.cache_dir.clone().unwrap_or_else(default_cache_dir);
@@ -629,4 +632,67 @@ fn print_history(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Asks the controller to stop the running operation the way Argo CD's CLI does
+/// (`status.operationState.phase: Terminating`, written against the version read, so a
+/// progress update in between is never lost), then waits until the controller has stopped it.
+async fn terminate_operation(
+    scope: &AppScope,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let cluster = connect(&scope.cluster).await?;
+    for _ in 0..10 {
+        let app = get(&cluster, scope, name).await?;
+        let phase = str_at(&app, &["status", "operationState", "phase"]);
+        match phase {
+            "Running" => {}
+            "Terminating" => break,
+            _ => bail!(
+                "unable to terminate operation of application {name}: no operation is in progress"
+            ),
+        }
+        let patch = json!({"metadata": {"resourceVersion": str_at(&app, &["metadata", "resourceVersion"])},
+            "status": {"operationState": {"phase": "Terminating"}}});
+        match cluster
+            .merge_patch(
+                API_VERSION,
+                "Application",
+                &scope.app_namespace,
+                name,
+                &patch,
+            )
+            .await
+        {
+            Ok(_) => break,
+            // The controller wrote progress meanwhile: read again and retry.
+            Err(error) if error.is_conflict() => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    println!("application {name}: operation terminating");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let app = get(&cluster, scope, name).await?;
+        let state = app
+            .pointer("/status/operationState")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if str_at(&state, &["phase"]) != "Terminating" {
+            println!(
+                "application {name}: operation {}: {}",
+                str_at(&state, &["phase"]),
+                str_at(&state, &["message"])
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the controller did not stop the operation of {name} within {}s; is `plumb controller` running?",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }
