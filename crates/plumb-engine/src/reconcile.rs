@@ -1,6 +1,7 @@
 //! One reconcile of one Application: resolve, render, compare, maybe sync, write status.
 
 use crate::Context;
+use crate::dependencies::Gate;
 use crate::operation;
 use crate::queue::AppId;
 use crate::sources::{Freshness, Resolved, error_chain};
@@ -186,7 +187,8 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         },
     };
     let mut operation_to_run = operation_to_run;
-    if let Some(op) = &operation_to_run {
+    if let Some(op) = operation_to_run.clone() {
+        let op = &op;
         let automated = op
             .pointer("/initiatedBy/automated")
             .and_then(Value::as_bool)
@@ -197,9 +199,11 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             plumb_core::plan::Trigger::Manual
         };
         // Windows gate starting an operation; one already running goes on.
+        // Running means started: progress recorded (a sync waiting for its dependencies is
+        // Running too, but has applied nothing yet).
         let running = operation_state
             .as_ref()
-            .is_some_and(|s| str_at(s, &["phase"]) == "Running");
+            .is_some_and(|s| str_at(s, &["phase"]) == "Running" && s.get("syncResult").is_some());
         if !running
             && let Some(blocked) = crate::windows::check(context, &app, &spec, trigger).await
         {
@@ -215,6 +219,35 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
                 clear_operation = true;
             }
             operation_to_run = None;
+        }
+        if !running && operation_to_run.is_some() {
+            match crate::dependencies::check(context, id, &spec) {
+                Gate::Open => {}
+                Gate::Waiting(message) => {
+                    comparison
+                        .warnings
+                        .push(condition("DependencyNotReady", &message));
+                    requeue = DEPENDENCY_POLL;
+                    if !automated {
+                        let state =
+                            waiting_for_dependencies(op, operation_state.as_ref(), &message, &spec);
+                        clear_operation = str_at(&state, &["phase"]) == "Failed";
+                        operation_state = Some(state);
+                    }
+                    operation_to_run = None;
+                }
+                Gate::Invalid(message) => {
+                    comparison
+                        .warnings
+                        .push(condition("InvalidSpecError", &message));
+                    if !automated {
+                        operation_state = Some(json!({"operation": op, "phase": "Failed",
+                            "message": format!("cannot sync: {message}"), "startedAt": now(), "finishedAt": now()}));
+                        clear_operation = true;
+                    }
+                    operation_to_run = None;
+                }
+            }
         }
     }
     let operation_ran = operation_to_run.is_some();
@@ -475,6 +508,37 @@ pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value
             None
         }
     }
+}
+
+/// How often an operation waiting for its dependencies looks at them again.
+const DEPENDENCY_POLL: Duration = Duration::from_secs(2);
+
+/// The state of a manual operation waiting for its dependencies: Running since it was asked
+/// for, Failed once `spec.dependsOn.timeout` has passed.
+fn waiting_for_dependencies(
+    operation: &Value,
+    previous: Option<&Value>,
+    message: &str,
+    spec: &ApplicationSpec,
+) -> Value {
+    let since = previous
+        .filter(|s| {
+            str_at(s, &["phase"]) == "Running"
+                && s.get("syncResult").is_none()
+                && s.get("operation") == Some(operation)
+        })
+        .map(|s| str_at(s, &["startedAt"]).to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(now);
+    let waited = chrono::DateTime::parse_from_rfc3339(&since)
+        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .unwrap_or(0);
+    let timeout = spec.depends_on.as_ref().and_then(|d| d.timeout);
+    if let Some(timeout) = timeout.filter(|t| waited >= i64::try_from(*t).unwrap_or(i64::MAX)) {
+        return json!({"operation": operation, "phase": "Failed", "startedAt": since, "finishedAt": now(),
+            "message": format!("timed out after {timeout}s {message}")});
+    }
+    json!({"operation": operation, "phase": "Running", "message": message, "startedAt": since})
 }
 
 /// Why a guarded status write was not made.
