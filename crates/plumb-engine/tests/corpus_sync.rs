@@ -10,8 +10,14 @@ use serde_json::Value;
 use std::path::Path;
 
 fn corpus(dirs: &[&str]) -> Vec<(String, String)> {
-    let root =
+    // `shared/` sits beside the checkout; /work/shared on this project's machines.
+    let beside =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/corpus/argocd-example-apps");
+    let root = if beside.is_dir() {
+        beside
+    } else {
+        Path::new("/work/shared/corpus/argocd-example-apps").to_path_buf()
+    };
     let mut files = Vec::new();
     for dir in dirs {
         let entries = std::fs::read_dir(root.join(dir)).expect("corpus directory");
