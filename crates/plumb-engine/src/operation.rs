@@ -139,10 +139,17 @@ pub(crate) async fn run(
     last: Option<&Value>,
 ) -> Outcome {
     let revision = comparison.revision.revision.clone();
+    let scope = Scope::of(operation);
+    // A selective sync or a dry run runs no hooks, as in Argo CD.
+    let hooks = comparison
+        .hooks
+        .iter()
+        .filter(|_| scope.resources.is_empty() && !scope.dry_run);
     let desired: Vec<Manifest> = comparison
         .desired()
         .into_iter()
-        .chain(comparison.hooks.iter().cloned())
+        .filter(|m| scope.includes(&m.key()))
+        .chain(hooks.cloned())
         .collect();
     let default_namespace = spec.destination.namespace.clone();
     // Termination asked for (`plumb app terminate-op`): stop here, whatever was running.
@@ -262,7 +269,7 @@ pub(crate) async fn run(
         &format!("Sync operation to {revision} {verb}: {message}"),
     )
     .await;
-    let history_entry = succeeded.then(|| {
+    let history_entry = (succeeded && !scope.dry_run).then(|| {
         json!({"revision": revision, "deployedAt": now(), "deployStartedAt": state["startedAt"],
             "source": comparison.source, "initiatedBy": operation.get("initiatedBy").cloned().unwrap_or(json!({}))})
     });
@@ -548,6 +555,7 @@ async fn execute(
     fresh: bool,
 ) -> Progress {
     let app_options = spec.sync_options();
+    let scope = Scope::of(operation);
     if fresh {
         // Refuse before touching anything: Argo CD dry-runs every object first, so one bad
         // object never leaves a half-applied application.
@@ -573,7 +581,8 @@ async fn execute(
             );
             return finish(progress, OperationPhase::Failed, message);
         }
-        if app_options.create_namespace && !spec.destination.namespace.is_empty() {
+        if app_options.create_namespace && !spec.destination.namespace.is_empty() && !scope.dry_run
+        {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
             let applied = context
                 .cluster
@@ -641,12 +650,27 @@ async fn execute(
                         .apply(
                             &task.manifest.object,
                             &ApplyOptions {
-                                dry_run: DryRun::None,
+                                dry_run: if scope.dry_run {
+                                    DryRun::Server
+                                } else {
+                                    DryRun::None
+                                },
                                 force: true,
                             },
                         )
                         .await;
                     let result = match applied {
+                        Ok(_) if scope.dry_run => {
+                            let kind = task.key.kind.to_lowercase();
+                            let mut result = ResourceResult::for_task(
+                                task,
+                                ResultCode::Synced,
+                                format!("{kind}/{} serverside-applied (dry run)", task.key.name),
+                            );
+                            // Nothing changed: there is nothing to wait for.
+                            result.hook_phase = OperationPhase::Succeeded;
+                            result
+                        }
                         Ok(live) => {
                             context.drift.observe(&live);
                             if task.key.kind == "CustomResourceDefinition" {
@@ -767,6 +791,49 @@ async fn execute(
     }
 }
 
+/// What an operation covers: `sync.resources` (a selective sync; empty for all) and
+/// `sync.dryRun`.
+#[derive(Debug, Default)]
+struct Scope {
+    resources: Vec<ObjectKey>,
+    dry_run: bool,
+}
+
+impl Scope {
+    fn of(operation: &Value) -> Scope {
+        let resources = operation
+            .pointer("/sync/resources")
+            .and_then(Value::as_array)
+            .map(|resources| {
+                resources
+                    .iter()
+                    .map(|r| ObjectKey {
+                        group: str_at(r, &["group"]).to_string(),
+                        kind: str_at(r, &["kind"]).to_string(),
+                        namespace: str_at(r, &["namespace"]).to_string(),
+                        name: str_at(r, &["name"]).to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Scope {
+            resources,
+            dry_run: operation.pointer("/sync/dryRun").and_then(Value::as_bool) == Some(true),
+        }
+    }
+
+    /// Whether the operation covers `key` (an empty namespace in the selection matches any).
+    fn includes(&self, key: &ObjectKey) -> bool {
+        self.resources.is_empty()
+            || self.resources.iter().any(|r| {
+                r.group == key.group
+                    && r.kind == key.kind
+                    && r.name == key.name
+                    && (r.namespace.is_empty() || r.namespace == key.namespace)
+            })
+    }
+}
+
 /// Prunes after a successful sync, within the guards of [`Plan`].
 async fn prune(
     context: &Arc<Context>,
@@ -777,6 +844,7 @@ async fn prune(
     app_options: &SyncOptions,
     progress: &mut SyncProgress,
 ) -> Progress {
+    let scope = Scope::of(operation);
     let prune = operation
         .pointer("/sync/prune")
         .and_then(Value::as_bool)
@@ -811,7 +879,11 @@ async fn prune(
         plumb_core::sync_options::PropagationPolicy::Orphan => Propagation::Orphan,
     };
     let mut failures = Vec::new();
-    for item in &plan.prune {
+    for item in plan.prune.iter().filter(|i| scope.includes(&i.key)) {
+        if scope.dry_run {
+            progress.record(prune_result(item, ResultCode::Pruned, "pruned (dry run)"));
+            continue;
+        }
         if item.options.prune == PruneOption::Confirm {
             progress.record(prune_result(
                 item,

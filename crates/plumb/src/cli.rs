@@ -157,6 +157,14 @@ pub struct AppSyncArgs {
     /// Delete objects Git no longer declares.
     #[arg(long)]
     pub prune: bool,
+    /// Sync only this resource, as GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME (the core
+    /// group is empty: `:ConfigMap:web`); repeatable. Hooks do not run in a selective sync.
+    #[arg(long = "resource", value_name = "GROUP:KIND:NAME")]
+    pub resources: Vec<String>,
+    /// Ask the server to validate every change without making it (nothing is applied or
+    /// pruned, no hook runs).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Return without waiting for the result.
     #[arg(long)]
     pub r#async: bool,

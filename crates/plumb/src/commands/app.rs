@@ -46,6 +46,17 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             if let Some(revision) = &args.revision {
                 sync["revision"] = json!(revision);
             }
+            if !args.resources.is_empty() {
+                let resources = args
+                    .resources
+                    .iter()
+                    .map(|r| parse_resource(r))
+                    .collect::<anyhow::Result<Vec<Value>>>()?;
+                sync["resources"] = json!(resources);
+            }
+            if args.dry_run {
+                sync["dryRun"] = json!(true);
+            }
             request_operation(&cluster, &app, sync).await?;
             if args.r#async {
                 println!("sync of {} requested", args.name);
@@ -832,4 +843,50 @@ async fn windows_and_dependencies(
         lines.push(("Dependents", dependents.join(", ")));
     }
     Ok(lines)
+}
+
+/// `--resource GROUP:KIND:NAME` (or `GROUP:KIND:NAMESPACE/NAME`) as an entry of Argo CD's
+/// `operation.sync.resources`.
+fn parse_resource(text: &str) -> anyhow::Result<Value> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [group, kind, name] = parts.as_slice() else {
+        bail!(
+            "--resource {text:?}: expected GROUP:KIND:NAME, e.g. apps:Deployment:web or :ConfigMap:settings"
+        );
+    };
+    let (namespace, name) = name.split_once('/').unwrap_or(("", name));
+    if kind.is_empty() || name.is_empty() {
+        bail!("--resource {text:?}: KIND and NAME must not be empty");
+    }
+    let mut resource = json!({"group": group, "kind": kind, "name": name});
+    if !namespace.is_empty() {
+        resource["namespace"] = json!(namespace);
+    }
+    Ok(resource)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resources_parse_as_argo_cd_writes_them() {
+        assert_eq!(
+            parse_resource("apps:Deployment:web").unwrap(),
+            json!({"group": "apps", "kind": "Deployment", "name": "web"})
+        );
+        assert_eq!(
+            parse_resource(":ConfigMap:apps/settings").unwrap(),
+            json!({"group": "", "kind": "ConfigMap", "name": "settings", "namespace": "apps"})
+        );
+        for bad in [
+            "Deployment",
+            "apps:Deployment",
+            ":Deployment:",
+            "a:b:c:d",
+            "::x",
+        ] {
+            assert!(parse_resource(bad).is_err(), "{bad}");
+        }
+    }
 }
