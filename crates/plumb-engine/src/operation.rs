@@ -22,7 +22,7 @@ use plumb_core::waves::{
     OperationPhase, Outcome as TaskOutcome, ResourceResult, ResultCode, Step, SyncPlan,
     SyncProgress, SyncTask,
 };
-use plumb_kube::{ApplyOptions, DryRun, Propagation};
+use plumb_kube::{ApplyOptions, DryRun, Propagation, Validation};
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -502,6 +502,51 @@ fn prune_result(
     }
 }
 
+/// Applies one task as its sync options ask, with Argo CD's meaning: `Replace=true` replaces
+/// the object (PUT, or create) instead of applying it; `Force=true` deletes and creates it
+/// again when the server refuses the change (an immutable field) — with `Replace=true`, always;
+/// `Validate=false` lets the server drop fields its schema does not know.
+async fn apply_task(
+    context: &Arc<Context>,
+    task: &SyncTask,
+    app_options: &SyncOptions,
+) -> Result<Value, String> {
+    let object_options = SyncOptions::of_object(&task.manifest.object);
+    let replace = app_options.replace || object_options.replace;
+    let force = app_options.force || object_options.force;
+    let validation = if app_options.validate_disabled || object_options.validate_disabled {
+        Validation::Ignore
+    } else {
+        Validation::ServerDefault
+    };
+    let object = &task.manifest.object;
+    let apply = || async {
+        if replace {
+            context.cluster.replace(object).await
+        } else {
+            let options = ApplyOptions {
+                dry_run: DryRun::None,
+                force: true,
+            };
+            context
+                .cluster
+                .apply_validated(object, &options, validation)
+                .await
+        }
+    };
+    if replace && force {
+        delete_existing(context, task).await?;
+        return apply().await.map_err(|e| error_chain(&e));
+    }
+    match apply().await {
+        Err(plumb_kube::Error::Api { code: 422, .. }) if force => {
+            delete_existing(context, task).await?;
+            apply().await.map_err(|e| error_chain(&e))
+        }
+        result => result.map_err(|e| error_chain(&e)),
+    }
+}
+
 /// Deletes `task`'s object if it exists and waits (briefly) until it is gone.
 async fn delete_existing(context: &Arc<Context>, task: &SyncTask) -> Result<(), String> {
     let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
@@ -645,20 +690,16 @@ async fn execute(
                         progress.record(result);
                         continue;
                     }
-                    let applied = context
-                        .cluster
-                        .apply(
-                            &task.manifest.object,
-                            &ApplyOptions {
-                                dry_run: if scope.dry_run {
-                                    DryRun::Server
-                                } else {
-                                    DryRun::None
-                                },
-                                force: true,
-                            },
-                        )
-                        .await;
+                    let applied = if scope.dry_run {
+                        let options = ApplyOptions {
+                            dry_run: DryRun::Server,
+                            force: true,
+                        };
+                        (context.cluster.apply(&task.manifest.object, &options).await)
+                            .map_err(|e| error_chain(&e))
+                    } else {
+                        apply_task(context, task, &app_options).await
+                    };
                     let result = match applied {
                         Ok(_) if scope.dry_run => {
                             let kind = task.key.kind.to_lowercase();
@@ -689,11 +730,7 @@ async fn execute(
                             }
                             result
                         }
-                        Err(error) => ResourceResult::for_task(
-                            task,
-                            ResultCode::SyncFailed,
-                            error_chain(&error),
-                        ),
+                        Err(error) => ResourceResult::for_task(task, ResultCode::SyncFailed, error),
                     };
                     progress.record(result);
                 }

@@ -10,6 +10,7 @@ use plumb_core::application::{ApplicationSpec, IN_CLUSTER, REFRESH_ANNOTATION, S
 use plumb_core::health::{self, Health, HealthStatus};
 use plumb_core::key::{ObjectKey, str_at};
 use plumb_core::manifest::Manifest;
+use plumb_core::sync_options::SyncOptions;
 use plumb_core::tracking::{app_instance, instance_label_value, is_owned_by, owner_of, stamp};
 use plumb_kube::{ApplyOptions, DryRun};
 use plumb_render::SourceType;
@@ -750,6 +751,14 @@ pub(crate) async fn compare(
                 let group = plumb_core::key::group_of(&api_version).to_string();
                 match declared_crds.get(&(group, kind.clone())) {
                     Some(namespaced) => Some(*namespaced),
+                    // SkipDryRunOnMissingResource: its CRD is expected to come some other way;
+                    // applying it is the only check.
+                    None if app_options.skip_dry_run_on_missing_resource
+                        || SyncOptions::of_object(&manifest.object)
+                            .skip_dry_run_on_missing_resource =>
+                    {
+                        None
+                    }
                     None => {
                         error = Some(format!(
                             "{}: {kind} {:?}: the server does not serve {api_version} {kind} (unknown kind; is its CRD installed?)",
@@ -871,6 +880,13 @@ pub(crate) async fn compare(
                     cache.insert(key, (desired_hash, live_version, object.in_sync));
                 }
                 object.dry_run = Some(dry_run);
+            }
+            // Force=true: a change the server refuses (an immutable field) is made by deleting
+            // and creating the object, so the refusal only means "out of sync".
+            Err(plumb_kube::Error::Api { code: 422, .. })
+                if app_options.force || SyncOptions::of_object(&object.manifest.object).force =>
+            {
+                object.in_sync = false;
             }
             Err(error) => {
                 object.error = Some(format!(

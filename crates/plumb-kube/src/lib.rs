@@ -216,8 +216,25 @@ impl Cluster {
 
     /// Server-side applies `object` as field manager `plumb`; returns the resulting object.
     pub async fn apply(&self, object: &Value, options: &ApplyOptions) -> Result<Value, Error> {
+        self.apply_validated(object, options, Validation::ServerDefault)
+            .await
+    }
+
+    /// [`Cluster::apply`] with an explicit `fieldValidation` (Argo CD's `Validate=false` is
+    /// [`Validation::Ignore`]).
+    pub async fn apply_validated(
+        &self,
+        object: &Value,
+        options: &ApplyOptions,
+        validation: Validation,
+    ) -> Result<Value, Error> {
         let (kind, namespace, name) = self.address(object).await?;
         let mut params = PatchParams::apply(FIELD_MANAGER);
+        params.field_validation = match validation {
+            Validation::ServerDefault => None,
+            Validation::Strict => Some(kube::api::ValidationDirective::Strict),
+            Validation::Ignore => Some(kube::api::ValidationDirective::Ignore),
+        };
         if options.force {
             params = params.force();
         }
@@ -276,6 +293,21 @@ impl Cluster {
             .into_iter()
             .map(|o| serde_json::to_value(o).map_err(Error::Decode))
             .collect()
+    }
+
+    /// Replaces an object with `object` (PUT, as `kubectl replace`), creating it when it does
+    /// not exist; fields `object` does not set are removed.
+    pub async fn replace(&self, object: &Value) -> Result<Value, Error> {
+        let (kind, namespace, name) = self.address(object).await?;
+        let api = self.api(&kind, &namespace);
+        let mut typed: DynamicObject =
+            serde_json::from_value(object.clone()).map_err(Error::Decode)?;
+        let Some(live) = api.get_opt(&name).await? else {
+            return self.create(object).await;
+        };
+        typed.metadata.resource_version = live.metadata.resource_version;
+        let result = api.replace(&name, &Default::default(), &typed).await?;
+        serde_json::to_value(result).map_err(Error::Decode)
     }
 
     /// Creates an object (plain create, for objects plumb itself owns such as CRDs).
@@ -368,6 +400,18 @@ impl Cluster {
             .to_string();
         Ok((kind, namespace, name))
     }
+}
+
+/// How the server treats fields its schema does not declare (`fieldValidation`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Validation {
+    /// Whatever the server does by default (Warn on current Kubernetes).
+    #[default]
+    ServerDefault,
+    /// Refuse the write.
+    Strict,
+    /// Drop them silently.
+    Ignore,
 }
 
 /// Cascading behaviour of a delete.
