@@ -27,6 +27,7 @@ pub mod key;
 pub mod manifest;
 pub mod order;
 pub mod plan;
+pub mod semver;
 pub mod sync_options;
 pub mod tracking;
 pub mod waves;

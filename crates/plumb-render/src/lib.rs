@@ -7,6 +7,7 @@
 //! anything else is a directory of YAML/JSON manifests.
 
 mod directory;
+pub mod flux;
 mod glob;
 mod helm;
 mod kustomize;

@@ -323,6 +323,29 @@ impl Repositories {
         }
     }
 
+    /// The repository's tag names (without `refs/tags/`), sorted, after fetching as `policy`
+    /// allows; the fetch is the one [`Self::resolve`] makes and shares. Used to pick a tag by
+    /// a version range (Flux's `ref.semver`).
+    pub fn tags(
+        &self,
+        url: &str,
+        credentials: &Credentials,
+        policy: FetchPolicy,
+    ) -> Result<Vec<String>, Error> {
+        match self.resolve(url, "HEAD", credentials, policy) {
+            // A repository without a default branch may still have tags.
+            Ok(_) | Err(Error::RevisionNotFound { .. }) => {}
+            Err(err) => return Err(err),
+        }
+        let url = RepoUrl::parse(url)?;
+        let repo = {
+            let entry = self.mirror_entry(&url);
+            let mut state = lock(&entry);
+            self.open_mirror(&mut state, &url)?
+        };
+        resolve::tags(&repo.to_thread_local(), &url)
+    }
+
     /// The files of `revision` (as returned by [`Self::resolve`] for `url`), written once to
     /// `cache_dir/snapshots/<sha>/` and reused afterwards. Fails, naming the path, when a file
     /// or the whole tree is over the limits of [`Options`].
