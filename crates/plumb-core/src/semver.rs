@@ -49,10 +49,7 @@ pub enum SemverError {
 const MAX_LENGTH: usize = 1024;
 
 fn is_identifier(part: &str) -> bool {
-    !part.is_empty()
-        && part
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    !part.is_empty() && part.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
 fn dotted_identifiers(text: &str) -> bool {
@@ -409,8 +406,7 @@ impl Comparator {
                         return true;
                     }
                     if patch_dirty {
-                        return compare_prerelease(&v.prerelease, &c.prerelease)
-                            != Ordering::Equal;
+                        return compare_prerelease(&v.prerelease, &c.prerelease) != Ordering::Equal;
                     }
                 }
                 v.cmp(c) != Ordering::Equal
@@ -465,8 +461,8 @@ impl Comparator {
         if v < c {
             return false;
         }
-        let any = c.numbers() == (0, 0, 0)
-            && !matches!(self.wildcard, Wildcard::Minor | Wildcard::Patch);
+        let any =
+            c.numbers() == (0, 0, 0) && !matches!(self.wildcard, Wildcard::Minor | Wildcard::Patch);
         if any {
             return true;
         }
@@ -613,7 +609,16 @@ mod tests {
     #[test]
     fn improper_constraints_are_errors() {
         for bad in [
-            "", "||", ">=", ">= ", "1.2 -", "foo", ">=1.0 || ", "> >1", "1.2.3.4", "~x.y",
+            "",
+            "||",
+            ">=",
+            ">= ",
+            "1.2 -",
+            "foo",
+            ">=1.0 || ",
+            "> >1",
+            "1.2.3.4",
+            "~x.y",
         ] {
             assert!(Constraint::parse(bad).is_err(), "{bad:?} must not parse");
         }

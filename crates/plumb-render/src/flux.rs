@@ -231,7 +231,11 @@ mod tests {
         let root = dir.path();
         write(root, "base/cm.yaml", &cm("cm"));
         // Flux builds without kustomize's load restrictor: a file outside the directory works.
-        write(root, "app/kustomization.yaml", "resources: [../base/cm.yaml]\n");
+        write(
+            root,
+            "app/kustomization.yaml",
+            "resources: [../base/cm.yaml]\n",
+        );
         let build = FluxBuild {
             name_prefix: Some("p-".into()),
             name_suffix: Some("-s".into()),

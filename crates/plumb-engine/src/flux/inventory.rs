@@ -102,9 +102,17 @@ mod tests {
         assert_eq!(namespace.id, "_apps__Namespace");
         let role = Entry::of(
             "rbac.authorization.k8s.io/v1",
-            &key("rbac.authorization.k8s.io", "ClusterRole", "", "system:viewer"),
+            &key(
+                "rbac.authorization.k8s.io",
+                "ClusterRole",
+                "",
+                "system:viewer",
+            ),
         );
-        assert_eq!(role.id, "_system__viewer_rbac.authorization.k8s.io_ClusterRole");
+        assert_eq!(
+            role.id,
+            "_system__viewer_rbac.authorization.k8s.io_ClusterRole"
+        );
     }
 
     #[test]
@@ -115,7 +123,12 @@ mod tests {
             ("v1", key("", "Namespace", "", "apps")),
             (
                 "rbac.authorization.k8s.io/v1",
-                key("rbac.authorization.k8s.io", "ClusterRole", "", "system:viewer"),
+                key(
+                    "rbac.authorization.k8s.io",
+                    "ClusterRole",
+                    "",
+                    "system:viewer",
+                ),
             ),
         ] {
             let entry = Entry::of(api_version, &k);

@@ -19,7 +19,9 @@ pub enum SubstituteError {
         snippet: String,
     },
     /// A variable name Flux would refuse.
-    #[error("invalid variable name {name:?} in ${{{expression}}} (names match [_a-zA-Z][_a-zA-Z0-9]*)")]
+    #[error(
+        "invalid variable name {name:?} in ${{{expression}}} (names match [_a-zA-Z][_a-zA-Z0-9]*)"
+    )]
     InvalidName {
         /// The name.
         name: String,
@@ -27,7 +29,9 @@ pub enum SubstituteError {
         expression: String,
     },
     /// A bash expansion plumb does not implement.
-    #[error("unsupported substitution ${{{expression}}} (supported: ${{var}}, ${{var:=default}}, ${{var:-default}}, ${{var=default}}, ${{var-default}})")]
+    #[error(
+        "unsupported substitution ${{{expression}}} (supported: ${{var}}, ${{var:=default}}, ${{var:-default}}, ${{var=default}}, ${{var-default}})"
+    )]
     Unsupported {
         /// The whole expression between the braces.
         expression: String,
@@ -51,7 +55,10 @@ pub fn has_variables(text: &str) -> bool {
 /// Substitutes the variables of `text`.
 ///
 /// **Errors**: an unclosed `${`, an invalid name or an unsupported expression.
-pub fn substitute(text: &str, variables: &BTreeMap<String, String>) -> Result<String, SubstituteError> {
+pub fn substitute(
+    text: &str,
+    variables: &BTreeMap<String, String>,
+) -> Result<String, SubstituteError> {
     let mut out = String::with_capacity(text.len());
     let mut rest = text;
     while let Some(index) = rest.find('$') {
@@ -80,7 +87,10 @@ pub fn substitute(text: &str, variables: &BTreeMap<String, String>) -> Result<St
     Ok(out)
 }
 
-fn expand(expression: &str, variables: &BTreeMap<String, String>) -> Result<String, SubstituteError> {
+fn expand(
+    expression: &str,
+    variables: &BTreeMap<String, String>,
+) -> Result<String, SubstituteError> {
     let name_end = expression
         .find(|c: char| !(c == '_' || c.is_ascii_alphanumeric()))
         .unwrap_or(expression.len());
@@ -180,7 +190,12 @@ mod tests {
             substitute("a: ${ name }", &v),
             Err(SubstituteError::Unsupported { .. } | SubstituteError::InvalidName { .. })
         ));
-        for unsupported in ["${replicas:1}", "${replicas/3/4}", "${#replicas}", "${replicas^^}"] {
+        for unsupported in [
+            "${replicas:1}",
+            "${replicas/3/4}",
+            "${#replicas}",
+            "${replicas^^}",
+        ] {
             assert!(
                 matches!(
                     substitute(unsupported, &v),
