@@ -22,6 +22,7 @@ pub mod conditions;
 pub mod git_repository;
 pub mod inventory;
 pub mod kustomization;
+pub mod kustomization_spec;
 pub mod post_build;
 pub mod substitute;
 
@@ -167,7 +168,7 @@ impl Flux {
     pub(crate) fn enqueue_users_of(&self, repository: &AppId) {
         for kustomization in self.kustomizations() {
             let id = crate::app_id(&kustomization);
-            let source = kustomization::source_ref(&kustomization, &id.0);
+            let source = kustomization_spec::source_ref(&kustomization, &id.0);
             if source.kind == "GitRepository"
                 && source.namespace == repository.0
                 && source.name == repository.1
@@ -181,7 +182,7 @@ impl Flux {
     fn enqueue_dependents_of(&self, dependency: &AppId) {
         for kustomization in self.kustomizations() {
             let id = crate::app_id(&kustomization);
-            if kustomization::depends_on(&kustomization, &id.0).contains(dependency) {
+            if kustomization_spec::depends_on(&kustomization, &id.0).contains(dependency) {
                 self.kustomization_queue.add(id);
             }
         }
