@@ -598,7 +598,8 @@ async fn unsupported_fields_give_a_warning_condition() {
     kustomization(
         &h,
         "app",
-        json!({"path": "./good", "targetNamespace": "apps", "deletionPolicy": "Orphan", "colour": "blue"}),
+        json!({"path": "./good", "targetNamespace": "apps", "colour": "blue",
+            "healthCheckExprs": [{"apiVersion": "example.com/v1", "kind": "Widget", "current": "true"}]}),
     )
     .await;
     let ks = wait_for(&h, "Kustomization", "app", "warning", |o| {
@@ -614,7 +615,7 @@ async fn unsupported_fields_give_a_warning_condition() {
         .cloned()
         .unwrap_or_default();
     let message = str_at(&warning, &["message"]);
-    assert!(message.contains("spec.deletionPolicy"), "{message}");
+    assert!(message.contains("spec.healthCheckExprs"), "{message}");
     assert!(message.contains("spec.colour (unknown field)"), "{message}");
     let repo = get(&h, SOURCE_API_VERSION, "GitRepository", "repo").await;
     assert!(
@@ -622,5 +623,55 @@ async fn unsupported_fields_give_a_warning_condition() {
             .unwrap_or_default()
             .contains("spec.ignore"),
         "{repo}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deleting_a_kustomization_prunes_its_objects_unless_orphaned() {
+    let h = start(&[
+        ("one/cm.yaml", &cm("one-cm", "1")),
+        ("two/cm.yaml", &cm("two-cm", "1")),
+    ])
+    .await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    kustomization(
+        &h,
+        "one",
+        json!({"path": "./one", "targetNamespace": "apps"}),
+    )
+    .await;
+    kustomization(
+        &h,
+        "two",
+        json!({"path": "./two", "targetNamespace": "apps", "deletionPolicy": "Orphan"}),
+    )
+    .await;
+    wait_ready(&h, "one", "True", "ReconciliationSucceeded").await;
+    wait_ready(&h, "two", "True", "ReconciliationSucceeded").await;
+    wait_for(&h, "Kustomization", "one", "finalizer", |o| {
+        o.pointer("/metadata/finalizers")
+            .is_some_and(|f| f.to_string().contains("finalizers.fluxcd.io"))
+    })
+    .await;
+    assert!(h.configmap("one-cm").await.is_some());
+    for name in ["one", "two"] {
+        h.cluster
+            .delete(
+                KUSTOMIZE_API_VERSION,
+                "Kustomization",
+                NS,
+                name,
+                plumb_kube::Propagation::Background,
+            )
+            .await
+            .expect("delete");
+    }
+    for name in ["one", "two"] {
+        wait_for(&h, "Kustomization", name, "deletion", Value::is_null).await;
+    }
+    assert!(h.configmap("one-cm").await.is_none(), "pruned on deletion");
+    assert!(
+        h.configmap("two-cm").await.is_some(),
+        "Orphan keeps objects"
     );
 }

@@ -366,6 +366,35 @@ pub async fn prune(
     }
 }
 
+/// Waits (up to `timeout`) until none of `objects` exists any more.
+///
+/// **Errors**: the objects still present when time ran out.
+pub async fn wait_deleted(
+    cluster: &Cluster,
+    objects: &[(String, ObjectKey)],
+    timeout: Duration,
+) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        let mut present = Vec::new();
+        for (api_version, key) in objects {
+            if let Ok(Some(_)) = cluster
+                .get(api_version, &key.kind, &key.namespace, &key.name)
+                .await
+            {
+                present.push(key.to_string());
+            }
+        }
+        if present.is_empty() {
+            return Ok(());
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(format!("still present: {}", present.join(", ")));
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
 /// The entries of `old` missing from `new`.
 pub fn stale(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
     let keep: BTreeSet<&str> = new.iter().map(|e| e.id.as_str()).collect();

@@ -231,13 +231,14 @@ async fn variables(
 /// Reconciles the Kustomization `id`; returns when to look again.
 pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> {
     let object = flux.get(FluxKind::Kustomization, id)?;
+    let parsed = KustomizationSpec::parse(object.get("spec").unwrap_or(&Value::Null), &id.0);
     if object
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
     {
-        return None;
+        return finalize(flux, id, &object, parsed.ok().as_ref()).await;
     }
-    let spec = match KustomizationSpec::parse(object.get("spec").unwrap_or(&Value::Null), &id.0) {
+    let spec = match parsed {
         Ok(spec) => spec,
         Err(error) => {
             let mut outcome = Outcome::failed("InvalidSpec", error.to_string());
@@ -251,12 +252,93 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
     if spec.suspend {
         return None;
     }
+    if spec.deletion_policy.deletes_objects(spec.prune) && !has_finalizer(&object) {
+        // Deleting the Kustomization must be able to garbage-collect its objects first.
+        let mut finalizers = finalizers(&object);
+        finalizers.push(FINALIZER.to_string());
+        set_finalizers(flux, id, finalizers).await;
+    }
     let warnings = spec.not_acted_on.clone();
     let (outcome, requeue) = run(flux, id, &object, &spec).await;
     let status = status_for(&object, &outcome, &warnings);
     flux.write_status(FluxKind::Kustomization, &object, status)
         .await;
     Some(requeue)
+}
+
+/// The finalizer that lets a deleted Kustomization prune its objects first (Flux's).
+pub const FINALIZER: &str = "finalizers.fluxcd.io";
+
+fn finalizers(object: &Value) -> Vec<String> {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+fn has_finalizer(object: &Value) -> bool {
+    finalizers(object).iter().any(|f| f == FINALIZER)
+}
+
+async fn set_finalizers(flux: &Flux, id: &AppId, finalizers: Vec<String>) {
+    if let Err(error) = flux
+        .context
+        .cluster
+        .merge_patch(
+            super::KUSTOMIZE_API_VERSION,
+            "Kustomization",
+            &id.0,
+            &id.1,
+            &json!({"metadata": {"finalizers": finalizers}}),
+        )
+        .await
+    {
+        tracing::warn!(namespace = %id.0, name = %id.1, error = %error_chain(&error), "cannot update Kustomization finalizers");
+    }
+}
+
+/// A Kustomization being deleted: prune its inventory as `spec.deletionPolicy` says, then
+/// release the finalizer. Only objects still carrying its labels are deleted.
+async fn finalize(
+    flux: &Arc<Flux>,
+    id: &AppId,
+    object: &Value,
+    spec: Option<&KustomizationSpec>,
+) -> Option<Duration> {
+    if !has_finalizer(object) {
+        return None;
+    }
+    let status = object.get("status").cloned().unwrap_or(Value::Null);
+    let entries = inventory::read(&status);
+    let policy = spec.map_or(super::kustomization_spec::DeletionPolicy::Orphan, |s| {
+        s.deletion_policy
+    });
+    let prune = spec.is_some_and(|s| s.prune);
+    if policy.deletes_objects(prune) && !spec.is_some_and(|s| s.suspend) {
+        let cluster = &flux.context.cluster;
+        if let Err(message) = apply::prune(cluster, &entries, (&id.1, &id.0)).await {
+            tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot prune a deleted Kustomization's objects; retrying");
+            return Some(Duration::from_secs(5));
+        }
+        if policy == super::kustomization_spec::DeletionPolicy::WaitForTermination {
+            let timeout = spec.map_or(Duration::from_secs(60), |s| s.timeout);
+            let objects: Vec<(String, ObjectKey)> =
+                entries.iter().filter_map(Entry::object).collect();
+            if let Err(message) = apply::wait_deleted(cluster, &objects, timeout).await {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "objects of a deleted Kustomization still terminating");
+            }
+        }
+    }
+    let remaining: Vec<String> = finalizers(object)
+        .into_iter()
+        .filter(|f| f != FINALIZER)
+        .collect();
+    set_finalizers(flux, id, remaining).await;
+    None
 }
 
 /// Dependencies, source, build, apply, prune, health: the outcome and when to look again.

@@ -22,6 +22,30 @@ pub struct SourceRef {
     pub namespace: String,
 }
 
+/// What deleting the Kustomization does to its objects (`spec.deletionPolicy`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeletionPolicy {
+    /// Delete them when `spec.prune` is true (Flux's default).
+    MirrorPrune,
+    /// Delete them.
+    Delete,
+    /// Delete them and wait until they are gone (up to `spec.timeout`).
+    WaitForTermination,
+    /// Leave them.
+    Orphan,
+}
+
+impl DeletionPolicy {
+    /// Whether deleting a Kustomization with `prune` deletes its objects.
+    pub fn deletes_objects(self, prune: bool) -> bool {
+        match self {
+            DeletionPolicy::MirrorPrune => prune,
+            DeletionPolicy::Delete | DeletionPolicy::WaitForTermination => true,
+            DeletionPolicy::Orphan => false,
+        }
+    }
+}
+
 /// One `spec.postBuild.substituteFrom` entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubstituteFrom {
@@ -70,6 +94,8 @@ pub struct KustomizationSpec {
     pub substitute: BTreeMap<String, String>,
     /// `spec.postBuild.substituteFrom`.
     pub substitute_from: Vec<SubstituteFrom>,
+    /// `spec.deletionPolicy`.
+    pub deletion_policy: DeletionPolicy,
     /// Fields accepted but not acted on, with why.
     pub not_acted_on: Vec<String>,
 }
@@ -374,15 +400,23 @@ impl KustomizationSpec {
                 });
             }
         }
+        let deletion_policy = match text(spec, "deletionPolicy").as_deref() {
+            None | Some("MirrorPrune") => DeletionPolicy::MirrorPrune,
+            Some("Delete") => DeletionPolicy::Delete,
+            Some("WaitForTermination") => DeletionPolicy::WaitForTermination,
+            Some("Orphan") => DeletionPolicy::Orphan,
+            Some(other) => {
+                return Err(invalid(
+                    "deletionPolicy",
+                    format!("{other:?} must be MirrorPrune, Delete, WaitForTermination or Orphan"),
+                ));
+            }
+        };
         let mut not_acted_on = Vec::new();
         for (field, why) in [
             (
                 "healthCheckExprs",
                 "CEL health expressions are not evaluated; built-in health rules apply",
-            ),
-            (
-                "deletionPolicy",
-                "deleting the Kustomization leaves its objects in place",
             ),
             ("ignoreMissingComponents", "a missing component is an error"),
         ] {
@@ -415,6 +449,7 @@ impl KustomizationSpec {
             post_build: post.is_some(),
             substitute,
             substitute_from,
+            deletion_policy,
             not_acted_on,
         })
     }

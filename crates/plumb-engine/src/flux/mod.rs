@@ -289,7 +289,10 @@ pub(crate) async fn start(
 /// Handles a watch event of an existing object.
 fn observe(flux: &Flux, kind: FluxKind, object: Value) {
     let id = crate::app_id(&object);
-    let wants = wants_reconcile(&object);
+    let deleting = object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null());
+    let wants = wants_reconcile(&object) || deleting;
     let previous = flux.remember(kind, object.clone());
     if previous.is_none() || wants {
         flux.queue(kind).add(id.clone());
