@@ -457,6 +457,19 @@ async fn bad_input_is_reported_and_nothing_is_applied() {
     .await;
     git_repository(&h, "repo", json!({"branch": "main"})).await;
     git_repository(&h, "missing-branch", json!({"branch": "nope"})).await;
+    h.apply(json!({
+        "apiVersion": SOURCE_API_VERSION, "kind": "GitRepository",
+        "metadata": {"name": "no-secret", "namespace": NS},
+        "spec": {"url": "https://git.example.invalid/r.git", "interval": "1h",
+            "secretRef": {"name": "absent-auth"}}
+    }))
+    .await;
+    h.apply(json!({
+        "apiVersion": SOURCE_API_VERSION, "kind": "GitRepository",
+        "metadata": {"name": "bad-range", "namespace": NS},
+        "spec": {"url": h.url(), "interval": "1h", "ref": {"semver": ">= >= 1"}}
+    }))
+    .await;
 
     let cases: Vec<(&str, Value, &str, &[&str])> = vec![
         (
@@ -574,6 +587,20 @@ async fn bad_input_is_reported_and_nothing_is_applied() {
     )
     .await;
     assert!(ready(&repo).2.contains("nope"), "{:?}", ready(&repo));
+    let repo = wait_for(&h, "GitRepository", "no-secret", "auth failure", |o| {
+        ready(o).1 == "AuthenticationFailed"
+    })
+    .await;
+    assert!(ready(&repo).2.contains("absent-auth"), "{:?}", ready(&repo));
+    let repo = wait_for(&h, "GitRepository", "bad-range", "invalid spec", |o| {
+        ready(o).1 == "InvalidSpec"
+    })
+    .await;
+    assert!(
+        ready(&repo).2.starts_with("spec.ref.semver:"),
+        "{:?}",
+        ready(&repo)
+    );
     assert!(
         h.configmap("broken-good").await.is_none(),
         "nothing applied when the build fails"
