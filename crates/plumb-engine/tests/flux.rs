@@ -702,3 +702,55 @@ async fn deleting_a_kustomization_prunes_its_objects_unless_orphaned() {
         "Orphan keeps objects"
     );
 }
+
+/// Scale probe, not a correctness test: `cargo test -p plumb-engine --test flux -- --ignored
+/// --nocapture many_kustomizations`. Prints how long N Kustomizations of one repository take to
+/// become Ready.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore]
+async fn many_kustomizations() {
+    let count: usize = std::env::var("PLUMB_FLUX_COUNT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200);
+    let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n";
+    let h = start(&[
+        ("app/cm.yaml", &cm("settings", "1")),
+        ("app/deploy.yaml", deployment),
+        ("app/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n"),
+    ])
+    .await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    let started = Instant::now();
+    for index in 0..count {
+        kustomization(
+            &h,
+            &format!("app-{index}"),
+            json!({"path": "./app", "targetNamespace": "apps", "namePrefix": format!("a{index}-")}),
+        )
+        .await;
+    }
+    let created = started.elapsed();
+    let deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        let all = h
+            .cluster
+            .list(KUSTOMIZE_API_VERSION, "Kustomization", NS)
+            .await
+            .expect("list");
+        let ready_count = all.iter().filter(|k| ready(k).0 == "True").count();
+        if ready_count == count {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {ready_count}/{count} ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!(
+        "{count} Kustomizations (3 objects each) Ready in {:.1}s (created in {:.1}s)",
+        started.elapsed().as_secs_f64(),
+        created.as_secs_f64()
+    );
+}
