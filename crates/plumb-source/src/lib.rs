@@ -103,6 +103,9 @@ pub enum Credentials {
     /// A personal access or app token, sent as the basic-auth password (GitHub, GitLab,
     /// Gitea and Bitbucket accept this form).
     Token(String),
+    /// A token sent as `Authorization: Bearer <token>` over `http(s)://` (Flux's
+    /// `bearerToken`).
+    Bearer(String),
     /// An OpenSSH private key (PEM/OpenSSH text, no passphrase) for `ssh://` and
     /// `user@host:path` URLs, like Argo CD's `sshPrivateKey`.
     SshPrivateKey(String),
@@ -118,6 +121,7 @@ impl std::fmt::Debug for Credentials {
                 .field("password", &"***")
                 .finish(),
             Credentials::Token(_) => f.write_str("Token(***)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(***)"),
             Credentials::SshPrivateKey(_) => f.write_str("SshPrivateKey(***)"),
         }
     }

@@ -231,7 +231,8 @@ fn secret_value(secret: &Value, key: &str) -> Option<String> {
     String::from_utf8(bytes).ok()
 }
 
-/// Credentials from a Flux Git secret (`username`/`password`, or `identity` for ssh), plus
+/// Credentials from a Flux Git secret (`username`/`password`, `bearerToken`, or `identity` for
+/// ssh), plus
 /// warnings for keys that are not acted on. Values are never part of a message.
 pub fn credentials_from_secret(
     secret: &Value,
@@ -247,11 +248,8 @@ pub fn credentials_from_secret(
             warnings.push(format!("secret {name:?} key {key} ({why})"));
         }
     }
-    if secret_value(secret, "bearerToken").is_some() {
-        return Err(format!(
-            "secret {name:?}: key bearerToken: bearer-token authentication is not supported yet; \
-             use username and password (most Git servers accept a token as the password)"
-        ));
+    if let Some(token) = secret_value(secret, "bearerToken") {
+        return Ok((Credentials::Bearer(token), warnings));
     }
     if let Some(identity) = secret_value(secret, "identity") {
         return Ok((Credentials::SshPrivateKey(identity), warnings));
@@ -265,7 +263,7 @@ pub fn credentials_from_secret(
         }
         (_, Some(password)) if !password.is_empty() => Ok((Credentials::Token(password), warnings)),
         _ => Err(format!(
-            "secret {name:?}: expected keys username and password, or identity for ssh"
+            "secret {name:?}: expected keys username and password, bearerToken, or identity for ssh"
         )),
     }
 }
@@ -623,11 +621,9 @@ mod tests {
         assert!(matches!(credentials, Credentials::Basic { .. }));
         assert!(warnings.is_empty());
         let bearer = json!({"data": {"bearerToken": b64("tok-123456")}});
-        let error = credentials_from_secret(&bearer, "auth").expect_err("not yet");
-        assert!(
-            error.contains("bearerToken") && !error.contains("tok-123456"),
-            "{error}"
-        );
+        let (credentials, _) = credentials_from_secret(&bearer, "auth").expect("bearer");
+        assert_eq!(credentials, Credentials::Bearer("tok-123456".into()));
+        assert!(!format!("{credentials:?}").contains("tok-123456"));
         let empty = json!({"data": {}});
         assert!(credentials_from_secret(&empty, "auth").is_err());
     }
