@@ -63,15 +63,16 @@ pub fn post_build(manifests: Vec<Manifest>, options: &PostBuild) -> Result<Vec<M
                     let replaced = substitute(&text, variables).map_err(|error| {
                         format!("{what}: variable substitution failed: {error}")
                     })?;
-                    let mut documents =
-                        plumb_render::parse_documents("substituted.yaml", &replaced).map_err(
-                            |error| {
-                                format!(
-                                    "{what}: not valid YAML after variable substitution: {}",
-                                    error.message
-                                )
-                            },
-                        )?;
+                    let mut documents = plumb_render::parse_documents(
+                        "substituted.yaml",
+                        &replaced,
+                    )
+                    .map_err(|error| {
+                        // Only the position and the reason: the parser's excerpt
+                        // would show substituted values, which may come from a Secret.
+                        let reason = error.message.split(" --> ").next().unwrap_or_default();
+                        format!("{what}: not valid YAML after variable substitution: {reason}")
+                    })?;
                     if documents.len() != 1 {
                         return Err(format!(
                             "{what}: variable substitution turned one object into {}",
@@ -182,5 +183,6 @@ mod tests {
         let error = post_build(vec![breaks], &options(Some(&[("x", "[unclosed")])))
             .expect_err("invalid yaml");
         assert!(error.contains("ConfigMap/cfg: not valid YAML"), "{error}");
+        println!("{error}");
     }
 }

@@ -28,6 +28,12 @@ pub enum SubstituteError {
         /// The whole expression between the braces.
         expression: String,
     },
+    /// The result would be larger than [`MAX_OUTPUT_BYTES`].
+    #[error("the substituted object would be larger than {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
     /// A bash expansion plumb does not implement.
     #[error(
         "unsupported substitution ${{{expression}}} (supported: ${{var}}, ${{var:=default}}, ${{var:-default}}, ${{var=default}}, ${{var-default}})"
@@ -37,6 +43,10 @@ pub enum SubstituteError {
         expression: String,
     },
 }
+
+/// The largest text substitution may produce for one object, so a large value used many
+/// times cannot exhaust memory.
+pub const MAX_OUTPUT_BYTES: usize = 16 * 1024 * 1024;
 
 /// Whether `name` is a valid variable name (`^[_a-zA-Z][_a-zA-Z0-9]*$`).
 pub fn is_valid_name(name: &str) -> bool {
@@ -81,6 +91,11 @@ pub fn substitute(
         };
         let expression = &body_start[..end];
         out.push_str(&expand(expression, variables)?);
+        if out.len() > MAX_OUTPUT_BYTES {
+            return Err(SubstituteError::TooLarge {
+                limit: MAX_OUTPUT_BYTES,
+            });
+        }
         rest = &body_start[end + 1..];
     }
     out.push_str(rest);
@@ -204,6 +219,16 @@ mod tests {
                 "{unsupported}"
             );
         }
+    }
+
+    #[test]
+    fn output_is_bounded() {
+        let variables = BTreeMap::from([("big".to_string(), "x".repeat(1024 * 1024))]);
+        let text = "${big}".repeat(20);
+        assert!(matches!(
+            substitute(&text, &variables),
+            Err(SubstituteError::TooLarge { .. })
+        ));
     }
 
     #[test]
