@@ -52,6 +52,9 @@ pub const SSA_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/ssa";
 /// `disabled` on an object skips variable substitution for it.
 pub const SUBSTITUTE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/substitute";
 
+/// How long workers wait for the initial lists of both kinds.
+const INITIAL_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Which Flux kind a queue serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FluxKind {
@@ -231,7 +234,12 @@ pub(crate) async fn start(
         kustomization_queue: Queue::default(),
     });
     let mut tasks = Vec::new();
+    // Workers start once both initial lists are in, so a Kustomization is never judged
+    // against a half-loaded set of sources and dependencies (bounded wait).
+    let (listed, lists_done) = tokio::sync::watch::channel(0usize);
+    let listed = Arc::new(listed);
     for kind in [FluxKind::GitRepository, FluxKind::Kustomization] {
+        let listed = listed.clone();
         let stream = context
             .cluster
             .watch(kind.api_version(), kind.kind(), "", None)
@@ -243,6 +251,7 @@ pub(crate) async fn start(
         let flux = flux.clone();
         tasks.push(tokio::spawn(async move {
             let mut stream = Box::pin(stream);
+            let mut first_list = true;
             while let Some(event) = stream.next().await {
                 match event {
                     WatchEvent::Applied(object) => observe(&flux, kind, object),
@@ -256,7 +265,11 @@ pub(crate) async fn start(
                             flux.enqueue_dependents_of(&id);
                         }
                     }
-                    WatchEvent::Synced => {}
+                    WatchEvent::Synced => {
+                        if std::mem::take(&mut first_list) {
+                            listed.send_modify(|count| *count += 1);
+                        }
+                    }
                     WatchEvent::Error(error) => {
                         tracing::warn!(kind = kind.kind(), %error, "watch error; retrying")
                     }
@@ -268,7 +281,15 @@ pub(crate) async fn start(
     for kind in [FluxKind::GitRepository, FluxKind::Kustomization] {
         for _ in 0..workers {
             let flux = flux.clone();
+            let mut lists_done = lists_done.clone();
             tasks.push(tokio::spawn(async move {
+                let loaded = lists_done.wait_for(|count| *count >= 2);
+                if tokio::time::timeout(INITIAL_LIST_WAIT, loaded)
+                    .await
+                    .is_err()
+                {
+                    tracing::warn!("Flux objects not fully listed yet; reconciling anyway");
+                }
                 loop {
                     let id = flux.queue(kind).next().await;
                     let requeue = match kind {
