@@ -167,27 +167,41 @@ impl Flux {
         }
     }
 
-    /// Enqueues the Kustomizations whose source is the GitRepository `id`.
+    /// The ids of the Kustomizations for which `matches(object, id)` holds (read under the
+    /// lock, nothing cloned but the ids).
+    fn kustomizations_where(&self, matches: impl Fn(&Value, &AppId) -> bool) -> Vec<AppId> {
+        self.kustomizations
+            .read()
+            .map(|objects| {
+                objects
+                    .iter()
+                    .filter(|(id, object)| matches(object, id))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Enqueues the Kustomizations whose source is the GitRepository `repository`.
     pub(crate) fn enqueue_users_of(&self, repository: &AppId) {
-        for kustomization in self.kustomizations() {
-            let id = crate::app_id(&kustomization);
-            let source = kustomization_spec::source_ref(&kustomization, &id.0);
-            if source.kind == "GitRepository"
+        let users = self.kustomizations_where(|object, id| {
+            let source = kustomization_spec::source_ref(object, &id.0);
+            source.kind == "GitRepository"
                 && source.namespace == repository.0
                 && source.name == repository.1
-            {
-                self.kustomization_queue.add(id);
-            }
+        });
+        for id in users {
+            self.kustomization_queue.add(id);
         }
     }
 
-    /// Enqueues the Kustomizations that depend on `dependency` and wait for it.
+    /// Enqueues the Kustomizations that depend on `dependency`.
     fn enqueue_dependents_of(&self, dependency: &AppId) {
-        for kustomization in self.kustomizations() {
-            let id = crate::app_id(&kustomization);
-            if kustomization_spec::depends_on(&kustomization, &id.0).contains(dependency) {
-                self.kustomization_queue.add(id);
-            }
+        let dependents = self.kustomizations_where(|object, id| {
+            kustomization_spec::depends_on(object, &id.0).contains(dependency)
+        });
+        for id in dependents {
+            self.kustomization_queue.add(id);
         }
     }
 }
