@@ -5,7 +5,8 @@
 //!
 //! A path without a kustomization file gets one generated, as Flux does: every `.yaml`/`.yml`
 //! file under it, recursively, in lexical order; a subdirectory holding its own kustomization
-//! file is listed as a directory and not descended into.
+//! file is listed as a directory and not descended into. What Flux leaves out of artifacts by
+//! default (`.git/`, `.github/`, `.circleci/`, CI files such as `.gitlab-ci.yml`) is skipped.
 
 use crate::{Error, Limits, confine, relative};
 use plumb_core::manifest::Manifest;
@@ -34,6 +35,22 @@ pub struct FluxBuild {
 }
 
 const KUSTOMIZATION_FILES: [&str; 3] = ["kustomization.yaml", "kustomization.yml", "Kustomization"];
+
+/// Directories and files Flux's source-controller leaves out of every artifact by default
+/// (CI configuration and the like), so a generated kustomization does not list them.
+const DEFAULT_EXCLUDED_DIRS: [&str; 3] = [".git", ".github", ".circleci"];
+const DEFAULT_EXCLUDED_FILES: [&str; 10] = [
+    ".travis.yml",
+    ".gitlab-ci.yml",
+    "appveyor.yml",
+    ".drone.yml",
+    "cloudbuild.yaml",
+    "codeship-services.yml",
+    "codeship-steps.yml",
+    ".goreleaser.yml",
+    ".sops.yaml",
+    ".flux.yaml",
+];
 
 fn has_kustomization(dir: &Path) -> bool {
     KUSTOMIZATION_FILES.iter().any(|f| dir.join(f).is_file())
@@ -145,7 +162,12 @@ fn walk(
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
         if kind.is_dir() {
+            if DEFAULT_EXCLUDED_DIRS.contains(&name.as_ref()) {
+                continue;
+            }
             if has_kustomization(&path) {
                 resources.push(rel);
             } else {
@@ -155,8 +177,9 @@ fn walk(
         }
         // Symlinks count as files here (Go's Walk does not follow them); the loader confines
         // what they point to when it reads them.
-        let name = entry.file_name();
-        let name = name.to_string_lossy();
+        if DEFAULT_EXCLUDED_FILES.contains(&name.as_ref()) {
+            continue;
+        }
         if name.ends_with(".yaml") || name.ends_with(".yml") {
             resources.push(rel);
         }
@@ -199,6 +222,8 @@ mod tests {
         );
         write(root, "apps/zz/d.yaml", &cm("d"));
         write(root, "apps/zz/ignored.yaml", &cm("ignored"));
+        write(root, "apps/.github/workflows/ci.yml", "on: push\n");
+        write(root, "apps/.gitlab-ci.yml", "stages: [test]\n");
         let build = FluxBuild {
             target_namespace: Some("team".into()),
             ..Default::default()
