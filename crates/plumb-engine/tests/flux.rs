@@ -296,6 +296,21 @@ async fn depends_on_waits_for_the_dependency() {
             .expect("get")
             .is_some()
     );
+
+    // A new commit: the app applies it only after infra has.
+    let second = h.commit(&[("app/cm.yaml", &cm("app-config", "2"))], "change");
+    request_reconcile(&h, SOURCE_API_VERSION, "GitRepository", "repo", "1").await;
+    let revision = format!("main@sha1:{second}");
+    wait_for(&h, "Kustomization", "app", "new revision", |o| {
+        str_at(o, &["status", "lastAppliedRevision"]) == revision
+    })
+    .await;
+    let infra = get(&h, KUSTOMIZE_API_VERSION, "Kustomization", "infra").await;
+    assert_eq!(
+        str_at(&infra, &["status", "lastAppliedRevision"]),
+        revision,
+        "the dependency applied the revision first"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -382,7 +382,31 @@ async fn run(
                     REQUEUE_DEPENDENCY,
                 );
             }
-            Some(_) => {}
+            Some(d) => {
+                // Same source: the dependency must have applied the revision this one is
+                // about to apply, so a new commit rolls out in dependency order (as Flux).
+                let same_source =
+                    super::kustomization_spec::source_ref(&d, namespace) == spec.source;
+                let wanted = flux
+                    .get(
+                        FluxKind::GitRepository,
+                        &(spec.source.namespace.clone(), spec.source.name.clone()),
+                    )
+                    .map(|r| str_at(&r, &["status", "artifact", "revision"]).to_string())
+                    .unwrap_or_default();
+                if same_source
+                    && !wanted.is_empty()
+                    && str_at(&d, &["status", "lastAppliedRevision"]) != wanted
+                {
+                    return (
+                        Outcome::failed(
+                            "DependencyNotReady",
+                            format!("dependency '{namespace}/{name}' revision is not up to date"),
+                        ),
+                        REQUEUE_DEPENDENCY,
+                    );
+                }
+            }
         }
     }
     let source = &spec.source;
