@@ -15,7 +15,11 @@ use std::time::{Duration, Instant};
 const NS: &str = "flux-system";
 
 async fn start(files: &[(&str, &str)]) -> Harness {
-    let h = Harness::start(files).await;
+    start_with_workers(files, 4).await
+}
+
+async fn start_with_workers(files: &[(&str, &str)], workers: usize) -> Harness {
+    let h = Harness::start_with_workers(files, workers).await;
     for (api_version, kind) in [
         (SOURCE_API_VERSION, "GitRepository"),
         (KUSTOMIZE_API_VERSION, "Kustomization"),
@@ -728,12 +732,20 @@ async fn many_kustomizations() {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(200);
+    // The controller's default: 16 workers, half of them for each Flux kind.
+    let workers: usize = std::env::var("PLUMB_FLUX_WORKERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16);
     let deployment = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: web\n        image: nginx\n";
-    let h = start(&[
+    let h = start_with_workers(
+        &[
         ("app/cm.yaml", &cm("settings", "1")),
         ("app/deploy.yaml", deployment),
         ("app/svc.yaml", "apiVersion: v1\nkind: Service\nmetadata:\n  name: web\nspec:\n  selector: {app: web}\n  ports:\n  - port: 80\n"),
-    ])
+        ],
+        workers,
+    )
     .await;
     git_repository(&h, "repo", json!({"branch": "main"})).await;
     let started = Instant::now();
@@ -764,7 +776,7 @@ async fn many_kustomizations() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     println!(
-        "{count} Kustomizations (3 objects each) Ready in {:.1}s (created in {:.1}s)",
+        "{count} Kustomizations (3 objects each), {workers} workers: Ready in {:.1}s (created in {:.1}s)",
         started.elapsed().as_secs_f64(),
         created.as_secs_f64()
     );

@@ -349,7 +349,12 @@ async fn run(
     spec: &KustomizationSpec,
 ) -> (Outcome, Duration) {
     let retry = spec.retry_interval;
-    if let Some(cycle) = dependency_cycle(id, &flux.kustomizations()) {
+    let cycle = if spec.depends_on.is_empty() {
+        None
+    } else {
+        dependency_cycle(id, &flux.dependency_graph())
+    };
+    if let Some(cycle) = cycle {
         let path: Vec<String> = cycle
             .iter()
             .map(|(ns, name)| format!("{ns}/{name}"))

@@ -184,16 +184,9 @@ pub fn depends_on(object: &Value, own_namespace: &str) -> Vec<AppId> {
         .collect()
 }
 
-/// The first dependency cycle through `start`, as a path `a -> b -> a`, among `objects`.
-pub fn dependency_cycle(start: &AppId, objects: &[Value]) -> Option<Vec<AppId>> {
-    let graph: BTreeMap<AppId, Vec<AppId>> = objects
-        .iter()
-        .map(|o| {
-            let id = crate::app_id(o);
-            let deps = depends_on(o, &id.0);
-            (id, deps)
-        })
-        .collect();
+/// The first dependency cycle through `start`, as a path `a -> b -> a`, in `graph`
+/// (Kustomization → the Kustomizations it depends on).
+pub fn dependency_cycle(start: &AppId, graph: &BTreeMap<AppId, Vec<AppId>>) -> Option<Vec<AppId>> {
     // Iterative depth-first search for a path back to `start`.
     let mut stack: Vec<(AppId, usize)> = vec![(start.clone(), 0)];
     let mut path: Vec<AppId> = vec![start.clone()];
@@ -465,6 +458,17 @@ mod tests {
             "spec": {"dependsOn": depends.iter().map(|d| json!({"name": d})).collect::<Vec<_>>()}})
     }
 
+    fn graph(objects: &[Value]) -> BTreeMap<AppId, Vec<AppId>> {
+        objects
+            .iter()
+            .map(|o| {
+                let id = crate::app_id(o);
+                let deps = depends_on(o, &id.0);
+                (id, deps)
+            })
+            .collect()
+    }
+
     #[test]
     fn finds_dependency_cycles() {
         let objects = vec![
@@ -474,16 +478,16 @@ mod tests {
             ks("flux-system", "d", &["a"]),
         ];
         let id = |n: &str| ("flux-system".to_string(), n.to_string());
-        let cycle = dependency_cycle(&id("a"), &objects).expect("a cycle");
+        let cycle = dependency_cycle(&id("a"), &graph(&objects)).expect("a cycle");
         assert_eq!(cycle, vec![id("a"), id("b"), id("c"), id("a")]);
         assert!(
-            dependency_cycle(&id("d"), &objects).is_none(),
+            dependency_cycle(&id("d"), &graph(&objects)).is_none(),
             "d only waits on a cycle"
         );
         let own = vec![ks("flux-system", "self", &["self"])];
-        assert!(dependency_cycle(&id("self"), &own).is_some());
+        assert!(dependency_cycle(&id("self"), &graph(&own)).is_some());
         let chain = vec![ks("x", "a", &["b"]), ks("x", "b", &[])];
-        assert!(dependency_cycle(&("x".into(), "a".into()), &chain).is_none());
+        assert!(dependency_cycle(&("x".into(), "a".into()), &graph(&chain)).is_none());
     }
 
     #[test]

@@ -110,11 +110,16 @@ impl Flux {
             .and_then(|objects| objects.get(id).cloned())
     }
 
-    /// Every Kustomization last seen.
-    pub(crate) fn kustomizations(&self) -> Vec<Value> {
+    /// Kustomization → the Kustomizations it depends on, for every one last seen.
+    pub(crate) fn dependency_graph(&self) -> std::collections::BTreeMap<AppId, Vec<AppId>> {
         self.kustomizations
             .read()
-            .map(|objects| objects.values().cloned().collect())
+            .map(|objects| {
+                objects
+                    .iter()
+                    .map(|(id, object)| (id.clone(), kustomization_spec::depends_on(object, &id.0)))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
