@@ -260,6 +260,19 @@ async fn podinfo_kustomize_through_git_repository_and_kustomization() {
     );
     let repo = get(&h, SOURCE_API_VERSION, "GitRepository", "repo").await;
     assert_eq!(str_at(&repo, &["status", "lastHandledReconcileAt"]), "1");
+    let events = h.cluster.list("v1", "Event", NS).await.expect("events");
+    let applied: Vec<&Value> = events
+        .iter()
+        .filter(|e| {
+            str_at(e, &["involvedObject", "kind"]) == "Kustomization"
+                && str_at(e, &["reason"]) == "ReconciliationSucceeded"
+        })
+        .collect();
+    assert_eq!(
+        applied.len(),
+        2,
+        "one event per applied revision: {applied:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

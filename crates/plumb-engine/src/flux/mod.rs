@@ -164,12 +164,73 @@ impl Flux {
             Ok(updated) => {
                 let previous = self.remember(kind, updated.clone());
                 self.notify_change(kind, previous.as_ref(), &updated);
+                self.record_transition(kind, object, &updated).await;
             }
             Err(error) => {
                 tracing::warn!(kind = kind.kind(), namespace = %id.0, name = %id.1,
                     error = %crate::sources::error_chain(&error), "cannot write status");
             }
         }
+    }
+
+    /// Records a Kubernetes Event when the `Ready` condition changes status or reason, or a
+    /// new revision is applied (Flux's tools show these); reconciles that change nothing
+    /// record nothing.
+    async fn record_transition(&self, kind: FluxKind, before: &Value, after: &Value) {
+        let ready = |o: &Value| {
+            o.pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == conditions::READY))
+                .map(|c| {
+                    (
+                        str_at(c, &["status"]).to_string(),
+                        str_at(c, &["reason"]).to_string(),
+                        str_at(c, &["message"]).to_string(),
+                    )
+                })
+                .unwrap_or_default()
+        };
+        let revision = |o: &Value| {
+            let applied = str_at(o, &["status", "lastAppliedRevision"]);
+            if applied.is_empty() {
+                str_at(o, &["status", "artifact", "revision"]).to_string()
+            } else {
+                applied.to_string()
+            }
+        };
+        let (old, new) = (ready(before), ready(after));
+        if (old.0 == new.0 && old.1 == new.1 && revision(before) == revision(after))
+            || new.0.is_empty()
+            || new.0 == "Unknown"
+        {
+            return;
+        }
+        let (namespace, name) = crate::app_id(after);
+        let time = crate::status::now();
+        let event_type = if new.0 == "False" {
+            "Warning"
+        } else {
+            "Normal"
+        };
+        let event = json!({
+            "apiVersion": "v1",
+            "kind": "Event",
+            "metadata": {"generateName": format!("{name}."), "namespace": namespace},
+            "involvedObject": {"apiVersion": kind.api_version(), "kind": kind.kind(),
+                "name": name, "namespace": namespace, "uid": str_at(after, &["metadata", "uid"])},
+            "reason": new.1,
+            "message": new.2,
+            "type": event_type,
+            "source": {"component": "plumb-controller"},
+            "reportingComponent": "plumb-controller",
+            "firstTimestamp": time,
+            "lastTimestamp": time,
+            "count": 1,
+        });
+        if let Err(error) = self.context.cluster.create(&event).await {
+            tracing::debug!(error = %crate::sources::error_chain(&error), "cannot record event");
+        }
+        tracing::info!(kind = kind.kind(), %namespace, %name, reason = %new.1, "{}", new.2);
     }
 
     /// The ids of the Kustomizations for which `matches(object, id)` holds (read under the
