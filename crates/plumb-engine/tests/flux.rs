@@ -794,3 +794,43 @@ async fn many_kustomizations() {
         created.as_secs_f64()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn force_recreates_objects_whose_immutable_fields_changed() {
+    let immutable = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: frozen\nimmutable: true\ndata:\n  value: \"{value}\"\n"
+        )
+    };
+    let h = start(&[("app/cm.yaml", &immutable("1"))]).await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    kustomization(
+        &h,
+        "app",
+        json!({"path": "./app", "targetNamespace": "apps"}),
+    )
+    .await;
+    wait_ready(&h, "app", "True", "ReconciliationSucceeded").await;
+    h.commit(&[("app/cm.yaml", &immutable("2"))], "change a frozen value");
+    request_reconcile(&h, SOURCE_API_VERSION, "GitRepository", "repo", "1").await;
+    let message = wait_ready(&h, "app", "False", "ReconciliationFailed").await;
+    assert!(
+        message.contains("ConfigMap/apps/frozen") && message.contains("immutable"),
+        "{message}"
+    );
+    assert_eq!(
+        h.configmap("frozen").await.expect("kept")["data"]["value"],
+        "1"
+    );
+    kustomization(
+        &h,
+        "app",
+        json!({"path": "./app", "targetNamespace": "apps", "force": true}),
+    )
+    .await;
+    wait_ready(&h, "app", "True", "ReconciliationSucceeded").await;
+    assert_eq!(
+        h.configmap("frozen").await.expect("recreated")["data"]["value"],
+        "2"
+    );
+}
