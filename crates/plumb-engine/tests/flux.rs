@@ -834,3 +834,82 @@ async fn force_recreates_objects_whose_immutable_fields_changed() {
         "2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tag_name_and_commit_references_and_their_revision_strings() {
+    let h = start(&[("app/cm.yaml", &cm("version", "1"))]).await;
+    let first = git(&h.repo, &["rev-parse", "HEAD"]);
+    git(&h.repo, &["tag", "v1"]);
+    let second = h.commit(&[("app/cm.yaml", &cm("version", "2"))], "two");
+    git(&h.repo, &["branch", "release"]);
+    for (name, reference, expected) in [
+        ("by-tag", json!({"tag": "v1"}), format!("v1@sha1:{first}")),
+        (
+            "by-name",
+            json!({"name": "refs/heads/release"}),
+            format!("refs/heads/release@sha1:{second}"),
+        ),
+        (
+            "by-commit",
+            json!({"commit": first}),
+            format!("sha1:{first}"),
+        ),
+        (
+            "by-commit-on-branch",
+            json!({"commit": first, "branch": "main"}),
+            format!("main@sha1:{first}"),
+        ),
+    ] {
+        git_repository(&h, name, reference).await;
+        wait_for(&h, "GitRepository", name, &expected, |o| {
+            str_at(o, &["status", "artifact", "revision"]) == expected
+        })
+        .await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_kustomization_applies_nothing_new() {
+    let h = start(&[("app/cm.yaml", &cm("settings", "1"))]).await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    kustomization(
+        &h,
+        "app",
+        json!({"path": "./app", "targetNamespace": "apps"}),
+    )
+    .await;
+    wait_ready(&h, "app", "True", "ReconciliationSucceeded").await;
+    kustomization(
+        &h,
+        "app",
+        json!({"path": "./app", "targetNamespace": "apps", "suspend": true}),
+    )
+    .await;
+    let second = h.commit(&[("app/cm.yaml", &cm("settings", "2"))], "two");
+    request_reconcile(&h, SOURCE_API_VERSION, "GitRepository", "repo", "1").await;
+    wait_for(&h, "GitRepository", "repo", "new artifact", |o| {
+        str_at(o, &["status", "artifact", "revision"]).ends_with(&second)
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        h.configmap("settings").await.expect("applied")["data"]["value"],
+        "1",
+        "suspended: the new revision is not applied"
+    );
+    kustomization(
+        &h,
+        "app",
+        json!({"path": "./app", "targetNamespace": "apps"}),
+    )
+    .await;
+    let revision = format!("main@sha1:{second}");
+    wait_for(&h, "Kustomization", "app", "resumed", |o| {
+        str_at(o, &["status", "lastAppliedRevision"]) == revision
+    })
+    .await;
+    assert_eq!(
+        h.configmap("settings").await.expect("applied")["data"]["value"],
+        "2"
+    );
+}
