@@ -13,7 +13,8 @@
 //! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]),
 //! AppProject sync windows ([`windows`], start with [`windows::SyncWindows::decide`]), and
 //! dependencies between applications ([`dependencies`], start with
-//! [`dependencies::DependencyGraph::build`]).
+//! [`dependencies::DependencyGraph::build`]). Masterminds version ranges, as Flux and Helm
+//! write them, are in [`semver`].
 
 pub mod application;
 pub mod dependencies;
