@@ -152,13 +152,14 @@ async fn request_reconcile(h: &Harness, api_version: &str, kind: &str, name: &st
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn podinfo_kustomize_through_git_repository_and_kustomization() {
     let h = start(&[]).await;
-    copy_dir(
-        Path::new("../../../shared/corpus/podinfo/kustomize")
-            .canonicalize()
-            .unwrap_or_else(|_| Path::new("/work/shared/corpus/podinfo/kustomize").into())
-            .as_path(),
-        &h.repo.join("kustomize"),
-    );
+    // `../shared` next to the checkout (a worktree sits one level deeper).
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let corpus = ["../../../shared", "../../../../shared"]
+        .iter()
+        .map(|up| manifest.join(up).join("corpus/podinfo/kustomize"))
+        .find(|p| p.is_dir())
+        .expect("the shared corpus");
+    copy_dir(&corpus, &h.repo.join("kustomize"));
     let first = h.commit(&[], "podinfo");
     h.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "podinfo"}}))
         .await;

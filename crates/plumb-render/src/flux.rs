@@ -271,6 +271,83 @@ mod tests {
         assert_eq!(manifests[0].object["metadata"]["name"], "p-cm-s");
     }
 
+    /// The Flux example repository of the corpus, built the way its cluster Kustomizations ask.
+    #[test]
+    fn flux_example_repository_builds() {
+        // `../shared` next to the checkout (a worktree sits one level deeper).
+        let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let root = ["../../../shared", "../../../../shared"]
+            .iter()
+            .map(|up| {
+                manifest
+                    .join(up)
+                    .join("corpus/flux2-kustomize-helm-example-classic")
+            })
+            .find(|p| p.is_dir())
+            .expect("the shared corpus");
+        let kinds = |path: &str, build: &FluxBuild| -> Vec<String> {
+            let mut kinds: Vec<String> = render_flux(&root, path, build, &Limits::default())
+                .unwrap_or_else(|e| panic!("{path}: {e:?}"))
+                .iter()
+                .map(|m| {
+                    format!(
+                        "{}/{}",
+                        m.object["kind"].as_str().unwrap_or(""),
+                        m.object["metadata"]["name"].as_str().unwrap_or("")
+                    )
+                })
+                .collect();
+            kinds.sort();
+            kinds
+        };
+        // clusters/production/infrastructure.yaml's patch of the ClusterIssuer.
+        let production = FluxBuild {
+            patches: vec![KustomizePatch {
+                patch: Some(
+                    "- op: replace\n  path: /spec/acme/server\n  value: https://acme-v02.api.letsencrypt.org/directory\n"
+                        .into(),
+                ),
+                target: Some(KustomizePatchTarget {
+                    kind: Some("ClusterIssuer".into()),
+                    name: Some("letsencrypt".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let configs = render_flux(
+            &root,
+            "./infrastructure/configs",
+            &production,
+            &Limits::default(),
+        )
+        .expect("configs build");
+        assert_eq!(
+            configs[0].object["spec"]["acme"]["server"],
+            "https://acme-v02.api.letsencrypt.org/directory"
+        );
+        let controllers = kinds("./infrastructure/controllers", &FluxBuild::default());
+        assert!(
+            controllers.iter().any(|k| k.starts_with("HelmRelease/")),
+            "{controllers:?}"
+        );
+        let apps = kinds("./apps/staging", &FluxBuild::default());
+        assert!(
+            apps.contains(&"HelmRelease/podinfo".to_string()),
+            "{apps:?}"
+        );
+        assert!(apps.contains(&"Namespace/podinfo".to_string()), "{apps:?}");
+        // No kustomization.yaml at clusters/staging: generated from its files and flux-system/.
+        let cluster = kinds("./clusters/staging", &FluxBuild::default());
+        assert!(
+            cluster.contains(&"Kustomization/apps".to_string())
+                && cluster.contains(&"Kustomization/infra-controllers".to_string())
+                && cluster.contains(&"Kustomization/infra-configs".to_string()),
+            "{cluster:?}"
+        );
+    }
+
     #[test]
     fn bad_paths_and_bad_yaml_are_errors() {
         let dir = tempfile::tempdir().expect("tempdir");
