@@ -527,7 +527,7 @@ async fn bad_input_is_reported_and_nothing_is_applied() {
             "bad-path",
             json!({"path": "./nowhere"}),
             "BuildFailed",
-            &["nowhere", "does not exist"],
+            &["spec.path:", "nowhere", "does not exist"],
         ),
         (
             "bad-yaml",

@@ -482,7 +482,13 @@ async fn run(
         plumb_render::flux::render_flux(&root, &path, &build, &limits).map_err(|e| {
             (
                 "BuildFailed",
-                format!("kustomize build failed: {}", error_chain(&e)),
+                match &e {
+                    plumb_render::Error::PathNotFound { .. }
+                    | plumb_render::Error::OutsideRoot { what: "path", .. } => {
+                        format!("spec.path: {}", error_chain(&e))
+                    }
+                    _ => format!("kustomize build failed: {}", error_chain(&e)),
+                },
             )
         })
     })
