@@ -1,22 +1,82 @@
-//! Drift detection: watches of the objects plumb manages, and nothing else.
+//! Drift detection and the cache of managed objects.
 //!
 //! One watch per kind plumb has applied, selected by the `plumb.dev/instance` label, so the
 //! controller's memory and the API server's load grow with what plumb manages, not with the
 //! cluster. A change to a managed object enqueues its application at once; with `selfHeal` the
 //! reconcile reverts it, without it the application turns OutOfSync.
+//!
+//! The same watches fill a cache of the managed objects, so a reconcile reads live state from
+//! memory instead of one GET per object. The cache answers only what it knows: an object it does
+//! not hold (not labelled, not yet listed) is read from the API server.
 
 use crate::queue::{AppId, Queue};
+use crate::resource_version;
 use futures::StreamExt;
 use plumb_core::key::str_at;
 use plumb_core::tracking::INSTANCE_LABEL;
 use plumb_kube::{Cluster, WatchEvent};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
+
+/// (apiVersion, kind) of a watch.
+type KindKey = (String, String);
+/// (namespace, name) of an object.
+type NameKey = (String, String);
+
+/// The managed objects of one kind, as compact JSON (a parsed tree costs several times more).
+#[derive(Default)]
+struct KindCache {
+    /// Whether the initial list is complete; until then every lookup goes to the server.
+    synced: bool,
+    objects: HashMap<NameKey, (u64, Box<str>)>,
+    /// Objects of a relist in progress, which replace `objects` when it completes.
+    relist: Option<HashMap<NameKey, (u64, Box<str>)>>,
+}
+
+/// What the cache knows of one object.
+#[derive(Debug)]
+pub enum Cached {
+    /// The labelled object as last seen.
+    Found(Value),
+    /// No object of that name carries the label (it may exist unlabelled).
+    NotManaged,
+    /// The kind is not cached (yet); ask the server.
+    Unknown,
+}
+
+fn name_key(object: &Value) -> NameKey {
+    (
+        str_at(object, &["metadata", "namespace"]).to_string(),
+        str_at(object, &["metadata", "name"]).to_string(),
+    )
+}
+
+impl KindCache {
+    fn apply(&mut self, object: &Value) {
+        let (key, version) = (name_key(object), resource_version(object));
+        let target = self.relist.as_mut().unwrap_or(&mut self.objects);
+        if target.get(&key).is_some_and(|(known, _)| *known > version) {
+            return;
+        }
+        target.insert(key, (version, object.to_string().into_boxed_str()));
+    }
+
+    fn delete(&mut self, object: &Value) {
+        let (key, version) = (name_key(object), resource_version(object));
+        let target = self.relist.as_mut().unwrap_or(&mut self.objects);
+        if target.get(&key).is_some_and(|(known, _)| *known > version) {
+            return;
+        }
+        target.remove(&key);
+    }
+}
 
 /// The set of running watches and the label value → application map.
 #[derive(Clone, Default)]
 pub struct DriftWatch {
-    watched: Arc<Mutex<HashSet<(String, String)>>>,
+    watched: Arc<Mutex<HashSet<KindKey>>>,
+    cache: Arc<RwLock<HashMap<KindKey, KindCache>>>,
     tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
     instances: Arc<RwLock<HashMap<String, AppId>>>,
 }
@@ -66,8 +126,33 @@ impl DriftWatch {
             let mut stream = Box::pin(stream);
             while let Some(event) = stream.next().await {
                 let object = match event {
-                    WatchEvent::Applied(object) | WatchEvent::Deleted(object) => object,
-                    WatchEvent::Synced => continue,
+                    WatchEvent::Applied(mut object) => {
+                        // Items of a list carry no apiVersion and kind; readers expect them.
+                        if let Some(map) = object.as_object_mut() {
+                            map.entry("apiVersion")
+                                .or_insert_with(|| key.0.clone().into());
+                            map.entry("kind").or_insert_with(|| key.1.clone().into());
+                        }
+                        this.with_kind(&key, |cache| cache.apply(&object));
+                        object
+                    }
+                    WatchEvent::Deleted(object) => {
+                        this.with_kind(&key, |cache| cache.delete(&object));
+                        object
+                    }
+                    WatchEvent::Restarted => {
+                        this.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
+                        continue;
+                    }
+                    WatchEvent::Synced => {
+                        this.with_kind(&key, |cache| {
+                            if let Some(objects) = cache.relist.take() {
+                                cache.objects = objects;
+                            }
+                            cache.synced = true;
+                        });
+                        continue;
+                    }
                     WatchEvent::Error(error) => {
                         tracing::debug!(kind = %key.1, %error, "managed-object watch error; retrying");
                         continue;
@@ -89,6 +174,53 @@ impl DriftWatch {
         }
     }
 
+    fn with_kind(&self, key: &KindKey, change: impl FnOnce(&mut KindCache)) {
+        if let Ok(mut cache) = self.cache.write() {
+            change(cache.entry(key.clone()).or_default());
+        }
+    }
+
+    /// What the cache knows of an object.
+    pub fn lookup(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Cached {
+        let Ok(cache) = self.cache.read() else {
+            return Cached::Unknown;
+        };
+        let Some(kind) = cache.get(&(api_version.to_string(), kind.to_string())) else {
+            return Cached::Unknown;
+        };
+        if !kind.synced {
+            return Cached::Unknown;
+        }
+        match kind.objects.get(&(namespace.to_string(), name.to_string())) {
+            Some((_, json)) => match serde_json::from_str(json) {
+                Ok(object) => Cached::Found(object),
+                Err(_) => Cached::Unknown,
+            },
+            None => Cached::NotManaged,
+        }
+    }
+
+    /// Records an object plumb just wrote (the server's answer), so a read that comes before
+    /// the watch event does not see the old state. Unlabelled objects are not cached.
+    pub fn observe(&self, object: &Value) {
+        if object
+            .pointer("/metadata/labels")
+            .and_then(|l| l.get(INSTANCE_LABEL))
+            .is_none()
+        {
+            return;
+        }
+        let key = (
+            str_at(object, &["apiVersion"]).to_string(),
+            str_at(object, &["kind"]).to_string(),
+        );
+        if let Ok(mut cache) = self.cache.write()
+            && let Some(kind) = cache.get_mut(&key)
+        {
+            kind.apply(object);
+        }
+    }
+
     /// Stops every watch.
     pub fn stop(&self) {
         if let Ok(mut tasks) = self.tasks.lock() {
@@ -96,5 +228,98 @@ impl DriftWatch {
                 task.abort();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn object(name: &str, version: &str, value: &str) -> Value {
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": name, "namespace": "ns", "resourceVersion": version,
+                "labels": {INSTANCE_LABEL: "app"}},
+            "data": {"value": value}})
+    }
+
+    fn watch_with(objects: &[Value]) -> (DriftWatch, KindKey) {
+        let watch = DriftWatch::default();
+        let key = ("v1".to_string(), "ConfigMap".to_string());
+        watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
+        for o in objects {
+            watch.with_kind(&key, |cache| cache.apply(o));
+        }
+        watch.with_kind(&key, |cache| {
+            cache.objects = cache.relist.take().unwrap_or_default();
+            cache.synced = true;
+        });
+        (watch, key)
+    }
+
+    fn value_of(watch: &DriftWatch, name: &str) -> Option<String> {
+        match watch.lookup("v1", "ConfigMap", "ns", name) {
+            Cached::Found(o) => Some(str_at(&o, &["data", "value"]).to_string()),
+            Cached::NotManaged => None,
+            Cached::Unknown => Some("unknown".into()),
+        }
+    }
+
+    #[test]
+    fn unknown_until_the_first_list_completes() {
+        let watch = DriftWatch::default();
+        let key = ("v1".to_string(), "ConfigMap".to_string());
+        watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
+        watch.with_kind(&key, |cache| cache.apply(&object("a", "5", "x")));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("unknown"));
+        assert!(matches!(
+            watch.lookup("v1", "Secret", "ns", "a"),
+            Cached::Unknown
+        ));
+    }
+
+    #[test]
+    fn an_older_version_never_replaces_a_newer_one() {
+        let (watch, _) = watch_with(&[object("a", "5", "new")]);
+        watch.observe(&object("a", "3", "old"));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("new"));
+        watch.observe(&object("a", "9", "newer"));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("newer"));
+        assert_eq!(value_of(&watch, "b"), None);
+    }
+
+    #[test]
+    fn a_relist_drops_what_disappeared_meanwhile() {
+        let (watch, key) = watch_with(&[object("a", "1", "x"), object("b", "2", "y")]);
+        watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
+        watch.with_kind(&key, |cache| cache.apply(&object("b", "7", "z")));
+        // Until the relist completes, the previous state answers.
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("x"));
+        watch.with_kind(&key, |cache| {
+            if let Some(objects) = cache.relist.take() {
+                cache.objects = objects;
+            }
+        });
+        assert_eq!(value_of(&watch, "a"), None);
+        assert_eq!(value_of(&watch, "b").as_deref(), Some("z"));
+    }
+
+    #[test]
+    fn a_stale_delete_keeps_the_recreated_object() {
+        let (watch, key) = watch_with(&[object("a", "4", "x")]);
+        watch.observe(&object("a", "8", "recreated"));
+        watch.with_kind(&key, |cache| cache.delete(&object("a", "6", "x")));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("recreated"));
+        watch.with_kind(&key, |cache| cache.delete(&object("a", "9", "x")));
+        assert_eq!(value_of(&watch, "a"), None);
+    }
+
+    #[test]
+    fn unlabelled_objects_are_not_cached() {
+        let (watch, _) = watch_with(&[]);
+        let mut unlabelled = object("a", "3", "x");
+        unlabelled["metadata"]["labels"] = json!({});
+        watch.observe(&unlabelled);
+        assert_eq!(value_of(&watch, "a"), None);
     }
 }

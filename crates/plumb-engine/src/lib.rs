@@ -115,20 +115,32 @@ impl Context {
     }
 
     /// Records an object we just wrote, so the next reconcile does not read a stale copy.
-    pub(crate) fn remember(&self, id: &AppId, app: Value) {
+    pub(crate) fn remember(&self, id: &AppId, mut app: Value) {
+        // Field ownership of Applications is never read here and is a large part of each one.
+        if let Some(metadata) = app.get_mut("metadata").and_then(Value::as_object_mut) {
+            metadata.remove("managedFields");
+        }
         if let Ok(mut apps) = self.apps.write() {
-            if let Some(existing) = apps.get(id) {
-                let version = |v: &Value| {
-                    str_at(v, &["metadata", "resourceVersion"])
-                        .parse::<u64>()
-                        .unwrap_or(0)
-                };
-                if version(existing) > version(&app) {
-                    return;
-                }
+            if let Some(existing) = apps.get(id)
+                && resource_version(existing) > resource_version(&app)
+            {
+                return;
             }
             apps.insert(id.clone(), app);
         }
+    }
+
+    /// Whether the application held is exactly this version of it (a non-numeric version is
+    /// never taken as known).
+    pub(crate) fn knows_version(&self, id: &AppId, app: &Value) -> bool {
+        let version = resource_version(app);
+        version > 0
+            && self
+                .apps
+                .read()
+                .ok()
+                .and_then(|apps| apps.get(id).map(resource_version))
+                == Some(version)
     }
 
     /// Whether a full refresh (polling) is due, and marks it done when so.
@@ -205,8 +217,12 @@ impl Controller {
                     match event {
                         WatchEvent::Applied(app) => {
                             let id = app_id(&app);
+                            // The echo of the controller's own write needs no second look.
+                            let echo = context.knows_version(&id, &app);
                             context.remember(&id, app);
-                            context.queue.add(id);
+                            if !echo {
+                                context.queue.add(id);
+                            }
                         }
                         WatchEvent::Deleted(app) => {
                             let id = app_id(&app);
@@ -216,7 +232,7 @@ impl Controller {
                             context.queue.forget(&id);
                             context.drift.unregister(&id);
                         }
-                        WatchEvent::Synced => {}
+                        WatchEvent::Synced | WatchEvent::Restarted => {}
                         WatchEvent::Error(error) => {
                             tracing::warn!(%error, "application watch error; retrying")
                         }
@@ -248,7 +264,7 @@ impl Controller {
                             }
                             set_queue.forget(&id);
                         }
-                        WatchEvent::Synced | WatchEvent::Error(_) => {}
+                        WatchEvent::Synced | WatchEvent::Restarted | WatchEvent::Error(_) => {}
                     }
                 }
             }));
@@ -308,6 +324,14 @@ async fn watch_argo_kind(
             namespace: namespace.to_string(),
             source,
         })
+}
+
+/// An object's resourceVersion as a number, for ordering what the watch and the controller's
+/// own writes report (0 when it is not numeric, which never wins over a known version).
+pub(crate) fn resource_version(object: &Value) -> u64 {
+    str_at(object, &["metadata", "resourceVersion"])
+        .parse()
+        .unwrap_or(0)
 }
 
 /// (namespace, name) of an object.

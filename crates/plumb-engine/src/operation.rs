@@ -7,7 +7,7 @@
 //! the history entry is written once, with the operation cleared in the same patch.
 
 use crate::Context;
-use crate::reconcile::{Comparison, patch_app};
+use crate::reconcile::{Comparison, Wanted, patch_app};
 use crate::sources::error_chain;
 use crate::status::now;
 use plumb_core::application::{ApplicationSpec, Source, parse_duration};
@@ -566,7 +566,8 @@ async fn execute(
                         )
                         .await;
                     let result = match applied {
-                        Ok(_) => {
+                        Ok(live) => {
+                            context.drift.observe(&live);
                             if task.key.kind == "CustomResourceDefinition" {
                                 crds.push(task);
                             }
@@ -622,10 +623,9 @@ async fn execute(
                 for task in tasks {
                     let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
                     let key = &task.key;
-                    let live = context
-                        .cluster
-                        .get(&api_version, &key.kind, &key.namespace, &key.name)
-                        .await;
+                    let live =
+                        crate::reconcile::live_object(context, &api_version, key, Wanted::Any)
+                            .await;
                     let (phase, message) = match &live {
                         Ok(live) => task_state(task, live.as_ref()),
                         Err(error) => (OperationPhase::Running, error_chain(error)),

@@ -668,11 +668,7 @@ pub(crate) async fn compare(
         }
         let key = object.manifest.key();
         let api_version = str_at(&object.manifest.object, &["apiVersion"]).to_string();
-        let live = match context
-            .cluster
-            .get(&api_version, &key.kind, &key.namespace, &key.name)
-            .await
-        {
+        let live = match live_object(context, &api_version, &key, Wanted::Any).await {
             Ok(live) => live,
             Err(plumb_kube::Error::UnknownKind { .. }) => None, // its CRD comes with this app
             Err(error) => return Err(error_chain(&error)),
@@ -751,11 +747,7 @@ pub(crate) async fn compare(
         if seen.contains(&key) {
             continue;
         }
-        match context
-            .cluster
-            .get(&api_version, &key.kind, &key.namespace, &key.name)
-            .await
-        {
+        match live_object(context, &api_version, &key, Wanted::Managed).await {
             Ok(Some(live)) if is_owned_by(&live, instance) => extra.push(live),
             Ok(_) | Err(plumb_kube::Error::UnknownKind { .. }) => {}
             Err(error) => return Err(error_chain(&error)),
@@ -770,6 +762,37 @@ pub(crate) async fn compare(
         extra,
         warnings,
     })
+}
+
+/// Which live objects a reader needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wanted {
+    /// The object whether or not plumb manages it.
+    Any,
+    /// Only an object carrying plumb's instance label.
+    Managed,
+}
+
+/// The live object: from the cache of managed objects when it knows, else from the server.
+pub(crate) async fn live_object(
+    context: &Context,
+    api_version: &str,
+    key: &plumb_core::ObjectKey,
+    wanted: Wanted,
+) -> Result<Option<Value>, plumb_kube::Error> {
+    match context
+        .drift
+        .lookup(api_version, &key.kind, &key.namespace, &key.name)
+    {
+        crate::drift::Cached::Found(object) => Ok(Some(object)),
+        crate::drift::Cached::NotManaged if wanted == Wanted::Managed => Ok(None),
+        crate::drift::Cached::NotManaged | crate::drift::Cached::Unknown => {
+            context
+                .cluster
+                .get(api_version, &key.kind, &key.namespace, &key.name)
+                .await
+        }
+    }
 }
 
 fn hash_value(value: &Value) -> u64 {

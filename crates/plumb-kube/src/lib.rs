@@ -355,7 +355,7 @@ impl Cluster {
                     serde_json::to_value(o).ok().map(WatchEvent::Deleted)
                 }
                 Ok(watcher::Event::InitDone) => Some(WatchEvent::Synced),
-                Ok(watcher::Event::Init) => None,
+                Ok(watcher::Event::Init) => Some(WatchEvent::Restarted),
                 Err(error) => Some(WatchEvent::Error(error.to_string())),
             }
         }))
@@ -401,6 +401,9 @@ pub enum WatchEvent {
     Applied(Value),
     /// An object was deleted.
     Deleted(Value),
+    /// A (re)list begins: the objects up to the next [`WatchEvent::Synced`] are the complete
+    /// current set; anything a cache held before and does not see again is gone.
+    Restarted,
     /// The initial list is complete.
     Synced,
     /// The watch failed and will be retried.

@@ -12,7 +12,6 @@ use plumb_kube::{ApplyOptions, Cluster, DryRun};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
@@ -63,9 +62,9 @@ fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
     Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
 }
 
-/// (user + system CPU seconds, peak RSS in MiB) of this process.
-fn usage() -> (f64, f64) {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+/// (user + system CPU seconds, peak RSS in MiB) of process `pid`.
+fn usage(pid: u32) -> (f64, f64) {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
         .next()
@@ -79,7 +78,7 @@ fn usage() -> (f64, f64) {
             .unwrap_or(0.0)
     };
     let cpu = (ticks(11) + ticks(12)) / 100.0;
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let hwm = status
         .lines()
         .find(|l| l.starts_with("VmHWM:"))
@@ -87,6 +86,16 @@ fn usage() -> (f64, f64) {
         .and_then(|kb| kb.parse::<f64>().ok())
         .unwrap_or(0.0);
     (cpu, hwm / 1024.0)
+}
+
+/// A child process killed when dropped, so an early return never leaves it running.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
 }
 
 fn percentile(samples: &mut [f64], p: f64) -> f64 {
@@ -116,23 +125,22 @@ async fn gitops(args: BenchGitopsArgs) -> anyhow::Result<ExitCode> {
         .local_addr()?
         .port();
     let kubeconfig = dir.path().join("kubeconfig");
-    let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "devcluster",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--pod-ready-delay",
-            "0.1",
-        ])
-        .arg("--kubeconfig-out")
-        .arg(&kubeconfig)
-        .stdout(Stdio::null())
-        .spawn()
-        .context("cannot start `plumb devcluster`")?;
-    let result = measure(&args, dir.path(), &kubeconfig).await;
-    let _ = child.kill();
-    let _ = child.wait();
-    result
+    let _cluster = Child(
+        Command::new(std::env::current_exe()?)
+            .args([
+                "devcluster",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--pod-ready-delay",
+                "0.1",
+            ])
+            .arg("--kubeconfig-out")
+            .arg(&kubeconfig)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start `plumb devcluster`")?,
+    );
+    measure(&args, dir.path(), &kubeconfig).await
 }
 
 async fn measure(
@@ -170,18 +178,26 @@ async fn measure(
             .await?;
     }
 
-    let sources = plumb_engine::git::GitSources::new(&dir.join("cache"))?;
-    let options = plumb_engine::Options {
-        poll_interval: Duration::from_secs(3600),
-        poll_jitter: Duration::ZERO,
-        workers: args.workers,
-        ..Default::default()
-    };
-    let controller = plumb_engine::Controller::new(cluster.clone(), Arc::new(sources), options);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let task = tokio::spawn(controller.run(async {
-        stopped.await.ok();
-    }));
+    // The controller runs as its own process, as in production, so its CPU and memory are
+    // measured apart from this benchmark's client.
+    let controller = Child(
+        Command::new(std::env::current_exe()?)
+            .arg("controller")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args([
+                "--poll-interval",
+                "1h",
+                "--workers",
+                &args.workers.to_string(),
+            ])
+            .arg("--cache-dir")
+            .arg(dir.join("cache"))
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start `plumb controller`")?,
+    );
+    let pid = controller.0.id();
     while cluster.kind(API_VERSION, "Application").await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
@@ -208,7 +224,9 @@ async fn measure(
                 args.apps
             );
         }
-        tokio::time::sleep(Duration::from_millis(250)).await;
+        // Each look lists every Application with its status: keep the benchmark's own load
+        // on the API server small next to the controller's.
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let cold = started.elapsed();
     // Let the reconciles that the rollout's own status changes trigger die down.
@@ -274,7 +292,7 @@ async fn measure(
         commit.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     // No-change reconciles: touching an annotation wakes each application's reconcile.
-    let (cpu_before, _) = usage();
+    let (cpu_before, _) = usage(pid);
     let touch_started = Instant::now();
     for index in 0..args.apps {
         cluster
@@ -288,13 +306,12 @@ async fn measure(
             .await?;
     }
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let (cpu_after, _) = usage();
+    let (cpu_after, _) = usage(pid);
     let cpu_per_reconcile_ms = (cpu_after - cpu_before) * 1000.0 / args.apps as f64;
     let _ = touch_started;
 
-    let (_, peak_rss) = usage();
-    let _ = stop.send(());
-    let _ = task.await;
+    let (_, peak_rss) = usage(pid);
+    drop(controller);
 
     println!("| measure | result |");
     println!("|---|---|");
