@@ -110,6 +110,17 @@ impl Flux {
             .and_then(|objects| objects.get(id).cloned())
     }
 
+    /// Forgets a deleted object.
+    fn forget(&self, kind: FluxKind, id: &AppId) {
+        if let Ok(mut objects) = self.objects(kind).write() {
+            objects.remove(id);
+        }
+        self.queue(kind).forget(id);
+        if kind == FluxKind::Kustomization {
+            self.enqueue_dependents_of(id);
+        }
+    }
+
     /// Kustomization → the Kustomizations it depends on, for every one last seen.
     pub(crate) fn dependency_graph(&self) -> std::collections::BTreeMap<AppId, Vec<AppId>> {
         self.kustomizations
@@ -332,20 +343,31 @@ pub(crate) async fn start(
         tasks.push(tokio::spawn(async move {
             let mut stream = Box::pin(stream);
             let mut first_list = true;
+            // Ids seen since a (re)list began; what the list does not show again is gone.
+            let mut relist: Option<std::collections::HashSet<AppId>> = None;
             while let Some(event) = stream.next().await {
                 match event {
-                    WatchEvent::Applied(object) => observe(&flux, kind, object),
-                    WatchEvent::Deleted(object) => {
-                        let id = crate::app_id(&object);
-                        if let Ok(mut objects) = flux.objects(kind).write() {
-                            objects.remove(&id);
+                    WatchEvent::Applied(object) => {
+                        if let Some(seen) = relist.as_mut() {
+                            seen.insert(crate::app_id(&object));
                         }
-                        flux.queue(kind).forget(&id);
-                        if kind == FluxKind::Kustomization {
-                            flux.enqueue_dependents_of(&id);
-                        }
+                        observe(&flux, kind, object);
                     }
+                    WatchEvent::Deleted(object) => flux.forget(kind, &crate::app_id(&object)),
+                    WatchEvent::Restarted => relist = Some(Default::default()),
                     WatchEvent::Synced => {
+                        if let Some(seen) = relist.take() {
+                            let gone: Vec<AppId> = flux
+                                .objects(kind)
+                                .read()
+                                .map(|o| {
+                                    o.keys().filter(|id| !seen.contains(*id)).cloned().collect()
+                                })
+                                .unwrap_or_default();
+                            for id in gone {
+                                flux.forget(kind, &id);
+                            }
+                        }
                         if std::mem::take(&mut first_list) {
                             listed.send_modify(|count| *count += 1);
                         }
