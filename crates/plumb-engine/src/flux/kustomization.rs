@@ -341,6 +341,10 @@ async fn finalize(
     None
 }
 
+/// A step's result: its value, or how the reconcile ends and when to look again (boxed: the
+/// outcome is large).
+type Step<T> = Result<T, Box<(Outcome, Duration)>>;
+
 /// Dependencies, source, build, apply, prune, health: the outcome and when to look again.
 async fn run(
     flux: &Arc<Flux>,
@@ -348,13 +352,25 @@ async fn run(
     object: &Value,
     spec: &KustomizationSpec,
 ) -> (Outcome, Duration) {
-    let retry = spec.retry_interval;
-    let cycle = if spec.depends_on.is_empty() {
-        None
-    } else {
-        dependency_cycle(id, &flux.dependency_graph())
+    let steps = async {
+        check_dependencies(flux, id, spec)?;
+        let artifact = artifact(flux, spec)?;
+        let objects = build(flux, id, spec, &artifact).await?;
+        apply_prune_and_check(flux, id, object, spec, &artifact.revision, objects).await
     };
-    if let Some(cycle) = cycle {
+    match steps.await {
+        Ok(outcome) => (outcome, spec.interval),
+        Err(failed) => *failed,
+    }
+}
+
+/// Fails unless every dependency exists, is ready, and (on the same source) has applied the
+/// source's current revision; a cycle stalls.
+fn check_dependencies(flux: &Flux, id: &AppId, spec: &KustomizationSpec) -> Step<()> {
+    if spec.depends_on.is_empty() {
+        return Ok(());
+    }
+    if let Some(cycle) = dependency_cycle(id, &flux.dependency_graph()) {
         let path: Vec<String> = cycle
             .iter()
             .map(|(ns, name)| format!("{ns}/{name}"))
@@ -364,111 +380,115 @@ async fn run(
             format!("spec.dependsOn: dependency cycle: {}", path.join(" -> ")),
         );
         outcome.stalled = true;
-        return (outcome, retry);
+        return Err(Box::new((outcome, spec.retry_interval)));
     }
+    let not_ready = |message: String| -> Step<()> {
+        Err(Box::new((
+            Outcome::failed("DependencyNotReady", message),
+            REQUEUE_DEPENDENCY,
+        )))
+    };
+    let wanted = flux
+        .get(
+            FluxKind::GitRepository,
+            &(spec.source.namespace.clone(), spec.source.name.clone()),
+        )
+        .map(|r| str_at(&r, &["status", "artifact", "revision"]).to_string())
+        .unwrap_or_default();
     for (namespace, name) in &spec.depends_on {
-        let dependency = (namespace.clone(), name.clone());
-        match flux.get(FluxKind::Kustomization, &dependency) {
-            None => {
-                return (
-                    Outcome::failed(
-                        "DependencyNotReady",
-                        format!("dependency '{namespace}/{name}' not found"),
-                    ),
-                    REQUEUE_DEPENDENCY,
-                );
-            }
-            Some(d) if !is_ready(&d) => {
-                return (
-                    Outcome::failed(
-                        "DependencyNotReady",
-                        format!("dependency '{namespace}/{name}' is not ready"),
-                    ),
-                    REQUEUE_DEPENDENCY,
-                );
-            }
-            Some(d) => {
-                // Same source: the dependency must have applied the revision this one is
-                // about to apply, so a new commit rolls out in dependency order (as Flux).
-                let same_source =
-                    super::kustomization_spec::source_ref(&d, namespace) == spec.source;
-                let wanted = flux
-                    .get(
-                        FluxKind::GitRepository,
-                        &(spec.source.namespace.clone(), spec.source.name.clone()),
-                    )
-                    .map(|r| str_at(&r, &["status", "artifact", "revision"]).to_string())
-                    .unwrap_or_default();
-                if same_source
-                    && !wanted.is_empty()
-                    && str_at(&d, &["status", "lastAppliedRevision"]) != wanted
-                {
-                    return (
-                        Outcome::failed(
-                            "DependencyNotReady",
-                            format!("dependency '{namespace}/{name}' revision is not up to date"),
-                        ),
-                        REQUEUE_DEPENDENCY,
-                    );
-                }
-            }
+        let Some(dependency) =
+            flux.get(FluxKind::Kustomization, &(namespace.clone(), name.clone()))
+        else {
+            return not_ready(format!("dependency '{namespace}/{name}' not found"));
+        };
+        if !is_ready(&dependency) {
+            return not_ready(format!("dependency '{namespace}/{name}' is not ready"));
+        }
+        // Same source: the dependency must have applied the revision this one is about to
+        // apply, so a new commit rolls out in dependency order (as Flux).
+        let same_source =
+            super::kustomization_spec::source_ref(&dependency, namespace) == spec.source;
+        if same_source
+            && !wanted.is_empty()
+            && str_at(&dependency, &["status", "lastAppliedRevision"]) != wanted
+        {
+            return not_ready(format!(
+                "dependency '{namespace}/{name}' revision is not up to date"
+            ));
         }
     }
+    Ok(())
+}
+
+/// The source's current revision, as recorded by its GitRepository.
+struct Artifact {
+    /// The Flux revision string (`main@sha1:<sha>`).
+    revision: String,
+    /// The commit.
+    sha: String,
+    /// The repository URL.
+    url: String,
+}
+
+fn artifact(flux: &Flux, spec: &KustomizationSpec) -> Step<Artifact> {
     let source = &spec.source;
+    let failed = |message: String| -> Step<Artifact> {
+        Err(Box::new((
+            Outcome::failed("ArtifactFailed", message),
+            spec.retry_interval,
+        )))
+    };
     if source.kind != "GitRepository" {
-        return (
-            Outcome::failed(
-                "ArtifactFailed",
-                format!(
-                    "spec.sourceRef.kind: {} sources are not supported yet (only GitRepository)",
-                    source.kind
-                ),
-            ),
-            retry,
-        );
+        return failed(format!(
+            "spec.sourceRef.kind: {} sources are not supported yet (only GitRepository)",
+            source.kind
+        ));
     }
     let source_id = (source.namespace.clone(), source.name.clone());
     let Some(repository) = flux.get(FluxKind::GitRepository, &source_id) else {
-        return (
-            Outcome::failed(
-                "ArtifactFailed",
-                format!(
-                    "Source 'GitRepository/{}/{}' not found",
-                    source.namespace, source.name
-                ),
-            ),
-            retry,
-        );
+        return failed(format!(
+            "Source 'GitRepository/{}/{}' not found",
+            source.namespace, source.name
+        ));
     };
     let revision = str_at(&repository, &["status", "artifact", "revision"]).to_string();
-    let sha = git_repository::sha_of(&revision).map(str::to_string);
-    let (Some(sha), true) = (
-        sha,
-        conditions::status_of(&repository, conditions::READY) == Some("True"),
-    ) else {
-        return (
-            Outcome::failed(
-                "ArtifactFailed",
-                format!(
-                    "Source 'GitRepository/{}/{}' is not ready, artifact not found",
-                    source.namespace, source.name
-                ),
-            ),
-            retry,
-        );
-    };
-    let url = str_at(&repository, &["spec", "url"]).to_string();
+    let ready = conditions::status_of(&repository, conditions::READY) == Some("True");
+    match git_repository::sha_of(&revision) {
+        Some(sha) if ready => Ok(Artifact {
+            sha: sha.to_string(),
+            url: str_at(&repository, &["spec", "url"]).to_string(),
+            revision,
+        }),
+        _ => failed(format!(
+            "Source 'GitRepository/{}/{}' is not ready, artifact not found",
+            source.namespace, source.name
+        )),
+    }
+}
 
-    // Snapshot and build, off the async threads.
+/// Snapshot, Kustomize build, variables and post-build: the objects to apply.
+async fn build(
+    flux: &Flux,
+    id: &AppId,
+    spec: &KustomizationSpec,
+    artifact: &Artifact,
+) -> Step<Vec<plumb_core::manifest::Manifest>> {
+    let failed = |reason: &'static str, message: String| {
+        Box::new((
+            Outcome::failed(reason, message).attempted(&artifact.revision),
+            spec.retry_interval,
+        ))
+    };
+    // Off the async threads: both read files.
     let sources = flux.context.sources.clone();
     let limits = flux.context.options.limits.clone();
-    let (path, build) = (spec.path.clone(), spec.build.clone());
+    let (path, build, url) = (spec.path.clone(), spec.build.clone(), artifact.url.clone());
     let resolved = Resolved {
-        revision: sha,
+        revision: artifact.sha.clone(),
         message: String::new(),
         author: String::new(),
     };
-    let built = tokio::task::spawn_blocking(move || {
+    let manifests = tokio::task::spawn_blocking(move || {
         let root = sources.snapshot(&url, &resolved).map_err(|e| {
             (
                 "ArtifactFailed",
@@ -480,36 +500,25 @@ async fn run(
             )
         })?;
         plumb_render::flux::render_flux(&root, &path, &build, &limits).map_err(|e| {
-            (
-                "BuildFailed",
-                match &e {
-                    plumb_render::Error::PathNotFound { .. }
-                    | plumb_render::Error::OutsideRoot { what: "path", .. } => {
-                        format!("spec.path: {}", error_chain(&e))
-                    }
-                    _ => format!("kustomize build failed: {}", error_chain(&e)),
-                },
-            )
+            let message = match &e {
+                plumb_render::Error::PathNotFound { .. }
+                | plumb_render::Error::OutsideRoot { what: "path", .. } => {
+                    format!("spec.path: {}", error_chain(&e))
+                }
+                _ => format!("kustomize build failed: {}", error_chain(&e)),
+            };
+            ("BuildFailed", message)
         })
     })
     .await
-    .unwrap_or_else(|e| Err(("BuildFailed", format!("build task failed: {e}"))));
-    let manifests = match built {
-        Ok(manifests) => manifests,
-        Err((reason, message)) => {
-            return (Outcome::failed(reason, message).attempted(&revision), retry);
-        }
-    };
+    .unwrap_or_else(|e| Err(("BuildFailed", format!("build task failed: {e}"))))
+    .map_err(|(reason, message)| failed(reason, message))?;
     let variables = if spec.post_build {
-        match variables(flux, &id.0, spec).await {
-            Ok(variables) => Some(variables),
-            Err(message) => {
-                return (
-                    Outcome::failed("BuildFailed", message).attempted(&revision),
-                    retry,
-                );
-            }
-        }
+        Some(
+            variables(flux, &id.0, spec)
+                .await
+                .map_err(|message| failed("BuildFailed", message))?,
+        )
     } else {
         None
     };
@@ -520,57 +529,56 @@ async fn run(
         owner_name: id.1.clone(),
         owner_namespace: id.0.clone(),
     };
-    let objects = match post_build(manifests, &options) {
-        Ok(objects) => objects,
-        Err(message) => {
-            return (
-                Outcome::failed("BuildFailed", message).attempted(&revision),
-                retry,
-            );
-        }
-    };
+    post_build(manifests, &options).map_err(|message| failed("BuildFailed", message))
+}
 
+/// Applies, prunes what left the inventory, and checks health: the successful outcome.
+async fn apply_prune_and_check(
+    flux: &Flux,
+    id: &AppId,
+    object: &Value,
+    spec: &KustomizationSpec,
+    revision: &str,
+    objects: Vec<plumb_core::manifest::Manifest>,
+) -> Step<Outcome> {
+    let failed = |reason: &'static str, message: String, inventory: Option<Vec<Entry>>| {
+        let mut outcome = Outcome::failed(reason, message).attempted(revision);
+        outcome.inventory = inventory;
+        Box::new((outcome, spec.retry_interval))
+    };
     let cluster = &flux.context.cluster;
-    let applied =
-        match apply::apply_all(cluster, objects, &ApplySettings { force: spec.force }).await {
-            Ok(applied) => applied,
-            Err(message) => {
-                return (
-                    Outcome::failed(
-                        "ReconciliationFailed",
-                        format!("validation failed, nothing applied: {message}"),
-                    )
-                    .attempted(&revision),
-                    retry,
-                );
-            }
-        };
+    let applied = apply::apply_all(cluster, objects, &ApplySettings { force: spec.force })
+        .await
+        .map_err(|message| {
+            failed(
+                "ReconciliationFailed",
+                format!("validation failed, nothing applied: {message}"),
+                None,
+            )
+        })?;
     let previous_status = object.get("status").cloned().unwrap_or(Value::Null);
     let old_inventory = inventory::read(&previous_status);
-    // Objects that failed to apply stay in the inventory, so a later prune still finds them.
     let mut new_inventory = applied.inventory.clone();
     if !applied.errors.is_empty() {
-        let message = format!("apply failed: {}", applied.errors.join("; "));
-        let kept: Vec<Entry> = old_inventory
-            .iter()
-            .cloned()
-            .chain(new_inventory.drain(..))
-            .collect();
-        let mut outcome = Outcome::failed("ReconciliationFailed", message).attempted(&revision);
-        outcome.inventory = Some(kept);
-        return (outcome, retry);
+        // What failed to apply stays in the inventory, so a later prune still finds it.
+        let kept = old_inventory.iter().cloned().chain(new_inventory).collect();
+        return Err(failed(
+            "ReconciliationFailed",
+            format!("apply failed: {}", applied.errors.join("; ")),
+            Some(kept),
+        ));
     }
     if spec.prune {
         let stale = apply::stale(&old_inventory, &new_inventory);
         if let Err(message) = apply::prune(cluster, &stale, (&id.1, &id.0)).await {
-            let kept: Vec<Entry> = new_inventory.iter().cloned().chain(stale).collect();
-            let mut outcome = Outcome::failed("PruneFailed", format!("prune failed: {message}"))
-                .attempted(&revision);
-            outcome.inventory = Some(kept);
-            return (outcome, retry);
+            let kept = new_inventory.iter().cloned().chain(stale).collect();
+            return Err(failed(
+                "PruneFailed",
+                format!("prune failed: {message}"),
+                Some(kept),
+            ));
         }
     }
-    let mut healthy = None;
     let targets: Vec<(String, ObjectKey)> = if spec.wait {
         applied.objects.clone()
     } else {
@@ -585,6 +593,7 @@ async fn run(
             })
             .collect()
     };
+    let mut healthy = None;
     if !targets.is_empty() {
         let started = Instant::now();
         let progressing = Outcome {
@@ -592,7 +601,7 @@ async fn run(
             reason: "Progressing",
             message: format!("Health check in progress for revision {revision}"),
             stalled: false,
-            attempted: Some(revision.clone()),
+            attempted: Some(revision.to_string()),
             applied: None,
             inventory: Some(new_inventory.clone()),
             healthy: None,
@@ -600,63 +609,52 @@ async fn run(
         let status = status_for(object, &progressing, &spec.not_acted_on);
         flux.write_status(FluxKind::Kustomization, object, status)
             .await;
+        let elapsed = || started.elapsed().as_secs_f64();
         match apply::wait_healthy(cluster, &targets, spec.timeout).await {
             Ok(()) => {
                 healthy = Some(Condition::new(
                     conditions::HEALTHY,
                     "True",
                     "Succeeded",
-                    format!(
-                        "Health check passed in {:.1}s",
-                        started.elapsed().as_secs_f64()
-                    ),
+                    format!("Health check passed in {:.1}s", elapsed()),
                 ));
             }
             Err(message) => {
-                let mut outcome = Outcome::failed(
-                    "HealthCheckFailed",
-                    format!(
-                        "health check failed after {:.1}s: {message}",
-                        started.elapsed().as_secs_f64()
-                    ),
-                )
-                .attempted(&revision);
-                outcome.healthy = Some(Condition::new(
+                let message = format!("health check failed after {:.1}s: {message}", elapsed());
+                let mut stop = failed("HealthCheckFailed", message.clone(), Some(new_inventory));
+                stop.0.healthy = Some(Condition::new(
                     conditions::HEALTHY,
                     "False",
                     "HealthCheckFailed",
-                    &outcome.message,
+                    message,
                 ));
-                outcome.inventory = Some(new_inventory);
-                return (outcome, retry);
+                return Err(stop);
             }
         }
     }
     if !applied.conflicts.is_empty() {
-        let mut outcome = Outcome::failed(
+        let mut stop = failed(
             "ReconciliationFailed",
             format!(
                 "not applied, owned elsewhere: {}",
                 applied.conflicts.join("; ")
             ),
-        )
-        .attempted(&revision);
-        outcome.inventory = Some(new_inventory);
-        outcome.healthy = healthy;
-        return (outcome, retry);
+            Some(new_inventory),
+        );
+        stop.0.healthy = healthy;
+        return Err(stop);
     }
     new_inventory.sort();
-    let outcome = Outcome {
+    Ok(Outcome {
         ready: "True",
         reason: "ReconciliationSucceeded",
         message: format!("Applied revision: {revision}"),
         stalled: false,
-        attempted: Some(revision.clone()),
-        applied: Some(revision),
+        attempted: Some(revision.to_string()),
+        applied: Some(revision.to_string()),
         inventory: Some(new_inventory),
         healthy,
-    };
-    (outcome, spec.interval)
+    })
 }
 
 #[cfg(test)]
