@@ -914,3 +914,20 @@ async fn a_suspended_kustomization_applies_nothing_new() {
         "2"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_keep_the_failure_status() {
+    let h = start(&[("good/cm.yaml", &cm("good", "1"))]).await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    kustomization(
+        &h,
+        "retrying",
+        json!({"path": "./nowhere", "retryInterval": "1s"}),
+    )
+    .await;
+    wait_ready(&h, "retrying", "False", "BuildFailed").await;
+    // Several retries later the failure is still what the status says.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let ks = get(&h, KUSTOMIZE_API_VERSION, "Kustomization", "retrying").await;
+    assert_eq!(ready(&ks).1, "BuildFailed", "{ks}");
+}

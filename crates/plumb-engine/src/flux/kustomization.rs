@@ -4,7 +4,8 @@
 //!
 //! Reasons written on `Ready=False`: `InvalidSpec` (with `Stalled`), `DependencyNotReady`,
 //! `ArtifactFailed`, `BuildFailed`, `ReconciliationFailed`, `PruneFailed`,
-//! `HealthCheckFailed`; `Ready=Unknown` with `Progressing` while health checks run; and
+//! `HealthCheckFailed`; `Ready=Unknown` with `Progressing` while a new revision or spec is
+//! applied and while health checks run; and
 //! `ReconciliationSucceeded` on success.
 
 use super::apply::{self, ApplySettings};
@@ -355,6 +356,27 @@ async fn run(
     let steps = async {
         check_dependencies(flux, id, spec)?;
         let artifact = artifact(flux, spec)?;
+        let attempted = str_at(object, &["status", "lastAttemptedRevision"]);
+        if artifact.revision != attempted || super::wants_reconcile(object) {
+            // Something new to apply: say so, as Flux does, so `Ready` is never stale (retries
+            // of the same revision do not flap it).
+            let progressing = Outcome {
+                ready: "Unknown",
+                reason: "Progressing",
+                message: format!(
+                    "Reconciliation in progress for revision {}",
+                    artifact.revision
+                ),
+                stalled: false,
+                attempted: Some(artifact.revision.clone()),
+                applied: None,
+                inventory: None,
+                healthy: None,
+            };
+            let status = status_for(object, &progressing, &spec.not_acted_on);
+            flux.write_status(FluxKind::Kustomization, object, status)
+                .await;
+        }
         let objects = build(flux, id, spec, &artifact).await?;
         apply_prune_and_check(flux, id, object, spec, &artifact.revision, objects).await
     };

@@ -154,12 +154,15 @@ impl Flux {
     /// Writes `status` as the object's new status (a merge patch of the difference, to the
     /// status subresource) and remembers the result.
     pub(crate) async fn write_status(&self, kind: FluxKind, object: &Value, status: Value) {
-        let previous = object.get("status").cloned().unwrap_or(Value::Null);
+        let id = crate::app_id(object);
+        // Diff against the latest copy: a reconcile may have written a progress status since
+        // `object` was read.
+        let current = self.get(kind, &id).unwrap_or_else(|| object.clone());
+        let previous = current.get("status").cloned().unwrap_or(Value::Null);
         let patch = crate::reconcile::merge_diff(&previous, &status);
         if patch.as_object().is_some_and(|m| m.is_empty()) {
             return;
         }
-        let id = crate::app_id(object);
         match self
             .context
             .cluster
