@@ -132,6 +132,9 @@ impl GitRepositorySpec {
         let url = text(spec, "url").ok_or_else(|| invalid("url", "must be set"))?;
         let interval =
             duration(spec, "interval")?.ok_or_else(|| invalid("interval", "must be set"))?;
+        if interval.is_zero() {
+            return Err(invalid("interval", "must be greater than zero"));
+        }
         let timeout = duration(spec, "timeout")?.unwrap_or(Duration::from_secs(60));
         let reference = match spec.get("ref").filter(|r| !r.is_null()) {
             None => Reference::Branch("master".into()),
@@ -571,6 +574,13 @@ mod tests {
         assert!(error(json!({"url": "https://h/r"})).starts_with("spec.interval:"));
         assert!(
             error(json!({"url": "https://h/r", "interval": "soon"})).starts_with("spec.interval:")
+        );
+        assert!(
+            error(json!({"url": "https://h/r", "interval": "0s"})).starts_with("spec.interval:")
+        );
+        assert!(
+            error(json!({"url": "https://h/r", "interval": "99999999999999999999999h"}))
+                .starts_with("spec.interval:")
         );
         assert!(
             error(json!({"url": "u", "interval": "1m", "ref": {"semver": ">= >= 1"}}))

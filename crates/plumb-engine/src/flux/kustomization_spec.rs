@@ -255,6 +255,16 @@ impl KustomizationSpec {
         let retry_interval = duration(spec, "retryInterval")
             .map_err(|e| invalid(e.field, e.problem))?
             .unwrap_or(interval);
+        if interval.is_zero() || retry_interval.is_zero() {
+            return Err(invalid(
+                if interval.is_zero() {
+                    "interval"
+                } else {
+                    "retryInterval"
+                },
+                "must be greater than zero",
+            ));
+        }
         let timeout = duration(spec, "timeout")
             .map_err(|e| invalid(e.field, e.problem))?
             .unwrap_or(interval);
@@ -539,6 +549,7 @@ mod tests {
         assert!(
             error(with("decryption", json!({"provider": "sops"}))).starts_with("spec.decryption:")
         );
+        assert!(error(with("retryInterval", json!("0s"))).starts_with("spec.retryInterval:"));
         assert!(
             error(with("serviceAccountName", json!("deployer")))
                 .starts_with("spec.serviceAccountName:")
