@@ -374,7 +374,7 @@ pub async fn wait_deleted(
     objects: &[(String, ObjectKey)],
     timeout: Duration,
 ) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     loop {
         let mut present = Vec::new();
         for (api_version, key) in objects {
@@ -393,6 +393,14 @@ pub async fn wait_deleted(
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// The longest any wait lasts, whatever `spec.timeout` says.
+const MAX_WAIT: Duration = Duration::from_secs(24 * 3600);
+
+/// `timeout` from now, capped at [`MAX_WAIT`] (so a huge timeout cannot overflow the clock).
+fn deadline_after(timeout: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + timeout.min(MAX_WAIT)
 }
 
 /// The entries of `old` missing from `new`.
@@ -414,7 +422,7 @@ pub async fn wait_healthy(
     targets: &[(String, ObjectKey)],
     timeout: Duration,
 ) -> Result<(), String> {
-    let deadline = tokio::time::Instant::now() + timeout;
+    let deadline = deadline_after(timeout);
     loop {
         let mut waiting = Vec::new();
         for (api_version, key) in targets {
