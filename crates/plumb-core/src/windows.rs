@@ -109,6 +109,27 @@ pub struct WindowTarget {
     pub cluster_server: String,
 }
 
+impl WindowTarget {
+    /// The target of Application `name` deploying to `destination` (an empty destination is
+    /// the in-cluster one, as Argo CD names it).
+    pub fn of_application(name: &str, destination: &crate::application::Destination) -> Self {
+        WindowTarget {
+            application: name.to_string(),
+            namespace: destination.namespace.clone(),
+            cluster_name: if destination.name.is_empty() {
+                "in-cluster".into()
+            } else {
+                destination.name.clone()
+            },
+            cluster_server: if destination.server.is_empty() {
+                crate::application::IN_CLUSTER.into()
+            } else {
+                destination.server.clone()
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Compiled {
     kind: WindowKind,

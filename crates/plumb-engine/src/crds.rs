@@ -226,12 +226,14 @@ pub async fn wait_established(
 /// Creates the `default` AppProject (any source, any destination, any kind) when it is missing,
 /// as Argo CD does, so Applications with `project: default` work out of the box. Best effort:
 /// the control-plane namespace may not exist yet.
-pub async fn ensure_default_project(cluster: &Cluster, namespace: &str) {
+pub async fn ensure_default_project(cluster: &Cluster, namespace: &str) -> bool {
     let exists = cluster
         .get("argoproj.io/v1alpha1", "AppProject", namespace, "default")
         .await;
-    if !matches!(exists, Ok(None)) {
-        return;
+    match exists {
+        Ok(Some(_)) => return true,
+        Ok(None) => {}
+        Err(_) => return false,
     }
     let project = json!({
         "apiVersion": "argoproj.io/v1alpha1", "kind": "AppProject",
@@ -239,7 +241,11 @@ pub async fn ensure_default_project(cluster: &Cluster, namespace: &str) {
         "spec": {"sourceRepos": ["*"], "destinations": [{"server": "*", "namespace": "*"}],
             "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}
     });
-    if let Err(error) = cluster.create(&project).await {
-        tracing::debug!(%error, "cannot create the default AppProject");
+    match cluster.create(&project).await {
+        Ok(_) => true,
+        Err(error) => {
+            tracing::debug!(%error, "cannot create the default AppProject");
+            false
+        }
     }
 }

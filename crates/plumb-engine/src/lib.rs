@@ -16,7 +16,9 @@
 mod appset;
 pub mod crds;
 mod credentials;
+mod dependencies;
 pub mod diff;
+
 pub mod drift;
 pub mod flux;
 pub mod git;
@@ -110,6 +112,14 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// Runs `f` over every Application held (under the read lock: keep it short).
+    pub(crate) fn with_apps<R>(&self, f: impl FnOnce(&HashMap<AppId, Value>) -> R) -> R {
+        match self.apps.read() {
+            Ok(apps) => f(&apps),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
     pub(crate) fn app(&self, id: &AppId) -> Option<Value> {
         self.apps.read().ok().and_then(|apps| apps.get(id).cloned())
     }
@@ -204,7 +214,16 @@ impl Controller {
         for name in installed {
             tracing::info!(crd = %name, "installed custom resource definition");
         }
-        crds::ensure_default_project(&context.cluster, &context.options.control_namespace).await;
+        // The control namespace may not exist yet: keep trying until the project is there.
+        let default_project = {
+            let context = context.clone();
+            tokio::spawn(async move {
+                let namespace = context.options.control_namespace.clone();
+                while !crds::ensure_default_project(&context.cluster, &namespace).await {
+                    tokio::time::sleep(Duration::from_secs(2)).await;
+                }
+            })
+        };
         let mut watchers = Vec::new();
         // Flux kinds: every namespace, their own queues and workers.
         watchers.extend(flux::start(context.clone()).await?);
@@ -302,6 +321,7 @@ impl Controller {
         }
         tracing::info!(namespaces = ?context.options.app_namespaces, "controller running");
         shutdown.await;
+        default_project.abort();
         for task in workers.into_iter().chain(watchers) {
             task.abort();
         }

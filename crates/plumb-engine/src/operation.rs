@@ -7,7 +7,7 @@
 //! the history entry is written once, with the operation cleared in the same patch.
 
 use crate::Context;
-use crate::reconcile::{Comparison, Wanted, patch_app};
+use crate::reconcile::{Comparison, NotWritten, Wanted, patch_app, patch_app_unless_terminating};
 use crate::sources::error_chain;
 use crate::status::now;
 use plumb_core::application::{ApplicationSpec, Source, parse_duration};
@@ -37,6 +37,8 @@ pub(crate) struct Outcome {
     /// Set when the operation is not over (waiting for a wave's health or hooks, or a retry
     /// is scheduled): look again after this delay; the operation stays set.
     pub retry_after: Option<Duration>,
+    /// The operation ended because termination was asked for.
+    pub terminated: bool,
 }
 
 /// The revision an operation pins (rollback, `sync --revision`).
@@ -137,12 +139,28 @@ pub(crate) async fn run(
     last: Option<&Value>,
 ) -> Outcome {
     let revision = comparison.revision.revision.clone();
+    let scope = Scope::of(operation);
+    // A selective sync or a dry run runs no hooks, as in Argo CD.
+    let hooks = comparison
+        .hooks
+        .iter()
+        .filter(|_| scope.resources.is_empty() && !scope.dry_run);
     let desired: Vec<Manifest> = comparison
         .desired()
         .into_iter()
-        .chain(comparison.hooks.iter().cloned())
+        .filter(|m| scope.includes(&m.key()))
+        .chain(hooks.cloned())
         .collect();
     let default_namespace = spec.destination.namespace.clone();
+    // Termination asked for (`plumb app terminate-op`): stop here, whatever was running.
+    if let Some(last) = last.filter(|l| str_at(l, &["phase"]) == "Terminating") {
+        let mut progress = progress_of(last);
+        progress.phase = OperationPhase::Terminating;
+        return terminate(
+            context, app, spec, comparison, operation, &desired, progress,
+        )
+        .await;
+    }
     // The same operation still running: resume it, unless it already failed (a pending retry).
     let resumed = last
         .filter(|l| str_at(l, &["phase"]) == "Running" && l.get("operation") == Some(operation))
@@ -201,6 +219,12 @@ pub(crate) async fn run(
         fresh,
     )
     .await;
+    if progress.phase == OperationPhase::Terminating {
+        return terminate(
+            context, app, spec, comparison, operation, &desired, progress,
+        )
+        .await;
+    }
     state = state_of(operation, comparison, &progress);
     let phase = match step {
         Progress::Waiting => {
@@ -208,6 +232,7 @@ pub(crate) async fn run(
                 state,
                 history_entry: None,
                 retry_after: Some(WAIT_INTERVAL),
+                terminated: false,
             };
         }
         Progress::Finished => progress.phase,
@@ -244,7 +269,7 @@ pub(crate) async fn run(
         &format!("Sync operation to {revision} {verb}: {message}"),
     )
     .await;
-    let history_entry = succeeded.then(|| {
+    let history_entry = (succeeded && !scope.dry_run).then(|| {
         json!({"revision": revision, "deployedAt": now(), "deployStartedAt": state["startedAt"],
             "source": comparison.source, "initiatedBy": operation.get("initiatedBy").cloned().unwrap_or(json!({}))})
     });
@@ -252,6 +277,64 @@ pub(crate) async fn run(
         state,
         history_entry,
         retry_after,
+        terminated: false,
+    }
+}
+
+/// Ends a terminated operation as Argo CD does: hooks still running are deleted, nothing else
+/// runs (SyncFail hooks included), and the operation fails with "Operation terminated".
+async fn terminate(
+    context: &Arc<Context>,
+    app: &Value,
+    spec: &ApplicationSpec,
+    comparison: &Comparison,
+    operation: &Value,
+    desired: &[Manifest],
+    mut progress: SyncProgress,
+) -> Outcome {
+    let options = progress.plan_options(&spec.destination.namespace, false);
+    if let Ok(plan) = SyncPlan::build(desired, &options) {
+        for task in plan.running(&progress).into_iter().filter(|t| t.is_hook()) {
+            let api_version = str_at(&task.manifest.object, &["apiVersion"]);
+            let key = &task.key;
+            if let Err(error) = context
+                .cluster
+                .delete(
+                    api_version,
+                    &key.kind,
+                    &key.namespace,
+                    &key.name,
+                    Propagation::Background,
+                )
+                .await
+                && !error.is_not_found()
+            {
+                tracing::warn!(hook = %key, error = %error_chain(&error), "cannot delete the running hook of a terminated operation");
+            }
+            progress.set_task_phase(task, OperationPhase::Failed, "Operation terminated");
+        }
+    }
+    finish(
+        &mut progress,
+        OperationPhase::Failed,
+        "Operation terminated".to_string(),
+    );
+    record_event(
+        context,
+        app,
+        "Warning",
+        "OperationFailed",
+        &format!(
+            "Sync operation to {} terminated",
+            comparison.revision.revision
+        ),
+    )
+    .await;
+    Outcome {
+        state: state_of(operation, comparison, &progress),
+        history_entry: None,
+        retry_after: None,
+        terminated: true,
     }
 }
 
@@ -359,15 +442,20 @@ fn finish(progress: &mut SyncProgress, phase: OperationPhase, message: String) -
     Progress::Finished
 }
 
+/// Writes the operation's progress; true when the operation is being terminated instead.
 async fn persist(
     context: &Arc<Context>,
     app: &Value,
     operation: &Value,
     comparison: &Comparison,
     progress: &SyncProgress,
-) {
+) -> bool {
     let state = state_of(operation, comparison, progress);
-    patch_app(context, app, &json!({"status": {"operationState": state}})).await;
+    let patch = json!({"status": {"operationState": state}});
+    matches!(
+        patch_app_unless_terminating(context, &crate::app_id(app), &patch).await,
+        Err(NotWritten::Terminating)
+    )
 }
 
 /// Whether a task applied earlier is done: hooks when they complete, resources when healthy.
@@ -467,6 +555,7 @@ async fn execute(
     fresh: bool,
 ) -> Progress {
     let app_options = spec.sync_options();
+    let scope = Scope::of(operation);
     if fresh {
         // Refuse before touching anything: Argo CD dry-runs every object first, so one bad
         // object never leaves a half-applied application.
@@ -492,7 +581,8 @@ async fn execute(
             );
             return finish(progress, OperationPhase::Failed, message);
         }
-        if app_options.create_namespace && !spec.destination.namespace.is_empty() {
+        if app_options.create_namespace && !spec.destination.namespace.is_empty() && !scope.dry_run
+        {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
             let applied = context
                 .cluster
@@ -560,12 +650,27 @@ async fn execute(
                         .apply(
                             &task.manifest.object,
                             &ApplyOptions {
-                                dry_run: DryRun::None,
+                                dry_run: if scope.dry_run {
+                                    DryRun::Server
+                                } else {
+                                    DryRun::None
+                                },
                                 force: true,
                             },
                         )
                         .await;
                     let result = match applied {
+                        Ok(_) if scope.dry_run => {
+                            let kind = task.key.kind.to_lowercase();
+                            let mut result = ResourceResult::for_task(
+                                task,
+                                ResultCode::Synced,
+                                format!("{kind}/{} serverside-applied (dry run)", task.key.name),
+                            );
+                            // Nothing changed: there is nothing to wait for.
+                            result.hook_phase = OperationPhase::Succeeded;
+                            result
+                        }
                         Ok(live) => {
                             context.drift.observe(&live);
                             if task.key.kind == "CustomResourceDefinition" {
@@ -616,7 +721,10 @@ async fn execute(
                         progress.set_task_phase(task, OperationPhase::Failed, &message);
                     }
                 }
-                persist(context, app, operation, comparison, progress).await;
+                if persist(context, app, operation, comparison, progress).await {
+                    progress.phase = OperationPhase::Terminating;
+                    return Progress::Finished;
+                }
             }
             Step::Wait { tasks, .. } => {
                 let mut running = false;
@@ -656,7 +764,10 @@ async fn execute(
                     }
                 }
                 if running {
-                    persist(context, app, operation, comparison, progress).await;
+                    if persist(context, app, operation, comparison, progress).await {
+                        progress.phase = OperationPhase::Terminating;
+                        return Progress::Finished;
+                    }
                     return Progress::Waiting;
                 }
             }
@@ -680,6 +791,49 @@ async fn execute(
     }
 }
 
+/// What an operation covers: `sync.resources` (a selective sync; empty for all) and
+/// `sync.dryRun`.
+#[derive(Debug, Default)]
+struct Scope {
+    resources: Vec<ObjectKey>,
+    dry_run: bool,
+}
+
+impl Scope {
+    fn of(operation: &Value) -> Scope {
+        let resources = operation
+            .pointer("/sync/resources")
+            .and_then(Value::as_array)
+            .map(|resources| {
+                resources
+                    .iter()
+                    .map(|r| ObjectKey {
+                        group: str_at(r, &["group"]).to_string(),
+                        kind: str_at(r, &["kind"]).to_string(),
+                        namespace: str_at(r, &["namespace"]).to_string(),
+                        name: str_at(r, &["name"]).to_string(),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        Scope {
+            resources,
+            dry_run: operation.pointer("/sync/dryRun").and_then(Value::as_bool) == Some(true),
+        }
+    }
+
+    /// Whether the operation covers `key` (an empty namespace in the selection matches any).
+    fn includes(&self, key: &ObjectKey) -> bool {
+        self.resources.is_empty()
+            || self.resources.iter().any(|r| {
+                r.group == key.group
+                    && r.kind == key.kind
+                    && r.name == key.name
+                    && (r.namespace.is_empty() || r.namespace == key.namespace)
+            })
+    }
+}
+
 /// Prunes after a successful sync, within the guards of [`Plan`].
 async fn prune(
     context: &Arc<Context>,
@@ -690,6 +844,7 @@ async fn prune(
     app_options: &SyncOptions,
     progress: &mut SyncProgress,
 ) -> Progress {
+    let scope = Scope::of(operation);
     let prune = operation
         .pointer("/sync/prune")
         .and_then(Value::as_bool)
@@ -724,7 +879,11 @@ async fn prune(
         plumb_core::sync_options::PropagationPolicy::Orphan => Propagation::Orphan,
     };
     let mut failures = Vec::new();
-    for item in &plan.prune {
+    for item in plan.prune.iter().filter(|i| scope.includes(&i.key)) {
+        if scope.dry_run {
+            progress.record(prune_result(item, ResultCode::Pruned, "pruned (dry run)"));
+            continue;
+        }
         if item.options.prune == PruneOption::Confirm {
             progress.record(prune_result(
                 item,

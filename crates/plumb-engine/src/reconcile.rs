@@ -1,6 +1,7 @@
 //! One reconcile of one Application: resolve, render, compare, maybe sync, write status.
 
 use crate::Context;
+use crate::dependencies::Gate;
 use crate::operation;
 use crate::queue::AppId;
 use crate::sources::{Freshness, Resolved, error_chain};
@@ -186,7 +187,8 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         },
     };
     let mut operation_to_run = operation_to_run;
-    if let Some(op) = &operation_to_run {
+    if let Some(op) = operation_to_run.clone() {
+        let op = &op;
         let automated = op
             .pointer("/initiatedBy/automated")
             .and_then(Value::as_bool)
@@ -197,9 +199,11 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             plumb_core::plan::Trigger::Manual
         };
         // Windows gate starting an operation; one already running goes on.
+        // Running means started: progress recorded (a sync waiting for its dependencies is
+        // Running too, but has applied nothing yet).
         let running = operation_state
             .as_ref()
-            .is_some_and(|s| str_at(s, &["phase"]) == "Running");
+            .is_some_and(|s| str_at(s, &["phase"]) == "Running" && s.get("syncResult").is_some());
         if !running
             && let Some(blocked) = crate::windows::check(context, &app, &spec, trigger).await
         {
@@ -216,8 +220,38 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             }
             operation_to_run = None;
         }
+        if !running && operation_to_run.is_some() {
+            match crate::dependencies::check(context, id, &spec) {
+                Gate::Open => {}
+                Gate::Waiting(message) => {
+                    comparison
+                        .warnings
+                        .push(condition("DependencyNotReady", &message));
+                    requeue = DEPENDENCY_POLL;
+                    if !automated {
+                        let state =
+                            waiting_for_dependencies(op, operation_state.as_ref(), &message, &spec);
+                        clear_operation = str_at(&state, &["phase"]) == "Failed";
+                        operation_state = Some(state);
+                    }
+                    operation_to_run = None;
+                }
+                Gate::Invalid(message) => {
+                    comparison
+                        .warnings
+                        .push(condition("InvalidSpecError", &message));
+                    if !automated {
+                        operation_state = Some(json!({"operation": op, "phase": "Failed",
+                            "message": format!("cannot sync: {message}"), "startedAt": now(), "finishedAt": now()}));
+                        clear_operation = true;
+                    }
+                    operation_to_run = None;
+                }
+            }
+        }
     }
     let operation_ran = operation_to_run.is_some();
+    let mut terminated = false;
     if let Some(op) = operation_to_run {
         let outcome = operation::run(
             context,
@@ -230,6 +264,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         )
         .await;
         operation_state = Some(outcome.state);
+        terminated = outcome.terminated;
         if let Some(entry) = outcome.history_entry {
             history = crate::status::append_history(&history, entry, spec.history_limit());
         }
@@ -347,7 +382,16 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         if !refresh.is_empty() {
             patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
         }
-        patch_app(context, &current, &patch).await;
+        if operation_ran && !terminated {
+            // Never write a running operation's state over a termination request.
+            if patch_app_unless_terminating(context, id, &patch).await
+                == Err(NotWritten::Terminating)
+            {
+                return Some(Duration::ZERO);
+            }
+        } else {
+            patch_app(context, &current, &patch).await;
+        }
     }
     Some(requeue)
 }
@@ -464,6 +508,110 @@ pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value
             None
         }
     }
+}
+
+/// How often an operation waiting for its dependencies looks at them again.
+const DEPENDENCY_POLL: Duration = Duration::from_secs(2);
+
+/// The state of a manual operation waiting for its dependencies: Running since it was asked
+/// for, Failed once `spec.dependsOn.timeout` has passed.
+fn waiting_for_dependencies(
+    operation: &Value,
+    previous: Option<&Value>,
+    message: &str,
+    spec: &ApplicationSpec,
+) -> Value {
+    let since = previous
+        .filter(|s| {
+            str_at(s, &["phase"]) == "Running"
+                && s.get("syncResult").is_none()
+                && s.get("operation") == Some(operation)
+        })
+        .map(|s| str_at(s, &["startedAt"]).to_string())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(now);
+    let waited = chrono::DateTime::parse_from_rfc3339(&since)
+        .map(|t| (chrono::Utc::now() - t.with_timezone(&chrono::Utc)).num_seconds())
+        .unwrap_or(0);
+    let timeout = spec.depends_on.as_ref().and_then(|d| d.timeout);
+    if let Some(timeout) = timeout.filter(|t| waited >= i64::try_from(*t).unwrap_or(i64::MAX)) {
+        return json!({"operation": operation, "phase": "Failed", "startedAt": since, "finishedAt": now(),
+            "message": format!("timed out after {timeout}s {message}")});
+    }
+    json!({"operation": operation, "phase": "Running", "message": message, "startedAt": since})
+}
+
+/// Why a guarded status write was not made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum NotWritten {
+    /// Someone asked to terminate the running operation (`status.operationState.phase:
+    /// Terminating`); the operation must stop instead of writing its progress over that.
+    Terminating,
+    /// The server refused the write (logged).
+    Failed,
+}
+
+/// Whether the application's running operation is being terminated.
+pub(crate) fn is_terminating(app: &Value) -> bool {
+    str_at(app, &["status", "operationState", "phase"]) == "Terminating"
+}
+
+/// Merge-patches the Application unless its operation is being terminated.
+///
+/// **Guarantees**: the patch is made against the newest version of the Application the
+/// controller knows (its resourceVersion is a precondition), so a termination request written
+/// meanwhile is never overwritten: the server refuses with a conflict, the Application is read
+/// again and the termination seen.
+pub(crate) async fn patch_app_unless_terminating(
+    context: &Arc<Context>,
+    id: &crate::queue::AppId,
+    patch: &Value,
+) -> Result<Value, NotWritten> {
+    let api_version = plumb_core::application::API_VERSION;
+    let mut current = context.app(id);
+    for _ in 0..5 {
+        let Some(app) = current.take() else {
+            return Err(NotWritten::Failed);
+        };
+        if is_terminating(&app) {
+            return Err(NotWritten::Terminating);
+        }
+        let mut guarded = patch.clone();
+        guarded["metadata"]["resourceVersion"] =
+            json!(str_at(&app, &["metadata", "resourceVersion"]));
+        match context
+            .cluster
+            .merge_patch(api_version, "Application", &id.0, &id.1, &guarded)
+            .await
+        {
+            Ok(updated) => {
+                context.remember(id, updated.clone());
+                return Ok(updated);
+            }
+            Err(error) if error.is_conflict() => {
+                match context
+                    .cluster
+                    .get(api_version, "Application", &id.0, &id.1)
+                    .await
+                {
+                    Ok(Some(fresh)) => {
+                        context.remember(id, fresh.clone());
+                        current = Some(fresh);
+                    }
+                    Ok(None) => return Err(NotWritten::Failed),
+                    Err(error) => {
+                        tracing::warn!(app = %id.1, error = %error_chain(&error), "cannot read application");
+                        return Err(NotWritten::Failed);
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(app = %id.1, namespace = %id.0, error = %error_chain(&error), "cannot write application status");
+                return Err(NotWritten::Failed);
+            }
+        }
+    }
+    Err(NotWritten::Failed)
 }
 
 /// A JSON merge patch turning `old` into `new` (keys missing from `new` become `null`).

@@ -7,7 +7,7 @@
 
 use crate::Context;
 use crate::sources::error_chain;
-use plumb_core::application::{API_VERSION, ApplicationSpec, IN_CLUSTER};
+use plumb_core::application::{API_VERSION, ApplicationSpec};
 use plumb_core::plan::Trigger;
 use plumb_core::windows::{SyncWindow, SyncWindows, WindowTarget};
 use serde_json::Value;
@@ -68,20 +68,10 @@ pub(crate) async fn check(
             });
         }
     };
-    let target = WindowTarget {
-        application: plumb_core::key::str_at(app, &["metadata", "name"]).to_string(),
-        namespace: spec.destination.namespace.clone(),
-        cluster_name: if spec.destination.name.is_empty() {
-            "in-cluster".into()
-        } else {
-            spec.destination.name.clone()
-        },
-        cluster_server: if spec.destination.server.is_empty() {
-            IN_CLUSTER.into()
-        } else {
-            spec.destination.server.clone()
-        },
-    };
+    let target = WindowTarget::of_application(
+        plumb_core::key::str_at(app, &["metadata", "name"]),
+        &spec.destination,
+    );
     let now = chrono::Utc::now();
     let decision = compiled.decide(&target, now, trigger);
     if decision.allowed {

@@ -144,3 +144,114 @@ async fn a_failing_pre_sync_hook_stops_the_sync_and_runs_sync_fail_hooks() {
     );
     assert_eq!(str_at(&app, &["status", "sync", "status"]), "OutOfSync");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn terminating_a_running_sync_stops_it_and_deletes_the_running_hook() {
+    // The PreSync hook's image is never pulled: the sync waits on it until terminated.
+    let h = Harness::start(&[
+        (
+            "app/pre.yaml",
+            &job("migrate", "PreSync", "example.com/fail-pull:1", ""),
+        ),
+        ("app/a.yaml", &cm("after-hook", "1")),
+        (
+            "app/fail.yaml",
+            &job("cleanup", "SyncFail", "busybox:1", ""),
+        ),
+    ])
+    .await;
+    h.create_app("web", "app", automated(false)).await;
+    let running = h
+        .wait_app("web", "the hook running", |a| {
+            str_at(a, &["status", "operationState", "phase"]) == "Running"
+                && results(a)
+                    .iter()
+                    .any(|r| str_at(r, &["hookPhase"]) == "Running")
+        })
+        .await;
+    let hook = results(&running)
+        .into_iter()
+        .find(|r| str_at(r, &["hookPhase"]) == "Running")
+        .map(|r| str_at(&r, &["name"]).to_string())
+        .unwrap_or_default();
+    assert!(
+        h.cluster
+            .get("batch/v1", "Job", "apps", &hook)
+            .await
+            .expect("get job")
+            .is_some(),
+        "the hook job {hook} runs"
+    );
+    // As `plumb app terminate-op` (and Argo CD's CLI) asks: against the version read, so a
+    // progress write in between is refused rather than overwritten.
+    let mut terminated = false;
+    for _ in 0..10 {
+        let app = h.app("web").await;
+        let patch = serde_json::json!({
+            "metadata": {"resourceVersion": str_at(&app, &["metadata", "resourceVersion"])},
+            "status": {"operationState": {"phase": "Terminating"}}});
+        match h
+            .cluster
+            .merge_patch(
+                plumb_core::application::API_VERSION,
+                "Application",
+                "argocd",
+                "web",
+                &patch,
+            )
+            .await
+        {
+            Ok(_) => {
+                terminated = true;
+                break;
+            }
+            Err(error) if error.is_conflict() => continue,
+            Err(error) => panic!("terminate: {error}"),
+        }
+    }
+    assert!(terminated, "the termination request was written");
+    let app = h
+        .wait_app("web", "operation terminated", |a| {
+            str_at(a, &["status", "operationState", "phase"]) == "Failed"
+        })
+        .await;
+    assert_eq!(
+        str_at(&app, &["status", "operationState", "message"]),
+        "Operation terminated"
+    );
+    assert!(
+        app.get("operation").is_none_or(Value::is_null),
+        "the operation is cleared"
+    );
+    for _ in 0..50 {
+        let job = h
+            .cluster
+            .get("batch/v1", "Job", "apps", &hook)
+            .await
+            .expect("get job");
+        if job.is_none_or(|j| j.pointer("/metadata/deletionTimestamp").is_some()) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let job = h
+        .cluster
+        .get("batch/v1", "Job", "apps", &hook)
+        .await
+        .expect("get job");
+    assert!(
+        job.is_none_or(|j| j.pointer("/metadata/deletionTimestamp").is_some()),
+        "the running hook is deleted"
+    );
+    assert!(
+        h.configmap("after-hook").await.is_none(),
+        "nothing after the hook ran"
+    );
+    // A terminated operation is not restarted by itself (no retry configured, manual sync).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let later = h.app("web").await;
+    assert_eq!(
+        str_at(&later, &["status", "operationState", "phase"]),
+        "Failed"
+    );
+}

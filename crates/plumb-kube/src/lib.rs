@@ -64,6 +64,11 @@ impl Error {
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Api { code: 404, .. })
     }
+
+    /// Whether the server refused a write made against an older resourceVersion.
+    pub fn is_conflict(&self) -> bool {
+        matches!(self, Error::Api { code: 409, .. })
+    }
 }
 
 impl From<kube::Error> for Error {

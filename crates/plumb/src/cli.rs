@@ -113,6 +113,8 @@ pub enum AppCommand {
     Refresh(AppRefreshArgs),
     /// Delete an application (and, by default, what it deployed).
     Delete(AppDeleteArgs),
+    /// Stop the application's running sync operation (running hooks are deleted).
+    TerminateOp(AppTerminateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -156,6 +158,14 @@ pub struct AppSyncArgs {
     /// Delete objects Git no longer declares.
     #[arg(long)]
     pub prune: bool,
+    /// Sync only this resource, as GROUP:KIND:NAME or GROUP:KIND:NAMESPACE/NAME (the core
+    /// group is empty: `:ConfigMap:web`); repeatable. Hooks do not run in a selective sync.
+    #[arg(long = "resource", value_name = "GROUP:KIND:NAME")]
+    pub resources: Vec<String>,
+    /// Ask the server to validate every change without making it (nothing is applied or
+    /// pruned, no hook runs).
+    #[arg(long)]
+    pub dry_run: bool,
     /// Return without waiting for the result.
     #[arg(long)]
     pub r#async: bool,
@@ -200,6 +210,17 @@ pub struct AppRefreshArgs {
     /// Refetch from Git regardless of caches.
     #[arg(long)]
     pub hard: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AppTerminateArgs {
+    /// Application name.
+    pub name: String,
+    #[command(flatten)]
+    pub scope: AppScope,
+    /// Seconds to wait for the controller to stop the operation.
+    #[arg(long, default_value_t = 60)]
+    pub timeout: u64,
 }
 
 #[derive(Debug, Args)]

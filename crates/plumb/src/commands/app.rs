@@ -35,8 +35,14 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::Get(args) => {
-            let (_, app) = fetch(&args.scope, &args.name).await?;
-            print_app(&app, args.output)?;
+            let (cluster, app) = fetch(&args.scope, &args.name).await?;
+            let relations = match args.output {
+                None | Some(Output::Wide) => {
+                    windows_and_dependencies(&cluster, &args.scope, &app).await?
+                }
+                _ => Vec::new(),
+            };
+            print_app(&app, args.output, &relations)?;
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::History(args) => {
@@ -49,6 +55,17 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             let mut sync = json!({"prune": args.prune});
             if let Some(revision) = &args.revision {
                 sync["revision"] = json!(revision);
+            }
+            if !args.resources.is_empty() {
+                let resources = args
+                    .resources
+                    .iter()
+                    .map(|r| parse_resource(r))
+                    .collect::<anyhow::Result<Vec<Value>>>()?;
+                sync["resources"] = json!(resources);
+            }
+            if args.dry_run {
+                sync["dryRun"] = json!(true);
             }
             request_operation(&cluster, &app, sync).await?;
             if args.r#async {
@@ -124,7 +141,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 let current = get(&cluster, &args.scope, &args.name).await?;
                 if str_at(&current, &["metadata", "annotations", REFRESH_ANNOTATION]).is_empty() {
-                    print_app(&current, None)?;
+                    print_app(&current, None, &[])?;
                     return Ok(ExitCode::SUCCESS);
                 }
                 if Instant::now() > deadline {
@@ -188,6 +205,9 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             }
             println!("application {} deleted", args.name);
             Ok(ExitCode::SUCCESS)
+        }
+        AppCommand::TerminateOp(args) => {
+            terminate_operation(&args.scope, &args.name, Duration::from_secs(args.timeout)).await
         }
         AppCommand::Diff(args) => {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
@@ -534,7 +554,8 @@ fn conditions_summary(app: &Value) -> String {
         .join(",")
 }
 
-fn print_app(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
+/// Prints an application; `extra` lines (windows, dependencies) come before the tables.
+fn print_app(app: &Value, output: Option<Output>, extra: &[(&str, String)]) -> anyhow::Result<()> {
     match output {
         Some(Output::Json) => {
             print!("{}", output::json(app));
@@ -613,6 +634,9 @@ fn print_app(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
                 )
             )
         )?;
+    }
+    for (label, value) in extra {
+        writeln!(out, "{}", field(label, value))?;
     }
     let conditions = app
         .pointer("/status/conditions")
@@ -707,6 +731,216 @@ fn print_history(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Asks the controller to stop the running operation the way Argo CD's CLI does
+/// (`status.operationState.phase: Terminating`, written against the version read, so a
+/// progress update in between is never lost), then waits until the controller has stopped it.
+async fn terminate_operation(
+    scope: &AppScope,
+    name: &str,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let cluster = connect(&scope.cluster).await?;
+    for _ in 0..10 {
+        let app = get(&cluster, scope, name).await?;
+        let phase = str_at(&app, &["status", "operationState", "phase"]);
+        match phase {
+            "Running" => {}
+            "Terminating" => break,
+            _ => bail!(
+                "unable to terminate operation of application {name}: no operation is in progress"
+            ),
+        }
+        let patch = json!({"metadata": {"resourceVersion": str_at(&app, &["metadata", "resourceVersion"])},
+            "status": {"operationState": {"phase": "Terminating"}}});
+        match cluster
+            .merge_patch(
+                API_VERSION,
+                "Application",
+                &scope.app_namespace,
+                name,
+                &patch,
+            )
+            .await
+        {
+            Ok(_) => break,
+            // The controller wrote progress meanwhile: read again and retry.
+            Err(error) if error.is_conflict() => continue,
+            Err(error) => return Err(error.into()),
+        }
+    }
+    println!("application {name}: operation terminating");
+    let deadline = Instant::now() + timeout;
+    loop {
+        let app = get(&cluster, scope, name).await?;
+        let state = app
+            .pointer("/status/operationState")
+            .cloned()
+            .unwrap_or(Value::Null);
+        if str_at(&state, &["phase"]) != "Terminating" {
+            println!(
+                "application {name}: operation {}: {}",
+                str_at(&state, &["phase"]),
+                str_at(&state, &["message"])
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "the controller did not stop the operation of {name} within {}s; is `plumb controller` running?",
+                timeout.as_secs()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The sync windows of the application's project that apply to it, and its dependencies and
+/// dependents with their state (the human form of `plumb app get`).
+async fn windows_and_dependencies(
+    cluster: &Cluster,
+    scope: &AppScope,
+    app: &Value,
+) -> anyhow::Result<Vec<(&'static str, String)>> {
+    use plumb_core::dependencies::{AppNode, AppRef, DependencyGraph};
+    use plumb_core::windows::{SyncWindow, SyncWindows, WindowTarget};
+    let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null))?;
+    let name = str_at(app, &["metadata", "name"]);
+    let mut lines = Vec::new();
+
+    let project = if spec.project.is_empty() {
+        "default"
+    } else {
+        spec.project.as_str()
+    };
+    let windows: Vec<SyncWindow> = cluster
+        .get(API_VERSION, "AppProject", &scope.app_namespace, project)
+        .await?
+        .and_then(|p| p.pointer("/spec/syncWindows").cloned())
+        .filter(|w| !w.is_null())
+        .map(serde_json::from_value)
+        .transpose()
+        .with_context(|| format!("AppProject {project}: spec.syncWindows"))?
+        .unwrap_or_default();
+    if !windows.is_empty() {
+        let compiled = SyncWindows::compile(&windows)
+            .with_context(|| format!("AppProject {project}: spec.syncWindows"))?;
+        let target = WindowTarget::of_application(name, &spec.destination);
+        let now = chrono::Utc::now();
+        let decision = compiled.decide(&target, now, plumb_core::plan::Trigger::Automated);
+        for index in &decision.applicable {
+            let window = &windows[*index];
+            let state = if decision.active.contains(index) {
+                "active"
+            } else {
+                "inactive"
+            };
+            lines.push((
+                "Sync Window",
+                format!(
+                    "{index}: {} {:?} for {}{} ({state}{})",
+                    window.kind,
+                    window.schedule,
+                    window.duration,
+                    if window.time_zone.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" {}", window.time_zone)
+                    },
+                    if window.manual_sync {
+                        ", manual sync allowed"
+                    } else {
+                        ""
+                    }
+                ),
+            ));
+        }
+        lines.push(("Sync Windows", decision.message()));
+    }
+
+    let apps = cluster
+        .list(API_VERSION, "Application", &scope.app_namespace)
+        .await?;
+    let nodes: Vec<AppNode> = apps
+        .iter()
+        .map(|a| AppNode {
+            namespace: str_at(a, &["metadata", "namespace"]).to_string(),
+            name: str_at(a, &["metadata", "name"]).to_string(),
+            labels: a
+                .pointer("/metadata/labels")
+                .and_then(|l| serde_json::from_value(l.clone()).ok())
+                .unwrap_or_default(),
+            depends_on: ApplicationSpec::parse(a.get("spec").unwrap_or(&Value::Null))
+                .ok()
+                .and_then(|s| s.depends_on),
+        })
+        .collect();
+    let me = AppRef {
+        namespace: str_at(app, &["metadata", "namespace"]).to_string(),
+        name: name.to_string(),
+    };
+    let graph = match DependencyGraph::build(&nodes) {
+        Ok(graph) => graph,
+        Err(error) => {
+            lines.push(("Depends On", format!("error: {error}")));
+            return Ok(lines);
+        }
+    };
+    let state_of = |r: &AppRef| {
+        apps.iter()
+            .find(|a| str_at(a, &["metadata", "name"]) == r.name)
+            .map(|a| {
+                format!(
+                    "{r} ({}, {})",
+                    str_at(a, &["status", "sync", "status"]),
+                    str_at(a, &["status", "health", "status"])
+                )
+            })
+            .unwrap_or_else(|| r.to_string())
+    };
+    if spec.depends_on.is_some() {
+        let dependencies: Vec<String> = graph.dependencies_of(&me).iter().map(state_of).collect();
+        let shown = if dependencies.is_empty() {
+            "(none selected)".to_string()
+        } else {
+            dependencies.join(", ")
+        };
+        lines.push(("Depends On", shown));
+        if let Some(cycle) = graph.find_cycle().filter(|c| c.contains(&me)) {
+            let path: Vec<String> = cycle.iter().map(ToString::to_string).collect();
+            lines.push(("Dependency Cycle", path.join(" -> ")));
+        }
+    }
+    let dependents: Vec<String> = graph
+        .dependents_of(&me)
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    if !dependents.is_empty() {
+        lines.push(("Dependents", dependents.join(", ")));
+    }
+    Ok(lines)
+}
+
+/// `--resource GROUP:KIND:NAME` (or `GROUP:KIND:NAMESPACE/NAME`) as an entry of Argo CD's
+/// `operation.sync.resources`.
+fn parse_resource(text: &str) -> anyhow::Result<Value> {
+    let parts: Vec<&str> = text.split(':').collect();
+    let [group, kind, name] = parts.as_slice() else {
+        bail!(
+            "--resource {text:?}: expected GROUP:KIND:NAME, e.g. apps:Deployment:web or :ConfigMap:settings"
+        );
+    };
+    let (namespace, name) = name.split_once('/').unwrap_or(("", name));
+    if kind.is_empty() || name.is_empty() {
+        bail!("--resource {text:?}: KIND and NAME must not be empty");
+    }
+    let mut resource = json!({"group": group, "kind": kind, "name": name});
+    if !namespace.is_empty() {
+        resource["namespace"] = json!(namespace);
+    }
+    Ok(resource)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -736,5 +970,26 @@ mod tests {
         let (header, rows) = kustomization_table(&[ks], true);
         assert_eq!(header[2..4], ["SOURCE", "PATH"]);
         assert_eq!(rows[0][2..4], ["GitRepository/repo", "./kustomize"]);
+    }
+
+    #[test]
+    fn resources_parse_as_argo_cd_writes_them() {
+        assert_eq!(
+            parse_resource("apps:Deployment:web").unwrap(),
+            json!({"group": "apps", "kind": "Deployment", "name": "web"})
+        );
+        assert_eq!(
+            parse_resource(":ConfigMap:apps/settings").unwrap(),
+            json!({"group": "", "kind": "ConfigMap", "name": "settings", "namespace": "apps"})
+        );
+        for bad in [
+            "Deployment",
+            "apps:Deployment",
+            ":Deployment:",
+            "a:b:c:d",
+            "::x",
+        ] {
+            assert!(parse_resource(bad).is_err(), "{bad}");
+        }
     }
 }
