@@ -265,13 +265,23 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
         total += number * factor;
         rest = &rest[unit_end..];
     }
-    Some(std::time::Duration::from_secs_f64(total))
+    // `from_secs_f64` panics on overflow (`"99999999999999999999h"`); such a duration is invalid.
+    std::time::Duration::try_from_secs_f64(total).ok()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn huge_durations_are_invalid_not_a_panic() {
+        assert_eq!(parse_duration("99999999999999999999999h"), None);
+        assert_eq!(
+            parse_duration("1m30s"),
+            Some(std::time::Duration::from_secs(90))
+        );
+    }
 
     #[test]
     fn parses_a_typical_application() {

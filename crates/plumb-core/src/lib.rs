@@ -13,7 +13,8 @@
 //! ([`ignore`], over the bounded jq subset in [`jq`] and Argo CD's globs in [`glob`]),
 //! AppProject sync windows ([`windows`], start with [`windows::SyncWindows::decide`]), and
 //! dependencies between applications ([`dependencies`], start with
-//! [`dependencies::DependencyGraph::build`]).
+//! [`dependencies::DependencyGraph::build`]). Masterminds version ranges, as Flux and Helm
+//! write them, are in [`semver`].
 
 pub mod application;
 pub mod dependencies;
@@ -27,6 +28,7 @@ pub mod key;
 pub mod manifest;
 pub mod order;
 pub mod plan;
+pub mod semver;
 pub mod sync_options;
 pub mod tracking;
 pub mod waves;

@@ -1,5 +1,8 @@
 //! The CustomResourceDefinitions plumb serves, installed when missing.
 //!
+//! Flux's kinds ([`flux_definitions`]) have a status subresource, as Flux's own CRDs do, so
+//! either set of CRDs works with plumb.
+//!
 //! The schemas mirror Argo CD's published CRDs at the level plumb needs: no status
 //! subresource (Argo CD writes status with ordinary patches, and so does plumb, so either set
 //! of CRDs works), unknown fields preserved, and the printer columns `kubectl get` shows.
@@ -7,8 +10,79 @@
 use plumb_kube::Cluster;
 use serde_json::{Value, json};
 
-/// One CRD per Argo CD kind plumb reads.
+/// One CRD per Argo CD and Flux kind plumb reads.
 pub fn definitions() -> Vec<Value> {
+    let mut all = argo_definitions();
+    all.extend(flux_definitions());
+    all
+}
+
+/// Flux's `GitRepository` and `Kustomization`: permissive schemas (unknown fields kept) with a
+/// status subresource and the short names and printer columns Flux's own CRDs have.
+pub fn flux_definitions() -> Vec<Value> {
+    let ready = ".status.conditions[?(@.type==\"Ready\")].status";
+    let message = ".status.conditions[?(@.type==\"Ready\")].message";
+    vec![
+        flux_crd(
+            "source.toolkit.fluxcd.io",
+            "gitrepositories",
+            "GitRepository",
+            "gitrepo",
+            vec![
+                json!({"name": "URL", "type": "string", "jsonPath": ".spec.url"}),
+                json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
+                json!({"name": "Ready", "type": "string", "jsonPath": ready}),
+                json!({"name": "Status", "type": "string", "jsonPath": message}),
+            ],
+        ),
+        flux_crd(
+            "kustomize.toolkit.fluxcd.io",
+            "kustomizations",
+            "Kustomization",
+            "ks",
+            vec![
+                json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
+                json!({"name": "Ready", "type": "string", "jsonPath": ready}),
+                json!({"name": "Status", "type": "string", "jsonPath": message}),
+            ],
+        ),
+    ]
+}
+
+fn flux_crd(group: &str, plural: &str, kind: &str, short_name: &str, columns: Vec<Value>) -> Value {
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}"),
+            "labels": {"app.kubernetes.io/part-of": "plumb"}},
+        "spec": {
+            "group": group,
+            "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural,
+                "singular": kind.to_lowercase(), "shortNames": [short_name]},
+            "scope": "Namespaced",
+            "versions": [{
+                "name": "v1",
+                "served": true,
+                "storage": true,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": columns,
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "apiVersion": {"type": "string"},
+                        "kind": {"type": "string"},
+                        "metadata": {"type": "object"},
+                        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                    }
+                }}
+            }]
+        }
+    })
+}
+
+/// One CRD per Argo CD kind plumb reads.
+fn argo_definitions() -> Vec<Value> {
     vec![
         crd(
             "applications",
@@ -116,7 +190,14 @@ pub async fn install_missing(cluster: &Cluster) -> Result<Vec<String>, plumb_kub
         let kind = definition["spec"]["names"]["kind"]
             .as_str()
             .unwrap_or_default();
-        wait_established(cluster, "argoproj.io/v1alpha1", kind).await?;
+        let api_version = format!(
+            "{}/{}",
+            definition["spec"]["group"].as_str().unwrap_or_default(),
+            definition["spec"]["versions"][0]["name"]
+                .as_str()
+                .unwrap_or_default()
+        );
+        wait_established(cluster, &api_version, kind).await?;
     }
     Ok(installed)
 }

@@ -57,6 +57,19 @@ impl Sources for GitSources {
         })
     }
 
+    fn tags(
+        &self,
+        url: &str,
+        credentials: &Credentials,
+        freshness: Freshness,
+    ) -> Result<Vec<String>, SourceError> {
+        let policy = match freshness {
+            Freshness::Now => FetchPolicy::Always,
+            Freshness::Within(age) => FetchPolicy::IfOlderThan(age),
+        };
+        Ok(self.repositories.tags(url, credentials, policy)?)
+    }
+
     fn snapshot(&self, url: &str, resolved: &Resolved) -> Result<PathBuf, SourceError> {
         Ok(self
             .repositories

@@ -5,7 +5,8 @@
 //! [`queue`]: resolve the source revision, render, compare with the live objects through a
 //! server-side apply dry-run ([`reconcile`]), run sync operations ([`operation`]) — automated
 //! ones on new revisions and on drift with `selfHeal` — and write status the way Argo CD does.
-//! Managed objects are watched ([`drift`]) so a change made by hand is seen at once.
+//! Managed objects are watched ([`drift`]) so a change made by hand is seen at once. Flux
+//! `GitRepository` and `Kustomization` objects are served by [`flux`], in every namespace.
 //!
 //! **Guarantees**: nothing is applied when rendering fails; only objects carrying this
 //! application's tracking id are pruned; an empty render never prunes without `allowEmpty`; a
@@ -19,6 +20,7 @@ mod dependencies;
 pub mod diff;
 
 pub mod drift;
+pub mod flux;
 pub mod git;
 pub mod operation;
 pub mod queue;
@@ -78,6 +80,15 @@ pub enum Error {
     WatchApplications {
         /// The namespace.
         namespace: String,
+        /// The cause.
+        #[source]
+        source: plumb_kube::Error,
+    },
+    /// A Flux kind cannot be watched.
+    #[error("cannot watch Flux {kind} objects")]
+    WatchFlux {
+        /// The kind.
+        kind: String,
         /// The cause.
         #[source]
         source: plumb_kube::Error,
@@ -214,6 +225,8 @@ impl Controller {
             })
         };
         let mut watchers = Vec::new();
+        // Flux kinds: every namespace, their own queues and workers.
+        watchers.extend(flux::start(context.clone()).await?);
         for namespace in context.options.app_namespaces.clone() {
             let stream = watch_argo_kind(&context, "Application", &namespace).await?;
             let context = context.clone();

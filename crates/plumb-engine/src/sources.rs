@@ -48,6 +48,17 @@ pub trait Sources: Send + Sync + 'static {
     ) -> Result<Resolved, SourceError>;
     /// A directory holding the commit's files; immutable once returned.
     fn snapshot(&self, url: &str, resolved: &Resolved) -> Result<PathBuf, SourceError>;
+    /// The tag names of `url` (without `refs/tags/`), after fetching as `freshness` allows;
+    /// used to pick a tag by version range. Sources that cannot list tags say so.
+    fn tags(
+        &self,
+        url: &str,
+        credentials: &plumb_source::Credentials,
+        freshness: Freshness,
+    ) -> Result<Vec<String>, SourceError> {
+        let _ = (url, credentials, freshness);
+        Err("this source cannot list tags".into())
+    }
 }
 
 /// Rendered manifests of one source at one revision.

@@ -265,6 +265,24 @@ impl Cluster {
         serde_json::to_value(result).map_err(Error::Decode)
     }
 
+    /// Applies a JSON merge patch to the `status` subresource (kinds whose CRD declares one,
+    /// such as Flux's).
+    pub async fn merge_patch_status(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, Error> {
+        let kind = self.kind(api_version, kind).await?;
+        let result = self
+            .api(&kind, namespace)
+            .patch_status(name, &PatchParams::default(), &Patch::Merge(patch))
+            .await?;
+        serde_json::to_value(result).map_err(Error::Decode)
+    }
+
     /// Reads one object; `None` when it does not exist.
     pub async fn get(
         &self,

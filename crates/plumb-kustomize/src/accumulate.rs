@@ -34,9 +34,20 @@ pub(crate) fn build_top(
     loader: &Loader,
     dir: &Path,
     overrides: &crate::Overrides,
+    generated: Option<&[String]>,
 ) -> Result<Vec<Value>, Error> {
     let dir = loader.resolve_dir(dir)?;
-    let (mut k, file) = load_kustomization(loader, &dir)?;
+    let (mut k, file) = match generated {
+        // What Flux does for a path without a kustomization file: one listing the resources.
+        Some(resources) => (
+            Kustomization {
+                resources: Some(resources.to_vec()),
+                ..Default::default()
+            },
+            dir.join(kustomization::FILE_NAMES[0]),
+        ),
+        None => load_kustomization(loader, &dir)?,
+    };
     overrides.apply(&mut k, &file)?;
     if let Some(openapi) = &k.openapi {
         match openapi.get("path").and_then(Value::as_str) {

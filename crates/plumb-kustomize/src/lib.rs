@@ -98,7 +98,21 @@ pub fn build_with_overrides(
     overrides: &Overrides,
 ) -> Result<Vec<serde_json::Value>, Error> {
     let loader = loader::Loader::new(root, options)?;
-    accumulate::build_top(&loader, dir, overrides)
+    accumulate::build_top(&loader, dir, overrides, None)
+}
+
+/// [`build_with_overrides`] for a directory without a kustomization file, built as if it held
+/// one listing `resources` (paths relative to `dir`), as Flux's kustomize-controller generates
+/// it. A kustomization file in `dir` is ignored.
+pub fn build_generated(
+    root: &Path,
+    dir: &Path,
+    options: &Options,
+    overrides: &Overrides,
+    resources: &[String],
+) -> Result<Vec<serde_json::Value>, Error> {
+    let loader = loader::Loader::new(root, options)?;
+    accumulate::build_top(&loader, dir, overrides, Some(resources))
 }
 
 /// Serialize objects exactly as `kustomize build` prints them (documents separated by `---\n`).

@@ -4,9 +4,11 @@
 //! under the snapshot root (after resolving symlinks), never runs a process, and bounds file
 //! count, sizes and directory depth. A directory holding a `kustomization.yaml` is built with
 //! the native Kustomize implementation, one holding `Chart.yaml` with the native Helm renderer;
-//! anything else is a directory of YAML/JSON manifests.
+//! anything else is a directory of YAML/JSON manifests. [`flux::render_flux`] builds a Flux
+//! `Kustomization`'s path the way Flux's kustomize-controller does.
 
 mod directory;
+pub mod flux;
 mod glob;
 mod helm;
 mod kustomize;

@@ -109,7 +109,10 @@ pub(crate) fn fetch(
     let mut _key_file = None;
     let mut ssh_repo;
     let repo = match (url.transport, credentials) {
-        (Transport::Ssh, Credentials::Basic { .. } | Credentials::Token(_)) => {
+        (
+            Transport::Ssh,
+            Credentials::Basic { .. } | Credentials::Token(_) | Credentials::Bearer(_),
+        ) => {
             return Err(Error::Unsupported {
                 url: url.redacted.clone(),
                 what: "username/password or token credentials over ssh (use an ssh private key)"
@@ -153,7 +156,7 @@ pub(crate) fn fetch(
     let connection = remote
         .connect(Direction::Fetch)
         .map_err(|err| connect_error(url, credentials, &err, &secrets))?;
-    let connection = match http_options(repo, url, &settings.extra_roots)? {
+    let connection = match http_options(repo, url, &settings.extra_roots, credentials)? {
         Some(options) => connection.with_transport_options(options),
         None => connection,
     };
@@ -206,9 +209,14 @@ fn http_options(
     repo: &gix::Repository,
     url: &RepoUrl,
     extra_roots: &[reqwest::Certificate],
+    credentials: &Credentials,
 ) -> Result<Option<Box<dyn std::any::Any>>, Error> {
     use gix_transport::client::blocking_io::http;
-    if url.transport != Transport::Http || extra_roots.is_empty() {
+    let bearer = match credentials {
+        Credentials::Bearer(token) => Some(token),
+        _ => None,
+    };
+    if url.transport != Transport::Http || (extra_roots.is_empty() && bearer.is_none()) {
         return Ok(None);
     }
     let Some(mut options) = repo
@@ -218,6 +226,13 @@ fn http_options(
         return Ok(None);
     };
     if let Some(http) = options.downcast_mut::<http::Options>() {
+        if let Some(token) = bearer {
+            http.extra_headers
+                .push(format!("Authorization: Bearer {token}"));
+        }
+        if extra_roots.is_empty() {
+            return Ok(Some(options));
+        }
         let roots = extra_roots.to_vec();
         let configure: Box<http::reqwest::ConfigureClientFn> =
             Box::new(move |builder| Ok(builder.tls_certs_merge(roots.iter().cloned())));
@@ -271,7 +286,8 @@ fn prune(
 impl Credentials {
     fn account(&self) -> Option<gix::sec::identity::Account> {
         match self {
-            Credentials::None | Credentials::SshPrivateKey(_) => None,
+            // A bearer token goes in a header of its own (see `http_options`).
+            Credentials::None | Credentials::SshPrivateKey(_) | Credentials::Bearer(_) => None,
             Credentials::Basic { username, password } => Some(gix::sec::identity::Account {
                 username: username.clone(),
                 password: password.clone(),
@@ -292,7 +308,7 @@ fn secrets(url: &RepoUrl, credentials: &Credentials) -> Vec<String> {
     match credentials {
         Credentials::None => {}
         Credentials::Basic { password, .. } => secrets.push(password.clone()),
-        Credentials::Token(token) => secrets.push(token.clone()),
+        Credentials::Token(token) | Credentials::Bearer(token) => secrets.push(token.clone()),
         Credentials::SshPrivateKey(key) => secrets.push(key.clone()),
     }
     secrets

@@ -103,6 +103,9 @@ pub enum Credentials {
     /// A personal access or app token, sent as the basic-auth password (GitHub, GitLab,
     /// Gitea and Bitbucket accept this form).
     Token(String),
+    /// A token sent as `Authorization: Bearer <token>` over `http(s)://` (Flux's
+    /// `bearerToken`).
+    Bearer(String),
     /// An OpenSSH private key (PEM/OpenSSH text, no passphrase) for `ssh://` and
     /// `user@host:path` URLs, like Argo CD's `sshPrivateKey`.
     SshPrivateKey(String),
@@ -118,6 +121,7 @@ impl std::fmt::Debug for Credentials {
                 .field("password", &"***")
                 .finish(),
             Credentials::Token(_) => f.write_str("Token(***)"),
+            Credentials::Bearer(_) => f.write_str("Bearer(***)"),
             Credentials::SshPrivateKey(_) => f.write_str("SshPrivateKey(***)"),
         }
     }
@@ -321,6 +325,29 @@ impl Repositories {
             }
             other => other,
         }
+    }
+
+    /// The repository's tag names (without `refs/tags/`), sorted, after fetching as `policy`
+    /// allows; the fetch is the one [`Self::resolve`] makes and shares. Used to pick a tag by
+    /// a version range (Flux's `ref.semver`).
+    pub fn tags(
+        &self,
+        url: &str,
+        credentials: &Credentials,
+        policy: FetchPolicy,
+    ) -> Result<Vec<String>, Error> {
+        match self.resolve(url, "HEAD", credentials, policy) {
+            // A repository without a default branch may still have tags.
+            Ok(_) | Err(Error::RevisionNotFound { .. }) => {}
+            Err(err) => return Err(err),
+        }
+        let url = RepoUrl::parse(url)?;
+        let repo = {
+            let entry = self.mirror_entry(&url);
+            let mut state = lock(&entry);
+            self.open_mirror(&mut state, &url)?
+        };
+        resolve::tags(&repo.to_thread_local(), &url)
     }
 
     /// The files of `revision` (as returned by [`Self::resolve`] for `url`), written once to

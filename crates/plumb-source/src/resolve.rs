@@ -82,6 +82,29 @@ pub(crate) fn resolve(
     Err(not_found())
 }
 
+/// Names of the mirror's tags, without `refs/tags/`, sorted; names that are not UTF-8 are
+/// skipped.
+pub(crate) fn tags(repo: &gix::Repository, url: &RepoUrl) -> Result<Vec<String>, Error> {
+    let references = repo
+        .references()
+        .map_err(|err| mirror_error(url, "tags", &err))?;
+    let mut names = Vec::new();
+    for reference in references
+        .tags()
+        .map_err(|err| mirror_error(url, "tags", &err))?
+    {
+        let reference = reference.map_err(|err| mirror_error(url, "tags", &err))?;
+        let name = reference.name().as_bstr();
+        if let Some(tag) = name.strip_prefix(b"refs/tags/".as_slice())
+            && let Ok(tag) = tag.to_str()
+        {
+            names.push(tag.to_owned());
+        }
+    }
+    names.sort();
+    Ok(names)
+}
+
 fn is_sha_like(s: &str) -> bool {
     (4..=40).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_hexdigit())
 }

@@ -101,6 +101,32 @@ fn tokens_are_sent_as_the_password() {
 }
 
 #[test]
+fn bearer_tokens_are_sent_in_the_authorization_header() {
+    let tmp = tempfile::tempdir().unwrap();
+    let origin = Origin::new(tmp.path());
+    let sha = origin.commit(&[("a.yaml", "a: 1\n")], "one");
+    let server = GitHttpServer::start(tmp.path().to_owned(), Auth::Bearer("bearer-42".into()));
+    let url = format!("{}/origin", server.base_url);
+    let cache = tempfile::tempdir().unwrap();
+    let repos = repositories(cache.path());
+    let revision = repos
+        .resolve(&url, "main", &Credentials::Bearer("bearer-42".into()), HOUR)
+        .unwrap();
+    assert_eq!(revision.sha, sha);
+    let cache = tempfile::tempdir().unwrap();
+    let err = repositories(cache.path())
+        .resolve(
+            &url,
+            "main",
+            &Credentials::Bearer("wrong-token".into()),
+            HOUR,
+        )
+        .unwrap_err();
+    let text = full_text(&err);
+    assert!(!text.contains("wrong-token"), "{text}");
+}
+
+#[test]
 fn wrong_or_missing_credentials_are_an_auth_failure_without_secrets() {
     let tmp = tempfile::tempdir().unwrap();
     let origin = Origin::new(tmp.path());

@@ -73,7 +73,8 @@ pub struct ClusterArgs {
 pub struct ControllerArgs {
     #[command(flatten)]
     pub cluster: ClusterArgs,
-    /// Namespaces whose Applications are reconciled (repeatable).
+    /// Namespaces whose Applications are reconciled (repeatable). Flux GitRepositories and
+    /// Kustomizations are reconciled in every namespace.
     #[arg(long = "app-namespace", default_value = "argocd")]
     pub app_namespaces: Vec<String>,
     /// How often Git is polled, e.g. `3m`, `30s`.
@@ -82,7 +83,7 @@ pub struct ControllerArgs {
     /// Where Git mirrors and snapshots are kept.
     #[arg(long)]
     pub cache_dir: Option<PathBuf>,
-    /// Concurrent reconciles.
+    /// Concurrent reconciles (Flux kinds get half as many workers each).
     #[arg(long, default_value_t = 16)]
     pub workers: usize,
 }
@@ -96,7 +97,7 @@ pub enum Output {
 
 #[derive(Debug, Subcommand)]
 pub enum AppCommand {
-    /// List applications.
+    /// List applications (and Flux Kustomizations of every namespace).
     List(AppListArgs),
     /// Show one application.
     Get(AppTarget),

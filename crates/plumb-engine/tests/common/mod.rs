@@ -18,6 +18,8 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub repo: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
+    /// Controller workers (4 unless started with [`Harness::start_with_workers`]).
+    workers: usize,
 }
 
 pub fn git(repo: &Path, args: &[&str]) -> String {
@@ -51,6 +53,11 @@ pub fn cm(name: &str, value: &str) -> String {
 impl Harness {
     /// Starts everything; `files` is the first commit.
     pub async fn start(files: &[(&str, &str)]) -> Harness {
+        Harness::start_with_workers(files, 4).await
+    }
+
+    /// [`Harness::start`] with a controller of `workers` workers.
+    pub async fn start_with_workers(files: &[(&str, &str)], workers: usize) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = dir.path().join("repo");
@@ -73,6 +80,7 @@ impl Harness {
             dir,
             repo,
             stop: None,
+            workers,
         };
         harness.commit(files, "initial");
         harness.start_controller();
@@ -96,7 +104,7 @@ impl Harness {
         let options = Options {
             poll_interval: Duration::from_secs(3600),
             poll_jitter: Duration::ZERO,
-            workers: 4,
+            workers: self.workers,
             ..Default::default()
         };
         let controller = Controller::new(self.cluster.clone(), Arc::new(sources), options);

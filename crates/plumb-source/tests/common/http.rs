@@ -21,6 +21,8 @@ pub enum Auth {
     Basic { username: String, password: String },
     /// Any user name with this password (how token auth works on Git hosts).
     Password(String),
+    /// `Authorization: Bearer <token>`.
+    Bearer(String),
 }
 
 pub struct GitHttpServer {
@@ -159,6 +161,11 @@ fn authorized(request: &Request, auth: &Auth) -> Option<String> {
             .filter(|(u, p)| u == username && p == password)
             .map(|(u, _)| u),
         Auth::Password(password) => decode().filter(|(_, p)| p == password).map(|(u, _)| u),
+        Auth::Bearer(token) => request
+            .header("authorization")?
+            .strip_prefix("Bearer ")
+            .filter(|t| t == token)
+            .map(|_| "bearer".to_owned()),
     }
 }
 

@@ -7,6 +7,7 @@ use crate::output::{self, short, table};
 use anyhow::{Context as _, bail};
 use plumb_core::application::{API_VERSION, ApplicationSpec, REFRESH_ANNOTATION};
 use plumb_core::key::str_at;
+use plumb_engine::flux::KUSTOMIZE_API_VERSION;
 use plumb_kube::Cluster;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -21,7 +22,16 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             let apps = cluster
                 .list(API_VERSION, "Application", &args.scope.app_namespace)
                 .await?;
-            print_list(&apps, args.output)?;
+            // Flux Kustomizations from every namespace, when their CRD is installed.
+            let kustomizations = match cluster
+                .list(KUSTOMIZE_API_VERSION, "Kustomization", "")
+                .await
+            {
+                Ok(items) => items,
+                Err(plumb_kube::Error::UnknownKind { .. }) => Vec::new(),
+                Err(error) => return Err(error.into()),
+            };
+            print_list(&apps, &kustomizations, args.output)?;
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::Get(args) => {
@@ -385,15 +395,20 @@ fn sync_policy(app: &Value) -> String {
     }
 }
 
-fn print_list(apps: &[Value], output: Option<Output>) -> anyhow::Result<()> {
+fn print_list(
+    apps: &[Value],
+    kustomizations: &[Value],
+    output: Option<Output>,
+) -> anyhow::Result<()> {
+    let items: Vec<&Value> = apps.iter().chain(kustomizations).collect();
     match output {
         Some(Output::Json) => print!(
             "{}",
-            output::json(&json!({"apiVersion": "v1", "kind": "List", "items": apps}))
+            output::json(&json!({"apiVersion": "v1", "kind": "List", "items": items}))
         ),
         Some(Output::Yaml) => print!(
             "{}",
-            output::yaml(&json!({"apiVersion": "v1", "kind": "List", "items": apps}))
+            output::yaml(&json!({"apiVersion": "v1", "kind": "List", "items": items}))
         ),
         _ => {
             let rows: Vec<Vec<String>> = apps
@@ -435,9 +450,70 @@ fn print_list(apps: &[Value], output: Option<Output>) -> anyhow::Result<()> {
                 header.extend(["REPO", "PATH", "TARGET"]);
             }
             table(&mut std::io::stdout(), &header, &rows)?;
+            if !kustomizations.is_empty() {
+                println!();
+                print_kustomizations(kustomizations, output == Some(Output::Wide))?;
+            }
         }
     }
     Ok(())
+}
+
+fn print_kustomizations(kustomizations: &[Value], wide: bool) -> anyhow::Result<()> {
+    let (header, rows) = kustomization_table(kustomizations, wide);
+    table(&mut std::io::stdout(), &header, &rows)?;
+    Ok(())
+}
+
+/// Flux Kustomizations, in the columns `flux get kustomizations` shows plus their kind.
+fn kustomization_table(
+    kustomizations: &[Value],
+    wide: bool,
+) -> (Vec<&'static str>, Vec<Vec<String>>) {
+    let rows: Vec<Vec<String>> = kustomizations
+        .iter()
+        .map(|ks| {
+            let ready = ks
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == "Ready"))
+                .cloned()
+                .unwrap_or(Value::Null);
+            let mut row = vec![
+                format!(
+                    "{}/{}",
+                    str_at(ks, &["metadata", "namespace"]),
+                    str_at(ks, &["metadata", "name"])
+                ),
+                "Kustomization".to_string(),
+                str_at(ks, &["status", "lastAppliedRevision"]).to_string(),
+                if ks.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
+                    "True".to_string()
+                } else {
+                    "False".to_string()
+                },
+                str_at(&ready, &["status"]).to_string(),
+                str_at(&ready, &["message"]).to_string(),
+            ];
+            if wide {
+                row.insert(
+                    2,
+                    format!(
+                        "{}/{}",
+                        str_at(ks, &["spec", "sourceRef", "kind"]),
+                        str_at(ks, &["spec", "sourceRef", "name"])
+                    ),
+                );
+                row.insert(3, str_at(ks, &["spec", "path"]).to_string());
+            }
+            row
+        })
+        .collect();
+    let mut header = vec!["NAME", "KIND", "REVISION", "SUSPENDED", "READY", "MESSAGE"];
+    if wide {
+        header.splice(2..2, ["SOURCE", "PATH"]);
+    }
+    (header, rows)
 }
 
 fn project(app: &Value) -> String {
@@ -868,6 +944,33 @@ fn parse_resource(text: &str) -> anyhow::Result<Value> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kustomizations_are_listed_with_their_kind_and_ready_condition() {
+        let ks = json!({"metadata": {"namespace": "flux-system", "name": "podinfo"},
+            "spec": {"sourceRef": {"kind": "GitRepository", "name": "repo"}, "path": "./kustomize"},
+            "status": {"lastAppliedRevision": "main@sha1:abc",
+                "conditions": [{"type": "Ready", "status": "True", "message": "Applied revision: main@sha1:abc"}]}});
+        let (header, rows) = kustomization_table(std::slice::from_ref(&ks), false);
+        assert_eq!(
+            header,
+            ["NAME", "KIND", "REVISION", "SUSPENDED", "READY", "MESSAGE"]
+        );
+        assert_eq!(
+            rows[0],
+            [
+                "flux-system/podinfo",
+                "Kustomization",
+                "main@sha1:abc",
+                "False",
+                "True",
+                "Applied revision: main@sha1:abc"
+            ]
+        );
+        let (header, rows) = kustomization_table(&[ks], true);
+        assert_eq!(header[2..4], ["SOURCE", "PATH"]);
+        assert_eq!(rows[0][2..4], ["GitRepository/repo", "./kustomize"]);
+    }
 
     #[test]
     fn resources_parse_as_argo_cd_writes_them() {
