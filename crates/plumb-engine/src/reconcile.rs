@@ -839,6 +839,18 @@ pub(crate) async fn compare(
                 &format!("{key} is also part of application {owner}"),
             ));
         }
+        // Both worlds in one cluster: an object a Flux Kustomization manages is reported, not
+        // taken over.
+        if let Some(live) = &live
+            && let Some(flux) = flux_owner(live)
+        {
+            object.error = Some(format!(
+                "{}: {key} is managed by Flux Kustomization {flux}; plumb does not take it over",
+                object.manifest.origin
+            ));
+            object.live = Some(live.clone());
+            continue;
+        }
         object.live = live;
         let Some(live) = &object.live else { continue };
         let desired_hash = hash_value(&object.manifest.object) ^ rules_hash;
@@ -926,6 +938,17 @@ pub(crate) async fn compare(
         extra,
         warnings,
     })
+}
+
+/// `namespace/name` of the Flux Kustomization whose labels `live` carries, if any.
+fn flux_owner(live: &Value) -> Option<String> {
+    let labels = live.pointer("/metadata/labels")?;
+    let name = labels.get("kustomize.toolkit.fluxcd.io/name")?.as_str()?;
+    let namespace = labels
+        .get("kustomize.toolkit.fluxcd.io/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    Some(format!("{namespace}/{name}"))
 }
 
 /// Which live objects a reader needs.
