@@ -28,6 +28,7 @@ pub mod key;
 pub mod manifest;
 pub mod order;
 pub mod plan;
+pub mod project;
 pub mod semver;
 pub mod sync_options;
 pub mod tracking;

@@ -23,6 +23,7 @@ pub mod drift;
 pub mod flux;
 pub mod git;
 pub mod operation;
+mod project;
 pub mod queue;
 pub mod reconcile;
 pub mod sources;
@@ -108,6 +109,8 @@ pub(crate) struct Context {
     /// neither side changed.
     pub(crate) compare_cache: Mutex<HashMap<plumb_core::ObjectKey, (u64, String, bool)>>,
     last_refresh: Mutex<HashMap<AppId, Instant>>,
+    /// AppProjects by name, with when they were read (see [`project`]).
+    pub(crate) projects: Mutex<HashMap<String, (Instant, Option<Value>)>>,
     pub(crate) credentials: credentials::CredentialCache,
 }
 
@@ -198,6 +201,7 @@ impl Controller {
                 apps: RwLock::default(),
                 compare_cache: Mutex::default(),
                 last_refresh: Mutex::default(),
+                projects: Mutex::default(),
                 credentials: Default::default(),
             }),
         }

@@ -133,6 +133,18 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         write_status(context, &app, status, full_refresh).await;
         return Some(context.poll_delay());
     }
+    // The project's rules come before any fetch: a refused source is never even read.
+    let refusal = match crate::project::load(context, &spec).await {
+        Ok(project) => {
+            crate::project::refusal(&project, &app, &spec, &context.options.control_namespace)
+        }
+        Err(message) => Some(message),
+    };
+    if let Some(refusal) = refusal {
+        let status = error_status(&previous, "InvalidSpecError", &refusal);
+        write_status(context, &app, status, full_refresh).await;
+        return Some(crate::project::PROJECT_TTL.max(ERROR_BACKOFF.min(context.poll_delay())));
+    }
 
     let pending = app.get("operation").filter(|o| !o.is_null()).cloned();
     let pinned = pending.as_ref().and_then(operation::pinned_revision);
@@ -703,6 +715,7 @@ pub(crate) async fn compare(
     .map_err(|e| format!("render task failed: {e}"))??;
     let (source_type, manifests) = (rendered.0, &rendered.1);
 
+    let project = crate::project::load(context, spec).await?;
     let mut warnings = Vec::new();
     let ignore = plumb_core::ignore::IgnoreRules::compile(&spec.ignore_differences)
         .map_err(|error| format!("spec.ignoreDifferences: {error}"))?;
@@ -791,6 +804,22 @@ pub(crate) async fn compare(
                     metadata.remove("namespace");
                 }
                 _ => {}
+            }
+        }
+        if error.is_none()
+            && let Some(namespaced) = namespaced
+        {
+            let group = plumb_core::key::group_of(&api_version);
+            let namespace = namespaced
+                .then(|| str_at(&manifest.object, &["metadata", "namespace"]).to_string());
+            if let Some(refusal) =
+                crate::project::object_refusal(&project, spec, group, &kind, namespace.as_deref())
+            {
+                error = Some(format!(
+                    "{}: {kind} {:?}: {refusal}",
+                    manifest.origin,
+                    str_at(&manifest.object, &["metadata", "name"])
+                ));
             }
         }
         stamp(&mut manifest.object, instance);

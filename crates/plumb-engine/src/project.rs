@@ -1,0 +1,164 @@
+//! AppProject restrictions enforced at render and apply time.
+//!
+//! Projects are read from the control namespace through a short-lived cache (one read per
+//! project every [`PROJECT_TTL`], shared by all its applications), so a change to a project
+//! takes effect within that time without a request per reconcile.
+
+use crate::Context;
+use crate::sources::error_chain;
+use plumb_core::application::{API_VERSION, ApplicationSpec};
+use plumb_core::project::ProjectSpec;
+use serde_json::Value;
+use std::time::{Duration, Instant};
+
+/// How long a project read serves reconciles.
+pub(crate) const PROJECT_TTL: Duration = Duration::from_secs(2);
+
+/// The project an application uses, and what it restricts.
+#[derive(Debug, Clone)]
+pub(crate) struct Project {
+    /// Its name.
+    pub name: String,
+    /// Its restrictions.
+    pub spec: ProjectSpec,
+}
+
+/// The project named in `spec` (`default` when empty).
+///
+/// **Errors** (the message a condition shows): the project does not exist (except `default`,
+/// which permits everything until it is created), cannot be read, or its spec is malformed.
+pub(crate) async fn load(context: &Context, spec: &ApplicationSpec) -> Result<Project, String> {
+    let name = if spec.project.is_empty() {
+        "default".to_string()
+    } else {
+        spec.project.clone()
+    };
+    let cached = context
+        .projects
+        .lock()
+        .ok()
+        .and_then(|cache| cache.get(&name).cloned())
+        .filter(|(read, _)| read.elapsed() < PROJECT_TTL);
+    let object = match cached {
+        Some((_, object)) => object,
+        None => {
+            let namespace = &context.options.control_namespace;
+            let object = context
+                .cluster
+                .get(API_VERSION, "AppProject", namespace, &name)
+                .await
+                .map_err(|e| format!("cannot read AppProject {name}: {}", error_chain(&e)))?;
+            if let Ok(mut cache) = context.projects.lock() {
+                cache.insert(name.clone(), (Instant::now(), object.clone()));
+            }
+            object
+        }
+    };
+    let spec = match object {
+        Some(project) => ProjectSpec::of_project(&project)
+            .map_err(|e| format!("AppProject {name}: spec: {e}"))?,
+        None if name == "default" => permit_all(),
+        None => {
+            return Err(format!(
+                "Application referencing project {name} which does not exist"
+            ));
+        }
+    };
+    Ok(Project { name, spec })
+}
+
+/// The `default` project as Argo CD creates it.
+fn permit_all() -> ProjectSpec {
+    serde_json::from_value(serde_json::json!({"sourceRepos": ["*"],
+        "destinations": [{"server": "*", "name": "*", "namespace": "*"}],
+        "clusterResourceWhitelist": [{"group": "*", "kind": "*"}]}))
+    .unwrap_or_default()
+}
+
+/// Why the project refuses the application as a whole (source, destination, namespace of the
+/// Application), in Argo CD's words; `None` when it does not.
+pub(crate) fn refusal(
+    project: &Project,
+    app: &Value,
+    spec: &ApplicationSpec,
+    control_namespace: &str,
+) -> Option<String> {
+    let p = &project.name;
+    let app_namespace = plumb_core::key::str_at(app, &["metadata", "namespace"]);
+    let app_name = plumb_core::key::str_at(app, &["metadata", "name"]);
+    if !project
+        .spec
+        .permits_app_namespace(app_namespace, control_namespace)
+    {
+        return Some(format!(
+            "application '{app_name}' in namespace '{app_namespace}' is not permitted to use project '{p}' (spec.sourceNamespaces)"
+        ));
+    }
+    for source in spec.all_sources() {
+        if !project.spec.permits_source(&source.repo_url) {
+            return Some(format!(
+                "application repo {} is not permitted in project '{p}' (spec.sourceRepos)",
+                source.repo_url
+            ));
+        }
+    }
+    let destination = &spec.destination;
+    let (server, name) = destination_of(spec);
+    if !project
+        .spec
+        .permits_destination(&server, &name, &destination.namespace)
+    {
+        return Some(format!(
+            "application destination server '{server}' and namespace '{}' do not match any of the allowed destinations in project '{p}' (spec.destinations)",
+            destination.namespace
+        ));
+    }
+    None
+}
+
+/// (server, cluster name) of the destination, the in-cluster one filled in.
+pub(crate) fn destination_of(spec: &ApplicationSpec) -> (String, String) {
+    let destination = &spec.destination;
+    let in_cluster = destination.server.is_empty() && destination.name.is_empty()
+        || destination.server == plumb_core::application::IN_CLUSTER
+        || destination.name == "in-cluster";
+    if in_cluster {
+        (
+            plumb_core::application::IN_CLUSTER.to_string(),
+            "in-cluster".to_string(),
+        )
+    } else {
+        (destination.server.clone(), destination.name.clone())
+    }
+}
+
+/// Why the project refuses one object (its kind, or the namespace it goes to).
+pub(crate) fn object_refusal(
+    project: &Project,
+    spec: &ApplicationSpec,
+    group: &str,
+    kind: &str,
+    namespace: Option<&str>,
+) -> Option<String> {
+    let p = &project.name;
+    let shown_group = if group.is_empty() { "" } else { group };
+    if !project.spec.permits_kind(group, kind, namespace.is_some()) {
+        let list = if namespace.is_some() {
+            "namespaceResourceWhitelist/namespaceResourceBlacklist"
+        } else {
+            "clusterResourceWhitelist/clusterResourceBlacklist"
+        };
+        return Some(format!(
+            "resource {shown_group}:{kind} is not permitted in project {p} (spec.{list})"
+        ));
+    }
+    if let Some(namespace) = namespace {
+        let (server, name) = destination_of(spec);
+        if !project.spec.permits_destination(&server, &name, namespace) {
+            return Some(format!(
+                "namespace {namespace} is not permitted in project '{p}' (spec.destinations)"
+            ));
+        }
+    }
+    None
+}
