@@ -255,3 +255,51 @@ async fn terminating_a_running_sync_stops_it_and_deletes_the_running_hook() {
         "Failed"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_controller_resumes_the_running_sync_instead_of_repeating_it() {
+    // The PreSync hook never finishes (its image is never pulled): the sync is mid-way when
+    // the controller stops.
+    let mut h = Harness::start(&[
+        (
+            "app/pre.yaml",
+            &job("migrate", "PreSync", "example.com/fail-pull:1", ""),
+        ),
+        ("app/a.yaml", &cm("after-hook", "1")),
+    ])
+    .await;
+    h.create_app("web", "app", automated(false)).await;
+    let running = h
+        .wait_app("web", "the hook running", |a| {
+            results(a)
+                .iter()
+                .any(|r| str_at(r, &["hookPhase"]) == "Running")
+        })
+        .await;
+    let started = str_at(&running, &["status", "operationState", "startedAt"]).to_string();
+    h.stop_controller();
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    h.start_controller();
+    // Let the new controller look at it a few times.
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let app = h.app("web").await;
+    assert_eq!(
+        str_at(&app, &["status", "operationState", "phase"]),
+        "Running"
+    );
+    assert_eq!(
+        str_at(&app, &["status", "operationState", "startedAt"]),
+        started,
+        "the same operation goes on"
+    );
+    let jobs = h
+        .cluster
+        .list("batch/v1", "Job", "apps")
+        .await
+        .expect("jobs");
+    assert_eq!(jobs.len(), 1, "the hook was not created again: {jobs:?}");
+    assert!(
+        h.configmap("after-hook").await.is_none(),
+        "the Sync phase still waits for the hook"
+    );
+}
