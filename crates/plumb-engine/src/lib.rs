@@ -26,6 +26,7 @@ pub mod operation;
 mod project;
 pub mod queue;
 pub mod reconcile;
+mod rollback;
 pub mod sources;
 pub mod status;
 mod windows;

@@ -270,8 +270,12 @@ pub(crate) async fn run(
     )
     .await;
     let history_entry = (succeeded && !scope.dry_run).then(|| {
-        json!({"revision": revision, "deployedAt": now(), "deployStartedAt": state["startedAt"],
-            "source": comparison.source, "initiatedBy": operation.get("initiatedBy").cloned().unwrap_or(json!({}))})
+        let mut entry = json!({"revision": revision, "deployedAt": now(), "deployStartedAt": state["startedAt"],
+            "source": comparison.source, "initiatedBy": operation.get("initiatedBy").cloned().unwrap_or(json!({}))});
+        if let Some(reason) = crate::rollback::reason_of(operation) {
+            entry["reason"] = json!(reason);
+        }
+        entry
     });
     Outcome {
         state,

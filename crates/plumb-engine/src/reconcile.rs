@@ -183,8 +183,21 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     let mut clear_operation = false;
     let mut requeue = context.poll_delay();
     let prune_blocked = prune_guard(&spec, &comparison, &instance);
+    let rolled_back = !comparison.revision.revision.is_empty()
+        && str_at(&previous, &["rollback", "rolledBackFrom"]) == comparison.revision.revision;
     let operation_to_run = match pending {
         Some(op) => Some(op),
+        // A revision rolled back for its health is not synced again automatically.
+        None if rolled_back => {
+            comparison.warnings.push(condition(
+                "RolledBack",
+                &format!(
+                    "revision {} was rolled back because it left the application Degraded; a new commit (or a manual sync) deploys again",
+                    comparison.revision.revision
+                ),
+            ));
+            None
+        }
         None => match operation::automated(
             &spec,
             &comparison,
@@ -325,6 +338,47 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         health_json["message"] = json!(app_health.message);
     }
     status.insert("health".into(), health_json);
+    let mut rollback_operation = None;
+    match crate::rollback::timeout_of(&app) {
+        Ok(Some(timeout)) => {
+            let now_text = now();
+            let operation_active = operation_ran
+                || !clear_operation && app.get("operation").is_some_and(|o| !o.is_null());
+            let (state, operation) = crate::rollback::decide(
+                &crate::rollback::Observed {
+                    previous: previous.get("rollback"),
+                    health: app_health.status,
+                    synced,
+                    revision: &comparison.revision.revision,
+                    source: &serde_json::to_value(&comparison.source).unwrap_or_default(),
+                    operation_active,
+                    now: (&now_text, chrono::Utc::now().timestamp()),
+                },
+                timeout,
+            );
+            status.insert("rollback".into(), state);
+            if let Some(operation) = operation {
+                let reason = crate::rollback::reason_of(&operation)
+                    .unwrap_or("")
+                    .to_string();
+                operation::record_event(context, &app, "Warning", "RollbackStarted", &reason).await;
+                rollback_operation = Some(operation);
+                requeue = Duration::ZERO;
+            } else if !str_at(
+                status.get("rollback").unwrap_or(&Value::Null),
+                &["degradedSince"],
+            )
+            .is_empty()
+            {
+                // Look again when the timeout may have passed.
+                requeue = requeue.min(timeout.max(Duration::from_secs(1)));
+            }
+        }
+        Ok(None) => {}
+        Err(problem) => comparison
+            .warnings
+            .push(condition("InvalidSpecError", &problem)),
+    }
     status.insert(
         "resources".into(),
         Value::Array(resources.iter().map(ResourceStatus::to_json).collect()),
@@ -387,10 +441,18 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     let base = current.get("status").cloned().unwrap_or(Value::Null);
     let mut patch = json!({"status": merge_diff(&base, &Value::Object(status))});
     let changed = patch["status"].as_object().is_some_and(|m| !m.is_empty());
-    if changed || full_refresh || clear_operation || !refresh.is_empty() {
+    if changed
+        || full_refresh
+        || clear_operation
+        || !refresh.is_empty()
+        || rollback_operation.is_some()
+    {
         patch["status"]["reconciledAt"] = json!(now());
         if clear_operation {
             patch["operation"] = Value::Null;
+        }
+        if let Some(operation) = rollback_operation {
+            patch["operation"] = operation;
         }
         if !refresh.is_empty() {
             patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
