@@ -269,9 +269,127 @@ pub fn parse_duration(text: &str) -> Option<std::time::Duration> {
     std::time::Duration::try_from_secs_f64(total).ok()
 }
 
+/// Fields of an Application `spec` that neither plumb nor Argo CD knows (a typo such as
+/// `targetRevison`), as paths like `spec.source.targetRevison`; sorted.
+///
+/// Argo CD's CRD schema would drop them silently; plumb names them in a warning instead.
+pub fn unknown_spec_fields(spec: &Value) -> Vec<String> {
+    const SPEC: &[&str] = &[
+        "project",
+        "source",
+        "sources",
+        "destination",
+        "syncPolicy",
+        "ignoreDifferences",
+        "info",
+        "revisionHistoryLimit",
+        "dependsOn",
+    ];
+    const SOURCE: &[&str] = &[
+        "repoURL",
+        "targetRevision",
+        "path",
+        "chart",
+        "directory",
+        "kustomize",
+        "helm",
+        "plugin",
+        "ref",
+        "name",
+    ];
+    const DESTINATION: &[&str] = &["server", "name", "namespace"];
+    const SYNC_POLICY: &[&str] = &[
+        "automated",
+        "syncOptions",
+        "retry",
+        "managedNamespaceMetadata",
+    ];
+    const AUTOMATED: &[&str] = &["prune", "selfHeal", "allowEmpty", "enabled"];
+    const RETRY: &[&str] = &["limit", "backoff", "refresh"];
+    const BACKOFF: &[&str] = &["duration", "factor", "maxDuration"];
+    const DIRECTORY: &[&str] = &["recurse", "include", "exclude", "jsonnet"];
+    fn check(value: Option<&Value>, path: &str, known: &[&str], out: &mut Vec<String>) {
+        if let Some(map) = value.and_then(Value::as_object) {
+            out.extend(
+                map.keys()
+                    .filter(|k| !known.contains(&k.as_str()))
+                    .map(|k| format!("{path}.{k}")),
+            );
+        }
+    }
+    let mut unknown = Vec::new();
+    check(Some(spec), "spec", SPEC, &mut unknown);
+    let mut sources: Vec<(String, &Value)> = Vec::new();
+    if let Some(source) = spec.get("source") {
+        sources.push(("spec.source".into(), source));
+    }
+    if let Some(list) = spec.get("sources").and_then(Value::as_array) {
+        sources.extend(
+            list.iter()
+                .enumerate()
+                .map(|(i, s)| (format!("spec.sources[{i}]"), s)),
+        );
+    }
+    for (path, source) in sources {
+        check(Some(source), &path, SOURCE, &mut unknown);
+        check(
+            source.get("directory"),
+            &format!("{path}.directory"),
+            DIRECTORY,
+            &mut unknown,
+        );
+    }
+    check(
+        spec.get("destination"),
+        "spec.destination",
+        DESTINATION,
+        &mut unknown,
+    );
+    let policy = spec.get("syncPolicy");
+    check(policy, "spec.syncPolicy", SYNC_POLICY, &mut unknown);
+    let automated = policy.and_then(|p| p.get("automated"));
+    check(
+        automated,
+        "spec.syncPolicy.automated",
+        AUTOMATED,
+        &mut unknown,
+    );
+    let retry = policy.and_then(|p| p.get("retry"));
+    check(retry, "spec.syncPolicy.retry", RETRY, &mut unknown);
+    let backoff = retry.and_then(|r| r.get("backoff"));
+    check(
+        backoff,
+        "spec.syncPolicy.retry.backoff",
+        BACKOFF,
+        &mut unknown,
+    );
+    unknown.sort();
+    unknown
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn unknown_spec_fields_are_named_by_path() {
+        let spec = serde_json::json!({"project": "default", "sourc": {},
+            "source": {"repoURL": "x", "targetRevison": "main", "directory": {"recursive": true}},
+            "destination": {"server": "x", "namepsace": "a"},
+            "syncPolicy": {"automated": {"prune": true, "selfheal": true}, "retry": {"backoff": {"factr": 2}}}});
+        assert_eq!(
+            unknown_spec_fields(&spec),
+            [
+                "spec.destination.namepsace",
+                "spec.sourc",
+                "spec.source.directory.recursive",
+                "spec.source.targetRevison",
+                "spec.syncPolicy.automated.selfheal",
+                "spec.syncPolicy.retry.backoff.factr",
+            ]
+        );
+        assert!(unknown_spec_fields(&serde_json::json!({"source": {"repoURL": "x"}})).is_empty());
+    }
     use serde_json::json;
 
     #[test]

@@ -779,6 +779,14 @@ pub(crate) async fn compare(
 
     let project = crate::project::load(context, spec).await?;
     let mut warnings = Vec::new();
+    let unknown =
+        plumb_core::application::unknown_spec_fields(app.get("spec").unwrap_or(&Value::Null));
+    if !unknown.is_empty() {
+        warnings.push(condition(
+            "UnknownFieldsWarning",
+            &format!("fields not known, ignored: {}", unknown.join(", ")),
+        ));
+    }
     let ignore = plumb_core::ignore::IgnoreRules::compile(&spec.ignore_differences)
         .map_err(|error| format!("spec.ignoreDifferences: {error}"))?;
     let rules_hash =
@@ -883,6 +891,19 @@ pub(crate) async fn compare(
                     str_at(&manifest.object, &["metadata", "name"])
                 ));
             }
+        }
+        // An app-of-apps that renders its own Application would rewrite itself on every sync.
+        if kind == "Application"
+            && plumb_core::key::group_of(&api_version) == "argoproj.io"
+            && str_at(&manifest.object, &["metadata", "name"]) == str_at(app, &["metadata", "name"])
+            && str_at(&manifest.object, &["metadata", "namespace"])
+                == str_at(app, &["metadata", "namespace"])
+        {
+            error = Some(format!(
+                "{}: Application {:?} renders itself; an application cannot manage its own definition",
+                manifest.origin,
+                str_at(app, &["metadata", "name"])
+            ));
         }
         stamp(&mut manifest.object, instance);
         if plumb_core::hooks::is_hook(&manifest.object) {

@@ -151,3 +151,39 @@ async fn invalid_spec_field() {
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_app_of_apps_that_renders_itself() {
+    let own = "apiVersion: argoproj.io/v1alpha1\nkind: Application\nmetadata:\n  name: bad\n  namespace: argocd\nspec:\n  source:\n    repoURL: x\n    path: app\n  destination:\n    server: https://kubernetes.default.svc\n";
+    assert_refused(
+        &[
+            ("app/self.yaml", own),
+            ("app/cm.yaml", &cm("beside-self", "1")),
+        ],
+        &["app/self.yaml", "renders itself"],
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_spec_fields_are_named_in_a_warning() {
+    let h = Harness::start(&[("app/cm.yaml", &cm("typo", "1"))]).await;
+    h.apply(json!({
+        "apiVersion": plumb_core::application::API_VERSION, "kind": "Application",
+        "metadata": {"name": "typo", "namespace": "argocd"},
+        "spec": {"project": "default",
+            "source": {"repoURL": h.url(), "targetRevision": "main", "path": "app", "recursive": true},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "apps"},
+            "syncPolicy": {"automated": {"prune": true, "selfheal": true}}}
+    }))
+    .await;
+    let message = h.condition("typo", "UnknownFieldsWarning").await;
+    assert!(
+        message.contains("spec.source.recursive")
+            && message.contains("spec.syncPolicy.automated.selfheal"),
+        "{message}"
+    );
+    // A warning only: the rest of the spec is acted on.
+    let revision = common::git(&h.repo, &["rev-parse", "HEAD"]);
+    h.wait_synced("typo", &revision).await;
+}
