@@ -514,10 +514,11 @@ async fn apply_task(
     context: &Arc<Context>,
     task: &SyncTask,
     app_options: &SyncOptions,
+    operation: &Value,
 ) -> Result<Value, String> {
     let object_options = SyncOptions::of_object(&task.manifest.object);
     let replace = app_options.replace || object_options.replace;
-    let force = app_options.force || object_options.force;
+    let force = app_options.force || object_options.force || forced(operation);
     let validation = if app_options.validate_disabled || object_options.validate_disabled {
         Validation::Ignore
     } else {
@@ -549,6 +550,17 @@ async fn apply_task(
         }
         result => result.map_err(|e| error_chain(&e)),
     }
+}
+
+/// Whether the operation asks for force (`plumb app sync --force`, Argo CD's
+/// `syncStrategy.apply.force` or `syncStrategy.hook.force`): every object as with `Force=true`.
+pub(crate) fn forced(operation: &Value) -> bool {
+    [
+        "/sync/syncStrategy/apply/force",
+        "/sync/syncStrategy/hook/force",
+    ]
+    .iter()
+    .any(|path| operation.pointer(path).and_then(Value::as_bool) == Some(true))
 }
 
 /// Deletes `task`'s object if it exists and waits (briefly) until it is gone.
@@ -702,7 +714,7 @@ async fn execute(
                         (context.cluster.apply(&task.manifest.object, &options).await)
                             .map_err(|e| error_chain(&e))
                     } else {
-                        apply_task(context, task, &app_options).await
+                        apply_task(context, task, &app_options, operation).await
                     };
                     let result = match applied {
                         Ok(_) if scope.dry_run => {

@@ -1008,7 +1008,9 @@ pub(crate) async fn compare(
             // Force=true: a change the server refuses (an immutable field) is made by deleting
             // and creating the object, so the refusal only means "out of sync".
             Err(plumb_kube::Error::Api { code: 422, .. })
-                if app_options.force || SyncOptions::of_object(&object.manifest.object).force =>
+                if app_options.force
+                    || SyncOptions::of_object(&object.manifest.object).force
+                    || app.get("operation").is_some_and(operation::forced) =>
             {
                 object.in_sync = false;
             }

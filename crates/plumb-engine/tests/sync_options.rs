@@ -133,3 +133,38 @@ async fn skip_dry_run_on_missing_resource_applies_the_rest_instead_of_refusing()
         .await;
     assert!(h.configmap("beside-widget").await.is_some(), "{app}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forced_sync_recreates_what_the_server_refuses_to_change() {
+    let h = Harness::start(&[("app/cm.yaml", &immutable_cm("frozen", "1", ""))]).await;
+    h.create_app("web", "app", Value::Null).await;
+    let request = |h: &Harness, sync: Value| {
+        let cluster = h.cluster.clone();
+        async move {
+            cluster
+                .merge_patch(
+                    plumb_core::application::API_VERSION,
+                    "Application",
+                    "argocd",
+                    "web",
+                    &json!({"operation": {"sync": sync, "initiatedBy": {"username": "test"}}}),
+                )
+                .await
+                .expect("request a sync");
+        }
+    };
+    request(&h, json!({})).await;
+    let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
+    h.wait_synced("web", &first).await;
+    let second = h.commit(
+        &[("app/cm.yaml", &immutable_cm("frozen", "2", ""))],
+        "change",
+    );
+    h.refresh("web").await;
+    h.condition("web", "ComparisonError").await;
+    // As `plumb app sync --force` asks.
+    request(&h, json!({"syncStrategy": {"apply": {"force": true}}})).await;
+    h.wait_synced("web", &second).await;
+    let live = h.configmap("frozen").await.expect("exists");
+    assert_eq!(str_at(&live, &["data", "value"]), "2");
+}

@@ -166,6 +166,10 @@ pub struct AppSyncArgs {
     /// pruned, no hook runs).
     #[arg(long)]
     pub dry_run: bool,
+    /// Delete and create again any object whose change the server refuses (an immutable
+    /// field), as the sync option `Force=true` does for one object.
+    #[arg(long)]
+    pub force: bool,
     /// Return without waiting for the result.
     #[arg(long)]
     pub r#async: bool,

@@ -67,6 +67,9 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             if args.dry_run {
                 sync["dryRun"] = json!(true);
             }
+            if args.force {
+                sync["syncStrategy"] = json!({"apply": {"force": true}});
+            }
             request_operation(&cluster, &app, sync).await?;
             if args.r#async {
                 println!("sync of {} requested", args.name);
