@@ -630,7 +630,8 @@ fn builtin_cells(kind: &str, o: &Value) -> Vec<Value> {
     }
 }
 
-/// A simple JSONPath subset (`.a.b`, `.a[0].b`, `.a[*].b`) for CRD printer columns.
+/// The JSONPath subset CRD printer columns use: `.a.b`, `.a[0].b`, `.a[*].b` and filters
+/// such as `.status.conditions[?(@.type=="Ready")].status` (`==` and `!=` on one field).
 fn json_path(obj: &Value, path: &str) -> Vec<Value> {
     let mut cur = vec![obj.clone()];
     let cleaned = path
@@ -638,9 +639,9 @@ fn json_path(obj: &Value, path: &str) -> Vec<Value> {
         .trim_start_matches('{')
         .trim_end_matches('}')
         .trim_start_matches('$');
-    for seg in cleaned.split('.').filter(|s| !s.is_empty()) {
+    for seg in path_segments(cleaned) {
         let (field, idx) = match seg.split_once('[') {
-            Some((f, rest)) => (f, Some(rest.trim_end_matches(']'))),
+            Some((f, rest)) => (f, Some(rest.strip_suffix(']').unwrap_or(rest))),
             None => (seg, None),
         };
         let mut next = vec![];
@@ -655,6 +656,13 @@ fn json_path(obj: &Value, path: &str) -> Vec<Value> {
             match idx {
                 None => next.push(x),
                 Some("*") => next.extend(x.as_array().cloned().unwrap_or_default()),
+                Some(filter) if filter.starts_with('?') => next.extend(
+                    x.as_array()
+                        .into_iter()
+                        .flatten()
+                        .filter(|item| filter_matches(filter, item))
+                        .cloned(),
+                ),
                 Some(i) => {
                     if let (Ok(i), Some(a)) = (i.parse::<usize>(), x.as_array())
                         && let Some(item) = a.get(i)
@@ -667,6 +675,84 @@ fn json_path(obj: &Value, path: &str) -> Vec<Value> {
         cur = next;
     }
     cur
+}
+
+/// Splits a path at the dots outside `[...]`.
+fn path_segments(path: &str) -> Vec<&str> {
+    let (mut segments, mut depth, mut start) = (Vec::new(), 0usize, 0);
+    for (i, c) in path.char_indices() {
+        match c {
+            '[' => depth += 1,
+            ']' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 => {
+                if i > start {
+                    segments.push(&path[start..i]);
+                }
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    if start < path.len() {
+        segments.push(&path[start..]);
+    }
+    segments
+}
+
+/// Whether `item` passes `?(@.field=="value")` (or `!=`); anything else matches nothing.
+fn filter_matches(filter: &str, item: &Value) -> bool {
+    let inner = filter
+        .trim_start_matches('?')
+        .trim()
+        .trim_start_matches('(')
+        .trim_end_matches(')');
+    let (left, right, equal) = match (inner.split_once("!="), inner.split_once("==")) {
+        (Some((l, r)), _) => (l, r, false),
+        (None, Some((l, r))) => (l, r, true),
+        _ => return false,
+    };
+    let Some(field) = left.trim().strip_prefix("@.") else {
+        return false;
+    };
+    let wanted = right
+        .trim()
+        .trim_matches(|c| c == '"' || c == '\'' || c == '\\');
+    let actual = match item.get(field) {
+        Some(Value::String(s)) => s.clone(),
+        Some(other) => other.to_string(),
+        None => return !equal,
+    };
+    (actual == wanted) == equal
+}
+
+#[cfg(test)]
+mod json_path_tests {
+    use super::*;
+
+    #[test]
+    fn filters_pick_the_matching_condition() {
+        let o = json!({"status": {"conditions": [
+            {"type": "Reconciling", "status": "False"},
+            {"type": "Ready", "status": "True", "message": "Applied revision: main@sha1:abc"}]}});
+        assert_eq!(
+            json_path(&o, r#".status.conditions[?(@.type=="Ready")].status"#),
+            vec![json!("True")]
+        );
+        assert_eq!(
+            json_path(&o, ".status.conditions[?(@.type=='Ready')].message"),
+            vec![json!("Applied revision: main@sha1:abc")]
+        );
+        assert_eq!(
+            json_path(&o, r#".status.conditions[?(@.type!="Ready")].type"#),
+            vec![json!("Reconciling")]
+        );
+        assert!(json_path(&o, ".status.conditions[?(@.type=\"Missing\")].status").is_empty());
+        assert_eq!(
+            json_path(&o, ".status.conditions[1].type"),
+            vec![json!("Ready")]
+        );
+        assert!(json_path(&o, ".status.conditions[?garbage]").is_empty());
+    }
 }
 
 fn custom_columns(rt: &ResourceType) -> Vec<Value> {
