@@ -278,6 +278,87 @@ impl IgnoreRules {
     }
 }
 
+impl IgnoreRules {
+    /// Argo CD's `RespectIgnoreDifferences=true`: what to apply is `desired` with every ignored
+    /// part taken from `live` instead, so a sync never changes what is ignored.
+    pub fn respect(&self, live: &Value, desired: &Value) -> Value {
+        let key = ObjectKey::of(desired);
+        if !self.applies_to(&key) {
+            return desired.clone();
+        }
+        let mut live_kept = live.clone();
+        let mut desired_kept = desired.clone();
+        let _ = self.normalize(Some(&mut live_kept), None);
+        let _ = self.normalize(None, Some(&mut desired_kept));
+        let ignored = removed_part(live, &live_kept);
+        if let Some(ignored) = ignored {
+            overlay(&mut desired_kept, &ignored);
+        }
+        desired_kept
+    }
+}
+
+/// What `before` has that `after` (the same document with parts deleted) lacks; `None` when
+/// nothing. Arrays of equal length are compared element by element (`null` where an element
+/// lost nothing); an array that changed length is taken whole.
+fn removed_part(before: &Value, after: &Value) -> Option<Value> {
+    match (before, after) {
+        (Value::Object(b), Value::Object(a)) => {
+            let mut part = serde_json::Map::new();
+            for (k, bv) in b {
+                match a.get(k) {
+                    None => {
+                        part.insert(k.clone(), bv.clone());
+                    }
+                    Some(av) => {
+                        if let Some(sub) = removed_part(bv, av) {
+                            part.insert(k.clone(), sub);
+                        }
+                    }
+                }
+            }
+            (!part.is_empty()).then_some(Value::Object(part))
+        }
+        (Value::Array(b), Value::Array(a)) if b.len() == a.len() => {
+            let items: Vec<Value> = b
+                .iter()
+                .zip(a)
+                .map(|(bv, av)| removed_part(bv, av).unwrap_or(Value::Null))
+                .collect();
+            items
+                .iter()
+                .any(|v| !v.is_null())
+                .then_some(Value::Array(items))
+        }
+        (b, a) if b == a => None,
+        (b, _) => Some(b.clone()),
+    }
+}
+
+/// Lays `part` (from [`removed_part`]) over `target`.
+fn overlay(target: &mut Value, part: &Value) {
+    match (target, part) {
+        (Value::Object(t), Value::Object(p)) => {
+            for (k, pv) in p {
+                match t.get_mut(k) {
+                    Some(tv) if tv.is_object() || tv.is_array() => overlay(tv, pv),
+                    _ => {
+                        t.insert(k.clone(), pv.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(t), Value::Array(p)) if t.len() == p.len() => {
+            for (tv, pv) in t.iter_mut().zip(p) {
+                if !pv.is_null() {
+                    overlay(tv, pv);
+                }
+            }
+        }
+        (target, part) => *target = part.clone(),
+    }
+}
+
 impl Rule {
     fn matches(&self, key: &ObjectKey) -> bool {
         self.group.is_match(&key.group)

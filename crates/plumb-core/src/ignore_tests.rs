@@ -281,3 +281,32 @@ fn malformed_managed_fields_are_reported() {
         problems[1]
     );
 }
+
+#[test]
+fn respect_keeps_the_live_value_of_ignored_fields() {
+    let rules = IgnoreRules::compile(&[serde_json::from_value(serde_json::json!({
+        "group": "apps", "kind": "Deployment",
+        "jsonPointers": ["/spec/replicas", "/spec/template/spec/containers/0/image"]}))
+    .unwrap()])
+    .unwrap();
+    let live = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "apps"},
+        "spec": {"replicas": 5, "template": {"spec": {"containers": [{"name": "a", "image": "live:2"}]}}}});
+    let desired = serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "apps", "labels": {"x": "y"}},
+        "spec": {"replicas": 1, "template": {"spec": {"containers": [{"name": "a", "image": "git:1"}]}}}});
+    let applied = rules.respect(&live, &desired);
+    assert_eq!(applied["spec"]["replicas"], 5);
+    assert_eq!(
+        applied["spec"]["template"]["spec"]["containers"][0]["image"],
+        "live:2"
+    );
+    assert_eq!(
+        applied["metadata"]["labels"]["x"], "y",
+        "the rest comes from Git"
+    );
+    // Another kind: untouched.
+    let cm =
+        serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
+    assert_eq!(rules.respect(&live, &cm), cm);
+}

@@ -513,9 +513,10 @@ fn prune_result(
 async fn apply_task(
     context: &Arc<Context>,
     task: &SyncTask,
-    app_options: &SyncOptions,
+    spec: &ApplicationSpec,
     operation: &Value,
 ) -> Result<Value, String> {
+    let app_options = spec.sync_options();
     let object_options = SyncOptions::of_object(&task.manifest.object);
     let replace = app_options.replace || object_options.replace;
     let force = app_options.force || object_options.force || forced(operation);
@@ -524,7 +525,21 @@ async fn apply_task(
     } else {
         Validation::ServerDefault
     };
-    let object = &task.manifest.object;
+    // RespectIgnoreDifferences: what ignoreDifferences hides keeps its live value.
+    let respected = if app_options.respect_ignore_differences && !spec.ignore_differences.is_empty()
+    {
+        let rules = plumb_core::ignore::IgnoreRules::compile(&spec.ignore_differences)
+            .map_err(|e| format!("spec.ignoreDifferences: {e}"))?;
+        let api_version = str_at(&task.manifest.object, &["apiVersion"]);
+        match crate::reconcile::live_object(context, api_version, &task.key, Wanted::Any).await {
+            Ok(Some(live)) => Some(rules.respect(&live, &task.manifest.object)),
+            Ok(None) | Err(plumb_kube::Error::UnknownKind { .. }) => None,
+            Err(error) => return Err(error_chain(&error)),
+        }
+    } else {
+        None
+    };
+    let object = respected.as_ref().unwrap_or(&task.manifest.object);
     let apply = || async {
         if replace {
             context.cluster.replace(object).await
@@ -714,7 +729,7 @@ async fn execute(
                         (context.cluster.apply(&task.manifest.object, &options).await)
                             .map_err(|e| error_chain(&e))
                     } else {
-                        apply_task(context, task, &app_options, operation).await
+                        apply_task(context, task, spec, operation).await
                     };
                     let result = match applied {
                         Ok(_) if scope.dry_run => {

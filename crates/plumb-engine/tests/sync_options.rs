@@ -168,3 +168,43 @@ async fn a_forced_sync_recreates_what_the_server_refuses_to_change() {
     let live = h.configmap("frozen").await.expect("exists");
     assert_eq!(str_at(&live, &["data", "value"]), "2");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn respect_ignore_differences_keeps_ignored_fields_as_they_are_live() {
+    let cm = |value: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: tuned\ndata:\n  value: \"{value}\"\n  tuned: \"from-git\"\n"
+        )
+    };
+    let h = Harness::start(&[("app/cm.yaml", &cm("1"))]).await;
+    h.apply(json!({
+        "apiVersion": plumb_core::application::API_VERSION, "kind": "Application",
+        "metadata": {"name": "web", "namespace": "argocd"},
+        "spec": {"project": "default",
+            "source": {"repoURL": h.url(), "targetRevision": "main", "path": "app"},
+            "destination": {"server": "https://kubernetes.default.svc", "namespace": "apps"},
+            "ignoreDifferences": [{"kind": "ConfigMap", "jsonPointers": ["/data/tuned"]}],
+            "syncPolicy": {"automated": {"prune": true},
+                "syncOptions": ["RespectIgnoreDifferences=true"]}}
+    }))
+    .await;
+    let first = common::git(&h.repo, &["rev-parse", "HEAD"]);
+    h.wait_synced("web", &first).await;
+    // Tuned by hand (an autoscaler, an operator...): ignored, so still Synced.
+    h.cluster
+        .merge_patch(
+            "v1",
+            "ConfigMap",
+            "apps",
+            "tuned",
+            &json!({"data": {"tuned": "by-hand"}}),
+        )
+        .await
+        .expect("tune");
+    let second = h.commit(&[("app/cm.yaml", &cm("2"))], "change value");
+    h.refresh("web").await;
+    h.wait_synced("web", &second).await;
+    let live = h.configmap("tuned").await.expect("exists");
+    assert_eq!(str_at(&live, &["data", "value"]), "2");
+    assert_eq!(str_at(&live, &["data", "tuned"]), "by-hand", "{live}");
+}
