@@ -2,19 +2,32 @@
 
 use crate::sources::{Freshness, Resolved, SourceError, Sources};
 use plumb_source::{Credentials, FetchPolicy, Repositories, Revision};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Instant;
 
 /// Git repositories cached under one directory; one fetch per repository serves every
 /// application that uses it.
 pub struct GitSources {
     repositories: Repositories,
+    /// The chart repository client, made on first use.
+    charts: Mutex<Option<std::sync::Arc<plumb_source::helm::HelmRepositories>>>,
+    cache_dir: PathBuf,
+    /// (repo, chart, constraint) → when resolved, version, directory.
+    resolved_charts: ChartCache,
 }
+
+type ChartCache = Mutex<HashMap<(String, String, String), (Instant, String, PathBuf)>>;
 
 impl GitSources {
     /// Opens (or creates) the cache in `cache_dir`.
     pub fn new(cache_dir: &Path) -> Result<GitSources, plumb_source::Error> {
         Ok(GitSources {
             repositories: Repositories::new(plumb_source::Options::new(cache_dir))?,
+            charts: Mutex::default(),
+            cache_dir: cache_dir.to_path_buf(),
+            resolved_charts: Mutex::default(),
         })
     }
 
@@ -68,6 +81,56 @@ impl Sources for GitSources {
             Freshness::Within(age) => FetchPolicy::IfOlderThan(age),
         };
         Ok(self.repositories.tags(url, credentials, policy)?)
+    }
+
+    fn chart(
+        &self,
+        url: &str,
+        chart: &str,
+        constraint: &str,
+        credentials: &Credentials,
+        freshness: Freshness,
+    ) -> Result<(String, PathBuf), SourceError> {
+        let key = (url.to_string(), chart.to_string(), constraint.to_string());
+        if let Freshness::Within(age) = freshness
+            && let Some((at, version, dir)) = self
+                .resolved_charts
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&key).cloned())
+            && at.elapsed() < age
+        {
+            return Ok((version, dir));
+        }
+        let auth = match credentials {
+            Credentials::Basic { username, password } => Some(plumb_source::helm::HelmAuth {
+                username: username.clone(),
+                password: password.clone(),
+            }),
+            _ => None,
+        };
+        let client = {
+            let mut charts = self
+                .charts
+                .lock()
+                .map_err(|_| "chart client lock poisoned")?;
+            match charts.as_ref() {
+                Some(client) => client.clone(),
+                None => {
+                    let client = std::sync::Arc::new(plumb_source::helm::HelmRepositories::new(
+                        &self.cache_dir,
+                        Default::default(),
+                    )?);
+                    *charts = Some(client.clone());
+                    client
+                }
+            }
+        };
+        let (version, dir) = client.chart(url, chart, constraint, auth.as_ref())?;
+        if let Ok(mut cache) = self.resolved_charts.lock() {
+            cache.insert(key, (Instant::now(), version.clone(), dir.clone()));
+        }
+        Ok((version, dir))
     }
 
     fn snapshot(&self, url: &str, resolved: &Resolved) -> Result<PathBuf, SourceError> {

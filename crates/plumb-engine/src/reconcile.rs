@@ -531,8 +531,14 @@ fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
     if sources[0].repo_url.is_empty() {
         return Some("spec.source.repoURL: must be set".into());
     }
-    if !sources[0].chart.is_empty() {
-        return Some("spec.source.chart: Helm repository sources are not supported yet".into());
+    if !sources[0].chart.is_empty() && !sources[0].repo_url.contains("://") {
+        return Some(format!(
+            "spec.source.repoURL {:?}: OCI Helm charts are not supported yet; a chart needs an http(s):// chart repository",
+            sources[0].repo_url
+        ));
+    }
+    if !sources[0].chart.is_empty() && sources[0].repo_url.starts_with("oci://") {
+        return Some("spec.source.repoURL: OCI Helm charts (oci://) are not supported yet".into());
     }
     let destination = &spec.destination;
     let in_cluster = destination.server.is_empty()
@@ -794,12 +800,37 @@ pub(crate) async fn compare(
         kube_version: None,
     };
     let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let revision = sources
-            .resolve(&url, &target_owned, &credentials, freshness)
-            .map_err(|e| error_chain(e.as_ref()))?;
-        let root = sources
-            .snapshot(&url, &revision)
-            .map_err(|e| error_chain(e.as_ref()))?;
+        let (revision, root) = if source_clone.chart.is_empty() {
+            let revision = sources
+                .resolve(&url, &target_owned, &credentials, freshness)
+                .map_err(|e| error_chain(e.as_ref()))?;
+            let root = sources
+                .snapshot(&url, &revision)
+                .map_err(|e| error_chain(e.as_ref()))?;
+            (revision, root)
+        } else {
+            // A chart from a Helm repository: the revision is the chart version, as Argo CD
+            // reports it, and the chart is rendered from its unpacked directory.
+            let (version, root) = sources
+                .chart(
+                    &url,
+                    &source_clone.chart,
+                    &target_owned,
+                    &credentials,
+                    freshness,
+                )
+                .map_err(|e| error_chain(e.as_ref()))?;
+            let revision = Resolved {
+                revision: version,
+                message: String::new(),
+                author: String::new(),
+            };
+            (revision, root)
+        };
+        let mut source_clone = source_clone;
+        if !source_clone.chart.is_empty() {
+            source_clone.path = source_clone.chart.clone();
+        }
         let rendered = context_for_render.renders.render(
             &revision.revision,
             &root,

@@ -59,6 +59,20 @@ pub trait Sources: Send + Sync + 'static {
         let _ = (url, credentials, freshness);
         Err("this source cannot list tags".into())
     }
+    /// Resolves Helm chart `chart` of the chart repository at `url` to the highest version
+    /// matching `constraint` (Helm's syntax) and returns (version, a directory holding the
+    /// unpacked chart as `<dir>/<chart>/`). Sources without chart repositories say so.
+    fn chart(
+        &self,
+        url: &str,
+        chart: &str,
+        constraint: &str,
+        credentials: &plumb_source::Credentials,
+        freshness: Freshness,
+    ) -> Result<(String, PathBuf), SourceError> {
+        let _ = (url, chart, constraint, credentials, freshness);
+        Err("this source cannot fetch Helm charts".into())
+    }
 }
 
 /// Rendered manifests of one source at one revision.
