@@ -4,7 +4,7 @@ use crate::sources::{Freshness, Resolved, SourceError, Sources};
 use plumb_source::{Credentials, FetchPolicy, Repositories, Revision};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 /// Git repositories cached under one directory; one fetch per repository serves every
@@ -12,7 +12,7 @@ use std::time::Instant;
 pub struct GitSources {
     repositories: Repositories,
     /// The chart repository client, made on first use.
-    charts: Mutex<Option<std::sync::Arc<plumb_source::helm::HelmRepositories>>>,
+    charts: Mutex<Option<Arc<plumb_source::helm::HelmRepositories>>>,
     cache_dir: PathBuf,
     /// (repo, chart, constraint) → when resolved, version, directory.
     resolved_charts: ChartCache,
@@ -45,6 +45,36 @@ fn revision_of(resolved: &Resolved) -> Revision {
         author_name: resolved.author.clone(),
         author_email: String::new(),
         author_time: 0,
+    }
+}
+
+/// Basic credentials for a chart repository (the only kind chart repositories take).
+fn helm_auth(credentials: &Credentials) -> Option<plumb_source::helm::HelmAuth> {
+    match credentials {
+        Credentials::Basic { username, password } => Some(plumb_source::helm::HelmAuth {
+            username: username.clone(),
+            password: password.clone(),
+        }),
+        _ => None,
+    }
+}
+
+impl GitSources {
+    /// The chart repository client, made on first use.
+    fn chart_client(&self) -> Result<Arc<plumb_source::helm::HelmRepositories>, SourceError> {
+        let mut charts = self
+            .charts
+            .lock()
+            .map_err(|_| "chart client lock poisoned")?;
+        if let Some(client) = charts.as_ref() {
+            return Ok(client.clone());
+        }
+        let client = Arc::new(plumb_source::helm::HelmRepositories::new(
+            &self.cache_dir,
+            Default::default(),
+        )?);
+        *charts = Some(client.clone());
+        Ok(client)
     }
 }
 
@@ -102,35 +132,23 @@ impl Sources for GitSources {
         {
             return Ok((version, dir));
         }
-        let auth = match credentials {
-            Credentials::Basic { username, password } => Some(plumb_source::helm::HelmAuth {
-                username: username.clone(),
-                password: password.clone(),
-            }),
-            _ => None,
-        };
-        let client = {
-            let mut charts = self
-                .charts
-                .lock()
-                .map_err(|_| "chart client lock poisoned")?;
-            match charts.as_ref() {
-                Some(client) => client.clone(),
-                None => {
-                    let client = std::sync::Arc::new(plumb_source::helm::HelmRepositories::new(
-                        &self.cache_dir,
-                        Default::default(),
-                    )?);
-                    *charts = Some(client.clone());
-                    client
-                }
-            }
-        };
-        let (version, dir) = client.chart(url, chart, constraint, auth.as_ref())?;
+        let (version, dir) =
+            self.chart_client()?
+                .chart(url, chart, constraint, helm_auth(credentials).as_ref())?;
         if let Ok(mut cache) = self.resolved_charts.lock() {
             cache.insert(key, (Instant::now(), version.clone(), dir.clone()));
         }
         Ok((version, dir))
+    }
+
+    fn chart_index(
+        &self,
+        url: &str,
+        credentials: &Credentials,
+    ) -> Result<(String, u64), SourceError> {
+        Ok(self
+            .chart_client()?
+            .index_digest(url, helm_auth(credentials).as_ref())?)
     }
 
     fn snapshot(&self, url: &str, resolved: &Resolved) -> Result<PathBuf, SourceError> {

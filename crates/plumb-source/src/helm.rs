@@ -401,6 +401,31 @@ impl HelmRepositories {
     }
 }
 
+impl HelmRepositories {
+    /// Fetches the repository's index and checks it parses: the sha256 digest of the index
+    /// (Flux's artifact revision of a `HelmRepository`, `sha256:<hex>`) and its size.
+    ///
+    /// **Errors**: the index cannot be fetched, is too large, or is not a chart index.
+    pub fn index_digest(
+        &self,
+        repo: &str,
+        auth: Option<&HelmAuth>,
+    ) -> Result<(String, u64), HelmError> {
+        let index_url = format!("{}/index.yaml", repo.trim_end_matches('/'));
+        let index = self.get(&index_url, auth, self.limits.max_index_bytes)?;
+        let text = String::from_utf8_lossy(&index);
+        // Parsing for a chart name no entry has checks the whole index's shape cheaply.
+        chart_versions(&text, "\u{0}").map_err(|message| HelmError::Index {
+            url: index_url.clone(),
+            message,
+        })?;
+        Ok((
+            format!("sha256:{}", hex(&sha2::Sha256::digest(&index))),
+            index.len() as u64,
+        ))
+    }
+}
+
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
