@@ -1171,6 +1171,8 @@ async fn run(
             outcome.reason = str_at(old, &["reason"]).to_string();
             outcome.message = str_at(old, &["message"]).to_string();
             outcome.released = None;
+            outcome.attempt = None;
+            outcome.history = None;
         }
     }
     Ok(outcome)
