@@ -377,7 +377,13 @@ impl HelmRepositories {
                 });
             }
         }
-        let staging = self.cache.join(format!(".staging-{}", std::process::id()));
+        // One staging directory per download: concurrent downloads must not share one.
+        static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let staging = self.cache.join(format!(
+            ".staging-{}-{}",
+            std::process::id(),
+            DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         let _ = std::fs::remove_dir_all(&staging);
         unpack(&archive, &staging, chart, &self.limits).map_err(|message| HelmError::Archive {
             url: url.clone(),

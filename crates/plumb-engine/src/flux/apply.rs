@@ -436,6 +436,22 @@ pub fn stale(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
         .collect()
 }
 
+/// Whether an object reporting `Ready=False` is still working on it, as kstatus (which Flux
+/// waits with) reads conditions: not ready is failed only once `Stalled` is true.
+fn in_progress(live: &Value) -> bool {
+    let conditions = live
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let is = |kind: &str, status: &str| {
+        conditions
+            .iter()
+            .any(|c| str_at(c, &["type"]) == kind && str_at(c, &["status"]) == status)
+    };
+    is("Ready", "False") && !is("Stalled", "True")
+}
+
 /// Waits until every object of `targets` is healthy (or has no notion of health), up to
 /// `timeout`; a Degraded object fails at once.
 ///
@@ -465,7 +481,7 @@ pub async fn wait_healthy(
             match health::assess(&live) {
                 None => {}
                 Some(h) if matches!(h.status, HealthStatus::Healthy | HealthStatus::Suspended) => {}
-                Some(h) if h.status == HealthStatus::Degraded => {
+                Some(h) if h.status == HealthStatus::Degraded && !in_progress(&live) => {
                     return Err(format!(
                         "{}: {} {}",
                         describe(&live),

@@ -849,10 +849,16 @@ async fn run(
     );
     if same_generation && !super::wants_reconcile(object) && retries >= 0 && failed_so_far > retries
     {
+        let last_error = previous
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == RELEASED))
+            .map(|c| format!(": {}", str_at(c, &["message"])))
+            .unwrap_or_default();
         let mut outcome = Outcome::failed(
             "RetriesExceeded",
             format!(
-                "Failed to {} after {failed_so_far} attempt(s); change the spec or request a reconcile to try again",
+                "Failed to {} after {failed_so_far} attempt(s){last_error}; change the spec or request a reconcile to try again",
                 action.title()
             ),
         );
@@ -884,8 +890,9 @@ async fn run(
     )
     .await
     .map_err(|(reason, message)| {
-        let mut outcome = Outcome::failed(reason, message);
+        let mut outcome = Outcome::failed(reason, message.clone());
         if reason != "ArtifactFailed" {
+            outcome.released = Some(Condition::new(RELEASED, "False", reason, message));
             outcome.failure = Some(action);
             outcome.attempt = Some(Attempt {
                 chart_version: String::new(),
