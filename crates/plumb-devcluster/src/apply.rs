@@ -225,7 +225,7 @@ pub(crate) fn merge(
                 path.push(k.clone());
                 let merged = match l.get(k) {
                     Some(lv) => merge(lv, av, schema, path),
-                    None => av.clone(),
+                    None => without_nulls(av),
                 };
                 path.pop();
                 out.insert(k.clone(), merged);
@@ -246,7 +246,7 @@ pub(crate) fn merge(
                             .position(|o| item_key(o, &keys).as_ref() == Some(&k))
                         {
                             Some(i) => out[i] = merge(&out[i], item, schema, path),
-                            None => out.push(item.clone()),
+                            None => out.push(without_nulls(item)),
                         }
                     }
                     Value::Array(out)
@@ -260,10 +260,25 @@ pub(crate) fn merge(
                     }
                     Value::Array(out)
                 }
-                ListKind::Atomic => applied.clone(),
+                ListKind::Atomic => without_nulls(applied),
             }
         }
-        _ => applied.clone(),
+        _ => without_nulls(applied),
+    }
+}
+
+/// `value` without null-valued fields: an applied `null` sets nothing (as kube-apiserver
+/// stores it), so a new subtree never carries one.
+fn without_nulls(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.iter().map(without_nulls).collect()),
+        other => other.clone(),
     }
 }
 

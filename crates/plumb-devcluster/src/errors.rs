@@ -197,6 +197,12 @@ impl ApiError {
         ApiError::new(500, "InternalError", message)
     }
 
+    /// An error kube-apiserver passes through without classifying it: 500,
+    /// no `reason` (kubectl prints `Error from server: message`).
+    pub(crate) fn unclassified(message: impl Into<String>) -> Self {
+        ApiError::new(500, "", message)
+    }
+
     pub(crate) fn with_details(mut self, details: Value) -> Self {
         self.details = Some(details);
         self
@@ -210,8 +216,12 @@ impl ApiError {
             "metadata": {},
             "status": "Failure",
             "message": self.message,
-            "reason": self.reason,
         });
+        if !self.reason.is_empty()
+            && let Some(obj) = s.as_object_mut()
+        {
+            obj.insert("reason".into(), json!(self.reason));
+        }
         if let (Some(d), Some(obj)) = (&self.details, s.as_object_mut()) {
             obj.insert("details".into(), d.clone());
         }

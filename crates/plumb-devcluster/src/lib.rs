@@ -20,6 +20,7 @@ mod controllers;
 mod defaults;
 mod discovery;
 mod errors;
+mod field_validation;
 mod fieldset;
 mod gc;
 mod handlers;
@@ -40,6 +41,7 @@ mod selectors;
 mod server;
 mod store;
 mod table;
+mod typed;
 mod watch;
 mod workloads;
 

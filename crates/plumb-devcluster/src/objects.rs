@@ -11,6 +11,7 @@ use crate::apply::{Scope, Writer, record_update};
 use crate::cluster::Cluster;
 use crate::defaults;
 use crate::errors::{ApiError, Cause, field_forbidden, field_invalid, field_required};
+use crate::field_validation::FieldValidation;
 use crate::meta::{
     metadata, metadata_mut, new_uid, now, random_suffix, validate_labels, validate_name,
 };
@@ -26,8 +27,8 @@ pub(crate) struct WriteCtx {
     pub dry_run: bool,
     pub now: String,
     pub api_version: String,
-    /// `fieldValidation=Strict`.
-    pub strict: bool,
+    /// The `fieldValidation` parameter.
+    pub validation: FieldValidation,
 }
 
 impl WriteCtx {
@@ -37,7 +38,7 @@ impl WriteCtx {
             dry_run: false,
             now: now(),
             api_version: api_version.to_string(),
-            strict: false,
+            validation: FieldValidation::Ignore,
         }
     }
 }
@@ -270,7 +271,7 @@ fn invalid(rt: &ResourceType, obj: &Value, causes: Vec<Cause>) -> ApiError {
 /// Under `fieldValidation=Strict`, fields the CRD schema does not declare
 /// are an error instead of being dropped.
 fn strict_check(rt: &ResourceType, removed: Vec<String>, ctx: &WriteCtx) -> Result<(), ApiError> {
-    if !ctx.strict || removed.is_empty() {
+    if ctx.validation != FieldValidation::Strict || removed.is_empty() {
         return Ok(());
     }
     let fields: Vec<String> = removed

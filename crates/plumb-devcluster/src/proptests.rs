@@ -127,3 +127,118 @@ proptest! {
         prop_assert_eq!(content, want);
     }
 }
+
+fn k8s_key() -> impl Strategy<Value = String> {
+    prop::sample::select(vec![
+        "replicas",
+        "selector",
+        "matchLabels",
+        "template",
+        "spec",
+        "metadata",
+        "labels",
+        "containers",
+        "name",
+        "image",
+        "ports",
+        "containerPort",
+        "protocol",
+        "resources",
+        "limits",
+        "cpu",
+        "status",
+        "conditions",
+        "type",
+        "foo",
+        "replica",
+    ])
+    .prop_map(str::to_string)
+}
+
+/// Random JSON whose keys are often real Deployment field names.
+fn k8s_doc() -> impl Strategy<Value = Value> {
+    leaf().prop_recursive(6, 64, 5, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..3).prop_map(Value::Array),
+            prop::collection::btree_map(k8s_key(), prop_oneof![inner, Just(Value::Null)], 0..5)
+                .prop_map(|m| Value::Object(m.into_iter().collect::<Map<String, Value>>())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn field_validation_never_panics_and_pruning_leaves_nothing_unknown(
+        spec in k8s_doc(),
+        meta in k8s_doc(),
+        status in k8s_doc(),
+        extra in k8s_doc(),
+    ) {
+        use crate::field_validation::{FieldValidation, Origin, admit, check_apply};
+        use crate::typed::{Decoded, unknown_fields};
+        let rt = crate::resources::Registry::new()
+            .lookup("apps", "v1", "deployments")
+            .expect("deployments");
+        let obj = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": meta, "spec": spec, "status": status, "foo": extra});
+        let _ = check_apply(&rt, "v1", &obj);
+        for validation in [FieldValidation::Ignore, FieldValidation::Warn, FieldValidation::Strict] {
+            for origin in [
+                Origin::Body,
+                Origin::JsonOrMergePatch { ops: Some(&obj) },
+                Origin::StrategicPatch { patch: &obj },
+            ] {
+                let mut o = obj.clone();
+                let _ = admit(&rt, "v1", &mut o, validation, origin);
+            }
+        }
+        let mut pruned = obj.clone();
+        let before = unknown_fields("apps/v1", "Deployment", &obj);
+        let admitted = admit(&rt, "v1", &mut pruned, FieldValidation::Ignore, Origin::Body);
+        prop_assert!(admitted.is_ok());
+        match before {
+            Decoded::Unknown(_) => {
+                prop_assert_eq!(unknown_fields("apps/v1", "Deployment", &pruned), Decoded::Unknown(vec![]));
+            }
+            Decoded::Undecodable(_) => prop_assert_eq!(pruned, obj),
+            Decoded::Untyped => prop_assert!(false, "deployments are typed"),
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Any JSON under unknown keys of a valid Deployment is reported at its
+    /// path and pruned, and the rest of the object is kept as it was.
+    #[test]
+    fn random_json_under_unknown_keys_is_found_and_pruned(
+        a in k8s_doc(), b in k8s_doc(), c in k8s_doc(), d in k8s_doc(),
+    ) {
+        use crate::typed::{Decoded, prune, unknown_fields};
+        let clean = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "d", "labels": {"app": "x"}},
+            "spec": {"selector": {"matchLabels": {"app": "x"}}, "template": {
+                "metadata": {"labels": {"app": "x"}},
+                "spec": {"containers": [{"name": "c", "image": "i", "ports": [{"containerPort": 1}]}]}}}});
+        let mut o = clean.clone();
+        o["metadata"]["zz"] = a;
+        o["spec"]["zz"] = b;
+        o["spec"]["template"]["spec"]["containers"][0]["zz"] = c;
+        o["spec"]["template"]["spec"]["containers"][0]["ports"][0]["zz"] = d;
+        let Decoded::Unknown(paths) = unknown_fields("apps/v1", "Deployment", &o) else {
+            return Err(TestCaseError::fail("a valid deployment decodes"));
+        };
+        let shown: Vec<String> = paths.iter().map(ToString::to_string).collect();
+        prop_assert_eq!(shown, vec![
+            "metadata.zz",
+            "spec.template.spec.containers[0].ports[0].zz",
+            "spec.template.spec.containers[0].zz",
+            "spec.zz",
+        ]);
+        prune(&mut o, &paths);
+        prop_assert_eq!(o, clean);
+    }
+}

@@ -17,14 +17,14 @@ pub fn definitions() -> Vec<Value> {
     all
 }
 
-/// Flux's `GitRepository` and `Kustomization`: permissive schemas (unknown fields kept) with a
+/// Flux's `GitRepository`, `Kustomization`, `HelmRepository` and `HelmRelease`: permissive schemas (unknown fields kept) with a
 /// status subresource and the short names and printer columns Flux's own CRDs have.
 pub fn flux_definitions() -> Vec<Value> {
     let ready = ".status.conditions[?(@.type==\"Ready\")].status";
     let message = ".status.conditions[?(@.type==\"Ready\")].message";
     vec![
         flux_crd(
-            "source.toolkit.fluxcd.io",
+            ("source.toolkit.fluxcd.io", "v1"),
             "gitrepositories",
             "GitRepository",
             "gitrepo",
@@ -36,7 +36,7 @@ pub fn flux_definitions() -> Vec<Value> {
             ],
         ),
         flux_crd(
-            "kustomize.toolkit.fluxcd.io",
+            ("kustomize.toolkit.fluxcd.io", "v1"),
             "kustomizations",
             "Kustomization",
             "ks",
@@ -46,10 +46,39 @@ pub fn flux_definitions() -> Vec<Value> {
                 json!({"name": "Status", "type": "string", "jsonPath": message}),
             ],
         ),
+        flux_crd(
+            ("source.toolkit.fluxcd.io", "v1"),
+            "helmrepositories",
+            "HelmRepository",
+            "helmrepo",
+            vec![
+                json!({"name": "URL", "type": "string", "jsonPath": ".spec.url"}),
+                json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
+                json!({"name": "Ready", "type": "string", "jsonPath": ready}),
+                json!({"name": "Status", "type": "string", "jsonPath": message}),
+            ],
+        ),
+        flux_crd(
+            ("helm.toolkit.fluxcd.io", "v2"),
+            "helmreleases",
+            "HelmRelease",
+            "hr",
+            vec![
+                json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
+                json!({"name": "Ready", "type": "string", "jsonPath": ready}),
+                json!({"name": "Status", "type": "string", "jsonPath": message}),
+            ],
+        ),
     ]
 }
 
-fn flux_crd(group: &str, plural: &str, kind: &str, short_name: &str, columns: Vec<Value>) -> Value {
+fn flux_crd(
+    (group, version): (&str, &str),
+    plural: &str,
+    kind: &str,
+    short_name: &str,
+    columns: Vec<Value>,
+) -> Value {
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
@@ -61,7 +90,7 @@ fn flux_crd(group: &str, plural: &str, kind: &str, short_name: &str, columns: Ve
                 "singular": kind.to_lowercase(), "shortNames": [short_name]},
             "scope": "Namespaced",
             "versions": [{
-                "name": "v1",
+                "name": version,
                 "served": true,
                 "storage": true,
                 "subresources": {"status": {}},

@@ -1065,6 +1065,176 @@ pub(crate) async fn finalize(
     None
 }
 
+/// Argo CD's finalizer that holds an Application's deletion until its PostDelete hooks ran.
+pub(crate) const POST_DELETE_FINALIZER: &str = "post-delete-finalizer.argocd.argoproj.io";
+
+/// Whether the application's render has PostDelete hooks.
+pub(crate) fn has_post_delete_hooks(comparison: &Comparison) -> bool {
+    comparison.hooks.iter().any(|hook| {
+        str_at(
+            &hook.object,
+            &["metadata", "annotations", "argocd.argoproj.io/hook"],
+        )
+        .split(',')
+        .any(|t| t.trim() == "PostDelete")
+    })
+}
+
+/// Runs the PostDelete hooks of a deleted application once its resources are gone, then
+/// releases [`POST_DELETE_FINALIZER`]. Hook names derive from the revision and the deletion
+/// time, so every look finds the same hooks; which ones succeeded is kept in
+/// `status.postDeleteHooks`, so a hook deleted by its policy is not run again.
+pub(crate) async fn run_post_delete_hooks(
+    context: &Arc<Context>,
+    app: &Value,
+    spec: &ApplicationSpec,
+    instance: &str,
+) -> Option<Duration> {
+    let source = spec
+        .all_sources()
+        .first()
+        .map(|s| (*s).clone())
+        .unwrap_or_default();
+    let revision = str_at(app, &["status", "sync", "revision"]).to_string();
+    let target = if revision.is_empty() {
+        source.target_revision.clone()
+    } else {
+        revision
+    };
+    let comparison = match crate::reconcile::compare(
+        context,
+        app,
+        spec,
+        instance,
+        &source,
+        &target,
+        crate::sources::Freshness::Within(Duration::MAX),
+    )
+    .await
+    {
+        Ok(comparison) => comparison,
+        Err(message) => {
+            tracing::warn!(app = %str_at(app, &["metadata", "name"]), %message, "cannot render the PostDelete hooks");
+            return Some(Duration::from_secs(5));
+        }
+    };
+    let deleted_at =
+        chrono::DateTime::parse_from_rfc3339(str_at(app, &["metadata", "deletionTimestamp"]))
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
+    let progress = SyncProgress::start(comparison.revision.revision.clone(), deleted_at);
+    let hooks: Vec<Manifest> = comparison.hooks.clone();
+    let plan = match SyncPlan::build(
+        &hooks,
+        &progress.plan_options(&spec.destination.namespace, false),
+    ) {
+        Ok(plan) => plan,
+        Err(error) => {
+            tracing::warn!(error = %error, "cannot plan the PostDelete hooks");
+            return Some(Duration::from_secs(5));
+        }
+    };
+    let done = app
+        .pointer("/status/postDeleteHooks")
+        .cloned()
+        .unwrap_or(json!({}));
+    let mut record = done.as_object().cloned().unwrap_or_default();
+    let mut running = false;
+    for task in &plan.post_delete {
+        let name = task.key.name.clone();
+        if str_at(&done, &[name.as_str()]) == "Succeeded" {
+            continue;
+        }
+        let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
+        let live = context
+            .cluster
+            .get(&api_version, &task.key.kind, &task.key.namespace, &name)
+            .await;
+        match live {
+            Ok(None) => {
+                let options = ApplyOptions {
+                    dry_run: DryRun::None,
+                    force: true,
+                };
+                if let Err(error) = context.cluster.apply(&task.manifest.object, &options).await {
+                    record_event(
+                        context,
+                        app,
+                        "Warning",
+                        "PostDeleteHookFailed",
+                        &format!("{}: {}", task.key, error_chain(&error)),
+                    )
+                    .await;
+                }
+                running = true;
+            }
+            Ok(Some(live)) => match task_state(task, Some(&live)) {
+                (OperationPhase::Succeeded, _) => {
+                    record.insert(name.clone(), json!("Succeeded"));
+                    if task
+                        .hook
+                        .as_ref()
+                        .is_some_and(|h| h.delete_after(TaskOutcome::Succeeded))
+                    {
+                        let _ = context
+                            .cluster
+                            .delete(
+                                &api_version,
+                                &task.key.kind,
+                                &task.key.namespace,
+                                &name,
+                                Propagation::Background,
+                            )
+                            .await;
+                    }
+                }
+                (OperationPhase::Failed, message) => {
+                    // Argo CD keeps the Application until its PostDelete hooks succeed.
+                    record.insert(name.clone(), json!("Failed"));
+                    record_event(
+                        context,
+                        app,
+                        "Warning",
+                        "PostDeleteHookFailed",
+                        &format!("{}: {message}", task.key),
+                    )
+                    .await;
+                    running = true;
+                }
+                _ => running = true,
+            },
+            Err(error) => {
+                tracing::warn!(hook = %task.key, error = %error_chain(&error), "cannot read PostDelete hook");
+                running = true;
+            }
+        }
+    }
+    if running {
+        patch_app(
+            context,
+            app,
+            &json!({"status": {"postDeleteHooks": record}}),
+        )
+        .await;
+        return Some(WAIT_INTERVAL);
+    }
+    let kept: Vec<Value> = app
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|f| f.as_str() != Some(POST_DELETE_FINALIZER))
+        .cloned()
+        .collect();
+    patch_app(
+        context,
+        app,
+        &json!({"metadata": {"finalizers": kept}, "status": {"postDeleteHooks": record}}),
+    )
+    .await;
+    None
+}
+
 /// Records a Kubernetes Event about the Application (best effort).
 pub(crate) async fn record_event(
     context: &Arc<Context>,

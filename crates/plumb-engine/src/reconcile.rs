@@ -114,7 +114,19 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
     {
-        return operation::finalize(context, &app, &instance).await;
+        if let Some(delay) = operation::finalize(context, &app, &instance).await {
+            return Some(delay);
+        }
+        // PostDelete hooks run once the resources are gone (finalize wrote the Application).
+        let app = context.app(id).unwrap_or(app);
+        if has_finalizer(&app, operation::POST_DELETE_FINALIZER) {
+            if has_finalizer(&app, operation::RESOURCES_FINALIZER) {
+                return Some(Duration::from_secs(1));
+            }
+            let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)).ok()?;
+            return operation::run_post_delete_hooks(context, &app, &spec, &instance).await;
+        }
+        return None;
     }
     let refresh = str_at(&app, &["metadata", "annotations", REFRESH_ANNOTATION]).to_string();
     let full_refresh = context.refresh_due(id) || !refresh.is_empty();
@@ -441,11 +453,25 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     let base = current.get("status").cloned().unwrap_or(Value::Null);
     let mut patch = json!({"status": merge_diff(&base, &Value::Object(status))});
     let changed = patch["status"].as_object().is_some_and(|m| !m.is_empty());
+    // Argo CD's way: an application with PostDelete hooks carries the finalizer that makes its
+    // deletion wait for them.
+    let add_post_delete_finalizer = operation::has_post_delete_hooks(&comparison)
+        && !has_finalizer(&current, operation::POST_DELETE_FINALIZER);
+    if add_post_delete_finalizer {
+        let mut finalizers = current
+            .pointer("/metadata/finalizers")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        finalizers.push(json!(operation::POST_DELETE_FINALIZER));
+        patch["metadata"]["finalizers"] = Value::Array(finalizers);
+    }
     if changed
         || full_refresh
         || clear_operation
         || !refresh.is_empty()
         || rollback_operation.is_some()
+        || add_post_delete_finalizer
     {
         patch["status"]["reconciledAt"] = json!(now());
         if clear_operation {
@@ -455,7 +481,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             patch["operation"] = operation;
         }
         if !refresh.is_empty() {
-            patch["metadata"] = json!({"annotations": {REFRESH_ANNOTATION: null}});
+            patch["metadata"]["annotations"] = json!({REFRESH_ANNOTATION: null});
         }
         if operation_ran && !terminated {
             // Never write a running operation's state over a termination request.
@@ -505,8 +531,14 @@ fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
     if sources[0].repo_url.is_empty() {
         return Some("spec.source.repoURL: must be set".into());
     }
-    if !sources[0].chart.is_empty() {
-        return Some("spec.source.chart: Helm repository sources are not supported yet".into());
+    if !sources[0].chart.is_empty() && !sources[0].repo_url.contains("://") {
+        return Some(format!(
+            "spec.source.repoURL {:?}: OCI Helm charts are not supported yet; a chart needs an http(s):// chart repository",
+            sources[0].repo_url
+        ));
+    }
+    if !sources[0].chart.is_empty() && sources[0].repo_url.starts_with("oci://") {
+        return Some("spec.source.repoURL: OCI Helm charts (oci://) are not supported yet".into());
     }
     let destination = &spec.destination;
     let in_cluster = destination.server.is_empty()
@@ -583,6 +615,16 @@ pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value
             None
         }
     }
+}
+
+/// Whether `app` carries a finalizer starting with `finalizer`.
+fn has_finalizer(app: &Value, finalizer: &str) -> bool {
+    app.pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| {
+            f.iter()
+                .any(|f| f.as_str().is_some_and(|f| f.starts_with(finalizer)))
+        })
 }
 
 /// How often an operation waiting for its dependencies looks at them again.
@@ -758,12 +800,37 @@ pub(crate) async fn compare(
         kube_version: None,
     };
     let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let revision = sources
-            .resolve(&url, &target_owned, &credentials, freshness)
-            .map_err(|e| error_chain(e.as_ref()))?;
-        let root = sources
-            .snapshot(&url, &revision)
-            .map_err(|e| error_chain(e.as_ref()))?;
+        let (revision, root) = if source_clone.chart.is_empty() {
+            let revision = sources
+                .resolve(&url, &target_owned, &credentials, freshness)
+                .map_err(|e| error_chain(e.as_ref()))?;
+            let root = sources
+                .snapshot(&url, &revision)
+                .map_err(|e| error_chain(e.as_ref()))?;
+            (revision, root)
+        } else {
+            // A chart from a Helm repository: the revision is the chart version, as Argo CD
+            // reports it, and the chart is rendered from its unpacked directory.
+            let (version, root) = sources
+                .chart(
+                    &url,
+                    &source_clone.chart,
+                    &target_owned,
+                    &credentials,
+                    freshness,
+                )
+                .map_err(|e| error_chain(e.as_ref()))?;
+            let revision = Resolved {
+                revision: version,
+                message: String::new(),
+                author: String::new(),
+            };
+            (revision, root)
+        };
+        let mut source_clone = source_clone;
+        if !source_clone.chart.is_empty() {
+            source_clone.path = source_clone.chart.clone();
+        }
         let rendered = context_for_render.renders.render(
             &revision.revision,
             &root,

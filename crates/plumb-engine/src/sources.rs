@@ -59,6 +59,30 @@ pub trait Sources: Send + Sync + 'static {
         let _ = (url, credentials, freshness);
         Err("this source cannot list tags".into())
     }
+    /// Resolves Helm chart `chart` of the chart repository at `url` to the highest version
+    /// matching `constraint` (Helm's syntax) and returns (version, a directory holding the
+    /// unpacked chart as `<dir>/<chart>/`). Sources without chart repositories say so.
+    fn chart(
+        &self,
+        url: &str,
+        chart: &str,
+        constraint: &str,
+        credentials: &plumb_source::Credentials,
+        freshness: Freshness,
+    ) -> Result<(String, PathBuf), SourceError> {
+        let _ = (url, chart, constraint, credentials, freshness);
+        Err("this source cannot fetch Helm charts".into())
+    }
+    /// Fetches the index of the chart repository at `url`: its digest (`sha256:<hex>`) and
+    /// size. Sources without chart repositories say so.
+    fn chart_index(
+        &self,
+        url: &str,
+        credentials: &plumb_source::Credentials,
+    ) -> Result<(String, u64), SourceError> {
+        let _ = (url, credentials);
+        Err("this source cannot fetch Helm repository indexes".into())
+    }
 }
 
 /// Rendered manifests of one source at one revision.

@@ -313,6 +313,24 @@ impl Cluster {
             .collect()
     }
 
+    /// Lists objects of a kind in a namespace (all namespaces when empty) matching a label
+    /// selector (`a=b,c`).
+    pub async fn list_selected(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        label_selector: &str,
+    ) -> Result<Vec<Value>, Error> {
+        let kind = self.kind(api_version, kind).await?;
+        let params = kube::api::ListParams::default().labels(label_selector);
+        let list = self.api(&kind, namespace).list(&params).await?;
+        list.items
+            .into_iter()
+            .map(|o| serde_json::to_value(o).map_err(Error::Decode))
+            .collect()
+    }
+
     /// Replaces an object with `object` (PUT, as `kubectl replace`), creating it when it does
     /// not exist; fields `object` does not set are removed.
     pub async fn replace(&self, object: &Value) -> Result<Value, Error> {

@@ -25,6 +25,7 @@
 
 mod error;
 mod fetch;
+pub mod helm;
 mod resolve;
 mod snapshot;
 mod ssh;

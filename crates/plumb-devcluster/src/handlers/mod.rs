@@ -10,6 +10,7 @@ pub(crate) mod write;
 use axum::http::HeaderMap;
 
 use crate::errors::ApiError;
+use crate::field_validation::FieldValidation;
 use crate::meta::now;
 use crate::objects::WriteCtx;
 use crate::request::{Query, Target};
@@ -41,18 +42,12 @@ pub(crate) fn write_ctx(t: &Target, q: &Query, headers: &HeaderMap) -> Result<Wr
             "dryRun: Unsupported value: \"{dr}\": supported values: \"All\""
         )));
     }
-    if let Some(fv) = q.get("fieldValidation")
-        && !matches!(fv, "Ignore" | "Warn" | "Strict")
-    {
-        return Err(ApiError::bad_request(format!(
-            "fieldValidation: Unsupported value: \"{fv}\": supported values: \"Ignore\", \"Strict\", \"Warn\""
-        )));
-    }
+    let validation = FieldValidation::parse(q.get("fieldValidation"))?;
     Ok(WriteCtx {
         manager,
         dry_run: q.dry_run,
         now: now(),
         api_version: t.api_version(),
-        strict: q.get("fieldValidation") == Some("Strict"),
+        validation,
     })
 }

@@ -10,6 +10,7 @@ use super::write_ctx;
 use crate::apply::{self, conflict_message};
 use crate::cluster::Cluster;
 use crate::errors::{ApiError, field_required};
+use crate::field_validation::{Origin, admit, check_apply, with_warnings};
 use crate::objects::{
     Managed, WriteCtx, check_type, commit_create, commit_update, prepare_create, prepare_update,
     present, write_error, writer,
@@ -121,8 +122,14 @@ pub(crate) fn patch(
             .get(&t.rt.key(), t.ns(), &name)
             .ok_or_else(|| ApiError::not_found(&t.rt.group, &t.rt.plural, &name))?;
         let base = present(&old, &t.rt, &t.version);
-        let patched = run_engine(kind, &base, &body, &t.rt.kind)?;
+        let mut patched = run_engine(kind, &base, &body, &t.rt.kind)?;
         check_type(&patched, &t.rt, &t.version)?;
+        let origin = match kind {
+            Kind::Strategic => Origin::StrategicPatch { patch: &body },
+            Kind::Json => Origin::JsonOrMergePatch { ops: Some(&body) },
+            _ => Origin::JsonOrMergePatch { ops: None },
+        };
+        let warnings = admit(&t.rt, &t.version, &mut patched, ctx.validation, origin)?;
         let wanted_rv = meta_str(&patched, "resourceVersion").to_string();
         let precondition = !wanted_rv.is_empty() && wanted_rv != meta_str(&base, "resourceVersion");
         if precondition {
@@ -132,9 +139,9 @@ pub(crate) fn patch(
         let new = prepare_update(&t.rt, &sub, &old, patched, &ctx, Managed::Keep)?;
         match commit_update(cluster, &t.rt, &old, new, ctx.dry_run) {
             Ok(c) => {
-                return Ok(json_response(
-                    StatusCode::OK,
-                    &present(&c.object(), &t.rt, &t.version),
+                return Ok(with_warnings(
+                    json_response(StatusCode::OK, &present(&c.object(), &t.rt, &t.version)),
+                    &warnings,
                 ));
             }
             Err(WriteError::Conflict) if !pinned => continue,
@@ -193,6 +200,7 @@ fn server_side_apply(
         }
     }
     check_type(&body, &t.rt, &t.version)?;
+    check_apply(&t.rt, &t.version, &body)?;
     let body_name = meta_str(&body, "name");
     if !body_name.is_empty() && body_name != name {
         return Err(ApiError::bad_request(format!(

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 use super::write_ctx;
 use crate::cluster::Cluster;
 use crate::errors::{ApiError, field_invalid};
+use crate::field_validation::{Origin, admit, with_warnings};
 use crate::objects::{
     Managed, check_type, commit_create, commit_update, prepare_create, prepare_update, present,
     write_error,
@@ -27,14 +28,15 @@ pub(crate) fn create(
     if t.rt.namespaced && t.namespace.is_none() {
         return Err(ApiError::method_not_allowed());
     }
-    let body = decode_body(bytes, body_format(&content_type(headers))?)?;
+    let mut body = decode_body(bytes, body_format(&content_type(headers))?)?;
     check_type(&body, &t.rt, &t.version)?;
     let ctx = write_ctx(t, q, headers)?;
+    let warnings = admit(&t.rt, &t.version, &mut body, ctx.validation, Origin::Body)?;
     let obj = prepare_create(cluster, &t.rt, t.ns(), body, &ctx)?;
     let created = commit_create(cluster, &t.rt, obj, ctx.dry_run)?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &present(&created, &t.rt, &t.version),
+    Ok(with_warnings(
+        json_response(StatusCode::CREATED, &present(&created, &t.rt, &t.version)),
+        &warnings,
     ))
 }
 
@@ -45,12 +47,13 @@ pub(crate) fn update(
     headers: &HeaderMap,
     bytes: &[u8],
 ) -> Result<Response, ApiError> {
-    let body = decode_body(bytes, body_format(&content_type(headers))?)?;
+    let mut body = decode_body(bytes, body_format(&content_type(headers))?)?;
     if t.subresource.as_deref() == Some("scale") {
         return super::scale::update(cluster, t, q, headers, body);
     }
     check_type(&body, &t.rt, &t.version)?;
     let ctx = write_ctx(t, q, headers)?;
+    let warnings = admit(&t.rt, &t.version, &mut body, ctx.validation, Origin::Body)?;
     let name = t.name.clone().unwrap_or_default();
     let body_rv = meta_str(&body, "resourceVersion").to_string();
     if body_rv.is_empty() && !t.rt.builtin {
@@ -91,9 +94,9 @@ pub(crate) fn update(
         let new = prepare_update(&t.rt, sub, &old, incoming, &ctx, Managed::Keep)?;
         match commit_update(cluster, &t.rt, &old, new, ctx.dry_run) {
             Ok(c) => {
-                return Ok(json_response(
-                    StatusCode::OK,
-                    &present(&c.object(), &t.rt, &t.version),
+                return Ok(with_warnings(
+                    json_response(StatusCode::OK, &present(&c.object(), &t.rt, &t.version)),
+                    &warnings,
                 ));
             }
             Err(WriteError::Conflict) if body_rv.is_empty() => continue,

@@ -8,6 +8,7 @@
 
 mod daemonset;
 mod deployment;
+mod hpa;
 mod job;
 mod pdb;
 mod pod;
@@ -34,6 +35,7 @@ const WORKLOADS: &[&str] = &[
     "pods",
     "persistentvolumeclaims",
     "poddisruptionbudgets.policy",
+    "horizontalpodautoscalers.autoscaling",
 ];
 
 /// The name simulated pods are bound to.
@@ -157,6 +159,29 @@ pub(crate) fn observe(ctl: &mut Controllers, ev: &Event, queue: &mut BTreeSet<Ke
             ));
         }
     }
+    // Scale targets change the status of their autoscalers.
+    if matches!(
+        ev.resource.as_str(),
+        "deployments.apps" | "statefulsets.apps" | "replicasets.apps"
+    ) {
+        let (autoscalers, _) = ctl
+            .cluster
+            .store
+            .list("horizontalpodautoscalers.autoscaling", Some(&ns));
+        let name = meta_str(&ev.object, "name");
+        for a in autoscalers {
+            if a.pointer("/spec/scaleTargetRef/name")
+                .and_then(Value::as_str)
+                == Some(name)
+            {
+                queue.insert(Key::Workload(
+                    "horizontalpodautoscalers.autoscaling".into(),
+                    ns.clone(),
+                    meta_str(&a, "name").to_string(),
+                ));
+            }
+        }
+    }
     if let Some((kind, name, _)) = controller_of(&ev.object)
         && let Some(r) = owner_resource(&kind)
     {
@@ -180,6 +205,7 @@ pub(crate) fn reconcile(ctl: &mut Controllers, resource: &str, ns: &str, name: &
         "pods" => pod::reconcile(ctl, &obj),
         "persistentvolumeclaims" => bind_claim(&ctl.cluster, &obj),
         "poddisruptionbudgets.policy" => pdb::reconcile(ctl, &obj),
+        "horizontalpodautoscalers.autoscaling" => hpa::reconcile(ctl, &obj),
         _ => {}
     }
 }

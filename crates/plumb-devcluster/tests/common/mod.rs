@@ -154,6 +154,29 @@ pub async fn http(
     body: &[u8],
     max_wait: Option<Duration>,
 ) -> (u16, String) {
+    let (status, _, body) = exchange(addr, method, path, headers, body, max_wait).await;
+    (status, body)
+}
+
+/// Like [`http`], also returning the response head (status line and headers).
+pub async fn http_with_head(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, String, String) {
+    exchange(addr, method, path, headers, body, None).await
+}
+
+async fn exchange(
+    addr: std::net::SocketAddr,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    max_wait: Option<Duration>,
+) -> (u16, String, String) {
     let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
     let mut req = format!(
         "{method} {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
@@ -196,7 +219,7 @@ pub async fn http(
     } else {
         rest.to_string()
     };
-    (status, body)
+    (status, head.to_string(), body)
 }
 
 fn dechunk(mut s: &str) -> String {

@@ -25,6 +25,30 @@ use std::time::Duration;
 pub struct ApplySettings {
     /// `spec.force`: recreate objects whose immutable fields changed.
     pub force: bool,
+    /// The namespace of namespaced objects that name none (`default` when unset).
+    pub default_namespace: Option<String>,
+}
+
+/// Whose objects a prune may delete: those carrying both labels with these values.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    /// The labels naming the owner's name and namespace.
+    pub labels: (&'static str, &'static str),
+    /// The owner's name.
+    pub name: &'a str,
+    /// The owner's namespace.
+    pub namespace: &'a str,
+}
+
+impl<'a> Owner<'a> {
+    /// A Kustomization as owner.
+    pub fn kustomization(name: &'a str, namespace: &'a str) -> Owner<'a> {
+        Owner {
+            labels: (NAME_LABEL, NAMESPACE_LABEL),
+            name,
+            namespace,
+        }
+    }
 }
 
 /// What [`apply_all`] did.
@@ -116,7 +140,8 @@ pub async fn apply_all(
                     .and_then(Value::as_str)
                     .is_none_or(str::is_empty)
                 {
-                    metadata.insert("namespace".into(), json!("default"));
+                    let namespace = settings.default_namespace.as_deref().unwrap_or("default");
+                    metadata.insert("namespace".into(), json!(namespace));
                 }
             } else {
                 metadata.remove("namespace");
@@ -314,12 +339,11 @@ async fn apply_one(
 }
 
 /// Deletes the objects of `stale` (inventory entries no longer rendered) that still carry the
-/// labels of the Kustomization `owner` (name, namespace) and allow pruning; returns what was
-/// deleted, or the failures.
+/// labels of `owner` and allow pruning; returns what was deleted, or the failures.
 pub async fn prune(
     cluster: &Cluster,
     stale: &[Entry],
-    owner: (&str, &str),
+    owner: &Owner<'_>,
 ) -> Result<Vec<String>, String> {
     let mut objects: Vec<(String, ObjectKey)> = stale.iter().filter_map(Entry::object).collect();
     objects.sort_by(|a, b| {
@@ -339,8 +363,8 @@ pub async fn prune(
                 continue;
             }
         };
-        let labels_match = str_at(&live, &["metadata", "labels", NAME_LABEL]) == owner.0
-            && str_at(&live, &["metadata", "labels", NAMESPACE_LABEL]) == owner.1;
+        let labels_match = str_at(&live, &["metadata", "labels", owner.labels.0]) == owner.name
+            && str_at(&live, &["metadata", "labels", owner.labels.1]) == owner.namespace;
         let disabled = str_at(&live, &["metadata", "annotations", PRUNE_ANNOTATION]) == "disabled";
         if !labels_match || disabled || plumb_core::tracking::owner_of(&live).is_some() {
             continue;
@@ -412,6 +436,22 @@ pub fn stale(old: &[Entry], new: &[Entry]) -> Vec<Entry> {
         .collect()
 }
 
+/// Whether an object reporting `Ready=False` is still working on it, as kstatus (which Flux
+/// waits with) reads conditions: not ready is failed only once `Stalled` is true.
+fn in_progress(live: &Value) -> bool {
+    let conditions = live
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    let is = |kind: &str, status: &str| {
+        conditions
+            .iter()
+            .any(|c| str_at(c, &["type"]) == kind && str_at(c, &["status"]) == status)
+    };
+    is("Ready", "False") && !is("Stalled", "True")
+}
+
 /// Waits until every object of `targets` is healthy (or has no notion of health), up to
 /// `timeout`; a Degraded object fails at once.
 ///
@@ -441,7 +481,7 @@ pub async fn wait_healthy(
             match health::assess(&live) {
                 None => {}
                 Some(h) if matches!(h.status, HealthStatus::Healthy | HealthStatus::Suspended) => {}
-                Some(h) if h.status == HealthStatus::Degraded => {
+                Some(h) if h.status == HealthStatus::Degraded && !in_progress(&live) => {
                     return Err(format!(
                         "{}: {} {}",
                         describe(&live),

@@ -321,7 +321,13 @@ async fn finalize(
     let prune = spec.is_some_and(|s| s.prune);
     if policy.deletes_objects(prune) && !spec.is_some_and(|s| s.suspend) {
         let cluster = &flux.context.cluster;
-        if let Err(message) = apply::prune(cluster, &entries, (&id.1, &id.0)).await {
+        if let Err(message) = apply::prune(
+            cluster,
+            &entries,
+            &apply::Owner::kustomization(&id.1, &id.0),
+        )
+        .await
+        {
             tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot prune a deleted Kustomization's objects; retrying");
             return Some(Duration::from_secs(5));
         }
@@ -569,15 +575,22 @@ async fn apply_prune_and_check(
         Box::new((outcome, spec.retry_interval))
     };
     let cluster = &flux.context.cluster;
-    let applied = apply::apply_all(cluster, objects, &ApplySettings { force: spec.force })
-        .await
-        .map_err(|message| {
-            failed(
-                "ReconciliationFailed",
-                format!("validation failed, nothing applied: {message}"),
-                None,
-            )
-        })?;
+    let applied = apply::apply_all(
+        cluster,
+        objects,
+        &ApplySettings {
+            force: spec.force,
+            default_namespace: None,
+        },
+    )
+    .await
+    .map_err(|message| {
+        failed(
+            "ReconciliationFailed",
+            format!("validation failed, nothing applied: {message}"),
+            None,
+        )
+    })?;
     let previous_status = object.get("status").cloned().unwrap_or(Value::Null);
     let old_inventory = inventory::read(&previous_status);
     let mut new_inventory = applied.inventory.clone();
@@ -592,7 +605,9 @@ async fn apply_prune_and_check(
     }
     if spec.prune {
         let stale = apply::stale(&old_inventory, &new_inventory);
-        if let Err(message) = apply::prune(cluster, &stale, (&id.1, &id.0)).await {
+        if let Err(message) =
+            apply::prune(cluster, &stale, &apply::Owner::kustomization(&id.1, &id.0)).await
+        {
             let kept = new_inventory.iter().cloned().chain(stale).collect();
             return Err(failed(
                 "PruneFailed",

@@ -1,5 +1,6 @@
-//! Flux kinds: `source.toolkit.fluxcd.io/v1` `GitRepository` and
-//! `kustomize.toolkit.fluxcd.io/v1` `Kustomization`, read as Flux users write them and with
+//! Flux kinds: `source.toolkit.fluxcd.io/v1` `GitRepository` and `HelmRepository`,
+//! `kustomize.toolkit.fluxcd.io/v1` `Kustomization` and `helm.toolkit.fluxcd.io/v2`
+//! `HelmRelease` ([`helm_repository`], [`helm_release`]), read as Flux users write them and with
 //! status written where Flux's tools look (`Ready` condition, `status.artifact`,
 //! `status.lastAppliedRevision`, `status.inventory`).
 //!
@@ -20,6 +21,10 @@
 pub mod apply;
 pub mod conditions;
 pub mod git_repository;
+pub mod helm_release;
+pub mod helm_repository;
+pub mod helm_spec;
+pub mod helm_storage;
 pub mod inventory;
 pub mod kustomization;
 pub mod kustomization_spec;
@@ -39,6 +44,8 @@ use std::sync::{Arc, RwLock};
 pub const SOURCE_API_VERSION: &str = "source.toolkit.fluxcd.io/v1";
 /// API version of `Kustomization`.
 pub const KUSTOMIZE_API_VERSION: &str = "kustomize.toolkit.fluxcd.io/v1";
+/// API version of `HelmRelease`.
+pub const HELM_API_VERSION: &str = "helm.toolkit.fluxcd.io/v2";
 /// Changing this annotation's value asks for a reconcile now.
 pub const REQUESTED_AT_ANNOTATION: &str = "reconcile.fluxcd.io/requestedAt";
 /// Label naming the Kustomization that applied an object.
@@ -60,13 +67,26 @@ const INITIAL_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(30
 pub(crate) enum FluxKind {
     GitRepository,
     Kustomization,
+    HelmRepository,
+    HelmRelease,
+}
+
+impl FluxKind {
+    /// Every kind, in the order their watches start.
+    const ALL: [FluxKind; 4] = [
+        FluxKind::GitRepository,
+        FluxKind::Kustomization,
+        FluxKind::HelmRepository,
+        FluxKind::HelmRelease,
+    ];
 }
 
 impl FluxKind {
     pub(crate) fn api_version(self) -> &'static str {
         match self {
-            FluxKind::GitRepository => SOURCE_API_VERSION,
+            FluxKind::GitRepository | FluxKind::HelmRepository => SOURCE_API_VERSION,
             FluxKind::Kustomization => KUSTOMIZE_API_VERSION,
+            FluxKind::HelmRelease => HELM_API_VERSION,
         }
     }
 
@@ -74,6 +94,8 @@ impl FluxKind {
         match self {
             FluxKind::GitRepository => "GitRepository",
             FluxKind::Kustomization => "Kustomization",
+            FluxKind::HelmRepository => "HelmRepository",
+            FluxKind::HelmRelease => "HelmRelease",
         }
     }
 }
@@ -83,8 +105,12 @@ pub(crate) struct Flux {
     pub(crate) context: Arc<Context>,
     repositories: RwLock<HashMap<AppId, Value>>,
     kustomizations: RwLock<HashMap<AppId, Value>>,
+    helm_repositories: RwLock<HashMap<AppId, Value>>,
+    helm_releases: RwLock<HashMap<AppId, Value>>,
     pub(crate) repository_queue: Queue,
     pub(crate) kustomization_queue: Queue,
+    helm_repository_queue: Queue,
+    helm_release_queue: Queue,
 }
 
 impl Flux {
@@ -92,6 +118,8 @@ impl Flux {
         match kind {
             FluxKind::GitRepository => &self.repositories,
             FluxKind::Kustomization => &self.kustomizations,
+            FluxKind::HelmRepository => &self.helm_repositories,
+            FluxKind::HelmRelease => &self.helm_releases,
         }
     }
 
@@ -99,6 +127,8 @@ impl Flux {
         match kind {
             FluxKind::GitRepository => &self.repository_queue,
             FluxKind::Kustomization => &self.kustomization_queue,
+            FluxKind::HelmRepository => &self.helm_repository_queue,
+            FluxKind::HelmRelease => &self.helm_release_queue,
         }
     }
 
@@ -116,8 +146,55 @@ impl Flux {
             objects.remove(id);
         }
         self.queue(kind).forget(id);
-        if kind == FluxKind::Kustomization {
-            self.enqueue_dependents_of(id);
+        match kind {
+            FluxKind::Kustomization => self.enqueue_dependents_of(id),
+            FluxKind::HelmRelease => self.enqueue_release_dependents_of(id),
+            _ => {}
+        }
+    }
+
+    /// HelmRelease → the HelmReleases it depends on, for every one last seen.
+    pub(crate) fn release_dependency_graph(&self) -> std::collections::BTreeMap<AppId, Vec<AppId>> {
+        self.helm_releases
+            .read()
+            .map(|objects| {
+                objects
+                    .iter()
+                    .map(|(id, object)| (id.clone(), helm_spec::depends_on(object, &id.0)))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// The ids of the HelmReleases for which `matches(object, id)` holds.
+    fn releases_where(&self, matches: impl Fn(&Value, &AppId) -> bool) -> Vec<AppId> {
+        self.helm_releases
+            .read()
+            .map(|objects| {
+                objects
+                    .iter()
+                    .filter(|(id, object)| matches(object, id))
+                    .map(|(id, _)| id.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Enqueues the HelmReleases that depend on `dependency`.
+    fn enqueue_release_dependents_of(&self, dependency: &AppId) {
+        for id in self
+            .releases_where(|object, id| helm_spec::depends_on(object, &id.0).contains(dependency))
+        {
+            self.helm_release_queue.add(id);
+        }
+    }
+
+    /// Enqueues the HelmReleases whose chart comes from the HelmRepository `repository`.
+    fn enqueue_chart_users_of(&self, repository: &AppId) {
+        for id in self.releases_where(|object, id| {
+            helm_spec::repository_of(object, &id.0).as_ref() == Some(repository)
+        }) {
+            self.helm_release_queue.add(id);
         }
     }
 
@@ -324,15 +401,19 @@ pub(crate) async fn start(
         context: context.clone(),
         repositories: RwLock::default(),
         kustomizations: RwLock::default(),
+        helm_repositories: RwLock::default(),
+        helm_releases: RwLock::default(),
         repository_queue: Queue::default(),
         kustomization_queue: Queue::default(),
+        helm_repository_queue: Queue::default(),
+        helm_release_queue: Queue::default(),
     });
     let mut tasks = Vec::new();
     // Workers start once both initial lists are in, so a Kustomization is never judged
     // against a half-loaded set of sources and dependencies (bounded wait).
     let (listed, lists_done) = tokio::sync::watch::channel(0usize);
     let listed = Arc::new(listed);
-    for kind in [FluxKind::GitRepository, FluxKind::Kustomization] {
+    for kind in FluxKind::ALL {
         let listed = listed.clone();
         let stream = context
             .cluster
@@ -383,12 +464,12 @@ pub(crate) async fn start(
         }));
     }
     let workers = (context.options.workers / 2).max(1);
-    for kind in [FluxKind::GitRepository, FluxKind::Kustomization] {
+    for kind in FluxKind::ALL {
         for _ in 0..workers {
             let flux = flux.clone();
             let mut lists_done = lists_done.clone();
             tasks.push(tokio::spawn(async move {
-                let loaded = lists_done.wait_for(|count| *count >= 2);
+                let loaded = lists_done.wait_for(|count| *count >= FluxKind::ALL.len());
                 if tokio::time::timeout(INITIAL_LIST_WAIT, loaded)
                     .await
                     .is_err()
@@ -400,6 +481,8 @@ pub(crate) async fn start(
                     let requeue = match kind {
                         FluxKind::GitRepository => git_repository::reconcile(&flux, &id).await,
                         FluxKind::Kustomization => kustomization::reconcile(&flux, &id).await,
+                        FluxKind::HelmRepository => helm_repository::reconcile(&flux, &id).await,
+                        FluxKind::HelmRelease => helm_release::reconcile(&flux, &id).await,
                     };
                     flux.queue(kind).done(&id);
                     if let Some(delay) = requeue {
@@ -446,6 +529,19 @@ impl Flux {
                 let new_revision = previous.map(applied) != Some(applied(object));
                 if became_ready || new_revision {
                     self.enqueue_dependents_of(&id);
+                }
+            }
+            FluxKind::HelmRepository => {
+                let revision =
+                    |o: &Value| str_at(o, &["status", "artifact", "revision"]).to_string();
+                let became_ready = is_ready(object) && !previous.is_some_and(is_ready);
+                if became_ready || previous.map(revision) != Some(revision(object)) {
+                    self.enqueue_chart_users_of(&id);
+                }
+            }
+            FluxKind::HelmRelease => {
+                if is_ready(object) && !previous.is_some_and(is_ready) {
+                    self.enqueue_release_dependents_of(&id);
                 }
             }
         }

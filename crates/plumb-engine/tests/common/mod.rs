@@ -2,6 +2,8 @@
 //! and the controller running against both.
 #![allow(dead_code)]
 
+pub mod charts;
+
 use plumb_core::application::{API_VERSION, REFRESH_ANNOTATION};
 use plumb_core::key::str_at;
 use plumb_engine::{Controller, Options};

@@ -1,0 +1,1254 @@
+//! `HelmRelease`: resolve the chart from its `HelmRepository`, compose the values
+//! (`valuesFrom` in order, then `values`), render the chart in-process, apply the objects with
+//! server-side apply, prune what the previous release had and this one has not, wait for
+//! readiness, and record the release the way Helm does (see [`helm_storage`]) and the status
+//! the way Flux's helm-controller writes it (`Ready` and `Released` with `InstallSucceeded`,
+//! `UpgradeSucceeded`, `InstallFailed`, `UpgradeFailed`, `ArtifactFailed`, `InitFailed`,
+//! `DependencyNotReady`, `RetriesExceeded`; `history`, `lastAttemptedRevision`,
+//! `lastAttemptedConfigDigest`, `lastAttemptedReleaseAction`, failure counts).
+//!
+//! **Guarantees**: every object is validated with a server-side dry-run before any is applied
+//! (see [`apply::apply_all`]); prune deletes only objects of the previous release that still
+//! carry this HelmRelease's labels; CRDs are never deleted; a failed install or upgrade is
+//! retried only as `remediation.retries` allows, then the release stalls until its spec
+//! changes or a reconcile is requested.
+//!
+//! [`helm_storage`]: super::helm_storage
+
+use super::apply::{self, ApplySettings, Owner};
+use super::conditions::{self, Condition};
+use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
+use super::helm_storage::{self, Release};
+use super::inventory::Entry;
+use super::kustomization_spec::dependency_cycle;
+use super::{Flux, FluxKind, REQUESTED_AT_ANNOTATION, is_ready};
+use crate::queue::AppId;
+use crate::sources::{Freshness, error_chain};
+use crate::status::now;
+use base64::Engine as _;
+use plumb_core::key::{ObjectKey, str_at};
+use serde_json::{Map, Value, json};
+use sha2::Digest as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Label naming the HelmRelease that installed an object (Flux's).
+pub const NAME_LABEL: &str = "helm.toolkit.fluxcd.io/name";
+/// Label naming the namespace of the HelmRelease that installed an object (Flux's).
+pub const NAMESPACE_LABEL: &str = "helm.toolkit.fluxcd.io/namespace";
+/// The finalizer that lets a deleted HelmRelease uninstall first (Flux's).
+pub const FINALIZER: &str = "finalizers.fluxcd.io";
+/// How soon a release waiting for a dependency or its source looks again.
+const REQUEUE_DEPENDENCY: Duration = Duration::from_secs(30);
+
+/// Install or upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Action {
+    Install,
+    Upgrade,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Upgrade => "upgrade",
+        }
+    }
+
+    fn succeeded(self) -> &'static str {
+        match self {
+            Action::Install => "InstallSucceeded",
+            Action::Upgrade => "UpgradeSucceeded",
+        }
+    }
+
+    fn failed(self) -> &'static str {
+        match self {
+            Action::Install => "InstallFailed",
+            Action::Upgrade => "UpgradeFailed",
+        }
+    }
+
+    fn title(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Upgrade => "upgrade",
+        }
+    }
+}
+
+/// What was attempted: chart version, values digest, action.
+#[derive(Debug, Clone)]
+struct Attempt {
+    chart_version: String,
+    config_digest: String,
+    action: Action,
+}
+
+/// How a reconcile ended, for the status.
+#[derive(Debug)]
+struct Outcome {
+    ready: &'static str,
+    reason: String,
+    message: String,
+    stalled: bool,
+    /// The `Released` condition, when a release was attempted.
+    released: Option<Condition>,
+    attempt: Option<Attempt>,
+    /// A failed install or upgrade (counted for remediation).
+    failure: Option<Action>,
+    /// The new history, newest first, when a release was recorded.
+    history: Option<Vec<Value>>,
+    /// Reset the failure counts (a successful release).
+    reset_failures: bool,
+    /// Warnings for the status.
+    warnings: Vec<String>,
+}
+
+impl Outcome {
+    fn failed(reason: &str, message: impl Into<String>) -> Outcome {
+        Outcome {
+            ready: "False",
+            reason: reason.to_string(),
+            message: message.into(),
+            stalled: false,
+            released: None,
+            attempt: None,
+            failure: None,
+            history: None,
+            reset_failures: false,
+            warnings: Vec::new(),
+        }
+    }
+}
+
+type Step<T> = Result<T, Box<(Outcome, Option<Duration>)>>;
+
+fn stop<T>(outcome: Outcome, requeue: Option<Duration>) -> Step<T> {
+    Err(Box::new((outcome, requeue)))
+}
+
+fn failures(previous: &Value, field: &str) -> i64 {
+    previous.get(field).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// The status for `outcome`, keeping what it does not change.
+fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome) -> Value {
+    let previous = object.get("status").cloned().unwrap_or(Value::Null);
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let mut status = Map::new();
+    status.insert("observedGeneration".into(), json!(generation));
+    let requested = str_at(
+        object,
+        &["metadata", "annotations", REQUESTED_AT_ANNOTATION],
+    );
+    let handled = if requested.is_empty() {
+        str_at(&previous, &["lastHandledReconcileAt"])
+    } else {
+        requested
+    };
+    if !handled.is_empty() {
+        status.insert("lastHandledReconcileAt".into(), json!(handled));
+    }
+    for field in [
+        "lastAttemptedRevision",
+        "lastAttemptedConfigDigest",
+        "lastAttemptedGeneration",
+        "lastAttemptedReleaseAction",
+        "history",
+        "helmChart",
+        "storageNamespace",
+    ] {
+        if let Some(value) = previous.get(field).filter(|v| !v.is_null()) {
+            status.insert(field.into(), value.clone());
+        }
+    }
+    if let Some(spec) = spec {
+        status.insert(
+            "helmChart".into(),
+            json!(format!(
+                "{}/{}-{}",
+                spec.chart.source_namespace,
+                str_at(object, &["metadata", "namespace"]),
+                str_at(object, &["metadata", "name"])
+            )),
+        );
+        status.insert("storageNamespace".into(), json!(spec.storage_namespace));
+    }
+    if let Some(attempt) = &outcome.attempt {
+        status.insert("lastAttemptedRevision".into(), json!(attempt.chart_version));
+        status.insert(
+            "lastAttemptedConfigDigest".into(),
+            json!(attempt.config_digest),
+        );
+        status.insert("lastAttemptedGeneration".into(), json!(generation));
+        status.insert(
+            "lastAttemptedReleaseAction".into(),
+            json!(attempt.action.as_str()),
+        );
+    }
+    if let Some(history) = &outcome.history {
+        status.insert("history".into(), Value::Array(history.clone()));
+    }
+    // Failure counts restart when the spec changes or a release succeeds.
+    let same_generation = previous
+        .get("lastAttemptedGeneration")
+        .and_then(Value::as_i64)
+        == Some(generation);
+    let (mut install, mut upgrade) = if outcome.reset_failures || !same_generation {
+        (0, 0)
+    } else {
+        (
+            failures(&previous, "installFailures"),
+            failures(&previous, "upgradeFailures"),
+        )
+    };
+    match outcome.failure {
+        Some(Action::Install) => install += 1,
+        Some(Action::Upgrade) => upgrade += 1,
+        None => {}
+    }
+    if install > 0 {
+        status.insert("installFailures".into(), json!(install));
+    }
+    if upgrade > 0 {
+        status.insert("upgradeFailures".into(), json!(upgrade));
+    }
+    if install + upgrade > 0 {
+        status.insert("failures".into(), json!(install + upgrade));
+    }
+    let mut list = Vec::new();
+    if outcome.stalled {
+        list.push(Condition::new(
+            conditions::STALLED,
+            "True",
+            &outcome.reason,
+            &outcome.message,
+        ));
+    }
+    if outcome.ready == "Unknown" {
+        list.push(Condition::new(
+            conditions::RECONCILING,
+            "True",
+            "Progressing",
+            &outcome.message,
+        ));
+    }
+    list.push(Condition::new(
+        conditions::READY,
+        outcome.ready,
+        &outcome.reason,
+        &outcome.message,
+    ));
+    match &outcome.released {
+        Some(released) => list.push(released.clone()),
+        None => {
+            if let Some(old) = previous
+                .get("conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == RELEASED))
+            {
+                list.push(Condition {
+                    kind: RELEASED,
+                    status: match str_at(old, &["status"]) {
+                        "True" => "True",
+                        "False" => "False",
+                        _ => "Unknown",
+                    },
+                    reason: str_at(old, &["reason"]).to_string(),
+                    message: str_at(old, &["message"]).to_string(),
+                });
+            }
+        }
+    }
+    let mut warnings = spec.map(|s| s.not_acted_on.clone()).unwrap_or_default();
+    warnings.extend(outcome.warnings.iter().cloned());
+    if !warnings.is_empty() {
+        list.push(Condition::new(
+            conditions::FIELDS_NOT_ACTED_ON,
+            "True",
+            "NotSupportedYet",
+            format!("accepted but not acted on: {}", warnings.join("; ")),
+        ));
+    }
+    let old_conditions = previous.get("conditions").cloned().unwrap_or(Value::Null);
+    status.insert(
+        "conditions".into(),
+        conditions::to_json(&list, &old_conditions, generation, &now()),
+    );
+    Value::Object(status)
+}
+
+/// `Released`: whether the last release action succeeded.
+pub const RELEASED: &str = "Released";
+
+/// Reconciles the HelmRelease `id`; returns when to look again.
+pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> {
+    let object = flux.get(FluxKind::HelmRelease, id)?;
+    let parsed = HelmReleaseSpec::parse(object.get("spec").unwrap_or(&Value::Null), &id.1, &id.0);
+    if object
+        .pointer("/metadata/deletionTimestamp")
+        .is_some_and(|v| !v.is_null())
+    {
+        return finalize(flux, id, &object, parsed.ok().as_ref()).await;
+    }
+    let spec = match parsed {
+        Ok(spec) => spec,
+        Err(error) => {
+            let mut outcome = Outcome::failed("InvalidSpec", error.to_string());
+            outcome.stalled = true;
+            let status = status_for(&object, None, &outcome);
+            flux.write_status(FluxKind::HelmRelease, &object, status)
+                .await;
+            return None;
+        }
+    };
+    if spec.suspend {
+        return None;
+    }
+    if !finalizers(&object).iter().any(|f| f == FINALIZER) {
+        let mut list = finalizers(&object);
+        list.push(FINALIZER.to_string());
+        set_finalizers(flux, id, list).await;
+    }
+    let (outcome, requeue) = match run(flux, id, &object, &spec).await {
+        Ok(outcome) => (outcome, Some(spec.interval)),
+        Err(stopped) => *stopped,
+    };
+    let status = status_for(&object, Some(&spec), &outcome);
+    flux.write_status(FluxKind::HelmRelease, &object, status)
+        .await;
+    requeue
+}
+
+fn finalizers(object: &Value) -> Vec<String> {
+    object
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+        .map(str::to_string)
+        .collect()
+}
+
+async fn set_finalizers(flux: &Flux, id: &AppId, finalizers: Vec<String>) {
+    if let Err(error) = flux
+        .context
+        .cluster
+        .merge_patch(
+            super::HELM_API_VERSION,
+            "HelmRelease",
+            &id.0,
+            &id.1,
+            &json!({"metadata": {"finalizers": finalizers}}),
+        )
+        .await
+    {
+        tracing::warn!(namespace = %id.0, name = %id.1, error = %error_chain(&error), "cannot update HelmRelease finalizers");
+    }
+}
+
+/// The record Secrets of `release` in `namespace`.
+async fn records(flux: &Flux, namespace: &str, release: &str) -> Result<Vec<Value>, String> {
+    let list = flux
+        .context
+        .cluster
+        .list_selected(
+            "v1",
+            "Secret",
+            namespace,
+            &format!("owner=helm,name={release}"),
+        )
+        .await
+        .map_err(|e| format!("cannot list release records: {}", error_chain(&e)))?;
+    Ok(list
+        .into_iter()
+        .filter(|s| str_at(s, &["type"]) == helm_storage::RELEASE_TYPE)
+        .collect())
+}
+
+/// Uninstall: delete the objects of the latest release that still carry this release's labels
+/// (CRDs are kept, as Helm keeps them), then the release records, then release the finalizer.
+async fn finalize(
+    flux: &Arc<Flux>,
+    id: &AppId,
+    object: &Value,
+    spec: Option<&HelmReleaseSpec>,
+) -> Option<Duration> {
+    if !finalizers(object).iter().any(|f| f == FINALIZER) {
+        return None;
+    }
+    if let Some(spec) = spec.filter(|s| !s.suspend) {
+        let cluster = &flux.context.cluster;
+        let found = match records(flux, &spec.storage_namespace, &spec.release_name).await {
+            Ok(found) => found,
+            Err(message) => {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot uninstall; retrying");
+                return Some(Duration::from_secs(5));
+            }
+        };
+        if let Some(latest) = helm_storage::latest(&found)
+            && let Ok(release) = Release::from_secret(latest)
+        {
+            let entries = entries_of(&release.objects());
+            let owner = owner(id);
+            if let Err(message) = apply::prune(cluster, &entries, &owner).await {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
+                return Some(Duration::from_secs(5));
+            }
+        }
+        for record in &found {
+            let name = str_at(record, &["metadata", "name"]);
+            if let Err(error) = cluster
+                .delete(
+                    "v1",
+                    "Secret",
+                    &spec.storage_namespace,
+                    name,
+                    plumb_kube::Propagation::Background,
+                )
+                .await
+            {
+                tracing::warn!(secret = name, error = %error_chain(&error), "cannot delete a release record");
+            }
+        }
+    }
+    let remaining: Vec<String> = finalizers(object)
+        .into_iter()
+        .filter(|f| f != FINALIZER)
+        .collect();
+    set_finalizers(flux, id, remaining).await;
+    None
+}
+
+fn owner(id: &AppId) -> Owner<'_> {
+    Owner {
+        labels: (NAME_LABEL, NAMESPACE_LABEL),
+        name: &id.1,
+        namespace: &id.0,
+    }
+}
+
+/// Inventory entries of release objects, CRDs left out (Helm never deletes them).
+fn entries_of(objects: &[(String, ObjectKey)]) -> Vec<Entry> {
+    objects
+        .iter()
+        .filter(|(_, key)| key.kind != "CustomResourceDefinition")
+        .map(|(api_version, key)| Entry::of(api_version, key))
+        .collect()
+}
+
+/// Dependencies: each must exist and be ready; a cycle stalls.
+fn check_dependencies(flux: &Flux, id: &AppId, spec: &HelmReleaseSpec) -> Step<()> {
+    if spec.depends_on.is_empty() {
+        return Ok(());
+    }
+    if let Some(cycle) = dependency_cycle(id, &flux.release_dependency_graph()) {
+        let path: Vec<String> = cycle
+            .iter()
+            .map(|(ns, name)| format!("{ns}/{name}"))
+            .collect();
+        let mut outcome = Outcome::failed(
+            "DependencyNotReady",
+            format!("spec.dependsOn: dependency cycle: {}", path.join(" -> ")),
+        );
+        outcome.stalled = true;
+        return stop(outcome, None);
+    }
+    for (namespace, name) in &spec.depends_on {
+        let message = match flux.get(FluxKind::HelmRelease, &(namespace.clone(), name.clone())) {
+            None => format!("dependency '{namespace}/{name}' not found"),
+            Some(dependency) if !is_ready(&dependency) => {
+                format!("dependency '{namespace}/{name}' is not ready")
+            }
+            Some(_) => continue,
+        };
+        return stop(
+            Outcome::failed("DependencyNotReady", message),
+            Some(REQUEUE_DEPENDENCY),
+        );
+    }
+    Ok(())
+}
+
+/// Sets `value` at the dotted `path` of `values` (Helm's `--set` path form without indexes).
+fn set_path(values: &mut Value, path: &str, value: Value) -> Result<(), String> {
+    let parts: Vec<&str> = path.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        return Err(format!("targetPath {path:?} has an empty segment"));
+    }
+    let mut node = values;
+    for (index, part) in parts.iter().enumerate() {
+        if !node.is_object() {
+            *node = Value::Object(Map::new());
+        }
+        let Some(map) = node.as_object_mut() else {
+            return Err(format!("targetPath {path:?}: cannot set"));
+        };
+        if index + 1 == parts.len() {
+            map.insert(part.to_string(), value);
+            return Ok(());
+        }
+        node = map
+            .entry(part.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+    Ok(())
+}
+
+/// Deep-merges `overlay` into `base`: maps merge, anything else replaces (Helm's rule).
+fn merge(base: &mut Value, overlay: Value) {
+    match (base, overlay) {
+        (Value::Object(base), Value::Object(overlay)) => {
+            for (key, value) in overlay {
+                match base.get_mut(&key) {
+                    Some(existing) if existing.is_object() && value.is_object() => {
+                        merge(existing, value)
+                    }
+                    _ => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, overlay) => *base = overlay,
+    }
+}
+
+/// The data of a ConfigMap or Secret under `key`, decoded.
+fn data_value(object: &Value, key: &str) -> Option<String> {
+    if str_at(object, &["kind"]) == "Secret" {
+        if let Some(text) = object
+            .get("stringData")
+            .and_then(|d| d.get(key))
+            .and_then(Value::as_str)
+        {
+            return Some(text.to_string());
+        }
+        let encoded = object.get("data")?.get(key)?.as_str()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(encoded)
+            .ok()?;
+        return String::from_utf8(bytes).ok();
+    }
+    object
+        .get("data")
+        .and_then(|d| d.get(key))
+        .and_then(Value::as_str)
+        .map(str::to_string)
+}
+
+/// The values: each `valuesFrom` in order, then `spec.values` over them. Values never appear
+/// in an error.
+async fn compose_values(
+    flux: &Flux,
+    namespace: &str,
+    spec: &HelmReleaseSpec,
+) -> Result<Value, String> {
+    let mut values = Value::Object(Map::new());
+    for (index, reference) in spec.values_from.iter().enumerate() {
+        let ValuesReference {
+            kind,
+            name,
+            values_key,
+            target_path,
+            optional,
+        } = reference;
+        let field = format!("spec.valuesFrom[{index}]");
+        let found = flux
+            .context
+            .cluster
+            .get("v1", kind, namespace, name)
+            .await
+            .map_err(|e| {
+                format!(
+                    "{field}: cannot read {kind} '{namespace}/{name}': {}",
+                    error_chain(&e)
+                )
+            })?;
+        let Some(object) = found else {
+            if *optional {
+                continue;
+            }
+            return Err(format!(
+                "{field}: could not find {kind} '{namespace}/{name}'"
+            ));
+        };
+        let Some(text) = data_value(&object, values_key) else {
+            if *optional {
+                continue;
+            }
+            return Err(format!(
+                "{field}: missing key '{values_key}' in {kind} '{namespace}/{name}'"
+            ));
+        };
+        if target_path.is_empty() {
+            let parsed: Value = if text.trim().is_empty() {
+                Value::Null
+            } else {
+                serde_saphyr::from_str(&text).map_err(|e| {
+                    format!(
+                        "{field}: key '{values_key}' of {kind} '{namespace}/{name}' is not valid YAML: {}",
+                        e.to_string().lines().next().unwrap_or_default()
+                    )
+                })?
+            };
+            match parsed {
+                Value::Null => {}
+                Value::Object(_) => merge(&mut values, parsed),
+                _ => {
+                    return Err(format!(
+                        "{field}: key '{values_key}' of {kind} '{namespace}/{name}' is not a map of values"
+                    ));
+                }
+            }
+        } else {
+            set_path(&mut values, target_path, Value::String(text))
+                .map_err(|message| format!("{field}: {message}"))?;
+        }
+    }
+    merge(&mut values, spec.values.clone());
+    Ok(values)
+}
+
+fn digest_of(values: &Value) -> String {
+    let bytes = serde_json::to_vec(values).unwrap_or_default();
+    let digest = sha2::Sha256::digest(&bytes);
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The resolved chart: version, metadata, and the rendered objects with their source files.
+struct Rendered {
+    version: String,
+    metadata: Value,
+    objects: Vec<plumb_core::manifest::Manifest>,
+    hooks: Vec<String>,
+}
+
+async fn render(
+    flux: &Flux,
+    spec: &HelmReleaseSpec,
+    url: String,
+    credentials: plumb_source::Credentials,
+    freshness: Freshness,
+    values: &Value,
+    include_crds: bool,
+) -> Result<Rendered, (&'static str, String)> {
+    let sources = flux.context.sources.clone();
+    let chart = spec.chart.clone();
+    let helm = json!({
+        "releaseName": spec.release_name,
+        "namespace": spec.target_namespace,
+        "valuesObject": values,
+        "valueFiles": chart.values_files,
+        "skipCrds": !include_crds,
+    });
+    let context = plumb_render::RenderContext {
+        app_name: spec.release_name.clone(),
+        namespace: spec.target_namespace.clone(),
+        kube_version: None,
+    };
+    let task = tokio::task::spawn_blocking(move || {
+        let (version, dir) = sources
+            .chart(&url, &chart.chart, &chart.version, &credentials, freshness)
+            .map_err(|e| {
+                (
+                    "ArtifactFailed",
+                    format!(
+                        "chart {}@{} from {url}: {}",
+                        chart.chart,
+                        chart.version,
+                        error_chain(e.as_ref())
+                    ),
+                )
+            })?;
+        let chart_dir = dir.join(&chart.chart);
+        let metadata: Value = std::fs::read_to_string(chart_dir.join("Chart.yaml"))
+            .ok()
+            .and_then(|text| serde_saphyr::from_str(&text).ok())
+            .unwrap_or(Value::Null);
+        let objects =
+            plumb_render::render_chart(&dir, &chart_dir, Some(&helm), &context).map_err(|e| {
+                (
+                    "InstallFailed",
+                    format!("chart {}@{version}: {}", chart.chart, error_chain(&e)),
+                )
+            })?;
+        Ok::<_, (&'static str, String)>((version, metadata, objects))
+    });
+    let (version, metadata, objects) = match tokio::time::timeout(spec.timeout, task).await {
+        Ok(Ok(result)) => result?,
+        Ok(Err(error)) => return Err(("ArtifactFailed", format!("chart task failed: {error}"))),
+        Err(_) => {
+            return Err((
+                "ArtifactFailed",
+                format!(
+                    "fetching and rendering the chart took longer than {:?}",
+                    spec.timeout
+                ),
+            ));
+        }
+    };
+    let (hooks, objects): (Vec<_>, Vec<_>) = objects.into_iter().partition(|m| {
+        m.object
+            .pointer("/metadata/annotations/helm.sh~1hook")
+            .and_then(Value::as_str)
+            .is_some_and(|h| !h.trim().is_empty())
+    });
+    Ok(Rendered {
+        version,
+        metadata,
+        objects,
+        hooks: hooks
+            .iter()
+            .map(|m| super::post_build::describe(&m.object))
+            .collect(),
+    })
+}
+
+/// Labels and annotations Flux's helm-controller and Helm put on every object.
+fn label(object: &mut Value, id: &AppId, spec: &HelmReleaseSpec) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let labels = metadata
+        .entry("labels")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !labels.is_object() {
+        *labels = Value::Object(Map::new());
+    }
+    if let Some(labels) = labels.as_object_mut() {
+        labels.insert(NAME_LABEL.into(), json!(id.1));
+        labels.insert(NAMESPACE_LABEL.into(), json!(id.0));
+        labels.insert("app.kubernetes.io/managed-by".into(), json!("Helm"));
+    }
+    let annotations = metadata
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if !annotations.is_object() {
+        *annotations = Value::Object(Map::new());
+    }
+    if let Some(annotations) = annotations.as_object_mut() {
+        annotations.insert("meta.helm.sh/release-name".into(), json!(spec.release_name));
+        annotations.insert(
+            "meta.helm.sh/release-namespace".into(),
+            json!(spec.target_namespace),
+        );
+    }
+}
+
+/// Dependencies, source, values, chart, apply, prune, wait, record.
+async fn run(
+    flux: &Arc<Flux>,
+    id: &AppId,
+    object: &Value,
+    spec: &HelmReleaseSpec,
+) -> Step<Outcome> {
+    check_dependencies(flux, id, spec)?;
+    let previous = object.get("status").cloned().unwrap_or(Value::Null);
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    // The source.
+    let source_id = (
+        spec.chart.source_namespace.clone(),
+        spec.chart.source_name.clone(),
+    );
+    let Some(repository) = flux.get(FluxKind::HelmRepository, &source_id) else {
+        return stop(
+            Outcome::failed(
+                "ArtifactFailed",
+                format!("HelmRepository '{}/{}' not found", source_id.0, source_id.1),
+            ),
+            Some(REQUEUE_DEPENDENCY),
+        );
+    };
+    if conditions::status_of(&repository, conditions::READY) != Some("True") {
+        return stop(
+            Outcome::failed(
+                "ArtifactFailed",
+                format!(
+                    "HelmRepository '{}/{}' is not ready",
+                    source_id.0, source_id.1
+                ),
+            ),
+            Some(REQUEUE_DEPENDENCY),
+        );
+    }
+    let url = str_at(&repository, &["spec", "url"]).to_string();
+    let secret_ref = repository
+        .pointer("/spec/secretRef/name")
+        .and_then(Value::as_str);
+    let (credentials, _) =
+        super::helm_repository::secret_credentials(flux, &source_id.0, secret_ref)
+            .await
+            .map_err(|message| {
+                Box::new((
+                    Outcome::failed(
+                        "ArtifactFailed",
+                        format!(
+                            "HelmRepository '{}/{}': {message}",
+                            source_id.0, source_id.1
+                        ),
+                    ),
+                    Some(REQUEUE_DEPENDENCY),
+                ))
+            })?;
+    // Values.
+    let values = compose_values(flux, &id.0, spec).await.map_err(|message| {
+        Box::new((Outcome::failed("InitFailed", message), Some(spec.interval)))
+    })?;
+    let config_digest = digest_of(&values);
+    // The last release, if any.
+    let found = records(flux, &spec.storage_namespace, &spec.release_name)
+        .await
+        .map_err(|message| {
+            Box::new((
+                Outcome::failed("GetLastReleaseFailed", message),
+                Some(REQUEUE_DEPENDENCY),
+            ))
+        })?;
+    let last = match helm_storage::latest(&found) {
+        Some(secret) => Some(Release::from_secret(secret).map_err(|message| {
+            Box::new((
+                Outcome::failed("GetLastReleaseFailed", message),
+                Some(REQUEUE_DEPENDENCY),
+            ))
+        })?),
+        None => None,
+    };
+    let action = match &last {
+        Some(release) if release.status == "deployed" || release.status == "superseded" => {
+            Action::Upgrade
+        }
+        Some(release) if release.version > 1 => Action::Upgrade,
+        _ => Action::Install,
+    };
+    // Remediation: stop after the allowed retries, until the spec changes.
+    let retries = match action {
+        Action::Install => spec.install_retries,
+        Action::Upgrade => spec.upgrade_retries,
+    };
+    let same_generation = previous
+        .get("lastAttemptedGeneration")
+        .and_then(Value::as_i64)
+        == Some(generation);
+    let failed_so_far = failures(
+        &previous,
+        match action {
+            Action::Install => "installFailures",
+            Action::Upgrade => "upgradeFailures",
+        },
+    );
+    if same_generation && !super::wants_reconcile(object) && retries >= 0 && failed_so_far > retries
+    {
+        let last_error = previous
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == RELEASED))
+            .map(|c| format!(": {}", str_at(c, &["message"])))
+            .unwrap_or_default();
+        let mut outcome = Outcome::failed(
+            "RetriesExceeded",
+            format!(
+                "Failed to {} after {failed_so_far} attempt(s){last_error}; change the spec or request a reconcile to try again",
+                action.title()
+            ),
+        );
+        outcome.stalled = true;
+        return stop(outcome, None);
+    }
+    let freshness = if super::wants_reconcile(object) {
+        Freshness::Now
+    } else {
+        let repository_interval = repository
+            .pointer("/spec/interval")
+            .and_then(Value::as_str)
+            .and_then(plumb_core::application::parse_duration)
+            .unwrap_or(spec.interval);
+        Freshness::Within(spec.interval.min(repository_interval))
+    };
+    let include_crds = match action {
+        Action::Install => spec.install_crds == CrdPolicy::Apply,
+        Action::Upgrade => spec.upgrade_crds == CrdPolicy::Apply,
+    };
+    let rendered = render(
+        flux,
+        spec,
+        url,
+        credentials,
+        freshness,
+        &values,
+        include_crds,
+    )
+    .await
+    .map_err(|(reason, message)| {
+        let mut outcome = Outcome::failed(reason, message.clone());
+        if reason != "ArtifactFailed" {
+            outcome.released = Some(Condition::new(RELEASED, "False", reason, message));
+            outcome.failure = Some(action);
+            outcome.attempt = Some(Attempt {
+                chart_version: String::new(),
+                config_digest: config_digest.clone(),
+                action,
+            });
+        }
+        Box::new((outcome, Some(spec.interval.min(REQUEUE_DEPENDENCY))))
+    })?;
+    let attempt = Attempt {
+        chart_version: rendered.version.clone(),
+        config_digest: config_digest.clone(),
+        action,
+    };
+    let mut warnings = Vec::new();
+    if !rendered.hooks.is_empty() {
+        warnings.push(format!(
+            "Helm hooks of HelmReleases are not run yet, left out: {}",
+            rendered.hooks.join(", ")
+        ));
+    }
+    let fail = |message: String, warnings: &[String]| {
+        let mut outcome = Outcome::failed(action.failed(), message.clone());
+        outcome.attempt = Some(attempt.clone());
+        outcome.failure = Some(action);
+        outcome.released = Some(Condition::new(RELEASED, "False", action.failed(), message));
+        outcome.warnings = warnings.to_vec();
+        Box::new((outcome, Some(spec.interval.min(REQUEUE_DEPENDENCY))))
+    };
+    let cluster = &flux.context.cluster;
+    if action == Action::Install && spec.create_namespace {
+        let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": spec.target_namespace}});
+        if let Err(error) = cluster
+            .apply(
+                &namespace,
+                &plumb_kube::ApplyOptions {
+                    dry_run: plumb_kube::DryRun::None,
+                    force: true,
+                },
+            )
+            .await
+        {
+            return Err(fail(
+                format!(
+                    "cannot create namespace {:?}: {}",
+                    spec.target_namespace,
+                    error_chain(&error)
+                ),
+                &warnings,
+            ));
+        }
+    }
+    let mut manifests = rendered.objects;
+    for manifest in manifests.iter_mut() {
+        label(&mut manifest.object, id, spec);
+    }
+    let sources: Vec<(String, Value)> = manifests
+        .iter()
+        .map(|m| (m.origin.file.clone(), m.object.clone()))
+        .collect();
+    let applied = apply::apply_all(
+        cluster,
+        manifests,
+        &ApplySettings {
+            force: spec.force,
+            default_namespace: Some(spec.target_namespace.clone()),
+        },
+    )
+    .await
+    .map_err(|message| {
+        fail(
+            format!("Helm {} failed, nothing applied: {message}", action.title()),
+            &warnings,
+        )
+    })?;
+    if !applied.errors.is_empty() {
+        return Err(fail(
+            format!(
+                "Helm {} failed: {}",
+                action.title(),
+                applied.errors.join("; ")
+            ),
+            &warnings,
+        ));
+    }
+    if !applied.conflicts.is_empty() {
+        return Err(fail(
+            format!(
+                "not applied, owned elsewhere: {}",
+                applied.conflicts.join("; ")
+            ),
+            &warnings,
+        ));
+    }
+    // Prune what the last release had and this one has not.
+    let new_entries = entries_of(&applied.objects);
+    if let Some(last) = &last {
+        let stale = apply::stale(&entries_of(&last.objects()), &new_entries);
+        if let Err(message) = apply::prune(cluster, &stale, &owner(id)).await {
+            return Err(fail(
+                format!("cannot delete objects the chart no longer renders: {message}"),
+                &warnings,
+            ));
+        }
+    }
+    let wait = match action {
+        Action::Install => spec.install_wait,
+        Action::Upgrade => spec.upgrade_wait,
+    };
+    let mut wait_error = None;
+    if wait
+        && !applied.objects.is_empty()
+        && let Err(message) = apply::wait_healthy(cluster, &applied.objects, spec.timeout).await
+    {
+        wait_error = Some(message);
+    }
+    // Record the release when something changed (or the last one failed).
+    let unchanged = last.as_ref().is_some_and(|l| {
+        l.status == "deployed"
+            && str_at(&l.chart_metadata, &["version"]) == rendered.version
+            && digest_of(&l.config) == config_digest
+            && applied.changed == 0
+    });
+    let mut history = previous
+        .get("history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let version;
+    if unchanged && wait_error.is_none() {
+        version = last.as_ref().map_or(1, |l| l.version);
+    } else {
+        let time = now();
+        version = last.as_ref().map_or(1, |l| l.version + 1);
+        let status = if wait_error.is_some() {
+            "failed"
+        } else {
+            "deployed"
+        };
+        let objects: Vec<(String, Value)> = sources
+            .into_iter()
+            .filter(|(_, o)| str_at(o, &["kind"]) != "CustomResourceDefinition")
+            .map(|(file, mut o)| {
+                let namespaced = applied.objects.iter().any(|(_, key)| {
+                    key.kind == str_at(&o, &["kind"])
+                        && key.name == str_at(&o, &["metadata", "name"])
+                        && !key.namespace.is_empty()
+                });
+                if namespaced
+                    && str_at(&o, &["metadata", "namespace"]).is_empty()
+                    && let Some(metadata) = o.get_mut("metadata").and_then(Value::as_object_mut)
+                {
+                    metadata.insert("namespace".into(), json!(spec.target_namespace));
+                }
+                (file, o)
+            })
+            .collect();
+        let release = Release {
+            name: spec.release_name.clone(),
+            namespace: spec.target_namespace.clone(),
+            version,
+            status: status.into(),
+            description: match (&wait_error, action) {
+                (Some(message), _) => format!("{} failed: {message}", action.title()),
+                (None, Action::Install) => "Install complete".into(),
+                (None, Action::Upgrade) => "Upgrade complete".into(),
+            },
+            first_deployed: last
+                .as_ref()
+                .map(|l| l.first_deployed.clone())
+                .filter(|t| !t.is_empty())
+                .unwrap_or_else(|| time.clone()),
+            last_deployed: time.clone(),
+            chart_metadata: rendered.metadata.clone(),
+            config: values.clone(),
+            manifest: helm_storage::manifest_of(&objects),
+        };
+        let secret = release
+            .to_secret(&spec.storage_namespace)
+            .map_err(|message| fail(format!("cannot record the release: {message}"), &warnings))?;
+        if let Err(error) = cluster.create(&secret).await {
+            return Err(fail(
+                format!("cannot record the release: {}", error_chain(&error)),
+                &warnings,
+            ));
+        }
+        // Supersede the previous deployed record (its label and its JSON).
+        for old in &found {
+            if str_at(old, &["metadata", "labels", "status"]) != "deployed" {
+                continue;
+            }
+            if let Ok(mut old_release) = Release::from_secret(old) {
+                old_release.status = "superseded".into();
+                if let Ok(updated) = old_release.to_secret(&spec.storage_namespace)
+                    && let Err(error) = cluster
+                        .apply(
+                            &updated,
+                            &plumb_kube::ApplyOptions {
+                                dry_run: plumb_kube::DryRun::None,
+                                force: true,
+                            },
+                        )
+                        .await
+                {
+                    tracing::warn!(error = %error_chain(&error), "cannot mark a release superseded");
+                }
+            }
+        }
+        prune_records(flux, spec, &found, version).await;
+        let snapshot = json!({
+            "name": spec.release_name,
+            "namespace": spec.target_namespace,
+            "version": version,
+            "status": status,
+            "chartName": str_at(&rendered.metadata, &["name"]),
+            "chartVersion": rendered.version,
+            "appVersion": str_at(&rendered.metadata, &["appVersion"]),
+            "configDigest": config_digest,
+            "firstDeployed": release.first_deployed,
+            "lastDeployed": time,
+        });
+        for entry in history.iter_mut() {
+            if str_at(entry, &["status"]) == "deployed" {
+                entry["status"] = json!("superseded");
+            }
+        }
+        history.insert(0, snapshot);
+        history.truncate(if spec.max_history == 0 {
+            5
+        } else {
+            spec.max_history
+        });
+    }
+    if let Some(message) = wait_error {
+        let mut stopped = fail(
+            format!(
+                "Helm {} failed for release {}/{} with chart {}@{}: {message}",
+                action.title(),
+                spec.target_namespace,
+                spec.release_name,
+                spec.chart.chart,
+                rendered.version
+            ),
+            &warnings,
+        );
+        stopped.0.history = Some(history);
+        return Err(stopped);
+    }
+    let message = format!(
+        "Helm {} succeeded for release {}/{}.v{version} with chart {}@{}",
+        action.title(),
+        spec.target_namespace,
+        spec.release_name,
+        str_at(&rendered.metadata, &["name"]),
+        rendered.version
+    );
+    let mut outcome = Outcome {
+        ready: "True",
+        reason: action.succeeded().to_string(),
+        message: message.clone(),
+        stalled: false,
+        released: Some(Condition::new(
+            RELEASED,
+            "True",
+            action.succeeded(),
+            &message,
+        )),
+        attempt: Some(attempt),
+        failure: None,
+        history: Some(history),
+        reset_failures: true,
+        warnings,
+    };
+    if unchanged {
+        // Nothing new: keep the message of the release in place.
+        if let Some(old) = previous
+            .get("conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == conditions::READY))
+            .filter(|c| str_at(c, &["status"]) == "True")
+        {
+            outcome.reason = str_at(old, &["reason"]).to_string();
+            outcome.message = str_at(old, &["message"]).to_string();
+            outcome.released = None;
+            outcome.attempt = None;
+            outcome.history = None;
+        }
+    }
+    Ok(outcome)
+}
+
+/// Deletes records beyond `spec.maxHistory` (0 keeps all).
+async fn prune_records(flux: &Flux, spec: &HelmReleaseSpec, found: &[Value], newest: u64) {
+    if spec.max_history == 0 {
+        return;
+    }
+    let keep_from = newest.saturating_sub(spec.max_history as u64 - 1);
+    for record in found {
+        let version = str_at(record, &["metadata", "labels", "version"])
+            .parse::<u64>()
+            .unwrap_or(0);
+        if version < keep_from {
+            let name = str_at(record, &["metadata", "name"]);
+            if let Err(error) = flux
+                .context
+                .cluster
+                .delete(
+                    "v1",
+                    "Secret",
+                    &spec.storage_namespace,
+                    name,
+                    plumb_kube::Propagation::Background,
+                )
+                .await
+            {
+                tracing::debug!(secret = name, error = %error_chain(&error), "cannot delete an old release record");
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_paths_set_nested_strings() {
+        let mut values = json!({"a": {"keep": 1}});
+        set_path(&mut values, "a.b.c", json!("x")).expect("set");
+        assert_eq!(values, json!({"a": {"keep": 1, "b": {"c": "x"}}}));
+        assert!(set_path(&mut values, "a..c", json!("x")).is_err());
+    }
+
+    #[test]
+    fn values_merge_maps_and_replace_the_rest() {
+        let mut base = json!({"a": {"x": 1, "y": [1]}, "b": 1});
+        merge(&mut base, json!({"a": {"y": [2], "z": 3}, "b": {"c": 1}}));
+        assert_eq!(
+            base,
+            json!({"a": {"x": 1, "y": [2], "z": 3}, "b": {"c": 1}})
+        );
+    }
+
+    #[test]
+    fn failure_counts_restart_on_a_new_generation() {
+        let object = json!({"metadata": {"generation": 3, "name": "p", "namespace": "n"},
+            "status": {"installFailures": 2, "lastAttemptedGeneration": 2}});
+        let mut outcome = Outcome::failed("InstallFailed", "boom");
+        outcome.failure = Some(Action::Install);
+        let status = status_for(&object, None, &outcome);
+        assert_eq!(status["installFailures"], 1);
+        let object = json!({"metadata": {"generation": 3, "name": "p", "namespace": "n"},
+            "status": {"installFailures": 2, "lastAttemptedGeneration": 3}});
+        let status = status_for(&object, None, &outcome);
+        assert_eq!(status["installFailures"], 3);
+        assert_eq!(status["failures"], 3);
+    }
+}

@@ -1,0 +1,568 @@
+//! The specs of `source.toolkit.fluxcd.io/v1` `HelmRepository` and `helm.toolkit.fluxcd.io/v2`
+//! `HelmRelease`, read as Flux users write them: defaults as Flux's, every field plumb does not
+//! act on listed so the user sees it in a condition.
+
+use super::git_repository::{SpecError, duration};
+use crate::queue::AppId;
+use serde_json::Value;
+use std::time::Duration;
+
+fn invalid(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
+    SpecError {
+        field: field.into(),
+        problem: problem.into(),
+    }
+}
+
+fn text(value: &Value, field: &str) -> Option<String> {
+    value
+        .get(field)
+        .and_then(Value::as_str)
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+}
+
+fn flag(value: &Value, field: &str) -> bool {
+    value.get(field).and_then(Value::as_bool) == Some(true)
+}
+
+fn unknown_fields(spec: &Value, known: &[&str], prefix: &str, out: &mut Vec<String>) {
+    if let Some(fields) = spec.as_object() {
+        for field in fields.keys() {
+            if !known.contains(&field.as_str()) {
+                out.push(format!("{prefix}{field} (unknown field)"));
+            }
+        }
+    }
+}
+
+/// A `HelmRepository`'s spec.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HelmRepositorySpec {
+    /// The repository URL (`http(s)://`, or `oci://` with `type: oci`).
+    pub url: String,
+    /// `type: oci`.
+    pub oci: bool,
+    /// `spec.interval`.
+    pub interval: Duration,
+    /// `spec.timeout` (default 60s).
+    pub timeout: Duration,
+    /// `spec.secretRef.name`: basic-auth credentials.
+    pub secret_ref: Option<String>,
+    /// `spec.suspend`.
+    pub suspend: bool,
+    /// Fields accepted but not acted on.
+    pub not_acted_on: Vec<String>,
+}
+
+const REPOSITORY_FIELDS: [&str; 13] = [
+    "url",
+    "type",
+    "interval",
+    "timeout",
+    "secretRef",
+    "suspend",
+    "provider",
+    "passCredentials",
+    "insecure",
+    "certSecretRef",
+    "accessFrom",
+    "proxySecretRef",
+    "insecureSkipVerify",
+];
+
+impl HelmRepositorySpec {
+    /// Reads a `HelmRepository`'s `spec`.
+    ///
+    /// **Errors**: a missing or malformed URL, interval or timeout.
+    pub fn parse(spec: &Value) -> Result<HelmRepositorySpec, SpecError> {
+        let url = text(spec, "url").ok_or_else(|| invalid("url", "must be set"))?;
+        let oci = match text(spec, "type").as_deref() {
+            None | Some("default") => false,
+            Some("oci") => true,
+            Some(other) => {
+                return Err(invalid(
+                    "type",
+                    format!("{other:?} is not a repository type (default or oci)"),
+                ));
+            }
+        };
+        if oci != url.starts_with("oci://") {
+            return Err(invalid(
+                "url",
+                format!(
+                    "{url:?}: a repository of type {} needs an {} URL",
+                    if oci { "oci" } else { "default" },
+                    if oci { "oci://" } else { "http(s)://" }
+                ),
+            ));
+        }
+        if !(oci || url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(invalid("url", format!("{url:?} is not an http(s):// URL")));
+        }
+        let interval = duration(spec, "interval")?
+            .ok_or_else(|| invalid("interval", "must be set (for example 10m)"))?;
+        let timeout = duration(spec, "timeout")?.unwrap_or(Duration::from_secs(60));
+        let mut not_acted_on = Vec::new();
+        for field in ["certSecretRef", "proxySecretRef", "accessFrom"] {
+            if spec.get(field).is_some_and(|v| !v.is_null()) {
+                not_acted_on.push(format!("spec.{field}"));
+            }
+        }
+        if text(spec, "provider").is_some_and(|p| p != "generic") {
+            not_acted_on.push("spec.provider (only generic credentials)".into());
+        }
+        unknown_fields(spec, &REPOSITORY_FIELDS, "spec.", &mut not_acted_on);
+        Ok(HelmRepositorySpec {
+            url,
+            oci,
+            interval,
+            timeout,
+            secret_ref: spec.get("secretRef").and_then(|r| text(r, "name")),
+            suspend: flag(spec, "suspend"),
+            not_acted_on,
+        })
+    }
+}
+
+/// Where a `HelmRelease`'s chart comes from (`spec.chart.spec`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartTemplate {
+    /// The chart's name in the repository.
+    pub chart: String,
+    /// A version or semver range (`*` when unset).
+    pub version: String,
+    /// The source: kind, namespace, name.
+    pub source_kind: String,
+    /// The source's namespace (the release's when unset).
+    pub source_namespace: String,
+    /// The source's name.
+    pub source_name: String,
+    /// Value files inside the chart, in order (replacing the chart's `values.yaml`).
+    pub values_files: Vec<String>,
+}
+
+/// One `spec.valuesFrom` entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValuesReference {
+    /// `ConfigMap` or `Secret`.
+    pub kind: String,
+    /// Its name (in the release's namespace).
+    pub name: String,
+    /// The data key (default `values.yaml`).
+    pub values_key: String,
+    /// Where the value goes (a dotted path), or empty to merge a YAML document at the root.
+    pub target_path: String,
+    /// A missing object or key is not an error.
+    pub optional: bool,
+}
+
+/// How CRDs of the chart's `crds/` directory are handled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CrdPolicy {
+    /// Not applied.
+    Skip,
+    /// Applied (plumb applies server-side, so creating and replacing are one).
+    Apply,
+}
+
+/// A `HelmRelease`'s spec.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HelmReleaseSpec {
+    /// `spec.chart.spec`.
+    pub chart: ChartTemplate,
+    /// `spec.interval`.
+    pub interval: Duration,
+    /// `spec.releaseName`, or Flux's default.
+    pub release_name: String,
+    /// Where the chart's objects go (`spec.targetNamespace`, else the release's namespace).
+    pub target_namespace: String,
+    /// Where the release record is kept (`spec.storageNamespace`, else the release's).
+    pub storage_namespace: String,
+    /// `spec.values`.
+    pub values: Value,
+    /// `spec.valuesFrom`.
+    pub values_from: Vec<ValuesReference>,
+    /// `spec.dependsOn` as (namespace, name).
+    pub depends_on: Vec<AppId>,
+    /// `spec.suspend`.
+    pub suspend: bool,
+    /// `spec.timeout` (default 5m): how long to wait for the objects to be ready.
+    pub timeout: Duration,
+    /// Wait for readiness after installing.
+    pub install_wait: bool,
+    /// Wait for readiness after upgrading.
+    pub upgrade_wait: bool,
+    /// `spec.install.createNamespace`.
+    pub create_namespace: bool,
+    /// CRDs on install.
+    pub install_crds: CrdPolicy,
+    /// CRDs on upgrade.
+    pub upgrade_crds: CrdPolicy,
+    /// `spec.install.remediation.retries` (0: no retry after a failed install).
+    pub install_retries: i64,
+    /// `spec.upgrade.remediation.retries`.
+    pub upgrade_retries: i64,
+    /// `spec.upgrade.force`: recreate objects whose immutable fields changed.
+    pub force: bool,
+    /// `spec.maxHistory` (default 5; 0 is unlimited).
+    pub max_history: usize,
+    /// Fields accepted but not acted on.
+    pub not_acted_on: Vec<String>,
+}
+
+const RELEASE_FIELDS: [&str; 24] = [
+    "chart",
+    "chartRef",
+    "interval",
+    "releaseName",
+    "targetNamespace",
+    "storageNamespace",
+    "values",
+    "valuesFrom",
+    "dependsOn",
+    "suspend",
+    "timeout",
+    "install",
+    "upgrade",
+    "rollback",
+    "uninstall",
+    "test",
+    "maxHistory",
+    "serviceAccountName",
+    "kubeConfig",
+    "postRenderers",
+    "driftDetection",
+    "persistentClient",
+    "commonMetadata",
+    "requeueDependency",
+];
+
+/// Flux's default release name: `[targetNamespace-]name`, shortened to Helm's 53 characters
+/// with a hash suffix when longer.
+pub fn default_release_name(name: &str, target_namespace: Option<&str>) -> String {
+    use sha2::Digest as _;
+    let full = match target_namespace {
+        Some(namespace) if !namespace.is_empty() => format!("{namespace}-{name}"),
+        _ => name.to_string(),
+    };
+    if full.len() <= 53 {
+        return full;
+    }
+    let digest = sha2::Sha256::digest(full.as_bytes());
+    let hash: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
+    let keep: String = full.chars().take(40).collect();
+    format!("{}-{}", keep.trim_end_matches('-'), &hash[..12])
+}
+
+fn crd_policy(value: &Value, field: &str, default: CrdPolicy) -> Result<CrdPolicy, SpecError> {
+    match text(value, "crds").as_deref() {
+        None => Ok(if flag(value, "skipCRDs") {
+            CrdPolicy::Skip
+        } else {
+            default
+        }),
+        Some("Skip") => Ok(CrdPolicy::Skip),
+        Some("Create") | Some("CreateReplace") => Ok(CrdPolicy::Apply),
+        Some(other) => Err(invalid(
+            format!("{field}.crds"),
+            format!("{other:?} is not one of Skip, Create, CreateReplace"),
+        )),
+    }
+}
+
+fn retries(value: &Value, field: &str) -> Result<i64, SpecError> {
+    match value.pointer("/remediation/retries") {
+        None | Some(Value::Null) => Ok(0),
+        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| {
+            invalid(
+                format!("{field}.remediation.retries"),
+                "must be a whole number",
+            )
+        }),
+        Some(other) => Err(invalid(
+            format!("{field}.remediation.retries"),
+            format!("{other} is not a number"),
+        )),
+    }
+}
+
+impl HelmReleaseSpec {
+    /// Reads a `HelmRelease`'s `spec`; `name` and `namespace` are the object's.
+    ///
+    /// **Errors**: a missing chart, interval, or a malformed field, named.
+    pub fn parse(spec: &Value, name: &str, namespace: &str) -> Result<HelmReleaseSpec, SpecError> {
+        let mut not_acted_on = Vec::new();
+        if spec.get("chartRef").is_some_and(|v| !v.is_null()) {
+            return Err(invalid(
+                "chartRef",
+                "charts from an OCIRepository or HelmChart (chartRef) are not supported yet; use chart.spec with a HelmRepository",
+            ));
+        }
+        let template = spec
+            .pointer("/chart/spec")
+            .filter(|v| v.is_object())
+            .ok_or_else(|| invalid("chart.spec", "must be set"))?;
+        let chart =
+            text(template, "chart").ok_or_else(|| invalid("chart.spec.chart", "must be set"))?;
+        let source = template.get("sourceRef").unwrap_or(&Value::Null);
+        let source_kind = text(source, "kind")
+            .ok_or_else(|| invalid("chart.spec.sourceRef.kind", "must be set"))?;
+        if source_kind != "HelmRepository" {
+            return Err(invalid(
+                "chart.spec.sourceRef.kind",
+                format!("{source_kind} sources are not supported yet (only HelmRepository)"),
+            ));
+        }
+        let source_name = text(source, "name")
+            .ok_or_else(|| invalid("chart.spec.sourceRef.name", "must be set"))?;
+        let mut values_files: Vec<String> = template
+            .get("valuesFiles")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect();
+        if let Some(file) = text(template, "valuesFile") {
+            values_files.insert(0, file);
+        }
+        for field in ["verify", "reconcileStrategy", "ignoreMissingValuesFiles"] {
+            if template.get(field).is_some_and(|v| !v.is_null()) {
+                not_acted_on.push(format!("spec.chart.spec.{field}"));
+            }
+        }
+        let interval = duration(spec, "interval")?
+            .ok_or_else(|| invalid("interval", "must be set (for example 10m)"))?;
+        let target = text(spec, "targetNamespace");
+        let release_name = text(spec, "releaseName")
+            .unwrap_or_else(|| default_release_name(name, target.as_deref()));
+        if release_name.len() > 53 {
+            return Err(invalid(
+                "releaseName",
+                format!("{release_name:?} is longer than 53 characters"),
+            ));
+        }
+        let values = match spec.get("values") {
+            None | Some(Value::Null) => Value::Object(Default::default()),
+            Some(object @ Value::Object(_)) => object.clone(),
+            Some(other) => return Err(invalid("values", format!("{other} is not a map"))),
+        };
+        let mut values_from = Vec::new();
+        for (index, entry) in spec
+            .get("valuesFrom")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let field = format!("valuesFrom[{index}]");
+            let kind = text(entry, "kind").unwrap_or_default();
+            if kind != "ConfigMap" && kind != "Secret" {
+                return Err(invalid(
+                    format!("{field}.kind"),
+                    format!("{kind:?} is not ConfigMap or Secret"),
+                ));
+            }
+            values_from.push(ValuesReference {
+                kind,
+                name: text(entry, "name")
+                    .ok_or_else(|| invalid(format!("{field}.name"), "must be set"))?,
+                values_key: text(entry, "valuesKey").unwrap_or_else(|| "values.yaml".into()),
+                target_path: text(entry, "targetPath").unwrap_or_default(),
+                optional: flag(entry, "optional"),
+            });
+        }
+        let depends_on = spec
+            .get("dependsOn")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(|d| {
+                Some((
+                    text(d, "namespace").unwrap_or_else(|| namespace.to_string()),
+                    text(d, "name")?,
+                ))
+            })
+            .collect();
+        let install = spec.get("install").unwrap_or(&Value::Null);
+        let upgrade = spec.get("upgrade").unwrap_or(&Value::Null);
+        let timeout = duration(spec, "timeout")?.unwrap_or(Duration::from_secs(300));
+        let max_history = match spec.get("maxHistory") {
+            None | Some(Value::Null) => 5,
+            Some(Value::Number(n)) => n
+                .as_u64()
+                .map(|n| n as usize)
+                .ok_or_else(|| invalid("maxHistory", "must be a whole number ≥ 0"))?,
+            Some(other) => return Err(invalid("maxHistory", format!("{other} is not a number"))),
+        };
+        for (field, value) in [
+            ("rollback", spec.get("rollback")),
+            ("uninstall", spec.get("uninstall")),
+            ("postRenderers", spec.get("postRenderers")),
+            ("kubeConfig", spec.get("kubeConfig")),
+            ("serviceAccountName", spec.get("serviceAccountName")),
+            ("commonMetadata", spec.get("commonMetadata")),
+        ] {
+            if value.is_some_and(|v| !v.is_null()) {
+                not_acted_on.push(format!("spec.{field}"));
+            }
+        }
+        if spec.pointer("/test/enable").and_then(Value::as_bool) == Some(true) {
+            not_acted_on.push("spec.test.enable (Helm tests are not run)".into());
+        }
+        if upgrade
+            .pointer("/remediation/strategy")
+            .and_then(Value::as_str)
+            .is_some()
+        {
+            not_acted_on.push(
+                "spec.upgrade.remediation.strategy (a failed upgrade is retried, not rolled back)"
+                    .into(),
+            );
+        }
+        if spec
+            .pointer("/driftDetection/mode")
+            .and_then(Value::as_str)
+            .is_some_and(|m| m != "disabled")
+        {
+            not_acted_on.push("spec.driftDetection (drift is corrected at every interval)".into());
+        }
+        unknown_fields(spec, &RELEASE_FIELDS, "spec.", &mut not_acted_on);
+        Ok(HelmReleaseSpec {
+            chart: ChartTemplate {
+                version: text(template, "version").unwrap_or_else(|| "*".into()),
+                source_namespace: text(source, "namespace")
+                    .unwrap_or_else(|| namespace.to_string()),
+                chart,
+                source_kind,
+                source_name,
+                values_files,
+            },
+            interval,
+            release_name,
+            target_namespace: target.unwrap_or_else(|| namespace.to_string()),
+            storage_namespace: text(spec, "storageNamespace")
+                .unwrap_or_else(|| namespace.to_string()),
+            values,
+            values_from,
+            depends_on,
+            suspend: flag(spec, "suspend"),
+            timeout,
+            install_wait: !flag(install, "disableWait"),
+            upgrade_wait: !flag(upgrade, "disableWait"),
+            create_namespace: flag(install, "createNamespace"),
+            install_crds: crd_policy(install, "install", CrdPolicy::Apply)?,
+            upgrade_crds: crd_policy(upgrade, "upgrade", CrdPolicy::Skip)?,
+            install_retries: retries(install, "install")?,
+            upgrade_retries: retries(upgrade, "upgrade")?,
+            force: flag(upgrade, "force"),
+            max_history,
+            not_acted_on,
+        })
+    }
+}
+
+/// `spec.dependsOn` of a HelmRelease object as (namespace, name), read leniently.
+pub fn depends_on(object: &Value, own_namespace: &str) -> Vec<AppId> {
+    super::kustomization_spec::depends_on(object, own_namespace)
+}
+
+/// `spec.chart.spec.sourceRef` of a HelmRelease object as (namespace, name), read leniently.
+pub fn repository_of(object: &Value, own_namespace: &str) -> Option<AppId> {
+    let source = object.pointer("/spec/chart/spec/sourceRef")?;
+    if text(source, "kind").as_deref() != Some("HelmRepository") {
+        return None;
+    }
+    Some((
+        text(source, "namespace").unwrap_or_else(|| own_namespace.to_string()),
+        text(source, "name")?,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn release(spec: Value) -> Result<HelmReleaseSpec, SpecError> {
+        HelmReleaseSpec::parse(&spec, "podinfo", "apps")
+    }
+
+    #[test]
+    fn defaults_are_fluxs() {
+        let spec = release(
+            json!({"interval": "5m", "chart": {"spec": {"chart": "podinfo",
+            "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}}}),
+        )
+        .expect("valid");
+        assert_eq!(spec.chart.version, "*");
+        assert_eq!(spec.chart.source_namespace, "apps");
+        assert_eq!(spec.release_name, "podinfo");
+        assert_eq!(spec.target_namespace, "apps");
+        assert_eq!(spec.timeout, Duration::from_secs(300));
+        assert_eq!(spec.max_history, 5);
+        assert!(spec.install_wait && spec.upgrade_wait);
+        assert_eq!(spec.install_crds, CrdPolicy::Apply);
+        assert_eq!(spec.upgrade_crds, CrdPolicy::Skip);
+        let targeted = release(json!({"interval": "5m", "targetNamespace": "web",
+            "chart": {"spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "p"}}}}))
+        .expect("valid");
+        assert_eq!(targeted.release_name, "web-podinfo");
+        assert_eq!(targeted.target_namespace, "web");
+    }
+
+    #[test]
+    fn long_release_names_are_shortened_as_flux_does() {
+        let name = default_release_name(&"a".repeat(40), Some(&"b".repeat(30)));
+        assert!(name.len() <= 53, "{name}");
+        assert_ne!(
+            name,
+            default_release_name(&"a".repeat(41), Some(&"b".repeat(30)))
+        );
+    }
+
+    #[test]
+    fn bad_specs_name_the_field() {
+        let error = release(json!({"interval": "5m"})).expect_err("no chart");
+        assert_eq!(error.field, "chart.spec");
+        let error =
+            release(json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "x"}}))
+                .expect_err("chartRef");
+        assert!(error.to_string().contains("not supported yet"), "{error}");
+        let error = release(json!({"interval": "5m", "chart": {"spec": {"chart": "x",
+            "sourceRef": {"kind": "GitRepository", "name": "x"}}}}))
+        .expect_err("git source");
+        assert_eq!(error.field, "chart.spec.sourceRef.kind");
+        let error = release(json!({"interval": "5m", "chart": {"spec": {"chart": "x",
+            "sourceRef": {"kind": "HelmRepository", "name": "x"}}}, "values": [1]}))
+        .expect_err("values list");
+        assert_eq!(error.field, "values");
+        let error = release(json!({"interval": "5m", "chart": {"spec": {"chart": "x",
+            "sourceRef": {"kind": "HelmRepository", "name": "x"}}}, "valuesFrom": [{"kind": "Pod", "name": "x"}]}))
+        .expect_err("valuesFrom kind");
+        assert_eq!(error.field, "valuesFrom[0].kind");
+        let error = release(json!({"interval": "5m", "chart": {"spec": {"chart": "x",
+            "sourceRef": {"kind": "HelmRepository", "name": "x"}}}, "install": {"crds": "Maybe"}}))
+        .expect_err("crds policy");
+        assert_eq!(error.field, "install.crds");
+    }
+
+    #[test]
+    fn repositories_need_matching_url_and_type() {
+        assert!(
+            HelmRepositorySpec::parse(
+                &json!({"url": "https://charts.example.com", "interval": "1h"})
+            )
+            .is_ok()
+        );
+        let error = HelmRepositorySpec::parse(&json!({"url": "oci://ghcr.io/x", "interval": "1h"}))
+            .expect_err("oci url without type");
+        assert_eq!(error.field, "url");
+        let error = HelmRepositorySpec::parse(&json!({"url": "ftp://x", "interval": "1h"}))
+            .expect_err("scheme");
+        assert_eq!(error.field, "url");
+        let error = HelmRepositorySpec::parse(&json!({"url": "https://x"})).expect_err("interval");
+        assert_eq!(error.field, "interval");
+    }
+}
