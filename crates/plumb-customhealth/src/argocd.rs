@@ -5,8 +5,9 @@
 //!
 //! - split keys: `resource.customizations.health.<group>_<kind>` holds a script, and
 //!   `resource.customizations.useOpenLibs.<group>_<kind>` a boolean. The core group is written
-//!   as the bare kind (`resource.customizations.health.ConfigMap`), and `all` stands for every
-//!   kind (`*/*`).
+//!   as the bare kind (`resource.customizations.health.ConfigMap`), and `all` stands for `*/*`
+//!   (which, as in Argo CD, matches every kind with a group, not core kinds such as `Pod`,
+//!   whose key has no `/`).
 //! - the `resource.customizations` YAML block, keyed by `<group>/<kind>` (or the bare kind), each
 //!   with `health.lua` and `health.lua.useOpenLibs`. Only here may a key hold globs
 //!   (`ec2.aws.crossplane.io/*`, `"*.aws.crossplane.io/*"`), since ConfigMap keys cannot hold
@@ -307,16 +308,27 @@ mod tests {
     fn split_keys_name_group_and_kind() {
         let scripts = HealthScripts::parse(
             &data(&[
-                ("resource.customizations.health.cert-manager.io_Certificate", SCRIPT),
-                ("resource.customizations.useOpenLibs.cert-manager.io_Certificate", "true"),
+                (
+                    "resource.customizations.health.cert-manager.io_Certificate",
+                    SCRIPT,
+                ),
+                (
+                    "resource.customizations.useOpenLibs.cert-manager.io_Certificate",
+                    "true",
+                ),
                 ("resource.customizations.health.ConfigMap", SCRIPT),
-                ("resource.customizations.ignoreDifferences.apps_Deployment", "x"),
+                (
+                    "resource.customizations.ignoreDifferences.apps_Deployment",
+                    "x",
+                ),
                 ("url", "https://example.com"),
             ]),
             &Limits::default(),
         );
         assert!(scripts.problems().is_empty(), "{:?}", scripts.problems());
-        let cert = scripts.script_for("cert-manager.io", "Certificate").unwrap();
+        let cert = scripts
+            .script_for("cert-manager.io", "Certificate")
+            .unwrap();
         assert_eq!(cert.group_kind, "cert-manager.io/Certificate");
         assert_eq!(
             cert.source,
@@ -345,16 +357,26 @@ cert-manager.io/Certificate:
         let scripts = HealthScripts::parse(
             &data(&[
                 ("resource.customizations", block),
-                ("resource.customizations.health.cert-manager.io_Certificate", SCRIPT),
+                (
+                    "resource.customizations.health.cert-manager.io_Certificate",
+                    SCRIPT,
+                ),
             ]),
             &Limits::default(),
         );
         assert!(scripts.problems().is_empty(), "{:?}", scripts.problems());
-        let cert = scripts.script_for("cert-manager.io", "Certificate").unwrap();
+        let cert = scripts
+            .script_for("cert-manager.io", "Certificate")
+            .unwrap();
         assert_eq!(cert.script.as_deref(), Ok(SCRIPT));
-        let bucket = scripts.script_for("s3.aws.crossplane.io", "Bucket").unwrap();
+        let bucket = scripts
+            .script_for("s3.aws.crossplane.io", "Bucket")
+            .unwrap();
         assert_eq!(bucket.group_kind, "*.aws.crossplane.io/*");
-        assert_eq!(bucket.source, "resource.customizations: *.aws.crossplane.io/*");
+        assert_eq!(
+            bucket.source,
+            "resource.customizations: *.aws.crossplane.io/*"
+        );
         assert!(bucket.use_open_libs);
         assert!(scripts.script_for("gcp.crossplane.io", "Bucket").is_none());
     }
@@ -365,8 +387,9 @@ cert-manager.io/Certificate:
             &data(&[("resource.customizations.health.all", SCRIPT)]),
             &Limits::default(),
         );
-        assert!(scripts.script_for("", "Pod").is_some());
         assert!(scripts.script_for("example.com", "Widget").is_some());
+        // As in Argo CD, `*/*` is matched against `Pod` (the core group has no `/`).
+        assert!(scripts.script_for("", "Pod").is_none());
     }
 
     #[test]
@@ -375,10 +398,16 @@ cert-manager.io/Certificate:
             &data(&[
                 ("resource.customizations", "a: [unclosed"),
                 ("resource.customizations.health.a_b_c", SCRIPT),
-                ("resource.customizations.useOpenLibs.example.com_Widget", "yes please"),
+                (
+                    "resource.customizations.useOpenLibs.example.com_Widget",
+                    "yes please",
+                ),
                 ("resource.customizations.colour.example.com_Widget", "blue"),
                 ("resource.customizations.health.example.com_Widget", SCRIPT),
-                ("resource.customizations.health.example.com_Broken", "return {"),
+                (
+                    "resource.customizations.health.example.com_Broken",
+                    "return {",
+                ),
             ]),
             &Limits::default(),
         );
@@ -413,9 +442,16 @@ cert-manager.io/Certificate:
             "example.com/Widget: {health.lua: x, health.lua.useOpenLibs: maybe}",
             "\"[/Widget\": {health.lua: x}",
         ] {
-            let scripts =
-                HealthScripts::parse(&data(&[("resource.customizations", block)]), &Limits::default());
-            assert_eq!(scripts.problems().len(), 1, "{block}: {:?}", scripts.problems());
+            let scripts = HealthScripts::parse(
+                &data(&[("resource.customizations", block)]),
+                &Limits::default(),
+            );
+            assert_eq!(
+                scripts.problems().len(),
+                1,
+                "{block}: {:?}",
+                scripts.problems()
+            );
             assert!(scripts.is_empty(), "{block}");
         }
     }

@@ -136,7 +136,10 @@ fn crossplane(object: &Value) -> Health {
             from_condition(HealthStatus::Healthy, ready)
         }
         Some(ready) => from_condition(HealthStatus::Progressing, ready),
-        None => health(HealthStatus::Progressing, "Waiting for the resource to be ready"),
+        None => health(
+            HealthStatus::Progressing,
+            "Waiting for the resource to be ready",
+        ),
     }
 }
 
@@ -159,7 +162,9 @@ mod tests {
     use serde_json::json;
 
     fn status_of(object: &Value) -> Option<HealthStatus> {
-        specific(object).or_else(|| generic(object)).map(|h| h.status)
+        specific(object)
+            .or_else(|| generic(object))
+            .map(|h| h.status)
     }
 
     #[test]
@@ -188,7 +193,8 @@ mod tests {
                 {"type": "Ready", "status": "Unknown", "reason": "Progressing"},
                 {"type": "Reconciling", "status": "True", "reason": "Progressing"}]}});
         assert_eq!(status_of(&ks), Some(HealthStatus::Progressing));
-        ks["status"]["conditions"] = json!([{"type": "Ready", "status": "False", "reason": "BuildFailed"}]);
+        ks["status"]["conditions"] =
+            json!([{"type": "Ready", "status": "False", "reason": "BuildFailed"}]);
         assert_eq!(status_of(&ks), Some(HealthStatus::Degraded));
         ks["status"]["conditions"] = json!([{"type": "Ready", "status": "True"}]);
         assert_eq!(status_of(&ks), Some(HealthStatus::Healthy));
@@ -209,10 +215,14 @@ mod tests {
                 {"type": "Synced", "status": "False", "reason": "ReconcileError", "message": "denied"},
                 {"type": "Ready", "status": "True"}]}});
         let h = specific(&bucket).unwrap();
-        assert_eq!((h.status, h.message.as_str()), (HealthStatus::Degraded, "ReconcileError: denied"));
+        assert_eq!(
+            (h.status, h.message.as_str()),
+            (HealthStatus::Degraded, "ReconcileError: denied")
+        );
         bucket["status"]["conditions"][0]["status"] = json!("True");
         assert_eq!(status_of(&bucket), Some(HealthStatus::Healthy));
-        bucket["status"]["conditions"][1] = json!({"type": "Ready", "status": "False", "reason": "Creating"});
+        bucket["status"]["conditions"][1] =
+            json!({"type": "Ready", "status": "False", "reason": "Creating"});
         assert_eq!(status_of(&bucket), Some(HealthStatus::Progressing));
         let provider = json!({"apiVersion": "pkg.crossplane.io/v1", "kind": "Provider", "metadata": {"name": "p"}});
         assert_eq!(specific(&provider), None);
@@ -240,7 +250,10 @@ mod tests {
             "status": {"conditions": [{"type": "Available", "status": "False", "reason": "NoReplicas", "message": "0/1"}]}});
         assert_eq!(specific(&widget), None);
         let h = generic(&widget).unwrap();
-        assert_eq!((h.status, h.message.as_str()), (HealthStatus::Degraded, "NoReplicas: 0/1"));
+        assert_eq!(
+            (h.status, h.message.as_str()),
+            (HealthStatus::Degraded, "NoReplicas: 0/1")
+        );
         widget["status"]["conditions"][0]["status"] = json!("True");
         assert_eq!(generic(&widget).unwrap().status, HealthStatus::Healthy);
         widget["status"]["conditions"]
@@ -250,7 +263,8 @@ mod tests {
         assert_eq!(generic(&widget).unwrap().status, HealthStatus::Progressing);
         widget["status"]["observedGeneration"] = json!(0);
         assert!(generic(&widget).unwrap().message.contains("generation 1"));
-        let bare = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}});
+        let bare =
+            json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}});
         assert_eq!(generic(&bare), None);
         let odd = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
             "status": {"conditions": "not a list", "observedGeneration": {"x": 1}}});

@@ -253,11 +253,8 @@ impl HealthCheckExprs {
             let Some(expression) = expression else {
                 continue;
             };
-            let cost = Estimate {
-                object,
-                largest,
-            }
-            .cost(expression.program.expression(), &mut Vec::new());
+            let cost =
+                Estimate { object, largest }.cost(expression.program.expression(), &mut Vec::new());
             if cost > MAX_COST {
                 return Err(error(
                     field,
@@ -340,7 +337,13 @@ impl Shape {
                 }
             }
             Expr::Comprehension(c) => {
-                for part in [&c.iter_range, &c.accu_init, &c.loop_cond, &c.loop_step, &c.result] {
+                for part in [
+                    &c.iter_range,
+                    &c.accu_init,
+                    &c.loop_cond,
+                    &c.loop_step,
+                    &c.result,
+                ] {
                     self.visit(part);
                 }
             }
@@ -415,7 +418,9 @@ impl Estimate<'_> {
                     .entries
                     .iter()
                     .map(|entry| match &entry.expr {
-                        EntryExpr::MapEntry(e) => self.cost(&e.key, bound) + self.cost(&e.value, bound),
+                        EntryExpr::MapEntry(e) => {
+                            self.cost(&e.key, bound) + self.cost(&e.value, bound)
+                        }
                         EntryExpr::StructField(f) => self.cost(&f.value, bound),
                     })
                     .sum::<f64>()
@@ -425,7 +430,9 @@ impl Estimate<'_> {
                     .entries
                     .iter()
                     .map(|entry| match &entry.expr {
-                        EntryExpr::MapEntry(e) => self.cost(&e.key, bound) + self.cost(&e.value, bound),
+                        EntryExpr::MapEntry(e) => {
+                            self.cost(&e.key, bound) + self.cost(&e.value, bound)
+                        }
                         EntryExpr::StructField(f) => self.cost(&f.value, bound),
                     })
                     .sum::<f64>()

@@ -19,7 +19,10 @@ fn certificate(conditions: Value) -> Value {
 }
 
 fn status(exprs: &HealthCheckExprs, object: &Value) -> Result<HealthStatus, ExprError> {
-    exprs.assess(object).expect("an entry matches").map(|h| h.status)
+    exprs
+        .assess(object)
+        .expect("an entry matches")
+        .map(|h| h.status)
 }
 
 #[test]
@@ -30,7 +33,8 @@ fn in_progress_failed_and_current_in_flux_s_order() {
         {"type": "Ready", "status": "False", "observedGeneration": 2}]));
     // inProgress wins over failed, which is true too.
     assert_eq!(status(&exprs, &issuing), Ok(HealthStatus::Progressing));
-    let failed = certificate(json!([{"type": "Ready", "status": "False", "observedGeneration": 2}]));
+    let failed =
+        certificate(json!([{"type": "Ready", "status": "False", "observedGeneration": 2}]));
     assert_eq!(status(&exprs, &failed), Ok(HealthStatus::Degraded));
     let ready = certificate(json!([{"type": "Ready", "status": "True", "observedGeneration": 2}]));
     assert_eq!(status(&exprs, &ready), Ok(HealthStatus::Healthy));
@@ -39,8 +43,10 @@ fn in_progress_failed_and_current_in_flux_s_order() {
     behind["metadata"]["generation"] = json!(3);
     assert_eq!(status(&exprs, &behind), Ok(HealthStatus::Progressing));
     // A Ready condition of an older generation: none is true, so in progress.
-    let stale = certificate(json!([{"type": "Ready", "status": "True", "observedGeneration": 1},
-        {"type": "Issuing", "status": "False", "observedGeneration": 1}]));
+    let stale = certificate(
+        json!([{"type": "Ready", "status": "True", "observedGeneration": 1},
+        {"type": "Issuing", "status": "False", "observedGeneration": 1}]),
+    );
     let health = exprs.assess(&stale).unwrap().unwrap();
     assert_eq!(health.status, HealthStatus::Progressing, "{health:?}");
     assert_eq!(health.message, "no healthCheckExprs expression is true yet");
@@ -49,13 +55,19 @@ fn in_progress_failed_and_current_in_flux_s_order() {
 #[test]
 fn only_the_named_group_and_kind_any_version() {
     let exprs = HealthCheckExprs::parse(Some(&certificate_exprs())).unwrap();
-    let mut other_version = certificate(json!([{"type": "Ready", "status": "True", "observedGeneration": 2}]));
+    let mut other_version =
+        certificate(json!([{"type": "Ready", "status": "True", "observedGeneration": 2}]));
     other_version["apiVersion"] = json!("cert-manager.io/v1beta1");
     assert_eq!(status(&exprs, &other_version), Ok(HealthStatus::Healthy));
-    let issuer = json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "i"}});
+    let issuer =
+        json!({"apiVersion": "cert-manager.io/v1", "kind": "Issuer", "metadata": {"name": "i"}});
     assert!(exprs.assess(&issuer).is_none());
     assert!(HealthCheckExprs::parse(None).unwrap().is_empty());
-    assert!(HealthCheckExprs::parse(Some(&Value::Null)).unwrap().is_empty());
+    assert!(
+        HealthCheckExprs::parse(Some(&Value::Null))
+            .unwrap()
+            .is_empty()
+    );
 }
 
 #[test]
@@ -93,7 +105,10 @@ fn strings_extension_and_numbers() {
 fn bad_expressions_name_entry_and_field() {
     let cases = [
         (json!("not a list"), "spec.healthCheckExprs: not a list"),
-        (json!([3]), "spec.healthCheckExprs: entry 0 is not an object"),
+        (
+            json!([3]),
+            "spec.healthCheckExprs: entry 0 is not an object",
+        ),
         (
             json!([{"apiVersion": "v1", "kind": "Widget"}]),
             "spec.healthCheckExprs[0].current is required",
@@ -126,10 +141,7 @@ fn bad_expressions_name_entry_and_field() {
     ];
     for (value, expected) in cases {
         let error = HealthCheckExprs::parse(Some(&value)).unwrap_err();
-        assert!(
-            error.to_string().starts_with(expected),
-            "{value}: {error}"
-        );
+        assert!(error.to_string().starts_with(expected), "{value}: {error}");
     }
 }
 
@@ -152,7 +164,9 @@ fn evaluation_errors_name_the_object() {
         "metadata": {"name": "w", "namespace": "apps"}, "status": {"phase": "Running"}});
     let error = exprs.assess(&not_bool).unwrap().unwrap_err();
     assert!(
-        error.to_string().contains("current on Widget/apps/w: evaluated to string, not a bool"),
+        error
+            .to_string()
+            .contains("current on Widget/apps/w: evaluated to string, not a bool"),
         "{error}"
     );
 }

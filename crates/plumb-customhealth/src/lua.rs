@@ -229,7 +229,7 @@ fn is_memory_error(error: &mlua::Error) -> bool {
 
 fn compile(lua: &Lua, script: &str) -> Result<Function, ScriptError> {
     lua.load(script)
-        .set_name("health.lua")
+        .set_name("=health.lua")
         .set_mode(ChunkMode::Text)
         .into_function()
         .map_err(|error| match error {
@@ -255,10 +255,13 @@ fn sandbox_error(error: mlua::Error) -> ScriptError {
     }
 }
 
-/// Lua's own message, without mlua's wrapping of callback errors.
+/// Lua's own message, without mlua's wrapping of callback errors and the traceback it adds.
 fn error_message(error: &mlua::Error) -> String {
     match error {
-        mlua::Error::RuntimeError(message) | mlua::Error::MemoryError(message) => message.clone(),
+        mlua::Error::RuntimeError(message) | mlua::Error::MemoryError(message) => message
+            .split_once("\nstack traceback:")
+            .map_or(message.as_str(), |(message, _)| message)
+            .to_string(),
         mlua::Error::SyntaxError { message, .. } => message.clone(),
         mlua::Error::CallbackError { cause, .. } => error_message(cause),
         mlua::Error::WithContext { cause, .. } => error_message(cause),
@@ -330,7 +333,7 @@ fn sandbox(stop: &Stop, limits: &Limits) -> mlua::Result<Lua> {
     };
     let (pcall, xpcall): (Function, Function) = lua
         .load(GUARDED_PCALL)
-        .set_name("sandbox")
+        .set_name("=sandbox")
         .set_mode(ChunkMode::Text)
         .call((
             globals.get::<Function>("pcall")?,
@@ -341,14 +344,16 @@ fn sandbox(stop: &Stop, limits: &Limits) -> mlua::Result<Lua> {
     globals.raw_set("xpcall", xpcall)?;
 
     let memory = limits.memory;
-    let pattern_problem = lua.create_function(
-        |_, (subject, pattern): (mlua::Value, mlua::Value)| Ok(pattern_problem(&subject, &pattern)),
-    )?;
-    let rep_problem = lua.create_function(move |_, (subject, count): (mlua::Value, mlua::Value)| {
-        Ok(rep_problem(&subject, &count, memory))
-    })?;
+    let pattern_problem =
+        lua.create_function(|_, (subject, pattern): (mlua::Value, mlua::Value)| {
+            Ok(pattern_problem(&subject, &pattern))
+        })?;
+    let rep_problem =
+        lua.create_function(move |_, (subject, count): (mlua::Value, mlua::Value)| {
+            Ok(rep_problem(&subject, &count, memory))
+        })?;
     lua.load(GUARDED_STRING)
-        .set_name("sandbox")
+        .set_name("=sandbox")
         .set_mode(ChunkMode::Text)
         .call::<()>((string.clone(), pattern_problem, rep_problem))?;
 
@@ -381,8 +386,16 @@ local function finish(...)
   if stopped(ok, err) then error("stopped by plumb's limits", 0) end
   return ...
 end
+-- Lua 5.1 runs a handler for an error raised inside the handler (the hook's stop) with hooks
+-- off: once stopped, the handler must not run the script's code again.
 return function(f, ...) return finish(raw_pcall(f, ...)) end,
-       function(f, handler) return finish(raw_xpcall(f, handler)) end
+       function(f, handler)
+         local function guarded(e)
+           if stopped(true, nil) then return e end
+           return handler(e)
+         end
+         return finish(raw_xpcall(f, guarded))
+       end
 "#;
 
 /// Pattern functions and `string.rep` checked before they run in C (see [`MAX_PATTERN_STEPS`]).
@@ -546,12 +559,20 @@ fn to_lua(lua: &Lua, value: &Value, depth: usize) -> mlua::Result<mlua::Value> {
     })
 }
 
+/// The type as Lua 5.1's `type()` names it (mlua tells integers apart; Lua 5.1 does not).
+fn lua_type(value: &mlua::Value) -> &'static str {
+    match value {
+        mlua::Value::Integer(_) => "number",
+        other => other.type_name(),
+    }
+}
+
 fn health_of(returned: mlua::Value) -> Result<Health, ScriptError> {
     let table = match returned {
         mlua::Value::Table(table) => table,
         other => {
             return Err(ScriptError::NotATable {
-                found: other.type_name().to_string(),
+                found: lua_type(&other).to_string(),
             });
         }
     };
@@ -563,7 +584,7 @@ fn health_of(returned: mlua::Value) -> Result<Health, ScriptError> {
             Ok(mlua::Value::Number(n)) if name == "message" => Ok(n.to_string()),
             Ok(other) => Err(ScriptError::FieldType {
                 field: name,
-                found: other.type_name().to_string(),
+                found: lua_type(&other).to_string(),
             }),
             Err(error) => Err(ScriptError::FieldType {
                 field: name,

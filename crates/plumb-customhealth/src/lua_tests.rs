@@ -50,12 +50,15 @@ fn certificate_script_reports_each_state() {
             message: "Issuing certificate".into()
         })
     );
-    let ready = certificate(json!([{"type": "Ready", "status": "True", "message": "Certificate is up to date"}]));
+    let ready = certificate(
+        json!([{"type": "Ready", "status": "True", "message": "Certificate is up to date"}]),
+    );
     assert_eq!(
         run(CERTIFICATE, &ready).map(|h| h.status),
         Ok(HealthStatus::Healthy)
     );
-    let failed = certificate(json!([{"type": "Ready", "status": "False", "message": "issuer not found"}]));
+    let failed =
+        certificate(json!([{"type": "Ready", "status": "False", "message": "issuer not found"}]));
     let health = run(CERTIFICATE, &failed).unwrap();
     assert_eq!(
         (health.status, health.message.as_str()),
@@ -112,9 +115,7 @@ fn a_script_that_loops_forever_is_stopped() {
         let result = evaluate(script, &json!({}), &limits);
         assert_eq!(
             result,
-            Err(ScriptError::Timeout {
-                limit: limits.time
-            }),
+            Err(ScriptError::Timeout { limit: limits.time }),
             "{script}"
         );
         assert!(
@@ -256,7 +257,10 @@ fn garbage_results_are_errors() {
         assert_eq!(run(script, &json!({})), Err(expected), "{script}");
     }
     assert!(matches!(
-        run("return {status = 'Healthy', message = function() end}", &json!({})),
+        run(
+            "return {status = 'Healthy', message = function() end}",
+            &json!({})
+        ),
         Err(ScriptError::FieldType {
             field: "message",
             ..
@@ -296,13 +300,25 @@ fn the_sandbox_has_no_way_out() {
         ("return os.exit(1)", "exit"),
         ("return require('io')", "module \"io\" not found"),
         ("return load('return 1')", "load is not available"),
-        ("return loadstring('return 1')", "loadstring is not available"),
+        (
+            "return loadstring('return 1')",
+            "loadstring is not available",
+        ),
         ("return dofile('/etc/passwd')", "dofile is not available"),
-        ("return loadfile('/etc/passwd')", "loadfile is not available"),
+        (
+            "return loadfile('/etc/passwd')",
+            "loadfile is not available",
+        ),
         ("return debug.getinfo(1)", "debug is not available"),
-        ("return package.loadlib('x', 'y')", "package is not available"),
+        (
+            "return package.loadlib('x', 'y')",
+            "package is not available",
+        ),
         ("return string.dump(function() end)", "dump"),
-        ("return coroutine.create(function() end)", "coroutine is not available"),
+        (
+            "return coroutine.create(function() end)",
+            "coroutine is not available",
+        ),
         ("return newproxy(true)", "newproxy"),
         ("return collectgarbage('count')", "collectgarbage"),
     ] {
@@ -350,7 +366,10 @@ fn argo_cd_s_safe_libraries_are_there() {
         Err(ScriptError::Runtime { .. })
     ));
     assert!(matches!(
-        run("return os.time({year = 1e300, month = 1, day = 1})", &json!({})),
+        run(
+            "return os.time({year = 1e300, month = 1, day = 1})",
+            &json!({})
+        ),
         Err(ScriptError::Runtime { .. })
     ));
     assert!(matches!(
@@ -361,7 +380,10 @@ fn argo_cd_s_safe_libraries_are_there() {
 
 #[test]
 fn globals_do_not_leak_between_runs() {
-    let first = run("hs = {status = 'Degraded'} leaked = true return hs", &json!({}));
+    let first = run(
+        "hs = {status = 'Degraded'} leaked = true return hs",
+        &json!({}),
+    );
     assert_eq!(first.map(|h| h.status), Ok(HealthStatus::Degraded));
     let second = run(
         "if leaked then return {status = 'Degraded'} end return {status = 'Healthy'}",

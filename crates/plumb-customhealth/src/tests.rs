@@ -52,8 +52,14 @@ fn a_script_overrides_the_built_in_rules() {
 fn a_failing_script_is_unknown_and_names_its_key() {
     let rules = CustomHealth::with_limits(
         &config(&[
-            ("resource.customizations.health.example.com_Widget", "while true do end"),
-            ("resource.customizations.health.example.com_Gadget", "return {"),
+            (
+                "resource.customizations.health.example.com_Widget",
+                "while true do end",
+            ),
+            (
+                "resource.customizations.health.example.com_Gadget",
+                "return {",
+            ),
         ]),
         Limits {
             time: std::time::Duration::from_millis(20),
@@ -104,10 +110,7 @@ fn built_in_order() {
     // Deleting wins, as in plumb-core.
     let mut deleting = cert.clone();
     deleting["metadata"]["deletionTimestamp"] = json!("2024-01-01T00:00:00Z");
-    assert_eq!(
-        rules.health(&deleting).unwrap().message,
-        "Pending deletion"
-    );
+    assert_eq!(rules.health(&deleting).unwrap().message, "Pending deletion");
     // Available when nothing else reads the object.
     let widget = json!({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
         "status": {"conditions": [{"type": "Available", "status": "True"}]}});
@@ -246,10 +249,12 @@ proptest! {
 
     #[test]
     fn random_objects_never_panic(object in object()) {
+        const SCRIPT: &str = "  health.lua: |\n    local hs = {status = 'Healthy'}\n    if obj.status ~= nil and type(obj.status) == 'table' then\n      for _, c in ipairs(obj.status.conditions or {}) do\n        if type(c) == 'table' and c.status == 'False' then hs.status = 'Degraded' end\n      end\n    end\n    return hs\n";
         let _ = builtin(&object);
         let rules = CustomHealth::from_config_map(&config(&[(
             "resource.customizations",
-            "\"*/*\":\n  health.lua: |\n    local hs = {status = 'Healthy'}\n    if obj.status ~= nil and type(obj.status) == 'table' then\n      for _, c in ipairs(obj.status.conditions or {}) do\n        if type(c) == 'table' and c.status == 'False' then hs.status = 'Degraded' end\n      end\n    end\n    return hs\n",
+            // `*/*` for kinds with a group, `*` for the core group, as in Argo CD.
+            &format!("\"*/*\":\n{SCRIPT}\"*\":\n{SCRIPT}"),
         )]));
         let assessed = rules.assess(&object);
         prop_assert!(assessed.health.is_some());
