@@ -267,7 +267,7 @@ impl HealthCheckExprs {
                 Ok(cel::Value::Bool(true)) => {
                     return Ok(Health {
                         status,
-                        message: format!("healthCheckExprs {field} is true"),
+                        message: format!("spec.healthCheckExprs[{}].{field} is true", check.index),
                     });
                 }
                 Ok(cel::Value::Bool(false)) => {}

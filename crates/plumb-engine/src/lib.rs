@@ -22,6 +22,7 @@ pub mod diff;
 pub mod drift;
 pub mod flux;
 pub mod git;
+mod health_config;
 pub mod operation;
 mod project;
 pub mod queue;
@@ -113,6 +114,8 @@ pub(crate) struct Context {
     /// AppProjects by name, with when they were read (see [`project`]).
     pub(crate) projects: Mutex<HashMap<String, (Instant, Option<Value>)>>,
     pub(crate) credentials: credentials::CredentialCache,
+    /// Argo CD's health customizations (`argocd-cm`), read through a short-lived cache.
+    pub(crate) health_config: health_config::HealthConfig,
 }
 
 impl Context {
@@ -204,6 +207,7 @@ impl Controller {
                 last_refresh: Mutex::default(),
                 projects: Mutex::default(),
                 credentials: Default::default(),
+                health_config: Default::default(),
             }),
         }
     }

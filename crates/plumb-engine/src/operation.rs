@@ -462,15 +462,21 @@ async fn persist(
     )
 }
 
-/// Whether a task applied earlier is done: hooks when they complete, resources when healthy.
-fn task_state(task: &SyncTask, live: Option<&Value>) -> (OperationPhase, String) {
+/// Whether a task applied earlier is done: hooks when they complete, resources when healthy
+/// (by `rules`: a failing health script leaves it running, as in Argo CD, with the failure as
+/// its message).
+fn task_state(
+    rules: &plumb_customhealth::CustomHealth,
+    task: &SyncTask,
+    live: Option<&Value>,
+) -> (OperationPhase, String) {
     let Some(live) = live else {
         return (
             OperationPhase::Running,
             "waiting for the object to appear".into(),
         );
     };
-    match plumb_core::health::assess(live) {
+    match rules.health(live) {
         None => (OperationPhase::Succeeded, String::new()),
         Some(health) => match health.status {
             HealthStatus::Healthy => (OperationPhase::Succeeded, health.message),
@@ -795,6 +801,7 @@ async fn execute(
                 }
             }
             Step::Wait { tasks, .. } => {
+                let rules = crate::health_config::load(context).await;
                 let mut running = false;
                 for task in tasks {
                     let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
@@ -803,7 +810,7 @@ async fn execute(
                         crate::reconcile::live_object(context, &api_version, key, Wanted::Any)
                             .await;
                     let (phase, message) = match &live {
-                        Ok(live) => task_state(task, live.as_ref()),
+                        Ok(live) => task_state(&rules, task, live.as_ref()),
                         Err(error) => (OperationPhase::Running, error_chain(error)),
                     };
                     if phase == OperationPhase::Running {
@@ -1140,6 +1147,7 @@ pub(crate) async fn run_post_delete_hooks(
         .unwrap_or(json!({}));
     let mut record = done.as_object().cloned().unwrap_or_default();
     let mut running = false;
+    let rules = crate::health_config::load(context).await;
     for task in &plan.post_delete {
         let name = task.key.name.clone();
         if str_at(&done, &[name.as_str()]) == "Succeeded" {
@@ -1168,7 +1176,7 @@ pub(crate) async fn run_post_delete_hooks(
                 }
                 running = true;
             }
-            Ok(Some(live)) => match task_state(task, Some(&live)) {
+            Ok(Some(live)) => match task_state(&rules, task, Some(&live)) {
                 (OperationPhase::Succeeded, _) => {
                     record.insert(name.clone(), json!("Succeeded"));
                     if task

@@ -12,6 +12,7 @@ use plumb_core::key::{ObjectKey, str_at};
 use plumb_core::manifest::Manifest;
 use plumb_core::sync_options::SyncOptions;
 use plumb_core::tracking::{app_instance, instance_label_value, is_owned_by, owner_of, stamp};
+use plumb_customhealth::CustomHealth;
 use plumb_kube::{ApplyOptions, DryRun};
 use plumb_render::SourceType;
 use serde_json::{Map, Value, json};
@@ -71,36 +72,65 @@ impl Comparison {
             .collect()
     }
 
-    fn resources(&self) -> Vec<ResourceStatus> {
-        let mut resources: Vec<ResourceStatus> = self
-            .objects
-            .iter()
-            .map(|o| ResourceStatus {
+    /// Each resource with its health by `rules`, and the messages of the health scripts that
+    /// failed (their resources' health is then `Unknown`, with the same message).
+    fn resources(&self, rules: &CustomHealth) -> (Vec<ResourceStatus>, Vec<String>) {
+        let mut failures = Vec::new();
+        let mut assess = |live: &Value| {
+            let assessment = rules.assess(live);
+            if let Some(failure) = assessment.failure {
+                failures.push(format!(
+                    "failed to get resource health for {:?} with name {:?} in namespace {:?}: {failure}",
+                    str_at(live, &["kind"]),
+                    str_at(live, &["metadata", "name"]),
+                    str_at(live, &["metadata", "namespace"]),
+                ));
+            }
+            assessment.health
+        };
+        let mut resources: Vec<ResourceStatus> = Vec::new();
+        for o in &self.objects {
+            resources.push(ResourceStatus {
                 key: o.manifest.key(),
                 api_version: str_at(&o.manifest.object, &["apiVersion"]).to_string(),
                 sync: if o.in_sync { "Synced" } else { "OutOfSync" },
                 health: match &o.live {
-                    Some(live) => health::assess(live),
+                    Some(live) => assess(live),
                     None => Some(Health {
                         status: HealthStatus::Missing,
                         message: String::new(),
                     }),
                 },
                 requires_pruning: false,
-            })
-            .chain(self.extra.iter().map(|live| ResourceStatus {
+            });
+        }
+        for live in &self.extra {
+            resources.push(ResourceStatus {
                 key: ObjectKey::of(live),
                 api_version: str_at(live, &["apiVersion"]).to_string(),
                 sync: "OutOfSync",
-                health: health::assess(live),
+                health: assess(live),
                 requires_pruning: true,
-            }))
-            .collect();
+            });
+        }
         resources.sort_by(|a, b| {
             plumb_core::order::apply_order(&a.key).cmp(&plumb_core::order::apply_order(&b.key))
         });
-        resources
+        (resources, failures)
     }
+}
+
+/// Argo CD's condition for health scripts that failed: the first failure, and how many more.
+fn health_error(failures: &[String]) -> Option<Value> {
+    let first = failures.first()?;
+    let message = match failures.len() {
+        1 => format!("error setting app health: {first}"),
+        n => format!(
+            "error setting app health: {first} (and {} more failing health script runs; see the resources' health messages)",
+            n - 1
+        ),
+    };
+    Some(condition("ComparisonError", &message))
 }
 
 /// Reconciles the application `id`; returns when to look again.
@@ -332,7 +362,11 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             .push(condition("PruneBlockedWarning", &blocked));
     }
     let mut status = Map::new();
-    let resources = comparison.resources();
+    let rules = crate::health_config::load(context).await;
+    let (resources, health_failures) = comparison.resources(&rules);
+    if let Some(condition) = health_error(&health_failures) {
+        comparison.warnings.push(condition);
+    }
     let app_health = health::worst(
         resources
             .iter()

@@ -15,6 +15,7 @@ use crate::sources::error_chain;
 use plumb_core::health::{self, HealthStatus};
 use plumb_core::key::{ObjectKey, group_of, str_at};
 use plumb_core::manifest::Manifest;
+use plumb_customhealth::HealthCheckExprs;
 use plumb_kube::{ApplyOptions, Cluster, DryRun, Propagation};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
@@ -462,6 +463,22 @@ pub async fn wait_healthy(
     targets: &[(String, ObjectKey)],
     timeout: Duration,
 ) -> Result<(), String> {
+    wait_healthy_with(cluster, targets, timeout, None).await
+}
+
+/// [`wait_healthy`] with a Kustomization's `spec.healthCheckExprs`: an object of a group and
+/// kind they name is judged by them, with Flux's meaning (`failed` fails at once, `current`
+/// passes, anything else — `inProgress`, none true, an expression that fails on the object —
+/// keeps waiting, the failure shown in the timeout message); other objects by the built-in
+/// rules.
+///
+/// **Errors**: as [`wait_healthy`].
+pub async fn wait_healthy_with(
+    cluster: &Cluster,
+    targets: &[(String, ObjectKey)],
+    timeout: Duration,
+    exprs: Option<&HealthCheckExprs>,
+) -> Result<(), String> {
     let deadline = deadline_after(timeout);
     loop {
         let mut waiting = Vec::new();
@@ -478,16 +495,29 @@ pub async fn wait_healthy(
                 waiting.push(format!("{key}: not found"));
                 continue;
             };
-            match health::assess(&live) {
+            let (assessed, by_expression) = match exprs.and_then(|e| e.assess(&live)) {
+                Some(Ok(health)) => (Some(health), true),
+                Some(Err(error)) => {
+                    waiting.push(format!("{}: Unknown {error}", describe(&live)));
+                    continue;
+                }
+                None => (health::assess(&live), false),
+            };
+            match assessed {
                 None => {}
                 Some(h) if matches!(h.status, HealthStatus::Healthy | HealthStatus::Suspended) => {}
-                Some(h) if h.status == HealthStatus::Degraded && !in_progress(&live) => {
+                Some(h)
+                    if h.status == HealthStatus::Degraded
+                        && (by_expression || !in_progress(&live)) =>
+                {
                     return Err(format!(
                         "{}: {} {}",
                         describe(&live),
                         h.status.as_str(),
                         h.message
-                    ));
+                    )
+                    .trim_end()
+                    .to_string());
                 }
                 Some(h) => waiting.push(
                     format!("{}: {} {}", describe(&live), h.status.as_str(), h.message)

@@ -2,7 +2,8 @@
 //! and write Flux's status (`Ready` with Flux's reasons, `lastAppliedRevision`,
 //! `lastAttemptedRevision`, `inventory`).
 //!
-//! Reasons written on `Ready=False`: `InvalidSpec` (with `Stalled`), `DependencyNotReady`,
+//! Reasons written on `Ready=False`: `InvalidSpec` and `InvalidCELExpression` (with
+//! `Stalled`), `DependencyNotReady`,
 //! `ArtifactFailed`, `BuildFailed`, `ReconciliationFailed`, `PruneFailed`,
 //! `HealthCheckFailed`; `Ready=Unknown` with `Progressing` while a new revision or spec is
 //! applied and while health checks run; and
@@ -242,7 +243,7 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
     let spec = match parsed {
         Ok(spec) => spec,
         Err(error) => {
-            let mut outcome = Outcome::failed("InvalidSpec", error.to_string());
+            let mut outcome = Outcome::failed(error.reason(), error.to_string());
             outcome.stalled = true;
             let status = status_for(&object, &outcome, &[]);
             flux.write_status(FluxKind::Kustomization, &object, status)
@@ -647,7 +648,14 @@ async fn apply_prune_and_check(
         flux.write_status(FluxKind::Kustomization, object, status)
             .await;
         let elapsed = || started.elapsed().as_secs_f64();
-        match apply::wait_healthy(cluster, &targets, spec.timeout).await {
+        match apply::wait_healthy_with(
+            cluster,
+            &targets,
+            spec.timeout,
+            Some(&spec.health_check_exprs),
+        )
+        .await
+        {
             Ok(()) => {
                 healthy = Some(Condition::new(
                     conditions::HEALTHY,

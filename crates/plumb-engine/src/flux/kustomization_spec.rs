@@ -6,9 +6,11 @@ use super::git_repository::duration;
 use super::substitute::is_valid_name;
 use crate::queue::AppId;
 use plumb_core::key::ObjectKey;
+use plumb_customhealth::{ExprError, HealthCheckExprs};
 use plumb_render::flux::{FluxBuild, KustomizeImage, KustomizePatch, KustomizePatchTarget};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// `spec.sourceRef`.
@@ -80,6 +82,8 @@ pub struct KustomizationSpec {
     pub suspend: bool,
     /// `spec.healthChecks`: (apiVersion, key).
     pub health_checks: Vec<(String, ObjectKey)>,
+    /// `spec.healthCheckExprs`, compiled.
+    pub health_check_exprs: Arc<HealthCheckExprs>,
     /// `spec.dependsOn`: (namespace, name).
     pub depends_on: Vec<AppId>,
     /// Target namespace, prefix, suffix, images, patches, components.
@@ -108,6 +112,39 @@ pub struct SpecError {
     pub field: String,
     /// What is wrong.
     pub problem: String,
+}
+
+impl SpecError {
+    /// Flux's reason for `Ready=False`: `InvalidCELExpression` for `spec.healthCheckExprs`,
+    /// else `InvalidSpec`.
+    pub fn reason(&self) -> &'static str {
+        if self.field.starts_with("healthCheckExprs") {
+            "InvalidCELExpression"
+        } else {
+            "InvalidSpec"
+        }
+    }
+}
+
+/// A `spec.healthCheckExprs` problem as a [`SpecError`] naming the entry and field.
+fn expr_error(error: ExprError) -> SpecError {
+    match error {
+        ExprError::Shape { message } => invalid("healthCheckExprs", message),
+        ExprError::Missing { index, field } => {
+            invalid(format!("healthCheckExprs[{index}].{field}"), "must be set")
+        }
+        ExprError::Invalid {
+            index,
+            field,
+            message,
+        }
+        | ExprError::Evaluation {
+            index,
+            field,
+            message,
+            ..
+        } => invalid(format!("healthCheckExprs[{index}].{field}"), message),
+    }
 }
 
 fn invalid(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
@@ -416,13 +453,9 @@ impl KustomizationSpec {
             }
         };
         let mut not_acted_on = Vec::new();
-        for (field, why) in [
-            (
-                "healthCheckExprs",
-                "CEL health expressions are not evaluated; built-in health rules apply",
-            ),
-            ("ignoreMissingComponents", "a missing component is an error"),
-        ] {
+        let health_check_exprs =
+            HealthCheckExprs::parse(spec.get("healthCheckExprs")).map_err(expr_error)?;
+        for (field, why) in [("ignoreMissingComponents", "a missing component is an error")] {
             if spec.get(field).is_some_and(|v| !v.is_null()) {
                 not_acted_on.push(format!("spec.{field} ({why})"));
             }
@@ -445,6 +478,7 @@ impl KustomizationSpec {
             force: flag(spec, "force"),
             suspend: flag(spec, "suspend"),
             health_checks,
+            health_check_exprs: Arc::new(health_check_exprs),
             depends_on: depends,
             build,
             common_labels,
@@ -524,7 +558,43 @@ mod tests {
         );
         assert_eq!(parsed.build.images[0].new_tag.as_deref(), Some("6.5.0"));
         assert!(parsed.post_build && parsed.substitute_from[0].optional);
-        assert_eq!(parsed.not_acted_on.len(), 1, "{:?}", parsed.not_acted_on);
+        assert!(parsed.not_acted_on.is_empty(), "{:?}", parsed.not_acted_on);
+        assert!(!parsed.health_check_exprs.is_empty());
+    }
+
+    #[test]
+    fn bad_health_check_exprs_are_invalid_cel_naming_entry_and_field() {
+        let base = json!({"interval": "5m", "sourceRef": {"kind": "GitRepository", "name": "r"}});
+        let error = |exprs: Value| {
+            let mut spec = base.clone();
+            spec["healthCheckExprs"] = exprs;
+            KustomizationSpec::parse(&spec, "ns").expect_err("invalid")
+        };
+        let syntax = error(json!([
+            {"apiVersion": "x/v1", "kind": "X", "current": "true"},
+            {"apiVersion": "y/v1", "kind": "Y", "current": "true", "failed": "status.phase =="}
+        ]));
+        assert_eq!(syntax.reason(), "InvalidCELExpression");
+        assert!(
+            syntax
+                .to_string()
+                .starts_with("spec.healthCheckExprs[1].failed: "),
+            "{syntax}"
+        );
+        let missing = error(json!([{"apiVersion": "x/v1", "kind": "X"}]));
+        assert_eq!(
+            missing.to_string(),
+            "spec.healthCheckExprs[0].current: must be set"
+        );
+        assert_eq!(missing.reason(), "InvalidCELExpression");
+        assert!(
+            error(json!("current"))
+                .to_string()
+                .starts_with("spec.healthCheckExprs: ")
+        );
+        let other =
+            KustomizationSpec::parse(&json!({"interval": "5m"}), "ns").expect_err("invalid");
+        assert_eq!(other.reason(), "InvalidSpec");
     }
 
     #[test]
