@@ -675,7 +675,8 @@ async fn unsupported_fields_give_a_warning_condition() {
         .cloned()
         .unwrap_or_default();
     let message = str_at(&warning, &["message"]);
-    assert!(message.contains("spec.healthCheckExprs"), "{message}");
+    // healthCheckExprs are acted on now (tests/custom_health.rs).
+    assert!(!message.contains("spec.healthCheckExprs"), "{message}");
     assert!(message.contains("spec.colour (unknown field)"), "{message}");
     let repo = get(&h, SOURCE_API_VERSION, "GitRepository", "repo").await;
     assert!(
