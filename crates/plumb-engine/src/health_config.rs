@@ -5,20 +5,85 @@
 //! syntax-checked) again only when the ConfigMap's `resourceVersion` changes. A change to a
 //! script therefore takes effect within that time without a request per object.
 //!
+//! Script results are kept per object for one `resourceVersion` (as Argo CD assesses an object
+//! once per change, in its cluster cache), so a reconcile that finds nothing changed runs no
+//! script, and a script that runs into its time limit costs that time once per change of the
+//! object, not once per reconcile.
+//!
 //! **Caveats**: when the ConfigMap cannot be read, the last rules read stay in force (built-in
 //! rules only, if none were ever read) and a warning is logged; a missing ConfigMap means no
 //! custom scripts.
 
 use crate::Context;
 use crate::sources::error_chain;
-use plumb_customhealth::CustomHealth;
+use plumb_core::health::Health;
+use plumb_core::key::{ObjectKey, group_of, str_at};
+use plumb_customhealth::{Assessment, CustomHealth};
 use serde_json::Value;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a read of `argocd-cm` serves reconciles.
 pub(crate) const CONFIG_TTL: Duration = Duration::from_secs(2);
+
+/// Most objects whose script results are kept; past it the memo starts over.
+const MEMO_LIMIT: usize = 50_000;
+
+/// The health rules of one read of `argocd-cm`, with the script results they gave.
+pub(crate) struct HealthRules {
+    rules: CustomHealth,
+    /// (object, uid) → (resourceVersion, assessment), for objects a script assesses.
+    memo: Mutex<HashMap<(ObjectKey, String), (String, Assessment)>>,
+}
+
+impl HealthRules {
+    fn new(rules: CustomHealth) -> HealthRules {
+        HealthRules {
+            rules,
+            memo: Mutex::default(),
+        }
+    }
+
+    /// The assessment of a live object (see [`CustomHealth::assess`]).
+    pub(crate) fn assess(&self, live: &Value) -> Assessment {
+        let scripted = self
+            .rules
+            .scripts()
+            .script_for(
+                group_of(str_at(live, &["apiVersion"])),
+                str_at(live, &["kind"]),
+            )
+            .is_some();
+        let version = str_at(live, &["metadata", "resourceVersion"]);
+        if !scripted || version.is_empty() {
+            return self.rules.assess(live);
+        }
+        let key = (
+            ObjectKey::of(live),
+            str_at(live, &["metadata", "uid"]).to_string(),
+        );
+        if let Ok(memo) = self.memo.lock()
+            && let Some((known, assessment)) = memo.get(&key)
+            && known == version
+        {
+            return assessment.clone();
+        }
+        let assessment = self.rules.assess(live);
+        if let Ok(mut memo) = self.memo.lock() {
+            if memo.len() >= MEMO_LIMIT {
+                memo.clear();
+            }
+            memo.insert(key, (version.to_string(), assessment.clone()));
+        }
+        assessment
+    }
+
+    /// The health alone (a failed script is `Unknown`).
+    pub(crate) fn health(&self, live: &Value) -> Option<Health> {
+        self.assess(live).health
+    }
+}
 
 /// The rules last read, shared by the controller's tasks.
 #[derive(Default)]
@@ -30,11 +95,11 @@ struct Cached {
     read: Instant,
     /// `resourceVersion` of the ConfigMap parsed (empty: it did not exist).
     version: String,
-    health: Arc<CustomHealth>,
+    health: Arc<HealthRules>,
 }
 
 /// The health rules in force: `argocd-cm`'s scripts plus the built-in rules.
-pub(crate) async fn load(context: &Context) -> Arc<CustomHealth> {
+pub(crate) async fn load(context: &Context) -> Arc<HealthRules> {
     let known = match context.health_config.cached.lock() {
         Ok(cached) => match cached.as_ref() {
             Some(c) if c.read.elapsed() < CONFIG_TTL => return c.health.clone(),
@@ -57,11 +122,14 @@ pub(crate) async fn load(context: &Context) -> Arc<CustomHealth> {
         Ok(object) => {
             let version = object
                 .as_ref()
-                .map(|o| plumb_core::key::str_at(o, &["metadata", "resourceVersion"]).to_string())
+                .map(|o| str_at(o, &["metadata", "resourceVersion"]).to_string())
                 .unwrap_or_default();
             match known {
                 Some((known_version, health)) if known_version == version => (version, health),
-                _ => (version, Arc::new(parse(namespace, object.as_ref()))),
+                _ => (
+                    version,
+                    Arc::new(HealthRules::new(parse(namespace, object.as_ref()))),
+                ),
             }
         }
         Err(error) => {
@@ -70,7 +138,12 @@ pub(crate) async fn load(context: &Context) -> Arc<CustomHealth> {
                 error = %error_chain(&error),
                 "cannot read ConfigMap argocd-cm; keeping the health rules last read"
             );
-            known.unwrap_or_else(|| (String::new(), Arc::new(CustomHealth::default())))
+            known.unwrap_or_else(|| {
+                (
+                    String::new(),
+                    Arc::new(HealthRules::new(CustomHealth::default())),
+                )
+            })
         }
     };
     if let Ok(mut cached) = context.health_config.cached.lock() {
@@ -99,4 +172,64 @@ fn parse(namespace: &str, config_map: Option<&Value>) -> CustomHealth {
         tracing::warn!(namespace = %namespace, "{problem}; entry ignored");
     }
     health
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plumb_core::health::HealthStatus;
+    use serde_json::json;
+
+    fn widget(version: &str, phase: &str) -> Value {
+        json!({"apiVersion": "example.com/v1", "kind": "Widget",
+            "metadata": {"name": "w", "namespace": "apps", "uid": "u1", "resourceVersion": version},
+            "status": {"phase": phase}})
+    }
+
+    fn rules(script: &str) -> HealthRules {
+        let data: BTreeMap<String, String> = [(
+            "resource.customizations.health.example.com_Widget".to_string(),
+            script.to_string(),
+        )]
+        .into();
+        HealthRules::new(CustomHealth::from_config_map(&data))
+    }
+
+    #[test]
+    fn a_script_runs_once_per_object_version() {
+        let looping = rules("while true do end");
+        let started = Instant::now();
+        let first = looping.assess(&widget("1", "x"));
+        assert!(started.elapsed() >= Duration::from_millis(100));
+        assert_eq!(first.health.map(|h| h.status), Some(HealthStatus::Unknown));
+        assert!(first.failure.is_some());
+        // The same version again: the result kept, no second run into the limit.
+        let started = Instant::now();
+        let again = looping.assess(&widget("1", "x"));
+        assert!(started.elapsed() < Duration::from_millis(50));
+        assert!(again.failure.is_some());
+
+        let phase = rules("return {status = obj.status.phase}");
+        assert_eq!(
+            phase.health(&widget("1", "Healthy")).map(|h| h.status),
+            Some(HealthStatus::Healthy)
+        );
+        // A new version is assessed again.
+        assert_eq!(
+            phase.health(&widget("2", "Degraded")).map(|h| h.status),
+            Some(HealthStatus::Degraded)
+        );
+        // Objects without a version, and kinds without a script, are never kept.
+        let mut unversioned = widget("", "Suspended");
+        assert_eq!(
+            phase.health(&unversioned).map(|h| h.status),
+            Some(HealthStatus::Suspended)
+        );
+        unversioned["status"]["phase"] = json!("Progressing");
+        assert_eq!(
+            phase.health(&unversioned).map(|h| h.status),
+            Some(HealthStatus::Progressing)
+        );
+        assert_eq!(phase.memo.lock().map(|m| m.len()).unwrap_or(0), 1);
+    }
 }

@@ -466,7 +466,7 @@ async fn persist(
 /// (by `rules`: a failing health script leaves it running, as in Argo CD, with the failure as
 /// its message).
 fn task_state(
-    rules: &plumb_customhealth::CustomHealth,
+    rules: &crate::health_config::HealthRules,
     task: &SyncTask,
     live: Option<&Value>,
 ) -> (OperationPhase, String) {

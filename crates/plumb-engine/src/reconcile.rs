@@ -2,6 +2,7 @@
 
 use crate::Context;
 use crate::dependencies::Gate;
+use crate::health_config::HealthRules;
 use crate::operation;
 use crate::queue::AppId;
 use crate::sources::{Freshness, Resolved, error_chain};
@@ -12,7 +13,6 @@ use plumb_core::key::{ObjectKey, str_at};
 use plumb_core::manifest::Manifest;
 use plumb_core::sync_options::SyncOptions;
 use plumb_core::tracking::{app_instance, instance_label_value, is_owned_by, owner_of, stamp};
-use plumb_customhealth::CustomHealth;
 use plumb_kube::{ApplyOptions, DryRun};
 use plumb_render::SourceType;
 use serde_json::{Map, Value, json};
@@ -74,7 +74,7 @@ impl Comparison {
 
     /// Each resource with its health by `rules`, and the messages of the health scripts that
     /// failed (their resources' health is then `Unknown`, with the same message).
-    fn resources(&self, rules: &CustomHealth) -> (Vec<ResourceStatus>, Vec<String>) {
+    fn resources(&self, rules: &HealthRules) -> (Vec<ResourceStatus>, Vec<String>) {
         let mut failures = Vec::new();
         let mut assess = |live: &Value| {
             let assessment = rules.assess(live);
