@@ -476,3 +476,29 @@ async fn a_cel_compile_error_stalls_the_kustomization_naming_the_field() {
     // Nothing was applied.
     assert!(h.configmap("plain").await.is_none());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expression_failing_on_an_object_keeps_waiting_and_is_named_at_the_timeout() {
+    let h = start_flux().await;
+    install_crd(&h, "Widget").await;
+    h.commit(&[("flux/widget.yaml", &custom("Widget", "w1"))], "widget");
+    git_repository(&h).await;
+    // No `has()`: on a Widget without status the expression cannot be evaluated.
+    kustomization(
+        &h,
+        "widgets",
+        json!({"path": "./flux", "wait": true, "timeout": "2s", "healthCheckExprs": [
+            {"apiVersion": format!("{GROUP}/v1"), "kind": "Widget", "current": "status.phase == 'Ready'"}]}),
+    )
+    .await;
+    let failed = wait_kustomization(&h, "widgets", "HealthCheckFailed", |k| {
+        condition_of(k, "Ready").1 == "HealthCheckFailed"
+    })
+    .await;
+    let message = condition_of(&failed, "Ready").2;
+    assert!(message.contains("timeout waiting for"), "{message}");
+    assert!(
+        message.contains("spec.healthCheckExprs[0].current on Widget/apps/w1"),
+        "{message}"
+    );
+}
