@@ -2,8 +2,9 @@
 //!
 //! Like AppProjects ([`crate::project`]), the ConfigMap is read through a short-lived cache:
 //! one read every [`CONFIG_TTL`] serves every application, and the scripts are parsed (and
-//! syntax-checked) again only when the ConfigMap's `resourceVersion` changes. A change to a
-//! script therefore takes effect within that time without a request per object.
+//! syntax-checked) again only when the ConfigMap's `resourceVersion` changes. The ConfigMap is
+//! also watched ([`watch`]), so an edit takes effect at once and every application is
+//! reconciled again.
 //!
 //! Script results are kept per object for one `resourceVersion` (as Argo CD assesses an object
 //! once per change, in its cluster cache), so a reconcile that finds nothing changed runs no
@@ -16,9 +17,11 @@
 
 use crate::Context;
 use crate::sources::error_chain;
+use futures::StreamExt;
 use plumb_core::health::Health;
 use plumb_core::key::{ObjectKey, group_of, str_at};
 use plumb_customhealth::{Assessment, CustomHealth};
+use plumb_kube::WatchEvent;
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -118,42 +121,112 @@ pub(crate) async fn load(context: &Context) -> Arc<HealthRules> {
             plumb_customhealth::argocd::CONFIG_MAP,
         )
         .await;
-    let (version, health) = match read {
-        Ok(object) => {
-            let version = object
-                .as_ref()
-                .map(|o| str_at(o, &["metadata", "resourceVersion"]).to_string())
-                .unwrap_or_default();
-            match known {
-                Some((known_version, health)) if known_version == version => (version, health),
-                _ => (
-                    version,
-                    Arc::new(HealthRules::new(parse(namespace, object.as_ref()))),
-                ),
-            }
-        }
+    match read {
+        Ok(object) => install(context, object.as_ref()).0,
         Err(error) => {
             tracing::warn!(
                 namespace = %namespace,
                 error = %error_chain(&error),
                 "cannot read ConfigMap argocd-cm; keeping the health rules last read"
             );
-            known.unwrap_or_else(|| {
+            let (version, health) = known.unwrap_or_else(|| {
                 (
                     String::new(),
                     Arc::new(HealthRules::new(CustomHealth::default())),
                 )
-            })
+            });
+            if let Ok(mut cached) = context.health_config.cached.lock() {
+                *cached = Some(Cached {
+                    read: Instant::now(),
+                    version,
+                    health: health.clone(),
+                });
+            }
+            health
         }
-    };
-    if let Ok(mut cached) = context.health_config.cached.lock() {
-        *cached = Some(Cached {
-            read: Instant::now(),
-            version,
-            health: health.clone(),
-        });
     }
-    health
+}
+
+/// Makes the rules of `config_map` (a read or a watch event; `None`: it does not exist) the
+/// ones in force, parsing them only when its version is new, and never going back to an older
+/// version than the one held (a read that raced a watch event). Returns the rules in force and
+/// whether they changed.
+fn install(context: &Context, config_map: Option<&Value>) -> (Arc<HealthRules>, bool) {
+    let version = config_map
+        .map(|o| str_at(o, &["metadata", "resourceVersion"]).to_string())
+        .unwrap_or_default();
+    let Ok(mut cached) = context.health_config.cached.lock() else {
+        return (
+            Arc::new(HealthRules::new(parse(
+                &context.options.control_namespace,
+                config_map,
+            ))),
+            false,
+        );
+    };
+    if let Some(c) = cached.as_mut() {
+        // resourceVersions are numbers on the API servers plumb talks to; others never count
+        // as older.
+        let number = |v: &str| v.parse::<u64>().unwrap_or(0);
+        let older = !version.is_empty() && number(&c.version) > number(&version);
+        if c.version == version || older {
+            c.read = Instant::now();
+            return (c.health.clone(), false);
+        }
+    }
+    let changed = cached.is_some();
+    let health = Arc::new(HealthRules::new(parse(
+        &context.options.control_namespace,
+        config_map,
+    )));
+    *cached = Some(Cached {
+        read: Instant::now(),
+        version,
+        health: health.clone(),
+    });
+    (health, changed)
+}
+
+/// Watches `argocd-cm` in the control namespace: a new version replaces the rules at once and
+/// every application is reconciled again (Argo CD, too, refreshes its applications when its
+/// settings change). Without the watch a change still applies within [`CONFIG_TTL`], at each
+/// application's next reconcile.
+pub(crate) fn watch(context: Arc<Context>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let namespace = context.options.control_namespace.clone();
+        let stream = loop {
+            match context
+                .cluster
+                .watch("v1", "ConfigMap", &namespace, None)
+                .await
+            {
+                Ok(stream) => break stream,
+                Err(error) => {
+                    tracing::warn!(namespace = %namespace, error = %error_chain(&error),
+                        "cannot watch ConfigMap argocd-cm; retrying");
+                    tokio::time::sleep(Duration::from_secs(5)).await;
+                }
+            }
+        };
+        let mut stream = Box::pin(stream);
+        while let Some(event) = stream.next().await {
+            let (object, deleted) = match event {
+                WatchEvent::Applied(object) => (object, false),
+                WatchEvent::Deleted(object) => (object, true),
+                _ => continue,
+            };
+            if str_at(&object, &["metadata", "name"]) != plumb_customhealth::argocd::CONFIG_MAP {
+                continue;
+            }
+            let (_, changed) = install(&context, (!deleted).then_some(&object));
+            if changed {
+                let ids: Vec<_> = context.with_apps(|apps| apps.keys().cloned().collect());
+                for id in ids {
+                    context.queue.add(id);
+                }
+            }
+        }
+    })
 }
 
 /// The rules of one `argocd-cm` (none when it does not exist); its problems are logged.

@@ -236,6 +236,7 @@ impl Controller {
         let mut watchers = Vec::new();
         // Flux kinds: every namespace, their own queues and workers.
         watchers.extend(flux::start(context.clone()).await?);
+        watchers.push(health_config::watch(context.clone()));
         for namespace in context.options.app_namespaces.clone() {
             let stream = watch_argo_kind(&context, "Application", &namespace).await?;
             let context = context.clone();

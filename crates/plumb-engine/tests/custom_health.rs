@@ -222,8 +222,8 @@ async fn runaway_scripts_are_stopped_reported_and_the_controller_keeps_working()
     let revision = common::git(&h.repo, &["rev-parse", "HEAD"]);
     h.wait_synced("plain", &revision).await;
 
-    // A fixed script takes effect without a restart, at the first reconcile once the cached
-    // read of argocd-cm (2 s) has expired.
+    // A fixed script takes effect at once, without a restart or a refresh (argocd-cm is
+    // watched).
     argocd_cm(
         &h,
         json!({
@@ -232,8 +232,6 @@ async fn runaway_scripts_are_stopped_reported_and_the_controller_keeps_working()
         }),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(2100)).await;
-    h.refresh("runaway").await;
     let app = h
         .wait_app("runaway", "the fixed scripts' health", |a| {
             resource_health(a, "Widget", "spin").0 == "Healthy"
