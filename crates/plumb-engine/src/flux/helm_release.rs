@@ -17,6 +17,7 @@
 
 use super::apply::{self, ApplySettings, Owner};
 use super::conditions::{self, Condition};
+use super::helm_hooks::{self, Event as HookEvent};
 use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
@@ -395,11 +396,35 @@ async fn finalize(
         if let Some(latest) = helm_storage::latest(&found)
             && let Ok(release) = Release::from_secret(latest)
         {
+            let hooks = release.hook_manifests();
+            let namespace = &spec.target_namespace;
+            if let Err(message) = helm_hooks::run(
+                cluster,
+                &hooks,
+                HookEvent::PreDelete,
+                namespace,
+                spec.timeout,
+            )
+            .await
+            {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a pre-delete hook failed; uninstalling anyway");
+            }
             let entries = entries_of(&release.objects());
             let owner = owner(id);
             if let Err(message) = apply::prune(cluster, &entries, &owner).await {
                 tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
                 return Some(Duration::from_secs(5));
+            }
+            if let Err(message) = helm_hooks::run(
+                cluster,
+                &hooks,
+                HookEvent::PostDelete,
+                namespace,
+                spec.timeout,
+            )
+            .await
+            {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a post-delete hook failed");
             }
         }
         for record in &found {
@@ -628,7 +653,8 @@ struct Rendered {
     version: String,
     metadata: Value,
     objects: Vec<plumb_core::manifest::Manifest>,
-    hooks: Vec<String>,
+    /// Hook objects (run at their events, never part of the manifest).
+    hooks: Vec<plumb_core::manifest::Manifest>,
 }
 
 async fn render(
@@ -695,20 +721,14 @@ async fn render(
             ));
         }
     };
-    let (hooks, objects): (Vec<_>, Vec<_>) = objects.into_iter().partition(|m| {
-        m.object
-            .pointer("/metadata/annotations/helm.sh~1hook")
-            .and_then(Value::as_str)
-            .is_some_and(|h| !h.trim().is_empty())
-    });
+    let (hooks, objects): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .partition(|m| super::helm_hooks::is_hook(&m.object));
     Ok(Rendered {
         version,
         metadata,
         objects,
-        hooks: hooks
-            .iter()
-            .map(|m| super::post_build::describe(&m.object))
-            .collect(),
+        hooks,
     })
 }
 
@@ -907,13 +927,7 @@ async fn run(
         config_digest: config_digest.clone(),
         action,
     };
-    let mut warnings = Vec::new();
-    if !rendered.hooks.is_empty() {
-        warnings.push(format!(
-            "Helm hooks of HelmReleases are not run yet, left out: {}",
-            rendered.hooks.join(", ")
-        ));
-    }
+    let warnings: Vec<String> = Vec::new();
     let fail = |message: String, warnings: &[String]| {
         let mut outcome = Outcome::failed(action.failed(), message.clone());
         outcome.attempt = Some(attempt.clone());
@@ -949,6 +963,27 @@ async fn run(
     let mut manifests = rendered.objects;
     for manifest in manifests.iter_mut() {
         label(&mut manifest.object, id, spec);
+    }
+    let mut hooks = rendered.hooks;
+    for hook in hooks.iter_mut() {
+        label(&mut hook.object, id, spec);
+    }
+    // Hooks run when the release changes (install, new chart version or values), not when a
+    // reconcile only corrects drift.
+    let new_release = !last.as_ref().is_some_and(|l| {
+        l.status == "deployed"
+            && str_at(&l.chart_metadata, &["version"]) == rendered.version
+            && digest_of(&l.config) == config_digest
+    });
+    let (pre, post) = match action {
+        Action::Install => (HookEvent::PreInstall, HookEvent::PostInstall),
+        Action::Upgrade => (HookEvent::PreUpgrade, HookEvent::PostUpgrade),
+    };
+    if new_release
+        && let Err(message) =
+            helm_hooks::run(cluster, &hooks, pre, &spec.target_namespace, spec.timeout).await
+    {
+        return Err(fail(message, &warnings));
     }
     let sources: Vec<(String, Value)> = manifests
         .iter()
@@ -1007,6 +1042,13 @@ async fn run(
     if wait
         && !applied.objects.is_empty()
         && let Err(message) = apply::wait_healthy(cluster, &applied.objects, spec.timeout).await
+    {
+        wait_error = Some(message);
+    }
+    if new_release
+        && wait_error.is_none()
+        && let Err(message) =
+            helm_hooks::run(cluster, &hooks, post, &spec.target_namespace, spec.timeout).await
     {
         wait_error = Some(message);
     }
@@ -1070,6 +1112,10 @@ async fn run(
             chart_metadata: rendered.metadata.clone(),
             config: values.clone(),
             manifest: helm_storage::manifest_of(&objects),
+            hooks: hooks
+                .iter()
+                .map(|h| (h.origin.file.clone(), h.object.clone()))
+                .collect(),
         };
         let secret = release
             .to_secret(&spec.storage_namespace)

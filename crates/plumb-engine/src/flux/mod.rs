@@ -21,6 +21,7 @@
 pub mod apply;
 pub mod conditions;
 pub mod git_repository;
+pub mod helm_hooks;
 pub mod helm_release;
 pub mod helm_repository;
 pub mod helm_spec;
