@@ -7,12 +7,12 @@
 //! `hook-failed` delete the hook when it finished that way. Hooks are not part of the release's
 //! manifest, so a release's prune never touches them. Test hooks are never run.
 
-use super::apply::wait_healthy;
+use super::apply::{delete_and_wait, wait_healthy};
 use super::post_build::describe;
 use crate::sources::error_chain;
 use plumb_core::key::{ObjectKey, str_at};
 use plumb_core::manifest::Manifest;
-use plumb_kube::{ApplyOptions, Cluster, DryRun, Propagation};
+use plumb_kube::{ApplyOptions, Cluster, DryRun};
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -101,40 +101,6 @@ fn policies(object: &Value) -> Vec<String> {
     }
 }
 
-async fn delete_and_wait(
-    cluster: &Cluster,
-    api_version: &str,
-    key: &ObjectKey,
-) -> Result<(), String> {
-    match cluster
-        .delete(
-            api_version,
-            &key.kind,
-            &key.namespace,
-            &key.name,
-            Propagation::Background,
-        )
-        .await
-    {
-        Ok(()) => {}
-        Err(plumb_kube::Error::Api { code: 404, .. }) => return Ok(()),
-        Err(error) => return Err(error_chain(&error)),
-    }
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    while cluster
-        .get(api_version, &key.kind, &key.namespace, &key.name)
-        .await
-        .map_err(|e| error_chain(&e))?
-        .is_some()
-    {
-        if tokio::time::Instant::now() > deadline {
-            return Err(format!("{key} is still being deleted"));
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    Ok(())
-}
-
 /// Runs the hooks of `event`, each object already labelled; namespaced objects without a
 /// namespace go to `namespace`.
 ///
@@ -180,7 +146,7 @@ pub async fn run(
             )
         };
         if policies.iter().any(|p| p == "before-hook-creation") {
-            delete_and_wait(cluster, &api_version, &key)
+            delete_and_wait(cluster, &api_version, &key, Duration::from_secs(60))
                 .await
                 .map_err(failed)?;
         }
@@ -203,7 +169,10 @@ pub async fn run(
             Ok(()) => policies.iter().any(|p| p == "hook-succeeded"),
             Err(_) => policies.iter().any(|p| p == "hook-failed"),
         };
-        if delete_now && let Err(message) = delete_and_wait(cluster, &api_version, &key).await {
+        if delete_now
+            && let Err(message) =
+                delete_and_wait(cluster, &api_version, &key, Duration::from_secs(60)).await
+        {
             tracing::warn!(hook = %key, %message, "cannot delete a finished Helm hook");
         }
         outcome.map_err(failed)?;

@@ -22,7 +22,7 @@ use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
 use super::kustomization_spec::dependency_cycle;
-use super::{Flux, FluxKind, REQUESTED_AT_ANNOTATION, is_ready};
+use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
 use crate::sources::{Freshness, error_chain};
 use crate::status::now;
@@ -141,20 +141,7 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let mut status = Map::new();
-    status.insert("observedGeneration".into(), json!(generation));
-    let requested = str_at(
-        object,
-        &["metadata", "annotations", REQUESTED_AT_ANNOTATION],
-    );
-    let handled = if requested.is_empty() {
-        str_at(&previous, &["lastHandledReconcileAt"])
-    } else {
-        requested
-    };
-    if !handled.is_empty() {
-        status.insert("lastHandledReconcileAt".into(), json!(handled));
-    }
+    let mut status = super::reconcile_fields(object, &previous);
     for field in [
         "lastAttemptedRevision",
         "lastAttemptedConfigDigest",
@@ -222,29 +209,12 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
     if install + upgrade > 0 {
         status.insert("failures".into(), json!(install + upgrade));
     }
-    let mut list = Vec::new();
-    if outcome.stalled {
-        list.push(Condition::new(
-            conditions::STALLED,
-            "True",
-            &outcome.reason,
-            &outcome.message,
-        ));
-    }
-    if outcome.ready == "Unknown" {
-        list.push(Condition::new(
-            conditions::RECONCILING,
-            "True",
-            "Progressing",
-            &outcome.message,
-        ));
-    }
-    list.push(Condition::new(
-        conditions::READY,
+    let mut list = conditions::ready_conditions(
         outcome.ready,
         &outcome.reason,
         &outcome.message,
-    ));
+        outcome.stalled,
+    );
     match &outcome.released {
         Some(released) => list.push(released.clone()),
         None => {
@@ -428,19 +398,7 @@ async fn finalize(
             }
         }
         for record in &found {
-            let name = str_at(record, &["metadata", "name"]);
-            if let Err(error) = cluster
-                .delete(
-                    "v1",
-                    "Secret",
-                    &spec.storage_namespace,
-                    name,
-                    plumb_kube::Propagation::Background,
-                )
-                .await
-            {
-                tracing::warn!(secret = name, error = %error_chain(&error), "cannot delete a release record");
-            }
+            delete_record(cluster, &spec.storage_namespace, record).await;
         }
     }
     let remaining: Vec<String> = finalizers(object)
@@ -526,25 +484,6 @@ fn set_path(values: &mut Value, path: &str, value: Value) -> Result<(), String> 
     Ok(())
 }
 
-/// Deep-merges `overlay` into `base`: maps merge, anything else replaces (Helm's rule).
-fn merge(base: &mut Value, overlay: Value) {
-    match (base, overlay) {
-        (Value::Object(base), Value::Object(overlay)) => {
-            for (key, value) in overlay {
-                match base.get_mut(&key) {
-                    Some(existing) if existing.is_object() && value.is_object() => {
-                        merge(existing, value)
-                    }
-                    _ => {
-                        base.insert(key, value);
-                    }
-                }
-            }
-        }
-        (base, overlay) => *base = overlay,
-    }
-}
-
 /// The data of a ConfigMap or Secret under `key`, decoded.
 fn data_value(object: &Value, key: &str) -> Option<String> {
     if str_at(object, &["kind"]) == "Secret" {
@@ -625,7 +564,7 @@ async fn compose_values(
             };
             match parsed {
                 Value::Null => {}
-                Value::Object(_) => merge(&mut values, parsed),
+                Value::Object(_) => plumb_render::merge_values(&mut values, parsed),
                 _ => {
                     return Err(format!(
                         "{field}: key '{values_key}' of {kind} '{namespace}/{name}' is not a map of values"
@@ -637,7 +576,7 @@ async fn compose_values(
                 .map_err(|message| format!("{field}: {message}"))?;
         }
     }
-    merge(&mut values, spec.values.clone());
+    plumb_render::merge_values(&mut values, spec.values.clone());
     Ok(values)
 }
 
@@ -1231,6 +1170,23 @@ async fn run(
     Ok(outcome)
 }
 
+/// Deletes a release record Secret (a failure is logged: an old record harms nothing).
+async fn delete_record(cluster: &plumb_kube::Cluster, namespace: &str, record: &Value) {
+    let name = str_at(record, &["metadata", "name"]);
+    if let Err(error) = cluster
+        .delete(
+            "v1",
+            "Secret",
+            namespace,
+            name,
+            plumb_kube::Propagation::Background,
+        )
+        .await
+    {
+        tracing::warn!(secret = name, error = %error_chain(&error), "cannot delete a release record");
+    }
+}
+
 /// Deletes records beyond `spec.maxHistory` (0 keeps all).
 async fn prune_records(flux: &Flux, spec: &HelmReleaseSpec, found: &[Value], newest: u64) {
     if spec.max_history == 0 {
@@ -1242,21 +1198,7 @@ async fn prune_records(flux: &Flux, spec: &HelmReleaseSpec, found: &[Value], new
             .parse::<u64>()
             .unwrap_or(0);
         if version < keep_from {
-            let name = str_at(record, &["metadata", "name"]);
-            if let Err(error) = flux
-                .context
-                .cluster
-                .delete(
-                    "v1",
-                    "Secret",
-                    &spec.storage_namespace,
-                    name,
-                    plumb_kube::Propagation::Background,
-                )
-                .await
-            {
-                tracing::debug!(secret = name, error = %error_chain(&error), "cannot delete an old release record");
-            }
+            delete_record(&flux.context.cluster, &spec.storage_namespace, record).await;
         }
     }
 }
@@ -1276,7 +1218,7 @@ mod tests {
     #[test]
     fn values_merge_maps_and_replace_the_rest() {
         let mut base = json!({"a": {"x": 1, "y": [1]}, "b": 1});
-        merge(&mut base, json!({"a": {"y": [2], "z": 3}, "b": {"c": 1}}));
+        plumb_render::merge_values(&mut base, json!({"a": {"y": [2], "z": 3}, "b": {"c": 1}}));
         assert_eq!(
             base,
             json!({"a": {"x": 1, "y": [2], "z": 3}, "b": {"c": 1}})
