@@ -141,6 +141,33 @@ impl Sources for GitSources {
         Ok((version, dir))
     }
 
+    fn oci_chart(
+        &self,
+        reference: &plumb_source::helm::oci::OciReference,
+        constraint: &str,
+        access: &plumb_source::helm::oci::OciAccess,
+        freshness: Freshness,
+    ) -> Result<(String, PathBuf), SourceError> {
+        let key = (reference.to_string(), String::new(), constraint.to_string());
+        if let Freshness::Within(age) = freshness
+            && let Some((at, version, dir)) = self
+                .resolved_charts
+                .lock()
+                .ok()
+                .and_then(|c| c.get(&key).cloned())
+            && at.elapsed() < age
+        {
+            return Ok((version, dir));
+        }
+        let (version, dir) = self
+            .chart_client()?
+            .oci_chart(reference, constraint, access)?;
+        if let Ok(mut cache) = self.resolved_charts.lock() {
+            cache.insert(key, (Instant::now(), version.clone(), dir.clone()));
+        }
+        Ok((version, dir))
+    }
+
     fn chart_index(
         &self,
         url: &str,

@@ -300,12 +300,21 @@ pub fn pick<'a>(
 }
 
 /// Basic credentials for a repository.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HelmAuth {
     /// User name.
     pub username: String,
     /// Password (never logged).
     pub password: String,
+}
+
+impl fmt::Debug for HelmAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HelmAuth")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
 }
 
 /// A client for chart repositories with a cache of unpacked charts.
