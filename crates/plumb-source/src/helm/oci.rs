@@ -260,27 +260,37 @@ pub struct OciAccess {
 /// (registry, repository name, user).
 type TokenKey = (String, String, String);
 
-/// Pull tokens by [`TokenKey`], with when they expire.
+/// What a registry accepted for a [`TokenKey`].
+#[derive(Clone)]
+enum Remembered {
+    /// The credentials as basic auth (a `Basic` challenge was answered).
+    Basic,
+    /// A pull token.
+    Bearer(String),
+}
+
+/// What registries accepted, by [`TokenKey`], with when it expires: later requests send it
+/// at once instead of being challenged again.
 #[derive(Default)]
 pub(super) struct Tokens {
-    tokens: Mutex<HashMap<TokenKey, (String, Instant)>>,
+    tokens: Mutex<HashMap<TokenKey, (Remembered, Instant)>>,
 }
 
 impl Tokens {
-    fn get(&self, key: &TokenKey) -> Option<String> {
+    fn get(&self, key: &TokenKey) -> Option<Remembered> {
         let tokens = self.tokens.lock().ok()?;
-        let (token, expires) = tokens.get(key)?;
-        (Instant::now() < *expires).then(|| token.clone())
+        let (remembered, expires) = tokens.get(key)?;
+        (Instant::now() < *expires).then(|| remembered.clone())
     }
 
-    fn put(&self, key: TokenKey, token: String, lifetime: Duration) {
+    fn put(&self, key: TokenKey, remembered: Remembered, lifetime: Duration) {
         if let Ok(mut tokens) = self.tokens.lock() {
             if tokens.len() >= MAX_TOKENS {
                 tokens.clear();
             }
             // Renew early so a token never expires in flight.
             let lifetime = lifetime.saturating_sub(Duration::from_secs(10));
-            tokens.insert(key, (token, Instant::now() + lifetime));
+            tokens.insert(key, (remembered, Instant::now() + lifetime));
         }
     }
 }
@@ -452,6 +462,12 @@ fn next_link(header: &str, url: &reqwest::Url) -> Option<reqwest::Url> {
     })
 }
 
+/// Whether `reference` is reached over `http://`: only loopback registries, or when `access`
+/// allows it explicitly.
+pub fn uses_plain_http(reference: &OciReference, access: &OciAccess) -> bool {
+    reference.is_loopback() || access.plain_http == PlainHttp::Allowed
+}
+
 /// One chart pull: the client, the reference and how to reach it.
 struct Session<'a> {
     repositories: &'a HelmRepositories,
@@ -467,7 +483,7 @@ impl<'a> Session<'a> {
         reference: &'a OciReference,
         access: &'a OciAccess,
     ) -> Session<'a> {
-        let plain_http = reference.is_loopback() || access.plain_http == PlainHttp::Allowed;
+        let plain_http = uses_plain_http(reference, access);
         let scheme = if plain_http { "http" } else { "https" };
         Session {
             repositories,
@@ -536,11 +552,11 @@ impl<'a> Session<'a> {
 
     /// GET with a cached token; on 401, answers the challenge once and retries.
     fn get(&self, url: &reqwest::Url, accept: Option<&str>) -> Result<Response, HelmError> {
-        let cached = self
-            .repositories
-            .tokens
-            .get(&self.token_key())
-            .map(Authorization::Bearer);
+        let cached = match self.repositories.tokens.get(&self.token_key()) {
+            Some(Remembered::Bearer(token)) => Some(Authorization::Bearer(token)),
+            Some(Remembered::Basic) => self.access.auth.clone().map(Authorization::Basic),
+            None => None,
+        };
         let response = self.send(url, accept, cached.as_ref())?;
         if response.status().as_u16() != 401 {
             return Ok(response);
@@ -552,7 +568,15 @@ impl<'a> Session<'a> {
             .map(parse_challenge);
         match (challenge, &self.access.auth) {
             (Some(Challenge::Basic), Some(auth)) => {
-                self.send(url, accept, Some(&Authorization::Basic(auth.clone())))
+                let response = self.send(url, accept, Some(&Authorization::Basic(auth.clone())))?;
+                if response.status().is_success() {
+                    self.repositories.tokens.put(
+                        self.token_key(),
+                        Remembered::Basic,
+                        Duration::from_secs(3600),
+                    );
+                }
+                Ok(response)
             }
             (Some(Challenge::Bearer(params)), _) => {
                 let token = self.token(&params)?;
@@ -620,9 +644,11 @@ impl<'a> Session<'a> {
             .ok_or_else(|| refused("the token service answered without a token".into()))?;
         // The distribution spec's default lifetime is 60 seconds.
         let lifetime = Duration::from_secs(answer.expires_in.unwrap_or(60).min(3600));
-        self.repositories
-            .tokens
-            .put(self.token_key(), token.clone(), lifetime);
+        self.repositories.tokens.put(
+            self.token_key(),
+            Remembered::Bearer(token.clone()),
+            lifetime,
+        );
         Ok(token)
     }
 
@@ -881,6 +907,28 @@ mod tests {
         assert!(OciReference::is_oci("registry-1.docker.io/bitnamicharts"));
         assert!(OciReference::is_oci("oci://ghcr.io/x"));
         assert!(!OciReference::is_oci("https://charts.example.com"));
+    }
+
+    #[test]
+    fn plain_http_only_for_loopback_or_when_allowed() {
+        let access = OciAccess::default();
+        let allowed = OciAccess {
+            plain_http: PlainHttp::Allowed,
+            ..OciAccess::default()
+        };
+        for (url, loopback) in [
+            ("localhost:5000/c", true),
+            ("127.0.0.2/c", true),
+            ("[::1]:5000/c", true),
+            ("ghcr.io/c", false),
+            ("10.0.0.1:5000/c", false),
+            ("localhost.example.com/c", false),
+            ("127.0.0.1.nip.io/c", false),
+        ] {
+            let reference = OciReference::parse(url, "chart").unwrap();
+            assert_eq!(uses_plain_http(&reference, &access), loopback, "{url}");
+            assert!(uses_plain_http(&reference, &allowed), "{url}");
+        }
     }
 
     #[test]
