@@ -59,9 +59,10 @@ pub trait Sources: Send + Sync + 'static {
         let _ = (url, credentials, freshness);
         Err("this source cannot list tags".into())
     }
-    /// Resolves Helm chart `chart` of the chart repository at `url` to the highest version
-    /// matching `constraint` (Helm's syntax) and returns (version, a directory holding the
-    /// unpacked chart as `<dir>/<chart>/`). Sources without chart repositories say so.
+    /// Resolves Helm chart `chart` of the chart repository at `url` (`http(s)://`, or an OCI
+    /// registry: `oci://…` or a URL without scheme) to the highest version matching
+    /// `constraint` (Helm's syntax) and returns (version, a directory holding the unpacked
+    /// chart as `<dir>/<chart>/`). Sources without chart repositories say so.
     fn chart(
         &self,
         url: &str,

@@ -392,6 +392,44 @@ async fn a_chart_from_an_oci_registry_installs_and_broken_registries_say_what_is
         message.contains("spec.source.repoURL") && message.contains("\"Charts\""),
         "{message}"
     );
+    // The chart-repository entry point takes a registry URL too (basic credentials).
+    let cache = tempfile::tempdir().expect("cache");
+    let sources = plumb_engine::git::GitSources::new(cache.path()).expect("sources");
+    let url = format!("oci://{address}/charts");
+    let pulled = tokio::task::spawn_blocking(move || {
+        use plumb_engine::sources::{Freshness, Sources};
+        let credentials = plumb_source::Credentials::Basic {
+            username: USER.into(),
+            password: PASSWORD.into(),
+        };
+        let denied = sources
+            .chart(
+                &url,
+                "podinfo",
+                "~6.14",
+                &plumb_source::Credentials::None,
+                Freshness::Now,
+            )
+            .map(|(version, _)| version)
+            .map_err(|e| e.to_string());
+        let pulled = sources
+            .chart(&url, "podinfo", "~6.14", &credentials, Freshness::Now)
+            .map(|(version, dir)| (version, dir.join("podinfo/Chart.yaml").is_file()))
+            .map_err(|e| e.to_string());
+        (denied, pulled)
+    })
+    .await
+    .expect("pull");
+    assert!(
+        pulled
+            .0
+            .as_ref()
+            .is_err_and(|e| e.contains("access denied")),
+        "{:?}",
+        pulled.0
+    );
+    assert_eq!(pulled.1, Ok((version.clone(), true)));
+
     // Nothing of the broken charts was applied.
     for name in ["too-new", "not-a-chart", "corrupt", "big"] {
         assert!(
