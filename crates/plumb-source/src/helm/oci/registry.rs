@@ -536,6 +536,27 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tokens_are_renewed_before_they_expire() {
+        let tokens = Tokens::default();
+        let key: TokenKey = ("r".into(), "charts/c".into(), "u".into());
+        tokens.put(
+            key.clone(),
+            Remembered::Bearer("t".into()),
+            Duration::from_secs(60),
+        );
+        assert!(matches!(tokens.get(&key), Some(Remembered::Bearer(t)) if t == "t"));
+        let other: TokenKey = ("r".into(), "charts/c".into(), "someone-else".into());
+        assert!(tokens.get(&other).is_none());
+        // A lifetime within the renewal margin is not reused at all.
+        tokens.put(
+            key.clone(),
+            Remembered::Bearer("t".into()),
+            Duration::from_secs(5),
+        );
+        assert!(tokens.get(&key).is_none());
+    }
+
+    #[test]
     fn challenges_and_links_parse_without_panics() {
         let Challenge::Bearer(params) = parse_challenge(
             r#"Bearer realm="https://auth.example.com/token",service="registry.example.com",scope="repository:charts/podinfo:pull""#,
