@@ -430,6 +430,67 @@ async fn a_chart_from_an_oci_registry_installs_and_broken_registries_say_what_is
     );
     assert_eq!(pulled.1, Ok((version.clone(), true)));
 
+    // Flux: a HelmRepository of type oci and a HelmRelease install from the same registry,
+    // with basic credentials from the repository's secretRef.
+    h.apply(json!({"apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "registry-auth", "namespace": "apps"},
+        "stringData": {"username": USER, "password": PASSWORD}}))
+        .await;
+    h.apply(
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "registry", "namespace": "apps"},
+        "spec": {"type": "oci", "url": format!("oci://{address}/charts"), "interval": "1h",
+            "secretRef": {"name": "registry-auth"}}}),
+    )
+    .await;
+    h.apply(
+        json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+        "metadata": {"name": "flux-podinfo", "namespace": "apps"},
+        "spec": {"interval": "1h", "chart": {"spec": {"chart": "podinfo", "version": "^6.0",
+            "sourceRef": {"kind": "HelmRepository", "name": "registry"}}}}}),
+    )
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let release = h
+            .cluster
+            .get(
+                "helm.toolkit.fluxcd.io/v2",
+                "HelmRelease",
+                "apps",
+                "flux-podinfo",
+            )
+            .await
+            .expect("get")
+            .unwrap_or(Value::Null);
+        let ready = release
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == "Ready"))
+            .cloned()
+            .unwrap_or(Value::Null);
+        if str_at(&ready, &["reason"]) == "InstallSucceeded" {
+            assert_eq!(
+                str_at(&release, &["status", "lastAttemptedRevision"]),
+                version
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "HelmRelease from an OCI HelmRepository not installed: {}",
+            release["status"]
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        h.cluster
+            .get("apps/v1", "Deployment", "apps", "flux-podinfo")
+            .await
+            .expect("get")
+            .is_some()
+    );
+
     // Nothing of the broken charts was applied.
     for name in ["too-new", "not-a-chart", "corrupt", "big"] {
         assert!(
