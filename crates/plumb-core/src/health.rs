@@ -88,8 +88,21 @@ pub fn assess(object: &Value) -> Option<Health> {
         ("autoscaling", "HorizontalPodAutoscaler") => Some(hpa(object)),
         ("apiregistration.k8s.io", "APIService") => Some(api_service(object)),
         ("argoproj.io", "Application") => application(object),
+        (group, _) if group.ends_with(".toolkit.fluxcd.io") => Some(flux(object)),
         _ => conditions(object),
     }
+}
+
+/// Flux's kinds always report `Ready`: until they do, the controller has not reconciled them.
+fn flux(object: &Value) -> Health {
+    conditions(object)
+        .filter(|_| condition(object, "Ready").is_some())
+        .unwrap_or_else(|| {
+            Health::new(
+                HealthStatus::Progressing,
+                "Waiting for the object to be reconciled",
+            )
+        })
 }
 
 fn generation_observed(object: &Value) -> bool {
@@ -401,6 +414,23 @@ fn conditions(object: &Value) -> Option<Health> {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn flux_objects_without_ready_are_progressing() {
+        let fresh = json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"generation": 1}});
+        assert_eq!(
+            assess(&fresh).map(|h| h.status),
+            Some(HealthStatus::Progressing)
+        );
+        let ready = json!({"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"generation": 1}, "status": {"observedGeneration": 1,
+                "conditions": [{"type": "Ready", "status": "True"}]}});
+        assert_eq!(
+            assess(&ready).map(|h| h.status),
+            Some(HealthStatus::Healthy)
+        );
+    }
 
     #[test]
     fn severity_order_is_argo_cds() {

@@ -229,3 +229,43 @@ async fn disruption_budgets_count_ready_pods() {
     );
     k.cluster.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn autoscalers_report_their_targets_scale() {
+    require_kubectl!();
+    let k = Kube::start().await;
+    k.ok(&[
+        "create",
+        "deploy",
+        "web",
+        "--image=nginx:1.25",
+        "--replicas=2",
+    ])
+    .await;
+    let hpa = |name: &str, target: &str| {
+        format!(
+            "apiVersion: autoscaling/v2\nkind: HorizontalPodAutoscaler\nmetadata:\n  name: {name}\nspec:\n  scaleTargetRef:\n    apiVersion: apps/v1\n    kind: Deployment\n    name: {target}\n  minReplicas: 3\n  maxReplicas: 5\n  metrics:\n  - type: Resource\n    resource:\n      name: cpu\n      target:\n        type: Utilization\n        averageUtilization: 80\n"
+        )
+    };
+    k.apply(&hpa("web", "web"), &[]).await;
+    k.eventually("autoscaler status", || async {
+        let j = k.json(&["get", "hpa", "web"]).await;
+        let able = j["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "AbleToScale" && c["status"] == "True")
+        });
+        able && j["status"]["currentReplicas"] == 2 && j["status"]["desiredReplicas"] == 3
+    })
+    .await;
+    // A missing target is reported, as the real controller does.
+    k.apply(&hpa("orphan", "absent"), &[]).await;
+    k.eventually("missing target", || async {
+        let j = k.json(&["get", "hpa", "orphan"]).await;
+        j["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "AbleToScale" && c["reason"] == "FailedGetScale")
+        })
+    })
+    .await;
+    k.cluster.shutdown().await;
+}

@@ -551,6 +551,22 @@ fn prune_guard(spec: &ApplicationSpec, comparison: &Comparison, instance: &str) 
     plan.prune_blocked.map(|blocked| blocked.to_string())
 }
 
+/// The Helm chart in an OCI registry a source names, if it names one: `chart` with an
+/// `oci://` or scheme-less `repoURL` (Argo CD's Helm OCI form), or an `oci://` `repoURL`
+/// without `chart` (Argo CD's OCI source; the chart is the last path component).
+fn oci_chart_of(
+    source: &Source,
+) -> Option<Result<plumb_source::helm::oci::OciReference, plumb_source::helm::HelmError>> {
+    use plumb_source::helm::oci::OciReference;
+    let url = source.repo_url.trim();
+    let oci = if source.chart.is_empty() {
+        url.starts_with("oci://")
+    } else {
+        OciReference::is_oci(url)
+    };
+    oci.then(|| OciReference::parse(url, &source.chart))
+}
+
 /// Problems with the spec that parsing cannot see.
 fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
     let sources = spec.all_sources();
@@ -565,14 +581,8 @@ fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
     if sources[0].repo_url.is_empty() {
         return Some("spec.source.repoURL: must be set".into());
     }
-    if !sources[0].chart.is_empty() && !sources[0].repo_url.contains("://") {
-        return Some(format!(
-            "spec.source.repoURL {:?}: OCI Helm charts are not supported yet; a chart needs an http(s):// chart repository",
-            sources[0].repo_url
-        ));
-    }
-    if !sources[0].chart.is_empty() && sources[0].repo_url.starts_with("oci://") {
-        return Some("spec.source.repoURL: OCI Helm charts (oci://) are not supported yet".into());
+    if let Some(Err(error)) = oci_chart_of(sources[0]) {
+        return Some(format!("spec.source.{error}"));
     }
     let destination = &spec.destination;
     let in_cluster = destination.server.is_empty()
@@ -828,13 +838,40 @@ pub(crate) async fn compare(
     let limits = context.options.limits.clone();
     let context_for_render = context.clone();
     let credentials = crate::credentials::for_url(context, &source.repo_url).await;
+    let oci_chart = match oci_chart_of(source) {
+        Some(Ok(reference)) => {
+            let access = crate::credentials::for_oci(context, &source.repo_url).await;
+            Some((reference, access))
+        }
+        Some(Err(error)) => return Err(format!("spec.source.{error}")),
+        None => None,
+    };
     let render_context = plumb_render::RenderContext {
         app_name: str_at(app, &["metadata", "name"]).to_string(),
         namespace: spec.destination.namespace.clone(),
         kube_version: None,
     };
     let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let (revision, root) = if source_clone.chart.is_empty() {
+        let mut source_clone = source_clone;
+        let (revision, root) = if let Some((reference, access)) = &oci_chart {
+            // A chart from an OCI registry: as for a chart repository, the revision is the
+            // chart version and the chart renders from its unpacked directory.
+            let (version, root) = sources
+                .oci_chart(reference, &target_owned, access, freshness)
+                .map_err(|e| error_chain(e.as_ref()))?;
+            let path = source_clone.path.trim_matches('/');
+            source_clone.path = if source_clone.chart.is_empty() && !matches!(path, "" | ".") {
+                format!("{}/{path}", reference.chart)
+            } else {
+                reference.chart.clone()
+            };
+            let revision = Resolved {
+                revision: version,
+                message: String::new(),
+                author: String::new(),
+            };
+            (revision, root)
+        } else if source_clone.chart.is_empty() {
             let revision = sources
                 .resolve(&url, &target_owned, &credentials, freshness)
                 .map_err(|e| error_chain(e.as_ref()))?;
@@ -861,8 +898,7 @@ pub(crate) async fn compare(
             };
             (revision, root)
         };
-        let mut source_clone = source_clone;
-        if !source_clone.chart.is_empty() {
+        if oci_chart.is_none() && !source_clone.chart.is_empty() {
             source_clone.path = source_clone.chart.clone();
         }
         let rendered = context_for_render.renders.render(

@@ -59,9 +59,10 @@ pub trait Sources: Send + Sync + 'static {
         let _ = (url, credentials, freshness);
         Err("this source cannot list tags".into())
     }
-    /// Resolves Helm chart `chart` of the chart repository at `url` to the highest version
-    /// matching `constraint` (Helm's syntax) and returns (version, a directory holding the
-    /// unpacked chart as `<dir>/<chart>/`). Sources without chart repositories say so.
+    /// Resolves Helm chart `chart` of the chart repository at `url` (`http(s)://`, or an OCI
+    /// registry: `oci://…` or a URL without scheme) to the highest version matching
+    /// `constraint` (Helm's syntax) and returns (version, a directory holding the unpacked
+    /// chart as `<dir>/<chart>/`). Sources without chart repositories say so.
     fn chart(
         &self,
         url: &str,
@@ -72,6 +73,19 @@ pub trait Sources: Send + Sync + 'static {
     ) -> Result<(String, PathBuf), SourceError> {
         let _ = (url, chart, constraint, credentials, freshness);
         Err("this source cannot fetch Helm charts".into())
+    }
+    /// Resolves the Helm chart `reference` in an OCI registry to the highest version matching
+    /// `constraint` and returns (version, a directory holding the unpacked chart as
+    /// `<dir>/<chart>/`). Sources without OCI registries say so.
+    fn oci_chart(
+        &self,
+        reference: &plumb_source::helm::oci::OciReference,
+        constraint: &str,
+        access: &plumb_source::helm::oci::OciAccess,
+        freshness: Freshness,
+    ) -> Result<(String, PathBuf), SourceError> {
+        let _ = (reference, constraint, access, freshness);
+        Err("this source cannot fetch Helm charts from OCI registries".into())
     }
     /// Fetches the index of the chart repository at `url`: its digest (`sha256:<hex>`) and
     /// size. Sources without chart repositories say so.

@@ -359,3 +359,67 @@ async fn bad_helm_releases_say_what_is_wrong() {
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_hooks_run_around_the_release() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    // podinfo's own test hooks: a pre-install Job kept (before-hook-creation) and a
+    // post-install Job deleted once it succeeded.
+    helm_release(
+        &h,
+        "hooked",
+        json!({"values": {"hooks": {
+            "preInstall": {"job": {"enabled": true, "hookDeletePolicy": "before-hook-creation"}},
+            "postInstall": {"job": {"enabled": true, "hookDeletePolicy": "hook-succeeded"}}}}}),
+    )
+    .await;
+    wait_release(&h, "hooked", "an install", |o| {
+        ready(o).1 == "InstallSucceeded"
+    })
+    .await;
+    let job = get(&h, "batch/v1", "Job", "hooked-podinfo-pre-install")
+        .await
+        .expect("the pre-install hook ran and was kept");
+    let completed = str_at(&job, &["status", "completionTime"]).to_string();
+    assert!(!completed.is_empty(), "{job}");
+    let deployment = get(&h, "apps/v1", "Deployment", "hooked-podinfo")
+        .await
+        .expect("Deployment");
+    assert!(
+        completed.as_str() <= str_at(&deployment, &["metadata", "creationTimestamp"]),
+        "the pre-install hook finished before the release's objects were created"
+    );
+    assert!(
+        get(&h, "batch/v1", "Job", "hooked-podinfo-post-install")
+            .await
+            .is_none(),
+        "hook-succeeded deletes the post-install hook"
+    );
+    // A reconcile that changes nothing runs no hook: the kept Job is the same object.
+    let uid = str_at(&job, &["metadata", "uid"]).to_string();
+    h.cluster
+        .merge_patch(
+            HELM_API_VERSION,
+            "HelmRelease",
+            NS,
+            "hooked",
+            &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": "now"}}}),
+        )
+        .await
+        .expect("request a reconcile");
+    wait_release(&h, "hooked", "the requested reconcile", |o| {
+        str_at(o, &["status", "lastHandledReconcileAt"]) == "now"
+    })
+    .await;
+    let again = get(&h, "batch/v1", "Job", "hooked-podinfo-pre-install")
+        .await
+        .expect("kept");
+    assert_eq!(str_at(&again, &["metadata", "uid"]), uid);
+}

@@ -55,14 +55,15 @@ fn strings(helm: &Value, field: &str) -> Vec<String> {
         .collect()
 }
 
-/// Deep-merges `overlay` into `base` (maps merge, everything else replaces).
-fn merge(base: &mut Value, overlay: Value) {
+/// Deep-merges `overlay` into `base` (maps merge, everything else replaces): how Helm merges
+/// values.
+pub fn merge_values(base: &mut Value, overlay: Value) {
     match (base, overlay) {
         (Value::Object(base), Value::Object(overlay)) => {
             for (key, value) in overlay {
                 match base.get_mut(&key) {
                     Some(existing) if existing.is_object() && value.is_object() => {
-                        merge(existing, value)
+                        merge_values(existing, value)
                     }
                     _ => {
                         base.insert(key, value);
@@ -125,13 +126,13 @@ fn options(
         Some(Value::String(text)) if !text.trim().is_empty() => {
             let parsed: Value = serde_saphyr::from_str(text)
                 .map_err(|e| invalid("values", format!("invalid YAML: {e}")))?;
-            merge(&mut values, parsed);
+            merge_values(&mut values, parsed);
         }
-        Some(object @ Value::Object(_)) => merge(&mut values, object.clone()),
+        Some(object @ Value::Object(_)) => merge_values(&mut values, object.clone()),
         _ => {}
     }
     if let Some(object) = helm.get("valuesObject").filter(|v| v.is_object()) {
-        merge(&mut values, object.clone());
+        merge_values(&mut values, object.clone());
     }
     if !values.is_null() {
         options.values = Some(values);

@@ -15,7 +15,7 @@ mod kustomize;
 mod yaml;
 
 pub use directory::render_directory;
-pub use helm::render_chart;
+pub use helm::{merge_values, render_chart};
 pub use yaml::{ParseError, parse_documents};
 
 use plumb_core::application::Source;

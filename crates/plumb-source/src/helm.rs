@@ -6,6 +6,10 @@
 //! charts are skipped without being built); the archive's digest is checked when the index
 //! gives one; unpacking refuses entries that leave the chart directory, links and oversized
 //! content. A chart version once unpacked is served from the cache.
+//!
+//! Charts in OCI registries (`oci://…`) are in [`oci`]: [`HelmRepositories::oci_chart`].
+
+pub mod oci;
 
 use plumb_core::semver::{Constraint, Version};
 use serde::Deserialize;
@@ -125,6 +129,42 @@ pub enum HelmError {
         /// Archive URL.
         url: String,
         /// What is wrong.
+        message: String,
+    },
+    /// An OCI chart reference cannot be used.
+    #[error("repoURL {reference:?}: {message}")]
+    Reference {
+        /// As written.
+        reference: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// An OCI manifest is not a Helm chart's.
+    #[error("{reference}: not a Helm chart: {reason}")]
+    NotAChart {
+        /// `oci://registry/repository/chart:tag`.
+        reference: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// An OCI chart layer's digest differs from its manifest's.
+    #[error("{reference}: chart layer digest {actual} does not match the manifest's {expected}")]
+    LayerDigest {
+        /// `oci://registry/repository/chart:tag`.
+        reference: String,
+        /// From the manifest.
+        expected: String,
+        /// Computed.
+        actual: String,
+    },
+    /// The registry refused access.
+    #[error("chart {chart:?} in repository {repo}: access denied: {message}")]
+    Auth {
+        /// Repository URL.
+        repo: String,
+        /// Chart name.
+        chart: String,
+        /// What was refused.
         message: String,
     },
     /// The cache cannot be written.
@@ -260,7 +300,7 @@ pub fn pick<'a>(
 }
 
 /// Basic credentials for a repository.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct HelmAuth {
     /// User name.
     pub username: String,
@@ -268,11 +308,21 @@ pub struct HelmAuth {
     pub password: String,
 }
 
+impl fmt::Debug for HelmAuth {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HelmAuth")
+            .field("username", &self.username)
+            .field("password", &"***")
+            .finish()
+    }
+}
+
 /// A client for chart repositories with a cache of unpacked charts.
 pub struct HelmRepositories {
     cache: PathBuf,
     limits: HelmLimits,
     client: reqwest::blocking::Client,
+    tokens: oci::Tokens,
 }
 
 impl HelmRepositories {
@@ -282,6 +332,7 @@ impl HelmRepositories {
     pub fn new(cache: &Path, limits: HelmLimits) -> Result<HelmRepositories, HelmError> {
         let client = reqwest::blocking::Client::builder()
             .timeout(limits.timeout)
+            .connect_timeout(limits.timeout.min(Duration::from_secs(30)))
             .build()
             .map_err(|e| HelmError::Fetch {
                 url: "(client)".into(),
@@ -291,6 +342,7 @@ impl HelmRepositories {
             cache: cache.join("charts"),
             limits,
             client,
+            tokens: oci::Tokens::default(),
         })
     }
 
@@ -377,6 +429,13 @@ impl HelmRepositories {
                 });
             }
         }
+        self.store(&archive, &dir, chart, &url)?;
+        Ok((picked.version.clone(), dir))
+    }
+
+    /// Unpacks `archive` (fetched from `url`) and moves it into the cache as `dir/<chart>/`;
+    /// concurrent stores of one chart leave one complete copy.
+    fn store(&self, archive: &[u8], dir: &Path, chart: &str, url: &str) -> Result<(), HelmError> {
         // One staging directory per download: concurrent downloads must not share one.
         static DOWNLOADS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let staging = self.cache.join(format!(
@@ -385,10 +444,13 @@ impl HelmRepositories {
             DOWNLOADS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
         ));
         let _ = std::fs::remove_dir_all(&staging);
-        unpack(&archive, &staging, chart, &self.limits).map_err(|message| HelmError::Archive {
-            url: url.clone(),
-            message,
-        })?;
+        if let Err(message) = unpack(archive, &staging, chart, &self.limits) {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(HelmError::Archive {
+                url: url.to_string(),
+                message,
+            });
+        }
         let io = |path: &Path| {
             let path = path.display().to_string();
             move |source| HelmError::Io { path, source }
@@ -396,14 +458,14 @@ impl HelmRepositories {
         if let Some(parent) = dir.parent() {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
-        if std::fs::rename(&staging, &dir).is_err() && !dir.join(chart).is_dir() {
+        if std::fs::rename(&staging, dir).is_err() && !dir.join(chart).is_dir() {
             return Err(HelmError::Io {
                 path: dir.display().to_string(),
                 source: std::io::Error::other("cannot move the unpacked chart into the cache"),
             });
         }
         let _ = std::fs::remove_dir_all(&staging);
-        Ok((picked.version.clone(), dir))
+        Ok(())
     }
 }
 

@@ -283,6 +283,20 @@ pub enum BenchCommand {
     /// Many applications from one repository against an embedded cluster in a child process:
     /// cold sync, no-change reconcile CPU, drift-revert and commit-to-applied latency, peak RSS.
     Gitops(BenchGitopsArgs),
+    /// Many Flux HelmReleases of one chart from a loopback chart repository against an
+    /// embedded cluster in a child process: install and upgrade of all of them, controller CPU
+    /// and peak RSS.
+    Helm(BenchHelmArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchHelmArgs {
+    /// Number of HelmReleases.
+    #[arg(long, default_value_t = 1000)]
+    pub releases: usize,
+    /// Concurrent reconciles.
+    #[arg(long, default_value_t = 16)]
+    pub workers: usize,
 }
 
 #[derive(Debug, Args)]

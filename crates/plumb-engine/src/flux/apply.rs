@@ -307,28 +307,9 @@ async fn apply_one(
         Err(error) if settings.force && is_immutable_error(&error) => {
             let key = ObjectKey::of(object);
             let api_version = str_at(object, &["apiVersion"]);
-            cluster
-                .delete(
-                    api_version,
-                    &key.kind,
-                    &key.namespace,
-                    &key.name,
-                    Propagation::Background,
-                )
+            delete_and_wait(cluster, api_version, &key, Duration::from_secs(30))
                 .await
-                .map_err(|e| format!("cannot recreate: {}", error_chain(&e)))?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-            while cluster
-                .get(api_version, &key.kind, &key.namespace, &key.name)
-                .await
-                .map_err(|e| error_chain(&e))?
-                .is_some()
-            {
-                if tokio::time::Instant::now() > deadline {
-                    return Err("cannot recreate: the old object is still being deleted".into());
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+                .map_err(|message| format!("cannot recreate: {message}"))?;
             cluster
                 .apply(object, &options)
                 .await
@@ -337,6 +318,43 @@ async fn apply_one(
         }
         Err(error) => Err(error_chain(&error)),
     }
+}
+
+/// Deletes an object (a missing one is fine) and waits up to `timeout` until it is gone.
+///
+/// **Errors**: the delete is refused, or the object is still there when time ran out.
+pub async fn delete_and_wait(
+    cluster: &Cluster,
+    api_version: &str,
+    key: &ObjectKey,
+    timeout: Duration,
+) -> Result<(), String> {
+    match cluster
+        .delete(
+            api_version,
+            &key.kind,
+            &key.namespace,
+            &key.name,
+            Propagation::Background,
+        )
+        .await
+    {
+        Ok(()) | Err(plumb_kube::Error::Api { code: 404, .. }) => {}
+        Err(error) => return Err(error_chain(&error)),
+    }
+    let deadline = tokio::time::Instant::now() + timeout;
+    while cluster
+        .get(api_version, &key.kind, &key.namespace, &key.name)
+        .await
+        .map_err(|e| error_chain(&e))?
+        .is_some()
+    {
+        if tokio::time::Instant::now() > deadline {
+            return Err(format!("{key} is still being deleted"));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(())
 }
 
 /// Deletes the objects of `stale` (inventory entries no longer rendered) that still carry the

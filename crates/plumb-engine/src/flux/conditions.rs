@@ -79,6 +79,25 @@ pub fn to_json(conditions: &[Condition], previous: &Value, generation: i64, now:
     )
 }
 
+/// `Stalled` (when stalled), `Reconciling` (while `Ready` is `Unknown`) and `Ready`, as every
+/// Flux kind reports the end of a reconcile.
+pub fn ready_conditions(
+    ready: &'static str,
+    reason: &str,
+    message: &str,
+    stalled: bool,
+) -> Vec<Condition> {
+    let mut list = Vec::new();
+    if stalled {
+        list.push(Condition::new(STALLED, "True", reason, message));
+    }
+    if ready == "Unknown" {
+        list.push(Condition::new(RECONCILING, "True", "Progressing", message));
+    }
+    list.push(Condition::new(READY, ready, reason, message));
+    list
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@
 //! [`Sources`]: crate::sources::Sources
 
 use super::conditions::{self, Condition};
-use super::{Flux, FluxKind, REQUESTED_AT_ANNOTATION};
+use super::{Flux, FluxKind};
 use crate::queue::AppId;
 use crate::sources::{Freshness, Resolved, error_chain};
 use crate::status::now;
@@ -73,14 +73,15 @@ pub struct SpecError {
     pub problem: String,
 }
 
-fn invalid(field: &str, problem: impl Into<String>) -> SpecError {
+pub(crate) fn invalid(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
     SpecError {
-        field: field.to_string(),
+        field: field.into(),
         problem: problem.into(),
     }
 }
 
-fn text(value: &Value, field: &str) -> Option<String> {
+/// A non-empty, trimmed string field.
+pub(crate) fn text(value: &Value, field: &str) -> Option<String> {
     value
         .get(field)
         .and_then(Value::as_str)
@@ -332,26 +333,9 @@ fn resolve(
 
 /// The status fields every outcome writes.
 fn base_status(object: &Value, previous: &Value) -> Map<String, Value> {
-    let mut status = Map::new();
+    let mut status = super::reconcile_fields(object, previous);
     if let Some(artifact) = previous.get("artifact").filter(|a| !a.is_null()) {
         status.insert("artifact".into(), artifact.clone());
-    }
-    let generation = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    status.insert("observedGeneration".into(), json!(generation));
-    let requested = str_at(
-        object,
-        &["metadata", "annotations", REQUESTED_AT_ANNOTATION],
-    );
-    let handled = if requested.is_empty() {
-        str_at(previous, &["lastHandledReconcileAt"])
-    } else {
-        requested
-    };
-    if !handled.is_empty() {
-        status.insert("lastHandledReconcileAt".into(), json!(handled));
     }
     status
 }

@@ -17,11 +17,12 @@
 
 use super::apply::{self, ApplySettings, Owner};
 use super::conditions::{self, Condition};
+use super::helm_hooks::{self, Event as HookEvent};
 use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
 use super::kustomization_spec::dependency_cycle;
-use super::{Flux, FluxKind, REQUESTED_AT_ANNOTATION, is_ready};
+use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
 use crate::sources::{Freshness, error_chain};
 use crate::status::now;
@@ -140,20 +141,7 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    let mut status = Map::new();
-    status.insert("observedGeneration".into(), json!(generation));
-    let requested = str_at(
-        object,
-        &["metadata", "annotations", REQUESTED_AT_ANNOTATION],
-    );
-    let handled = if requested.is_empty() {
-        str_at(&previous, &["lastHandledReconcileAt"])
-    } else {
-        requested
-    };
-    if !handled.is_empty() {
-        status.insert("lastHandledReconcileAt".into(), json!(handled));
-    }
+    let mut status = super::reconcile_fields(object, &previous);
     for field in [
         "lastAttemptedRevision",
         "lastAttemptedConfigDigest",
@@ -221,29 +209,12 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
     if install + upgrade > 0 {
         status.insert("failures".into(), json!(install + upgrade));
     }
-    let mut list = Vec::new();
-    if outcome.stalled {
-        list.push(Condition::new(
-            conditions::STALLED,
-            "True",
-            &outcome.reason,
-            &outcome.message,
-        ));
-    }
-    if outcome.ready == "Unknown" {
-        list.push(Condition::new(
-            conditions::RECONCILING,
-            "True",
-            "Progressing",
-            &outcome.message,
-        ));
-    }
-    list.push(Condition::new(
-        conditions::READY,
+    let mut list = conditions::ready_conditions(
         outcome.ready,
         &outcome.reason,
         &outcome.message,
-    ));
+        outcome.stalled,
+    );
     match &outcome.released {
         Some(released) => list.push(released.clone()),
         None => {
@@ -395,27 +366,39 @@ async fn finalize(
         if let Some(latest) = helm_storage::latest(&found)
             && let Ok(release) = Release::from_secret(latest)
         {
+            let hooks = release.hook_manifests();
+            let namespace = &spec.target_namespace;
+            if let Err(message) = helm_hooks::run(
+                cluster,
+                &hooks,
+                HookEvent::PreDelete,
+                namespace,
+                spec.timeout,
+            )
+            .await
+            {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a pre-delete hook failed; uninstalling anyway");
+            }
             let entries = entries_of(&release.objects());
             let owner = owner(id);
             if let Err(message) = apply::prune(cluster, &entries, &owner).await {
                 tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
                 return Some(Duration::from_secs(5));
             }
+            if let Err(message) = helm_hooks::run(
+                cluster,
+                &hooks,
+                HookEvent::PostDelete,
+                namespace,
+                spec.timeout,
+            )
+            .await
+            {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a post-delete hook failed");
+            }
         }
         for record in &found {
-            let name = str_at(record, &["metadata", "name"]);
-            if let Err(error) = cluster
-                .delete(
-                    "v1",
-                    "Secret",
-                    &spec.storage_namespace,
-                    name,
-                    plumb_kube::Propagation::Background,
-                )
-                .await
-            {
-                tracing::warn!(secret = name, error = %error_chain(&error), "cannot delete a release record");
-            }
+            delete_record(cluster, &spec.storage_namespace, record).await;
         }
     }
     let remaining: Vec<String> = finalizers(object)
@@ -501,25 +484,6 @@ fn set_path(values: &mut Value, path: &str, value: Value) -> Result<(), String> 
     Ok(())
 }
 
-/// Deep-merges `overlay` into `base`: maps merge, anything else replaces (Helm's rule).
-fn merge(base: &mut Value, overlay: Value) {
-    match (base, overlay) {
-        (Value::Object(base), Value::Object(overlay)) => {
-            for (key, value) in overlay {
-                match base.get_mut(&key) {
-                    Some(existing) if existing.is_object() && value.is_object() => {
-                        merge(existing, value)
-                    }
-                    _ => {
-                        base.insert(key, value);
-                    }
-                }
-            }
-        }
-        (base, overlay) => *base = overlay,
-    }
-}
-
 /// The data of a ConfigMap or Secret under `key`, decoded.
 fn data_value(object: &Value, key: &str) -> Option<String> {
     if str_at(object, &["kind"]) == "Secret" {
@@ -600,7 +564,7 @@ async fn compose_values(
             };
             match parsed {
                 Value::Null => {}
-                Value::Object(_) => merge(&mut values, parsed),
+                Value::Object(_) => plumb_render::merge_values(&mut values, parsed),
                 _ => {
                     return Err(format!(
                         "{field}: key '{values_key}' of {kind} '{namespace}/{name}' is not a map of values"
@@ -612,7 +576,7 @@ async fn compose_values(
                 .map_err(|message| format!("{field}: {message}"))?;
         }
     }
-    merge(&mut values, spec.values.clone());
+    plumb_render::merge_values(&mut values, spec.values.clone());
     Ok(values)
 }
 
@@ -628,7 +592,8 @@ struct Rendered {
     version: String,
     metadata: Value,
     objects: Vec<plumb_core::manifest::Manifest>,
-    hooks: Vec<String>,
+    /// Hook objects (run at their events, never part of the manifest).
+    hooks: Vec<plumb_core::manifest::Manifest>,
 }
 
 async fn render(
@@ -695,20 +660,14 @@ async fn render(
             ));
         }
     };
-    let (hooks, objects): (Vec<_>, Vec<_>) = objects.into_iter().partition(|m| {
-        m.object
-            .pointer("/metadata/annotations/helm.sh~1hook")
-            .and_then(Value::as_str)
-            .is_some_and(|h| !h.trim().is_empty())
-    });
+    let (hooks, objects): (Vec<_>, Vec<_>) = objects
+        .into_iter()
+        .partition(|m| super::helm_hooks::is_hook(&m.object));
     Ok(Rendered {
         version,
         metadata,
         objects,
-        hooks: hooks
-            .iter()
-            .map(|m| super::post_build::describe(&m.object))
-            .collect(),
+        hooks,
     })
 }
 
@@ -907,13 +866,7 @@ async fn run(
         config_digest: config_digest.clone(),
         action,
     };
-    let mut warnings = Vec::new();
-    if !rendered.hooks.is_empty() {
-        warnings.push(format!(
-            "Helm hooks of HelmReleases are not run yet, left out: {}",
-            rendered.hooks.join(", ")
-        ));
-    }
+    let warnings: Vec<String> = Vec::new();
     let fail = |message: String, warnings: &[String]| {
         let mut outcome = Outcome::failed(action.failed(), message.clone());
         outcome.attempt = Some(attempt.clone());
@@ -949,6 +902,27 @@ async fn run(
     let mut manifests = rendered.objects;
     for manifest in manifests.iter_mut() {
         label(&mut manifest.object, id, spec);
+    }
+    let mut hooks = rendered.hooks;
+    for hook in hooks.iter_mut() {
+        label(&mut hook.object, id, spec);
+    }
+    // Hooks run when the release changes (install, new chart version or values), not when a
+    // reconcile only corrects drift.
+    let new_release = !last.as_ref().is_some_and(|l| {
+        l.status == "deployed"
+            && str_at(&l.chart_metadata, &["version"]) == rendered.version
+            && digest_of(&l.config) == config_digest
+    });
+    let (pre, post) = match action {
+        Action::Install => (HookEvent::PreInstall, HookEvent::PostInstall),
+        Action::Upgrade => (HookEvent::PreUpgrade, HookEvent::PostUpgrade),
+    };
+    if new_release
+        && let Err(message) =
+            helm_hooks::run(cluster, &hooks, pre, &spec.target_namespace, spec.timeout).await
+    {
+        return Err(fail(message, &warnings));
     }
     let sources: Vec<(String, Value)> = manifests
         .iter()
@@ -1007,6 +981,13 @@ async fn run(
     if wait
         && !applied.objects.is_empty()
         && let Err(message) = apply::wait_healthy(cluster, &applied.objects, spec.timeout).await
+    {
+        wait_error = Some(message);
+    }
+    if new_release
+        && wait_error.is_none()
+        && let Err(message) =
+            helm_hooks::run(cluster, &hooks, post, &spec.target_namespace, spec.timeout).await
     {
         wait_error = Some(message);
     }
@@ -1070,6 +1051,10 @@ async fn run(
             chart_metadata: rendered.metadata.clone(),
             config: values.clone(),
             manifest: helm_storage::manifest_of(&objects),
+            hooks: hooks
+                .iter()
+                .map(|h| (h.origin.file.clone(), h.object.clone()))
+                .collect(),
         };
         let secret = release
             .to_secret(&spec.storage_namespace)
@@ -1185,6 +1170,23 @@ async fn run(
     Ok(outcome)
 }
 
+/// Deletes a release record Secret (a failure is logged: an old record harms nothing).
+async fn delete_record(cluster: &plumb_kube::Cluster, namespace: &str, record: &Value) {
+    let name = str_at(record, &["metadata", "name"]);
+    if let Err(error) = cluster
+        .delete(
+            "v1",
+            "Secret",
+            namespace,
+            name,
+            plumb_kube::Propagation::Background,
+        )
+        .await
+    {
+        tracing::warn!(secret = name, error = %error_chain(&error), "cannot delete a release record");
+    }
+}
+
 /// Deletes records beyond `spec.maxHistory` (0 keeps all).
 async fn prune_records(flux: &Flux, spec: &HelmReleaseSpec, found: &[Value], newest: u64) {
     if spec.max_history == 0 {
@@ -1196,21 +1198,7 @@ async fn prune_records(flux: &Flux, spec: &HelmReleaseSpec, found: &[Value], new
             .parse::<u64>()
             .unwrap_or(0);
         if version < keep_from {
-            let name = str_at(record, &["metadata", "name"]);
-            if let Err(error) = flux
-                .context
-                .cluster
-                .delete(
-                    "v1",
-                    "Secret",
-                    &spec.storage_namespace,
-                    name,
-                    plumb_kube::Propagation::Background,
-                )
-                .await
-            {
-                tracing::debug!(secret = name, error = %error_chain(&error), "cannot delete an old release record");
-            }
+            delete_record(&flux.context.cluster, &spec.storage_namespace, record).await;
         }
     }
 }
@@ -1230,7 +1218,7 @@ mod tests {
     #[test]
     fn values_merge_maps_and_replace_the_rest() {
         let mut base = json!({"a": {"x": 1, "y": [1]}, "b": 1});
-        merge(&mut base, json!({"a": {"y": [2], "z": 3}, "b": {"c": 1}}));
+        plumb_render::merge_values(&mut base, json!({"a": {"y": [2], "z": 3}, "b": {"c": 1}}));
         assert_eq!(
             base,
             json!({"a": {"x": 1, "y": [2], "z": 3}, "b": {"c": 1}})

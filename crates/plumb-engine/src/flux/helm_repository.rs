@@ -4,8 +4,9 @@
 //! repository are woken when the digest changes.
 //!
 //! There is no artifact storage: `status.artifact` carries `revision`, `digest`, `size` and
-//! `lastUpdateTime` but no `url`. Repositories of `type: oci` are not supported yet and say
-//! so in `Ready`.
+//! `lastUpdateTime` but no `url`. Repositories of `type: oci` have no index: as in Flux, they
+//! are ready once their credentials can be read, and HelmReleases pull charts from the
+//! registry.
 //!
 //! [`Sources`]: crate::sources::Sources
 
@@ -49,6 +50,33 @@ pub(crate) async fn secret_credentials(
     }
 }
 
+/// The status of a usable OCI repository: `Ready` with no artifact.
+fn oci_ready_status(object: &Value, warnings: &[String]) -> Value {
+    use super::conditions::{self, Condition};
+    let previous = object.get("status").cloned().unwrap_or(Value::Null);
+    let mut status = super::reconcile_fields(object, &previous);
+    let mut list =
+        conditions::ready_conditions("True", "Succeeded", "Helm repository is ready", false);
+    if !warnings.is_empty() {
+        list.push(Condition::new(
+            conditions::FIELDS_NOT_ACTED_ON,
+            "True",
+            "NotSupportedYet",
+            format!("accepted but not acted on: {}", warnings.join("; ")),
+        ));
+    }
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let old = previous.get("conditions").cloned().unwrap_or(Value::Null);
+    status.insert(
+        "conditions".into(),
+        conditions::to_json(&list, &old, generation, &crate::status::now()),
+    );
+    Value::Object(status)
+}
+
 /// Reconciles the HelmRepository `id`; returns when to look again.
 pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> {
     let object = flux.get(FluxKind::HelmRepository, id)?;
@@ -72,19 +100,20 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
     }
     let mut warnings = spec.not_acted_on.clone();
     if spec.oci {
-        let status = failure_status(
-            &object,
-            "NotSupported",
-            &format!(
-                "spec.type: oci: OCI Helm repositories are not supported yet ({})",
-                spec.url
-            ),
-            true,
-            &warnings,
-        );
+        // As in Flux, an OCI repository has no index and no artifact: charts are pulled from
+        // the registry by the HelmReleases that use it. Only its credentials are checked here.
+        let status = match secret_credentials(flux, &id.0, spec.secret_ref.as_deref()).await {
+            Ok((_, secret_warnings)) => {
+                warnings.extend(secret_warnings);
+                oci_ready_status(&object, &warnings)
+            }
+            Err(message) => {
+                failure_status(&object, "AuthenticationFailed", &message, false, &warnings)
+            }
+        };
         flux.write_status(FluxKind::HelmRepository, &object, status)
             .await;
-        return None;
+        return Some(spec.interval);
     }
     let retry = spec.interval.min(MAX_RETRY);
     let credentials = match secret_credentials(flux, &id.0, spec.secret_ref.as_deref()).await {

@@ -2,26 +2,10 @@
 //! `HelmRelease`, read as Flux users write them: defaults as Flux's, every field plumb does not
 //! act on listed so the user sees it in a condition.
 
-use super::git_repository::{SpecError, duration};
+use super::git_repository::{SpecError, duration, invalid, text};
 use crate::queue::AppId;
 use serde_json::Value;
 use std::time::Duration;
-
-fn invalid(field: impl Into<String>, problem: impl Into<String>) -> SpecError {
-    SpecError {
-        field: field.into(),
-        problem: problem.into(),
-    }
-}
-
-fn text(value: &Value, field: &str) -> Option<String> {
-    value
-        .get(field)
-        .and_then(Value::as_str)
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-}
 
 fn flag(value: &Value, field: &str) -> bool {
     value.get(field).and_then(Value::as_bool) == Some(true)

@@ -45,6 +45,8 @@ pub struct Release {
     pub config: Value,
     /// The rendered objects, as YAML documents.
     pub manifest: String,
+    /// The hooks: (template path, object).
+    pub hooks: Vec<(String, Value)>,
 }
 
 impl Release {
@@ -63,6 +65,15 @@ impl Release {
                 "values": {}, "schema": null, "files": []},
             "config": self.config,
             "manifest": self.manifest,
+            "hooks": self.hooks.iter().map(|(path, object)| json!({
+                "name": str_at(object, &["metadata", "name"]),
+                "kind": str_at(object, &["kind"]),
+                "path": path,
+                "manifest": serde_saphyr::to_string(object).unwrap_or_default(),
+                "events": str_at(object, &["metadata", "annotations", "helm.sh/hook"])
+                    .split(',').map(str::trim).filter(|e| !e.is_empty()).collect::<Vec<_>>(),
+                "last_run": {"started_at": "", "completed_at": "", "phase": ""},
+            })).collect::<Vec<_>>(),
             "version": self.version,
             "namespace": self.namespace,
         })
@@ -84,7 +95,34 @@ impl Release {
                 .unwrap_or(Value::Null),
             config: value.get("config").cloned().unwrap_or(Value::Null),
             manifest: str_at(value, &["manifest"]).to_string(),
+            hooks: value
+                .get("hooks")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|hook| {
+                    let text = str_at(hook, &["manifest"]);
+                    let object: Value = serde_saphyr::from_str(text).ok()?;
+                    object
+                        .is_object()
+                        .then(|| (str_at(hook, &["path"]).to_string(), object))
+                })
+                .collect(),
         }
+    }
+
+    /// The hooks as manifests.
+    pub fn hook_manifests(&self) -> Vec<plumb_core::manifest::Manifest> {
+        self.hooks
+            .iter()
+            .map(|(path, object)| plumb_core::manifest::Manifest {
+                object: object.clone(),
+                origin: plumb_core::manifest::Origin {
+                    file: path.clone(),
+                    document: 0,
+                },
+            })
+            .collect()
     }
 
     /// The record as a Secret in `storage_namespace`.
@@ -206,6 +244,12 @@ mod tests {
             last_deployed: "2026-01-02T00:00:00Z".into(),
             chart_metadata: json!({"name": "podinfo", "version": "6.14.1", "appVersion": "6.14.1"}),
             config: json!({"replicaCount": 2}),
+            hooks: vec![(
+                "podinfo/templates/hooks/job.yaml".into(),
+                json!({"apiVersion": "batch/v1", "kind": "Job",
+                    "metadata": {"name": "podinfo-pre-install",
+                        "annotations": {"helm.sh/hook": "pre-install"}}}),
+            )],
             manifest: manifest_of(&[(
                 "podinfo/templates/service.yaml".into(),
                 json!({"apiVersion": "v1", "kind": "Service",

@@ -16,13 +16,13 @@ use super::inventory::{self, Entry};
 use super::kustomization_spec::{KustomizationSpec, dependency_cycle};
 use super::post_build::{PostBuild, post_build};
 use super::substitute::is_valid_name;
-use super::{Flux, FluxKind, REQUESTED_AT_ANNOTATION, is_ready};
+use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
 use crate::sources::{Resolved, error_chain};
 use crate::status::now;
 use base64::Engine as _;
 use plumb_core::key::{ObjectKey, str_at};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -70,24 +70,11 @@ impl Outcome {
 /// The status for `outcome`, keeping what it does not change from the previous status.
 fn status_for(object: &Value, outcome: &Outcome, warnings: &[String]) -> Value {
     let previous = object.get("status").cloned().unwrap_or(Value::Null);
-    let mut status = Map::new();
+    let mut status = super::reconcile_fields(object, &previous);
     let generation = object
         .pointer("/metadata/generation")
         .and_then(Value::as_i64)
         .unwrap_or(0);
-    status.insert("observedGeneration".into(), json!(generation));
-    let requested = str_at(
-        object,
-        &["metadata", "annotations", REQUESTED_AT_ANNOTATION],
-    );
-    let handled = if requested.is_empty() {
-        str_at(&previous, &["lastHandledReconcileAt"])
-    } else {
-        requested
-    };
-    if !handled.is_empty() {
-        status.insert("lastHandledReconcileAt".into(), json!(handled));
-    }
     let applied = outcome
         .applied
         .clone()
@@ -112,29 +99,12 @@ fn status_for(object: &Value, outcome: &Outcome, warnings: &[String]) -> Value {
             }
         }
     }
-    let mut list = Vec::new();
-    if outcome.stalled {
-        list.push(Condition::new(
-            conditions::STALLED,
-            "True",
-            outcome.reason,
-            &outcome.message,
-        ));
-    }
-    if outcome.ready == "Unknown" {
-        list.push(Condition::new(
-            conditions::RECONCILING,
-            "True",
-            "Progressing",
-            &outcome.message,
-        ));
-    }
-    list.push(Condition::new(
-        conditions::READY,
+    let mut list = conditions::ready_conditions(
         outcome.ready,
         outcome.reason,
         &outcome.message,
-    ));
+        outcome.stalled,
+    );
     if let Some(healthy) = &outcome.healthy {
         list.push(healthy.clone());
     }

@@ -21,6 +21,7 @@
 pub mod apply;
 pub mod conditions;
 pub mod git_repository;
+pub mod helm_hooks;
 pub mod helm_release;
 pub mod helm_repository;
 pub mod helm_spec;
@@ -361,6 +362,30 @@ impl Flux {
             self.kustomization_queue.add(id);
         }
     }
+}
+
+/// The status fields every Flux kind writes: `observedGeneration`, and
+/// `lastHandledReconcileAt` (the request being handled, or the last one).
+pub(crate) fn reconcile_fields(object: &Value, previous: &Value) -> serde_json::Map<String, Value> {
+    let mut status = serde_json::Map::new();
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    status.insert("observedGeneration".into(), json!(generation));
+    let requested = str_at(
+        object,
+        &["metadata", "annotations", REQUESTED_AT_ANNOTATION],
+    );
+    let handled = if requested.is_empty() {
+        str_at(previous, &["lastHandledReconcileAt"])
+    } else {
+        requested
+    };
+    if !handled.is_empty() {
+        status.insert("lastHandledReconcileAt".into(), json!(handled));
+    }
+    status
 }
 
 /// Whether the object asks for a reconcile: a spec not yet observed, or a reconcile requested

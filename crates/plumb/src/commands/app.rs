@@ -7,7 +7,7 @@ use crate::output::{self, short, table};
 use anyhow::{Context as _, bail};
 use plumb_core::application::{API_VERSION, ApplicationSpec, REFRESH_ANNOTATION};
 use plumb_core::key::str_at;
-use plumb_engine::flux::KUSTOMIZE_API_VERSION;
+use plumb_engine::flux::{HELM_API_VERSION, KUSTOMIZE_API_VERSION};
 use plumb_kube::Cluster;
 use serde_json::{Value, json};
 use std::io::Write;
@@ -22,15 +22,19 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
             let apps = cluster
                 .list(API_VERSION, "Application", &args.scope.app_namespace)
                 .await?;
-            // Flux Kustomizations from every namespace, when their CRD is installed.
-            let kustomizations = match cluster
-                .list(KUSTOMIZE_API_VERSION, "Kustomization", "")
-                .await
-            {
-                Ok(items) => items,
-                Err(plumb_kube::Error::UnknownKind { .. }) => Vec::new(),
-                Err(error) => return Err(error.into()),
-            };
+            // Flux Kustomizations and HelmReleases from every namespace, when their CRDs are
+            // installed.
+            let mut kustomizations = Vec::new();
+            for (api_version, kind) in [
+                (KUSTOMIZE_API_VERSION, "Kustomization"),
+                (HELM_API_VERSION, "HelmRelease"),
+            ] {
+                match cluster.list(api_version, kind, "").await {
+                    Ok(items) => kustomizations.extend(items),
+                    Err(plumb_kube::Error::UnknownKind { .. }) => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
             print_list(&apps, &kustomizations, args.output)?;
             Ok(ExitCode::SUCCESS)
         }
@@ -468,7 +472,8 @@ fn print_kustomizations(kustomizations: &[Value], wide: bool) -> anyhow::Result<
     Ok(())
 }
 
-/// Flux Kustomizations, in the columns `flux get kustomizations` shows plus their kind.
+/// Flux Kustomizations and HelmReleases, in the columns `flux get kustomizations` and
+/// `flux get helmreleases` show plus their kind.
 fn kustomization_table(
     kustomizations: &[Value],
     wide: bool,
@@ -482,14 +487,23 @@ fn kustomization_table(
                 .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == "Ready"))
                 .cloned()
                 .unwrap_or(Value::Null);
+            let helm = str_at(ks, &["kind"]) == "HelmRelease";
+            // A HelmRelease's revision is the chart version of its newest release.
+            let revision = if helm {
+                ks.pointer("/status/history/0/chartVersion")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+            } else {
+                str_at(ks, &["status", "lastAppliedRevision"])
+            };
             let mut row = vec![
                 format!(
                     "{}/{}",
                     str_at(ks, &["metadata", "namespace"]),
                     str_at(ks, &["metadata", "name"])
                 ),
-                "Kustomization".to_string(),
-                str_at(ks, &["status", "lastAppliedRevision"]).to_string(),
+                if helm { "HelmRelease" } else { "Kustomization" }.to_string(),
+                revision.to_string(),
                 if ks.pointer("/spec/suspend").and_then(Value::as_bool) == Some(true) {
                     "True".to_string()
                 } else {
@@ -499,15 +513,27 @@ fn kustomization_table(
                 str_at(&ready, &["message"]).to_string(),
             ];
             if wide {
+                let (source, path) = if helm {
+                    (
+                        ks.pointer("/spec/chart/spec/sourceRef")
+                            .unwrap_or(&Value::Null),
+                        str_at(ks, &["spec", "chart", "spec", "chart"]),
+                    )
+                } else {
+                    (
+                        ks.pointer("/spec/sourceRef").unwrap_or(&Value::Null),
+                        str_at(ks, &["spec", "path"]),
+                    )
+                };
                 row.insert(
                     2,
                     format!(
                         "{}/{}",
-                        str_at(ks, &["spec", "sourceRef", "kind"]),
-                        str_at(ks, &["spec", "sourceRef", "name"])
+                        str_at(source, &["kind"]),
+                        str_at(source, &["name"])
                     ),
                 );
-                row.insert(3, str_at(ks, &["spec", "path"]).to_string());
+                row.insert(3, path.to_string());
             }
             row
         })
@@ -973,6 +999,24 @@ mod tests {
         let (header, rows) = kustomization_table(&[ks], true);
         assert_eq!(header[2..4], ["SOURCE", "PATH"]);
         assert_eq!(rows[0][2..4], ["GitRepository/repo", "./kustomize"]);
+        let hr = json!({"kind": "HelmRelease", "metadata": {"namespace": "apps", "name": "podinfo"},
+            "spec": {"chart": {"spec": {"chart": "podinfo", "sourceRef": {"kind": "HelmRepository", "name": "podinfo"}}}},
+            "status": {"history": [{"chartVersion": "6.14.1"}],
+                "conditions": [{"type": "Ready", "status": "True", "message": "Helm install succeeded"}]}});
+        let (_, rows) = kustomization_table(&[hr], true);
+        assert_eq!(
+            rows[0],
+            [
+                "apps/podinfo",
+                "HelmRelease",
+                "HelmRepository/podinfo",
+                "podinfo",
+                "6.14.1",
+                "False",
+                "True",
+                "Helm install succeeded"
+            ]
+        );
     }
 
     #[test]

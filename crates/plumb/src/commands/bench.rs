@@ -1,8 +1,10 @@
-//! `plumb bench gitops`: the controller measured end to end.
+//! `plumb bench gitops` and `plumb bench helm`: the controller measured end to end.
 //!
-//! The embedded cluster runs in a child process (`plumb devcluster`), so the peak RSS and CPU
-//! reported are the controller's own. Every application has 4 objects (ConfigMap, Secret,
-//! Service, Deployment with one replica) from one shared Git repository.
+//! The embedded cluster runs in a child process (`plumb devcluster`), and so does the
+//! controller, so the peak RSS and CPU reported are the controller's own. In `gitops` every
+//! application has 4 objects (ConfigMap, Secret, Service, Deployment with one replica) from one
+//! shared Git repository; in `helm` every HelmRelease installs a 3-object chart (ConfigMap,
+//! Service, Deployment) served by a loopback chart repository.
 
 use crate::cli::{BenchCommand, BenchGitopsArgs};
 use anyhow::{Context as _, bail};
@@ -15,8 +17,10 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
 
 pub async fn run(command: BenchCommand) -> anyhow::Result<ExitCode> {
-    let BenchCommand::Gitops(args) = command;
-    gitops(args).await
+    match command {
+        BenchCommand::Gitops(args) => gitops(args).await,
+        BenchCommand::Helm(args) => super::bench_helm::helm(args).await,
+    }
 }
 
 fn app_files(repo: &Path, index: usize, value: &str) -> anyhow::Result<()> {
@@ -63,7 +67,7 @@ fn git(repo: &Path, args: &[&str]) -> anyhow::Result<String> {
 }
 
 /// (user + system CPU seconds, peak RSS in MiB) of process `pid`.
-fn usage(pid: u32) -> (f64, f64) {
+pub(super) fn usage(pid: u32) -> (f64, f64) {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     let fields: Vec<&str> = stat
         .rsplit(')')
@@ -89,7 +93,7 @@ fn usage(pid: u32) -> (f64, f64) {
 }
 
 /// A child process killed when dropped, so an early return never leaves it running.
-struct Child(std::process::Child);
+pub(super) struct Child(pub(super) std::process::Child);
 
 impl Drop for Child {
     fn drop(&mut self) {
@@ -119,13 +123,14 @@ async fn count_ready(cluster: &Cluster, revision: &str) -> anyhow::Result<usize>
         .count())
 }
 
-async fn gitops(args: BenchGitopsArgs) -> anyhow::Result<ExitCode> {
-    let dir = tempfile::Builder::new().prefix("plumb-bench-").tempdir()?;
+/// Starts `plumb devcluster` in a child process; returns it and its kubeconfig path once the
+/// cluster answers.
+pub(super) async fn start_devcluster(dir: &Path) -> anyhow::Result<(Child, std::path::PathBuf)> {
     let port = std::net::TcpListener::bind("127.0.0.1:0")?
         .local_addr()?
         .port();
-    let kubeconfig = dir.path().join("kubeconfig");
-    let _cluster = Child(
+    let kubeconfig = dir.join("kubeconfig");
+    let cluster = Child(
         Command::new(std::env::current_exe()?)
             .args([
                 "devcluster",
@@ -140,6 +145,39 @@ async fn gitops(args: BenchGitopsArgs) -> anyhow::Result<ExitCode> {
             .spawn()
             .context("cannot start `plumb devcluster`")?,
     );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !kubeconfig.exists() {
+        if Instant::now() > deadline {
+            bail!("the embedded cluster did not start");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Ok((cluster, kubeconfig))
+}
+
+/// Starts `plumb controller` in a child process against `kubeconfig`.
+pub(super) fn start_controller(
+    kubeconfig: &Path,
+    workers: usize,
+    cache: &Path,
+) -> anyhow::Result<Child> {
+    Ok(Child(
+        Command::new(std::env::current_exe()?)
+            .arg("controller")
+            .arg("--kubeconfig")
+            .arg(kubeconfig)
+            .args(["--poll-interval", "1h", "--workers", &workers.to_string()])
+            .arg("--cache-dir")
+            .arg(cache)
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start `plumb controller`")?,
+    ))
+}
+
+async fn gitops(args: BenchGitopsArgs) -> anyhow::Result<ExitCode> {
+    let dir = tempfile::Builder::new().prefix("plumb-bench-").tempdir()?;
+    let (_cluster, kubeconfig) = start_devcluster(dir.path()).await?;
     measure(&args, dir.path(), &kubeconfig).await
 }
 
@@ -148,13 +186,6 @@ async fn measure(
     dir: &Path,
     kubeconfig: &Path,
 ) -> anyhow::Result<ExitCode> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !kubeconfig.exists() {
-        if Instant::now() > deadline {
-            bail!("the embedded cluster did not start");
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
     let cluster = Cluster::from_kubeconfig(kubeconfig, None).await?;
     let repo = dir.join("repo");
     std::fs::create_dir_all(&repo)?;
@@ -180,23 +211,7 @@ async fn measure(
 
     // The controller runs as its own process, as in production, so its CPU and memory are
     // measured apart from this benchmark's client.
-    let controller = Child(
-        Command::new(std::env::current_exe()?)
-            .arg("controller")
-            .arg("--kubeconfig")
-            .arg(kubeconfig)
-            .args([
-                "--poll-interval",
-                "1h",
-                "--workers",
-                &args.workers.to_string(),
-            ])
-            .arg("--cache-dir")
-            .arg(dir.join("cache"))
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start `plumb controller`")?,
-    );
+    let controller = start_controller(kubeconfig, args.workers, &dir.join("cache"))?;
     let pid = controller.0.id();
     while cluster.kind(API_VERSION, "Application").await.is_err() {
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -2,6 +2,7 @@
 
 mod app;
 mod bench;
+mod bench_helm;
 mod controller;
 mod demo;
 mod devcluster;
