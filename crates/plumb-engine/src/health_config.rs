@@ -82,6 +82,11 @@ impl HealthRules {
         assessment
     }
 
+    /// Entries of `argocd-cm` left out, each naming its key.
+    pub(crate) fn problems(&self) -> &[plumb_customhealth::ConfigProblem] {
+        self.rules.problems()
+    }
+
     /// The health alone (a failed script is `Unknown`).
     pub(crate) fn health(&self, live: &Value) -> Option<Health> {
         self.assess(live).health

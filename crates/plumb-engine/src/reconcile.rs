@@ -367,6 +367,13 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     if let Some(condition) = health_error(&health_failures) {
         comparison.warnings.push(condition);
     }
+    if !rules.problems().is_empty() {
+        let problems: Vec<String> = rules.problems().iter().map(ToString::to_string).collect();
+        comparison.warnings.push(condition(
+            "ComparisonError",
+            &format!("health customizations ignored: {}", problems.join("; ")),
+        ));
+    }
     let app_health = health::worst(
         resources
             .iter()

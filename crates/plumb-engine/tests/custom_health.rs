@@ -500,3 +500,41 @@ async fn an_expression_failing_on_an_object_keeps_waiting_and_is_named_at_the_ti
         "{message}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreadable_argocd_cm_entries_are_a_condition_naming_the_key_and_the_rest_applies() {
+    let h = Harness::start(&[]).await;
+    install_crd(&h, "Widget").await;
+    argocd_cm(
+        &h,
+        json!({
+            WIDGET_KEY: "return {status = 'Suspended', message = 'still read'}",
+            "resource.customizations.useOpenLibs.example.com_Widget": "maybe",
+            "resource.customizations": "example.com/Gadget: [not, a, map",
+        }),
+    )
+    .await;
+    h.commit(&[("cfg/widget.yaml", &custom("Widget", "w"))], "widget");
+    h.create_app("cfg", "cfg", automated(false)).await;
+    let app = h
+        .wait_app("cfg", "the widget assessed by its script", |a| {
+            resource_health(a, "Widget", "w").0 == "Suspended"
+        })
+        .await;
+    assert_eq!(resource_health(&app, "Widget", "w").1, "still read");
+    let condition = h.condition("cfg", "ComparisonError").await;
+    assert!(
+        condition.starts_with("health customizations ignored: "),
+        "{condition}"
+    );
+    assert!(
+        condition.contains(
+            "argocd-cm key \"resource.customizations.useOpenLibs.example.com_Widget\": \"maybe\" is not a boolean"
+        ),
+        "{condition}"
+    );
+    assert!(
+        condition.contains("argocd-cm key \"resource.customizations\": not valid YAML"),
+        "{condition}"
+    );
+}
