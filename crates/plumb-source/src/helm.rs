@@ -7,7 +7,8 @@
 //! gives one; unpacking refuses entries that leave the chart directory, links and oversized
 //! content. A chart version once unpacked is served from the cache.
 //!
-//! Charts in OCI registries (`oci://…`) are in [`oci`]: [`HelmRepositories::oci_chart`].
+//! Charts in OCI registries (`oci://…`) are in [`oci`]: [`HelmRepositories::oci_chart`]; any
+//! OCI artifact (Flux's `OCIRepository`) is pulled by [`HelmRepositories::oci_artifact`].
 
 pub mod oci;
 
@@ -165,6 +166,23 @@ pub enum HelmError {
         /// Chart name.
         chart: String,
         /// What was refused.
+        message: String,
+    },
+    /// The registry refused access to an OCI artifact.
+    #[error("{reference}: access denied: {message}")]
+    RegistryAuth {
+        /// `oci://registry/repository`.
+        reference: String,
+        /// What was refused.
+        message: String,
+    },
+    /// An OCI artifact cannot be used: no matching tag, no matching layer, a digest that
+    /// does not match, an archive that cannot be unpacked safely.
+    #[error("{reference}: {message}")]
+    Artifact {
+        /// `oci://registry/repository[:tag|@digest]`.
+        reference: String,
+        /// What is wrong.
         message: String,
     },
     /// The cache cannot be written.
@@ -494,7 +512,7 @@ impl HelmRepositories {
     }
 }
 
-fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 

@@ -240,3 +240,148 @@ fn bearer_tokens_are_reused_and_pulls_are_fast() {
         archive.len()
     );
 }
+
+/// A Flux artifact (`flux push artifact`): manifests in `apps/site` at `tags`, one layer of
+/// Flux's content type after a config-like first layer.
+fn artifact_files(archive: &[u8], tags: &[&str]) -> (HashMap<String, Vec<u8>>, String) {
+    let layer = digest(archive);
+    let manifest = serde_json::json!({"schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.cncf.flux.config.v1+json", "digest": digest(b"{}"), "size": 2},
+        "annotations": {"org.opencontainers.image.revision": "main@sha1:0123"},
+        "layers": [{"mediaType": "application/vnd.cncf.flux.content.v1.tar+gzip", "digest": layer, "size": archive.len()}]})
+    .to_string()
+    .into_bytes();
+    let manifest_digest = digest(&manifest);
+    let mut files = HashMap::new();
+    files.insert(
+        "/v2/apps/site/tags/list?n=1000".to_string(),
+        serde_json::json!({"tags": tags}).to_string().into_bytes(),
+    );
+    for tag in tags {
+        files.insert(format!("/v2/apps/site/manifests/{tag}"), manifest.clone());
+    }
+    files.insert(
+        format!("/v2/apps/site/manifests/{manifest_digest}"),
+        manifest,
+    );
+    files.insert(format!("/v2/apps/site/blobs/{layer}"), archive.to_vec());
+    (files, manifest_digest)
+}
+
+#[test]
+fn artifacts_resolve_by_tag_semver_and_digest_and_are_cached_by_digest() {
+    use plumb_source::helm::oci::artifact::{
+        ArtifactLimits, ArtifactReference, ArtifactStage, LayerOperation, LayerSelector,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let site = tmp.path().join("site");
+    std::fs::create_dir_all(site.join("deploy")).unwrap();
+    std::fs::write(site.join("deploy/cm.yaml"), "kind: ConfigMap\n").unwrap();
+    let archive = pack(&site, ".");
+    let (files, manifest_digest) =
+        artifact_files(&archive, &["v1.0.0", "v1.2.0", "v2.0.0-rc.1", "latest"]);
+    let (address, log) = registry(files, Challenge::Bearer);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = HelmRepositories::new(&tmp.path().join("cache"), HelmLimits::default()).unwrap();
+    let reference = OciReference::parse(&format!("oci://{address}/apps/site"), "").unwrap();
+    let limits = ArtifactLimits::default();
+    let pull = |wanted: ArtifactReference, selector: &LayerSelector| {
+        client.oci_artifact(&reference, &wanted, selector, &robot(), &limits)
+    };
+    let extract = LayerSelector::default();
+
+    let latest = pull(ArtifactReference::Tag("latest".into()), &extract).unwrap();
+    assert_eq!(latest.revision, format!("latest@{manifest_digest}"));
+    assert_eq!(latest.digest, manifest_digest);
+    assert!(latest.root.join("deploy/cm.yaml").is_file());
+    assert_eq!(
+        latest.annotations["org.opencontainers.image.revision"],
+        "main@sha1:0123"
+    );
+    let ranged = pull(
+        ArtifactReference::Semver {
+            range: ">=1.0.0".into(),
+            filter: Some("^v1".into()),
+        },
+        &extract,
+    )
+    .unwrap();
+    assert_eq!(ranged.revision, format!("v1.2.0@{manifest_digest}"));
+    assert_eq!(ranged.root, latest.root, "same manifest, same cache entry");
+    let before = log.lock().unwrap().len();
+    let pinned = pull(ArtifactReference::Digest(manifest_digest.clone()), &extract).unwrap();
+    assert_eq!(pinned.revision, manifest_digest);
+    assert_eq!(
+        log.lock().unwrap().len(),
+        before,
+        "a cached digest needs no request"
+    );
+    let copy = LayerSelector {
+        media_type: Some("application/vnd.cncf.flux.content.v1.tar+gzip".into()),
+        operation: LayerOperation::Copy,
+    };
+    let copied = pull(ArtifactReference::Tag("v1.0.0".into()), &copy).unwrap();
+    assert_eq!(
+        std::fs::read(copied.archive.as_ref().unwrap()).unwrap(),
+        archive
+    );
+    let blobs = log
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|t| t.contains("/blobs/"))
+        .count();
+    assert_eq!(blobs, 2, "one download per (digest, selector)");
+
+    // Bad input names the step that failed.
+    let none = pull(
+        ArtifactReference::Semver {
+            range: ">=3".into(),
+            filter: None,
+        },
+        &extract,
+    )
+    .unwrap_err();
+    assert_eq!(none.stage, ArtifactStage::Resolve);
+    assert!(
+        plumb_source_chain(&none).contains("no match found for semver: >=3"),
+        "{}",
+        plumb_source_chain(&none)
+    );
+    let missing = pull(ArtifactReference::Tag("v9".into()), &extract).unwrap_err();
+    assert_eq!(missing.stage, ArtifactStage::Pull);
+    let wrong_layer = LayerSelector {
+        media_type: Some("application/x-other".into()),
+        ..LayerSelector::default()
+    };
+    let error = pull(ArtifactReference::Tag("latest".into()), &wrong_layer).unwrap_err();
+    assert_eq!(error.stage, ArtifactStage::Layer);
+    assert!(
+        plumb_source_chain(&error).contains("application/x-other"),
+        "{}",
+        plumb_source_chain(&error)
+    );
+    let denied = client
+        .oci_artifact(
+            &reference,
+            &ArtifactReference::Tag("latest".into()),
+            &extract,
+            &OciAccess::default(),
+            &limits,
+        )
+        .unwrap_err();
+    assert_eq!(denied.stage, ArtifactStage::Pull);
+    assert!(matches!(denied.source, HelmError::RegistryAuth { .. }));
+}
+
+fn plumb_source_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -27,6 +27,8 @@ use plumb_core::semver::Version;
 use serde::Deserialize;
 use std::fmt;
 
+pub mod artifact;
+mod pull;
 mod registry;
 
 pub(in crate::helm) use registry::Tokens;

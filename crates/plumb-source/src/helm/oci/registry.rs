@@ -17,6 +17,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json";
+/// Manifests and indexes, so that an artifact pull can say an index is one.
+pub(super) const ANY_MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
 const MAX_TOKENS: usize = 10_000;
 
 /// (registry, repository name, user).
@@ -132,20 +134,31 @@ fn next_link(header: &str, url: &reqwest::Url) -> Option<reqwest::Url> {
     })
 }
 
-/// One chart pull: the client, the reference and how to reach it.
-struct Session<'a> {
+/// What a pull is for: errors name a chart, or the artifact's repository.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Subject {
+    /// A Helm chart (`chart "podinfo" in repository oci://…`).
+    Chart,
+    /// Any OCI artifact (`oci://…/podinfo`).
+    Artifact,
+}
+
+/// One pull: the client, the reference and how to reach it.
+pub(super) struct Session<'a> {
     repositories: &'a HelmRepositories,
-    reference: &'a OciReference,
+    pub(super) reference: &'a OciReference,
     access: &'a OciAccess,
     base: String,
     plain_http: bool,
+    subject: Subject,
 }
 
 impl<'a> Session<'a> {
-    fn new(
+    pub(super) fn new(
         repositories: &'a HelmRepositories,
         reference: &'a OciReference,
         access: &'a OciAccess,
+        subject: Subject,
     ) -> Session<'a> {
         let plain_http = uses_plain_http(reference, access);
         let scheme = if plain_http { "http" } else { "https" };
@@ -155,10 +168,26 @@ impl<'a> Session<'a> {
             access,
             base: format!("{scheme}://{}/v2/{}", reference.registry, reference.name()),
             plain_http,
+            subject,
         }
     }
 
-    fn url(&self, suffix: &str) -> Result<reqwest::Url, HelmError> {
+    /// Access refused, named as the subject is.
+    fn denied(&self, message: String) -> HelmError {
+        match self.subject {
+            Subject::Chart => HelmError::Auth {
+                repo: self.reference.repository_url(),
+                chart: self.reference.chart.clone(),
+                message,
+            },
+            Subject::Artifact => HelmError::RegistryAuth {
+                reference: self.reference.to_string(),
+                message,
+            },
+        }
+    }
+
+    pub(super) fn url(&self, suffix: &str) -> Result<reqwest::Url, HelmError> {
         reqwest::Url::parse(&format!("{}/{suffix}", self.base)).map_err(|err| {
             HelmError::Reference {
                 reference: self.reference.to_string(),
@@ -215,7 +244,11 @@ impl<'a> Session<'a> {
     }
 
     /// GET with a cached token; on 401, answers the challenge once and retries.
-    fn get(&self, url: &reqwest::Url, accept: Option<&str>) -> Result<Response, HelmError> {
+    pub(super) fn get(
+        &self,
+        url: &reqwest::Url,
+        accept: Option<&str>,
+    ) -> Result<Response, HelmError> {
         let cached = match self.repositories.tokens.get(&self.token_key()) {
             Some(Remembered::Bearer(token)) => Some(Authorization::Bearer(token)),
             Some(Remembered::Basic) => self.access.auth.clone().map(Authorization::Basic),
@@ -252,11 +285,7 @@ impl<'a> Session<'a> {
 
     /// Asks the token service named by a bearer challenge for a pull token.
     fn token(&self, params: &HashMap<String, String>) -> Result<String, HelmError> {
-        let refused = |message: String| HelmError::Auth {
-            repo: self.reference.repository_url(),
-            chart: self.reference.chart.clone(),
-            message,
-        };
+        let refused = |message: String| self.denied(message);
         let realm = params
             .get("realm")
             .ok_or_else(|| refused("the registry's bearer challenge names no realm".into()))?;
@@ -317,7 +346,12 @@ impl<'a> Session<'a> {
     }
 
     /// The body, at most `limit` bytes (announced or actual).
-    fn read(&self, response: Response, limit: u64, shown: &str) -> Result<Vec<u8>, HelmError> {
+    pub(super) fn read(
+        &self,
+        response: Response,
+        limit: u64,
+        shown: &str,
+    ) -> Result<Vec<u8>, HelmError> {
         let too_large = || HelmError::TooLarge {
             url: shown.to_string(),
             limit,
@@ -345,25 +379,25 @@ impl<'a> Session<'a> {
     }
 
     /// Fails with the right error for an unsuccessful status.
-    fn check(&self, response: Response, url: &reqwest::Url) -> Result<Response, HelmError> {
+    pub(super) fn check(
+        &self,
+        response: Response,
+        url: &reqwest::Url,
+    ) -> Result<Response, HelmError> {
         let status = response.status().as_u16();
         if response.status().is_success() {
             return Ok(response);
         }
         if status == 401 || status == 403 {
-            return Err(HelmError::Auth {
-                repo: self.reference.repository_url(),
-                chart: self.reference.chart.clone(),
-                message: format!(
-                    "{} answered HTTP {status}{}",
-                    redacted(url),
-                    if self.access.auth.is_some() {
-                        ""
-                    } else {
-                        " (no credentials: add a repository secret for this registry)"
-                    }
-                ),
-            });
+            return Err(self.denied(format!(
+                "{} answered HTTP {status}{}",
+                redacted(url),
+                if self.access.auth.is_some() {
+                    ""
+                } else {
+                    " (no credentials: add a repository secret for this registry)"
+                }
+            )));
         }
         Err(HelmError::Status {
             url: redacted(url),
@@ -372,7 +406,7 @@ impl<'a> Session<'a> {
     }
 
     /// Every tag of the chart's repository; `None` when the repository does not exist.
-    fn tags(&self) -> Result<Option<Vec<String>>, HelmError> {
+    pub(super) fn tags(&self) -> Result<Option<Vec<String>>, HelmError> {
         let mut tags = Vec::new();
         let mut url = self.url("tags/list?n=1000")?;
         for _ in 0..MAX_TAG_PAGES {
@@ -400,16 +434,34 @@ impl<'a> Session<'a> {
         Ok(Some(tags))
     }
 
-    /// The chart layer of the manifest tagged `tag`; `None` when there is no such tag.
-    fn manifest(&self, tag: &str) -> Result<Option<ChartLayer>, HelmError> {
-        let url = self.url(&format!("manifests/{tag}"))?;
-        let response = self.get(&url, Some(MANIFEST_ACCEPT))?;
+    /// The manifest named `reference` (a tag or a digest), as served for `accept`; `None`
+    /// when there is no such manifest.
+    pub(super) fn manifest_body(
+        &self,
+        reference: &str,
+        accept: &str,
+    ) -> Result<Option<Vec<u8>>, HelmError> {
+        let url = self.url(&format!("manifests/{reference}"))?;
+        let response = self.get(&url, Some(accept))?;
         if response.status().as_u16() == 404 {
             return Ok(None);
         }
         let response = self.check(response, &url)?;
+        let separator = if reference.starts_with("sha256:") {
+            "@"
+        } else {
+            ":"
+        };
+        let shown = format!("{}{separator}{reference} manifest", self.reference);
+        self.read(response, MAX_JSON_BYTES, &shown).map(Some)
+    }
+
+    /// The chart layer of the manifest tagged `tag`; `None` when there is no such tag.
+    fn manifest(&self, tag: &str) -> Result<Option<ChartLayer>, HelmError> {
+        let Some(body) = self.manifest_body(tag, MANIFEST_ACCEPT)? else {
+            return Ok(None);
+        };
         let shown = format!("{}:{tag}", self.reference);
-        let body = self.read(response, MAX_JSON_BYTES, &format!("{shown} manifest"))?;
         chart_layer(&body)
             .map(Some)
             .map_err(|reason| HelmError::NotAChart {
@@ -421,14 +473,7 @@ impl<'a> Session<'a> {
     /// The blob `layer`, at most `limit` bytes, checked against its digest.
     fn blob(&self, layer: &ChartLayer, tag: &str, limit: u64) -> Result<Vec<u8>, HelmError> {
         let shown = format!("{}:{tag} chart layer {}", self.reference, layer.digest);
-        if layer.size > limit {
-            return Err(HelmError::TooLarge { url: shown, limit });
-        }
-        let url = self.url(&format!("blobs/{}", layer.digest))?;
-        let response = self.get(&url, None)?;
-        let response = self.check(response, &url)?;
-        let body = self.read(response, limit, &shown)?;
-        let actual = format!("sha256:{}", super::super::hex(&sha2::Sha256::digest(&body)));
+        let (body, actual) = self.blob_bytes(&layer.digest, layer.size, limit, &shown)?;
         if actual != layer.digest {
             return Err(HelmError::LayerDigest {
                 reference: format!("{}:{tag}", self.reference),
@@ -437,6 +482,30 @@ impl<'a> Session<'a> {
             });
         }
         Ok(body)
+    }
+
+    /// The blob `digest` (declared `size` bytes), at most `limit` bytes, with the sha256
+    /// digest of what was read (`sha256:<hex>`), for the caller to compare. `shown` names the
+    /// blob in errors.
+    pub(super) fn blob_bytes(
+        &self,
+        digest: &str,
+        size: u64,
+        limit: u64,
+        shown: &str,
+    ) -> Result<(Vec<u8>, String), HelmError> {
+        if size > limit {
+            return Err(HelmError::TooLarge {
+                url: shown.to_string(),
+                limit,
+            });
+        }
+        let url = self.url(&format!("blobs/{digest}"))?;
+        let response = self.get(&url, None)?;
+        let response = self.check(response, &url)?;
+        let body = self.read(response, limit, shown)?;
+        let actual = format!("sha256:{}", super::super::hex(&sha2::Sha256::digest(&body)));
+        Ok((body, actual))
     }
 }
 
@@ -470,7 +539,7 @@ impl HelmRepositories {
         constraint: &str,
         access: &OciAccess,
     ) -> Result<(String, PathBuf), HelmError> {
-        let session = Session::new(self, reference, access);
+        let session = Session::new(self, reference, access, Subject::Chart);
         let exact = exact_version(constraint)
             .map(|version| (version.to_string(), version_tag(version)))
             .filter(|(_, tag)| is_tag(tag));
