@@ -178,6 +178,22 @@ impl Sources for GitSources {
         Ok((version, dir))
     }
 
+    fn oci_artifact(
+        &self,
+        reference: &plumb_source::helm::oci::OciReference,
+        wanted: &plumb_source::helm::oci::artifact::ArtifactReference,
+        selector: &plumb_source::helm::oci::artifact::LayerSelector,
+        access: &plumb_source::helm::oci::OciAccess,
+    ) -> Result<plumb_source::helm::oci::artifact::PulledArtifact, SourceError> {
+        Ok(self.chart_client()?.oci_artifact(
+            reference,
+            wanted,
+            selector,
+            access,
+            &Default::default(),
+        )?)
+    }
+
     fn chart_index(
         &self,
         url: &str,

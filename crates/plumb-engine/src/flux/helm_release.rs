@@ -83,6 +83,8 @@ impl Action {
 #[derive(Debug, Clone)]
 struct Attempt {
     chart_version: String,
+    /// The OCI manifest digest of a chart from an OCIRepository (empty otherwise).
+    revision_digest: String,
     config_digest: String,
     action: Action,
 }
@@ -147,6 +149,7 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
         "lastAttemptedConfigDigest",
         "lastAttemptedGeneration",
         "lastAttemptedReleaseAction",
+        "lastAttemptedRevisionDigest",
         "history",
         "helmChart",
         "storageNamespace",
@@ -155,7 +158,7 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
             status.insert(field.into(), value.clone());
         }
     }
-    if let Some(spec) = spec {
+    if let Some(spec) = spec.filter(|s| s.chart.source_kind == "HelmRepository") {
         status.insert(
             "helmChart".into(),
             json!(format!(
@@ -167,8 +170,21 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
         );
         status.insert("storageNamespace".into(), json!(spec.storage_namespace));
     }
+    if let Some(spec) = spec.filter(|s| s.chart.source_kind != "HelmRepository") {
+        // A chart from chartRef has no HelmChart object.
+        status.remove("helmChart");
+        status.insert("storageNamespace".into(), json!(spec.storage_namespace));
+    }
     if let Some(attempt) = &outcome.attempt {
         status.insert("lastAttemptedRevision".into(), json!(attempt.chart_version));
+        if attempt.revision_digest.is_empty() {
+            status.remove("lastAttemptedRevisionDigest");
+        } else {
+            status.insert(
+                "lastAttemptedRevisionDigest".into(),
+                json!(attempt.revision_digest),
+            );
+        }
         status.insert(
             "lastAttemptedConfigDigest".into(),
             json!(attempt.config_digest),
@@ -599,8 +615,7 @@ struct Rendered {
 async fn render(
     flux: &Flux,
     spec: &HelmReleaseSpec,
-    url: String,
-    credentials: plumb_source::Credentials,
+    fetch: ChartFetch,
     freshness: Freshness,
     values: &Value,
     include_crds: bool,
@@ -620,24 +635,38 @@ async fn render(
         kube_version: None,
     };
     let task = tokio::task::spawn_blocking(move || {
-        let (version, dir) = sources
-            .chart(&url, &chart.chart, &chart.version, &credentials, freshness)
-            .map_err(|e| {
-                (
-                    "ArtifactFailed",
-                    format!(
-                        "chart {}@{} from {url}: {}",
-                        chart.chart,
-                        chart.version,
-                        error_chain(e.as_ref())
-                    ),
-                )
-            })?;
-        let chart_dir = dir.join(&chart.chart);
-        let metadata: Value = std::fs::read_to_string(chart_dir.join("Chart.yaml"))
-            .ok()
-            .and_then(|text| serde_saphyr::from_str(&text).ok())
-            .unwrap_or(Value::Null);
+        let (version, dir, chart_dir, metadata) = match fetch {
+            ChartFetch::Repository {
+                url, credentials, ..
+            } => {
+                let (version, dir) = sources
+                    .chart(&url, &chart.chart, &chart.version, &credentials, freshness)
+                    .map_err(|e| {
+                        (
+                            "ArtifactFailed",
+                            format!(
+                                "chart {}@{} from {url}: {}",
+                                chart.chart,
+                                chart.version,
+                                error_chain(e.as_ref())
+                            ),
+                        )
+                    })?;
+                let chart_dir = dir.join(&chart.chart);
+                let metadata: Value = std::fs::read_to_string(chart_dir.join("Chart.yaml"))
+                    .ok()
+                    .and_then(|text| serde_saphyr::from_str(&text).ok())
+                    .unwrap_or(Value::Null);
+                (version, dir, chart_dir, metadata)
+            }
+            ChartFetch::Artifact {
+                spec: oci,
+                access,
+                revision,
+                digest,
+            } => artifact_chart(sources.as_ref(), &oci, &access, &revision, &digest)
+                .map_err(|message| ("ArtifactFailed", message))?,
+        };
         let objects =
             plumb_render::render_chart(&dir, &chart_dir, Some(&helm), &context).map_err(|e| {
                 (
@@ -669,6 +698,136 @@ async fn render(
         objects,
         hooks,
     })
+}
+
+/// Where the chart comes from.
+enum ChartFetch {
+    /// `spec.chart.spec` of a HelmRepository.
+    Repository {
+        url: String,
+        credentials: plumb_source::Credentials,
+        /// The repository's interval.
+        interval: Duration,
+    },
+    /// `spec.chartRef` to an OCIRepository: its artifact, pulled by digest.
+    Artifact {
+        spec: Box<super::oci_repository::OciRepositorySpec>,
+        access: plumb_source::helm::oci::OciAccess,
+        /// The OCIRepository's revision (`<tag>@sha256:<hex>` or `sha256:<hex>`).
+        revision: String,
+        /// Its manifest digest.
+        digest: String,
+    },
+}
+
+/// The chart source of a `chartRef` to an OCIRepository: the repository must be ready with
+/// an artifact, its secret readable.
+async fn oci_chart_fetch(flux: &Flux, spec: &HelmReleaseSpec) -> Step<ChartFetch> {
+    let source_id = (
+        spec.chart.source_namespace.clone(),
+        spec.chart.source_name.clone(),
+    );
+    let not_ready = |message: String| {
+        Box::new((
+            Outcome::failed("ArtifactFailed", message),
+            Some(REQUEUE_DEPENDENCY),
+        ))
+    };
+    let repository = flux
+        .get(FluxKind::OciRepository, &source_id)
+        .ok_or_else(|| {
+            not_ready(format!(
+                "could not get Source object: OCIRepository '{}/{}' not found",
+                source_id.0, source_id.1
+            ))
+        })?;
+    let (oci, revision) =
+        super::oci_repository::ready_artifact(&repository).map_err(not_ready)?;
+    let digest = super::oci_repository::digest_of(&revision)
+        .unwrap_or_default()
+        .to_string();
+    let access = super::oci_repository::access_of(flux, &source_id.0, &oci)
+        .await
+        .map_err(|message| {
+            not_ready(format!(
+                "OCIRepository '{}/{}': {message}",
+                source_id.0, source_id.1
+            ))
+        })?;
+    Ok(ChartFetch::Artifact {
+        spec: Box::new(oci),
+        access,
+        revision,
+        digest,
+    })
+}
+
+/// The chart in an OCIRepository's artifact (blocking): (version, sandbox root, chart
+/// directory, Chart.yaml). As Flux's helm-controller does, the tag of the revision must be
+/// the chart's version, and the version gets the digest's first 12 hex digits as build
+/// metadata (`6.14.1+3b6cdcc7adcc`), so a tag pushed again is a new chart version.
+fn artifact_chart(
+    sources: &dyn crate::sources::Sources,
+    oci: &super::oci_repository::OciRepositorySpec,
+    access: &plumb_source::helm::oci::OciAccess,
+    revision: &str,
+    digest: &str,
+) -> Result<(String, std::path::PathBuf, std::path::PathBuf, Value), String> {
+    let pulled = sources
+        .oci_artifact(
+            &oci.reference,
+            &plumb_source::helm::oci::artifact::ArtifactReference::Digest(digest.to_string()),
+            &oci.selector,
+            access,
+        )
+        .map_err(|e| format!("artifact {revision}: {}", error_chain(e.as_ref())))?;
+    let root = pulled.root;
+    let chart_dir = if root.join("Chart.yaml").is_file() {
+        root.clone()
+    } else {
+        let mut found = std::fs::read_dir(&root)
+            .map_err(|e| format!("artifact {revision}: cannot list its files: {e}"))?
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| path.join("Chart.yaml").is_file());
+        match (found.next(), found.next()) {
+            (Some(dir), None) => dir,
+            (None, _) => {
+                return Err(format!(
+                    "artifact {revision} holds no Helm chart (no Chart.yaml at its top or in one top-level directory; layer media type {})",
+                    pulled.layer_media_type
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "artifact {revision} holds more than one chart directory"
+                ));
+            }
+        }
+    };
+    let text = std::fs::read_to_string(chart_dir.join("Chart.yaml"))
+        .map_err(|e| format!("artifact {revision}: cannot read Chart.yaml: {e}"))?;
+    let mut metadata: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| format!("artifact {revision}: invalid Chart.yaml: {e}"))?;
+    let version = str_at(&metadata, &["version"]).to_string();
+    let parsed = plumb_core::semver::Version::parse(&version)
+        .map_err(|e| format!("artifact {revision}: chart version {version:?}: {e}"))?;
+    if let Some(tag) = super::oci_repository::tag_of(revision) {
+        let tag_version = plumb_core::semver::Version::parse(tag)
+            .map_err(|_| format!("failed parsing artifact revision {tag}"))?;
+        if tag_version.cmp(&parsed) != std::cmp::Ordering::Equal {
+            return Err(format!(
+                "artifact revision {tag} does not match chart version {version}"
+            ));
+        }
+    }
+    let short = digest.strip_prefix("sha256:").unwrap_or(digest);
+    let core = version.split('+').next().unwrap_or(&version);
+    let mutated = format!("{core}+{}", short.get(..12).unwrap_or(short));
+    if let Some(fields) = metadata.as_object_mut() {
+        fields.insert("version".into(), json!(mutated));
+    }
+    Ok((mutated, root, chart_dir, metadata))
 }
 
 /// Labels and annotations Flux's helm-controller and Helm put on every object.
@@ -716,50 +875,64 @@ async fn run(
         .and_then(Value::as_i64)
         .unwrap_or(0);
     // The source.
-    let source_id = (
-        spec.chart.source_namespace.clone(),
-        spec.chart.source_name.clone(),
-    );
-    let Some(repository) = flux.get(FluxKind::HelmRepository, &source_id) else {
-        return stop(
-            Outcome::failed(
-                "ArtifactFailed",
-                format!("HelmRepository '{}/{}' not found", source_id.0, source_id.1),
-            ),
-            Some(REQUEUE_DEPENDENCY),
+    let fetch = if spec.chart.source_kind == "OCIRepository" {
+        oci_chart_fetch(flux, spec).await?
+    } else {
+        let source_id = (
+            spec.chart.source_namespace.clone(),
+            spec.chart.source_name.clone(),
         );
-    };
-    if conditions::status_of(&repository, conditions::READY) != Some("True") {
-        return stop(
-            Outcome::failed(
-                "ArtifactFailed",
-                format!(
-                    "HelmRepository '{}/{}' is not ready",
-                    source_id.0, source_id.1
+        let Some(repository) = flux.get(FluxKind::HelmRepository, &source_id) else {
+            return stop(
+                Outcome::failed(
+                    "ArtifactFailed",
+                    format!("HelmRepository '{}/{}' not found", source_id.0, source_id.1),
                 ),
-            ),
-            Some(REQUEUE_DEPENDENCY),
-        );
-    }
-    let url = str_at(&repository, &["spec", "url"]).to_string();
-    let secret_ref = repository
-        .pointer("/spec/secretRef/name")
-        .and_then(Value::as_str);
-    let (credentials, _) =
-        super::helm_repository::secret_credentials(flux, &source_id.0, secret_ref)
-            .await
-            .map_err(|message| {
-                Box::new((
-                    Outcome::failed(
-                        "ArtifactFailed",
-                        format!(
-                            "HelmRepository '{}/{}': {message}",
-                            source_id.0, source_id.1
-                        ),
+                Some(REQUEUE_DEPENDENCY),
+            );
+        };
+        if conditions::status_of(&repository, conditions::READY) != Some("True") {
+            return stop(
+                Outcome::failed(
+                    "ArtifactFailed",
+                    format!(
+                        "HelmRepository '{}/{}' is not ready",
+                        source_id.0, source_id.1
                     ),
-                    Some(REQUEUE_DEPENDENCY),
-                ))
-            })?;
+                ),
+                Some(REQUEUE_DEPENDENCY),
+            );
+        }
+        let url = str_at(&repository, &["spec", "url"]).to_string();
+        let secret_ref = repository
+            .pointer("/spec/secretRef/name")
+            .and_then(Value::as_str);
+        let (credentials, _) =
+            super::helm_repository::secret_credentials(flux, &source_id.0, secret_ref)
+                .await
+                .map_err(|message| {
+                    Box::new((
+                        Outcome::failed(
+                            "ArtifactFailed",
+                            format!(
+                                "HelmRepository '{}/{}': {message}",
+                                source_id.0, source_id.1
+                            ),
+                        ),
+                        Some(REQUEUE_DEPENDENCY),
+                    ))
+                })?;
+        let interval = repository
+            .pointer("/spec/interval")
+            .and_then(Value::as_str)
+            .and_then(plumb_core::application::parse_duration)
+            .unwrap_or(spec.interval);
+        ChartFetch::Repository {
+            url,
+            credentials,
+            interval,
+        }
+    };
     // Values.
     let values = compose_values(flux, &id.0, spec).await.map_err(|message| {
         Box::new((Outcome::failed("InitFailed", message), Some(spec.interval)))
@@ -824,29 +997,22 @@ async fn run(
         outcome.stalled = true;
         return stop(outcome, None);
     }
-    let freshness = if super::wants_reconcile(object) {
-        Freshness::Now
-    } else {
-        let repository_interval = repository
-            .pointer("/spec/interval")
-            .and_then(Value::as_str)
-            .and_then(plumb_core::application::parse_duration)
-            .unwrap_or(spec.interval);
-        Freshness::Within(spec.interval.min(repository_interval))
+    let freshness = match &fetch {
+        _ if super::wants_reconcile(object) => Freshness::Now,
+        ChartFetch::Repository { interval, .. } => {
+            Freshness::Within(spec.interval.min(*interval))
+        }
+        ChartFetch::Artifact { .. } => Freshness::Within(spec.interval),
+    };
+    let revision_digest = match &fetch {
+        ChartFetch::Artifact { digest, .. } => digest.clone(),
+        ChartFetch::Repository { .. } => String::new(),
     };
     let include_crds = match action {
         Action::Install => spec.install_crds == CrdPolicy::Apply,
         Action::Upgrade => spec.upgrade_crds == CrdPolicy::Apply,
     };
-    let rendered = render(
-        flux,
-        spec,
-        url,
-        credentials,
-        freshness,
-        &values,
-        include_crds,
-    )
+    let rendered = render(flux, spec, fetch, freshness, &values, include_crds)
     .await
     .map_err(|(reason, message)| {
         let mut outcome = Outcome::failed(reason, message.clone());
@@ -855,6 +1021,7 @@ async fn run(
             outcome.failure = Some(action);
             outcome.attempt = Some(Attempt {
                 chart_version: String::new(),
+                revision_digest: revision_digest.clone(),
                 config_digest: config_digest.clone(),
                 action,
             });
@@ -863,6 +1030,7 @@ async fn run(
     })?;
     let attempt = Attempt {
         chart_version: rendered.version.clone(),
+        revision_digest: revision_digest.clone(),
         config_digest: config_digest.clone(),
         action,
     };
@@ -1119,7 +1287,7 @@ async fn run(
                 action.title(),
                 spec.target_namespace,
                 spec.release_name,
-                spec.chart.chart,
+                str_at(&rendered.metadata, &["name"]),
                 rendered.version
             ),
             &warnings,

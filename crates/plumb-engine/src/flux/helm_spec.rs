@@ -278,44 +278,18 @@ impl HelmReleaseSpec {
     /// **Errors**: a missing chart, interval, or a malformed field, named.
     pub fn parse(spec: &Value, name: &str, namespace: &str) -> Result<HelmReleaseSpec, SpecError> {
         let mut not_acted_on = Vec::new();
-        if spec.get("chartRef").is_some_and(|v| !v.is_null()) {
-            return Err(invalid(
-                "chartRef",
-                "charts from an OCIRepository or HelmChart (chartRef) are not supported yet; use chart.spec with a HelmRepository",
-            ));
-        }
-        let template = spec
-            .pointer("/chart/spec")
-            .filter(|v| v.is_object())
-            .ok_or_else(|| invalid("chart.spec", "must be set"))?;
-        let chart =
-            text(template, "chart").ok_or_else(|| invalid("chart.spec.chart", "must be set"))?;
-        let source = template.get("sourceRef").unwrap_or(&Value::Null);
-        let source_kind = text(source, "kind")
-            .ok_or_else(|| invalid("chart.spec.sourceRef.kind", "must be set"))?;
-        if source_kind != "HelmRepository" {
-            return Err(invalid(
-                "chart.spec.sourceRef.kind",
-                format!("{source_kind} sources are not supported yet (only HelmRepository)"),
-            ));
-        }
-        let source_name = text(source, "name")
-            .ok_or_else(|| invalid("chart.spec.sourceRef.name", "must be set"))?;
-        let mut values_files: Vec<String> = template
-            .get("valuesFiles")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-            .filter_map(|v| v.as_str().map(str::to_string))
-            .collect();
-        if let Some(file) = text(template, "valuesFile") {
-            values_files.insert(0, file);
-        }
-        for field in ["verify", "reconcileStrategy", "ignoreMissingValuesFiles"] {
-            if template.get(field).is_some_and(|v| !v.is_null()) {
-                not_acted_on.push(format!("spec.chart.spec.{field}"));
+        let chart_ref = spec.get("chartRef").filter(|v| !v.is_null());
+        let has_template = spec.get("chart").is_some_and(|v| !v.is_null());
+        let template = match (chart_ref, has_template) {
+            (Some(_), true) => {
+                return Err(invalid(
+                    "chartRef",
+                    "only one of chart and chartRef may be set",
+                ));
             }
-        }
+            (Some(reference), false) => chart_from_ref(reference, namespace)?,
+            (None, _) => chart_from_template(spec, namespace, &mut not_acted_on)?,
+        };
         let interval = duration(spec, "interval")?
             .ok_or_else(|| invalid("interval", "must be set (for example 10m)"))?;
         let target = text(spec, "targetNamespace");
@@ -414,15 +388,7 @@ impl HelmReleaseSpec {
         }
         unknown_fields(spec, &RELEASE_FIELDS, "spec.", &mut not_acted_on);
         Ok(HelmReleaseSpec {
-            chart: ChartTemplate {
-                version: text(template, "version").unwrap_or_else(|| "*".into()),
-                source_namespace: text(source, "namespace")
-                    .unwrap_or_else(|| namespace.to_string()),
-                chart,
-                source_kind,
-                source_name,
-                values_files,
-            },
+            chart: template,
             interval,
             release_name,
             target_namespace: target.unwrap_or_else(|| namespace.to_string()),
@@ -445,6 +411,99 @@ impl HelmReleaseSpec {
             not_acted_on,
         })
     }
+}
+
+/// `spec.chart.spec`: a chart of a HelmRepository.
+fn chart_from_template(
+    spec: &Value,
+    namespace: &str,
+    not_acted_on: &mut Vec<String>,
+) -> Result<ChartTemplate, SpecError> {
+    let template = spec
+        .pointer("/chart/spec")
+        .filter(|v| v.is_object())
+        .ok_or_else(|| invalid("chart.spec", "must be set (or chartRef)"))?;
+    let chart =
+        text(template, "chart").ok_or_else(|| invalid("chart.spec.chart", "must be set"))?;
+    let source = template.get("sourceRef").unwrap_or(&Value::Null);
+    let source_kind =
+        text(source, "kind").ok_or_else(|| invalid("chart.spec.sourceRef.kind", "must be set"))?;
+    if source_kind != "HelmRepository" {
+        return Err(invalid(
+            "chart.spec.sourceRef.kind",
+            format!("{source_kind} sources are not supported yet (only HelmRepository)"),
+        ));
+    }
+    let source_name =
+        text(source, "name").ok_or_else(|| invalid("chart.spec.sourceRef.name", "must be set"))?;
+    let mut values_files: Vec<String> = template
+        .get("valuesFiles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(|v| v.as_str().map(str::to_string))
+        .collect();
+    if let Some(file) = text(template, "valuesFile") {
+        values_files.insert(0, file);
+    }
+    for field in ["verify", "reconcileStrategy", "ignoreMissingValuesFiles"] {
+        if template.get(field).is_some_and(|v| !v.is_null()) {
+            not_acted_on.push(format!("spec.chart.spec.{field}"));
+        }
+    }
+    Ok(ChartTemplate {
+        version: text(template, "version").unwrap_or_else(|| "*".into()),
+        source_namespace: text(source, "namespace").unwrap_or_else(|| namespace.to_string()),
+        chart,
+        source_kind,
+        source_name,
+        values_files,
+    })
+}
+
+/// `spec.chartRef`: the chart is the artifact of an OCIRepository (a HelmChart is not
+/// served by plumb yet). The chart's name and version are known once the artifact is read.
+fn chart_from_ref(reference: &Value, namespace: &str) -> Result<ChartTemplate, SpecError> {
+    if !reference.is_object() {
+        return Err(invalid("chartRef", "must be an object"));
+    }
+    let kind = text(reference, "kind").ok_or_else(|| invalid("chartRef.kind", "must be set"))?;
+    match kind.as_str() {
+        "OCIRepository" => {}
+        "HelmChart" => {
+            return Err(invalid(
+                "chartRef.kind",
+                "HelmChart sources are not supported yet (plumb does not serve HelmCharts); use an OCIRepository, or chart.spec with a HelmRepository",
+            ));
+        }
+        other => {
+            return Err(invalid(
+                "chartRef.kind",
+                format!("{other:?} is not OCIRepository or HelmChart"),
+            ));
+        }
+    }
+    Ok(ChartTemplate {
+        chart: String::new(),
+        version: "*".into(),
+        source_kind: kind,
+        source_namespace: text(reference, "namespace").unwrap_or_else(|| namespace.to_string()),
+        source_name: text(reference, "name")
+            .ok_or_else(|| invalid("chartRef.name", "must be set"))?,
+        values_files: Vec::new(),
+    })
+}
+
+/// `spec.chartRef` of a HelmRelease object as (kind, (namespace, name)), read leniently.
+pub fn chart_ref_of(object: &Value, own_namespace: &str) -> Option<(String, AppId)> {
+    let reference = object.pointer("/spec/chartRef")?;
+    Some((
+        text(reference, "kind")?,
+        (
+            text(reference, "namespace").unwrap_or_else(|| own_namespace.to_string()),
+            text(reference, "name")?,
+        ),
+    ))
 }
 
 /// `spec.dependsOn` of a HelmRelease object as (namespace, name), read leniently.
@@ -511,9 +570,25 @@ mod tests {
         let error = release(json!({"interval": "5m"})).expect_err("no chart");
         assert_eq!(error.field, "chart.spec");
         let error =
-            release(json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "x"}}))
-                .expect_err("chartRef");
+            release(json!({"interval": "5m", "chartRef": {"kind": "HelmChart", "name": "x"}}))
+                .expect_err("HelmChart chartRef");
+        assert_eq!(error.field, "chartRef.kind");
         assert!(error.to_string().contains("not supported yet"), "{error}");
+        let error = release(json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "x"},
+            "chart": {"spec": {"chart": "x", "sourceRef": {"kind": "HelmRepository", "name": "x"}}}}))
+        .expect_err("both");
+        assert_eq!(error.field, "chartRef");
+        let error = release(json!({"interval": "5m", "chartRef": {"kind": "OCIRepository"}}))
+            .expect_err("no name");
+        assert_eq!(error.field, "chartRef.name");
+        let spec = release(
+            json!({"interval": "5m", "chartRef": {"kind": "OCIRepository", "name": "podinfo"}}),
+        )
+        .expect("chartRef to an OCIRepository");
+        assert_eq!(
+            (spec.chart.source_kind.as_str(), spec.chart.source_namespace.as_str()),
+            ("OCIRepository", "apps")
+        );
         let error = release(json!({"interval": "5m", "chart": {"spec": {"chart": "x",
             "sourceRef": {"kind": "GitRepository", "name": "x"}}}}))
         .expect_err("git source");

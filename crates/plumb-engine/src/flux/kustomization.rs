@@ -387,9 +387,13 @@ fn check_dependencies(flux: &Flux, id: &AppId, spec: &KustomizationSpec) -> Step
             REQUEUE_DEPENDENCY,
         )))
     };
+    let source_kind = match spec.source.kind.as_str() {
+        "OCIRepository" => FluxKind::OciRepository,
+        _ => FluxKind::GitRepository,
+    };
     let wanted = flux
         .get(
-            FluxKind::GitRepository,
+            source_kind,
             &(spec.source.namespace.clone(), spec.source.name.clone()),
         )
         .map(|r| str_at(&r, &["status", "artifact", "revision"]).to_string())
@@ -419,14 +423,33 @@ fn check_dependencies(flux: &Flux, id: &AppId, spec: &KustomizationSpec) -> Step
     Ok(())
 }
 
-/// The source's current revision, as recorded by its GitRepository.
+/// The source's current revision, as recorded by its GitRepository or OCIRepository.
 struct Artifact {
-    /// The Flux revision string (`main@sha1:<sha>`).
+    /// The Flux revision string (`main@sha1:<sha>`, `v1.0.0@sha256:<digest>`).
     revision: String,
-    /// The commit.
-    sha: String,
-    /// The repository URL.
-    url: String,
+    /// Where its files come from.
+    origin: Origin,
+}
+
+/// Where an artifact's files come from.
+enum Origin {
+    /// A commit of a Git repository.
+    Git {
+        /// The commit.
+        sha: String,
+        /// The repository URL.
+        url: String,
+    },
+    /// A manifest of an OCI repository, pulled by digest (from the engine's cache when the
+    /// OCIRepository pulled it already).
+    Oci {
+        /// The OCIRepository's spec.
+        spec: Box<super::oci_repository::OciRepositorySpec>,
+        /// Its namespace (for its secret).
+        namespace: String,
+        /// The manifest digest.
+        digest: String,
+    },
 }
 
 fn artifact(flux: &Flux, spec: &KustomizationSpec) -> Step<Artifact> {
@@ -437,9 +460,37 @@ fn artifact(flux: &Flux, spec: &KustomizationSpec) -> Step<Artifact> {
             spec.retry_interval,
         )))
     };
+    if source.kind == "OCIRepository" {
+        let source_id = (source.namespace.clone(), source.name.clone());
+        let Some(repository) = flux.get(FluxKind::OciRepository, &source_id) else {
+            return failed(format!(
+                "Source 'OCIRepository/{}/{}' not found",
+                source.namespace, source.name
+            ));
+        };
+        let ready = conditions::status_of(&repository, conditions::READY) == Some("True");
+        let revision = str_at(&repository, &["status", "artifact", "revision"]).to_string();
+        let parsed = super::oci_repository::OciRepositorySpec::parse(
+            repository.get("spec").unwrap_or(&Value::Null),
+        );
+        return match (super::oci_repository::digest_of(&revision), parsed) {
+            (Some(digest), Ok(oci)) if ready => Ok(Artifact {
+                origin: Origin::Oci {
+                    spec: Box::new(oci),
+                    namespace: source.namespace.clone(),
+                    digest: digest.to_string(),
+                },
+                revision,
+            }),
+            _ => failed(format!(
+                "Source 'OCIRepository/{}/{}' is not ready, artifact not found",
+                source.namespace, source.name
+            )),
+        };
+    }
     if source.kind != "GitRepository" {
         return failed(format!(
-            "spec.sourceRef.kind: {} sources are not supported yet (only GitRepository)",
+            "spec.sourceRef.kind: {} sources are not supported yet (only GitRepository and OCIRepository)",
             source.kind
         ));
     }
@@ -454,8 +505,10 @@ fn artifact(flux: &Flux, spec: &KustomizationSpec) -> Step<Artifact> {
     let ready = conditions::status_of(&repository, conditions::READY) == Some("True");
     match git_repository::sha_of(&revision) {
         Some(sha) if ready => Ok(Artifact {
-            sha: sha.to_string(),
-            url: str_at(&repository, &["spec", "url"]).to_string(),
+            origin: Origin::Git {
+                sha: sha.to_string(),
+                url: str_at(&repository, &["spec", "url"]).to_string(),
+            },
             revision,
         }),
         _ => failed(format!(
@@ -481,21 +534,42 @@ async fn build(
     // Off the async threads: both read files.
     let sources = flux.context.sources.clone();
     let limits = flux.context.options.limits.clone();
-    let (path, build, url) = (spec.path.clone(), spec.build.clone(), artifact.url.clone());
-    let resolved = Resolved {
-        revision: artifact.sha.clone(),
-        message: String::new(),
-        author: String::new(),
+    let (path, build) = (spec.path.clone(), spec.build.clone());
+    let fetch = match &artifact.origin {
+        Origin::Git { sha, url } => Fetch::Git {
+            url: url.clone(),
+            resolved: Resolved {
+                revision: sha.clone(),
+                message: String::new(),
+                author: String::new(),
+            },
+        },
+        Origin::Oci {
+            spec: oci,
+            namespace,
+            digest,
+        } => {
+            let access = super::oci_repository::access_of(flux, namespace, oci)
+                .await
+                .map_err(|message| {
+                    failed(
+                        "ArtifactFailed",
+                        format!("cannot read revision {}: {message}", artifact.revision),
+                    )
+                })?;
+            Fetch::Oci {
+                spec: oci.clone(),
+                digest: digest.clone(),
+                access,
+            }
+        }
     };
+    let revision = artifact.revision.clone();
     let manifests = tokio::task::spawn_blocking(move || {
-        let root = sources.snapshot(&url, &resolved).map_err(|e| {
+        let root = fetch.root(sources.as_ref()).map_err(|message| {
             (
                 "ArtifactFailed",
-                format!(
-                    "cannot read revision {}: {}",
-                    resolved.revision,
-                    error_chain(e.as_ref())
-                ),
+                format!("cannot read revision {revision}: {message}"),
             )
         })?;
         plumb_render::flux::render_flux(&root, &path, &build, &limits).map_err(|e| {
@@ -529,6 +603,43 @@ async fn build(
         owner_namespace: id.0.clone(),
     };
     post_build(manifests, &options).map_err(|message| failed("BuildFailed", message))
+}
+
+/// What to read an artifact's files from, off the async threads.
+enum Fetch {
+    Git {
+        url: String,
+        resolved: Resolved,
+    },
+    Oci {
+        spec: Box<super::oci_repository::OciRepositorySpec>,
+        digest: String,
+        access: plumb_source::helm::oci::OciAccess,
+    },
+}
+
+impl Fetch {
+    /// The directory of the artifact's files (blocking).
+    fn root(&self, sources: &dyn crate::sources::Sources) -> Result<std::path::PathBuf, String> {
+        match self {
+            Fetch::Git { url, resolved } => sources
+                .snapshot(url, resolved)
+                .map_err(|e| error_chain(e.as_ref())),
+            Fetch::Oci {
+                spec,
+                digest,
+                access,
+            } => sources
+                .oci_artifact(
+                    &spec.reference,
+                    &plumb_source::helm::oci::artifact::ArtifactReference::Digest(digest.clone()),
+                    &spec.selector,
+                    access,
+                )
+                .map(|pulled| pulled.root)
+                .map_err(|e| error_chain(e.as_ref())),
+        }
+    }
 }
 
 /// Applies, prunes what left the inventory, and checks health: the successful outcome.

@@ -1,4 +1,4 @@
-//! Flux kinds: `source.toolkit.fluxcd.io/v1` `GitRepository` and `HelmRepository`,
+//! Flux kinds: `source.toolkit.fluxcd.io/v1` `GitRepository`, `HelmRepository` and `OCIRepository` ([`oci_repository`]),
 //! `kustomize.toolkit.fluxcd.io/v1` `Kustomization` and `helm.toolkit.fluxcd.io/v2`
 //! `HelmRelease` ([`helm_repository`], [`helm_release`]), read as Flux users write them and with
 //! status written where Flux's tools look (`Ready` condition, `status.artifact`,
@@ -29,6 +29,7 @@ pub mod helm_storage;
 pub mod inventory;
 pub mod kustomization;
 pub mod kustomization_spec;
+pub mod oci_repository;
 pub mod post_build;
 pub mod substitute;
 
@@ -70,12 +71,14 @@ pub(crate) enum FluxKind {
     Kustomization,
     HelmRepository,
     HelmRelease,
+    OciRepository,
 }
 
 impl FluxKind {
     /// Every kind, in the order their watches start.
-    const ALL: [FluxKind; 4] = [
+    const ALL: [FluxKind; 5] = [
         FluxKind::GitRepository,
+        FluxKind::OciRepository,
         FluxKind::Kustomization,
         FluxKind::HelmRepository,
         FluxKind::HelmRelease,
@@ -85,7 +88,9 @@ impl FluxKind {
 impl FluxKind {
     pub(crate) fn api_version(self) -> &'static str {
         match self {
-            FluxKind::GitRepository | FluxKind::HelmRepository => SOURCE_API_VERSION,
+            FluxKind::GitRepository | FluxKind::HelmRepository | FluxKind::OciRepository => {
+                SOURCE_API_VERSION
+            }
             FluxKind::Kustomization => KUSTOMIZE_API_VERSION,
             FluxKind::HelmRelease => HELM_API_VERSION,
         }
@@ -97,6 +102,7 @@ impl FluxKind {
             FluxKind::Kustomization => "Kustomization",
             FluxKind::HelmRepository => "HelmRepository",
             FluxKind::HelmRelease => "HelmRelease",
+            FluxKind::OciRepository => "OCIRepository",
         }
     }
 }
@@ -108,10 +114,12 @@ pub(crate) struct Flux {
     kustomizations: RwLock<HashMap<AppId, Value>>,
     helm_repositories: RwLock<HashMap<AppId, Value>>,
     helm_releases: RwLock<HashMap<AppId, Value>>,
+    oci_repositories: RwLock<HashMap<AppId, Value>>,
     pub(crate) repository_queue: Queue,
     pub(crate) kustomization_queue: Queue,
     helm_repository_queue: Queue,
     helm_release_queue: Queue,
+    oci_repository_queue: Queue,
 }
 
 impl Flux {
@@ -121,6 +129,7 @@ impl Flux {
             FluxKind::Kustomization => &self.kustomizations,
             FluxKind::HelmRepository => &self.helm_repositories,
             FluxKind::HelmRelease => &self.helm_releases,
+            FluxKind::OciRepository => &self.oci_repositories,
         }
     }
 
@@ -130,6 +139,7 @@ impl Flux {
             FluxKind::Kustomization => &self.kustomization_queue,
             FluxKind::HelmRepository => &self.helm_repository_queue,
             FluxKind::HelmRelease => &self.helm_release_queue,
+            FluxKind::OciRepository => &self.oci_repository_queue,
         }
     }
 
@@ -342,14 +352,28 @@ impl Flux {
 
     /// Enqueues the Kustomizations whose source is the GitRepository `repository`.
     pub(crate) fn enqueue_users_of(&self, repository: &AppId) {
+        self.enqueue_kustomizations_of("GitRepository", repository);
+    }
+
+    /// Enqueues the Kustomizations whose source is the `kind` `repository`.
+    fn enqueue_kustomizations_of(&self, kind: &str, repository: &AppId) {
         let users = self.kustomizations_where(|object, id| {
             let source = kustomization_spec::source_ref(object, &id.0);
-            source.kind == "GitRepository"
-                && source.namespace == repository.0
-                && source.name == repository.1
+            source.kind == kind && source.namespace == repository.0 && source.name == repository.1
         });
         for id in users {
             self.kustomization_queue.add(id);
+        }
+    }
+
+    /// Enqueues the HelmReleases whose `chartRef` is the OCIRepository `repository`.
+    fn enqueue_chart_ref_users_of(&self, repository: &AppId) {
+        for id in self.releases_where(|object, id| {
+            helm_spec::chart_ref_of(object, &id.0).is_some_and(|(kind, source)| {
+                kind == "OCIRepository" && source == *repository
+            })
+        }) {
+            self.helm_release_queue.add(id);
         }
     }
 
@@ -428,10 +452,12 @@ pub(crate) async fn start(
         kustomizations: RwLock::default(),
         helm_repositories: RwLock::default(),
         helm_releases: RwLock::default(),
+        oci_repositories: RwLock::default(),
         repository_queue: Queue::default(),
         kustomization_queue: Queue::default(),
         helm_repository_queue: Queue::default(),
         helm_release_queue: Queue::default(),
+        oci_repository_queue: Queue::default(),
     });
     let mut tasks = Vec::new();
     // Workers start once both initial lists are in, so a Kustomization is never judged
@@ -508,6 +534,7 @@ pub(crate) async fn start(
                         FluxKind::Kustomization => kustomization::reconcile(&flux, &id).await,
                         FluxKind::HelmRepository => helm_repository::reconcile(&flux, &id).await,
                         FluxKind::HelmRelease => helm_release::reconcile(&flux, &id).await,
+                        FluxKind::OciRepository => oci_repository::reconcile(&flux, &id).await,
                     };
                     flux.queue(kind).done(&id);
                     if let Some(delay) = requeue {
@@ -567,6 +594,15 @@ impl Flux {
             FluxKind::HelmRelease => {
                 if is_ready(object) && !previous.is_some_and(is_ready) {
                     self.enqueue_release_dependents_of(&id);
+                }
+            }
+            FluxKind::OciRepository => {
+                let revision =
+                    |o: &Value| str_at(o, &["status", "artifact", "revision"]).to_string();
+                let became_ready = is_ready(object) && !previous.is_some_and(is_ready);
+                if became_ready || previous.map(revision) != Some(revision(object)) {
+                    self.enqueue_kustomizations_of("OCIRepository", &id);
+                    self.enqueue_chart_ref_users_of(&id);
                 }
             }
         }

@@ -166,6 +166,16 @@ pub struct SelectedLayer {
     pub annotations: BTreeMap<String, String>,
 }
 
+/// `ref.semverFilter` compiled: a regular expression of bounded size.
+///
+/// **Errors**: the pattern does not compile, or compiles too large.
+pub fn semver_filter(pattern: &str) -> Result<regex::Regex, String> {
+    regex::RegexBuilder::new(pattern)
+        .size_limit(1 << 20)
+        .build()
+        .map_err(|err| err.to_string())
+}
+
 /// Whether `text` is `sha256:<64 lowercase hex>`.
 pub fn is_sha256_digest(text: &str) -> bool {
     text.strip_prefix("sha256:").is_some_and(|hex| {

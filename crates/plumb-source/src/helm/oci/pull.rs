@@ -5,7 +5,7 @@
 use super::super::{HelmError, HelmRepositories, hex};
 use super::artifact::{
     ArtifactError, ArtifactLimits, ArtifactReference, ArtifactStage, LayerOperation, LayerSelector,
-    PulledArtifact, is_sha256_digest, select_layer, unpack_tree,
+    PulledArtifact, is_sha256_digest, select_layer, semver_filter, unpack_tree,
 };
 use super::registry::{ANY_MANIFEST_ACCEPT, Session, Subject};
 use super::{OciAccess, OciReference, is_tag};
@@ -263,9 +263,7 @@ fn resolve_semver(
         .map_err(|err| resolve_error(format!("semver '{range}' parse error: {err}")))?;
     let filter = filter
         .map(|pattern| {
-            regex::RegexBuilder::new(pattern)
-                .size_limit(1 << 20)
-                .build()
+            semver_filter(pattern)
                 .map_err(|err| resolve_error(format!("semverFilter {pattern:?}: {err}")))
         })
         .transpose()?;
