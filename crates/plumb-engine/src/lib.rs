@@ -18,11 +18,13 @@ pub mod crds;
 mod credentials;
 mod dependencies;
 pub mod diff;
+mod fetch;
 
 pub mod drift;
 pub mod flux;
 pub mod git;
 mod health_config;
+mod multi_source;
 pub mod operation;
 mod project;
 pub mod queue;

@@ -99,9 +99,9 @@ pub(crate) fn automated(
     }
     let revision = &comparison.revision.revision;
     if let Some(last) = last {
-        let last_revision = str_at(last, &["syncResult", "revision"]);
+        let last_revision = crate::multi_source::result_key(last);
         let phase = str_at(last, &["phase"]);
-        if last_revision == revision {
+        if last_revision == *revision {
             if matches!(phase, "Failed" | "Error") || !automated.self_heal {
                 return AutoSync::No;
             }
@@ -116,8 +116,12 @@ pub(crate) fn automated(
             }
         }
     }
+    let sync = match &comparison.multi {
+        Some(multi) => multi.automated_sync(automated.prune),
+        None => json!({"revision": revision, "prune": automated.prune}),
+    };
     AutoSync::Run(json!({
-        "sync": {"revision": revision, "prune": automated.prune},
+        "sync": sync,
         "initiatedBy": {"automated": true},
         "retry": spec.sync_policy.as_ref().and_then(|p| p.retry.clone()),
     }))
@@ -275,6 +279,9 @@ pub(crate) async fn run(
         if let Some(reason) = crate::rollback::reason_of(operation) {
             entry["reason"] = json!(reason);
         }
+        if let Some(multi) = &comparison.multi {
+            multi.write_history_entry(&mut entry);
+        }
         entry
     });
     Outcome {
@@ -364,7 +371,7 @@ fn progress_of(state: &Value) -> SyncProgress {
     SyncProgress {
         phase: OperationPhase::Running,
         message: str_at(state, &["message"]).to_string(),
-        revision: str_at(state, &["syncResult", "revision"]).to_string(),
+        revision: crate::multi_source::result_key(state),
         started_at_unix: started,
         retry_count: state.get("retryCount").and_then(Value::as_u64).unwrap_or(0) as u32,
         resources,
@@ -389,6 +396,9 @@ fn state_of(operation: &Value, comparison: &Comparison, progress: &SyncProgress)
         "syncResult": {"revision": progress.revision, "source": comparison.source,
             "resources": serde_json::to_value(&progress.resources).unwrap_or(json!([]))},
     });
+    if let Some(multi) = &comparison.multi {
+        multi.write_sync_result(&mut state);
+    }
     if progress.retry_count > 0 {
         state["retryCount"] = json!(progress.retry_count);
     }
@@ -1097,23 +1107,12 @@ pub(crate) async fn run_post_delete_hooks(
     spec: &ApplicationSpec,
     instance: &str,
 ) -> Option<Duration> {
-    let source = spec
-        .all_sources()
-        .first()
-        .map(|s| (*s).clone())
-        .unwrap_or_default();
-    let revision = str_at(app, &["status", "sync", "revision"]).to_string();
-    let target = if revision.is_empty() {
-        source.target_revision.clone()
-    } else {
-        revision
-    };
+    let target = crate::multi_source::Target::last_compared(spec, app);
     let comparison = match crate::reconcile::compare(
         context,
         app,
         spec,
         instance,
-        &source,
         &target,
         crate::sources::Freshness::Within(Duration::MAX),
     )

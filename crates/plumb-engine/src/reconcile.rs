@@ -44,6 +44,8 @@ pub(crate) struct Comparison {
     pub revision: Resolved,
     pub source: Source,
     pub source_type: SourceType,
+    /// Revisions, sources and types of a multi-source application (`spec.sources`).
+    pub multi: Option<crate::multi_source::MultiSource>,
     pub objects: Vec<Compared>,
     /// Hooks (PreSync, Sync, PostSync, SyncFail...): run by operations, never compared, listed
     /// or pruned.
@@ -189,14 +191,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     }
 
     let pending = app.get("operation").filter(|o| !o.is_null()).cloned();
-    let pinned = pending.as_ref().and_then(operation::pinned_revision);
-    let pinned_source = pending.as_ref().and_then(operation::pinned_source);
-    let source = pinned_source.unwrap_or_else(|| {
-        spec.all_sources()
-            .first()
-            .map(|s| (*s).clone())
-            .unwrap_or_default()
-    });
+    let target = crate::multi_source::Target::of(&spec, pending.as_ref());
     // Polling shares fetches: a fetch younger than the poll interval serves every application
     // of the repository. Only an explicit refresh insists on fetching now.
     let freshness = if refresh.is_empty() {
@@ -204,21 +199,17 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     } else {
         Freshness::Now
     };
-    let target = pinned
-        .clone()
-        .unwrap_or_else(|| source.target_revision.clone());
-    let mut comparison =
-        match compare(context, &app, &spec, &instance, &source, &target, freshness).await {
-            Ok(comparison) => comparison,
-            Err(message) => {
-                let mut status = error_status(&previous, "ComparisonError", &message);
-                if let Some(sync) = status.get_mut("sync") {
-                    sync["status"] = json!("Unknown");
-                }
-                write_status(context, &app, status, full_refresh).await;
-                return Some(ERROR_BACKOFF.min(context.poll_delay()));
+    let mut comparison = match compare(context, &app, &spec, &instance, &target, freshness).await {
+        Ok(comparison) => comparison,
+        Err(message) => {
+            let mut status = error_status(&previous, "ComparisonError", &message);
+            if let Some(sync) = status.get_mut("sync") {
+                sync["status"] = json!("Unknown");
             }
-        };
+            write_status(context, &app, status, full_refresh).await;
+            return Some(ERROR_BACKOFF.min(context.poll_delay()));
+        }
+    };
 
     let mut operation_state = previous.get("operationState").cloned();
     let mut history = previous.get("history").cloned().unwrap_or(json!([]));
@@ -346,8 +337,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
             &app,
             &spec,
             &instance,
-            &comparison.source.clone(),
-            &comparison.revision.revision,
+            &crate::multi_source::Target::resolved(&comparison),
             Freshness::Within(Duration::MAX),
         )
         .await
@@ -393,6 +383,13 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     status.insert("health".into(), health_json);
     let mut rollback_operation = None;
     match crate::rollback::timeout_of(&app) {
+        Ok(Some(_)) if comparison.multi.is_some() => comparison.warnings.push(condition(
+            "InvalidSpecError",
+            &format!(
+                "metadata.annotations[{}]: rollback on degraded health is not supported for applications with spec.sources yet",
+                crate::rollback::ANNOTATION
+            ),
+        )),
         Ok(Some(timeout)) => {
             let now_text = now();
             let operation_active = operation_ran
@@ -437,6 +434,9 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         Value::Array(resources.iter().map(ResourceStatus::to_json).collect()),
     );
     status.insert("sourceType".into(), json!(comparison.source_type.as_str()));
+    if let Some(multi) = &comparison.multi {
+        multi.write_status(&mut status);
+    }
     let mut conditions = comparison.warnings.clone();
     carry_transition_times(
         &mut conditions,
@@ -561,7 +561,7 @@ fn prune_guard(spec: &ApplicationSpec, comparison: &Comparison, instance: &str) 
 /// The Helm chart in an OCI registry a source names, if it names one: `chart` with an
 /// `oci://` or scheme-less `repoURL` (Argo CD's Helm OCI form), or an `oci://` `repoURL`
 /// without `chart` (Argo CD's OCI source; the chart is the last path component).
-fn oci_chart_of(
+pub(crate) fn oci_chart_of(
     source: &Source,
 ) -> Option<Result<plumb_source::helm::oci::OciReference, plumb_source::helm::HelmError>> {
     use plumb_source::helm::oci::OciReference;
@@ -578,17 +578,19 @@ fn oci_chart_of(
 fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
     let sources = spec.all_sources();
     if sources.is_empty() {
-        return Some("spec.source: an application needs a source".into());
-    }
-    if sources.len() > 1 {
         return Some(
-            "spec.sources: multiple sources are not supported yet; use spec.source".into(),
+            "spec.source: an application needs a source (spec.source, or entries in spec.sources)"
+                .into(),
         );
     }
-    if sources[0].repo_url.is_empty() {
+    if !spec.sources.is_empty() {
+        // Argo CD's rule: with spec.sources, spec.source is ignored.
+        if let Some(problem) = crate::multi_source::problem(&spec.sources) {
+            return Some(problem);
+        }
+    } else if sources[0].repo_url.is_empty() {
         return Some("spec.source.repoURL: must be set".into());
-    }
-    if let Some(Err(error)) = oci_chart_of(sources[0]) {
+    } else if let Some(Err(error)) = oci_chart_of(sources[0]) {
         return Some(format!("spec.source.{error}"));
     }
     let destination = &spec.destination;
@@ -829,96 +831,59 @@ fn images(comparison: &Comparison) -> Vec<String> {
     images
 }
 
-/// Resolves and renders the source, then compares every desired object with the cluster.
+/// Resolves and renders the source (every source of a multi-source application), then
+/// compares every desired object with the cluster.
 pub(crate) async fn compare(
     context: &Arc<Context>,
     app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
-    source: &Source,
-    target: &str,
+    target: &crate::multi_source::Target,
     freshness: Freshness,
 ) -> Result<Comparison, String> {
-    let sources = context.sources.clone();
-    let (url, target_owned) = (source.repo_url.clone(), target.to_string());
-    let source_clone = source.clone();
-    let limits = context.options.limits.clone();
-    let context_for_render = context.clone();
-    let credentials = crate::credentials::for_url(context, &source.repo_url).await;
-    let oci_chart = match oci_chart_of(source) {
-        Some(Ok(reference)) => {
-            let access = crate::credentials::for_oci(context, &source.repo_url).await;
-            Some((reference, access))
-        }
-        Some(Err(error)) => return Err(format!("spec.source.{error}")),
-        None => None,
-    };
     let render_context = plumb_render::RenderContext {
         app_name: str_at(app, &["metadata", "name"]).to_string(),
         namespace: spec.destination.namespace.clone(),
         kube_version: None,
     };
-    let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let mut source_clone = source_clone;
-        let (revision, root) = if let Some((reference, access)) = &oci_chart {
-            // A chart from an OCI registry: as for a chart repository, the revision is the
-            // chart version and the chart renders from its unpacked directory.
-            let (version, root) = sources
-                .oci_chart(reference, &target_owned, access, freshness)
-                .map_err(|e| error_chain(e.as_ref()))?;
-            let path = source_clone.path.trim_matches('/');
-            source_clone.path = if source_clone.chart.is_empty() && !matches!(path, "" | ".") {
-                format!("{}/{path}", reference.chart)
-            } else {
-                reference.chart.clone()
-            };
-            let revision = Resolved {
-                revision: version,
-                message: String::new(),
-                author: String::new(),
-            };
-            (revision, root)
-        } else if source_clone.chart.is_empty() {
-            let revision = sources
-                .resolve(&url, &target_owned, &credentials, freshness)
-                .map_err(|e| error_chain(e.as_ref()))?;
-            let root = sources
-                .snapshot(&url, &revision)
-                .map_err(|e| error_chain(e.as_ref()))?;
-            (revision, root)
-        } else {
-            // A chart from a Helm repository: the revision is the chart version, as Argo CD
-            // reports it, and the chart is rendered from its unpacked directory.
-            let (version, root) = sources
-                .chart(
-                    &url,
-                    &source_clone.chart,
-                    &target_owned,
-                    &credentials,
-                    freshness,
+    let (revision, source, rendered, multi) = match target {
+        crate::multi_source::Target::One { source, revision } => {
+            let fetched = crate::fetch::fetch(context, source, revision, freshness)
+                .await
+                .map_err(|error| error.shown("spec.source"))?;
+            let limits = context.options.limits.clone();
+            let context_for_render = context.clone();
+            let revision = fetched.revision.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                context_for_render.renders.render(
+                    &fetched.revision.revision,
+                    &fetched.root,
+                    &fetched.source,
+                    &render_context,
+                    &limits,
                 )
-                .map_err(|e| error_chain(e.as_ref()))?;
-            let revision = Resolved {
-                revision: version,
-                message: String::new(),
-                author: String::new(),
-            };
-            (revision, root)
-        };
-        if oci_chart.is_none() && !source_clone.chart.is_empty() {
-            source_clone.path = source_clone.chart.clone();
+            })
+            .await
+            .map_err(|e| format!("render task failed: {e}"))??;
+            (revision, source.clone(), rendered, None)
         }
-        let rendered = context_for_render.renders.render(
-            &revision.revision,
-            &root,
-            &source_clone,
-            &render_context,
-            &limits,
-        )?;
-        Ok((revision, rendered))
-    })
-    .await
-    .map_err(|e| format!("render task failed: {e}"))??;
+        crate::multi_source::Target::Many { sources, revisions } => {
+            let render = crate::multi_source::render(
+                context,
+                &render_context,
+                sources,
+                revisions,
+                freshness,
+            )
+            .await?;
+            (
+                render.revision,
+                render.first,
+                render.rendered,
+                Some(render.multi),
+            )
+        }
+    };
     let (source_type, manifests) = (rendered.0, &rendered.1);
 
     let project = crate::project::load(context, spec).await?;
@@ -1189,8 +1154,9 @@ pub(crate) async fn compare(
     }
     Ok(Comparison {
         revision,
-        source: source.clone(),
+        source,
         source_type,
+        multi,
         objects,
         hooks,
         extra,
