@@ -205,6 +205,19 @@ pub(crate) fn result_key(state: &Value) -> String {
     }
 }
 
+/// Whether the last sync (`state`) was made with the sources `spec` declares now; Argo CD
+/// syncs a multi-source application again when they changed, even at the same revisions.
+/// Single-source applications compare revisions only.
+pub(crate) fn same_sources(spec: &ApplicationSpec, state: &Value) -> bool {
+    if spec.sources.is_empty() {
+        return true;
+    }
+    let synced: Option<Vec<Source>> = state
+        .pointer("/syncResult/sources")
+        .and_then(|s| serde_json::from_value(s.clone()).ok());
+    synced.is_some_and(|synced| synced == spec.sources)
+}
+
 /// Whether a source only provides files to other sources: `ref` set, and neither `path` nor
 /// `chart` (nor an OCI artifact) to render. A `ref` source with a `path` renders too.
 pub(crate) fn is_ref_only(source: &Source) -> bool {
@@ -586,6 +599,19 @@ mod tests {
             result_key(&json!({"syncResult": {"revision": "abc"}})),
             "abc"
         );
+    }
+
+    #[test]
+    fn a_change_of_sources_is_a_new_sync() {
+        let spec = spec(json!({"sources": [{"repoURL": "https://a", "path": "x"}]}));
+        let state = json!({"syncResult": {"sources": [{"repoURL": "https://a", "path": "x", "helm": null}]}});
+        assert!(same_sources(&spec, &state));
+        let state = json!({"syncResult": {"sources": [{"repoURL": "https://a", "path": "y"}]}});
+        assert!(!same_sources(&spec, &state));
+        assert!(!same_sources(
+            &spec,
+            &json!({"syncResult": {"revision": "abc"}})
+        ));
     }
 
     #[test]

@@ -101,7 +101,7 @@ pub(crate) fn automated(
     if let Some(last) = last {
         let last_revision = crate::multi_source::result_key(last);
         let phase = str_at(last, &["phase"]);
-        if last_revision == *revision {
+        if last_revision == *revision && crate::multi_source::same_sources(spec, last) {
             if matches!(phase, "Failed" | "Error") || !automated.self_heal {
                 return AutoSync::No;
             }

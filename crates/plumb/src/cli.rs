@@ -155,6 +155,10 @@ pub struct AppSyncArgs {
     /// Sync this revision instead of the target revision.
     #[arg(long)]
     pub revision: Option<String>,
+    /// With `--revision`, for an application with `spec.sources`: which source (1-based, as
+    /// Argo CD counts) the revision is for; the others sync at their target revisions.
+    #[arg(long, value_name = "N")]
+    pub source_position: Option<usize>,
     /// Delete objects Git no longer declares.
     #[arg(long)]
     pub prune: bool,
