@@ -338,6 +338,15 @@ fn escapes(path: &str) -> bool {
     false
 }
 
+/// A source as messages name it: its repository, after its name when it has one.
+fn described(source: &Source) -> String {
+    if source.name.is_empty() {
+        source.repo_url.clone()
+    } else {
+        format!("source {:?}, {}", source.name, source.repo_url)
+    }
+}
+
 /// What rendering every source produced.
 pub(crate) struct Render {
     /// The revision key, as one resolved revision (no message or author).
@@ -369,7 +378,7 @@ pub(crate) async fn render(
             .await
             .map_err(|error| {
                 let at = format!("spec.sources[{i}]");
-                format!("{at} ({}): {}", source.repo_url, error.shown(&at))
+                format!("{at} ({}): {}", described(source), error.shown(&at))
             })?;
         fetched.push(one);
     }
@@ -408,7 +417,7 @@ pub(crate) async fn render(
                     if error.starts_with(&at) {
                         error
                     } else {
-                        format!("{at} ({}): {error}", source.repo_url)
+                        format!("{at} ({}): {error}", described(source))
                     }
                 })?;
             source_types.push(rendered.0.as_str().to_string());

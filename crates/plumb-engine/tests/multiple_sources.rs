@@ -487,6 +487,27 @@ async fn bad_multi_source_specs_are_named_and_nothing_is_applied() {
         assert!(h.configmap(name).await.is_none(), "{name} was applied");
     }
 
+    // The project's sourceRepos cover every source: the second one is refused here.
+    h.apply(json!({"apiVersion": API_VERSION, "kind": "AppProject",
+        "metadata": {"name": "one-repo", "namespace": "argocd"},
+        "spec": {"sourceRepos": [url], "destinations": [{"server": "*", "namespace": "*"}]}}))
+        .await;
+    let other = Repo::create(&h, "other", &[("x/o.yaml", &cm("bad-other", "1"))]);
+    let mut refused = application(
+        "refused",
+        json!([{"repoURL": url, "targetRevision": "main", "path": "app"},
+            {"repoURL": other.url(), "targetRevision": "main", "path": "x"}]),
+        automated(false),
+    );
+    refused["spec"]["project"] = json!("one-repo");
+    h.apply(refused).await;
+    let message = h.condition("refused", "InvalidSpecError").await;
+    assert!(
+        message.contains(&other.url()) && message.contains("spec.sourceRepos"),
+        "{message}"
+    );
+    assert!(h.configmap("bad-other").await.is_none());
+
     // Both source and sources: Argo CD ignores source.
     let mut both = application(
         "both",
