@@ -28,7 +28,10 @@ use std::sync::Arc;
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Target {
     /// `spec.source` (or the source an operation pins) at `revision`.
-    One { source: Source, revision: String },
+    One {
+        source: Box<Source>,
+        revision: String,
+    },
     /// `spec.sources` (or the sources an operation pins), `revisions[i]` for `sources[i]`.
     Many {
         sources: Vec<Source>,
@@ -87,7 +90,10 @@ impl Target {
         let revision = operation
             .and_then(crate::operation::pinned_revision)
             .unwrap_or_else(|| source.target_revision.clone());
-        Target::One { source, revision }
+        Target::One {
+            source: Box::new(source),
+            revision,
+        }
     }
 
     /// The same sources at the revisions `comparison` resolved, so a second look sees exactly
@@ -99,7 +105,7 @@ impl Target {
                 revisions: multi.revisions.clone(),
             },
             None => Target::One {
-                source: comparison.source.clone(),
+                source: Box::new(comparison.source.clone()),
                 revision: comparison.revision.revision.clone(),
             },
         }
@@ -507,7 +513,7 @@ mod tests {
         assert_eq!(
             Target::of(&spec, Some(&operation)),
             Target::One {
-                source: spec.source.clone().expect("source"),
+                source: Box::new(spec.source.clone().expect("source")),
                 revision: "abc".into()
             }
         );

@@ -865,7 +865,7 @@ pub(crate) async fn compare(
             })
             .await
             .map_err(|e| format!("render task failed: {e}"))??;
-            (revision, source.clone(), rendered, None)
+            (revision, (**source).clone(), rendered, None)
         }
         crate::multi_source::Target::Many { sources, revisions } => {
             let render = crate::multi_source::render(
