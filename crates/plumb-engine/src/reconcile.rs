@@ -191,7 +191,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     }
 
     let pending = app.get("operation").filter(|o| !o.is_null()).cloned();
-    let target = crate::multi_source::Target::of(&spec, pending.as_ref());
+    let wanted_sources = crate::multi_source::Target::of(&spec, pending.as_ref());
     // Polling shares fetches: a fetch younger than the poll interval serves every application
     // of the repository. Only an explicit refresh insists on fetching now.
     let freshness = if refresh.is_empty() {
@@ -199,17 +199,18 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     } else {
         Freshness::Now
     };
-    let mut comparison = match compare(context, &app, &spec, &instance, &target, freshness).await {
-        Ok(comparison) => comparison,
-        Err(message) => {
-            let mut status = error_status(&previous, "ComparisonError", &message);
-            if let Some(sync) = status.get_mut("sync") {
-                sync["status"] = json!("Unknown");
+    let mut comparison =
+        match compare(context, &app, &spec, &instance, &wanted_sources, freshness).await {
+            Ok(comparison) => comparison,
+            Err(message) => {
+                let mut status = error_status(&previous, "ComparisonError", &message);
+                if let Some(sync) = status.get_mut("sync") {
+                    sync["status"] = json!("Unknown");
+                }
+                write_status(context, &app, status, full_refresh).await;
+                return Some(ERROR_BACKOFF.min(context.poll_delay()));
             }
-            write_status(context, &app, status, full_refresh).await;
-            return Some(ERROR_BACKOFF.min(context.poll_delay()));
-        }
-    };
+        };
 
     let mut operation_state = previous.get("operationState").cloned();
     let mut history = previous.get("history").cloned().unwrap_or(json!([]));

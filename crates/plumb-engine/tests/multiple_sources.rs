@@ -321,6 +321,19 @@ async fn manual_sync_and_rollback_to_a_history_entry_of_both_sources() {
                 && str_at(app, &["status", "sync", "status"]) == "OutOfSync"
         })
         .await;
+    // `plumb app diff` sees what the second source changed.
+    let sources =
+        plumb_engine::git::GitSources::new(&h.dir.path().join("diff-cache")).expect("cache");
+    let diffs = plumb_engine::diff::diff(
+        h.cluster.clone(),
+        std::sync::Arc::new(sources),
+        plumb_engine::Options::default(),
+        &app,
+    )
+    .await
+    .expect("diff");
+    assert_eq!(diffs.len(), 1, "{diffs:?}");
+    assert_eq!(diffs[0].key.name, "b");
     let patch = sync(
         &app,
         json!({"sync": {"prune": true}, "initiatedBy": {"username": "tester"}}),
