@@ -161,6 +161,18 @@ pub(crate) async fn run(
         )
         .await;
     }
+    // A failed attempt waiting for its retry: nothing happens before the backoff has passed,
+    // whatever woke this reconcile (Argo CD's `NextRetryAt` from the attempt's `finishedAt`).
+    if let Some(last) = last.filter(|l| l.get("operation") == Some(operation))
+        && let Some(wait) = retry_wait(operation, last, context.options.clock.now())
+    {
+        return Outcome {
+            state: last.clone(),
+            history_entry: None,
+            retry_after: Some(wait),
+            terminated: false,
+        };
+    }
     // The same operation still running: resume it, unless it already failed (a pending retry).
     let resumed = last
         .filter(|l| str_at(l, &["phase"]) == "Running" && l.get("operation") == Some(operation))
@@ -172,7 +184,7 @@ pub(crate) async fn run(
                 .is_ok_and(|p| matches!(p.next_step(&progress), Step::Done { succeeded: false }));
             if failed {
                 let mut retry =
-                    SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+                    SyncProgress::start(revision.clone(), context.options.clock.now().timestamp());
                 retry.retry_count = progress.retry_count;
                 (retry, true)
             } else {
@@ -180,12 +192,13 @@ pub(crate) async fn run(
             }
         }
         Some(progress) => {
-            let mut retry = SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+            let mut retry =
+                SyncProgress::start(revision.clone(), context.options.clock.now().timestamp());
             retry.retry_count = progress.retry_count;
             (retry, true)
         }
         None => (
-            SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp()),
+            SyncProgress::start(revision.clone(), context.options.clock.now().timestamp()),
             true,
         ),
     };
@@ -242,16 +255,16 @@ pub(crate) async fn run(
     if phase != OperationPhase::Succeeded
         && let Some(delay) = retry_delay(operation, i64::from(progress.retry_count))
     {
+        // Running with `finishedAt` set is Argo CD's mark of an attempt waiting for its retry.
+        let finished = context.options.clock.now();
         state["phase"] = json!("Running");
         state["retryCount"] = json!(progress.retry_count + 1);
+        state["finishedAt"] = json!(rfc3339(finished));
         state["message"] = json!(format!(
             "{message}. Retrying attempt #{} at {}",
             progress.retry_count + 1,
-            retry_at(delay)
+            rfc3339(finished + chrono::Duration::from_std(delay).unwrap_or_default())
         ));
-        if let Some(state) = state.as_object_mut() {
-            state.remove("finishedAt");
-        }
         retry_after = Some(delay);
     }
     let succeeded = phase == OperationPhase::Succeeded;
@@ -398,9 +411,25 @@ fn state_of(operation: &Value, comparison: &Comparison, progress: &SyncProgress)
     state
 }
 
-fn retry_at(delay: Duration) -> String {
-    let at = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How long a failed attempt still waits for its retry at `now`; `None` when `last` is not a
+/// pending retry or its time has come.
+fn retry_wait(
+    operation: &Value,
+    last: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    if str_at(last, &["phase"]) != "Running" {
+        return None;
+    }
+    let finished = chrono::DateTime::parse_from_rfc3339(str_at(last, &["finishedAt"])).ok()?;
+    let attempt = last.get("retryCount").and_then(Value::as_i64)?;
+    let delay = retry_delay(operation, attempt - 1)?;
+    let due = finished.with_timezone(&chrono::Utc) + chrono::Duration::from_std(delay).ok()?;
+    (due - now).to_std().ok().filter(|wait| !wait.is_zero())
 }
 
 /// Argo CD's retry backoff: `duration * factor^attempt`, capped at `maxDuration`.
