@@ -553,6 +553,7 @@ fn prune_guard(spec: &ApplicationSpec, comparison: &Comparison, instance: &str) 
             allow_mass_prune: spec.sync_options().allow_mass_prune,
             trigger: plumb_core::plan::Trigger::Automated,
             app: instance.to_string(),
+            app_options: spec.sync_options(),
         },
     );
     plan.prune_blocked.map(|blocked| blocked.to_string())
