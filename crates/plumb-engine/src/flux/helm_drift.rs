@@ -30,22 +30,70 @@ pub enum DriftMode {
 pub struct DriftDetection {
     /// The mode.
     pub mode: DriftMode,
-    /// The `ignore` rules as written, in ignoreDifferences form.
-    pub rules: Vec<IgnoreDifference>,
-    /// The same rules, compiled.
-    pub ignore: IgnoreRules,
+    /// The `ignore` rules: which objects (`target`) and which paths.
+    ignores: Vec<(Target, IgnoreDifference)>,
+    /// The field as written (for comparing specs).
+    raw: Value,
 }
 
 impl PartialEq for DriftDetection {
     fn eq(&self, other: &Self) -> bool {
-        self.mode == other.mode && self.rules == other.rules
+        self.raw == other.raw
     }
 }
+
+/// An ignore rule's `target`: anchored regular expressions, as Flux matches them.
+#[derive(Debug, Clone, Default)]
+struct Target {
+    group: Option<regex::Regex>,
+    version: Option<regex::Regex>,
+    kind: Option<regex::Regex>,
+    name: Option<regex::Regex>,
+    namespace: Option<regex::Regex>,
+}
+
+impl Target {
+    fn parse(target: &Value, field: &str) -> Result<Target, SpecError> {
+        let pattern = |name: &str| -> Result<Option<regex::Regex>, SpecError> {
+            let Some(text) = text(target, name) else {
+                return Ok(None);
+            };
+            regex::RegexBuilder::new(&format!("^(?:{text})$"))
+                .size_limit(1 << 20)
+                .build()
+                .map(Some)
+                .map_err(|e| invalid(format!("{field}.target.{name}"), e.to_string()))
+        };
+        Ok(Target {
+            group: pattern("group")?,
+            version: pattern("version")?,
+            kind: pattern("kind")?,
+            name: pattern("name")?,
+            namespace: pattern("namespace")?,
+        })
+    }
+
+    fn matches(&self, object: &Value) -> bool {
+        let api_version = str_at(object, &["apiVersion"]);
+        let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
+        let fits = |pattern: &Option<regex::Regex>, value: &str| {
+            pattern.as_ref().is_none_or(|p| p.is_match(value))
+        };
+        fits(&self.group, group)
+            && fits(&self.version, version)
+            && fits(&self.kind, str_at(object, &["kind"]))
+            && fits(&self.name, str_at(object, &["metadata", "name"]))
+            && fits(&self.namespace, str_at(object, &["metadata", "namespace"]))
+    }
+}
+
+/// The label or annotation that takes an object out of drift detection.
+pub const DISABLED_MARK: &str = "helm.toolkit.fluxcd.io/driftDetection";
 
 impl DriftDetection {
     /// Reads `spec.driftDetection`; fields it cannot honour go to `not_acted_on`.
     ///
-    /// **Errors**: an unknown mode, a malformed ignore rule or JSON pointer.
+    /// **Errors**: an unknown mode, a malformed ignore rule, pattern or JSON pointer.
     pub fn parse(
         spec: &Value,
         not_acted_on: &mut Vec<String>,
@@ -64,7 +112,7 @@ impl DriftDetection {
                 ));
             }
         };
-        let mut rules = Vec::new();
+        let mut ignores = Vec::new();
         let entries = drift.get("ignore").and_then(Value::as_array);
         for (index, entry) in entries.into_iter().flatten().enumerate() {
             let field = format!("driftDetection.ignore[{index}]");
@@ -85,36 +133,56 @@ impl DriftDetection {
                     "must name at least one path",
                 ));
             }
-            let target = entry.get("target").unwrap_or(&Value::Null);
+            let target_spec = entry.get("target").unwrap_or(&Value::Null);
             for selector in ["labelSelector", "annotationSelector"] {
-                if target.get(selector).is_some() {
+                if target_spec.get(selector).is_some() {
                     not_acted_on.push(format!(
                         "spec.{field}.target.{selector} (the rule applies to every object its other fields select)"
                     ));
                 }
             }
-            let any = |name: &str| text(target, name).unwrap_or_else(|| "*".into());
-            rules.push(IgnoreDifference {
-                group: any("group"),
-                kind: any("kind"),
-                name: text(target, "name").unwrap_or_default(),
-                namespace: text(target, "namespace").unwrap_or_default(),
+            let target = Target::parse(target_spec, &field)?;
+            let rule = IgnoreDifference {
+                group: "*".into(),
+                kind: "*".into(),
                 json_pointers: paths,
                 ..IgnoreDifference::default()
-            });
+            };
+            IgnoreRules::compile(std::slice::from_ref(&rule)).map_err(|error| {
+                invalid(
+                    format!("{field}.paths"),
+                    error
+                        .to_string()
+                        .replace("ignoreDifferences[0].jsonPointers", "paths"),
+                )
+            })?;
+            ignores.push((target, rule));
         }
-        let ignore = IgnoreRules::compile(&rules).map_err(|error| {
-            invalid(
-                "driftDetection.ignore",
-                error.to_string().replace("ignoreDifferences", "ignore"),
-            )
-        })?;
         Ok(DriftDetection {
             mode,
-            rules,
-            ignore,
+            ignores,
+            raw: drift.clone(),
         })
     }
+
+    /// The ignore rules that apply to `object`.
+    fn rules_for(&self, object: &Value) -> IgnoreRules {
+        let rules: Vec<IgnoreDifference> = self
+            .ignores
+            .iter()
+            .filter(|(target, _)| target.matches(object))
+            .map(|(_, rule)| rule.clone())
+            .collect();
+        // Every rule compiled on its own when parsed.
+        IgnoreRules::compile(&rules).unwrap_or_default()
+    }
+}
+
+/// Whether the object carries `helm.toolkit.fluxcd.io/driftDetection: disabled`.
+fn excluded(object: &Value) -> bool {
+    ["labels", "annotations"]
+        .iter()
+        .any(|place| str_at(object, &["metadata", place, DISABLED_MARK]) == "disabled")
 }
 
 /// One object of the release that differs from the cluster.
@@ -155,6 +223,9 @@ pub async fn detect(
         {
             metadata.insert("namespace".into(), Value::from(default_namespace));
         }
+        if excluded(&manifest.object) {
+            continue;
+        }
         let key = manifest.key();
         let live = cluster
             .get(&api_version, &kind, &key.namespace, &key.name)
@@ -168,8 +239,12 @@ pub async fn detect(
             });
             continue;
         };
-        if drift.ignore.applies_to(&key) {
-            manifest.object = drift.ignore.respect(&live, &manifest.object);
+        if excluded(&live) {
+            continue;
+        }
+        let rules = drift.rules_for(&manifest.object);
+        if !rules.is_empty() {
+            manifest.object = rules.respect(&live, &manifest.object);
         }
         let options = plumb_kube::ApplyOptions {
             dry_run: plumb_kube::DryRun::Server,
@@ -180,10 +255,8 @@ pub async fn detect(
             .await
             .map_err(|e| format!("{key}: {}", crate::sources::error_chain(&e)))?;
         let (mut live_view, mut desired_view) = (live, dry_run);
-        if drift.ignore.applies_to(&key) {
-            let _ = drift
-                .ignore
-                .normalize(Some(&mut live_view), Some(&mut desired_view));
+        if !rules.is_empty() {
+            let _ = rules.normalize(Some(&mut live_view), Some(&mut desired_view));
         }
         if !plumb_core::diff::is_in_sync(&desired_view, &live_view) {
             drifted.push(Drifted {
@@ -223,19 +296,27 @@ mod tests {
         let none = DriftDetection::parse(&json!({}), &mut notes).unwrap();
         assert_eq!(none.mode, DriftMode::Disabled);
         let spec = json!({"driftDetection": {"mode": "enabled", "ignore": [
-            {"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}},
+            {"paths": ["/spec/replicas"], "target": {"kind": "Deploy.*", "group": "apps"}},
             {"paths": ["/metadata/annotations/x"], "target": {"labelSelector": "a=b"}}]}});
         let drift = DriftDetection::parse(&spec, &mut notes).unwrap();
         assert_eq!(drift.mode, DriftMode::Enabled);
-        let deployment = ObjectKey {
-            group: "apps".into(),
-            kind: "Deployment".into(),
-            namespace: "ns".into(),
-            name: "web".into(),
-        };
-        assert!(drift.ignore.applies_to(&deployment));
+        let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment",
+            "metadata": {"name": "web", "namespace": "ns"}, "spec": {"replicas": 1}});
+        let service = json!({"apiVersion": "v1", "kind": "Service",
+            "metadata": {"name": "web", "namespace": "ns"}});
+        assert_eq!(drift.ignores.len(), 2);
+        assert!(drift.ignores[0].0.matches(&deployment));
+        assert!(!drift.ignores[0].0.matches(&service));
+        // Anchored: "Deploy" alone does not match "Deployment".
+        let anchored = json!({"driftDetection": {"ignore": [
+            {"paths": ["/spec"], "target": {"kind": "Deploy"}}]}});
+        let anchored = DriftDetection::parse(&anchored, &mut Vec::new()).unwrap();
+        assert!(!anchored.ignores[0].0.matches(&deployment));
         assert_eq!(notes.len(), 1, "{notes:?}");
         assert!(notes[0].contains("ignore[1].target.labelSelector"));
+        let marked = json!({"metadata": {"annotations": {DISABLED_MARK: "disabled"}}});
+        assert!(excluded(&marked));
+        assert!(!excluded(&deployment));
     }
 
     #[test]
@@ -250,7 +331,14 @@ mod tests {
         let bad_pointer = json!({"driftDetection": {"ignore": [{"paths": ["spec/replicas"]}]}});
         let error = DriftDetection::parse(&bad_pointer, &mut notes).unwrap_err();
         assert!(
-            error.to_string().contains("driftDetection.ignore"),
+            error.to_string().contains("driftDetection.ignore[0].paths"),
+            "{error}"
+        );
+        let bad_regex =
+            json!({"driftDetection": {"ignore": [{"paths": ["/spec"], "target": {"name": "("}}]}});
+        let error = DriftDetection::parse(&bad_regex, &mut notes).unwrap_err();
+        assert!(
+            error.to_string().contains("ignore[0].target.name"),
             "{error}"
         );
     }
