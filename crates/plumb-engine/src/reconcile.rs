@@ -384,13 +384,6 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     status.insert("health".into(), health_json);
     let mut rollback_operation = None;
     match crate::rollback::timeout_of(&app) {
-        Ok(Some(_)) if comparison.multi.is_some() => comparison.warnings.push(condition(
-            "InvalidSpecError",
-            &format!(
-                "metadata.annotations[{}]: rollback on degraded health is not supported for applications with spec.sources yet",
-                crate::rollback::ANNOTATION
-            ),
-        )),
         Ok(Some(timeout)) => {
             let now_text = now();
             let operation_active = operation_ran
@@ -402,6 +395,11 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
                     synced,
                     revision: &comparison.revision.revision,
                     source: &serde_json::to_value(&comparison.source).unwrap_or_default(),
+                    multi: comparison
+                        .multi
+                        .as_ref()
+                        .map(|m| json!({"revisions": m.revisions, "sources": m.sources}))
+                        .as_ref(),
                     operation_active,
                     now: (&now_text, chrono::Utc::now().timestamp()),
                 },

@@ -534,3 +534,66 @@ async fn bad_multi_source_specs_are_named_and_nothing_is_applied() {
     assert!(h.configmap("bad-a").await.is_some());
     assert!(h.configmap("from-source").await.is_none());
 }
+
+/// Health-gated rollback (`plumb.dev/rollback-on-degraded`) takes every source back to the
+/// revisions that were last Synced and Healthy.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_multi_source_sync_left_degraded_is_rolled_back_on_every_source() {
+    let deployment = |image: &str| {
+        format!(
+            "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n  progressDeadlineSeconds: 1\n  selector:\n    matchLabels:\n      app: web\n  template:\n    metadata:\n      labels:\n        app: web\n    spec:\n      containers:\n      - name: main\n        image: {image}\n"
+        )
+    };
+    let h = Harness::start(&[("app/a.yaml", &cm("a", "1"))]).await;
+    let first = git(&h.repo, &["rev-parse", "HEAD"]);
+    let other = Repo::create(&h, "web", &[("web/web.yaml", &deployment("nginx:1.27"))]);
+    let good = git(&other.path, &["rev-parse", "HEAD"]);
+    let mut app = application(
+        "rollback",
+        json!([{"repoURL": h.url(), "targetRevision": "main", "path": "app"},
+            {"repoURL": other.url(), "targetRevision": "main", "path": "web"}]),
+        automated(false),
+    );
+    app["metadata"]["annotations"] = json!({"plumb.dev/rollback-on-degraded": "1s"});
+    h.apply(app).await;
+    wait_revisions(&h, "rollback", &[&first, &good]).await;
+
+    let bad = other.commit(
+        &[("web/web.yaml", &deployment("example.com/fail-pull:1"))],
+        "an image that never pulls",
+    );
+    h.refresh("rollback").await;
+    let app = h
+        .wait_app("rollback", "rolled back on every source", |a| {
+            a.pointer("/status/history")
+                .and_then(Value::as_array)
+                .and_then(|h| h.last())
+                .is_some_and(|last| {
+                    revisions(last, "/revisions") == [first.as_str(), good.as_str()]
+                        && !str_at(last, &["reason"]).is_empty()
+                })
+        })
+        .await;
+    let history = app["status"]["history"].as_array().expect("history");
+    assert_eq!(history.len(), 3);
+    assert_eq!(
+        revisions(&history[1], "/revisions"),
+        [first.as_str(), bad.as_str()]
+    );
+    assert_eq!(
+        str_at(&app, &["status", "rollback", "rolledBackFrom"]),
+        format!("{first}, {bad}")
+    );
+    let web = h
+        .cluster
+        .get("apps/v1", "Deployment", "apps", "web")
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(
+        web.pointer("/spec/template/spec/containers/0/image"),
+        Some(&json!("nginx:1.27"))
+    );
+    let message = h.condition("rollback", "RolledBack").await;
+    assert!(message.contains(&bad), "{message}");
+}
