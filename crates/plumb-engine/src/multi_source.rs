@@ -344,6 +344,24 @@ fn escapes(path: &str) -> bool {
     false
 }
 
+/// How fresh a fetch of `url` must be when several sources share it: a refresh fetches each
+/// repository once, the sources after the first use what that fetch brought.
+fn once_per_repository(
+    seen: &mut std::collections::HashSet<String>,
+    url: &str,
+    freshness: Freshness,
+) -> Freshness {
+    const JUST_FETCHED: std::time::Duration = std::time::Duration::from_secs(30);
+    if seen.insert(url.trim().to_string()) {
+        freshness
+    } else {
+        match freshness {
+            Freshness::Now => Freshness::Within(JUST_FETCHED),
+            within => within,
+        }
+    }
+}
+
 /// A source as messages name it: its repository, after its name when it has one.
 fn described(source: &Source) -> String {
     if source.name.is_empty() {
@@ -378,8 +396,10 @@ pub(crate) async fn render(
     freshness: Freshness,
 ) -> Result<Render, String> {
     let mut fetched: Vec<Fetched> = Vec::with_capacity(sources.len());
+    let mut seen = std::collections::HashSet::new();
     for (i, source) in sources.iter().enumerate() {
         let revision = revisions.get(i).map(String::as_str).unwrap_or_default();
+        let freshness = once_per_repository(&mut seen, &source.repo_url, freshness);
         let one = fetch(context, source, revision, freshness)
             .await
             .map_err(|error| {
@@ -627,6 +647,25 @@ mod tests {
             &spec,
             &json!({"syncResult": {"revision": "abc"}})
         ));
+    }
+
+    #[test]
+    fn a_refresh_fetches_a_repository_once_for_all_its_sources() {
+        let mut seen = std::collections::HashSet::new();
+        let hour = Freshness::Within(std::time::Duration::from_secs(3600));
+        assert_eq!(
+            once_per_repository(&mut seen, "https://a", Freshness::Now),
+            Freshness::Now
+        );
+        assert_eq!(
+            once_per_repository(&mut seen, "https://b", Freshness::Now),
+            Freshness::Now
+        );
+        assert_eq!(
+            once_per_repository(&mut seen, "https://a", Freshness::Now),
+            Freshness::Within(std::time::Duration::from_secs(30))
+        );
+        assert_eq!(once_per_repository(&mut seen, "https://a", hour), hour);
     }
 
     #[test]
