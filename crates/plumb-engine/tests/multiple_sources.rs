@@ -597,3 +597,65 @@ async fn a_multi_source_sync_left_degraded_is_rolled_back_on_every_source() {
     let message = h.condition("rollback", "RolledBack").await;
     assert!(message.contains(&bad), "{message}");
 }
+
+/// Deleting a multi-source application runs the PostDelete hooks of any of its sources, from
+/// the revisions last compared.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_delete_hooks_of_a_second_source_run_after_deletion() {
+    let hook = "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: goodbye\n  annotations:\n    argocd.argoproj.io/hook: PostDelete\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: run\n        image: busybox:1\n";
+    let h = Harness::start(&[("app/cm.yaml", &cm("kept-until-delete", "1"))]).await;
+    let first = git(&h.repo, &["rev-parse", "HEAD"]);
+    let other = Repo::create(&h, "hooks", &[("hooks/hook.yaml", hook)]);
+    let second = git(&other.path, &["rev-parse", "HEAD"]);
+    h.apply(application(
+        "bye",
+        json!([{"repoURL": h.url(), "targetRevision": "main", "path": "app"},
+            {"repoURL": other.url(), "targetRevision": "main", "path": "hooks"}]),
+        automated(false),
+    ))
+    .await;
+    h.wait_app("bye", "Synced with the PostDelete finalizer", |a| {
+        revisions(a, "/status/sync/revisions") == [first.as_str(), second.as_str()]
+            && str_at(a, &["status", "sync", "status"]) == "Synced"
+            && a.pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| {
+                    f.iter()
+                        .any(|f| f == "post-delete-finalizer.argocd.argoproj.io")
+                })
+    })
+    .await;
+    h.cluster
+        .merge_patch(API_VERSION, "Application", "argocd", "bye",
+            &json!({"metadata": {"finalizers": ["resources-finalizer.argocd.argoproj.io", "post-delete-finalizer.argocd.argoproj.io"]}}))
+        .await
+        .expect("finalizers");
+    h.cluster
+        .delete(
+            API_VERSION,
+            "Application",
+            "argocd",
+            "bye",
+            plumb_kube::Propagation::Foreground,
+        )
+        .await
+        .expect("delete");
+    let mut hook_seen = false;
+    for _ in 0..200 {
+        if h.cluster
+            .get("batch/v1", "Job", "apps", "goodbye")
+            .await
+            .expect("get")
+            .is_some()
+        {
+            hook_seen = true;
+        }
+        if h.app("bye").await.is_null() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(hook_seen, "the PostDelete hook of the second source ran");
+    assert!(h.app("bye").await.is_null(), "the Application is gone");
+    assert!(h.configmap("kept-until-delete").await.is_none());
+}
