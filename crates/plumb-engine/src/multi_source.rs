@@ -362,6 +362,36 @@ fn once_per_repository(
     }
 }
 
+/// The checkouts `source`'s Helm value files and file parameters name (`$<ref>/…`): only
+/// those are part of its render, so a new commit of an unrelated ref source does not render
+/// it again.
+fn refs_used(source: &Source, refs: &ValueRefs) -> ValueRefs {
+    let Some(helm) = &source.helm else {
+        return ValueRefs::new();
+    };
+    let value_files = helm
+        .get("valueFiles")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str);
+    let file_parameters = helm
+        .get("fileParameters")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .map(|p| str_at(p, &["path"]));
+    value_files
+        .chain(file_parameters)
+        .filter_map(|given| given.strip_prefix('$'))
+        .filter_map(|rest| {
+            let name = rest.split('/').next().unwrap_or_default();
+            refs.get_key_value(name)
+                .map(|(name, root)| (name.clone(), root.clone()))
+        })
+        .collect()
+}
+
 /// A source as messages name it: its repository, after its name when it has one.
 fn described(source: &Source) -> String {
     if source.name.is_empty() {
@@ -427,6 +457,7 @@ pub(crate) async fn render(
                 source_types.push(String::new());
                 continue;
             }
+            let used = refs_used(source, &refs);
             let rendered = renders
                 .renders
                 .render_with_refs(
@@ -435,7 +466,7 @@ pub(crate) async fn render(
                     &one.source,
                     &render_context,
                     &limits,
-                    Some(&refs),
+                    Some(&used),
                 )
                 .map_err(|error| {
                     let at = format!("spec.sources[{i}]");
@@ -666,6 +697,25 @@ mod tests {
             Freshness::Within(std::time::Duration::from_secs(30))
         );
         assert_eq!(once_per_repository(&mut seen, "https://a", hour), hour);
+    }
+
+    #[test]
+    fn a_source_renders_with_the_checkouts_it_names_only() {
+        let refs: ValueRefs = [
+            ("values".to_string(), "/snap/a".into()),
+            ("other".to_string(), "/snap/b".into()),
+        ]
+        .into_iter()
+        .collect();
+        let chart = source(json!({"repoURL": "https://c", "chart": "c",
+            "helm": {"valueFiles": ["values.yaml", "$values/x.yaml"],
+                "fileParameters": [{"name": "f", "path": "$values/f.txt"}]}}));
+        assert_eq!(
+            refs_used(&chart, &refs).keys().collect::<Vec<_>>(),
+            ["values"]
+        );
+        let plain = source(json!({"repoURL": "https://g", "path": "p"}));
+        assert!(refs_used(&plain, &refs).is_empty());
     }
 
     #[test]
