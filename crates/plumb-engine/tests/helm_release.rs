@@ -651,7 +651,6 @@ async fn a_failed_upgrade_is_rolled_back_between_retries_then_stalls() {
             "Helm rollback to previous release {NS}/web.v1 with chart podinfo@{version} succeeded"
         )
     );
-    assert_eq!(image_of(&h, "web-podinfo").await, good, "rolled back");
     // The retry fails too; the last failure is remediated (retries > 0), then it stalls.
     let stalled = wait_release(&h, "web", "RetriesExceeded", |o| {
         ready(o).1 == "RetriesExceeded"
@@ -713,5 +712,51 @@ async fn without_retries_a_failed_upgrade_stays_failed_and_the_last_good_release
         records_by_version(&secrets, "web"),
         [(1, "deployed".to_string()), (2, "failed".to_string())],
         "Helm keeps the last good release deployed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_install_is_uninstalled_between_retries() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    helm_release(
+        &h,
+        "web",
+        json!({"interval": "2s", "timeout": "3s",
+            "install": {"remediation": {"retries": 1}},
+            "values": {"image": {"repository": "example.com/fail-pull"}}}),
+    )
+    .await;
+    let remediated = wait_release(&h, "web", "an uninstall", |o| {
+        condition_of(o, "Remediated").1 == "UninstallSucceeded"
+    })
+    .await;
+    assert_eq!(
+        condition_of(&remediated, "Remediated").2,
+        format!("Helm uninstall for release {NS}/web.v1 with chart podinfo@{version} succeeded")
+    );
+    // The second attempt fails as well; with no retry left and remediateLastFailure unset it
+    // is kept for debugging, and the release stalls.
+    let stalled = wait_release(&h, "web", "RetriesExceeded", |o| {
+        ready(o).1 == "RetriesExceeded"
+    })
+    .await;
+    assert_eq!(
+        stalled.pointer("/status/installFailures"),
+        Some(&json!(2)),
+        "{stalled}"
+    );
+    assert!(image_of(&h, "web-podinfo").await.contains("fail-pull"));
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    assert_eq!(
+        records_by_version(&secrets, "web"),
+        [(1, "failed".to_string())],
+        "the uninstall removed the first attempt's record; the second is kept"
     );
 }

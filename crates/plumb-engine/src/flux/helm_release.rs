@@ -327,13 +327,70 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
         Ok(outcome) => (outcome, Some(spec.interval)),
         Err(stopped) => *stopped,
     };
-    if outcome.failure == Some(Action::Upgrade) {
-        remediate(flux, id, &object, &spec, &mut outcome).await;
+    match outcome.failure {
+        Some(Action::Upgrade) => remediate(flux, id, &object, &spec, &mut outcome).await,
+        Some(Action::Install) => remediate_install(flux, id, &object, &spec, &mut outcome).await,
+        None => {}
     }
     let status = status_for(&object, Some(&spec), &outcome);
     flux.write_status(FluxKind::HelmRelease, &object, status)
         .await;
     requeue
+}
+
+/// Remediates a failed install when Flux's rules call for it (retries remain, or
+/// `remediateLastFailure`): the release is uninstalled, so the next attempt installs afresh.
+async fn remediate_install(
+    flux: &Flux,
+    id: &AppId,
+    object: &Value,
+    spec: &HelmReleaseSpec,
+    outcome: &mut Outcome,
+) {
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    let previous = object.get("status").cloned().unwrap_or(Value::Null);
+    let (failures, _) = failure_counts(&previous, generation, outcome);
+    let retries_remain = spec.install_retries < 0 || failures <= spec.install_retries;
+    if !retries_remain && !spec.remediate_last_install_failure {
+        return;
+    }
+    let release = format!("{}/{}", spec.target_namespace, spec.release_name);
+    let cluster = &flux.context.cluster;
+    let uninstalled = match records(flux, &spec.storage_namespace, &spec.release_name).await {
+        Ok(found) if found.is_empty() => return,
+        Ok(found) => uninstall(cluster, id, spec, &found).await,
+        Err(message) => Err(message),
+    };
+    match uninstalled {
+        Ok(Some(gone)) => {
+            let message = format!(
+                "Helm uninstall for release {release}.v{} with chart {}@{} succeeded",
+                gone.version,
+                str_at(&gone.chart_metadata, &["name"]),
+                str_at(&gone.chart_metadata, &["version"])
+            );
+            outcome.reason = "UninstallSucceeded".into();
+            outcome.message = message.clone();
+            outcome.remediated = Some(Condition::new(
+                REMEDIATED,
+                "True",
+                "UninstallSucceeded",
+                &message,
+            ));
+        }
+        Ok(None) => {}
+        Err(problem) => {
+            outcome.remediated = Some(Condition::new(
+                REMEDIATED,
+                "False",
+                "UninstallFailed",
+                format!("Helm uninstall of release {release} failed: {problem}"),
+            ));
+        }
+    }
 }
 
 /// Remediates a failed upgrade when Flux's rules call for it: a rollback to the last
@@ -405,6 +462,49 @@ async fn remediate(
     }
 }
 
+/// Uninstalls the release as `helm uninstall` does: pre-delete hooks, the latest revision's
+/// objects (those still carrying this HelmRelease's labels), post-delete hooks, then every
+/// release record. Returns the revision uninstalled, if there was one.
+async fn uninstall(
+    cluster: &plumb_kube::Cluster,
+    id: &AppId,
+    spec: &HelmReleaseSpec,
+    found: &[Value],
+) -> Result<Option<Release>, String> {
+    let latest = helm_storage::latest(found).and_then(|l| Release::from_secret(l).ok());
+    if let Some(release) = &latest {
+        let hooks = release.hook_manifests();
+        let namespace = &spec.target_namespace;
+        if let Err(message) = helm_hooks::run(
+            cluster,
+            &hooks,
+            HookEvent::PreDelete,
+            namespace,
+            spec.timeout,
+        )
+        .await
+        {
+            tracing::warn!(namespace = %id.0, name = %id.1, %message, "a pre-delete hook failed; uninstalling anyway");
+        }
+        apply::prune(cluster, &entries_of(&release.objects()), &owner(id)).await?;
+        if let Err(message) = helm_hooks::run(
+            cluster,
+            &hooks,
+            HookEvent::PostDelete,
+            namespace,
+            spec.timeout,
+        )
+        .await
+        {
+            tracing::warn!(namespace = %id.0, name = %id.1, %message, "a post-delete hook failed");
+        }
+    }
+    for record in found {
+        delete_record(cluster, &spec.storage_namespace, record).await;
+    }
+    Ok(latest)
+}
+
 fn finalizers(object: &Value) -> Vec<String> {
     object
         .pointer("/metadata/finalizers")
@@ -472,42 +572,9 @@ async fn finalize(
                 return Some(Duration::from_secs(5));
             }
         };
-        if let Some(latest) = helm_storage::latest(&found)
-            && let Ok(release) = Release::from_secret(latest)
-        {
-            let hooks = release.hook_manifests();
-            let namespace = &spec.target_namespace;
-            if let Err(message) = helm_hooks::run(
-                cluster,
-                &hooks,
-                HookEvent::PreDelete,
-                namespace,
-                spec.timeout,
-            )
-            .await
-            {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a pre-delete hook failed; uninstalling anyway");
-            }
-            let entries = entries_of(&release.objects());
-            let owner = owner(id);
-            if let Err(message) = apply::prune(cluster, &entries, &owner).await {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
-                return Some(Duration::from_secs(5));
-            }
-            if let Err(message) = helm_hooks::run(
-                cluster,
-                &hooks,
-                HookEvent::PostDelete,
-                namespace,
-                spec.timeout,
-            )
-            .await
-            {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a post-delete hook failed");
-            }
-        }
-        for record in &found {
-            delete_record(cluster, &spec.storage_namespace, record).await;
+        if let Err(message) = uninstall(cluster, id, spec, &found).await {
+            tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
+            return Some(Duration::from_secs(5));
         }
     }
     let remaining: Vec<String> = finalizers(object)

@@ -203,6 +203,8 @@ pub struct HelmReleaseSpec {
     pub max_history: usize,
     /// `spec.upgrade.remediation.strategy`.
     pub upgrade_remediation: UpgradeRemediation,
+    /// `spec.install.remediation.remediateLastFailure` (default false).
+    pub remediate_last_install_failure: bool,
     /// `spec.upgrade.remediation.remediateLastFailure` (default: retries > 0).
     pub remediate_last_upgrade_failure: bool,
     /// Not `spec.rollback.disableWait`.
@@ -473,6 +475,10 @@ impl HelmReleaseSpec {
             install_retries: retries(install, "install")?,
             upgrade_retries,
             upgrade_remediation: remediation,
+            remediate_last_install_failure: install
+                .pointer("/remediation/remediateLastFailure")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
             remediate_last_upgrade_failure: remediate_last_failure,
             rollback_wait: !flag(rollback, "disableWait"),
             rollback_timeout: duration(rollback, "timeout")?.unwrap_or(timeout),
