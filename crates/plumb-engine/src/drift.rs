@@ -19,8 +19,9 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// (apiVersion, kind) of a watch.
-type KindKey = (String, String);
+/// (cluster, apiVersion, kind) of a watch; the cluster is its server URL, so the same object
+/// name in two clusters never mixes.
+type KindKey = (String, String, String);
 /// (namespace, name) of an object.
 type NameKey = (String, String);
 
@@ -77,7 +78,7 @@ impl KindCache {
 pub struct DriftWatch {
     watched: Arc<Mutex<HashSet<KindKey>>>,
     cache: Arc<RwLock<HashMap<KindKey, KindCache>>>,
-    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    tasks: Arc<Mutex<Vec<(String, tokio::task::AbortHandle)>>>,
     instances: Arc<RwLock<HashMap<String, AppId>>>,
 }
 
@@ -96,9 +97,21 @@ impl DriftWatch {
         }
     }
 
-    /// Ensures a watch of `kind` runs; returns at once.
-    pub fn ensure(&self, cluster: &Cluster, queue: &Queue, api_version: &str, kind: &str) {
-        let key = (api_version.to_string(), kind.to_string());
+    /// Ensures a watch of `kind` runs in the cluster `cluster_key` (its server URL) reaches
+    /// through `cluster`; returns at once.
+    pub fn ensure(
+        &self,
+        cluster_key: &str,
+        cluster: &Cluster,
+        queue: &Queue,
+        api_version: &str,
+        kind: &str,
+    ) {
+        let key = (
+            cluster_key.to_string(),
+            api_version.to_string(),
+            kind.to_string(),
+        );
         {
             let Ok(mut watched) = self.watched.lock() else {
                 return;
@@ -110,19 +123,19 @@ impl DriftWatch {
         let (cluster, queue, this) = (cluster.clone(), queue.clone(), self.clone());
         let task = tokio::spawn(async move {
             let stream = match cluster
-                .watch(&key.0, &key.1, "", Some(INSTANCE_LABEL))
+                .watch(&key.1, &key.2, "", Some(INSTANCE_LABEL))
                 .await
             {
                 Ok(stream) => stream,
                 Err(error) => {
-                    tracing::warn!(api_version = %key.0, kind = %key.1, error = %error, "cannot watch managed objects");
+                    tracing::warn!(cluster = %key.0, api_version = %key.1, kind = %key.2, error = %error, "cannot watch managed objects");
                     if let Ok(mut watched) = this.watched.lock() {
                         watched.remove(&key);
                     }
                     return;
                 }
             };
-            tracing::debug!(api_version = %key.0, kind = %key.1, "watching managed objects");
+            tracing::debug!(cluster = %key.0, api_version = %key.1, kind = %key.2, "watching managed objects");
             let mut stream = Box::pin(stream);
             while let Some(event) = stream.next().await {
                 let object = match event {
@@ -130,8 +143,8 @@ impl DriftWatch {
                         // Items of a list carry no apiVersion and kind; readers expect them.
                         if let Some(map) = object.as_object_mut() {
                             map.entry("apiVersion")
-                                .or_insert_with(|| key.0.clone().into());
-                            map.entry("kind").or_insert_with(|| key.1.clone().into());
+                                .or_insert_with(|| key.1.clone().into());
+                            map.entry("kind").or_insert_with(|| key.2.clone().into());
                         }
                         this.with_kind(&key, |cache| cache.apply(&object));
                         object
@@ -154,7 +167,7 @@ impl DriftWatch {
                         continue;
                     }
                     WatchEvent::Error(error) => {
-                        tracing::debug!(kind = %key.1, %error, "managed-object watch error; retrying");
+                        tracing::debug!(cluster = %key.0, kind = %key.2, %error, "managed-object watch error; retrying");
                         continue;
                     }
                 };
@@ -170,7 +183,7 @@ impl DriftWatch {
             }
         });
         if let Ok(mut tasks) = self.tasks.lock() {
-            tasks.push(task.abort_handle());
+            tasks.push((cluster_key.to_string(), task.abort_handle()));
         }
     }
 
@@ -180,12 +193,24 @@ impl DriftWatch {
         }
     }
 
-    /// What the cache knows of an object.
-    pub fn lookup(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Cached {
+    /// What the cache knows of an object in the cluster `cluster_key`.
+    pub fn lookup(
+        &self,
+        cluster_key: &str,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Cached {
         let Ok(cache) = self.cache.read() else {
             return Cached::Unknown;
         };
-        let Some(kind) = cache.get(&(api_version.to_string(), kind.to_string())) else {
+        let key = (
+            cluster_key.to_string(),
+            api_version.to_string(),
+            kind.to_string(),
+        );
+        let Some(kind) = cache.get(&key) else {
             return Cached::Unknown;
         };
         if !kind.synced {
@@ -202,7 +227,7 @@ impl DriftWatch {
 
     /// Records an object plumb just wrote (the server's answer), so a read that comes before
     /// the watch event does not see the old state. Unlabelled objects are not cached.
-    pub fn observe(&self, object: &Value) {
+    pub fn observe(&self, cluster_key: &str, object: &Value) {
         if object
             .pointer("/metadata/labels")
             .and_then(|l| l.get(INSTANCE_LABEL))
@@ -211,6 +236,7 @@ impl DriftWatch {
             return;
         }
         let key = (
+            cluster_key.to_string(),
             str_at(object, &["apiVersion"]).to_string(),
             str_at(object, &["kind"]).to_string(),
         );
@@ -224,9 +250,28 @@ impl DriftWatch {
     /// Stops every watch.
     pub fn stop(&self) {
         if let Ok(mut tasks) = self.tasks.lock() {
-            for task in tasks.drain(..) {
+            for (_, task) in tasks.drain(..) {
                 task.abort();
             }
+        }
+    }
+
+    /// Stops the watches of one cluster and forgets what they saw (its connection changed or
+    /// it is gone); the next comparison starts them again.
+    pub fn forget_cluster(&self, cluster_key: &str) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|(cluster, task)| {
+                if cluster == cluster_key {
+                    task.abort();
+                }
+                cluster != cluster_key
+            });
+        }
+        if let Ok(mut watched) = self.watched.lock() {
+            watched.retain(|key| key.0 != cluster_key);
+        }
+        if let Ok(mut cache) = self.cache.write() {
+            cache.retain(|key, _| key.0 != cluster_key);
         }
     }
 }
@@ -243,9 +288,11 @@ mod tests {
             "data": {"value": value}})
     }
 
+    const C: &str = "https://kubernetes.default.svc";
+
     fn watch_with(objects: &[Value]) -> (DriftWatch, KindKey) {
         let watch = DriftWatch::default();
-        let key = ("v1".to_string(), "ConfigMap".to_string());
+        let key = (C.to_string(), "v1".to_string(), "ConfigMap".to_string());
         watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
         for o in objects {
             watch.with_kind(&key, |cache| cache.apply(o));
@@ -258,7 +305,7 @@ mod tests {
     }
 
     fn value_of(watch: &DriftWatch, name: &str) -> Option<String> {
-        match watch.lookup("v1", "ConfigMap", "ns", name) {
+        match watch.lookup(C, "v1", "ConfigMap", "ns", name) {
             Cached::Found(o) => Some(str_at(&o, &["data", "value"]).to_string()),
             Cached::NotManaged => None,
             Cached::Unknown => Some("unknown".into()),
@@ -268,12 +315,12 @@ mod tests {
     #[test]
     fn unknown_until_the_first_list_completes() {
         let watch = DriftWatch::default();
-        let key = ("v1".to_string(), "ConfigMap".to_string());
+        let key = (C.to_string(), "v1".to_string(), "ConfigMap".to_string());
         watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
         watch.with_kind(&key, |cache| cache.apply(&object("a", "5", "x")));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("unknown"));
         assert!(matches!(
-            watch.lookup("v1", "Secret", "ns", "a"),
+            watch.lookup(C, "v1", "Secret", "ns", "a"),
             Cached::Unknown
         ));
     }
@@ -281,9 +328,9 @@ mod tests {
     #[test]
     fn an_older_version_never_replaces_a_newer_one() {
         let (watch, _) = watch_with(&[object("a", "5", "new")]);
-        watch.observe(&object("a", "3", "old"));
+        watch.observe(C, &object("a", "3", "old"));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("new"));
-        watch.observe(&object("a", "9", "newer"));
+        watch.observe(C, &object("a", "9", "newer"));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("newer"));
         assert_eq!(value_of(&watch, "b"), None);
     }
@@ -307,7 +354,7 @@ mod tests {
     #[test]
     fn a_stale_delete_keeps_the_recreated_object() {
         let (watch, key) = watch_with(&[object("a", "4", "x")]);
-        watch.observe(&object("a", "8", "recreated"));
+        watch.observe(C, &object("a", "8", "recreated"));
         watch.with_kind(&key, |cache| cache.delete(&object("a", "6", "x")));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("recreated"));
         watch.with_kind(&key, |cache| cache.delete(&object("a", "9", "x")));
@@ -319,7 +366,7 @@ mod tests {
         let (watch, _) = watch_with(&[]);
         let mut unlabelled = object("a", "3", "x");
         unlabelled["metadata"]["labels"] = json!({});
-        watch.observe(&unlabelled);
+        watch.observe(C, &unlabelled);
         assert_eq!(value_of(&watch, "a"), None);
     }
 }

@@ -14,6 +14,7 @@
 //! controller resumes it.
 
 mod appset;
+mod clusters;
 pub mod crds;
 mod credentials;
 mod dependencies;
@@ -107,15 +108,17 @@ pub(crate) struct Context {
     pub(crate) queue: Queue,
     pub(crate) drift: drift::DriftWatch,
     apps: RwLock<HashMap<AppId, Value>>,
-    /// Per object: (hash of desired, live resourceVersion) → in sync. Skips dry-runs when
-    /// neither side changed.
-    pub(crate) compare_cache: Mutex<HashMap<plumb_core::ObjectKey, (u64, String, bool)>>,
+    /// Per object of a cluster (its server URL): (hash of desired, live resourceVersion) → in
+    /// sync. Skips dry-runs when neither side changed.
+    pub(crate) compare_cache: Mutex<HashMap<(String, plumb_core::ObjectKey), (u64, String, bool)>>,
     last_refresh: Mutex<HashMap<AppId, Instant>>,
     /// AppProjects by name, with when they were read (see [`project`]).
     pub(crate) projects: Mutex<HashMap<String, (Instant, Option<Value>)>>,
     pub(crate) credentials: credentials::CredentialCache,
     /// Argo CD's health customizations (`argocd-cm`), read through a short-lived cache.
     pub(crate) health_config: health_config::HealthConfig,
+    /// Destination clusters (Argo CD cluster Secrets) and their clients.
+    pub(crate) clusters: clusters::Clusters,
 }
 
 impl Context {
@@ -208,6 +211,7 @@ impl Controller {
                 projects: Mutex::default(),
                 credentials: Default::default(),
                 health_config: Default::default(),
+                clusters: Default::default(),
             }),
         }
     }
@@ -237,6 +241,7 @@ impl Controller {
         // Flux kinds: every namespace, their own queues and workers.
         watchers.extend(flux::start(context.clone()).await?);
         watchers.push(health_config::watch(context.clone()));
+        watchers.push(clusters::watch(context.clone()));
         for namespace in context.options.app_namespaces.clone() {
             let stream = watch_argo_kind(&context, "Application", &namespace).await?;
             let context = context.clone();
