@@ -426,6 +426,9 @@ fn describe(target: &Target) -> String {
     format!("{} ({})", target.name, target.server)
 }
 
+/// When a cluster was last looked at, and what was found.
+type Probe = (Instant, Result<(), String>);
+
 /// The cluster Secrets, the clients built from them, and what the last look at each cluster
 /// found.
 #[derive(Default)]
@@ -435,7 +438,7 @@ pub(crate) struct Clusters {
     /// Clients by server, with the fingerprint of the Secret they were built from.
     clients: Mutex<HashMap<String, (u64, Cluster)>>,
     /// The last look at each remote cluster.
-    probes: Mutex<HashMap<String, (Instant, Result<(), String>)>>,
+    probes: Mutex<HashMap<String, Probe>>,
 }
 
 impl Clusters {

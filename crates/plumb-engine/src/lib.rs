@@ -99,6 +99,9 @@ pub enum Error {
     },
 }
 
+/// (cluster server URL, object) of the compare cache.
+pub(crate) type CompareKey = (String, plumb_core::ObjectKey);
+
 /// Shared state of the controller's tasks.
 pub(crate) struct Context {
     pub(crate) cluster: Cluster,
@@ -110,7 +113,7 @@ pub(crate) struct Context {
     apps: RwLock<HashMap<AppId, Value>>,
     /// Per object of a cluster (its server URL): (hash of desired, live resourceVersion) → in
     /// sync. Skips dry-runs when neither side changed.
-    pub(crate) compare_cache: Mutex<HashMap<(String, plumb_core::ObjectKey), (u64, String, bool)>>,
+    pub(crate) compare_cache: Mutex<HashMap<CompareKey, (u64, String, bool)>>,
     last_refresh: Mutex<HashMap<AppId, Instant>>,
     /// AppProjects by name, with when they were read (see [`project`]).
     pub(crate) projects: Mutex<HashMap<String, (Instant, Option<Value>)>>,

@@ -143,15 +143,14 @@ pub(crate) fn object_refusal(
             "resource {shown_group}:{kind} is not permitted in project {p} (spec.{list})"
         ));
     }
-    if let Some(namespace) = namespace {
-        if !project
+    if let Some(namespace) = namespace
+        && !project
             .spec
             .permits_destination(&target.server, &target.name, namespace)
-        {
-            return Some(format!(
-                "namespace {namespace} is not permitted in project '{p}' (spec.destinations)"
-            ));
-        }
+    {
+        return Some(format!(
+            "namespace {namespace} is not permitted in project '{p}' (spec.destinations)"
+        ));
     }
     None
 }
