@@ -36,7 +36,7 @@ pub(crate) const SECRET_TYPE_LABEL: &str = "argocd.argoproj.io/secret-type";
 /// The name of the in-cluster destination when no Secret renames it.
 pub(crate) const IN_CLUSTER_NAME: &str = "in-cluster";
 /// How long a successful look at a cluster vouches for it.
-const REACHABLE_TTL: Duration = Duration::from_secs(10);
+const REACHABLE_TTL: Duration = Duration::from_secs(5);
 /// How long a failed look at a cluster answers for it (so the applications of a cluster that
 /// is down do not each wait for their own timeout).
 const UNREACHABLE_TTL: Duration = Duration::from_secs(5);
@@ -578,6 +578,15 @@ pub(crate) async fn reachable(context: &Context, destination: &Destination) -> R
         probes.insert(key, (Instant::now(), result.clone()));
     }
     result
+}
+
+/// [`reachable`], without the answer of an earlier look (after a request to the cluster
+/// failed).
+pub(crate) async fn recheck(context: &Context, destination: &Destination) -> Result<(), String> {
+    if let Ok(mut probes) = context.clusters.probes.lock() {
+        probes.remove(destination.key());
+    }
+    reachable(context, destination).await
 }
 
 /// Watches the cluster Secrets of the control namespace: every change replaces the set at once,

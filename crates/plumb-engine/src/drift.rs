@@ -362,6 +362,33 @@ mod tests {
     }
 
     #[test]
+    fn the_same_object_in_two_clusters_is_cached_apart() {
+        let (watch, _) = watch_with(&[object("a", "5", "one")]);
+        let other = "http://127.0.0.1:8080";
+        assert!(matches!(
+            watch.lookup(other, "v1", "ConfigMap", "ns", "a"),
+            Cached::Unknown
+        ));
+        let key = (other.to_string(), "v1".to_string(), "ConfigMap".to_string());
+        watch.with_kind(&key, |cache| {
+            cache.apply(&object("a", "9", "two"));
+            cache.synced = true;
+        });
+        watch.observe(other, &object("a", "10", "two again"));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("one"));
+        match watch.lookup(other, "v1", "ConfigMap", "ns", "a") {
+            Cached::Found(o) => assert_eq!(str_at(&o, &["data", "value"]), "two again"),
+            other => panic!("{other:?}"),
+        }
+        watch.forget_cluster(other);
+        assert!(matches!(
+            watch.lookup(other, "v1", "ConfigMap", "ns", "a"),
+            Cached::Unknown
+        ));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("one"));
+    }
+
+    #[test]
     fn unlabelled_objects_are_not_cached() {
         let (watch, _) = watch_with(&[]);
         let mut unlabelled = object("a", "3", "x");

@@ -261,6 +261,11 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     {
         Ok(comparison) => comparison,
         Err(message) => {
+            // A cluster that went down meanwhile is named as such, not by a request's error.
+            let message = match crate::clusters::recheck(context, &destination).await {
+                Err(down) => down,
+                Ok(()) => message,
+            };
             let mut status = error_status(&previous, "ComparisonError", &message);
             if let Some(sync) = status.get_mut("sync") {
                 sync["status"] = json!("Unknown");

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 struct Remote {
-    _devcluster: plumb_devcluster::DevCluster,
+    devcluster: plumb_devcluster::DevCluster,
     cluster: Cluster,
     url: String,
 }
@@ -33,7 +33,7 @@ async fn remote() -> Remote {
     .await
     .expect("client");
     Remote {
-        _devcluster: devcluster,
+        devcluster,
         cluster,
         url,
     }
@@ -463,4 +463,80 @@ async fn a_project_checks_the_resolved_cluster_name_and_server() {
         "{refused}"
     );
     assert!(h.configmap("a").await.is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_that_goes_down_is_named_its_last_state_kept_and_others_go_on() {
+    let h = Harness::start(&[("app/a.yaml", &cm("a", "1"))]).await;
+    let two = remote().await;
+    h.apply(cluster_secret("cluster-two", "two", &two.url, "{}"))
+        .await;
+    h.apply(app(
+        &h,
+        "remote",
+        json!({"name": "two", "namespace": "apps"}),
+        with_create_namespace(automated(false)),
+    ))
+    .await;
+    h.apply(app(
+        &h,
+        "local",
+        json!({"name": "in-cluster", "namespace": "apps"}),
+        automated(false),
+    ))
+    .await;
+    let revision = common::git(&h.repo, &["rev-parse", "HEAD"]);
+    h.wait_synced("remote", &revision).await;
+    h.wait_synced("local", &revision).await;
+    let Remote {
+        devcluster, url, ..
+    } = two;
+    devcluster.shutdown().await;
+
+    let expected = format!("cluster two ({url}) is unreachable");
+    let went_down = Instant::now();
+    let deadline = went_down + Duration::from_secs(30);
+    let down = loop {
+        h.refresh("remote").await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let app = h.app("remote").await;
+        let reported = app
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == "ComparisonError"))
+            .is_some_and(|c| str_at(c, &["message"]).contains(&expected));
+        if reported {
+            break app;
+        }
+        assert!(Instant::now() < deadline, "no unreachable condition: {app}");
+    };
+    eprintln!(
+        "the cluster being down was reported after {:?}",
+        went_down.elapsed()
+    );
+    // The last known resources stay listed.
+    assert!(
+        down.pointer("/status/resources")
+            .and_then(Value::as_array)
+            .is_some_and(|r| !r.is_empty()),
+        "{down}"
+    );
+
+    // The in-cluster application is not held up by the cluster that is down.
+    let started = Instant::now();
+    let revision = h.commit(&[("app/a.yaml", &cm("a", "2"))], "change a");
+    h.refresh("local").await;
+    h.refresh("remote").await;
+    h.wait_synced("local", &revision).await;
+    let took = started.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(
+        h.configmap("a")
+            .await
+            .map(|cm| str_at(&cm, &["data", "value"]).to_string())
+            .as_deref(),
+        Some("2"),
+        "the in-cluster application synced the new revision"
+    );
+    eprintln!("in-cluster sync while another cluster is down took {took:?}");
 }
