@@ -14,6 +14,7 @@
 //! controller resumes it.
 
 mod appset;
+pub mod clock;
 mod clusters;
 pub mod crds;
 mod credentials;
@@ -58,6 +59,8 @@ pub struct Options {
     pub workers: usize,
     /// Render limits.
     pub limits: plumb_render::Limits,
+    /// The wall clock of retry backoff and sync windows.
+    pub clock: clock::Clock,
 }
 
 impl Default for Options {
@@ -69,6 +72,7 @@ impl Default for Options {
             poll_jitter: Duration::from_secs(60),
             workers: 16,
             limits: plumb_render::Limits::default(),
+            clock: clock::Clock::System,
         }
     }
 }

@@ -17,7 +17,9 @@ use plumb_core::hooks::SyncPhase;
 use plumb_core::key::{ObjectKey, str_at, version_of};
 use plumb_core::manifest::Manifest;
 use plumb_core::plan::{Plan, PlanOptions, Trigger};
-use plumb_core::sync_options::{PruneOption, SyncOptions};
+use plumb_core::sync_options::{
+    DELETION_APPROVED_ANNOTATION, DeleteOption, PruneOption, SyncOptions,
+};
 use plumb_core::tracking::is_owned_by;
 use plumb_core::waves::{
     OperationPhase, Outcome as TaskOutcome, ResourceResult, ResultCode, Step, SyncPlan,
@@ -25,6 +27,7 @@ use plumb_core::waves::{
 };
 use plumb_kube::{ApplyOptions, DryRun, Propagation, Validation};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -162,6 +165,18 @@ pub(crate) async fn run(
         )
         .await;
     }
+    // A failed attempt waiting for its retry: nothing happens before the backoff has passed,
+    // whatever woke this reconcile (Argo CD's `NextRetryAt` from the attempt's `finishedAt`).
+    if let Some(last) = last.filter(|l| l.get("operation") == Some(operation))
+        && let Some(wait) = retry_wait(operation, last, context.options.clock.now())
+    {
+        return Outcome {
+            state: last.clone(),
+            history_entry: None,
+            retry_after: Some(wait),
+            terminated: false,
+        };
+    }
     // The same operation still running: resume it, unless it already failed (a pending retry).
     let resumed = last
         .filter(|l| str_at(l, &["phase"]) == "Running" && l.get("operation") == Some(operation))
@@ -169,11 +184,15 @@ pub(crate) async fn run(
     let (mut progress, fresh) = match resumed {
         Some(progress) if progress.revision == revision => {
             let plan = SyncPlan::build(&desired, &progress.plan_options(&default_namespace, false));
-            let failed = plan
-                .is_ok_and(|p| matches!(p.next_step(&progress), Step::Done { succeeded: false }));
+            // A failed attempt whose retry is due (`finishedAt` kept while Running), or one
+            // whose failure the plan shows.
+            let failed = last.is_some_and(|l| !str_at(l, &["finishedAt"]).is_empty())
+                || plan.is_ok_and(|p| {
+                    matches!(p.next_step(&progress), Step::Done { succeeded: false })
+                });
             if failed {
                 let mut retry =
-                    SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+                    SyncProgress::start(revision.clone(), context.options.clock.now().timestamp());
                 retry.retry_count = progress.retry_count;
                 (retry, true)
             } else {
@@ -181,12 +200,13 @@ pub(crate) async fn run(
             }
         }
         Some(progress) => {
-            let mut retry = SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+            let mut retry =
+                SyncProgress::start(revision.clone(), context.options.clock.now().timestamp());
             retry.retry_count = progress.retry_count;
             (retry, true)
         }
         None => (
-            SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp()),
+            SyncProgress::start(revision.clone(), context.options.clock.now().timestamp()),
             true,
         ),
     };
@@ -243,16 +263,16 @@ pub(crate) async fn run(
     if phase != OperationPhase::Succeeded
         && let Some(delay) = retry_delay(operation, i64::from(progress.retry_count))
     {
+        // Running with `finishedAt` set is Argo CD's mark of an attempt waiting for its retry.
+        let finished = context.options.clock.now();
         state["phase"] = json!("Running");
         state["retryCount"] = json!(progress.retry_count + 1);
+        state["finishedAt"] = json!(rfc3339(finished));
         state["message"] = json!(format!(
             "{message}. Retrying attempt #{} at {}",
             progress.retry_count + 1,
-            retry_at(delay)
+            rfc3339(finished + chrono::Duration::from_std(delay).unwrap_or_default())
         ));
-        if let Some(state) = state.as_object_mut() {
-            state.remove("finishedAt");
-        }
         retry_after = Some(delay);
     }
     let succeeded = phase == OperationPhase::Succeeded;
@@ -400,9 +420,25 @@ fn state_of(operation: &Value, comparison: &Comparison, progress: &SyncProgress)
     state
 }
 
-fn retry_at(delay: Duration) -> String {
-    let at = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How long a failed attempt still waits for its retry at `now`; `None` when `last` is not a
+/// pending retry or its time has come.
+fn retry_wait(
+    operation: &Value,
+    last: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    if str_at(last, &["phase"]) != "Running" {
+        return None;
+    }
+    let finished = chrono::DateTime::parse_from_rfc3339(str_at(last, &["finishedAt"])).ok()?;
+    let attempt = last.get("retryCount").and_then(Value::as_i64)?;
+    let delay = retry_delay(operation, attempt - 1)?;
+    let due = finished.with_timezone(&chrono::Utc) + chrono::Duration::from_std(delay).ok()?;
+    (due - now).to_std().ok().filter(|wait| !wait.is_zero())
 }
 
 /// Argo CD's retry backoff: `duration * factor^attempt`, capped at `maxDuration`.
@@ -641,6 +677,54 @@ async fn delete_existing(destination: &Destination, task: &SyncTask) -> Result<(
     Err(format!("{key} is still being deleted"))
 }
 
+/// Dry-runs the objects the cluster does not hold yet (the comparison dry-ran the others), so
+/// a refused new object fails the sync before anything is applied. Skipped, as in Argo CD: kinds
+/// the cluster does not serve yet (their CRD comes with this sync, or SkipDryRunOnMissingResource),
+/// and a missing namespace this sync creates. Returns the refusals.
+async fn dry_run_new_objects(
+    spec: &ApplicationSpec,
+    comparison: &Comparison,
+    app_options: &SyncOptions,
+    scope: &Scope,
+) -> Vec<String> {
+    let mut created_namespaces: HashSet<&str> = comparison
+        .objects
+        .iter()
+        .filter(|o| o.manifest.key().kind == "Namespace" && o.manifest.key().group.is_empty())
+        .map(|o| str_at(&o.manifest.object, &["metadata", "name"]))
+        .collect();
+    if app_options.create_namespace {
+        created_namespaces.insert(&spec.destination.namespace);
+    }
+    let cluster = &comparison.destination.cluster;
+    let mut refused = Vec::new();
+    for object in &comparison.objects {
+        let key = object.manifest.key();
+        if object.live.is_some() || object.error.is_some() || !scope.includes(&key) {
+            continue;
+        }
+        let api_version = str_at(&object.manifest.object, &["apiVersion"]);
+        if cluster.kind(api_version, &key.kind).await.is_err() {
+            continue;
+        }
+        let options = ApplyOptions {
+            dry_run: DryRun::Server,
+            force: true,
+        };
+        match cluster.apply(&object.manifest.object, &options).await {
+            Ok(_) => {}
+            Err(plumb_kube::Error::Api { code: 404, .. })
+                if created_namespaces.contains(key.namespace.as_str()) => {}
+            Err(error) => refused.push(format!(
+                "{}: {key}: {}",
+                object.manifest.origin,
+                error_chain(&error)
+            )),
+        }
+    }
+    refused
+}
+
 /// Advances the operation as far as it can go now.
 #[allow(clippy::too_many_arguments)]
 async fn execute(
@@ -671,6 +755,16 @@ async fn execute(
                 refused.join("; ")
             );
             return finish(progress, OperationPhase::Failed, message);
+        }
+        if !scope.dry_run {
+            let refused = dry_run_new_objects(spec, comparison, &app_options, &scope).await;
+            if !refused.is_empty() {
+                let message = format!(
+                    "one or more objects failed to apply (dry run), nothing was applied: {}",
+                    refused.join("; ")
+                );
+                return finish(progress, OperationPhase::Failed, message);
+            }
         }
         if app_options.fail_on_shared_resource
             && let Some(shared) = comparison.objects.iter().find(|o| o.shared_with.is_some())
@@ -878,15 +972,7 @@ async fn execute(
                     let message = progress.message.clone();
                     return finish(progress, OperationPhase::Failed, message);
                 }
-                return prune(
-                    spec,
-                    instance,
-                    comparison,
-                    operation,
-                    &app_options,
-                    progress,
-                )
-                .await;
+                return prune(app, spec, instance, comparison, operation, progress).await;
             }
         }
     }
@@ -935,15 +1021,26 @@ impl Scope {
     }
 }
 
+/// Whether the application carries a deletion approval given at or after `since` (unix
+/// seconds): `argocd.argoproj.io/deletion-approved`, as `plumb app confirm-deletion` writes it.
+pub(crate) fn deletion_approved(app: &Value, since: i64) -> bool {
+    let approved = str_at(
+        app,
+        &["metadata", "annotations", DELETION_APPROVED_ANNOTATION],
+    );
+    chrono::DateTime::parse_from_rfc3339(approved).is_ok_and(|at| at.timestamp() >= since)
+}
+
 /// Prunes after a successful sync, within the guards of [`Plan`].
 async fn prune(
+    app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
     comparison: &Comparison,
     operation: &Value,
-    app_options: &SyncOptions,
     progress: &mut SyncProgress,
 ) -> Progress {
+    let app_options = &spec.sync_options();
     let scope = Scope::of(operation);
     let prune = operation
         .pointer("/sync/prune")
@@ -971,8 +1068,28 @@ async fn prune(
                 Trigger::Manual
             },
             app: instance.to_string(),
+            app_options: app_options.clone(),
         },
     );
+    // Prune=confirm: nothing is pruned until a person approves (Argo CD keeps the operation
+    // Running, "Waiting for pruning confirmation").
+    let unconfirmed: Vec<String> = plan
+        .prune
+        .iter()
+        .filter(|i| scope.includes(&i.key) && i.options.prune() == PruneOption::Confirm)
+        .map(|i| format!("{}/{}/{}", i.api_version, i.key.kind, i.key.name))
+        .collect();
+    if !scope.dry_run
+        && !unconfirmed.is_empty()
+        && !deletion_approved(app, progress.started_at_unix)
+    {
+        progress.phase = OperationPhase::Running;
+        progress.message = format!(
+            "Waiting for pruning confirmation of {}",
+            unconfirmed.join(", ")
+        );
+        return Progress::Waiting;
+    }
     let propagation = match app_options.prune_propagation_policy {
         plumb_core::sync_options::PropagationPolicy::Foreground => Propagation::Foreground,
         plumb_core::sync_options::PropagationPolicy::Background => Propagation::Background,
@@ -982,14 +1099,6 @@ async fn prune(
     for item in plan.prune.iter().filter(|i| scope.includes(&i.key)) {
         if scope.dry_run {
             progress.record(prune_result(item, ResultCode::Pruned, "pruned (dry run)"));
-            continue;
-        }
-        if item.options.prune == PruneOption::Confirm {
-            progress.record(prune_result(
-                item,
-                ResultCode::PruneSkipped,
-                "waiting for confirmation to prune (Prune=confirm)",
-            ));
             continue;
         }
         let key = &item.key;
@@ -1055,7 +1164,16 @@ pub(crate) async fn finalize(
         Propagation::Foreground
     };
     let status = app.get("status").cloned().unwrap_or(Value::Null);
+    let app_options = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null))
+        .map(|spec| spec.sync_options())
+        .unwrap_or_default();
+    let deleted_at =
+        chrono::DateTime::parse_from_rfc3339(str_at(app, &["metadata", "deletionTimestamp"]))
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
+    let approved = deletion_approved(app, deleted_at);
     let mut remaining = 0;
+    let mut unconfirmed = Vec::new();
     for (api_version, key) in crate::status::inventory(&status) {
         let live = match destination
             .cluster
@@ -1070,8 +1188,16 @@ pub(crate) async fn finalize(
                 continue;
             }
         };
-        if !is_owned_by(&live, instance) || SyncOptions::of_object(&live).delete_disabled {
+        if !is_owned_by(&live, instance) {
             continue;
+        }
+        match SyncOptions::of_object(&live).over(&app_options).delete() {
+            DeleteOption::Disabled => continue,
+            DeleteOption::Confirm if !approved => {
+                unconfirmed.push(format!("{api_version}/{}/{}", key.kind, key.name));
+                continue;
+            }
+            DeleteOption::Allowed | DeleteOption::Confirm => {}
         }
         if let Err(error) = destination
             .cluster
@@ -1087,6 +1213,28 @@ pub(crate) async fn finalize(
             tracing::warn!(object = %key, error = %error_chain(&error), "cannot delete object");
             remaining += 1;
         }
+    }
+    if !unconfirmed.is_empty() {
+        // Delete=confirm: the rest is gone; these wait for `plumb app confirm-deletion`.
+        let message = format!(
+            "Waiting for deletion confirmation of {}",
+            unconfirmed.join(", ")
+        );
+        let shown = app
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|c| str_at(c, &["message"]) == message));
+        if !shown {
+            let condition = json!({"type": "DeletionError", "message": message,
+                "lastTransitionTime": now()});
+            patch_app(
+                context,
+                app,
+                &json!({"status": {"conditions": [condition]}}),
+            )
+            .await;
+        }
+        return Some(Duration::from_secs(5));
     }
     if remaining > 0 {
         return Some(Duration::from_secs(5));
@@ -1348,6 +1496,32 @@ pub(crate) async fn record_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_retry_waits_from_the_failed_attempts_finish() {
+        let op = json!({"retry": {"limit": 3, "backoff": {"duration": "10s", "factor": 3}}});
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let pending =
+            json!({"phase": "Running", "retryCount": 2, "finishedAt": "2026-01-01T00:00:00Z"});
+        // Retry #2 waits 10 s × 3.
+        assert_eq!(
+            retry_wait(&op, &pending, at("2026-01-01T00:00:10Z")),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(retry_wait(&op, &pending, at("2026-01-01T00:00:30Z")), None);
+        // Not a pending retry: a running attempt, a finished operation, a bad time.
+        let running = json!({"phase": "Running", "retryCount": 2});
+        assert_eq!(retry_wait(&op, &running, at("2026-01-01T00:00:00Z")), None);
+        let failed =
+            json!({"phase": "Failed", "retryCount": 2, "finishedAt": "2026-01-01T00:00:00Z"});
+        assert_eq!(retry_wait(&op, &failed, at("2026-01-01T00:00:00Z")), None);
+        let garbled = json!({"phase": "Running", "retryCount": 1, "finishedAt": "yesterday"});
+        assert_eq!(retry_wait(&op, &garbled, at("2026-01-01T00:00:00Z")), None);
+    }
 
     #[test]
     fn retry_backoff_follows_argo_cd() {

@@ -609,6 +609,7 @@ fn prune_guard(spec: &ApplicationSpec, comparison: &Comparison, instance: &str) 
             allow_mass_prune: spec.sync_options().allow_mass_prune,
             trigger: plumb_core::plan::Trigger::Automated,
             app: instance.to_string(),
+            app_options: spec.sync_options(),
         },
     );
     plan.prune_blocked.map(|blocked| blocked.to_string())
@@ -1111,6 +1112,30 @@ pub(crate) async fn compare(
             ));
         }
         stamp(&mut manifest.object, instance);
+        let object_options = SyncOptions::of_object(&manifest.object);
+        if !object_options.unknown.is_empty() {
+            warnings.push(condition(
+                "SyncOptionWarning",
+                &format!(
+                    "{}: {} {:?}: annotation {:?}: unknown options ignored: {}",
+                    manifest.origin,
+                    kind,
+                    str_at(&manifest.object, &["metadata", "name"]),
+                    plumb_core::sync_options::SYNC_OPTIONS_ANNOTATION,
+                    object_options.unknown.join(", ")
+                ),
+            ));
+        }
+        // Hook, wave and delete-policy annotations are checked here, so a typo is named before
+        // any sync (the sync refuses the whole plan too).
+        if let Err(problem) = plumb_core::hooks::SyncRole::of(&manifest.object) {
+            let message = format!("{}: {problem}", manifest.origin);
+            if plumb_core::hooks::is_hook(&manifest.object) {
+                warnings.push(condition("ComparisonError", &message));
+            } else {
+                error = error.or(Some(message));
+            }
+        }
         if plumb_core::hooks::is_hook(&manifest.object) {
             hooks.push(manifest);
             continue;

@@ -423,3 +423,154 @@ async fn helm_hooks_run_around_the_release() {
         .expect("kept");
     assert_eq!(str_at(&again, &["metadata", "uid"]), uid);
 }
+
+/// Requests a reconcile and waits until it has been handled.
+async fn reconcile_now(h: &Harness, name: &str, token: &str) -> Value {
+    h.cluster
+        .merge_patch(
+            HELM_API_VERSION,
+            "HelmRelease",
+            NS,
+            name,
+            &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
+        )
+        .await
+        .expect("request a reconcile");
+    wait_release(h, name, "the requested reconcile", |o| {
+        str_at(o, &["status", "lastHandledReconcileAt"]) == token
+    })
+    .await
+}
+
+async fn events(h: &Harness, reason: &str) -> Vec<String> {
+    h.cluster
+        .list("v1", "Event", NS)
+        .await
+        .expect("events")
+        .iter()
+        .filter(|e| str_at(e, &["reason"]) == reason)
+        .map(|e| str_at(e, &["message"]).to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_detection_modes_leave_warn_about_or_correct_hand_edits() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let installed = |o: &Value| ready(o).0 == "True" && ready(o).1 == "InstallSucceeded";
+    helm_release(&h, "quiet", json!({})).await;
+    helm_release(&h, "warned", json!({"driftDetection": {"mode": "warn"}})).await;
+    helm_release(
+        &h,
+        "fixed",
+        json!({"driftDetection": {"mode": "enabled", "ignore": [
+            {"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}]}}),
+    )
+    .await;
+    for name in ["quiet", "warned", "fixed"] {
+        wait_release(&h, name, "an install", installed).await;
+    }
+    // By hand: a Service deleted, the Deployment scaled and one of its chart's labels changed.
+    for name in ["quiet", "warned", "fixed"] {
+        let release = format!("{name}-podinfo");
+        h.cluster
+            .delete(
+                "v1",
+                "Service",
+                NS,
+                &release,
+                plumb_kube::Propagation::Background,
+            )
+            .await
+            .expect("delete service");
+        h.cluster
+            .merge_patch(
+                "apps/v1",
+                "Deployment",
+                NS,
+                &release,
+                &json!({"metadata": {"labels": {"app.kubernetes.io/version": "by-hand"}},
+                    "spec": {"replicas": 5}}),
+            )
+            .await
+            .expect("edit deployment");
+    }
+    for name in ["quiet", "warned", "fixed"] {
+        let after = reconcile_now(&h, name, &format!("{name}-1")).await;
+        assert_eq!(ready(&after).0, "True", "{name}: {after}");
+        assert_eq!(ready(&after).1, "InstallSucceeded", "{name}");
+        assert_eq!(
+            after
+                .pointer("/status/history")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(1),
+            "{name}: no new release is recorded"
+        );
+    }
+    let deployment = |name: &str| {
+        let h = &h;
+        let release = format!("{name}-podinfo");
+        async move {
+            get(h, "apps/v1", "Deployment", &release)
+                .await
+                .expect("deployment")
+        }
+    };
+    let edited =
+        |d: &Value| str_at(d, &["metadata", "labels", "app.kubernetes.io/version"]) == "by-hand";
+    // disabled (the default): left as it is.
+    assert!(get(&h, "v1", "Service", "quiet-podinfo").await.is_none());
+    assert!(edited(&deployment("quiet").await));
+    // warn: left as it is, and said.
+    assert!(get(&h, "v1", "Service", "warned-podinfo").await.is_none());
+    assert!(edited(&deployment("warned").await));
+    let warned = events(&h, "DriftDetected").await;
+    assert!(
+        warned
+            .iter()
+            .any(|m| m.contains(&format!("release {NS}/warned.v1"))
+                && m.contains(&format!("Service {NS}/warned-podinfo missing"))
+                && m.contains(&format!("Deployment {NS}/warned-podinfo changed"))),
+        "{warned:?}"
+    );
+    // enabled: corrected, except the ignored replicas.
+    assert!(get(&h, "v1", "Service", "fixed-podinfo").await.is_some());
+    let fixed = deployment("fixed").await;
+    assert!(!edited(&fixed), "{fixed}");
+    assert_eq!(
+        fixed.pointer("/spec/replicas"),
+        Some(&json!(5)),
+        "ignored path kept"
+    );
+    let corrected = events(&h, "DriftCorrected").await;
+    assert!(
+        corrected
+            .iter()
+            .any(|m| m.contains(&format!("release {NS}/fixed.v1 has been corrected"))),
+        "{corrected:?}"
+    );
+    assert!(
+        events(&h, "DriftDetected")
+            .await
+            .iter()
+            .all(|m| !m.contains("fixed"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_drift_detection_mode_is_named() {
+    let h = start().await;
+    helm_release(&h, "odd", json!({"driftDetection": {"mode": "sometimes"}})).await;
+    let stalled = wait_release(&h, "odd", "a refusal", |o| ready(o).0 == "False").await;
+    assert!(
+        ready(&stalled).2.contains("driftDetection.mode"),
+        "{stalled}"
+    );
+}

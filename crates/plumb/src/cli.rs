@@ -115,6 +115,17 @@ pub enum AppCommand {
     Delete(AppDeleteArgs),
     /// Stop the application's running sync operation (running hooks are deleted).
     TerminateOp(AppTerminateArgs),
+    /// Approve the prunes (`Prune=confirm`) and deletions (`Delete=confirm`) an application
+    /// waits for.
+    ConfirmDeletion(AppName),
+}
+
+#[derive(Debug, Args)]
+pub struct AppName {
+    /// Application name.
+    pub name: String,
+    #[command(flatten)]
+    pub scope: AppScope,
 }
 
 #[derive(Debug, Args)]

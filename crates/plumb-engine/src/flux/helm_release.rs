@@ -17,6 +17,7 @@
 
 use super::apply::{self, ApplySettings, Owner};
 use super::conditions::{self, Condition};
+use super::helm_drift::{self, DriftMode};
 use super::helm_hooks::{self, Event as HookEvent};
 use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
 use super::helm_storage::{self, Release};
@@ -914,6 +915,99 @@ async fn run(
             && str_at(&l.chart_metadata, &["version"]) == rendered.version
             && digest_of(&l.config) == config_digest
     });
+    // An unchanged release is left alone unless drift detection says otherwise; correcting
+    // drift records no new release.
+    if let Some(last) = last
+        .as_ref()
+        .filter(|l| !new_release && l.namespace == spec.target_namespace)
+    {
+        if spec.drift.mode != DriftMode::Disabled {
+            let drifted =
+                helm_drift::detect(cluster, &manifests, &spec.target_namespace, &spec.drift)
+                    .await
+                    .map_err(|message| {
+                        fail(
+                            format!("cannot compare the release with the cluster: {message}"),
+                            &warnings,
+                        )
+                    })?;
+            if !drifted.is_empty() {
+                let release = format!(
+                    "{}/{}.v{}",
+                    spec.target_namespace, spec.release_name, last.version
+                );
+                let what = helm_drift::describe(&drifted);
+                if spec.drift.mode == DriftMode::Warn {
+                    let message = format!(
+                        "Cluster state of release {release} has drifted from the desired state: {what}"
+                    );
+                    flux.record_event(
+                        FluxKind::HelmRelease,
+                        object,
+                        "Warning",
+                        "DriftDetected",
+                        &message,
+                    )
+                    .await;
+                } else {
+                    let manifests = drifted.into_iter().map(|d| d.manifest).collect();
+                    let settings = ApplySettings {
+                        force: spec.force,
+                        default_namespace: Some(spec.target_namespace.clone()),
+                    };
+                    let applied = apply::apply_all(cluster, manifests, &settings)
+                        .await
+                        .map_err(|message| {
+                            fail(format!("cannot correct drift: {message}"), &warnings)
+                        })?;
+                    let problems: Vec<String> = applied
+                        .errors
+                        .into_iter()
+                        .chain(applied.conflicts)
+                        .collect();
+                    if !problems.is_empty() {
+                        return Err(fail(
+                            format!("cannot correct drift: {}", problems.join("; ")),
+                            &warnings,
+                        ));
+                    }
+                    let message =
+                        format!("Cluster state of release {release} has been corrected: {what}");
+                    flux.record_event(
+                        FluxKind::HelmRelease,
+                        object,
+                        "Normal",
+                        "DriftCorrected",
+                        &message,
+                    )
+                    .await;
+                }
+            }
+        }
+        let message = format!(
+            "Helm {} succeeded for release {}/{}.v{} with chart {}@{}",
+            action.title(),
+            spec.target_namespace,
+            spec.release_name,
+            last.version,
+            str_at(&rendered.metadata, &["name"]),
+            rendered.version
+        );
+        let mut outcome = Outcome {
+            ready: "True",
+            reason: action.succeeded().to_string(),
+            message,
+            stalled: false,
+            released: None,
+            attempt: None,
+            failure: None,
+            history: None,
+            reset_failures: true,
+            warnings,
+        };
+        keep_ready(&previous, &mut outcome);
+        return Ok(outcome);
+    }
     let (pre, post) = match action {
         Action::Install => (HookEvent::PreInstall, HookEvent::PostInstall),
         Action::Upgrade => (HookEvent::PreUpgrade, HookEvent::PostUpgrade),
@@ -1153,21 +1247,25 @@ async fn run(
         warnings,
     };
     if unchanged {
-        // Nothing new: keep the message of the release in place.
-        if let Some(old) = previous
-            .get("conditions")
-            .and_then(Value::as_array)
-            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == conditions::READY))
-            .filter(|c| str_at(c, &["status"]) == "True")
-        {
-            outcome.reason = str_at(old, &["reason"]).to_string();
-            outcome.message = str_at(old, &["message"]).to_string();
-            outcome.released = None;
-            outcome.attempt = None;
-            outcome.history = None;
-        }
+        keep_ready(&previous, &mut outcome);
     }
     Ok(outcome)
+}
+
+/// Nothing new was released: the `Ready` condition of the release in place stays as it is.
+fn keep_ready(previous: &Value, outcome: &mut Outcome) {
+    if let Some(old) = previous
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == conditions::READY))
+        .filter(|c| str_at(c, &["status"]) == "True")
+    {
+        outcome.reason = str_at(old, &["reason"]).to_string();
+        outcome.message = str_at(old, &["message"]).to_string();
+        outcome.released = None;
+        outcome.attempt = None;
+        outcome.history = None;
+    }
 }
 
 /// Deletes a release record Secret (a failure is logged: an old record harms nothing).

@@ -192,6 +192,8 @@ pub struct HelmReleaseSpec {
     pub force: bool,
     /// `spec.maxHistory` (default 5; 0 is unlimited).
     pub max_history: usize,
+    /// `spec.driftDetection`.
+    pub drift: super::helm_drift::DriftDetection,
     /// Fields accepted but not acted on.
     pub not_acted_on: Vec<String>,
 }
@@ -405,13 +407,7 @@ impl HelmReleaseSpec {
                     .into(),
             );
         }
-        if spec
-            .pointer("/driftDetection/mode")
-            .and_then(Value::as_str)
-            .is_some_and(|m| m != "disabled")
-        {
-            not_acted_on.push("spec.driftDetection (drift is corrected at every interval)".into());
-        }
+        let drift = super::helm_drift::DriftDetection::parse(spec, &mut not_acted_on)?;
         unknown_fields(spec, &RELEASE_FIELDS, "spec.", &mut not_acted_on);
         Ok(HelmReleaseSpec {
             chart: ChartTemplate {
@@ -442,6 +438,7 @@ impl HelmReleaseSpec {
             upgrade_retries: retries(upgrade, "upgrade")?,
             force: flag(upgrade, "force"),
             max_history,
+            drift,
             not_acted_on,
         })
     }

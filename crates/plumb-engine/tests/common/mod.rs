@@ -22,6 +22,8 @@ pub struct Harness {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// Controller workers (4 unless started with [`Harness::start_with_workers`]).
     workers: usize,
+    /// The controller's wall clock (the system's unless started with [`Harness::start_with_clock`]).
+    clock: plumb_engine::clock::Clock,
 }
 
 pub fn git(repo: &Path, args: &[&str]) -> String {
@@ -60,6 +62,22 @@ impl Harness {
 
     /// [`Harness::start`] with a controller of `workers` workers.
     pub async fn start_with_workers(files: &[(&str, &str)], workers: usize) -> Harness {
+        Harness::start_full(files, workers, plumb_engine::clock::Clock::System).await
+    }
+
+    /// [`Harness::start`] with a controller reading time from `clock`.
+    pub async fn start_with_clock(
+        files: &[(&str, &str)],
+        clock: plumb_engine::clock::Clock,
+    ) -> Harness {
+        Harness::start_full(files, 4, clock).await
+    }
+
+    async fn start_full(
+        files: &[(&str, &str)],
+        workers: usize,
+        clock: plumb_engine::clock::Clock,
+    ) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = dir.path().join("repo");
@@ -83,6 +101,7 @@ impl Harness {
             repo,
             stop: None,
             workers,
+            clock,
         };
         harness.commit(files, "initial");
         harness.start_controller();
@@ -107,6 +126,7 @@ impl Harness {
             poll_interval: Duration::from_secs(3600),
             poll_jitter: Duration::ZERO,
             workers: self.workers,
+            clock: self.clock.clone(),
             ..Default::default()
         };
         let controller = Controller::new(self.cluster.clone(), Arc::new(sources), options);

@@ -7,6 +7,7 @@ use crate::output::{self, short, table};
 use anyhow::{Context as _, bail};
 use plumb_core::application::{API_VERSION, ApplicationSpec, REFRESH_ANNOTATION};
 use plumb_core::key::str_at;
+use plumb_core::sync_options::DELETION_APPROVED_ANNOTATION;
 use plumb_engine::flux::{HELM_API_VERSION, KUSTOMIZE_API_VERSION};
 use plumb_kube::Cluster;
 use serde_json::{Value, json};
@@ -211,6 +212,27 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("application {} deleted", args.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        AppCommand::ConfirmDeletion(args) => {
+            let cluster = connect(&args.scope.cluster).await?;
+            get(&cluster, &args.scope, &args.name).await?;
+            let approved = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let patch =
+                json!({"metadata": {"annotations": {DELETION_APPROVED_ANNOTATION: approved}}});
+            cluster
+                .merge_patch(
+                    API_VERSION,
+                    "Application",
+                    &args.scope.app_namespace,
+                    &args.name,
+                    &patch,
+                )
+                .await
+                .with_context(|| {
+                    format!("cannot approve deletion for application {}", args.name)
+                })?;
+            println!("application {}: deletion approved at {approved}", args.name);
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::TerminateOp(args) => {
