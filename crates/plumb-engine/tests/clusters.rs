@@ -540,3 +540,135 @@ async fn a_cluster_that_goes_down_is_named_its_last_state_kept_and_others_go_on(
     );
     eprintln!("in-cluster sync while another cluster is down took {took:?}");
 }
+
+fn job(name: &str, hook: &str) -> String {
+    format!(
+        "apiVersion: batch/v1\nkind: Job\nmetadata:\n  name: {name}\n  annotations:\n    argocd.argoproj.io/hook: {hook}\nspec:\n  backoffLimit: 0\n  template:\n    spec:\n      restartPolicy: Never\n      containers:\n      - name: run\n        image: busybox:1\n"
+    )
+}
+
+async fn request_sync(h: &Harness, sync: Value) {
+    h.cluster
+        .merge_patch(
+            API_VERSION,
+            "Application",
+            "argocd",
+            "web",
+            &json!({"operation": {"sync": sync, "initiatedBy": {"username": "test"}}}),
+        )
+        .await
+        .expect("request the operation");
+}
+
+async fn operation_succeeded(h: &Harness) -> Value {
+    h.wait_app("web", "the operation to succeed", |a| {
+        a.get("operation").is_none_or(Value::is_null)
+            && str_at(a, &["status", "operationState", "phase"]) == "Succeeded"
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn selective_syncs_hooks_and_post_delete_hooks_run_in_the_destination_cluster() {
+    let h = Harness::start(&[
+        ("app/a.yaml", &cm("a", "1")),
+        ("app/b.yaml", &cm("b", "1")),
+        ("app/before.yaml", &job("before", "PreSync")),
+        ("app/goodbye.yaml", &job("goodbye", "PostDelete")),
+    ])
+    .await;
+    let two = remote().await;
+    h.apply(cluster_secret("cluster-two", "two", &two.url, "{}"))
+        .await;
+    let mut web = app(
+        &h,
+        "web",
+        json!({"name": "two", "namespace": "apps"}),
+        json!({"syncOptions": ["CreateNamespace=true"]}),
+    );
+    web["metadata"]["finalizers"] = json!([
+        "resources-finalizer.argocd.argoproj.io",
+        "post-delete-finalizer.argocd.argoproj.io"
+    ]);
+    h.apply(web).await;
+    h.wait_app("web", "OutOfSync", |a| {
+        str_at(a, &["status", "sync", "status"]) == "OutOfSync"
+    })
+    .await;
+
+    // A selective sync: only `a`, only in cluster two, no hooks.
+    request_sync(
+        &h,
+        json!({"resources": [{"group": "", "kind": "ConfigMap", "name": "a"}]}),
+    )
+    .await;
+    operation_succeeded(&h).await;
+    assert!(get(&two.cluster, "ConfigMap", "a").await.is_some());
+    assert!(get(&two.cluster, "ConfigMap", "b").await.is_none());
+    assert!(
+        two.cluster
+            .get("batch/v1", "Job", "apps", "before")
+            .await
+            .expect("get")
+            .is_none()
+    );
+
+    // A full sync runs the PreSync hook there.
+    request_sync(&h, json!({})).await;
+    let app = operation_succeeded(&h).await;
+    assert_eq!(str_at(&app, &["status", "sync", "status"]), "Synced");
+    assert!(get(&two.cluster, "ConfigMap", "b").await.is_some());
+    assert!(
+        two.cluster
+            .get("batch/v1", "Job", "apps", "before")
+            .await
+            .expect("get")
+            .is_some()
+    );
+    for kind in ["ConfigMap", "Job"] {
+        let api_version = if kind == "Job" { "batch/v1" } else { "v1" };
+        assert!(
+            h.cluster
+                .list(api_version, kind, "apps")
+                .await
+                .expect("list")
+                .is_empty(),
+            "nothing of kind {kind} in the control cluster"
+        );
+    }
+
+    // Deleting: the objects go, then the PostDelete hook runs in cluster two.
+    h.cluster
+        .delete(
+            API_VERSION,
+            "Application",
+            "argocd",
+            "web",
+            plumb_kube::Propagation::Foreground,
+        )
+        .await
+        .expect("delete");
+    let mut hook_seen = false;
+    wait_for("the application to be gone", async || {
+        if two
+            .cluster
+            .get("batch/v1", "Job", "apps", "goodbye")
+            .await
+            .expect("get")
+            .is_some()
+        {
+            hook_seen = true;
+            assert!(get(&two.cluster, "ConfigMap", "a").await.is_none());
+        }
+        h.app("web").await.is_null()
+    })
+    .await;
+    assert!(hook_seen, "the PostDelete hook ran in cluster two");
+    assert!(
+        h.cluster
+            .get("batch/v1", "Job", "apps", "goodbye")
+            .await
+            .expect("get")
+            .is_none()
+    );
+}
