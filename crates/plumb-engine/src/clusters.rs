@@ -500,7 +500,10 @@ pub(crate) async fn destination(
             target,
         });
     }
-    let Some(secret) = secrets.iter().find(|s| s.server == target.server) else {
+    let Some(secret) = secrets
+        .iter()
+        .find(|s| Some(&s.secret) == target.secret.as_ref())
+    else {
         return Err(Unusable::Failed(format!(
             "cluster {} is no longer configured",
             describe(&target)
@@ -633,21 +636,7 @@ pub(crate) fn watch(context: Arc<Context>) -> tokio::task::JoinHandle<()> {
                 }
                 WatchEvent::Synced => {
                     if let Some(listed) = relist.take() {
-                        let servers: Vec<String> = context
-                            .clusters
-                            .watched()
-                            .unwrap_or_default()
-                            .into_iter()
-                            .chain(listed.values().cloned())
-                            .map(|s| s.server)
-                            .collect();
-                        if let Ok(mut secrets) = context.clusters.secrets.write() {
-                            *secrets = Some(listed);
-                        }
-                        for server in servers {
-                            forget(&context, &server);
-                        }
-                        look_again(&context);
+                        install(&context, |_| listed);
                     }
                 }
                 WatchEvent::Error(error) => {
@@ -661,22 +650,87 @@ pub(crate) fn watch(context: Arc<Context>) -> tokio::task::JoinHandle<()> {
 /// One Secret changed (`secret`) or went away (`None`) after the initial list.
 fn replace(context: &Context, secret: Option<ClusterSecret>, object: &Value) {
     let name = str_at(object, &["metadata", "name"]).to_string();
-    let mut servers = Vec::new();
-    if let Ok(mut secrets) = context.clusters.secrets.write() {
-        let map = secrets.get_or_insert_with(BTreeMap::new);
-        if let Some(old) = map.remove(&name) {
-            servers.push(old.server);
-        }
+    install(context, |mut secrets| {
+        secrets.remove(&name);
         if let Some(secret) = secret {
-            servers.push(secret.server.clone());
-            map.insert(name.clone(), secret);
+            secrets.insert(name.clone(), secret);
+        }
+        secrets
+    });
+}
+
+/// Replaces the set of Secrets by what `change` makes of it; the clusters whose connection
+/// changed lose their client and watches, and every application is looked at again when
+/// anything that resolution reads changed.
+fn install(
+    context: &Context,
+    change: impl FnOnce(BTreeMap<String, ClusterSecret>) -> BTreeMap<String, ClusterSecret>,
+) {
+    let (first, changed) = {
+        let Ok(mut secrets) = context.clusters.secrets.write() else {
+            return;
+        };
+        let first = secrets.is_none();
+        let old = secrets.take().unwrap_or_default();
+        let new = change(old.clone());
+        let changed = changes(&old, &new);
+        *secrets = Some(new);
+        (first, changed)
+    };
+    for name in &changed.secrets {
+        tracing::info!(secret = %name, "cluster Secret changed");
+    }
+    for server in &changed.connections {
+        forget(context, server);
+    }
+    if first || !changed.secrets.is_empty() {
+        look_again(context);
+    }
+}
+
+/// What differs between two sets of cluster Secrets.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Changes {
+    /// Secrets added, removed or changed in anything resolution reads.
+    secrets: Vec<String>,
+    /// Servers whose connection settings changed (or that came or went).
+    connections: Vec<String>,
+}
+
+fn changes(
+    old: &BTreeMap<String, ClusterSecret>,
+    new: &BTreeMap<String, ClusterSecret>,
+) -> Changes {
+    let mut found = Changes::default();
+    let names: std::collections::BTreeSet<&String> = old.keys().chain(new.keys()).collect();
+    for name in names {
+        let (before, after) = (old.get(name), new.get(name));
+        let resolution = |s: Option<&ClusterSecret>| {
+            s.map(|s| {
+                (
+                    s.name.clone(),
+                    s.server.clone(),
+                    s.namespaces.clone(),
+                    s.cluster_resources,
+                    s.project.clone(),
+                    s.fingerprint,
+                    s.connection.as_ref().err().cloned(),
+                )
+            })
+        };
+        if resolution(before) != resolution(after) {
+            found.secrets.push(name.clone());
+        }
+        let connection = |s: Option<&ClusterSecret>| s.map(|s| (s.server.clone(), s.fingerprint));
+        if connection(before) != connection(after) {
+            found
+                .connections
+                .extend(before.into_iter().chain(after).map(|s| s.server.clone()));
         }
     }
-    tracing::info!(secret = %name, "cluster Secret changed");
-    for server in servers {
-        forget(context, &server);
-    }
-    look_again(context);
+    found.connections.sort();
+    found.connections.dedup();
+    found
 }
 
 fn forget(context: &Context, server: &str) {
@@ -844,6 +898,44 @@ mod tests {
                 .expect("by server")
                 .name,
             "local"
+        );
+    }
+
+    #[test]
+    fn only_connection_changes_drop_a_client() {
+        let map = |secrets: Vec<ClusterSecret>| -> BTreeMap<String, ClusterSecret> {
+            secrets.into_iter().map(|s| (s.secret.clone(), s)).collect()
+        };
+        let old = map(vec![
+            secret("a", "prod", "https://prod", r#"{"bearerToken": "one"}"#),
+            secret("b", "stage", "https://stage", "{}"),
+        ]);
+        assert_eq!(changes(&old, &old), Changes::default());
+        let mut renamed = old.clone();
+        if let Some(b) = renamed.get_mut("b") {
+            b.name = "staging".into();
+        }
+        assert_eq!(
+            changes(&old, &renamed),
+            Changes {
+                secrets: vec!["b".into()],
+                connections: vec![],
+            }
+        );
+        let mut rotated = old.clone();
+        rotated.insert(
+            "a".into(),
+            secret("a", "prod", "https://prod", r#"{"bearerToken": "two"}"#),
+        );
+        assert_eq!(changes(&old, &rotated).connections, vec!["https://prod"]);
+        let mut removed = old.clone();
+        removed.remove("b");
+        assert_eq!(
+            changes(&old, &removed),
+            Changes {
+                secrets: vec!["b".into()],
+                connections: vec!["https://stage".into()],
+            }
         );
     }
 

@@ -672,3 +672,65 @@ async fn selective_syncs_hooks_and_post_delete_hooks_run_in_the_destination_clus
             .is_none()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_application_whose_cluster_secret_is_gone_is_released_on_deletion() {
+    let h = Harness::start(&[("app/a.yaml", &cm("a", "1"))]).await;
+    let two = remote().await;
+    h.apply(cluster_secret("cluster-two", "two", &two.url, "{}"))
+        .await;
+    let mut remote_app = app(
+        &h,
+        "remote",
+        json!({"name": "two", "namespace": "apps"}),
+        with_create_namespace(automated(false)),
+    );
+    remote_app["metadata"]["finalizers"] = json!(["resources-finalizer.argocd.argoproj.io"]);
+    h.apply(remote_app).await;
+    let revision = common::git(&h.repo, &["rev-parse", "HEAD"]);
+    h.wait_synced("remote", &revision).await;
+
+    // The Secret goes: the application says its cluster is unknown (the watch tells at once).
+    h.cluster
+        .delete(
+            "v1",
+            "Secret",
+            "argocd",
+            "cluster-two",
+            plumb_kube::Propagation::Background,
+        )
+        .await
+        .expect("delete the Secret");
+    let message = h.condition("remote", "InvalidSpecError").await;
+    assert!(
+        message.contains("there are no clusters with this name: two"),
+        "{message}"
+    );
+    // Deleting the application releases it; nothing could be deleted in the unknown cluster.
+    h.cluster
+        .delete(
+            API_VERSION,
+            "Application",
+            "argocd",
+            "remote",
+            plumb_kube::Propagation::Foreground,
+        )
+        .await
+        .expect("delete");
+    wait_for("the application to be released", async || {
+        h.app("remote").await.is_null()
+    })
+    .await;
+    assert!(get(&two.cluster, "ConfigMap", "a").await.is_some());
+    let events = h
+        .cluster
+        .list("v1", "Event", "argocd")
+        .await
+        .expect("events");
+    assert!(
+        events
+            .iter()
+            .any(|e| str_at(e, &["reason"]) == "DeletionWithoutCluster"),
+        "a warning event says why"
+    );
+}
