@@ -154,3 +154,66 @@ pub(crate) fn object_refusal(
     }
     None
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn project(spec: Value) -> Project {
+        Project {
+            name: "team".into(),
+            spec: serde_json::from_value(spec).expect("project spec"),
+        }
+    }
+
+    fn target(name: &str, server: &str, project: &str) -> Target {
+        Target {
+            name: name.into(),
+            server: server.into(),
+            namespaces: Vec::new(),
+            cluster_resources: false,
+            project: project.into(),
+            secret: Some(name.into()),
+        }
+    }
+
+    fn app_spec() -> ApplicationSpec {
+        ApplicationSpec::parse(&json!({"project": "team",
+            "source": {"repoURL": "https://git.example/x", "path": "."},
+            "destination": {"name": "prod", "namespace": "apps"}}))
+        .expect("spec")
+    }
+
+    #[test]
+    fn destinations_match_the_resolved_cluster_name_and_server() {
+        let app = json!({"metadata": {"name": "web", "namespace": "argocd"}});
+        let by_server = project(json!({"sourceRepos": ["*"],
+            "destinations": [{"server": "https://prod:6443", "namespace": "apps"}]}));
+        let prod = target("prod", "https://prod:6443", "");
+        assert_eq!(
+            refusal(&by_server, &app, &app_spec(), &prod, "argocd"),
+            None
+        );
+        let other = target("prod", "https://other", "");
+        assert!(refusal(&by_server, &app, &app_spec(), &other, "argocd").is_some());
+        assert!(object_refusal(&by_server, &prod, "", "ConfigMap", Some("apps")).is_none());
+        assert!(object_refusal(&by_server, &prod, "", "ConfigMap", Some("kube-system")).is_some());
+    }
+
+    #[test]
+    fn only_project_scoped_clusters_when_the_project_says_so() {
+        let app = json!({"metadata": {"name": "web", "namespace": "argocd"}});
+        let scoped = project(json!({"sourceRepos": ["*"],
+            "destinations": [{"name": "*", "server": "*", "namespace": "*"}],
+            "permitOnlyProjectScopedClusters": true}));
+        let own = target("prod", "https://prod", "team");
+        assert_eq!(refusal(&scoped, &app, &app_spec(), &own, "argocd"), None);
+        let shared = target("prod", "https://prod", "");
+        let refused = refusal(&scoped, &app, &app_spec(), &shared, "argocd").expect("refused");
+        assert!(
+            refused.contains("permitOnlyProjectScopedClusters"),
+            "{refused}"
+        );
+    }
+}
