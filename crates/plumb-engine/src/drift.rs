@@ -19,9 +19,10 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// (cluster, apiVersion, kind) of a watch; the cluster is its server URL, so the same object
-/// name in two clusters never mixes.
-type KindKey = (String, String, String);
+/// (cluster, apiVersion, kind, namespace) of a watch; the cluster is its server URL, so the
+/// same object name in two clusters never mixes; the namespace is empty for a watch of all
+/// namespaces (a cluster whose Secret sets `namespaces` is watched in each of them).
+type KindKey = (String, String, String, String);
 /// (namespace, name) of an object.
 type NameKey = (String, String);
 
@@ -97,8 +98,9 @@ impl DriftWatch {
         }
     }
 
-    /// Ensures a watch of `kind` runs in the cluster `cluster_key` (its server URL) reaches
-    /// through `cluster`; returns at once.
+    /// Ensures watches of `kind` run in the cluster `cluster_key` (its server URL) reaches
+    /// through `cluster`: one of all namespaces when `namespaces` is empty, else one per
+    /// namespace; returns at once.
     pub fn ensure(
         &self,
         cluster_key: &str,
@@ -106,12 +108,26 @@ impl DriftWatch {
         queue: &Queue,
         api_version: &str,
         kind: &str,
+        namespaces: &[String],
     ) {
-        let key = (
-            cluster_key.to_string(),
-            api_version.to_string(),
-            kind.to_string(),
-        );
+        let all = [String::new()];
+        let scopes = if namespaces.is_empty() {
+            &all[..]
+        } else {
+            namespaces
+        };
+        for scope in scopes {
+            let key = (
+                cluster_key.to_string(),
+                api_version.to_string(),
+                kind.to_string(),
+                scope.clone(),
+            );
+            self.start(key, cluster, queue);
+        }
+    }
+
+    fn start(&self, key: KindKey, cluster: &Cluster, queue: &Queue) {
         {
             let Ok(mut watched) = self.watched.lock() else {
                 return;
@@ -120,10 +136,11 @@ impl DriftWatch {
                 return;
             }
         }
+        let key_of_task = key.0.clone();
         let (cluster, queue, this) = (cluster.clone(), queue.clone(), self.clone());
         let task = tokio::spawn(async move {
             let stream = match cluster
-                .watch(&key.1, &key.2, "", Some(INSTANCE_LABEL))
+                .watch(&key.1, &key.2, &key.3, Some(INSTANCE_LABEL))
                 .await
             {
                 Ok(stream) => stream,
@@ -183,7 +200,7 @@ impl DriftWatch {
             }
         });
         if let Ok(mut tasks) = self.tasks.lock() {
-            tasks.push((cluster_key.to_string(), task.abort_handle()));
+            tasks.push((key_of_task, task.abort_handle()));
         }
     }
 
@@ -205,12 +222,15 @@ impl DriftWatch {
         let Ok(cache) = self.cache.read() else {
             return Cached::Unknown;
         };
-        let key = (
-            cluster_key.to_string(),
-            api_version.to_string(),
-            kind.to_string(),
-        );
-        let Some(kind) = cache.get(&key) else {
+        let key = |scope: &str| {
+            (
+                cluster_key.to_string(),
+                api_version.to_string(),
+                kind.to_string(),
+                scope.to_string(),
+            )
+        };
+        let Some(kind) = cache.get(&key("")).or_else(|| cache.get(&key(namespace))) else {
             return Cached::Unknown;
         };
         if !kind.synced {
@@ -235,15 +255,22 @@ impl DriftWatch {
         {
             return;
         }
-        let key = (
-            cluster_key.to_string(),
-            str_at(object, &["apiVersion"]).to_string(),
-            str_at(object, &["kind"]).to_string(),
-        );
-        if let Ok(mut cache) = self.cache.write()
-            && let Some(kind) = cache.get_mut(&key)
-        {
-            kind.apply(object);
+        let key = |scope: &str| {
+            (
+                cluster_key.to_string(),
+                str_at(object, &["apiVersion"]).to_string(),
+                str_at(object, &["kind"]).to_string(),
+                scope.to_string(),
+            )
+        };
+        let namespace = str_at(object, &["metadata", "namespace"]);
+        if let Ok(mut cache) = self.cache.write() {
+            for scope in ["", namespace] {
+                if let Some(kind) = cache.get_mut(&key(scope)) {
+                    kind.apply(object);
+                    break;
+                }
+            }
         }
     }
 
@@ -292,7 +319,12 @@ mod tests {
 
     fn watch_with(objects: &[Value]) -> (DriftWatch, KindKey) {
         let watch = DriftWatch::default();
-        let key = (C.to_string(), "v1".to_string(), "ConfigMap".to_string());
+        let key = (
+            C.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            String::new(),
+        );
         watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
         for o in objects {
             watch.with_kind(&key, |cache| cache.apply(o));
@@ -315,7 +347,12 @@ mod tests {
     #[test]
     fn unknown_until_the_first_list_completes() {
         let watch = DriftWatch::default();
-        let key = (C.to_string(), "v1".to_string(), "ConfigMap".to_string());
+        let key = (
+            C.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            String::new(),
+        );
         watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
         watch.with_kind(&key, |cache| cache.apply(&object("a", "5", "x")));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("unknown"));
@@ -369,7 +406,12 @@ mod tests {
             watch.lookup(other, "v1", "ConfigMap", "ns", "a"),
             Cached::Unknown
         ));
-        let key = (other.to_string(), "v1".to_string(), "ConfigMap".to_string());
+        let key = (
+            other.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            String::new(),
+        );
         watch.with_kind(&key, |cache| {
             cache.apply(&object("a", "9", "two"));
             cache.synced = true;
@@ -386,6 +428,28 @@ mod tests {
             Cached::Unknown
         ));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("one"));
+    }
+
+    #[test]
+    fn a_namespace_watch_answers_for_its_namespace_only() {
+        let watch = DriftWatch::default();
+        let key = (
+            C.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            "ns".to_string(),
+        );
+        watch.with_kind(&key, |cache| {
+            cache.apply(&object("a", "1", "x"));
+            cache.synced = true;
+        });
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("x"));
+        assert!(matches!(
+            watch.lookup(C, "v1", "ConfigMap", "other", "a"),
+            Cached::Unknown
+        ));
+        watch.observe(C, &object("a", "2", "y"));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("y"));
     }
 
     #[test]

@@ -1021,12 +1021,19 @@ pub(crate) async fn compare(
         let mut error = None;
         let namespaced = match destination.cluster.kind(&api_version, &kind).await {
             Ok(resolved) => {
+                // A cluster whose Secret lists namespaces is watched in each of them.
+                let namespaces = if resolved.namespaced {
+                    &destination.target.namespaces[..]
+                } else {
+                    &[]
+                };
                 context.drift.ensure(
                     destination.key(),
                     &destination.cluster,
                     &context.queue,
                     &api_version,
                     &kind,
+                    namespaces,
                 );
                 Some(resolved.namespaced)
             }

@@ -734,3 +734,54 @@ async fn an_application_whose_cluster_secret_is_gone_is_released_on_deletion() {
         "a warning event says why"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_limited_to_namespaces_manages_and_watches_only_those() {
+    let elsewhere = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stray\n  namespace: elsewhere\ndata:\n  value: \"1\"\n";
+    let h = Harness::start(&[("app/a.yaml", &cm("a", "1")), ("app/stray.yaml", elsewhere)]).await;
+    let two = remote().await;
+    for namespace in ["apps", "elsewhere"] {
+        two.cluster
+            .apply(
+                &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+                &plumb_kube::ApplyOptions {
+                    dry_run: plumb_kube::DryRun::None,
+                    force: true,
+                },
+            )
+            .await
+            .expect("namespace");
+    }
+    let mut secret = cluster_secret("cluster-two", "two", &two.url, "{}");
+    secret["data"]["namespaces"] = json!(b64("apps"));
+    h.apply(secret).await;
+    h.apply(app(
+        &h,
+        "limited",
+        json!({"name": "two", "namespace": "apps"}),
+        automated(true),
+    ))
+    .await;
+    let message = h.condition("limited", "ComparisonError").await;
+    assert!(
+        message.contains("namespace elsewhere is not managed in cluster two"),
+        "{message}"
+    );
+    assert!(
+        get(&two.cluster, "ConfigMap", "a").await.is_none(),
+        "nothing applied"
+    );
+
+    let revision = h.commit(&[("app/stray.yaml", "")], "keep to apps");
+    h.refresh("limited").await;
+    h.wait_synced("limited", &revision).await;
+    assert!(get(&two.cluster, "ConfigMap", "a").await.is_some());
+    // Drift in the managed namespace is seen (a watch of that namespace) and reverted.
+    edit(&two.cluster, "a", "changed by hand").await;
+    wait_for("the edit to be reverted", async || {
+        get(&two.cluster, "ConfigMap", "a")
+            .await
+            .is_some_and(|cm| str_at(&cm, &["data", "value"]) == "1")
+    })
+    .await;
+}
