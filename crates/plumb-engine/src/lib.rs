@@ -7,6 +7,9 @@
 //! ones on new revisions and on drift with `selfHeal` — and write status the way Argo CD does.
 //! Managed objects are watched ([`drift`]) so a change made by hand is seen at once. Flux
 //! `GitRepository` and `Kustomization` objects are served by [`flux`], in every namespace.
+//! An Application's objects live in its destination cluster: the in-cluster one, or one named
+//! by an Argo CD cluster Secret (module `clusters`); everything else stays on the cluster the
+//! controller was given.
 //!
 //! **Guarantees**: nothing is applied when rendering fails; only objects carrying this
 //! application's tracking id are pruned; an empty render never prunes without `allowEmpty`; a
