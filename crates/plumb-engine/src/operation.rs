@@ -821,7 +821,6 @@ async fn execute(
                 let final_wave = last_wave == Some((phase, wave));
                 let mut crds = Vec::new();
                 for task in tasks {
-                    let _api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
                     if let Some(hook) = &task.hook {
                         if hook.delete_before_creation()
                             && let Err(message) = delete_existing(destination, task).await

@@ -574,3 +574,189 @@ async fn a_bad_drift_detection_mode_is_named() {
         "{stalled}"
     );
 }
+
+fn records_by_version(secrets: &[Value], release: &str) -> Vec<(u64, String)> {
+    let mut found: Vec<(u64, String)> = secrets
+        .iter()
+        .filter(|s| str_at(s, &["metadata", "labels", "name"]) == release)
+        .filter(|s| str_at(s, &["metadata", "labels", "owner"]) == "helm")
+        .map(|s| {
+            (
+                str_at(s, &["metadata", "labels", "version"])
+                    .parse()
+                    .unwrap_or(0),
+                str_at(s, &["metadata", "labels", "status"]).to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn condition_of(object: &Value, kind: &str) -> (String, String, String) {
+    let condition = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == kind))
+        .cloned()
+        .unwrap_or(Value::Null);
+    (
+        str_at(&condition, &["status"]).to_string(),
+        str_at(&condition, &["reason"]).to_string(),
+        str_at(&condition, &["message"]).to_string(),
+    )
+}
+
+async fn image_of(h: &Harness, deployment: &str) -> String {
+    let deployment = get(h, "apps/v1", "Deployment", deployment)
+        .await
+        .expect("deployment");
+    let image = deployment
+        .pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    assert!(!image.is_empty(), "{deployment}");
+    image
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_upgrade_is_rolled_back_between_retries_then_stalls() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let spec = |image: &str| {
+        json!({"interval": "2s", "timeout": "3s",
+            "upgrade": {"remediation": {"retries": 1}},
+            "values": {"image": {"repository": image}}})
+    };
+    helm_release(&h, "web", spec("ghcr.io/stefanprodan/podinfo")).await;
+    wait_release(&h, "web", "an install", |o| ready(o).0 == "True").await;
+    let good = image_of(&h, "web-podinfo").await;
+    assert!(good.starts_with("ghcr.io/stefanprodan/podinfo"), "{good}");
+    // An image that never pulls: the upgrade's wait fails.
+    helm_release(&h, "web", spec("example.com/fail-pull")).await;
+    let remediated = wait_release(&h, "web", "a rollback", |o| {
+        condition_of(o, "Remediated").1 == "RollbackSucceeded"
+    })
+    .await;
+    assert_eq!(
+        condition_of(&remediated, "Remediated").2,
+        format!(
+            "Helm rollback to previous release {NS}/web.v1 with chart podinfo@{version} succeeded"
+        )
+    );
+    // The retry fails too; the last failure is remediated (retries > 0), then it stalls.
+    let stalled = wait_release(&h, "web", "RetriesExceeded", |o| {
+        ready(o).1 == "RetriesExceeded"
+    })
+    .await;
+    assert_eq!(
+        stalled.pointer("/status/upgradeFailures"),
+        Some(&json!(2)),
+        "{stalled}"
+    );
+    assert_eq!(condition_of(&stalled, "Stalled").0, "True");
+    assert_eq!(image_of(&h, "web-podinfo").await, good);
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    let records = records_by_version(&secrets, "web");
+    let statuses: Vec<&str> = records.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "superseded",
+            "superseded",
+            "superseded",
+            "superseded",
+            "deployed"
+        ],
+        "{records:?}"
+    );
+    let history = stalled
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(history[0]["version"], json!(5), "{history:?}");
+    assert_eq!(history[0]["status"], json!("deployed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retries_a_failed_upgrade_stays_failed_and_the_last_good_release_deployed() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let spec = |image: &str| json!({"interval": "1h", "timeout": "3s", "values": {"image": {"repository": image}}});
+    helm_release(&h, "web", spec("ghcr.io/stefanprodan/podinfo")).await;
+    wait_release(&h, "web", "an install", |o| ready(o).0 == "True").await;
+    helm_release(&h, "web", spec("example.com/fail-pull")).await;
+    let failed = wait_release(&h, "web", "a failed upgrade", |o| {
+        ready(o).1 == "UpgradeFailed"
+    })
+    .await;
+    assert!(condition_of(&failed, "Remediated").0.is_empty(), "{failed}");
+    let image = image_of(&h, "web-podinfo").await;
+    assert!(image.contains("fail-pull"), "{image} {failed}");
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    assert_eq!(
+        records_by_version(&secrets, "web"),
+        [(1, "deployed".to_string()), (2, "failed".to_string())],
+        "Helm keeps the last good release deployed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_install_is_uninstalled_between_retries() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    helm_release(
+        &h,
+        "web",
+        json!({"interval": "2s", "timeout": "3s",
+            "install": {"remediation": {"retries": 1}},
+            "values": {"image": {"repository": "example.com/fail-pull"}}}),
+    )
+    .await;
+    let remediated = wait_release(&h, "web", "an uninstall", |o| {
+        condition_of(o, "Remediated").1 == "UninstallSucceeded"
+    })
+    .await;
+    assert_eq!(
+        condition_of(&remediated, "Remediated").2,
+        format!("Helm uninstall for release {NS}/web.v1 with chart podinfo@{version} succeeded")
+    );
+    // The second attempt fails as well; with no retry left and remediateLastFailure unset it
+    // is kept for debugging, and the release stalls.
+    let stalled = wait_release(&h, "web", "RetriesExceeded", |o| {
+        ready(o).1 == "RetriesExceeded"
+    })
+    .await;
+    assert_eq!(
+        stalled.pointer("/status/installFailures"),
+        Some(&json!(2)),
+        "{stalled}"
+    );
+    assert!(image_of(&h, "web-podinfo").await.contains("fail-pull"));
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    assert_eq!(
+        records_by_version(&secrets, "web"),
+        [(1, "failed".to_string())],
+        "the uninstall removed the first attempt's record; the second is kept"
+    );
+}

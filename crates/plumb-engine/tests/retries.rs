@@ -6,7 +6,6 @@
 mod common;
 
 use common::Harness;
-use plumb_core::application::{API_VERSION, REFRESH_ANNOTATION};
 use plumb_core::key::str_at;
 use plumb_engine::clock::{Clock, ManualClock};
 use serde_json::{Value, json};
@@ -30,27 +29,8 @@ fn at(time: chrono::DateTime<chrono::Utc>) -> String {
 
 /// Starts a manual sync of `name` with the given retry strategy.
 async fn sync_with_retry(h: &Harness, name: &str, retry: Value) {
-    h.cluster
-        .merge_patch(
-            API_VERSION,
-            "Application",
-            "argocd",
-            name,
-            &json!({"operation": {"sync": {"revision": "main"},
-                "initiatedBy": {"username": "test"}, "retry": retry}}),
-        )
-        .await
-        .expect("request sync");
-}
-
-/// Makes the controller look at the application now and waits until it has (the refresh
-/// annotation is removed when a reconcile is done).
-async fn reconcile_now(h: &Harness, name: &str) -> Value {
-    h.refresh(name).await;
-    h.wait_app(name, "the refresh to be handled", |app| {
-        str_at(app, &["metadata", "annotations", REFRESH_ANNOTATION]).is_empty()
-    })
-    .await
+    h.request_operation(name, json!({"sync": {"revision": "main"}, "retry": retry}))
+        .await;
 }
 
 fn state(app: &Value) -> &Value {
@@ -108,10 +88,10 @@ async fn failed_syncs_are_retried_after_argo_cds_backoff() {
     );
 
     // Woken before the time (a refresh, and again one second early): nothing is attempted.
-    let app = reconcile_now(&h, "web").await;
+    let app = h.reconcile_now("web").await;
     assert_eq!(state(&app), &first, "no attempt before the backoff");
     clock.advance(Duration::from_secs(3599));
-    let app = reconcile_now(&h, "web").await;
+    let app = h.reconcile_now("web").await;
     assert_eq!(state(&app), &first, "no attempt one second early");
 
     // On time: attempt 2 runs and fails; retry #2 waits duration × factor = 2 h.
@@ -134,7 +114,7 @@ async fn failed_syncs_are_retried_after_argo_cds_backoff() {
     h.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "later"}}))
         .await;
     clock.advance(Duration::from_secs(2 * 3600 - 1));
-    let app = reconcile_now(&h, "web").await;
+    let app = h.reconcile_now("web").await;
     assert_eq!(state(&app), &second, "no attempt before 2 h");
     assert!(
         h.cluster
@@ -191,7 +171,7 @@ async fn retries_stop_at_the_limit_and_the_cap_bounds_the_wait() {
         "{waiting}"
     );
     clock.advance(Duration::from_secs(20 * 60 - 1));
-    let app = reconcile_now(&h, "web").await;
+    let app = h.reconcile_now("web").await;
     assert_eq!(state(&app), &waiting, "the cap is the wait, not less");
 
     // The last allowed attempt fails: the operation is over, Failed, and not retried again.
@@ -206,7 +186,7 @@ async fn retries_stop_at_the_limit_and_the_cap_bounds_the_wait() {
     assert!(app.get("operation").is_none_or(Value::is_null));
     let failed = state(&app).clone();
     clock.advance(Duration::from_secs(24 * 3600));
-    let app = reconcile_now(&h, "web").await;
+    let app = h.reconcile_now("web").await;
     assert_eq!(state(&app), &failed);
 }
 
@@ -236,7 +216,7 @@ async fn an_automated_sync_retries_a_failing_revision() {
         state(&app).pointer("/operation/initiatedBy/automated"),
         Some(&json!(true))
     );
-    let app = reconcile_now(&h, "web").await;
+    let app = h.reconcile_now("web").await;
     assert_eq!(retry_count(&app), 1, "no attempt before 30 s");
     clock.advance(Duration::from_secs(30));
     h.refresh("web").await;

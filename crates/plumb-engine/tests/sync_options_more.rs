@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Harness, cm};
+use common::{Harness, cm, initiator};
 use plumb_core::application::API_VERSION;
 use plumb_core::key::str_at;
 use plumb_core::sync_options::DELETION_APPROVED_ANNOTATION;
@@ -33,49 +33,15 @@ async fn create_app(h: &Harness, name: &str, path: &str, options: &[&str], final
     .await;
 }
 
-static SYNCS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Requests a manual sync with prune; returns who asked (unique per request).
+/// Requests a manual sync with prune; returns who asked.
 async fn request_sync(h: &Harness, name: &str) -> String {
-    let user = format!(
-        "test-{}",
-        SYNCS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    );
-    h.cluster
-        .merge_patch(
-            API_VERSION,
-            "Application",
-            "argocd",
-            name,
-            &json!({"operation": {"sync": {"revision": "main", "prune": true},
-                "initiatedBy": {"username": user}}}),
-        )
+    h.request_operation(name, json!({"sync": {"revision": "main", "prune": true}}))
         .await
-        .expect("request sync");
-    user
-}
-
-fn asked_by(app: &Value) -> &str {
-    str_at(
-        app,
-        &[
-            "status",
-            "operationState",
-            "operation",
-            "initiatedBy",
-            "username",
-        ],
-    )
 }
 
 async fn sync(h: &Harness, name: &str) -> Value {
-    let user = request_sync(h, name).await;
-    h.wait_app(name, "the sync to end", |app| {
-        asked_by(app) == user
-            && app.get("operation").is_none_or(Value::is_null)
-            && matches!(phase(app), "Succeeded" | "Failed" | "Error")
-    })
-    .await
+    h.run_operation(name, json!({"sync": {"revision": "main", "prune": true}}))
+        .await
 }
 
 async fn approve(h: &Harness, name: &str) {
@@ -129,7 +95,7 @@ async fn prune_false_keeps_and_prune_confirm_waits_for_approval() {
     let user = request_sync(&h, "web").await;
     let app = h
         .wait_app("web", "the prune confirmation wait", |app| {
-            asked_by(app) == user
+            initiator(app) == user
                 && str_at(app, &["status", "operationState", "message"]).starts_with("Waiting for")
         })
         .await;

@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Harness, cm};
-use plumb_core::application::{API_VERSION, REFRESH_ANNOTATION};
+use plumb_core::application::API_VERSION;
 use plumb_core::key::str_at;
 use plumb_engine::clock::{Clock, ManualClock};
 use serde_json::{Value, json};
@@ -14,14 +14,6 @@ fn utc(text: &str) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(text)
         .expect("time")
         .with_timezone(&chrono::Utc)
-}
-
-async fn reconcile_now(h: &Harness, name: &str) -> Value {
-    h.refresh(name).await;
-    h.wait_app(name, "the refresh to be handled", |app| {
-        str_at(app, &["metadata", "annotations", REFRESH_ANNOTATION]).is_empty()
-    })
-    .await
 }
 
 fn blocked(app: &Value) -> Option<String> {
@@ -41,34 +33,8 @@ async fn value(h: &Harness, name: &str) -> Option<String> {
 }
 
 async fn manual_sync(h: &Harness, name: &str) -> Value {
-    h.cluster
-        .merge_patch(
-            API_VERSION,
-            "Application",
-            "argocd",
-            name,
-            &json!({"operation": {"sync": {"revision": "main"}, "initiatedBy": {"username": "test"}}}),
-        )
+    h.run_operation(name, json!({"sync": {"revision": "main"}}))
         .await
-        .expect("request sync");
-    h.wait_app(name, "the manual sync to end", |app| {
-        app.get("operation").is_none_or(Value::is_null)
-            && matches!(
-                str_at(app, &["status", "operationState", "phase"]),
-                "Succeeded" | "Failed"
-            )
-            && str_at(
-                app,
-                &[
-                    "status",
-                    "operationState",
-                    "operation",
-                    "initiatedBy",
-                    "username",
-                ],
-            ) == "test"
-    })
-    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -129,7 +95,7 @@ async fn windows_follow_their_time_zone_and_manual_sync_setting() {
 
     // 08:59:59: still closed.
     clock.advance(Duration::from_secs(29 * 60 + 59));
-    reconcile_now(&h, "web").await;
+    h.reconcile_now("web").await;
     assert_eq!(value(&h, "web").await, None);
 
     // 09:00 New York: the window opens and the waiting automated sync goes ahead; ops is frozen.

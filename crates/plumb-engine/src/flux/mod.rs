@@ -25,6 +25,7 @@ pub mod helm_drift;
 pub mod helm_hooks;
 pub mod helm_release;
 pub mod helm_repository;
+pub mod helm_rollback;
 pub mod helm_spec;
 pub mod helm_storage;
 pub mod inventory;

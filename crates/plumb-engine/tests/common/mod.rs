@@ -213,6 +213,52 @@ impl Harness {
             .expect("refresh");
     }
 
+    /// Makes the controller look at the application now and waits until it has (the refresh
+    /// annotation is removed when a reconcile is done).
+    pub async fn reconcile_now(&self, name: &str) -> Value {
+        self.refresh(name).await;
+        self.wait_app(name, "the refresh to be handled", |app| {
+            str_at(app, &["metadata", "annotations", REFRESH_ANNOTATION]).is_empty()
+        })
+        .await
+    }
+
+    /// Sets `operation` on the application (a manual sync: `{"sync": {...}}`, plus `retry`
+    /// if wanted) with a unique `initiatedBy.username`, which it returns.
+    pub async fn request_operation(&self, name: &str, mut operation: Value) -> String {
+        static OPERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let user = format!(
+            "test-{}",
+            OPERATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        operation["initiatedBy"] = json!({"username": user});
+        self.cluster
+            .merge_patch(
+                API_VERSION,
+                "Application",
+                "argocd",
+                name,
+                &json!({"operation": operation}),
+            )
+            .await
+            .expect("request an operation");
+        user
+    }
+
+    /// Requests `operation` and waits until it has ended (Succeeded, Failed or Error).
+    pub async fn run_operation(&self, name: &str, operation: Value) -> Value {
+        let user = self.request_operation(name, operation).await;
+        self.wait_app(name, "the operation to end", |app| {
+            initiator(app) == user
+                && app.get("operation").is_none_or(Value::is_null)
+                && matches!(
+                    str_at(app, &["status", "operationState", "phase"]),
+                    "Succeeded" | "Failed" | "Error"
+                )
+        })
+        .await
+    }
+
     /// Waits until `check` holds for the application; panics with its status otherwise.
     pub async fn wait_app(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -267,6 +313,20 @@ impl Drop for Harness {
     fn drop(&mut self) {
         self.stop_controller();
     }
+}
+
+/// Who started the application's last operation.
+pub fn initiator(app: &Value) -> &str {
+    str_at(
+        app,
+        &[
+            "status",
+            "operationState",
+            "operation",
+            "initiatedBy",
+            "username",
+        ],
+    )
 }
 
 pub fn automated(self_heal: bool) -> Value {
