@@ -42,8 +42,13 @@ pub async fn diff(
     }
     let (namespace, name) = crate::app_id(app);
     let instance = app_instance(&namespace, &name, &control_namespace);
+    let destination = crate::clusters::destination(&context, &spec.destination)
+        .await
+        .map_err(|unusable| unusable.message().to_string())?;
+    crate::clusters::reachable(&context, &destination).await?;
     let comparison = compare(
         &context,
+        &destination,
         app,
         &spec,
         &instance,

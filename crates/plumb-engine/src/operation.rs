@@ -7,6 +7,7 @@
 //! the history entry is written once, with the operation cleared in the same patch.
 
 use crate::Context;
+use crate::clusters::Destination;
 use crate::reconcile::{Comparison, NotWritten, Wanted, patch_app, patch_app_unless_terminating};
 use crate::sources::error_chain;
 use crate::status::now;
@@ -328,7 +329,8 @@ async fn terminate(
         for task in plan.running(&progress).into_iter().filter(|t| t.is_hook()) {
             let api_version = str_at(&task.manifest.object, &["apiVersion"]);
             let key = &task.key;
-            if let Err(error) = context
+            if let Err(error) = comparison
+                .destination
                 .cluster
                 .delete(
                     api_version,
@@ -564,6 +566,7 @@ fn prune_result(
 /// `Validate=false` lets the server drop fields its schema does not know.
 async fn apply_task(
     context: &Arc<Context>,
+    destination: &Destination,
     task: &SyncTask,
     spec: &ApplicationSpec,
     operation: &Value,
@@ -583,7 +586,15 @@ async fn apply_task(
         let rules = plumb_core::ignore::IgnoreRules::compile(&spec.ignore_differences)
             .map_err(|e| format!("spec.ignoreDifferences: {e}"))?;
         let api_version = str_at(&task.manifest.object, &["apiVersion"]);
-        match crate::reconcile::live_object(context, api_version, &task.key, Wanted::Any).await {
+        match crate::reconcile::live_object(
+            context,
+            destination,
+            api_version,
+            &task.key,
+            Wanted::Any,
+        )
+        .await
+        {
             Ok(Some(live)) => Some(rules.respect(&live, &task.manifest.object)),
             Ok(None) | Err(plumb_kube::Error::UnknownKind { .. }) => None,
             Err(error) => return Err(error_chain(&error)),
@@ -594,25 +605,25 @@ async fn apply_task(
     let object = respected.as_ref().unwrap_or(&task.manifest.object);
     let apply = || async {
         if replace {
-            context.cluster.replace(object).await
+            destination.cluster.replace(object).await
         } else {
             let options = ApplyOptions {
                 dry_run: DryRun::None,
                 force: true,
             };
-            context
+            destination
                 .cluster
                 .apply_validated(object, &options, validation)
                 .await
         }
     };
     if replace && force {
-        delete_existing(context, task).await?;
+        delete_existing(destination, task).await?;
         return apply().await.map_err(|e| error_chain(&e));
     }
     match apply().await {
         Err(plumb_kube::Error::Api { code: 422, .. }) if force => {
-            delete_existing(context, task).await?;
+            delete_existing(destination, task).await?;
             apply().await.map_err(|e| error_chain(&e))
         }
         result => result.map_err(|e| error_chain(&e)),
@@ -631,22 +642,25 @@ pub(crate) fn forced(operation: &Value) -> bool {
 }
 
 /// Deletes `task`'s object if it exists and waits (briefly) until it is gone.
-async fn delete_existing(context: &Arc<Context>, task: &SyncTask) -> Result<(), String> {
+async fn delete_existing(destination: &Destination, task: &SyncTask) -> Result<(), String> {
     let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
     let key = &task.key;
-    let exists = |c: Arc<Context>, api_version: String, key: ObjectKey| async move {
-        c.cluster
-            .get(&api_version, &key.kind, &key.namespace, &key.name)
+    let exists = |c: plumb_kube::Cluster, api_version: String, key: ObjectKey| async move {
+        c.get(&api_version, &key.kind, &key.namespace, &key.name)
             .await
             .map(|o| o.is_some())
     };
-    if !exists(context.clone(), api_version.clone(), key.clone())
-        .await
-        .map_err(|e| error_chain(&e))?
+    if !exists(
+        destination.cluster.clone(),
+        api_version.clone(),
+        key.clone(),
+    )
+    .await
+    .map_err(|e| error_chain(&e))?
     {
         return Ok(());
     }
-    context
+    destination
         .cluster
         .delete(
             &api_version,
@@ -658,9 +672,13 @@ async fn delete_existing(context: &Arc<Context>, task: &SyncTask) -> Result<(), 
         .await
         .map_err(|e| error_chain(&e))?;
     for _ in 0..100 {
-        if !exists(context.clone(), api_version.clone(), key.clone())
-            .await
-            .map_err(|e| error_chain(&e))?
+        if !exists(
+            destination.cluster.clone(),
+            api_version.clone(),
+            key.clone(),
+        )
+        .await
+        .map_err(|e| error_chain(&e))?
         {
             return Ok(());
         }
@@ -674,7 +692,6 @@ async fn delete_existing(context: &Arc<Context>, task: &SyncTask) -> Result<(), 
 /// the cluster does not serve yet (their CRD comes with this sync, or SkipDryRunOnMissingResource),
 /// and a missing namespace this sync creates. Returns the refusals.
 async fn dry_run_new_objects(
-    context: &Arc<Context>,
     spec: &ApplicationSpec,
     comparison: &Comparison,
     app_options: &SyncOptions,
@@ -689,6 +706,7 @@ async fn dry_run_new_objects(
     if app_options.create_namespace {
         created_namespaces.insert(&spec.destination.namespace);
     }
+    let cluster = &comparison.destination.cluster;
     let mut refused = Vec::new();
     for object in &comparison.objects {
         let key = object.manifest.key();
@@ -696,18 +714,14 @@ async fn dry_run_new_objects(
             continue;
         }
         let api_version = str_at(&object.manifest.object, &["apiVersion"]);
-        if context.cluster.kind(api_version, &key.kind).await.is_err() {
+        if cluster.kind(api_version, &key.kind).await.is_err() {
             continue;
         }
         let options = ApplyOptions {
             dry_run: DryRun::Server,
             force: true,
         };
-        match context
-            .cluster
-            .apply(&object.manifest.object, &options)
-            .await
-        {
+        match cluster.apply(&object.manifest.object, &options).await {
             Ok(_) => {}
             Err(plumb_kube::Error::Api { code: 404, .. })
                 if created_namespaces.contains(key.namespace.as_str()) => {}
@@ -736,6 +750,7 @@ async fn execute(
 ) -> Progress {
     let app_options = spec.sync_options();
     let scope = Scope::of(operation);
+    let destination = &comparison.destination;
     if fresh {
         // Refuse before touching anything: Argo CD dry-runs every object first, so one bad
         // object never leaves a half-applied application.
@@ -752,8 +767,7 @@ async fn execute(
             return finish(progress, OperationPhase::Failed, message);
         }
         if !scope.dry_run {
-            let refused =
-                dry_run_new_objects(context, spec, comparison, &app_options, &scope).await;
+            let refused = dry_run_new_objects(spec, comparison, &app_options, &scope).await;
             if !refused.is_empty() {
                 let message = format!(
                     "one or more objects failed to apply (dry run), nothing was applied: {}",
@@ -775,7 +789,7 @@ async fn execute(
         if app_options.create_namespace && !spec.destination.namespace.is_empty() && !scope.dry_run
         {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
-            let applied = context
+            let applied = destination
                 .cluster
                 .apply(
                     &namespace,
@@ -819,7 +833,7 @@ async fn execute(
                 for task in tasks {
                     if let Some(hook) = &task.hook {
                         if hook.delete_before_creation()
-                            && let Err(message) = delete_existing(context, task).await
+                            && let Err(message) = delete_existing(destination, task).await
                         {
                             progress.record(ResourceResult::for_task(
                                 task,
@@ -840,10 +854,13 @@ async fn execute(
                             dry_run: DryRun::Server,
                             force: true,
                         };
-                        (context.cluster.apply(&task.manifest.object, &options).await)
+                        (destination
+                            .cluster
+                            .apply(&task.manifest.object, &options)
+                            .await)
                             .map_err(|e| error_chain(&e))
                     } else {
-                        apply_task(context, task, spec, operation).await
+                        apply_task(context, destination, task, spec, operation).await
                     };
                     let result = match applied {
                         Ok(_) if scope.dry_run => {
@@ -858,7 +875,7 @@ async fn execute(
                             result
                         }
                         Ok(live) => {
-                            context.drift.observe(&live);
+                            context.drift.observe(destination.key(), &live);
                             if task.key.kind == "CustomResourceDefinition" {
                                 crds.push(task);
                             }
@@ -893,7 +910,7 @@ async fn execute(
                         .map(|v| str_at(v, &["name"]).to_string())
                         .unwrap_or_default();
                     if let Err(error) = crate::crds::wait_established(
-                        &context.cluster,
+                        &destination.cluster,
                         &format!("{group}/{version}"),
                         kind,
                     )
@@ -914,9 +931,14 @@ async fn execute(
                 for task in tasks {
                     let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
                     let key = &task.key;
-                    let live =
-                        crate::reconcile::live_object(context, &api_version, key, Wanted::Any)
-                            .await;
+                    let live = crate::reconcile::live_object(
+                        context,
+                        destination,
+                        &api_version,
+                        key,
+                        Wanted::Any,
+                    )
+                    .await;
                     let (phase, message) = match &live {
                         Ok(live) => task_state(&rules, task, live.as_ref()),
                         Err(error) => (OperationPhase::Running, error_chain(error)),
@@ -933,7 +955,7 @@ async fn execute(
                             TaskOutcome::Failed
                         };
                         if hook.delete_after(outcome) {
-                            let _ = context
+                            let _ = destination
                                 .cluster
                                 .delete(
                                     &api_version,
@@ -959,10 +981,7 @@ async fn execute(
                     let message = progress.message.clone();
                     return finish(progress, OperationPhase::Failed, message);
                 }
-                return prune(
-                    context, app, spec, instance, comparison, operation, progress,
-                )
-                .await;
+                return prune(app, spec, instance, comparison, operation, progress).await;
             }
         }
     }
@@ -1023,7 +1042,6 @@ pub(crate) fn deletion_approved(app: &Value, since: i64) -> bool {
 
 /// Prunes after a successful sync, within the guards of [`Plan`].
 async fn prune(
-    context: &Arc<Context>,
     app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
@@ -1093,7 +1111,8 @@ async fn prune(
             continue;
         }
         let key = &item.key;
-        match context
+        match comparison
+            .destination
             .cluster
             .delete(
                 &item.api_version,
@@ -1130,6 +1149,7 @@ async fn prune(
 /// releases the Application.
 pub(crate) async fn finalize(
     context: &Arc<Context>,
+    destination: &Destination,
     app: &Value,
     instance: &str,
 ) -> Option<Duration> {
@@ -1164,7 +1184,7 @@ pub(crate) async fn finalize(
     let mut remaining = 0;
     let mut unconfirmed = Vec::new();
     for (api_version, key) in crate::status::inventory(&status) {
-        let live = match context
+        let live = match destination
             .cluster
             .get(&api_version, &key.kind, &key.namespace, &key.name)
             .await
@@ -1188,7 +1208,7 @@ pub(crate) async fn finalize(
             }
             DeleteOption::Allowed | DeleteOption::Confirm => {}
         }
-        if let Err(error) = context
+        if let Err(error) = destination
             .cluster
             .delete(
                 &api_version,
@@ -1236,6 +1256,44 @@ pub(crate) async fn finalize(
     None
 }
 
+/// Releases a deleted Application whose destination cluster no longer exists (its Secret is
+/// gone): nothing can be deleted or run there, so its finalizers go, as in Argo CD, with a
+/// warning event.
+pub(crate) async fn release_without_cluster(
+    context: &Arc<Context>,
+    app: &Value,
+    message: &str,
+) -> Option<Duration> {
+    let kept: Vec<Value> = app
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f.as_str().is_none_or(|f| {
+                !f.starts_with(RESOURCES_FINALIZER) && !f.starts_with(POST_DELETE_FINALIZER)
+            })
+        })
+        .cloned()
+        .collect();
+    let held = app
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.len() != kept.len());
+    if held {
+        record_event(
+            context,
+            app,
+            "Warning",
+            "DeletionWithoutCluster",
+            &format!("the application's objects were not deleted: {message}"),
+        )
+        .await;
+        patch_app(context, app, &json!({"metadata": {"finalizers": kept}})).await;
+    }
+    None
+}
+
 /// Argo CD's finalizer that holds an Application's deletion until its PostDelete hooks ran.
 pub(crate) const POST_DELETE_FINALIZER: &str = "post-delete-finalizer.argocd.argoproj.io";
 
@@ -1257,6 +1315,7 @@ pub(crate) fn has_post_delete_hooks(comparison: &Comparison) -> bool {
 /// `status.postDeleteHooks`, so a hook deleted by its policy is not run again.
 pub(crate) async fn run_post_delete_hooks(
     context: &Arc<Context>,
+    destination: &Destination,
     app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
@@ -1264,6 +1323,7 @@ pub(crate) async fn run_post_delete_hooks(
     let target = crate::multi_source::Target::last_compared(spec, app);
     let comparison = match crate::reconcile::compare(
         context,
+        destination,
         app,
         spec,
         instance,
@@ -1307,7 +1367,7 @@ pub(crate) async fn run_post_delete_hooks(
             continue;
         }
         let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
-        let live = context
+        let live = destination
             .cluster
             .get(&api_version, &task.key.kind, &task.key.namespace, &name)
             .await;
@@ -1317,7 +1377,11 @@ pub(crate) async fn run_post_delete_hooks(
                     dry_run: DryRun::None,
                     force: true,
                 };
-                if let Err(error) = context.cluster.apply(&task.manifest.object, &options).await {
+                if let Err(error) = destination
+                    .cluster
+                    .apply(&task.manifest.object, &options)
+                    .await
+                {
                     record_event(
                         context,
                         app,
@@ -1337,7 +1401,7 @@ pub(crate) async fn run_post_delete_hooks(
                         .as_ref()
                         .is_some_and(|h| h.delete_after(TaskOutcome::Succeeded))
                     {
-                        let _ = context
+                        let _ = destination
                             .cluster
                             .delete(
                                 &api_version,

@@ -1,13 +1,14 @@
 //! One reconcile of one Application: resolve, render, compare, maybe sync, write status.
 
 use crate::Context;
+use crate::clusters::{Destination, Unusable};
 use crate::dependencies::Gate;
 use crate::health_config::HealthRules;
 use crate::operation;
 use crate::queue::AppId;
 use crate::sources::{Freshness, Resolved, error_chain};
 use crate::status::{ResourceStatus, carry_transition_times, condition, inventory, now};
-use plumb_core::application::{ApplicationSpec, IN_CLUSTER, REFRESH_ANNOTATION, Source};
+use plumb_core::application::{ApplicationSpec, REFRESH_ANNOTATION, Source};
 use plumb_core::health::{self, Health, HealthStatus};
 use plumb_core::key::{ObjectKey, str_at};
 use plumb_core::manifest::Manifest;
@@ -41,6 +42,8 @@ pub(crate) struct Compared {
 /// Everything a comparison found.
 #[derive(Debug, Clone)]
 pub(crate) struct Comparison {
+    /// The cluster the objects live in: every read and write of them goes there.
+    pub destination: Destination,
     pub revision: Resolved,
     pub source: Source,
     pub source_type: SourceType,
@@ -146,7 +149,18 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
     {
-        if let Some(delay) = operation::finalize(context, &app, &instance).await {
+        let destination = match app_destination(context, &app).await {
+            Ok(destination) => destination,
+            Err(Unusable::Invalid(message)) => {
+                // As Argo CD: the cluster is gone, so are the means to delete anything there.
+                return operation::release_without_cluster(context, &app, &message).await;
+            }
+            Err(Unusable::Failed(message)) => {
+                tracing::warn!(app = %id.1, namespace = %id.0, %message, "cannot delete the application's objects yet");
+                return Some(ERROR_BACKOFF);
+            }
+        };
+        if let Some(delay) = operation::finalize(context, &destination, &app, &instance).await {
             return Some(delay);
         }
         // PostDelete hooks run once the resources are gone (finalize wrote the Application).
@@ -156,7 +170,8 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
                 return Some(Duration::from_secs(1));
             }
             let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)).ok()?;
-            return operation::run_post_delete_hooks(context, &app, &spec, &instance).await;
+            return operation::run_post_delete_hooks(context, &destination, &app, &spec, &instance)
+                .await;
         }
         return None;
     }
@@ -177,11 +192,27 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         write_status(context, &app, status, full_refresh).await;
         return Some(context.poll_delay());
     }
+    let destination = match crate::clusters::destination(context, &spec.destination).await {
+        Ok(destination) => destination,
+        Err(unusable) => {
+            let kind = match unusable {
+                Unusable::Invalid(_) => "InvalidSpecError",
+                Unusable::Failed(_) => "ComparisonError",
+            };
+            let status = error_status(&previous, kind, unusable.message());
+            write_status(context, &app, status, full_refresh).await;
+            return Some(ERROR_BACKOFF.min(context.poll_delay()));
+        }
+    };
     // The project's rules come before any fetch: a refused source is never even read.
     let refusal = match crate::project::load(context, &spec).await {
-        Ok(project) => {
-            crate::project::refusal(&project, &app, &spec, &context.options.control_namespace)
-        }
+        Ok(project) => crate::project::refusal(
+            &project,
+            &app,
+            &spec,
+            &destination.target,
+            &context.options.control_namespace,
+        ),
         Err(message) => Some(message),
     };
     if let Some(refusal) = refusal {
@@ -199,18 +230,41 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     } else {
         Freshness::Now
     };
-    let mut comparison =
-        match compare(context, &app, &spec, &instance, &wanted_sources, freshness).await {
-            Ok(comparison) => comparison,
-            Err(message) => {
-                let mut status = error_status(&previous, "ComparisonError", &message);
-                if let Some(sync) = status.get_mut("sync") {
-                    sync["status"] = json!("Unknown");
-                }
-                write_status(context, &app, status, full_refresh).await;
-                return Some(ERROR_BACKOFF.min(context.poll_delay()));
+    // A cluster that does not answer: say so and keep the last state; look again soon.
+    if let Err(message) = crate::clusters::reachable(context, &destination).await {
+        let mut status = error_status(&previous, "ComparisonError", &message);
+        if let Some(sync) = status.get_mut("sync") {
+            sync["status"] = json!("Unknown");
+        }
+        write_status(context, &app, status, full_refresh).await;
+        return Some(ERROR_BACKOFF.min(context.poll_delay()));
+    }
+    let mut comparison = match compare(
+        context,
+        &destination,
+        &app,
+        &spec,
+        &instance,
+        &wanted_sources,
+        freshness,
+    )
+    .await
+    {
+        Ok(comparison) => comparison,
+        Err(message) => {
+            // A cluster that went down meanwhile is named as such, not by a request's error.
+            let message = match crate::clusters::recheck(context, &destination).await {
+                Err(down) => down,
+                Ok(()) => message,
+            };
+            let mut status = error_status(&previous, "ComparisonError", &message);
+            if let Some(sync) = status.get_mut("sync") {
+                sync["status"] = json!("Unknown");
             }
-        };
+            write_status(context, &app, status, full_refresh).await;
+            return Some(ERROR_BACKOFF.min(context.poll_delay()));
+        }
+    };
 
     let mut operation_state = previous.get("operationState").cloned();
     let mut history = previous.get("history").cloned().unwrap_or(json!([]));
@@ -335,6 +389,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         // Look again at what the sync changed, so the status written now is accurate.
         if let Ok(after) = compare(
             context,
+            &destination,
             &app,
             &spec,
             &instance,
@@ -593,23 +648,7 @@ fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
     } else if let Some(Err(error)) = oci_chart_of(sources[0]) {
         return Some(format!("spec.source.{error}"));
     }
-    let destination = &spec.destination;
-    let in_cluster = destination.server.is_empty()
-        && (destination.name.is_empty() || destination.name == "in-cluster")
-        || destination.server.trim_end_matches('/') == IN_CLUSTER;
-    if !in_cluster {
-        let which = if destination.server.is_empty() {
-            &destination.name
-        } else {
-            &destination.server
-        };
-        return Some(format!(
-            "spec.destination: cluster {which:?} is not configured (only the in-cluster destination {IN_CLUSTER} is served yet)"
-        ));
-    }
-    if destination.server.is_empty() && destination.name.is_empty() {
-        return Some("spec.destination: server or name must be set".into());
-    }
+    // The destination is resolved (and checked) through the cluster Secrets: see clusters.rs.
     None
 }
 
@@ -668,6 +707,15 @@ pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value
             None
         }
     }
+}
+
+/// The destination of `app` as its spec names it.
+async fn app_destination(context: &Context, app: &Value) -> Result<Destination, Unusable> {
+    // A spec that does not parse (any more) is deleted as before clusters existed: in-cluster.
+    let Ok(spec) = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)) else {
+        return Ok(Destination::in_cluster(context.cluster.clone()));
+    };
+    crate::clusters::destination(context, &spec.destination).await
 }
 
 /// Whether `app` carries a finalizer starting with `finalizer`.
@@ -835,6 +883,7 @@ fn images(comparison: &Comparison) -> Vec<String> {
 /// compares every desired object with the cluster.
 pub(crate) async fn compare(
     context: &Arc<Context>,
+    destination: &Destination,
     app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
@@ -932,11 +981,22 @@ pub(crate) async fn compare(
         let api_version = str_at(&manifest.object, &["apiVersion"]).to_string();
         let kind = str_at(&manifest.object, &["kind"]).to_string();
         let mut error = None;
-        let namespaced = match context.cluster.kind(&api_version, &kind).await {
+        let namespaced = match destination.cluster.kind(&api_version, &kind).await {
             Ok(resolved) => {
-                context
-                    .drift
-                    .ensure(&context.cluster, &context.queue, &api_version, &kind);
+                // A cluster whose Secret lists namespaces is watched in each of them.
+                let namespaces = if resolved.namespaced {
+                    &destination.target.namespaces[..]
+                } else {
+                    &[]
+                };
+                context.drift.ensure(
+                    destination.key(),
+                    &destination.cluster,
+                    &context.queue,
+                    &api_version,
+                    &kind,
+                    namespaces,
+                );
                 Some(resolved.namespaced)
             }
             Err(plumb_kube::Error::UnknownKind { .. }) => {
@@ -991,8 +1051,14 @@ pub(crate) async fn compare(
             let group = plumb_core::key::group_of(&api_version);
             let namespace = namespaced
                 .then(|| str_at(&manifest.object, &["metadata", "namespace"]).to_string());
-            if let Some(refusal) =
-                crate::project::object_refusal(&project, spec, group, &kind, namespace.as_deref())
+            if let Some(refusal) = crate::project::object_refusal(
+                &project,
+                &destination.target,
+                group,
+                &kind,
+                namespace.as_deref(),
+            )
+            .or_else(|| destination.target.scope_refusal(namespace.as_deref()))
             {
                 error = Some(format!(
                     "{}: {kind} {:?}: {refusal}",
@@ -1070,7 +1136,7 @@ pub(crate) async fn compare(
         }
         let key = object.manifest.key();
         let api_version = str_at(&object.manifest.object, &["apiVersion"]).to_string();
-        let live = match live_object(context, &api_version, &key, Wanted::Any).await {
+        let live = match live_object(context, destination, &api_version, &key, Wanted::Any).await {
             Ok(live) => live,
             Err(plumb_kube::Error::UnknownKind { .. }) => None, // its CRD comes with this app
             Err(error) => return Err(error_chain(&error)),
@@ -1100,11 +1166,12 @@ pub(crate) async fn compare(
         let Some(live) = &object.live else { continue };
         let desired_hash = hash_value(&object.manifest.object) ^ rules_hash;
         let live_version = str_at(live, &["metadata", "resourceVersion"]).to_string();
+        let cache_key = (destination.key().to_string(), key.clone());
         let cached = context
             .compare_cache
             .lock()
             .ok()
-            .and_then(|cache| cache.get(&key).cloned());
+            .and_then(|cache| cache.get(&cache_key).cloned());
         if let Some((hash, version, in_sync)) = cached
             && hash == desired_hash
             && version == live_version
@@ -1112,7 +1179,7 @@ pub(crate) async fn compare(
             object.in_sync = in_sync;
             continue;
         }
-        match context
+        match destination
             .cluster
             .apply(
                 &object.manifest.object,
@@ -1134,7 +1201,7 @@ pub(crate) async fn compare(
                     plumb_core::diff::is_in_sync(&dry_run, live)
                 };
                 if let Ok(mut cache) = context.compare_cache.lock() {
-                    cache.insert(key, (desired_hash, live_version, object.in_sync));
+                    cache.insert(cache_key, (desired_hash, live_version, object.in_sync));
                 }
                 object.dry_run = Some(dry_run);
             }
@@ -1170,13 +1237,14 @@ pub(crate) async fn compare(
         if seen.contains(&key) {
             continue;
         }
-        match live_object(context, &api_version, &key, Wanted::Managed).await {
+        match live_object(context, destination, &api_version, &key, Wanted::Managed).await {
             Ok(Some(live)) if is_owned_by(&live, instance) => extra.push(live),
             Ok(_) | Err(plumb_kube::Error::UnknownKind { .. }) => {}
             Err(error) => return Err(error_chain(&error)),
         }
     }
     Ok(Comparison {
+        destination: destination.clone(),
         revision,
         source,
         source_type,
@@ -1208,21 +1276,26 @@ pub(crate) enum Wanted {
     Managed,
 }
 
-/// The live object: from the cache of managed objects when it knows, else from the server.
+/// The live object in `destination`: from the cache of managed objects when it knows, else
+/// from the server.
 pub(crate) async fn live_object(
     context: &Context,
+    destination: &Destination,
     api_version: &str,
     key: &plumb_core::ObjectKey,
     wanted: Wanted,
 ) -> Result<Option<Value>, plumb_kube::Error> {
-    match context
-        .drift
-        .lookup(api_version, &key.kind, &key.namespace, &key.name)
-    {
+    match context.drift.lookup(
+        destination.key(),
+        api_version,
+        &key.kind,
+        &key.namespace,
+        &key.name,
+    ) {
         crate::drift::Cached::Found(object) => Ok(Some(object)),
         crate::drift::Cached::NotManaged if wanted == Wanted::Managed => Ok(None),
         crate::drift::Cached::NotManaged | crate::drift::Cached::Unknown => {
-            context
+            destination
                 .cluster
                 .get(api_version, &key.kind, &key.namespace, &key.name)
                 .await
