@@ -162,6 +162,39 @@ fn failure_counts(previous: &Value, generation: i64, outcome: &Outcome) -> (i64,
     (install, upgrade)
 }
 
+/// [`failure_counts`] of the HelmRelease `object` once `outcome` is counted.
+fn failures_with(object: &Value, outcome: &Outcome) -> (i64, i64) {
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    failure_counts(
+        object.get("status").unwrap_or(&Value::Null),
+        generation,
+        outcome,
+    )
+}
+
+/// Rewrites a release record as `superseded` (a failure is logged: the record only tells
+/// history).
+pub(super) async fn supersede(
+    cluster: &plumb_kube::Cluster,
+    storage_namespace: &str,
+    mut release: Release,
+) {
+    release.status = "superseded".into();
+    let Ok(updated) = release.to_secret(storage_namespace) else {
+        return;
+    };
+    let options = plumb_kube::ApplyOptions {
+        dry_run: plumb_kube::DryRun::None,
+        force: true,
+    };
+    if let Err(error) = cluster.apply(&updated, &options).await {
+        tracing::warn!(error = %error_chain(&error), "cannot mark a release superseded");
+    }
+}
+
 /// The status for `outcome`, keeping what it does not change.
 fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome) -> Value {
     let previous = object.get("status").cloned().unwrap_or(Value::Null);
@@ -347,12 +380,7 @@ async fn remediate_install(
     spec: &HelmReleaseSpec,
     outcome: &mut Outcome,
 ) {
-    let generation = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let previous = object.get("status").cloned().unwrap_or(Value::Null);
-    let (failures, _) = failure_counts(&previous, generation, outcome);
+    let (failures, _) = failures_with(object, outcome);
     let retries_remain = spec.install_retries < 0 || failures <= spec.install_retries;
     if !retries_remain && !spec.remediate_last_install_failure {
         return;
@@ -402,12 +430,8 @@ async fn remediate(
     spec: &HelmReleaseSpec,
     outcome: &mut Outcome,
 ) {
-    let generation = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
     let previous = object.get("status").cloned().unwrap_or(Value::Null);
-    let (_, failures) = failure_counts(&previous, generation, outcome);
+    let (_, failures) = failures_with(object, outcome);
     if !helm_rollback::due(spec, failures) {
         return;
     }
@@ -1341,21 +1365,8 @@ async fn run(
             if str_at(old, &["metadata", "labels", "status"]) != "deployed" {
                 continue;
             }
-            if let Ok(mut old_release) = Release::from_secret(old) {
-                old_release.status = "superseded".into();
-                if let Ok(updated) = old_release.to_secret(&spec.storage_namespace)
-                    && let Err(error) = cluster
-                        .apply(
-                            &updated,
-                            &plumb_kube::ApplyOptions {
-                                dry_run: plumb_kube::DryRun::None,
-                                force: true,
-                            },
-                        )
-                        .await
-                {
-                    tracing::warn!(error = %error_chain(&error), "cannot mark a release superseded");
-                }
+            if let Ok(old_release) = Release::from_secret(old) {
+                supersede(cluster, &spec.storage_namespace, old_release).await;
             }
         }
         prune_records(flux, spec, &found, version).await;

@@ -5,7 +5,7 @@
 //! deleted, and a new revision recorded as `deployed` with "Rollback to N".
 
 use super::apply::{self, ApplySettings};
-use super::helm_release::{entries_of, owner};
+use super::helm_release::{entries_of, owner, supersede};
 use super::helm_spec::{HelmReleaseSpec, UpgradeRemediation};
 use super::helm_storage::Release;
 use crate::queue::AppId;
@@ -121,21 +121,7 @@ pub async fn rollback(
         .iter()
         .filter(|r| r.status == "deployed" || r.status == "failed")
     {
-        let mut old = old.clone();
-        old.status = "superseded".into();
-        if let Ok(updated) = old.to_secret(&spec.storage_namespace)
-            && let Err(error) = cluster
-                .apply(
-                    &updated,
-                    &plumb_kube::ApplyOptions {
-                        dry_run: plumb_kube::DryRun::None,
-                        force: true,
-                    },
-                )
-                .await
-        {
-            tracing::warn!(error = %crate::sources::error_chain(&error), "cannot mark a release superseded");
-        }
+        supersede(cluster, &spec.storage_namespace, old.clone()).await;
     }
     let chart = format!(
         "{}@{}",
