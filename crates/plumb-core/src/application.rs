@@ -76,6 +76,10 @@ pub struct Source {
     /// `ref` name for multi-source `$ref/...` value files.
     #[serde(default, rename = "ref")]
     pub reference: String,
+    /// A name for the source of a multi-source application, shown in messages (Argo CD's
+    /// `sources[].name`); written back only when set.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
 }
 
 /// Plain-directory options.

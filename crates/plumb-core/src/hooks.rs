@@ -399,12 +399,17 @@ pub fn generated_hook_name(
     phase: SyncPhase,
     started_at_unix: i64,
 ) -> String {
-    // Argo CD keeps seven characters of revisions of at least eight.
+    // Argo CD keeps seven characters of revisions of at least eight. Only characters a name
+    // may hold are kept (a multi-source revision key reads `1.2.3, abc…`).
     let short: String = if revision.chars().count() >= 8 {
         revision.chars().take(7).collect()
     } else {
         revision.to_string()
     };
+    let short: String = short
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.'))
+        .collect();
     let postfix = format!("{short}-{}-{started_at_unix}", phase.as_str()).to_lowercase();
     let mut name = format!("{generate_name}{postfix}");
     if name.len() > 253 {
@@ -622,6 +627,10 @@ mod tests {
         assert_eq!(
             generated_hook_name("x-", "HEAD", SyncPhase::PostSync, 5),
             "x-head-postsync-5"
+        );
+        assert_eq!(
+            generated_hook_name("x-", "1.2.3, 0123456789", SyncPhase::Sync, 5),
+            "x-1.2.3-sync-5"
         );
         let long = "a".repeat(260);
         let name = generated_hook_name(&long, "abc", SyncPhase::Sync, 1);

@@ -37,6 +37,8 @@ pub struct PlanOptions {
     pub trigger: Trigger,
     /// The application instance name used in tracking ids.
     pub app: String,
+    /// The application's sync options, under each object's own.
+    pub app_options: SyncOptions,
 }
 
 /// Why pruning was held back.
@@ -78,7 +80,7 @@ pub struct PruneItem {
     pub key: ObjectKey,
     /// Its `apiVersion`, needed to address it.
     pub api_version: String,
-    /// Its own sync options (PruneLast, propagation).
+    /// The sync options in force for it (its own over the application's).
     pub options: SyncOptions,
 }
 
@@ -114,8 +116,8 @@ impl Plan {
             if declared.contains(&key) {
                 continue;
             }
-            let object_options = SyncOptions::of_object(object);
-            if !options.prune || object_options.prune == PruneOption::Disabled {
+            let object_options = SyncOptions::of_object(object).over(&options.app_options);
+            if !options.prune || object_options.prune() == PruneOption::Disabled {
                 orphaned.push(key);
                 continue;
             }

@@ -36,6 +36,9 @@ pub struct ProjectSpec {
     /// Namespaces (besides the control namespace) whose Applications may use the project.
     #[serde(default)]
     pub source_namespaces: Vec<String>,
+    /// Only clusters scoped to this project (a cluster Secret's `project`) are destinations.
+    #[serde(default)]
+    pub permit_only_project_scoped_clusters: bool,
 }
 
 /// One entry of `spec.destinations`.

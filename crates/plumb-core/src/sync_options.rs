@@ -22,6 +22,22 @@ pub enum PruneOption {
     Confirm,
 }
 
+/// What deleting the application may do with an object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DeleteOption {
+    /// Delete it with the application.
+    #[default]
+    Allowed,
+    /// `Delete=false`: keep it.
+    Disabled,
+    /// `Delete=confirm`: delete it only after a manual confirmation.
+    Confirm,
+}
+
+/// The Application annotation that confirms `Prune=confirm` prunes and `Delete=confirm`
+/// deletions: an RFC 3339 time, later than the start of the operation it confirms.
+pub const DELETION_APPROVED_ANNOTATION: &str = "argocd.argoproj.io/deletion-approved";
+
 /// How deletion propagates to dependents when pruning.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum PropagationPolicy {
@@ -48,10 +64,11 @@ impl PropagationPolicy {
 /// Sync options of an application or an object.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SyncOptions {
-    /// `Prune=false|confirm`.
-    pub prune: PruneOption,
-    /// `Delete=false`: keep the object when the application is deleted.
-    pub delete_disabled: bool,
+    /// `Prune=true|false|confirm`; unset when not given (an object's setting overrides the
+    /// application's, see [`SyncOptions::over`]).
+    pub prune: Option<PruneOption>,
+    /// `Delete=true|false|confirm`; unset when not given.
+    pub delete: Option<DeleteOption>,
     /// `Replace=true`.
     pub replace: bool,
     /// `Force=true`.
@@ -100,17 +117,50 @@ impl SyncOptions {
         SyncOptions::parse(annotation.split(',').filter(|s| !s.trim().is_empty()))
     }
 
+    /// The options in force for an object: its own, over the application's `app`. `Prune`
+    /// and `Delete` set on the object win (Argo CD: "setting a Prune sync option on the
+    /// resource will always override" the application's); switches set on either apply.
+    pub fn over(&self, app: &SyncOptions) -> SyncOptions {
+        SyncOptions {
+            prune: self.prune.or(app.prune),
+            delete: self.delete.or(app.delete),
+            replace: self.replace || app.replace,
+            force: self.force || app.force,
+            server_side_apply: self.server_side_apply || app.server_side_apply,
+            validate_disabled: self.validate_disabled || app.validate_disabled,
+            skip_dry_run_on_missing_resource: self.skip_dry_run_on_missing_resource
+                || app.skip_dry_run_on_missing_resource,
+            prune_last: self.prune_last || app.prune_last,
+            ..self.clone()
+        }
+    }
+
+    /// What prune may do (allowed unless set).
+    pub fn prune(&self) -> PruneOption {
+        self.prune.unwrap_or_default()
+    }
+
+    /// What deleting the application may do (allowed unless set).
+    pub fn delete(&self) -> DeleteOption {
+        self.delete.unwrap_or_default()
+    }
+
     fn apply(&mut self, option: &str) {
         let (key, value) = option.split_once('=').unwrap_or((option, "true"));
         let value = value.trim();
         let truthy = value.eq_ignore_ascii_case("true");
         let falsy = value.eq_ignore_ascii_case("false");
         match key.trim() {
-            "Prune" if falsy => self.prune = PruneOption::Disabled,
-            "Prune" if value.eq_ignore_ascii_case("confirm") => self.prune = PruneOption::Confirm,
-            "Prune" if truthy => self.prune = PruneOption::Allowed,
-            "Delete" if falsy => self.delete_disabled = true,
-            "Delete" if truthy || value.eq_ignore_ascii_case("confirm") => {}
+            "Prune" if falsy => self.prune = Some(PruneOption::Disabled),
+            "Prune" if value.eq_ignore_ascii_case("confirm") => {
+                self.prune = Some(PruneOption::Confirm)
+            }
+            "Prune" if truthy => self.prune = Some(PruneOption::Allowed),
+            "Delete" if falsy => self.delete = Some(DeleteOption::Disabled),
+            "Delete" if value.eq_ignore_ascii_case("confirm") => {
+                self.delete = Some(DeleteOption::Confirm)
+            }
+            "Delete" if truthy => self.delete = Some(DeleteOption::Allowed),
             "Replace" => self.replace = truthy,
             "Force" => self.force = truthy,
             "ServerSideApply" => self.server_side_apply = truthy,
@@ -154,8 +204,22 @@ mod tests {
     fn object_annotation() {
         let object = json!({"metadata": {"annotations": {SYNC_OPTIONS_ANNOTATION: "Prune=false, Replace=true"}}});
         let o = SyncOptions::of_object(&object);
-        assert_eq!(o.prune, PruneOption::Disabled);
+        assert_eq!(o.prune(), PruneOption::Disabled);
         assert!(o.replace);
         assert_eq!(SyncOptions::of_object(&json!({})), SyncOptions::default());
+    }
+
+    #[test]
+    fn an_objects_prune_and_delete_override_the_applications() {
+        let app = SyncOptions::parse(["Prune=confirm", "Delete=false", "PruneLast=true"]);
+        let plain = SyncOptions::default().over(&app);
+        assert_eq!(plain.prune(), PruneOption::Confirm);
+        assert_eq!(plain.delete(), DeleteOption::Disabled);
+        assert!(plain.prune_last);
+        let object = SyncOptions::parse(["Prune=true", "Delete=confirm"]).over(&app);
+        assert_eq!(object.prune(), PruneOption::Allowed);
+        assert_eq!(object.delete(), DeleteOption::Confirm);
+        assert_eq!(SyncOptions::default().prune(), PruneOption::Allowed);
+        assert_eq!(SyncOptions::default().delete(), DeleteOption::Allowed);
     }
 }

@@ -37,20 +37,22 @@ pub async fn diff(
     let context = Controller::new(cluster, sources, options).context;
     let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null))
         .map_err(|e| e.to_string())?;
-    let source = spec
-        .all_sources()
-        .first()
-        .map(|s| (*s).clone())
-        .ok_or("spec.source: an application needs a source")?;
+    if spec.all_sources().is_empty() {
+        return Err("spec.source: an application needs a source".into());
+    }
     let (namespace, name) = crate::app_id(app);
     let instance = app_instance(&namespace, &name, &control_namespace);
+    let destination = crate::clusters::destination(&context, &spec.destination)
+        .await
+        .map_err(|unusable| unusable.message().to_string())?;
+    crate::clusters::reachable(&context, &destination).await?;
     let comparison = compare(
         &context,
+        &destination,
         app,
         &spec,
         &instance,
-        &source,
-        &source.target_revision,
+        &crate::multi_source::Target::of(&spec, None),
         Freshness::Now,
     )
     .await?;

@@ -19,8 +19,10 @@ use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, RwLock};
 
-/// (apiVersion, kind) of a watch.
-type KindKey = (String, String);
+/// (cluster, apiVersion, kind, namespace) of a watch; the cluster is its server URL, so the
+/// same object name in two clusters never mixes; the namespace is empty for a watch of all
+/// namespaces (a cluster whose Secret sets `namespaces` is watched in each of them).
+type KindKey = (String, String, String, String);
 /// (namespace, name) of an object.
 type NameKey = (String, String);
 
@@ -77,7 +79,7 @@ impl KindCache {
 pub struct DriftWatch {
     watched: Arc<Mutex<HashSet<KindKey>>>,
     cache: Arc<RwLock<HashMap<KindKey, KindCache>>>,
-    tasks: Arc<Mutex<Vec<tokio::task::AbortHandle>>>,
+    tasks: Arc<Mutex<Vec<(String, tokio::task::AbortHandle)>>>,
     instances: Arc<RwLock<HashMap<String, AppId>>>,
 }
 
@@ -96,9 +98,36 @@ impl DriftWatch {
         }
     }
 
-    /// Ensures a watch of `kind` runs; returns at once.
-    pub fn ensure(&self, cluster: &Cluster, queue: &Queue, api_version: &str, kind: &str) {
-        let key = (api_version.to_string(), kind.to_string());
+    /// Ensures watches of `kind` run in the cluster `cluster_key` (its server URL) reaches
+    /// through `cluster`: one of all namespaces when `namespaces` is empty, else one per
+    /// namespace; returns at once.
+    pub fn ensure(
+        &self,
+        cluster_key: &str,
+        cluster: &Cluster,
+        queue: &Queue,
+        api_version: &str,
+        kind: &str,
+        namespaces: &[String],
+    ) {
+        let all = [String::new()];
+        let scopes = if namespaces.is_empty() {
+            &all[..]
+        } else {
+            namespaces
+        };
+        for scope in scopes {
+            let key = (
+                cluster_key.to_string(),
+                api_version.to_string(),
+                kind.to_string(),
+                scope.clone(),
+            );
+            self.start(key, cluster, queue);
+        }
+    }
+
+    fn start(&self, key: KindKey, cluster: &Cluster, queue: &Queue) {
         {
             let Ok(mut watched) = self.watched.lock() else {
                 return;
@@ -107,22 +136,23 @@ impl DriftWatch {
                 return;
             }
         }
+        let key_of_task = key.0.clone();
         let (cluster, queue, this) = (cluster.clone(), queue.clone(), self.clone());
         let task = tokio::spawn(async move {
             let stream = match cluster
-                .watch(&key.0, &key.1, "", Some(INSTANCE_LABEL))
+                .watch(&key.1, &key.2, &key.3, Some(INSTANCE_LABEL))
                 .await
             {
                 Ok(stream) => stream,
                 Err(error) => {
-                    tracing::warn!(api_version = %key.0, kind = %key.1, error = %error, "cannot watch managed objects");
+                    tracing::warn!(cluster = %key.0, api_version = %key.1, kind = %key.2, error = %error, "cannot watch managed objects");
                     if let Ok(mut watched) = this.watched.lock() {
                         watched.remove(&key);
                     }
                     return;
                 }
             };
-            tracing::debug!(api_version = %key.0, kind = %key.1, "watching managed objects");
+            tracing::debug!(cluster = %key.0, api_version = %key.1, kind = %key.2, "watching managed objects");
             let mut stream = Box::pin(stream);
             while let Some(event) = stream.next().await {
                 let object = match event {
@@ -130,8 +160,8 @@ impl DriftWatch {
                         // Items of a list carry no apiVersion and kind; readers expect them.
                         if let Some(map) = object.as_object_mut() {
                             map.entry("apiVersion")
-                                .or_insert_with(|| key.0.clone().into());
-                            map.entry("kind").or_insert_with(|| key.1.clone().into());
+                                .or_insert_with(|| key.1.clone().into());
+                            map.entry("kind").or_insert_with(|| key.2.clone().into());
                         }
                         this.with_kind(&key, |cache| cache.apply(&object));
                         object
@@ -154,7 +184,7 @@ impl DriftWatch {
                         continue;
                     }
                     WatchEvent::Error(error) => {
-                        tracing::debug!(kind = %key.1, %error, "managed-object watch error; retrying");
+                        tracing::debug!(cluster = %key.0, kind = %key.2, %error, "managed-object watch error; retrying");
                         continue;
                     }
                 };
@@ -170,7 +200,7 @@ impl DriftWatch {
             }
         });
         if let Ok(mut tasks) = self.tasks.lock() {
-            tasks.push(task.abort_handle());
+            tasks.push((key_of_task, task.abort_handle()));
         }
     }
 
@@ -180,12 +210,27 @@ impl DriftWatch {
         }
     }
 
-    /// What the cache knows of an object.
-    pub fn lookup(&self, api_version: &str, kind: &str, namespace: &str, name: &str) -> Cached {
+    /// What the cache knows of an object in the cluster `cluster_key`.
+    pub fn lookup(
+        &self,
+        cluster_key: &str,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Cached {
         let Ok(cache) = self.cache.read() else {
             return Cached::Unknown;
         };
-        let Some(kind) = cache.get(&(api_version.to_string(), kind.to_string())) else {
+        let key = |scope: &str| {
+            (
+                cluster_key.to_string(),
+                api_version.to_string(),
+                kind.to_string(),
+                scope.to_string(),
+            )
+        };
+        let Some(kind) = cache.get(&key("")).or_else(|| cache.get(&key(namespace))) else {
             return Cached::Unknown;
         };
         if !kind.synced {
@@ -202,7 +247,7 @@ impl DriftWatch {
 
     /// Records an object plumb just wrote (the server's answer), so a read that comes before
     /// the watch event does not see the old state. Unlabelled objects are not cached.
-    pub fn observe(&self, object: &Value) {
+    pub fn observe(&self, cluster_key: &str, object: &Value) {
         if object
             .pointer("/metadata/labels")
             .and_then(|l| l.get(INSTANCE_LABEL))
@@ -210,23 +255,50 @@ impl DriftWatch {
         {
             return;
         }
-        let key = (
-            str_at(object, &["apiVersion"]).to_string(),
-            str_at(object, &["kind"]).to_string(),
-        );
-        if let Ok(mut cache) = self.cache.write()
-            && let Some(kind) = cache.get_mut(&key)
-        {
-            kind.apply(object);
+        let key = |scope: &str| {
+            (
+                cluster_key.to_string(),
+                str_at(object, &["apiVersion"]).to_string(),
+                str_at(object, &["kind"]).to_string(),
+                scope.to_string(),
+            )
+        };
+        let namespace = str_at(object, &["metadata", "namespace"]);
+        if let Ok(mut cache) = self.cache.write() {
+            for scope in ["", namespace] {
+                if let Some(kind) = cache.get_mut(&key(scope)) {
+                    kind.apply(object);
+                    break;
+                }
+            }
         }
     }
 
     /// Stops every watch.
     pub fn stop(&self) {
         if let Ok(mut tasks) = self.tasks.lock() {
-            for task in tasks.drain(..) {
+            for (_, task) in tasks.drain(..) {
                 task.abort();
             }
+        }
+    }
+
+    /// Stops the watches of one cluster and forgets what they saw (its connection changed or
+    /// it is gone); the next comparison starts them again.
+    pub fn forget_cluster(&self, cluster_key: &str) {
+        if let Ok(mut tasks) = self.tasks.lock() {
+            tasks.retain(|(cluster, task)| {
+                if cluster == cluster_key {
+                    task.abort();
+                }
+                cluster != cluster_key
+            });
+        }
+        if let Ok(mut watched) = self.watched.lock() {
+            watched.retain(|key| key.0 != cluster_key);
+        }
+        if let Ok(mut cache) = self.cache.write() {
+            cache.retain(|key, _| key.0 != cluster_key);
         }
     }
 }
@@ -243,9 +315,16 @@ mod tests {
             "data": {"value": value}})
     }
 
+    const C: &str = "https://kubernetes.default.svc";
+
     fn watch_with(objects: &[Value]) -> (DriftWatch, KindKey) {
         let watch = DriftWatch::default();
-        let key = ("v1".to_string(), "ConfigMap".to_string());
+        let key = (
+            C.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            String::new(),
+        );
         watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
         for o in objects {
             watch.with_kind(&key, |cache| cache.apply(o));
@@ -258,7 +337,7 @@ mod tests {
     }
 
     fn value_of(watch: &DriftWatch, name: &str) -> Option<String> {
-        match watch.lookup("v1", "ConfigMap", "ns", name) {
+        match watch.lookup(C, "v1", "ConfigMap", "ns", name) {
             Cached::Found(o) => Some(str_at(&o, &["data", "value"]).to_string()),
             Cached::NotManaged => None,
             Cached::Unknown => Some("unknown".into()),
@@ -268,12 +347,17 @@ mod tests {
     #[test]
     fn unknown_until_the_first_list_completes() {
         let watch = DriftWatch::default();
-        let key = ("v1".to_string(), "ConfigMap".to_string());
+        let key = (
+            C.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            String::new(),
+        );
         watch.with_kind(&key, |cache| cache.relist = Some(HashMap::new()));
         watch.with_kind(&key, |cache| cache.apply(&object("a", "5", "x")));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("unknown"));
         assert!(matches!(
-            watch.lookup("v1", "Secret", "ns", "a"),
+            watch.lookup(C, "v1", "Secret", "ns", "a"),
             Cached::Unknown
         ));
     }
@@ -281,9 +365,9 @@ mod tests {
     #[test]
     fn an_older_version_never_replaces_a_newer_one() {
         let (watch, _) = watch_with(&[object("a", "5", "new")]);
-        watch.observe(&object("a", "3", "old"));
+        watch.observe(C, &object("a", "3", "old"));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("new"));
-        watch.observe(&object("a", "9", "newer"));
+        watch.observe(C, &object("a", "9", "newer"));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("newer"));
         assert_eq!(value_of(&watch, "b"), None);
     }
@@ -307,7 +391,7 @@ mod tests {
     #[test]
     fn a_stale_delete_keeps_the_recreated_object() {
         let (watch, key) = watch_with(&[object("a", "4", "x")]);
-        watch.observe(&object("a", "8", "recreated"));
+        watch.observe(C, &object("a", "8", "recreated"));
         watch.with_kind(&key, |cache| cache.delete(&object("a", "6", "x")));
         assert_eq!(value_of(&watch, "a").as_deref(), Some("recreated"));
         watch.with_kind(&key, |cache| cache.delete(&object("a", "9", "x")));
@@ -315,11 +399,65 @@ mod tests {
     }
 
     #[test]
+    fn the_same_object_in_two_clusters_is_cached_apart() {
+        let (watch, _) = watch_with(&[object("a", "5", "one")]);
+        let other = "http://127.0.0.1:8080";
+        assert!(matches!(
+            watch.lookup(other, "v1", "ConfigMap", "ns", "a"),
+            Cached::Unknown
+        ));
+        let key = (
+            other.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            String::new(),
+        );
+        watch.with_kind(&key, |cache| {
+            cache.apply(&object("a", "9", "two"));
+            cache.synced = true;
+        });
+        watch.observe(other, &object("a", "10", "two again"));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("one"));
+        match watch.lookup(other, "v1", "ConfigMap", "ns", "a") {
+            Cached::Found(o) => assert_eq!(str_at(&o, &["data", "value"]), "two again"),
+            other => panic!("{other:?}"),
+        }
+        watch.forget_cluster(other);
+        assert!(matches!(
+            watch.lookup(other, "v1", "ConfigMap", "ns", "a"),
+            Cached::Unknown
+        ));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("one"));
+    }
+
+    #[test]
+    fn a_namespace_watch_answers_for_its_namespace_only() {
+        let watch = DriftWatch::default();
+        let key = (
+            C.to_string(),
+            "v1".to_string(),
+            "ConfigMap".to_string(),
+            "ns".to_string(),
+        );
+        watch.with_kind(&key, |cache| {
+            cache.apply(&object("a", "1", "x"));
+            cache.synced = true;
+        });
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("x"));
+        assert!(matches!(
+            watch.lookup(C, "v1", "ConfigMap", "other", "a"),
+            Cached::Unknown
+        ));
+        watch.observe(C, &object("a", "2", "y"));
+        assert_eq!(value_of(&watch, "a").as_deref(), Some("y"));
+    }
+
+    #[test]
     fn unlabelled_objects_are_not_cached() {
         let (watch, _) = watch_with(&[]);
         let mut unlabelled = object("a", "3", "x");
         unlabelled["metadata"]["labels"] = json!({});
-        watch.observe(&unlabelled);
+        watch.observe(C, &unlabelled);
         assert_eq!(value_of(&watch, "a"), None);
     }
 }

@@ -7,6 +7,9 @@
 //! ones on new revisions and on drift with `selfHeal` — and write status the way Argo CD does.
 //! Managed objects are watched ([`drift`]) so a change made by hand is seen at once. Flux
 //! `GitRepository` and `Kustomization` objects are served by [`flux`], in every namespace.
+//! An Application's objects live in its destination cluster: the in-cluster one, or one named
+//! by an Argo CD cluster Secret (module `clusters`); everything else stays on the cluster the
+//! controller was given.
 //!
 //! **Guarantees**: nothing is applied when rendering fails; only objects carrying this
 //! application's tracking id are pruned; an empty render never prunes without `allowEmpty`; a
@@ -14,15 +17,19 @@
 //! controller resumes it.
 
 mod appset;
+pub mod clock;
+mod clusters;
 pub mod crds;
 mod credentials;
 mod dependencies;
 pub mod diff;
+mod fetch;
 
 pub mod drift;
 pub mod flux;
 pub mod git;
 mod health_config;
+mod multi_source;
 pub mod operation;
 mod project;
 pub mod queue;
@@ -57,6 +64,8 @@ pub struct Options {
     pub workers: usize,
     /// Render limits.
     pub limits: plumb_render::Limits,
+    /// The wall clock of retry backoff and sync windows.
+    pub clock: clock::Clock,
 }
 
 impl Default for Options {
@@ -68,6 +77,7 @@ impl Default for Options {
             poll_jitter: Duration::from_secs(60),
             workers: 16,
             limits: plumb_render::Limits::default(),
+            clock: clock::Clock::System,
         }
     }
 }
@@ -98,6 +108,9 @@ pub enum Error {
     },
 }
 
+/// (cluster server URL, object) of the compare cache.
+pub(crate) type CompareKey = (String, plumb_core::ObjectKey);
+
 /// Shared state of the controller's tasks.
 pub(crate) struct Context {
     pub(crate) cluster: Cluster,
@@ -107,15 +120,17 @@ pub(crate) struct Context {
     pub(crate) queue: Queue,
     pub(crate) drift: drift::DriftWatch,
     apps: RwLock<HashMap<AppId, Value>>,
-    /// Per object: (hash of desired, live resourceVersion) → in sync. Skips dry-runs when
-    /// neither side changed.
-    pub(crate) compare_cache: Mutex<HashMap<plumb_core::ObjectKey, (u64, String, bool)>>,
+    /// Per object of a cluster (its server URL): (hash of desired, live resourceVersion) → in
+    /// sync. Skips dry-runs when neither side changed.
+    pub(crate) compare_cache: Mutex<HashMap<CompareKey, (u64, String, bool)>>,
     last_refresh: Mutex<HashMap<AppId, Instant>>,
     /// AppProjects by name, with when they were read (see [`project`]).
     pub(crate) projects: Mutex<HashMap<String, (Instant, Option<Value>)>>,
     pub(crate) credentials: credentials::CredentialCache,
     /// Argo CD's health customizations (`argocd-cm`), read through a short-lived cache.
     pub(crate) health_config: health_config::HealthConfig,
+    /// Destination clusters (Argo CD cluster Secrets) and their clients.
+    pub(crate) clusters: clusters::Clusters,
 }
 
 impl Context {
@@ -208,6 +223,7 @@ impl Controller {
                 projects: Mutex::default(),
                 credentials: Default::default(),
                 health_config: Default::default(),
+                clusters: Default::default(),
             }),
         }
     }
@@ -237,6 +253,7 @@ impl Controller {
         // Flux kinds: every namespace, their own queues and workers.
         watchers.extend(flux::start(context.clone()).await?);
         watchers.push(health_config::watch(context.clone()));
+        watchers.push(clusters::watch(context.clone()));
         for namespace in context.options.app_namespaces.clone() {
             let stream = watch_argo_kind(&context, "Application", &namespace).await?;
             let context = context.clone();

@@ -7,6 +7,7 @@
 //! the history entry is written once, with the operation cleared in the same patch.
 
 use crate::Context;
+use crate::clusters::Destination;
 use crate::reconcile::{Comparison, NotWritten, Wanted, patch_app, patch_app_unless_terminating};
 use crate::sources::error_chain;
 use crate::status::now;
@@ -16,7 +17,9 @@ use plumb_core::hooks::SyncPhase;
 use plumb_core::key::{ObjectKey, str_at, version_of};
 use plumb_core::manifest::Manifest;
 use plumb_core::plan::{Plan, PlanOptions, Trigger};
-use plumb_core::sync_options::{PruneOption, SyncOptions};
+use plumb_core::sync_options::{
+    DELETION_APPROVED_ANNOTATION, DeleteOption, PruneOption, SyncOptions,
+};
 use plumb_core::tracking::is_owned_by;
 use plumb_core::waves::{
     OperationPhase, Outcome as TaskOutcome, ResourceResult, ResultCode, Step, SyncPlan,
@@ -24,6 +27,7 @@ use plumb_core::waves::{
 };
 use plumb_kube::{ApplyOptions, DryRun, Propagation, Validation};
 use serde_json::{Value, json};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -99,9 +103,9 @@ pub(crate) fn automated(
     }
     let revision = &comparison.revision.revision;
     if let Some(last) = last {
-        let last_revision = str_at(last, &["syncResult", "revision"]);
+        let last_revision = crate::multi_source::result_key(last);
         let phase = str_at(last, &["phase"]);
-        if last_revision == revision {
+        if last_revision == *revision && crate::multi_source::same_sources(spec, last) {
             if matches!(phase, "Failed" | "Error") || !automated.self_heal {
                 return AutoSync::No;
             }
@@ -116,8 +120,12 @@ pub(crate) fn automated(
             }
         }
     }
+    let sync = match &comparison.multi {
+        Some(multi) => multi.automated_sync(automated.prune),
+        None => json!({"revision": revision, "prune": automated.prune}),
+    };
     AutoSync::Run(json!({
-        "sync": {"revision": revision, "prune": automated.prune},
+        "sync": sync,
         "initiatedBy": {"automated": true},
         "retry": spec.sync_policy.as_ref().and_then(|p| p.retry.clone()),
     }))
@@ -161,6 +169,18 @@ pub(crate) async fn run(
         )
         .await;
     }
+    // A failed attempt waiting for its retry: nothing happens before the backoff has passed,
+    // whatever woke this reconcile (Argo CD's `NextRetryAt` from the attempt's `finishedAt`).
+    if let Some(last) = last.filter(|l| l.get("operation") == Some(operation))
+        && let Some(wait) = retry_wait(operation, last, context.options.clock.now())
+    {
+        return Outcome {
+            state: last.clone(),
+            history_entry: None,
+            retry_after: Some(wait),
+            terminated: false,
+        };
+    }
     // The same operation still running: resume it, unless it already failed (a pending retry).
     let resumed = last
         .filter(|l| str_at(l, &["phase"]) == "Running" && l.get("operation") == Some(operation))
@@ -168,11 +188,15 @@ pub(crate) async fn run(
     let (mut progress, fresh) = match resumed {
         Some(progress) if progress.revision == revision => {
             let plan = SyncPlan::build(&desired, &progress.plan_options(&default_namespace, false));
-            let failed = plan
-                .is_ok_and(|p| matches!(p.next_step(&progress), Step::Done { succeeded: false }));
+            // A failed attempt whose retry is due (`finishedAt` kept while Running), or one
+            // whose failure the plan shows.
+            let failed = last.is_some_and(|l| !str_at(l, &["finishedAt"]).is_empty())
+                || plan.is_ok_and(|p| {
+                    matches!(p.next_step(&progress), Step::Done { succeeded: false })
+                });
             if failed {
                 let mut retry =
-                    SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+                    SyncProgress::start(revision.clone(), context.options.clock.now().timestamp());
                 retry.retry_count = progress.retry_count;
                 (retry, true)
             } else {
@@ -180,12 +204,13 @@ pub(crate) async fn run(
             }
         }
         Some(progress) => {
-            let mut retry = SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp());
+            let mut retry =
+                SyncProgress::start(revision.clone(), context.options.clock.now().timestamp());
             retry.retry_count = progress.retry_count;
             (retry, true)
         }
         None => (
-            SyncProgress::start(revision.clone(), chrono::Utc::now().timestamp()),
+            SyncProgress::start(revision.clone(), context.options.clock.now().timestamp()),
             true,
         ),
     };
@@ -242,16 +267,16 @@ pub(crate) async fn run(
     if phase != OperationPhase::Succeeded
         && let Some(delay) = retry_delay(operation, i64::from(progress.retry_count))
     {
+        // Running with `finishedAt` set is Argo CD's mark of an attempt waiting for its retry.
+        let finished = context.options.clock.now();
         state["phase"] = json!("Running");
         state["retryCount"] = json!(progress.retry_count + 1);
+        state["finishedAt"] = json!(rfc3339(finished));
         state["message"] = json!(format!(
             "{message}. Retrying attempt #{} at {}",
             progress.retry_count + 1,
-            retry_at(delay)
+            rfc3339(finished + chrono::Duration::from_std(delay).unwrap_or_default())
         ));
-        if let Some(state) = state.as_object_mut() {
-            state.remove("finishedAt");
-        }
         retry_after = Some(delay);
     }
     let succeeded = phase == OperationPhase::Succeeded;
@@ -274,6 +299,9 @@ pub(crate) async fn run(
             "source": comparison.source, "initiatedBy": operation.get("initiatedBy").cloned().unwrap_or(json!({}))});
         if let Some(reason) = crate::rollback::reason_of(operation) {
             entry["reason"] = json!(reason);
+        }
+        if let Some(multi) = &comparison.multi {
+            multi.write_history_entry(&mut entry);
         }
         entry
     });
@@ -301,7 +329,8 @@ async fn terminate(
         for task in plan.running(&progress).into_iter().filter(|t| t.is_hook()) {
             let api_version = str_at(&task.manifest.object, &["apiVersion"]);
             let key = &task.key;
-            if let Err(error) = context
+            if let Err(error) = comparison
+                .destination
                 .cluster
                 .delete(
                     api_version,
@@ -364,7 +393,7 @@ fn progress_of(state: &Value) -> SyncProgress {
     SyncProgress {
         phase: OperationPhase::Running,
         message: str_at(state, &["message"]).to_string(),
-        revision: str_at(state, &["syncResult", "revision"]).to_string(),
+        revision: crate::multi_source::result_key(state),
         started_at_unix: started,
         retry_count: state.get("retryCount").and_then(Value::as_u64).unwrap_or(0) as u32,
         resources,
@@ -389,6 +418,9 @@ fn state_of(operation: &Value, comparison: &Comparison, progress: &SyncProgress)
         "syncResult": {"revision": progress.revision, "source": comparison.source,
             "resources": serde_json::to_value(&progress.resources).unwrap_or(json!([]))},
     });
+    if let Some(multi) = &comparison.multi {
+        multi.write_sync_result(&mut state);
+    }
     if progress.retry_count > 0 {
         state["retryCount"] = json!(progress.retry_count);
     }
@@ -398,9 +430,25 @@ fn state_of(operation: &Value, comparison: &Comparison, progress: &SyncProgress)
     state
 }
 
-fn retry_at(delay: Duration) -> String {
-    let at = chrono::Utc::now() + chrono::Duration::from_std(delay).unwrap_or_default();
+fn rfc3339(at: chrono::DateTime<chrono::Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// How long a failed attempt still waits for its retry at `now`; `None` when `last` is not a
+/// pending retry or its time has come.
+fn retry_wait(
+    operation: &Value,
+    last: &Value,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Duration> {
+    if str_at(last, &["phase"]) != "Running" {
+        return None;
+    }
+    let finished = chrono::DateTime::parse_from_rfc3339(str_at(last, &["finishedAt"])).ok()?;
+    let attempt = last.get("retryCount").and_then(Value::as_i64)?;
+    let delay = retry_delay(operation, attempt - 1)?;
+    let due = finished.with_timezone(&chrono::Utc) + chrono::Duration::from_std(delay).ok()?;
+    (due - now).to_std().ok().filter(|wait| !wait.is_zero())
 }
 
 /// Argo CD's retry backoff: `duration * factor^attempt`, capped at `maxDuration`.
@@ -518,6 +566,7 @@ fn prune_result(
 /// `Validate=false` lets the server drop fields its schema does not know.
 async fn apply_task(
     context: &Arc<Context>,
+    destination: &Destination,
     task: &SyncTask,
     spec: &ApplicationSpec,
     operation: &Value,
@@ -537,7 +586,15 @@ async fn apply_task(
         let rules = plumb_core::ignore::IgnoreRules::compile(&spec.ignore_differences)
             .map_err(|e| format!("spec.ignoreDifferences: {e}"))?;
         let api_version = str_at(&task.manifest.object, &["apiVersion"]);
-        match crate::reconcile::live_object(context, api_version, &task.key, Wanted::Any).await {
+        match crate::reconcile::live_object(
+            context,
+            destination,
+            api_version,
+            &task.key,
+            Wanted::Any,
+        )
+        .await
+        {
             Ok(Some(live)) => Some(rules.respect(&live, &task.manifest.object)),
             Ok(None) | Err(plumb_kube::Error::UnknownKind { .. }) => None,
             Err(error) => return Err(error_chain(&error)),
@@ -548,25 +605,25 @@ async fn apply_task(
     let object = respected.as_ref().unwrap_or(&task.manifest.object);
     let apply = || async {
         if replace {
-            context.cluster.replace(object).await
+            destination.cluster.replace(object).await
         } else {
             let options = ApplyOptions {
                 dry_run: DryRun::None,
                 force: true,
             };
-            context
+            destination
                 .cluster
                 .apply_validated(object, &options, validation)
                 .await
         }
     };
     if replace && force {
-        delete_existing(context, task).await?;
+        delete_existing(destination, task).await?;
         return apply().await.map_err(|e| error_chain(&e));
     }
     match apply().await {
         Err(plumb_kube::Error::Api { code: 422, .. }) if force => {
-            delete_existing(context, task).await?;
+            delete_existing(destination, task).await?;
             apply().await.map_err(|e| error_chain(&e))
         }
         result => result.map_err(|e| error_chain(&e)),
@@ -585,22 +642,25 @@ pub(crate) fn forced(operation: &Value) -> bool {
 }
 
 /// Deletes `task`'s object if it exists and waits (briefly) until it is gone.
-async fn delete_existing(context: &Arc<Context>, task: &SyncTask) -> Result<(), String> {
+async fn delete_existing(destination: &Destination, task: &SyncTask) -> Result<(), String> {
     let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
     let key = &task.key;
-    let exists = |c: Arc<Context>, api_version: String, key: ObjectKey| async move {
-        c.cluster
-            .get(&api_version, &key.kind, &key.namespace, &key.name)
+    let exists = |c: plumb_kube::Cluster, api_version: String, key: ObjectKey| async move {
+        c.get(&api_version, &key.kind, &key.namespace, &key.name)
             .await
             .map(|o| o.is_some())
     };
-    if !exists(context.clone(), api_version.clone(), key.clone())
-        .await
-        .map_err(|e| error_chain(&e))?
+    if !exists(
+        destination.cluster.clone(),
+        api_version.clone(),
+        key.clone(),
+    )
+    .await
+    .map_err(|e| error_chain(&e))?
     {
         return Ok(());
     }
-    context
+    destination
         .cluster
         .delete(
             &api_version,
@@ -612,15 +672,67 @@ async fn delete_existing(context: &Arc<Context>, task: &SyncTask) -> Result<(), 
         .await
         .map_err(|e| error_chain(&e))?;
     for _ in 0..100 {
-        if !exists(context.clone(), api_version.clone(), key.clone())
-            .await
-            .map_err(|e| error_chain(&e))?
+        if !exists(
+            destination.cluster.clone(),
+            api_version.clone(),
+            key.clone(),
+        )
+        .await
+        .map_err(|e| error_chain(&e))?
         {
             return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     Err(format!("{key} is still being deleted"))
+}
+
+/// Dry-runs the objects the cluster does not hold yet (the comparison dry-ran the others), so
+/// a refused new object fails the sync before anything is applied. Skipped, as in Argo CD: kinds
+/// the cluster does not serve yet (their CRD comes with this sync, or SkipDryRunOnMissingResource),
+/// and a missing namespace this sync creates. Returns the refusals.
+async fn dry_run_new_objects(
+    spec: &ApplicationSpec,
+    comparison: &Comparison,
+    app_options: &SyncOptions,
+    scope: &Scope,
+) -> Vec<String> {
+    let mut created_namespaces: HashSet<&str> = comparison
+        .objects
+        .iter()
+        .filter(|o| o.manifest.key().kind == "Namespace" && o.manifest.key().group.is_empty())
+        .map(|o| str_at(&o.manifest.object, &["metadata", "name"]))
+        .collect();
+    if app_options.create_namespace {
+        created_namespaces.insert(&spec.destination.namespace);
+    }
+    let cluster = &comparison.destination.cluster;
+    let mut refused = Vec::new();
+    for object in &comparison.objects {
+        let key = object.manifest.key();
+        if object.live.is_some() || object.error.is_some() || !scope.includes(&key) {
+            continue;
+        }
+        let api_version = str_at(&object.manifest.object, &["apiVersion"]);
+        if cluster.kind(api_version, &key.kind).await.is_err() {
+            continue;
+        }
+        let options = ApplyOptions {
+            dry_run: DryRun::Server,
+            force: true,
+        };
+        match cluster.apply(&object.manifest.object, &options).await {
+            Ok(_) => {}
+            Err(plumb_kube::Error::Api { code: 404, .. })
+                if created_namespaces.contains(key.namespace.as_str()) => {}
+            Err(error) => refused.push(format!(
+                "{}: {key}: {}",
+                object.manifest.origin,
+                error_chain(&error)
+            )),
+        }
+    }
+    refused
 }
 
 /// Advances the operation as far as it can go now.
@@ -638,6 +750,7 @@ async fn execute(
 ) -> Progress {
     let app_options = spec.sync_options();
     let scope = Scope::of(operation);
+    let destination = &comparison.destination;
     if fresh {
         // Refuse before touching anything: Argo CD dry-runs every object first, so one bad
         // object never leaves a half-applied application.
@@ -653,6 +766,16 @@ async fn execute(
             );
             return finish(progress, OperationPhase::Failed, message);
         }
+        if !scope.dry_run {
+            let refused = dry_run_new_objects(spec, comparison, &app_options, &scope).await;
+            if !refused.is_empty() {
+                let message = format!(
+                    "one or more objects failed to apply (dry run), nothing was applied: {}",
+                    refused.join("; ")
+                );
+                return finish(progress, OperationPhase::Failed, message);
+            }
+        }
         if app_options.fail_on_shared_resource
             && let Some(shared) = comparison.objects.iter().find(|o| o.shared_with.is_some())
         {
@@ -666,7 +789,7 @@ async fn execute(
         if app_options.create_namespace && !spec.destination.namespace.is_empty() && !scope.dry_run
         {
             let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": spec.destination.namespace}});
-            let applied = context
+            let applied = destination
                 .cluster
                 .apply(
                     &namespace,
@@ -708,10 +831,9 @@ async fn execute(
                 let final_wave = last_wave == Some((phase, wave));
                 let mut crds = Vec::new();
                 for task in tasks {
-                    let _api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
                     if let Some(hook) = &task.hook {
                         if hook.delete_before_creation()
-                            && let Err(message) = delete_existing(context, task).await
+                            && let Err(message) = delete_existing(destination, task).await
                         {
                             progress.record(ResourceResult::for_task(
                                 task,
@@ -732,10 +854,13 @@ async fn execute(
                             dry_run: DryRun::Server,
                             force: true,
                         };
-                        (context.cluster.apply(&task.manifest.object, &options).await)
+                        (destination
+                            .cluster
+                            .apply(&task.manifest.object, &options)
+                            .await)
                             .map_err(|e| error_chain(&e))
                     } else {
-                        apply_task(context, task, spec, operation).await
+                        apply_task(context, destination, task, spec, operation).await
                     };
                     let result = match applied {
                         Ok(_) if scope.dry_run => {
@@ -750,7 +875,7 @@ async fn execute(
                             result
                         }
                         Ok(live) => {
-                            context.drift.observe(&live);
+                            context.drift.observe(destination.key(), &live);
                             if task.key.kind == "CustomResourceDefinition" {
                                 crds.push(task);
                             }
@@ -785,7 +910,7 @@ async fn execute(
                         .map(|v| str_at(v, &["name"]).to_string())
                         .unwrap_or_default();
                     if let Err(error) = crate::crds::wait_established(
-                        &context.cluster,
+                        &destination.cluster,
                         &format!("{group}/{version}"),
                         kind,
                     )
@@ -806,9 +931,14 @@ async fn execute(
                 for task in tasks {
                     let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
                     let key = &task.key;
-                    let live =
-                        crate::reconcile::live_object(context, &api_version, key, Wanted::Any)
-                            .await;
+                    let live = crate::reconcile::live_object(
+                        context,
+                        destination,
+                        &api_version,
+                        key,
+                        Wanted::Any,
+                    )
+                    .await;
                     let (phase, message) = match &live {
                         Ok(live) => task_state(&rules, task, live.as_ref()),
                         Err(error) => (OperationPhase::Running, error_chain(error)),
@@ -825,7 +955,7 @@ async fn execute(
                             TaskOutcome::Failed
                         };
                         if hook.delete_after(outcome) {
-                            let _ = context
+                            let _ = destination
                                 .cluster
                                 .delete(
                                     &api_version,
@@ -851,16 +981,7 @@ async fn execute(
                     let message = progress.message.clone();
                     return finish(progress, OperationPhase::Failed, message);
                 }
-                return prune(
-                    context,
-                    spec,
-                    instance,
-                    comparison,
-                    operation,
-                    &app_options,
-                    progress,
-                )
-                .await;
+                return prune(app, spec, instance, comparison, operation, progress).await;
             }
         }
     }
@@ -909,16 +1030,26 @@ impl Scope {
     }
 }
 
+/// Whether the application carries a deletion approval given at or after `since` (unix
+/// seconds): `argocd.argoproj.io/deletion-approved`, as `plumb app confirm-deletion` writes it.
+pub(crate) fn deletion_approved(app: &Value, since: i64) -> bool {
+    let approved = str_at(
+        app,
+        &["metadata", "annotations", DELETION_APPROVED_ANNOTATION],
+    );
+    chrono::DateTime::parse_from_rfc3339(approved).is_ok_and(|at| at.timestamp() >= since)
+}
+
 /// Prunes after a successful sync, within the guards of [`Plan`].
 async fn prune(
-    context: &Arc<Context>,
+    app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
     comparison: &Comparison,
     operation: &Value,
-    app_options: &SyncOptions,
     progress: &mut SyncProgress,
 ) -> Progress {
+    let app_options = &spec.sync_options();
     let scope = Scope::of(operation);
     let prune = operation
         .pointer("/sync/prune")
@@ -946,8 +1077,28 @@ async fn prune(
                 Trigger::Manual
             },
             app: instance.to_string(),
+            app_options: app_options.clone(),
         },
     );
+    // Prune=confirm: nothing is pruned until a person approves (Argo CD keeps the operation
+    // Running, "Waiting for pruning confirmation").
+    let unconfirmed: Vec<String> = plan
+        .prune
+        .iter()
+        .filter(|i| scope.includes(&i.key) && i.options.prune() == PruneOption::Confirm)
+        .map(|i| format!("{}/{}/{}", i.api_version, i.key.kind, i.key.name))
+        .collect();
+    if !scope.dry_run
+        && !unconfirmed.is_empty()
+        && !deletion_approved(app, progress.started_at_unix)
+    {
+        progress.phase = OperationPhase::Running;
+        progress.message = format!(
+            "Waiting for pruning confirmation of {}",
+            unconfirmed.join(", ")
+        );
+        return Progress::Waiting;
+    }
     let propagation = match app_options.prune_propagation_policy {
         plumb_core::sync_options::PropagationPolicy::Foreground => Propagation::Foreground,
         plumb_core::sync_options::PropagationPolicy::Background => Propagation::Background,
@@ -959,16 +1110,9 @@ async fn prune(
             progress.record(prune_result(item, ResultCode::Pruned, "pruned (dry run)"));
             continue;
         }
-        if item.options.prune == PruneOption::Confirm {
-            progress.record(prune_result(
-                item,
-                ResultCode::PruneSkipped,
-                "waiting for confirmation to prune (Prune=confirm)",
-            ));
-            continue;
-        }
         let key = &item.key;
-        match context
+        match comparison
+            .destination
             .cluster
             .delete(
                 &item.api_version,
@@ -1005,6 +1149,7 @@ async fn prune(
 /// releases the Application.
 pub(crate) async fn finalize(
     context: &Arc<Context>,
+    destination: &Destination,
     app: &Value,
     instance: &str,
 ) -> Option<Duration> {
@@ -1028,9 +1173,18 @@ pub(crate) async fn finalize(
         Propagation::Foreground
     };
     let status = app.get("status").cloned().unwrap_or(Value::Null);
+    let app_options = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null))
+        .map(|spec| spec.sync_options())
+        .unwrap_or_default();
+    let deleted_at =
+        chrono::DateTime::parse_from_rfc3339(str_at(app, &["metadata", "deletionTimestamp"]))
+            .map(|t| t.timestamp())
+            .unwrap_or(0);
+    let approved = deletion_approved(app, deleted_at);
     let mut remaining = 0;
+    let mut unconfirmed = Vec::new();
     for (api_version, key) in crate::status::inventory(&status) {
-        let live = match context
+        let live = match destination
             .cluster
             .get(&api_version, &key.kind, &key.namespace, &key.name)
             .await
@@ -1043,10 +1197,18 @@ pub(crate) async fn finalize(
                 continue;
             }
         };
-        if !is_owned_by(&live, instance) || SyncOptions::of_object(&live).delete_disabled {
+        if !is_owned_by(&live, instance) {
             continue;
         }
-        if let Err(error) = context
+        match SyncOptions::of_object(&live).over(&app_options).delete() {
+            DeleteOption::Disabled => continue,
+            DeleteOption::Confirm if !approved => {
+                unconfirmed.push(format!("{api_version}/{}/{}", key.kind, key.name));
+                continue;
+            }
+            DeleteOption::Allowed | DeleteOption::Confirm => {}
+        }
+        if let Err(error) = destination
             .cluster
             .delete(
                 &api_version,
@@ -1061,6 +1223,28 @@ pub(crate) async fn finalize(
             remaining += 1;
         }
     }
+    if !unconfirmed.is_empty() {
+        // Delete=confirm: the rest is gone; these wait for `plumb app confirm-deletion`.
+        let message = format!(
+            "Waiting for deletion confirmation of {}",
+            unconfirmed.join(", ")
+        );
+        let shown = app
+            .pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|c| c.iter().any(|c| str_at(c, &["message"]) == message));
+        if !shown {
+            let condition = json!({"type": "DeletionError", "message": message,
+                "lastTransitionTime": now()});
+            patch_app(
+                context,
+                app,
+                &json!({"status": {"conditions": [condition]}}),
+            )
+            .await;
+        }
+        return Some(Duration::from_secs(5));
+    }
     if remaining > 0 {
         return Some(Duration::from_secs(5));
     }
@@ -1069,6 +1253,44 @@ pub(crate) async fn finalize(
         .filter(|f| !f.starts_with(RESOURCES_FINALIZER))
         .collect();
     patch_app(context, app, &json!({"metadata": {"finalizers": kept}})).await;
+    None
+}
+
+/// Releases a deleted Application whose destination cluster no longer exists (its Secret is
+/// gone): nothing can be deleted or run there, so its finalizers go, as in Argo CD, with a
+/// warning event.
+pub(crate) async fn release_without_cluster(
+    context: &Arc<Context>,
+    app: &Value,
+    message: &str,
+) -> Option<Duration> {
+    let kept: Vec<Value> = app
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f.as_str().is_none_or(|f| {
+                !f.starts_with(RESOURCES_FINALIZER) && !f.starts_with(POST_DELETE_FINALIZER)
+            })
+        })
+        .cloned()
+        .collect();
+    let held = app
+        .pointer("/metadata/finalizers")
+        .and_then(Value::as_array)
+        .is_some_and(|f| f.len() != kept.len());
+    if held {
+        record_event(
+            context,
+            app,
+            "Warning",
+            "DeletionWithoutCluster",
+            &format!("the application's objects were not deleted: {message}"),
+        )
+        .await;
+        patch_app(context, app, &json!({"metadata": {"finalizers": kept}})).await;
+    }
     None
 }
 
@@ -1093,27 +1315,18 @@ pub(crate) fn has_post_delete_hooks(comparison: &Comparison) -> bool {
 /// `status.postDeleteHooks`, so a hook deleted by its policy is not run again.
 pub(crate) async fn run_post_delete_hooks(
     context: &Arc<Context>,
+    destination: &Destination,
     app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
 ) -> Option<Duration> {
-    let source = spec
-        .all_sources()
-        .first()
-        .map(|s| (*s).clone())
-        .unwrap_or_default();
-    let revision = str_at(app, &["status", "sync", "revision"]).to_string();
-    let target = if revision.is_empty() {
-        source.target_revision.clone()
-    } else {
-        revision
-    };
+    let target = crate::multi_source::Target::last_compared(spec, app);
     let comparison = match crate::reconcile::compare(
         context,
+        destination,
         app,
         spec,
         instance,
-        &source,
         &target,
         crate::sources::Freshness::Within(Duration::MAX),
     )
@@ -1154,7 +1367,7 @@ pub(crate) async fn run_post_delete_hooks(
             continue;
         }
         let api_version = str_at(&task.manifest.object, &["apiVersion"]).to_string();
-        let live = context
+        let live = destination
             .cluster
             .get(&api_version, &task.key.kind, &task.key.namespace, &name)
             .await;
@@ -1164,7 +1377,11 @@ pub(crate) async fn run_post_delete_hooks(
                     dry_run: DryRun::None,
                     force: true,
                 };
-                if let Err(error) = context.cluster.apply(&task.manifest.object, &options).await {
+                if let Err(error) = destination
+                    .cluster
+                    .apply(&task.manifest.object, &options)
+                    .await
+                {
                     record_event(
                         context,
                         app,
@@ -1184,7 +1401,7 @@ pub(crate) async fn run_post_delete_hooks(
                         .as_ref()
                         .is_some_and(|h| h.delete_after(TaskOutcome::Succeeded))
                     {
-                        let _ = context
+                        let _ = destination
                             .cluster
                             .delete(
                                 &api_version,
@@ -1277,6 +1494,32 @@ pub(crate) async fn record_event(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pending_retry_waits_from_the_failed_attempts_finish() {
+        let op = json!({"retry": {"limit": 3, "backoff": {"duration": "10s", "factor": 3}}});
+        let at = |s: &str| {
+            chrono::DateTime::parse_from_rfc3339(s)
+                .unwrap()
+                .with_timezone(&chrono::Utc)
+        };
+        let pending =
+            json!({"phase": "Running", "retryCount": 2, "finishedAt": "2026-01-01T00:00:00Z"});
+        // Retry #2 waits 10 s × 3.
+        assert_eq!(
+            retry_wait(&op, &pending, at("2026-01-01T00:00:10Z")),
+            Some(Duration::from_secs(20))
+        );
+        assert_eq!(retry_wait(&op, &pending, at("2026-01-01T00:00:30Z")), None);
+        // Not a pending retry: a running attempt, a finished operation, a bad time.
+        let running = json!({"phase": "Running", "retryCount": 2});
+        assert_eq!(retry_wait(&op, &running, at("2026-01-01T00:00:00Z")), None);
+        let failed =
+            json!({"phase": "Failed", "retryCount": 2, "finishedAt": "2026-01-01T00:00:00Z"});
+        assert_eq!(retry_wait(&op, &failed, at("2026-01-01T00:00:00Z")), None);
+        let garbled = json!({"phase": "Running", "retryCount": 1, "finishedAt": "yesterday"});
+        assert_eq!(retry_wait(&op, &garbled, at("2026-01-01T00:00:00Z")), None);
+    }
 
     #[test]
     fn retry_backoff_follows_argo_cd() {

@@ -5,6 +5,7 @@
 //! takes effect within that time without a request per reconcile.
 
 use crate::Context;
+use crate::clusters::Target;
 use crate::sources::error_chain;
 use plumb_core::application::{API_VERSION, ApplicationSpec};
 use plumb_core::project::ProjectSpec;
@@ -81,6 +82,7 @@ pub(crate) fn refusal(
     project: &Project,
     app: &Value,
     spec: &ApplicationSpec,
+    target: &Target,
     control_namespace: &str,
 ) -> Option<String> {
     let p = &project.name;
@@ -103,39 +105,28 @@ pub(crate) fn refusal(
         }
     }
     let destination = &spec.destination;
-    let (server, name) = destination_of(spec);
+    let (server, name) = (&target.server, &target.name);
     if !project
         .spec
-        .permits_destination(&server, &name, &destination.namespace)
+        .permits_destination(server, name, &destination.namespace)
     {
         return Some(format!(
             "application destination server '{server}' and namespace '{}' do not match any of the allowed destinations in project '{p}' (spec.destinations)",
             destination.namespace
         ));
     }
-    None
-}
-
-/// (server, cluster name) of the destination, the in-cluster one filled in.
-pub(crate) fn destination_of(spec: &ApplicationSpec) -> (String, String) {
-    let destination = &spec.destination;
-    let in_cluster = destination.server.is_empty() && destination.name.is_empty()
-        || destination.server == plumb_core::application::IN_CLUSTER
-        || destination.name == "in-cluster";
-    if in_cluster {
-        (
-            plumb_core::application::IN_CLUSTER.to_string(),
-            "in-cluster".to_string(),
-        )
-    } else {
-        (destination.server.clone(), destination.name.clone())
+    if project.spec.permit_only_project_scoped_clusters && target.project != project.name {
+        return Some(format!(
+            "application destination cluster '{name}' is not scoped to project '{p}', which permits only project-scoped clusters (spec.permitOnlyProjectScopedClusters; the cluster Secret's project)"
+        ));
     }
+    None
 }
 
 /// Why the project refuses one object (its kind, or the namespace it goes to).
 pub(crate) fn object_refusal(
     project: &Project,
-    spec: &ApplicationSpec,
+    target: &Target,
     group: &str,
     kind: &str,
     namespace: Option<&str>,
@@ -152,13 +143,77 @@ pub(crate) fn object_refusal(
             "resource {shown_group}:{kind} is not permitted in project {p} (spec.{list})"
         ));
     }
-    if let Some(namespace) = namespace {
-        let (server, name) = destination_of(spec);
-        if !project.spec.permits_destination(&server, &name, namespace) {
-            return Some(format!(
-                "namespace {namespace} is not permitted in project '{p}' (spec.destinations)"
-            ));
-        }
+    if let Some(namespace) = namespace
+        && !project
+            .spec
+            .permits_destination(&target.server, &target.name, namespace)
+    {
+        return Some(format!(
+            "namespace {namespace} is not permitted in project '{p}' (spec.destinations)"
+        ));
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn project(spec: Value) -> Project {
+        Project {
+            name: "team".into(),
+            spec: serde_json::from_value(spec).expect("project spec"),
+        }
+    }
+
+    fn target(name: &str, server: &str, project: &str) -> Target {
+        Target {
+            name: name.into(),
+            server: server.into(),
+            namespaces: Vec::new(),
+            cluster_resources: false,
+            project: project.into(),
+            secret: Some(name.into()),
+        }
+    }
+
+    fn app_spec() -> ApplicationSpec {
+        ApplicationSpec::parse(&json!({"project": "team",
+            "source": {"repoURL": "https://git.example/x", "path": "."},
+            "destination": {"name": "prod", "namespace": "apps"}}))
+        .expect("spec")
+    }
+
+    #[test]
+    fn destinations_match_the_resolved_cluster_name_and_server() {
+        let app = json!({"metadata": {"name": "web", "namespace": "argocd"}});
+        let by_server = project(json!({"sourceRepos": ["*"],
+            "destinations": [{"server": "https://prod:6443", "namespace": "apps"}]}));
+        let prod = target("prod", "https://prod:6443", "");
+        assert_eq!(
+            refusal(&by_server, &app, &app_spec(), &prod, "argocd"),
+            None
+        );
+        let other = target("prod", "https://other", "");
+        assert!(refusal(&by_server, &app, &app_spec(), &other, "argocd").is_some());
+        assert!(object_refusal(&by_server, &prod, "", "ConfigMap", Some("apps")).is_none());
+        assert!(object_refusal(&by_server, &prod, "", "ConfigMap", Some("kube-system")).is_some());
+    }
+
+    #[test]
+    fn only_project_scoped_clusters_when_the_project_says_so() {
+        let app = json!({"metadata": {"name": "web", "namespace": "argocd"}});
+        let scoped = project(json!({"sourceRepos": ["*"],
+            "destinations": [{"name": "*", "server": "*", "namespace": "*"}],
+            "permitOnlyProjectScopedClusters": true}));
+        let own = target("prod", "https://prod", "team");
+        assert_eq!(refusal(&scoped, &app, &app_spec(), &own, "argocd"), None);
+        let shared = target("prod", "https://prod", "");
+        let refused = refusal(&scoped, &app, &app_spec(), &shared, "argocd").expect("refused");
+        assert!(
+            refused.contains("permitOnlyProjectScopedClusters"),
+            "{refused}"
+        );
+    }
 }

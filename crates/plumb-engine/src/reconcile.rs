@@ -1,13 +1,14 @@
 //! One reconcile of one Application: resolve, render, compare, maybe sync, write status.
 
 use crate::Context;
+use crate::clusters::{Destination, Unusable};
 use crate::dependencies::Gate;
 use crate::health_config::HealthRules;
 use crate::operation;
 use crate::queue::AppId;
 use crate::sources::{Freshness, Resolved, error_chain};
 use crate::status::{ResourceStatus, carry_transition_times, condition, inventory, now};
-use plumb_core::application::{ApplicationSpec, IN_CLUSTER, REFRESH_ANNOTATION, Source};
+use plumb_core::application::{ApplicationSpec, REFRESH_ANNOTATION, Source};
 use plumb_core::health::{self, Health, HealthStatus};
 use plumb_core::key::{ObjectKey, str_at};
 use plumb_core::manifest::Manifest;
@@ -41,9 +42,13 @@ pub(crate) struct Compared {
 /// Everything a comparison found.
 #[derive(Debug, Clone)]
 pub(crate) struct Comparison {
+    /// The cluster the objects live in: every read and write of them goes there.
+    pub destination: Destination,
     pub revision: Resolved,
     pub source: Source,
     pub source_type: SourceType,
+    /// Revisions, sources and types of a multi-source application (`spec.sources`).
+    pub multi: Option<crate::multi_source::MultiSource>,
     pub objects: Vec<Compared>,
     /// Hooks (PreSync, Sync, PostSync, SyncFail...): run by operations, never compared, listed
     /// or pruned.
@@ -144,7 +149,18 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         .pointer("/metadata/deletionTimestamp")
         .is_some_and(|v| !v.is_null())
     {
-        if let Some(delay) = operation::finalize(context, &app, &instance).await {
+        let destination = match app_destination(context, &app).await {
+            Ok(destination) => destination,
+            Err(Unusable::Invalid(message)) => {
+                // As Argo CD: the cluster is gone, so are the means to delete anything there.
+                return operation::release_without_cluster(context, &app, &message).await;
+            }
+            Err(Unusable::Failed(message)) => {
+                tracing::warn!(app = %id.1, namespace = %id.0, %message, "cannot delete the application's objects yet");
+                return Some(ERROR_BACKOFF);
+            }
+        };
+        if let Some(delay) = operation::finalize(context, &destination, &app, &instance).await {
             return Some(delay);
         }
         // PostDelete hooks run once the resources are gone (finalize wrote the Application).
@@ -154,7 +170,8 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
                 return Some(Duration::from_secs(1));
             }
             let spec = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)).ok()?;
-            return operation::run_post_delete_hooks(context, &app, &spec, &instance).await;
+            return operation::run_post_delete_hooks(context, &destination, &app, &spec, &instance)
+                .await;
         }
         return None;
     }
@@ -175,11 +192,27 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         write_status(context, &app, status, full_refresh).await;
         return Some(context.poll_delay());
     }
+    let destination = match crate::clusters::destination(context, &spec.destination).await {
+        Ok(destination) => destination,
+        Err(unusable) => {
+            let kind = match unusable {
+                Unusable::Invalid(_) => "InvalidSpecError",
+                Unusable::Failed(_) => "ComparisonError",
+            };
+            let status = error_status(&previous, kind, unusable.message());
+            write_status(context, &app, status, full_refresh).await;
+            return Some(ERROR_BACKOFF.min(context.poll_delay()));
+        }
+    };
     // The project's rules come before any fetch: a refused source is never even read.
     let refusal = match crate::project::load(context, &spec).await {
-        Ok(project) => {
-            crate::project::refusal(&project, &app, &spec, &context.options.control_namespace)
-        }
+        Ok(project) => crate::project::refusal(
+            &project,
+            &app,
+            &spec,
+            &destination.target,
+            &context.options.control_namespace,
+        ),
         Err(message) => Some(message),
     };
     if let Some(refusal) = refusal {
@@ -189,14 +222,7 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     }
 
     let pending = app.get("operation").filter(|o| !o.is_null()).cloned();
-    let pinned = pending.as_ref().and_then(operation::pinned_revision);
-    let pinned_source = pending.as_ref().and_then(operation::pinned_source);
-    let source = pinned_source.unwrap_or_else(|| {
-        spec.all_sources()
-            .first()
-            .map(|s| (*s).clone())
-            .unwrap_or_default()
-    });
+    let wanted_sources = crate::multi_source::Target::of(&spec, pending.as_ref());
     // Polling shares fetches: a fetch younger than the poll interval serves every application
     // of the repository. Only an explicit refresh insists on fetching now.
     let freshness = if refresh.is_empty() {
@@ -204,21 +230,41 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
     } else {
         Freshness::Now
     };
-    let target = pinned
-        .clone()
-        .unwrap_or_else(|| source.target_revision.clone());
-    let mut comparison =
-        match compare(context, &app, &spec, &instance, &source, &target, freshness).await {
-            Ok(comparison) => comparison,
-            Err(message) => {
-                let mut status = error_status(&previous, "ComparisonError", &message);
-                if let Some(sync) = status.get_mut("sync") {
-                    sync["status"] = json!("Unknown");
-                }
-                write_status(context, &app, status, full_refresh).await;
-                return Some(ERROR_BACKOFF.min(context.poll_delay()));
+    // A cluster that does not answer: say so and keep the last state; look again soon.
+    if let Err(message) = crate::clusters::reachable(context, &destination).await {
+        let mut status = error_status(&previous, "ComparisonError", &message);
+        if let Some(sync) = status.get_mut("sync") {
+            sync["status"] = json!("Unknown");
+        }
+        write_status(context, &app, status, full_refresh).await;
+        return Some(ERROR_BACKOFF.min(context.poll_delay()));
+    }
+    let mut comparison = match compare(
+        context,
+        &destination,
+        &app,
+        &spec,
+        &instance,
+        &wanted_sources,
+        freshness,
+    )
+    .await
+    {
+        Ok(comparison) => comparison,
+        Err(message) => {
+            // A cluster that went down meanwhile is named as such, not by a request's error.
+            let message = match crate::clusters::recheck(context, &destination).await {
+                Err(down) => down,
+                Ok(()) => message,
+            };
+            let mut status = error_status(&previous, "ComparisonError", &message);
+            if let Some(sync) = status.get_mut("sync") {
+                sync["status"] = json!("Unknown");
             }
-        };
+            write_status(context, &app, status, full_refresh).await;
+            return Some(ERROR_BACKOFF.min(context.poll_delay()));
+        }
+    };
 
     let mut operation_state = previous.get("operationState").cloned();
     let mut history = previous.get("history").cloned().unwrap_or(json!([]));
@@ -343,11 +389,11 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         // Look again at what the sync changed, so the status written now is accurate.
         if let Ok(after) = compare(
             context,
+            &destination,
             &app,
             &spec,
             &instance,
-            &comparison.source.clone(),
-            &comparison.revision.revision,
+            &crate::multi_source::Target::resolved(&comparison),
             Freshness::Within(Duration::MAX),
         )
         .await
@@ -404,6 +450,11 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
                     synced,
                     revision: &comparison.revision.revision,
                     source: &serde_json::to_value(&comparison.source).unwrap_or_default(),
+                    multi: comparison
+                        .multi
+                        .as_ref()
+                        .map(|m| json!({"revisions": m.revisions, "sources": m.sources}))
+                        .as_ref(),
                     operation_active,
                     now: (&now_text, chrono::Utc::now().timestamp()),
                 },
@@ -437,6 +488,9 @@ pub(crate) async fn reconcile(context: &Arc<Context>, id: &AppId) -> Option<Dura
         Value::Array(resources.iter().map(ResourceStatus::to_json).collect()),
     );
     status.insert("sourceType".into(), json!(comparison.source_type.as_str()));
+    if let Some(multi) = &comparison.multi {
+        multi.write_status(&mut status);
+    }
     let mut conditions = comparison.warnings.clone();
     carry_transition_times(
         &mut conditions,
@@ -553,6 +607,7 @@ fn prune_guard(spec: &ApplicationSpec, comparison: &Comparison, instance: &str) 
             allow_mass_prune: spec.sync_options().allow_mass_prune,
             trigger: plumb_core::plan::Trigger::Automated,
             app: instance.to_string(),
+            app_options: spec.sync_options(),
         },
     );
     plan.prune_blocked.map(|blocked| blocked.to_string())
@@ -561,7 +616,7 @@ fn prune_guard(spec: &ApplicationSpec, comparison: &Comparison, instance: &str) 
 /// The Helm chart in an OCI registry a source names, if it names one: `chart` with an
 /// `oci://` or scheme-less `repoURL` (Argo CD's Helm OCI form), or an `oci://` `repoURL`
 /// without `chart` (Argo CD's OCI source; the chart is the last path component).
-fn oci_chart_of(
+pub(crate) fn oci_chart_of(
     source: &Source,
 ) -> Option<Result<plumb_source::helm::oci::OciReference, plumb_source::helm::HelmError>> {
     use plumb_source::helm::oci::OciReference;
@@ -578,36 +633,22 @@ fn oci_chart_of(
 fn spec_problem(spec: &ApplicationSpec) -> Option<String> {
     let sources = spec.all_sources();
     if sources.is_empty() {
-        return Some("spec.source: an application needs a source".into());
-    }
-    if sources.len() > 1 {
         return Some(
-            "spec.sources: multiple sources are not supported yet; use spec.source".into(),
+            "spec.source: an application needs a source (spec.source, or entries in spec.sources)"
+                .into(),
         );
     }
-    if sources[0].repo_url.is_empty() {
+    if !spec.sources.is_empty() {
+        // Argo CD's rule: with spec.sources, spec.source is ignored.
+        if let Some(problem) = crate::multi_source::problem(&spec.sources) {
+            return Some(problem);
+        }
+    } else if sources[0].repo_url.is_empty() {
         return Some("spec.source.repoURL: must be set".into());
-    }
-    if let Some(Err(error)) = oci_chart_of(sources[0]) {
+    } else if let Some(Err(error)) = oci_chart_of(sources[0]) {
         return Some(format!("spec.source.{error}"));
     }
-    let destination = &spec.destination;
-    let in_cluster = destination.server.is_empty()
-        && (destination.name.is_empty() || destination.name == "in-cluster")
-        || destination.server.trim_end_matches('/') == IN_CLUSTER;
-    if !in_cluster {
-        let which = if destination.server.is_empty() {
-            &destination.name
-        } else {
-            &destination.server
-        };
-        return Some(format!(
-            "spec.destination: cluster {which:?} is not configured (only the in-cluster destination {IN_CLUSTER} is served yet)"
-        ));
-    }
-    if destination.server.is_empty() && destination.name.is_empty() {
-        return Some("spec.destination: server or name must be set".into());
-    }
+    // The destination is resolved (and checked) through the cluster Secrets: see clusters.rs.
     None
 }
 
@@ -666,6 +707,15 @@ pub(crate) async fn patch_app(context: &Arc<Context>, app: &Value, patch: &Value
             None
         }
     }
+}
+
+/// The destination of `app` as its spec names it.
+async fn app_destination(context: &Context, app: &Value) -> Result<Destination, Unusable> {
+    // A spec that does not parse (any more) is deleted as before clusters existed: in-cluster.
+    let Ok(spec) = ApplicationSpec::parse(app.get("spec").unwrap_or(&Value::Null)) else {
+        return Ok(Destination::in_cluster(context.cluster.clone()));
+    };
+    crate::clusters::destination(context, &spec.destination).await
 }
 
 /// Whether `app` carries a finalizer starting with `finalizer`.
@@ -829,96 +879,60 @@ fn images(comparison: &Comparison) -> Vec<String> {
     images
 }
 
-/// Resolves and renders the source, then compares every desired object with the cluster.
+/// Resolves and renders the source (every source of a multi-source application), then
+/// compares every desired object with the cluster.
 pub(crate) async fn compare(
     context: &Arc<Context>,
+    destination: &Destination,
     app: &Value,
     spec: &ApplicationSpec,
     instance: &str,
-    source: &Source,
-    target: &str,
+    target: &crate::multi_source::Target,
     freshness: Freshness,
 ) -> Result<Comparison, String> {
-    let sources = context.sources.clone();
-    let (url, target_owned) = (source.repo_url.clone(), target.to_string());
-    let source_clone = source.clone();
-    let limits = context.options.limits.clone();
-    let context_for_render = context.clone();
-    let credentials = crate::credentials::for_url(context, &source.repo_url).await;
-    let oci_chart = match oci_chart_of(source) {
-        Some(Ok(reference)) => {
-            let access = crate::credentials::for_oci(context, &source.repo_url).await;
-            Some((reference, access))
-        }
-        Some(Err(error)) => return Err(format!("spec.source.{error}")),
-        None => None,
-    };
     let render_context = plumb_render::RenderContext {
         app_name: str_at(app, &["metadata", "name"]).to_string(),
         namespace: spec.destination.namespace.clone(),
         kube_version: None,
     };
-    let (revision, rendered) = tokio::task::spawn_blocking(move || -> Result<_, String> {
-        let mut source_clone = source_clone;
-        let (revision, root) = if let Some((reference, access)) = &oci_chart {
-            // A chart from an OCI registry: as for a chart repository, the revision is the
-            // chart version and the chart renders from its unpacked directory.
-            let (version, root) = sources
-                .oci_chart(reference, &target_owned, access, freshness)
-                .map_err(|e| error_chain(e.as_ref()))?;
-            let path = source_clone.path.trim_matches('/');
-            source_clone.path = if source_clone.chart.is_empty() && !matches!(path, "" | ".") {
-                format!("{}/{path}", reference.chart)
-            } else {
-                reference.chart.clone()
-            };
-            let revision = Resolved {
-                revision: version,
-                message: String::new(),
-                author: String::new(),
-            };
-            (revision, root)
-        } else if source_clone.chart.is_empty() {
-            let revision = sources
-                .resolve(&url, &target_owned, &credentials, freshness)
-                .map_err(|e| error_chain(e.as_ref()))?;
-            let root = sources
-                .snapshot(&url, &revision)
-                .map_err(|e| error_chain(e.as_ref()))?;
-            (revision, root)
-        } else {
-            // A chart from a Helm repository: the revision is the chart version, as Argo CD
-            // reports it, and the chart is rendered from its unpacked directory.
-            let (version, root) = sources
-                .chart(
-                    &url,
-                    &source_clone.chart,
-                    &target_owned,
-                    &credentials,
-                    freshness,
+    let (revision, source, rendered, multi) = match target {
+        crate::multi_source::Target::One { source, revision } => {
+            let fetched = crate::fetch::fetch(context, source, revision, freshness)
+                .await
+                .map_err(|error| error.shown("spec.source"))?;
+            let limits = context.options.limits.clone();
+            let context_for_render = context.clone();
+            let revision = fetched.revision.clone();
+            let rendered = tokio::task::spawn_blocking(move || {
+                context_for_render.renders.render(
+                    &fetched.revision.revision,
+                    &fetched.root,
+                    &fetched.source,
+                    &render_context,
+                    &limits,
                 )
-                .map_err(|e| error_chain(e.as_ref()))?;
-            let revision = Resolved {
-                revision: version,
-                message: String::new(),
-                author: String::new(),
-            };
-            (revision, root)
-        };
-        if oci_chart.is_none() && !source_clone.chart.is_empty() {
-            source_clone.path = source_clone.chart.clone();
+            })
+            .await
+            .map_err(|e| format!("render task failed: {e}"))??;
+            (revision, (**source).clone(), rendered, None)
         }
-        let rendered = context_for_render.renders.render(
-            &revision.revision,
-            &root,
-            &source_clone,
-            &render_context,
-            &limits,
-        )?;
-        Ok((revision, rendered))
-    })
-    .await
-    .map_err(|e| format!("render task failed: {e}"))??;
+        crate::multi_source::Target::Many { sources, revisions } => {
+            let render = crate::multi_source::render(
+                context,
+                &render_context,
+                sources,
+                revisions,
+                freshness,
+            )
+            .await?;
+            (
+                render.revision,
+                render.first,
+                render.rendered,
+                Some(render.multi),
+            )
+        }
+    };
     let (source_type, manifests) = (rendered.0, &rendered.1);
 
     let project = crate::project::load(context, spec).await?;
@@ -967,11 +981,22 @@ pub(crate) async fn compare(
         let api_version = str_at(&manifest.object, &["apiVersion"]).to_string();
         let kind = str_at(&manifest.object, &["kind"]).to_string();
         let mut error = None;
-        let namespaced = match context.cluster.kind(&api_version, &kind).await {
+        let namespaced = match destination.cluster.kind(&api_version, &kind).await {
             Ok(resolved) => {
-                context
-                    .drift
-                    .ensure(&context.cluster, &context.queue, &api_version, &kind);
+                // A cluster whose Secret lists namespaces is watched in each of them.
+                let namespaces = if resolved.namespaced {
+                    &destination.target.namespaces[..]
+                } else {
+                    &[]
+                };
+                context.drift.ensure(
+                    destination.key(),
+                    &destination.cluster,
+                    &context.queue,
+                    &api_version,
+                    &kind,
+                    namespaces,
+                );
                 Some(resolved.namespaced)
             }
             Err(plumb_kube::Error::UnknownKind { .. }) => {
@@ -1026,8 +1051,14 @@ pub(crate) async fn compare(
             let group = plumb_core::key::group_of(&api_version);
             let namespace = namespaced
                 .then(|| str_at(&manifest.object, &["metadata", "namespace"]).to_string());
-            if let Some(refusal) =
-                crate::project::object_refusal(&project, spec, group, &kind, namespace.as_deref())
+            if let Some(refusal) = crate::project::object_refusal(
+                &project,
+                &destination.target,
+                group,
+                &kind,
+                namespace.as_deref(),
+            )
+            .or_else(|| destination.target.scope_refusal(namespace.as_deref()))
             {
                 error = Some(format!(
                     "{}: {kind} {:?}: {refusal}",
@@ -1050,6 +1081,30 @@ pub(crate) async fn compare(
             ));
         }
         stamp(&mut manifest.object, instance);
+        let object_options = SyncOptions::of_object(&manifest.object);
+        if !object_options.unknown.is_empty() {
+            warnings.push(condition(
+                "SyncOptionWarning",
+                &format!(
+                    "{}: {} {:?}: annotation {:?}: unknown options ignored: {}",
+                    manifest.origin,
+                    kind,
+                    str_at(&manifest.object, &["metadata", "name"]),
+                    plumb_core::sync_options::SYNC_OPTIONS_ANNOTATION,
+                    object_options.unknown.join(", ")
+                ),
+            ));
+        }
+        // Hook, wave and delete-policy annotations are checked here, so a typo is named before
+        // any sync (the sync refuses the whole plan too).
+        if let Err(problem) = plumb_core::hooks::SyncRole::of(&manifest.object) {
+            let message = format!("{}: {problem}", manifest.origin);
+            if plumb_core::hooks::is_hook(&manifest.object) {
+                warnings.push(condition("ComparisonError", &message));
+            } else {
+                error = error.or(Some(message));
+            }
+        }
         if plumb_core::hooks::is_hook(&manifest.object) {
             hooks.push(manifest);
             continue;
@@ -1081,7 +1136,7 @@ pub(crate) async fn compare(
         }
         let key = object.manifest.key();
         let api_version = str_at(&object.manifest.object, &["apiVersion"]).to_string();
-        let live = match live_object(context, &api_version, &key, Wanted::Any).await {
+        let live = match live_object(context, destination, &api_version, &key, Wanted::Any).await {
             Ok(live) => live,
             Err(plumb_kube::Error::UnknownKind { .. }) => None, // its CRD comes with this app
             Err(error) => return Err(error_chain(&error)),
@@ -1111,11 +1166,12 @@ pub(crate) async fn compare(
         let Some(live) = &object.live else { continue };
         let desired_hash = hash_value(&object.manifest.object) ^ rules_hash;
         let live_version = str_at(live, &["metadata", "resourceVersion"]).to_string();
+        let cache_key = (destination.key().to_string(), key.clone());
         let cached = context
             .compare_cache
             .lock()
             .ok()
-            .and_then(|cache| cache.get(&key).cloned());
+            .and_then(|cache| cache.get(&cache_key).cloned());
         if let Some((hash, version, in_sync)) = cached
             && hash == desired_hash
             && version == live_version
@@ -1123,7 +1179,7 @@ pub(crate) async fn compare(
             object.in_sync = in_sync;
             continue;
         }
-        match context
+        match destination
             .cluster
             .apply(
                 &object.manifest.object,
@@ -1145,7 +1201,7 @@ pub(crate) async fn compare(
                     plumb_core::diff::is_in_sync(&dry_run, live)
                 };
                 if let Ok(mut cache) = context.compare_cache.lock() {
-                    cache.insert(key, (desired_hash, live_version, object.in_sync));
+                    cache.insert(cache_key, (desired_hash, live_version, object.in_sync));
                 }
                 object.dry_run = Some(dry_run);
             }
@@ -1181,16 +1237,18 @@ pub(crate) async fn compare(
         if seen.contains(&key) {
             continue;
         }
-        match live_object(context, &api_version, &key, Wanted::Managed).await {
+        match live_object(context, destination, &api_version, &key, Wanted::Managed).await {
             Ok(Some(live)) if is_owned_by(&live, instance) => extra.push(live),
             Ok(_) | Err(plumb_kube::Error::UnknownKind { .. }) => {}
             Err(error) => return Err(error_chain(&error)),
         }
     }
     Ok(Comparison {
+        destination: destination.clone(),
         revision,
-        source: source.clone(),
+        source,
         source_type,
+        multi,
         objects,
         hooks,
         extra,
@@ -1218,21 +1276,26 @@ pub(crate) enum Wanted {
     Managed,
 }
 
-/// The live object: from the cache of managed objects when it knows, else from the server.
+/// The live object in `destination`: from the cache of managed objects when it knows, else
+/// from the server.
 pub(crate) async fn live_object(
     context: &Context,
+    destination: &Destination,
     api_version: &str,
     key: &plumb_core::ObjectKey,
     wanted: Wanted,
 ) -> Result<Option<Value>, plumb_kube::Error> {
-    match context
-        .drift
-        .lookup(api_version, &key.kind, &key.namespace, &key.name)
-    {
+    match context.drift.lookup(
+        destination.key(),
+        api_version,
+        &key.kind,
+        &key.namespace,
+        &key.name,
+    ) {
         crate::drift::Cached::Found(object) => Ok(Some(object)),
         crate::drift::Cached::NotManaged if wanted == Wanted::Managed => Ok(None),
         crate::drift::Cached::NotManaged | crate::drift::Cached::Unknown => {
-            context
+            destination
                 .cluster
                 .get(api_version, &key.kind, &key.namespace, &key.name)
                 .await

@@ -3,7 +3,8 @@
 //! last revision that was Synced and Healthy.
 //!
 //! The state lives in `status.rollback{lastHealthyRevision, lastHealthySource, degradedSince,
-//! rolledBackFrom}`. A rolled-back revision is not synced again automatically; the next commit
+//! rolledBackFrom}` (a multi-source application keeps `lastHealthySources{revisions, sources}`
+//! too, and its revisions read as one `a, b` revision). A rolled-back revision is not synced again automatically; the next commit
 //! is. The rollback is an ordinary sync operation pinned to the healthy revision, initiated by
 //! `plumb-rollback`, with its reason in the operation's `info`, the history entry and an event.
 
@@ -41,6 +42,8 @@ pub(crate) struct Observed<'a> {
     pub revision: &'a str,
     /// The source compared.
     pub source: &'a Value,
+    /// For a multi-source application, `{revisions, sources}` compared.
+    pub multi: Option<&'a Value>,
     /// Whether an operation is pending or running.
     pub operation_active: bool,
     /// Now, as RFC 3339, and as seconds since the epoch.
@@ -57,6 +60,10 @@ pub(crate) fn decide(observed: &Observed, timeout: Duration) -> (Value, Option<V
     if observed.synced && observed.health == HealthStatus::Healthy {
         state["lastHealthyRevision"] = json!(observed.revision);
         state["lastHealthySource"] = observed.source.clone();
+        match observed.multi {
+            Some(multi) => state["lastHealthySources"] = multi.clone(),
+            None => remove(&mut state, "lastHealthySources"),
+        }
         remove(&mut state, "degradedSince");
         return (state, None);
     }
@@ -90,8 +97,14 @@ pub(crate) fn decide(observed: &Observed, timeout: Duration) -> (Value, Option<V
         timeout.as_secs(),
         observed.revision
     );
+    let sync = match state.get("lastHealthySources").filter(|m| m.is_object()) {
+        Some(multi) => json!({"revisions": multi.get("revisions").cloned().unwrap_or(Value::Null),
+            "sources": multi.get("sources").cloned().unwrap_or(Value::Null), "prune": true}),
+        None => json!({"revision": healthy,
+            "source": state.get("lastHealthySource").cloned().unwrap_or(Value::Null), "prune": true}),
+    };
     let operation = json!({
-        "sync": {"revision": healthy, "source": state.get("lastHealthySource").cloned().unwrap_or(Value::Null), "prune": true},
+        "sync": sync,
         "initiatedBy": {"username": "plumb-rollback", "automated": true},
         "info": [{"name": "reason", "value": reason}],
     });
@@ -135,6 +148,7 @@ mod tests {
             synced,
             revision,
             source: SOURCE.get_or_init(|| json!({"path": "app"})),
+            multi: None,
             operation_active: false,
             now,
         }
@@ -235,6 +249,37 @@ mod tests {
             minute,
         );
         assert!(state.get("degradedSince").is_none());
+    }
+
+    #[test]
+    fn a_multi_source_application_rolls_back_every_source() {
+        let minute = Duration::from_secs(60);
+        let good = json!({"revisions": ["a1", "b1"], "sources": [{"path": "a"}, {"path": "b"}]});
+        let mut healthy = observed(None, HealthStatus::Healthy, true, "a1, b1", ("x", 0));
+        healthy.multi = Some(&good);
+        let (state, _) = decide(&healthy, minute);
+        assert_eq!(state["lastHealthySources"], good);
+        let state = json!({"lastHealthyRevision": "a1, b1", "lastHealthySources": good,
+            "degradedSince": "2026-01-01T00:00:00Z"});
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .timestamp();
+        let (state, op) = decide(
+            &observed(
+                Some(&state),
+                HealthStatus::Degraded,
+                true,
+                "a1, b2",
+                ("later", t0 + 61),
+            ),
+            minute,
+        );
+        let op = op.expect("rollback");
+        assert_eq!(
+            op["sync"],
+            json!({"revisions": ["a1", "b1"], "sources": [{"path": "a"}, {"path": "b"}], "prune": true})
+        );
+        assert_eq!(state["rolledBackFrom"], "a1, b2");
     }
 
     #[test]

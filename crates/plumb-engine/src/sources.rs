@@ -132,17 +132,32 @@ impl RenderCache {
         context: &RenderContext,
         limits: &Limits,
     ) -> Result<Rendered, String> {
+        self.render_with_refs(revision, root, source, context, limits, None)
+    }
+
+    /// [`RenderCache::render`] for one source of a multi-source application, whose Helm value
+    /// files may name other sources' checkouts (`refs`). The checkouts are part of the key:
+    /// each is a snapshot of one revision.
+    pub fn render_with_refs(
+        &self,
+        revision: &str,
+        root: &std::path::Path,
+        source: &Source,
+        context: &RenderContext,
+        limits: &Limits,
+        refs: Option<&plumb_render::ValueRefs>,
+    ) -> Result<Rendered, String> {
         let key = (
             revision.to_string(),
             format!(
-                "{}|{context:?}",
+                "{}|{context:?}|{refs:?}",
                 serde_json::to_string(source).unwrap_or_default()
             ),
         );
         if let Some(hit) = self.entries.lock().ok().and_then(|e| e.get(&key).cloned()) {
             return hit;
         }
-        let result = plumb_render::render(root, source, context, limits)
+        let result = plumb_render::render_with_refs(root, source, context, limits, refs)
             .map(Arc::new)
             .map_err(|e| error_chain(&e));
         if let Ok(mut entries) = self.entries.lock() {

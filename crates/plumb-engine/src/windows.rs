@@ -72,7 +72,7 @@ pub(crate) async fn check(
         plumb_core::key::str_at(app, &["metadata", "name"]),
         &spec.destination,
     );
-    let now = chrono::Utc::now();
+    let now = context.options.clock.now();
     let decision = compiled.decide(&target, now, trigger);
     if decision.allowed {
         return None;

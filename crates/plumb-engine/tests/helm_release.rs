@@ -423,3 +423,340 @@ async fn helm_hooks_run_around_the_release() {
         .expect("kept");
     assert_eq!(str_at(&again, &["metadata", "uid"]), uid);
 }
+
+/// Requests a reconcile and waits until it has been handled.
+async fn reconcile_now(h: &Harness, name: &str, token: &str) -> Value {
+    h.cluster
+        .merge_patch(
+            HELM_API_VERSION,
+            "HelmRelease",
+            NS,
+            name,
+            &json!({"metadata": {"annotations": {"reconcile.fluxcd.io/requestedAt": token}}}),
+        )
+        .await
+        .expect("request a reconcile");
+    wait_release(h, name, "the requested reconcile", |o| {
+        str_at(o, &["status", "lastHandledReconcileAt"]) == token
+    })
+    .await
+}
+
+async fn events(h: &Harness, reason: &str) -> Vec<String> {
+    h.cluster
+        .list("v1", "Event", NS)
+        .await
+        .expect("events")
+        .iter()
+        .filter(|e| str_at(e, &["reason"]) == reason)
+        .map(|e| str_at(e, &["message"]).to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drift_detection_modes_leave_warn_about_or_correct_hand_edits() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let installed = |o: &Value| ready(o).0 == "True" && ready(o).1 == "InstallSucceeded";
+    helm_release(&h, "quiet", json!({})).await;
+    helm_release(&h, "warned", json!({"driftDetection": {"mode": "warn"}})).await;
+    helm_release(
+        &h,
+        "fixed",
+        json!({"driftDetection": {"mode": "enabled", "ignore": [
+            {"paths": ["/spec/replicas"], "target": {"kind": "Deployment"}}]}}),
+    )
+    .await;
+    for name in ["quiet", "warned", "fixed"] {
+        wait_release(&h, name, "an install", installed).await;
+    }
+    // By hand: a Service deleted, the Deployment scaled and one of its chart's labels changed.
+    for name in ["quiet", "warned", "fixed"] {
+        let release = format!("{name}-podinfo");
+        h.cluster
+            .delete(
+                "v1",
+                "Service",
+                NS,
+                &release,
+                plumb_kube::Propagation::Background,
+            )
+            .await
+            .expect("delete service");
+        h.cluster
+            .merge_patch(
+                "apps/v1",
+                "Deployment",
+                NS,
+                &release,
+                &json!({"metadata": {"labels": {"app.kubernetes.io/version": "by-hand"}},
+                    "spec": {"replicas": 5}}),
+            )
+            .await
+            .expect("edit deployment");
+    }
+    for name in ["quiet", "warned", "fixed"] {
+        let after = reconcile_now(&h, name, &format!("{name}-1")).await;
+        assert_eq!(ready(&after).0, "True", "{name}: {after}");
+        assert_eq!(ready(&after).1, "InstallSucceeded", "{name}");
+        assert_eq!(
+            after
+                .pointer("/status/history")
+                .and_then(Value::as_array)
+                .map(Vec::len),
+            Some(1),
+            "{name}: no new release is recorded"
+        );
+    }
+    let deployment = |name: &str| {
+        let h = &h;
+        let release = format!("{name}-podinfo");
+        async move {
+            get(h, "apps/v1", "Deployment", &release)
+                .await
+                .expect("deployment")
+        }
+    };
+    let edited =
+        |d: &Value| str_at(d, &["metadata", "labels", "app.kubernetes.io/version"]) == "by-hand";
+    // disabled (the default): left as it is.
+    assert!(get(&h, "v1", "Service", "quiet-podinfo").await.is_none());
+    assert!(edited(&deployment("quiet").await));
+    // warn: left as it is, and said.
+    assert!(get(&h, "v1", "Service", "warned-podinfo").await.is_none());
+    assert!(edited(&deployment("warned").await));
+    let warned = events(&h, "DriftDetected").await;
+    assert!(
+        warned
+            .iter()
+            .any(|m| m.contains(&format!("release {NS}/warned.v1"))
+                && m.contains(&format!("Service {NS}/warned-podinfo missing"))
+                && m.contains(&format!("Deployment {NS}/warned-podinfo changed"))),
+        "{warned:?}"
+    );
+    // enabled: corrected, except the ignored replicas.
+    assert!(get(&h, "v1", "Service", "fixed-podinfo").await.is_some());
+    let fixed = deployment("fixed").await;
+    assert!(!edited(&fixed), "{fixed}");
+    assert_eq!(
+        fixed.pointer("/spec/replicas"),
+        Some(&json!(5)),
+        "ignored path kept"
+    );
+    let corrected = events(&h, "DriftCorrected").await;
+    assert!(
+        corrected
+            .iter()
+            .any(|m| m.contains(&format!("release {NS}/fixed.v1 has been corrected"))),
+        "{corrected:?}"
+    );
+    assert!(
+        events(&h, "DriftDetected")
+            .await
+            .iter()
+            .all(|m| !m.contains("fixed"))
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_drift_detection_mode_is_named() {
+    let h = start().await;
+    helm_release(&h, "odd", json!({"driftDetection": {"mode": "sometimes"}})).await;
+    let stalled = wait_release(&h, "odd", "a refusal", |o| ready(o).0 == "False").await;
+    assert!(
+        ready(&stalled).2.contains("driftDetection.mode"),
+        "{stalled}"
+    );
+}
+
+fn records_by_version(secrets: &[Value], release: &str) -> Vec<(u64, String)> {
+    let mut found: Vec<(u64, String)> = secrets
+        .iter()
+        .filter(|s| str_at(s, &["metadata", "labels", "name"]) == release)
+        .filter(|s| str_at(s, &["metadata", "labels", "owner"]) == "helm")
+        .map(|s| {
+            (
+                str_at(s, &["metadata", "labels", "version"])
+                    .parse()
+                    .unwrap_or(0),
+                str_at(s, &["metadata", "labels", "status"]).to_string(),
+            )
+        })
+        .collect();
+    found.sort();
+    found
+}
+
+fn condition_of(object: &Value, kind: &str) -> (String, String, String) {
+    let condition = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == kind))
+        .cloned()
+        .unwrap_or(Value::Null);
+    (
+        str_at(&condition, &["status"]).to_string(),
+        str_at(&condition, &["reason"]).to_string(),
+        str_at(&condition, &["message"]).to_string(),
+    )
+}
+
+async fn image_of(h: &Harness, deployment: &str) -> String {
+    let deployment = get(h, "apps/v1", "Deployment", deployment)
+        .await
+        .expect("deployment");
+    let image = deployment
+        .pointer("/spec/template/spec/containers/0/image")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    assert!(!image.is_empty(), "{deployment}");
+    image
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_upgrade_is_rolled_back_between_retries_then_stalls() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let spec = |image: &str| {
+        json!({"interval": "2s", "timeout": "3s",
+            "upgrade": {"remediation": {"retries": 1}},
+            "values": {"image": {"repository": image}}})
+    };
+    helm_release(&h, "web", spec("ghcr.io/stefanprodan/podinfo")).await;
+    wait_release(&h, "web", "an install", |o| ready(o).0 == "True").await;
+    let good = image_of(&h, "web-podinfo").await;
+    assert!(good.starts_with("ghcr.io/stefanprodan/podinfo"), "{good}");
+    // An image that never pulls: the upgrade's wait fails.
+    helm_release(&h, "web", spec("example.com/fail-pull")).await;
+    let remediated = wait_release(&h, "web", "a rollback", |o| {
+        condition_of(o, "Remediated").1 == "RollbackSucceeded"
+    })
+    .await;
+    assert_eq!(
+        condition_of(&remediated, "Remediated").2,
+        format!(
+            "Helm rollback to previous release {NS}/web.v1 with chart podinfo@{version} succeeded"
+        )
+    );
+    // The retry fails too; the last failure is remediated (retries > 0), then it stalls.
+    let stalled = wait_release(&h, "web", "RetriesExceeded", |o| {
+        ready(o).1 == "RetriesExceeded"
+    })
+    .await;
+    assert_eq!(
+        stalled.pointer("/status/upgradeFailures"),
+        Some(&json!(2)),
+        "{stalled}"
+    );
+    assert_eq!(condition_of(&stalled, "Stalled").0, "True");
+    assert_eq!(image_of(&h, "web-podinfo").await, good);
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    let records = records_by_version(&secrets, "web");
+    let statuses: Vec<&str> = records.iter().map(|(_, s)| s.as_str()).collect();
+    assert_eq!(
+        statuses,
+        [
+            "superseded",
+            "superseded",
+            "superseded",
+            "superseded",
+            "deployed"
+        ],
+        "{records:?}"
+    );
+    let history = stalled
+        .pointer("/status/history")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(history[0]["version"], json!(5), "{history:?}");
+    assert_eq!(history[0]["status"], json!("deployed"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retries_a_failed_upgrade_stays_failed_and_the_last_good_release_deployed() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let spec = |image: &str| json!({"interval": "1h", "timeout": "3s", "values": {"image": {"repository": image}}});
+    helm_release(&h, "web", spec("ghcr.io/stefanprodan/podinfo")).await;
+    wait_release(&h, "web", "an install", |o| ready(o).0 == "True").await;
+    helm_release(&h, "web", spec("example.com/fail-pull")).await;
+    let failed = wait_release(&h, "web", "a failed upgrade", |o| {
+        ready(o).1 == "UpgradeFailed"
+    })
+    .await;
+    assert!(condition_of(&failed, "Remediated").0.is_empty(), "{failed}");
+    let image = image_of(&h, "web-podinfo").await;
+    assert!(image.contains("fail-pull"), "{image} {failed}");
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    assert_eq!(
+        records_by_version(&secrets, "web"),
+        [(1, "deployed".to_string()), (2, "failed".to_string())],
+        "Helm keeps the last good release deployed"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_install_is_uninstalled_between_retries() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    helm_release(
+        &h,
+        "web",
+        json!({"interval": "2s", "timeout": "3s",
+            "install": {"remediation": {"retries": 1}},
+            "values": {"image": {"repository": "example.com/fail-pull"}}}),
+    )
+    .await;
+    let remediated = wait_release(&h, "web", "an uninstall", |o| {
+        condition_of(o, "Remediated").1 == "UninstallSucceeded"
+    })
+    .await;
+    assert_eq!(
+        condition_of(&remediated, "Remediated").2,
+        format!("Helm uninstall for release {NS}/web.v1 with chart podinfo@{version} succeeded")
+    );
+    // The second attempt fails as well; with no retry left and remediateLastFailure unset it
+    // is kept for debugging, and the release stalls.
+    let stalled = wait_release(&h, "web", "RetriesExceeded", |o| {
+        ready(o).1 == "RetriesExceeded"
+    })
+    .await;
+    assert_eq!(
+        stalled.pointer("/status/installFailures"),
+        Some(&json!(2)),
+        "{stalled}"
+    );
+    assert!(image_of(&h, "web-podinfo").await.contains("fail-pull"));
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    assert_eq!(
+        records_by_version(&secrets, "web"),
+        [(1, "failed".to_string())],
+        "the uninstall removed the first attempt's record; the second is kept"
+    );
+}

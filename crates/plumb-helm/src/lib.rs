@@ -158,6 +158,10 @@ pub struct TemplateOptions {
     pub skip_schema_validation: bool,
     /// Directory relative value-file paths resolve against.
     pub base_dir: Option<PathBuf>,
+    /// Other directories value files (`-f`, `--set-file`) may be read from besides `root`
+    /// (Argo CD's multi-source `$ref` value files live in another source's checkout); each
+    /// file stays confined to the one root it lies under.
+    pub value_roots: Vec<PathBuf>,
     /// Template execution limits.
     pub limits: tmpl::exec::Limits,
 }
@@ -188,6 +192,7 @@ impl Default for TemplateOptions {
             ignore_missing_value_files: false,
             lookup: None,
             base_dir: None,
+            value_roots: Vec::new(),
             limits: tmpl::exec::Limits::default(),
         }
     }
@@ -370,6 +375,23 @@ mod funcs_semver {
     pub use crate::funcs::semver::{Version, parse_version};
 }
 
+/// Reads a value file confined to `root`, or to the one of `value_roots` it lies under.
+fn read_value_file(root: &Path, value_roots: &[PathBuf], p: &Path) -> Result<Vec<u8>, Error> {
+    let other = value_roots.iter().find(|r| {
+        p.canonicalize()
+            .is_ok_and(|c| r.canonicalize().is_ok_and(|r| c.starts_with(r)))
+    });
+    match other {
+        Some(value_root) => {
+            let value_root = value_root
+                .canonicalize()
+                .unwrap_or_else(|_| value_root.clone());
+            chart::read_confined(&value_root, p)
+        }
+        None => chart::read_confined(root, p),
+    }
+}
+
 /// User-supplied values: `-f` files, inline values, `--set`, `--set-string`, `--set-file`.
 pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     let mut base = Value::empty_map();
@@ -378,7 +400,7 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
         if o.ignore_missing_value_files && !p.exists() {
             continue;
         }
-        let data = chart::read_confined(root, &p)?;
+        let data = read_value_file(root, &o.value_roots, &p)?;
         let v = yaml::parse_values(&String::from_utf8_lossy(&data))
             .map_err(|e| Error::Values(format!("failed to parse {}: {e}", f.display())))?;
         let v = match v {
@@ -415,7 +437,7 @@ pub fn user_values(root: &Path, o: &TemplateOptions) -> Result<Value, Error> {
     for s in &o.set_file {
         let read = |p: &str| -> Result<String, String> {
             let path = resolve(&o.base_dir, Path::new(p));
-            chart::read_confined(root, &path)
+            read_value_file(root, &o.value_roots, &path)
                 .map(|b| String::from_utf8_lossy(&b).to_string())
                 .map_err(|e| e.to_string())
         };

@@ -33,6 +33,15 @@ pub enum Error {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// A cluster's connection settings cannot be used.
+    #[error("cannot use the connection settings of cluster {server}")]
+    Config {
+        /// The API server URL.
+        server: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     /// The server does not serve this kind.
     #[error("the server does not serve {api_version} {kind}")]
     UnknownKind {
@@ -117,6 +126,9 @@ pub struct ApplyOptions {
 #[derive(Clone)]
 pub struct Cluster {
     client: Client,
+    /// The client watches use: without a response timeout, since a quiet watch is not a dead
+    /// one (the same client as `client` unless built by [`Cluster::from_config`]).
+    watch_client: Client,
     kinds: Arc<RwLock<HashMap<(String, String), Kind>>>,
 }
 
@@ -148,9 +160,49 @@ impl Cluster {
     /// Wraps an existing client.
     pub fn new(client: Client) -> Cluster {
         Cluster {
+            watch_client: client.clone(),
             client,
             kinds: Arc::default(),
         }
+    }
+
+    /// Connects to the API server `config` describes (as an Argo CD cluster Secret does).
+    /// Plain `http://` servers are reached without TLS.
+    ///
+    /// **Guarantees**: every request but a watch gives up after
+    /// [`ClusterConfig::request_timeout`], and connecting after
+    /// [`ClusterConfig::connect_timeout`], so an unreachable server never blocks a caller for
+    /// long. Credentials are never logged or put in an error.
+    ///
+    /// **Errors**: [`Error::Config`] when the server URL, a certificate or a key is malformed.
+    pub async fn from_config(config: &ClusterConfig) -> Result<Cluster, Error> {
+        let invalid = |source: Box<dyn std::error::Error + Send + Sync>| Error::Config {
+            server: config.server.clone(),
+            source,
+        };
+        let kubeconfig = config.kubeconfig().map_err(|e| invalid(Box::new(e)))?;
+        let mut client_config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| invalid(Box::new(e)))?;
+        client_config.connect_timeout = Some(config.connect_timeout);
+        client_config.write_timeout = Some(config.request_timeout);
+        let watch_client =
+            Client::try_from(client_config.clone()).map_err(|e| invalid(Box::new(e)))?;
+        client_config.read_timeout = Some(config.request_timeout);
+        client_config.reset_reader_on_write = true;
+        let client = Client::try_from(client_config).map_err(|e| invalid(Box::new(e)))?;
+        Ok(Cluster {
+            client,
+            watch_client,
+            kinds: Arc::default(),
+        })
+    }
+
+    /// Asks the server for its version: whether it answers at all.
+    pub async fn probe(&self) -> Result<(), Error> {
+        self.client.apiserver_version().await?;
+        Ok(())
     }
 
     /// The underlying client.
@@ -395,7 +447,11 @@ impl Cluster {
         label_selector: Option<&str>,
     ) -> Result<impl Stream<Item = WatchEvent> + Send + 'static, Error> {
         let kind = self.kind(api_version, kind).await?;
-        let api = self.api(&kind, namespace);
+        let api: Api<DynamicObject> = if kind.namespaced && !namespace.is_empty() {
+            Api::namespaced_with(self.watch_client.clone(), namespace, &kind.resource)
+        } else {
+            Api::all_with(self.watch_client.clone(), &kind.resource)
+        };
         let mut config = watcher::Config::default();
         if let Some(selector) = label_selector {
             config = config.labels(selector);
@@ -435,6 +491,122 @@ impl Cluster {
             .unwrap_or("")
             .to_string();
         Ok((kind, namespace, name))
+    }
+}
+
+/// How to reach one API server and who to be there: the parts of an Argo CD cluster Secret.
+///
+/// `Debug` shows no credential.
+#[derive(Clone)]
+pub struct ClusterConfig {
+    /// The API server URL (`https://…`, or `http://…` for a plain-HTTP server such as
+    /// `plumb devcluster`).
+    pub server: String,
+    /// A bearer token.
+    pub bearer_token: Option<String>,
+    /// Basic authentication: user name.
+    pub username: Option<String>,
+    /// Basic authentication: password.
+    pub password: Option<String>,
+    /// TLS settings.
+    pub tls: TlsConfig,
+    /// How long connecting may take.
+    pub connect_timeout: std::time::Duration,
+    /// How long a request (not a watch) may take.
+    pub request_timeout: std::time::Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            server: String::new(),
+            bearer_token: None,
+            username: None,
+            password: None,
+            tls: TlsConfig::default(),
+            connect_timeout: std::time::Duration::from_secs(5),
+            request_timeout: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// TLS settings of a [`ClusterConfig`]; certificates and keys are base64-encoded PEM, as in a
+/// kubeconfig's `*-data` fields (and in Argo CD's `tlsClientConfig`).
+#[derive(Clone, Default)]
+pub struct TlsConfig {
+    /// Skip verifying the server's certificate.
+    pub insecure: bool,
+    /// The certificate authority (base64 PEM).
+    pub ca_data: Option<String>,
+    /// The client certificate (base64 PEM).
+    pub cert_data: Option<String>,
+    /// The client key (base64 PEM).
+    pub key_data: Option<String>,
+    /// The name the server's certificate must carry, when not the URL's host.
+    pub server_name: Option<String>,
+}
+
+impl std::fmt::Debug for ClusterConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let shown = |value: &Option<String>| value.as_ref().map(|_| "***");
+        f.debug_struct("ClusterConfig")
+            .field("server", &self.server)
+            .field("bearer_token", &shown(&self.bearer_token))
+            .field("username", &self.username)
+            .field("password", &shown(&self.password))
+            .field("tls", &self.tls)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for TlsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsConfig")
+            .field("insecure", &self.insecure)
+            .field("ca_data", &self.ca_data.is_some())
+            .field("cert_data", &self.cert_data.is_some())
+            .field("key_data", &self.key_data.as_ref().map(|_| "***"))
+            .field("server_name", &self.server_name)
+            .finish()
+    }
+}
+
+impl ClusterConfig {
+    /// The same settings as a one-context kubeconfig, so kube-rs' own loading (PEM parsing,
+    /// identities) applies.
+    fn kubeconfig(&self) -> Result<Kubeconfig, serde_json::Error> {
+        let mut cluster = serde_json::json!({"server": self.server});
+        if self.tls.insecure {
+            cluster["insecure-skip-tls-verify"] = Value::Bool(true);
+        }
+        if let Some(ca) = &self.tls.ca_data {
+            cluster["certificate-authority-data"] = Value::String(ca.clone());
+        }
+        if let Some(name) = &self.tls.server_name {
+            cluster["tls-server-name"] = Value::String(name.clone());
+        }
+        let mut user = serde_json::Map::new();
+        let fields = [
+            ("token", &self.bearer_token),
+            ("username", &self.username),
+            ("password", &self.password),
+            ("client-certificate-data", &self.tls.cert_data),
+            ("client-key-data", &self.tls.key_data),
+        ];
+        for (field, value) in fields {
+            if let Some(value) = value {
+                user.insert(field.to_string(), Value::String(value.clone()));
+            }
+        }
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": "destination", "cluster": cluster}],
+            "users": [{"name": "destination", "user": user}],
+            "contexts": [{"name": "destination",
+                "context": {"cluster": "destination", "user": "destination"}}],
+            "current-context": "destination",
+        }))
     }
 }
 

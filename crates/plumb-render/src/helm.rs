@@ -2,10 +2,11 @@
 //!
 //! Value files and file parameters are resolved relative to the chart and must stay inside the
 //! repository after symlink resolution (Argo CD's CVE-2022-24348 read files outside through
-//! `valueFiles`). Remote value files and `$ref` values of multi-source applications are not
+//! `valueFiles`). In a multi-source application, `$<ref>/path` names a file of the source with
+//! that `ref`, relative to its root and confined to its checkout. Remote value files are not
 //! supported yet and say so.
 
-use crate::{Error, RenderContext, relative};
+use crate::{Error, RenderContext, ValueRefs, relative};
 use plumb_core::manifest::Manifest;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -17,19 +18,49 @@ fn invalid(field: &str, problem: String) -> Error {
     }
 }
 
-/// Resolves a path given in the Application relative to the chart, confined to the root.
-fn confined(root: &Path, chart: &Path, field: &str, given: &str) -> Result<Option<PathBuf>, Error> {
+/// Resolves a path given in the Application relative to the chart, confined to the root; a
+/// `$<ref>/path` relative to the root of the source with that ref, confined to its checkout.
+fn confined(
+    root: &Path,
+    chart: &Path,
+    field: &str,
+    given: &str,
+    refs: Option<&ValueRefs>,
+) -> Result<Option<PathBuf>, Error> {
     if given.contains("://") {
         return Err(invalid(
             field,
             format!("{given:?}: remote value files are not supported yet"),
         ));
     }
-    if given.starts_with('$') {
-        return Err(invalid(
-            field,
-            format!("{given:?}: multi-source $ref value files are not supported yet"),
-        ));
+    if let Some(rest) = given.strip_prefix('$') {
+        let Some(refs) = refs else {
+            return Err(invalid(
+                field,
+                format!(
+                    "{given:?}: $ref value files need spec.sources (a multi-source application)"
+                ),
+            ));
+        };
+        let (name, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let Some(ref_root) = refs.get(name) else {
+            return Err(invalid(
+                field,
+                format!("{given:?}: no source has ref {name:?}"),
+            ));
+        };
+        let ref_root = ref_root.canonicalize().map_err(|source| Error::Read {
+            path: format!("${name}"),
+            source,
+        })?;
+        return match ref_root.join(path.trim_start_matches('/')).canonicalize() {
+            Ok(resolved) if resolved.starts_with(&ref_root) => Ok(Some(resolved)),
+            Ok(_) => Err(invalid(
+                field,
+                format!("{given:?} leads outside the source with ref {name:?}"),
+            )),
+            Err(_) => Ok(None),
+        };
     }
     let path = if Path::new(given).is_absolute() {
         root.join(given.trim_start_matches('/'))
@@ -81,6 +112,7 @@ fn options(
     chart: &Path,
     helm: &Value,
     context: &RenderContext,
+    refs: Option<&ValueRefs>,
 ) -> Result<plumb_helm::TemplateOptions, Error> {
     let mut options = plumb_helm::TemplateOptions {
         release_name: helm
@@ -106,11 +138,12 @@ fn options(
             .or(context.kube_version.clone()),
         api_versions: strings(helm, "apiVersions"),
         base_dir: Some(chart.to_path_buf()),
+        value_roots: refs.into_iter().flat_map(|r| r.values().cloned()).collect(),
         ..Default::default()
     };
     let ignore_missing = helm.get("ignoreMissingValueFiles").and_then(Value::as_bool) == Some(true);
     for file in strings(helm, "valueFiles") {
-        match confined(root, chart, "valueFiles", &file)? {
+        match confined(root, chart, "valueFiles", &file, refs)? {
             Some(path) => options.values_files.push(path),
             None if ignore_missing => {}
             None => {
@@ -166,7 +199,7 @@ fn options(
     {
         let name = parameter.get("name").and_then(Value::as_str).unwrap_or("");
         let path = parameter.get("path").and_then(Value::as_str).unwrap_or("");
-        let resolved = confined(root, chart, "fileParameters", path)?.ok_or_else(|| {
+        let resolved = confined(root, chart, "fileParameters", path, refs)?.ok_or_else(|| {
             invalid(
                 "fileParameters",
                 format!("{path:?} does not exist in the repository"),
@@ -194,8 +227,19 @@ pub fn render_chart(
     helm: Option<&Value>,
     context: &RenderContext,
 ) -> Result<Vec<Manifest>, Error> {
+    render_chart_with_refs(root, chart, helm, context, None)
+}
+
+/// [`render_chart`] with the checkouts `$<ref>/path` value files may name.
+pub(crate) fn render_chart_with_refs(
+    root: &Path,
+    chart: &Path,
+    helm: Option<&Value>,
+    context: &RenderContext,
+    refs: Option<&ValueRefs>,
+) -> Result<Vec<Manifest>, Error> {
     let empty = Value::Object(Default::default());
-    let options = options(root, chart, helm.unwrap_or(&empty), context)?;
+    let options = options(root, chart, helm.unwrap_or(&empty), context, refs)?;
     let shown = relative(root, chart);
     let rendered = plumb_helm::template(root, chart, &options).map_err(|source| Error::Helm {
         path: shown.clone(),

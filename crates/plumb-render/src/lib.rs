@@ -20,7 +20,13 @@ pub use yaml::{ParseError, parse_documents};
 
 use plumb_core::application::Source;
 use plumb_core::manifest::{InvalidManifest, Manifest};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+/// Other sources' checkouts a Helm source may read value files from: Argo CD's multi-source
+/// `$<ref>/path` value files, by ref name (without `$`). Each file read stays confined to the
+/// checkout it names.
+pub type ValueRefs = BTreeMap<String, PathBuf>;
 
 /// Bounds on what a render may read.
 #[derive(Debug, Clone)]
@@ -205,6 +211,19 @@ pub fn render(
     context: &RenderContext,
     limits: &Limits,
 ) -> Result<(SourceType, Vec<Manifest>), Error> {
+    render_with_refs(root, source, context, limits, None)
+}
+
+/// [`render`] for one source of a multi-source application: Helm value files and file
+/// parameters written `$<ref>/path` read from the checkout of the source with that `ref`
+/// (`refs`); `None` for a single-source application, where such paths are refused.
+pub fn render_with_refs(
+    root: &Path,
+    source: &Source,
+    context: &RenderContext,
+    limits: &Limits,
+    refs: Option<&ValueRefs>,
+) -> Result<(SourceType, Vec<Manifest>), Error> {
     let root = root.canonicalize().map_err(|source| Error::Read {
         path: ".".into(),
         source,
@@ -226,7 +245,9 @@ pub fn render(
             render_directory(&root, &dir, &directory, limits)?
         }
         SourceType::Kustomize => kustomize::build(&root, &dir, source.kustomize.as_ref())?,
-        SourceType::Helm => helm::render_chart(&root, &dir, source.helm.as_ref(), context)?,
+        SourceType::Helm => {
+            helm::render_chart_with_refs(&root, &dir, source.helm.as_ref(), context, refs)?
+        }
     };
     for manifest in &manifests {
         manifest.validate()?;

@@ -431,3 +431,99 @@ fn argo_cd_kustomize_overrides_apply_on_top() {
         "spec.source.kustomize.replicas: [0].count: must be an integer"
     );
 }
+
+#[test]
+fn helm_ref_value_files_read_from_the_named_checkout_only() {
+    let outer = tempfile::tempdir().unwrap();
+    write(outer.path(), "secret.yaml", "name: secret\n");
+    write(
+        outer.path(),
+        "charts/chart/Chart.yaml",
+        "apiVersion: v2\nname: c\nversion: 0.1.0\n",
+    );
+    write(
+        outer.path(),
+        "charts/chart/values.yaml",
+        "name: default\nk: chart\n",
+    );
+    write(
+        outer.path(),
+        "charts/chart/templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Values.name }}\ndata:\n  k: {{ .Values.k }}\n  file: {{ .Values.file | quote }}\n",
+    );
+    write(outer.path(), "values/prod/values.yaml", "name: prod\n");
+    write(outer.path(), "values/files/a.txt", "from-ref");
+    write(outer.path(), "charts/chart/local.yaml", "k: local\n");
+    std::os::unix::fs::symlink(outer.path(), outer.path().join("values/out")).unwrap();
+    let refs: plumb_render::ValueRefs = [("values".to_string(), outer.path().join("values"))]
+        .into_iter()
+        .collect();
+    let root = outer.path().join("charts");
+    let render = |helm: serde_json::Value, refs: Option<&plumb_render::ValueRefs>| {
+        let mut s = source("chart");
+        s.helm = Some(helm);
+        plumb_render::render_with_refs(
+            &root,
+            &s,
+            &RenderContext::default(),
+            &Limits::default(),
+            refs,
+        )
+    };
+    // A $ref file merges in order with the chart's own files; fileParameters read from it too.
+    let (_, manifests) = render(
+        serde_json::json!({"valueFiles": ["$values/prod/values.yaml", "local.yaml"],
+            "fileParameters": [{"name": "file", "path": "$values/files/a.txt"}]}),
+        Some(&refs),
+    )
+    .unwrap();
+    assert_eq!(manifests[0].object["metadata"]["name"], "prod");
+    assert_eq!(manifests[0].object["data"]["k"], "local");
+    assert_eq!(manifests[0].object["data"]["file"], "from-ref");
+    let error = |helm: serde_json::Value, refs: Option<&plumb_render::ValueRefs>| {
+        render(helm, refs).unwrap_err().to_string()
+    };
+    assert_eq!(
+        error(
+            serde_json::json!({"valueFiles": ["$values/../secret.yaml"]}),
+            Some(&refs)
+        ),
+        "spec.source.helm.valueFiles: \"$values/../secret.yaml\" leads outside the source with ref \"values\""
+    );
+    assert_eq!(
+        error(
+            serde_json::json!({"valueFiles": ["$values/out/secret.yaml"]}),
+            Some(&refs)
+        ),
+        "spec.source.helm.valueFiles: \"$values/out/secret.yaml\" leads outside the source with ref \"values\""
+    );
+    assert_eq!(
+        error(
+            serde_json::json!({"valueFiles": ["$other/x.yaml"]}),
+            Some(&refs)
+        ),
+        "spec.source.helm.valueFiles: \"$other/x.yaml\": no source has ref \"other\""
+    );
+    assert!(
+        error(
+            serde_json::json!({"valueFiles": ["$values/nope.yaml"]}),
+            Some(&refs)
+        )
+        .contains("does not exist")
+    );
+    assert!(
+        render(
+            serde_json::json!({"valueFiles": ["$values/nope.yaml"], "ignoreMissingValueFiles": true}),
+            Some(&refs)
+        )
+        .is_ok()
+    );
+    // A single-source application has no refs.
+    assert!(
+        error(
+            serde_json::json!({"valueFiles": ["$values/prod/values.yaml"]}),
+            None
+        )
+        .contains("need spec.sources")
+    );
+}

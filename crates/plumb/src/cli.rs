@@ -115,6 +115,17 @@ pub enum AppCommand {
     Delete(AppDeleteArgs),
     /// Stop the application's running sync operation (running hooks are deleted).
     TerminateOp(AppTerminateArgs),
+    /// Approve the prunes (`Prune=confirm`) and deletions (`Delete=confirm`) an application
+    /// waits for.
+    ConfirmDeletion(AppName),
+}
+
+#[derive(Debug, Args)]
+pub struct AppName {
+    /// Application name.
+    pub name: String,
+    #[command(flatten)]
+    pub scope: AppScope,
 }
 
 #[derive(Debug, Args)]
@@ -155,6 +166,10 @@ pub struct AppSyncArgs {
     /// Sync this revision instead of the target revision.
     #[arg(long)]
     pub revision: Option<String>,
+    /// With `--revision`, for an application with `spec.sources`: which source (1-based, as
+    /// Argo CD counts) the revision is for; the others sync at their target revisions.
+    #[arg(long, value_name = "N")]
+    pub source_position: Option<usize>,
     /// Delete objects Git no longer declares.
     #[arg(long)]
     pub prune: bool,

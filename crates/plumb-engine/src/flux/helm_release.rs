@@ -17,7 +17,9 @@
 
 use super::apply::{self, ApplySettings, Owner};
 use super::conditions::{self, Condition};
+use super::helm_drift::{self, DriftMode};
 use super::helm_hooks::{self, Event as HookEvent};
+use super::helm_rollback;
 use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
@@ -107,6 +109,8 @@ struct Outcome {
     reset_failures: bool,
     /// Warnings for the status.
     warnings: Vec<String>,
+    /// The `Remediated` condition, when a failed release was remediated (or tried to be).
+    remediated: Option<Condition>,
 }
 
 impl Outcome {
@@ -122,6 +126,7 @@ impl Outcome {
             history: None,
             reset_failures: false,
             warnings: Vec::new(),
+            remediated: None,
         }
     }
 }
@@ -134,6 +139,62 @@ fn stop<T>(outcome: Outcome, requeue: Option<Duration>) -> Step<T> {
 
 fn failures(previous: &Value, field: &str) -> i64 {
     previous.get(field).and_then(Value::as_i64).unwrap_or(0)
+}
+
+/// Install and upgrade failures in a row once `outcome` is counted: they restart when the
+/// spec changes or a release succeeds.
+fn failure_counts(previous: &Value, generation: i64, outcome: &Outcome) -> (i64, i64) {
+    let same_generation = previous
+        .get("lastAttemptedGeneration")
+        .and_then(Value::as_i64)
+        == Some(generation);
+    let (mut install, mut upgrade) = if outcome.reset_failures || !same_generation {
+        (0, 0)
+    } else {
+        (
+            failures(previous, "installFailures"),
+            failures(previous, "upgradeFailures"),
+        )
+    };
+    match outcome.failure {
+        Some(Action::Install) => install += 1,
+        Some(Action::Upgrade) => upgrade += 1,
+        None => {}
+    }
+    (install, upgrade)
+}
+
+/// [`failure_counts`] of the HelmRelease `object` once `outcome` is counted.
+fn failures_with(object: &Value, outcome: &Outcome) -> (i64, i64) {
+    let generation = object
+        .pointer("/metadata/generation")
+        .and_then(Value::as_i64)
+        .unwrap_or(0);
+    failure_counts(
+        object.get("status").unwrap_or(&Value::Null),
+        generation,
+        outcome,
+    )
+}
+
+/// Rewrites a release record as `superseded` (a failure is logged: the record only tells
+/// history).
+pub(super) async fn supersede(
+    cluster: &plumb_kube::Cluster,
+    storage_namespace: &str,
+    mut release: Release,
+) {
+    release.status = "superseded".into();
+    let Ok(updated) = release.to_secret(storage_namespace) else {
+        return;
+    };
+    let options = plumb_kube::ApplyOptions {
+        dry_run: plumb_kube::DryRun::None,
+        force: true,
+    };
+    if let Err(error) = cluster.apply(&updated, &options).await {
+        tracing::warn!(error = %error_chain(&error), "cannot mark a release superseded");
+    }
 }
 
 /// The status for `outcome`, keeping what it does not change.
@@ -198,24 +259,7 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
     if let Some(history) = &outcome.history {
         status.insert("history".into(), Value::Array(history.clone()));
     }
-    // Failure counts restart when the spec changes or a release succeeds.
-    let same_generation = previous
-        .get("lastAttemptedGeneration")
-        .and_then(Value::as_i64)
-        == Some(generation);
-    let (mut install, mut upgrade) = if outcome.reset_failures || !same_generation {
-        (0, 0)
-    } else {
-        (
-            failures(&previous, "installFailures"),
-            failures(&previous, "upgradeFailures"),
-        )
-    };
-    match outcome.failure {
-        Some(Action::Install) => install += 1,
-        Some(Action::Upgrade) => upgrade += 1,
-        None => {}
-    }
+    let (install, upgrade) = failure_counts(&previous, generation, outcome);
     if install > 0 {
         status.insert("installFailures".into(), json!(install));
     }
@@ -252,6 +296,29 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
             }
         }
     }
+    match &outcome.remediated {
+        Some(remediated) => list.push(remediated.clone()),
+        // A successful release clears the last remediation.
+        None if outcome.reset_failures => {}
+        None => {
+            if let Some(old) = previous
+                .get("conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == REMEDIATED))
+            {
+                list.push(Condition {
+                    kind: REMEDIATED,
+                    status: if str_at(old, &["status"]) == "True" {
+                        "True"
+                    } else {
+                        "False"
+                    },
+                    reason: str_at(old, &["reason"]).to_string(),
+                    message: str_at(old, &["message"]).to_string(),
+                });
+            }
+        }
+    }
     let mut warnings = spec.map(|s| s.not_acted_on.clone()).unwrap_or_default();
     warnings.extend(outcome.warnings.iter().cloned());
     if !warnings.is_empty() {
@@ -272,6 +339,9 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
 
 /// `Released`: whether the last release action succeeded.
 pub const RELEASED: &str = "Released";
+
+/// `Remediated`: whether the last failed release was remediated.
+pub const REMEDIATED: &str = "Remediated";
 
 /// Reconciles the HelmRelease `id`; returns when to look again.
 pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> {
@@ -302,14 +372,177 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
         list.push(FINALIZER.to_string());
         set_finalizers(flux, id, list).await;
     }
-    let (outcome, requeue) = match run(flux, id, &object, &spec).await {
+    let (mut outcome, requeue) = match run(flux, id, &object, &spec).await {
         Ok(outcome) => (outcome, Some(spec.interval)),
         Err(stopped) => *stopped,
     };
+    match outcome.failure {
+        Some(Action::Upgrade) => remediate(flux, id, &object, &spec, &mut outcome).await,
+        Some(Action::Install) => remediate_install(flux, id, &object, &spec, &mut outcome).await,
+        None => {}
+    }
     let status = status_for(&object, Some(&spec), &outcome);
     flux.write_status(FluxKind::HelmRelease, &object, status)
         .await;
     requeue
+}
+
+/// Remediates a failed install when Flux's rules call for it (retries remain, or
+/// `remediateLastFailure`): the release is uninstalled, so the next attempt installs afresh.
+async fn remediate_install(
+    flux: &Flux,
+    id: &AppId,
+    object: &Value,
+    spec: &HelmReleaseSpec,
+    outcome: &mut Outcome,
+) {
+    let (failures, _) = failures_with(object, outcome);
+    let retries_remain = spec.install_retries < 0 || failures <= spec.install_retries;
+    if !retries_remain && !spec.remediate_last_install_failure {
+        return;
+    }
+    let release = format!("{}/{}", spec.target_namespace, spec.release_name);
+    let cluster = &flux.context.cluster;
+    let uninstalled = match records(flux, &spec.storage_namespace, &spec.release_name).await {
+        Ok(found) if found.is_empty() => return,
+        Ok(found) => uninstall(cluster, id, spec, &found).await,
+        Err(message) => Err(message),
+    };
+    match uninstalled {
+        Ok(Some(gone)) => {
+            let message = format!(
+                "Helm uninstall for release {release}.v{} with chart {}@{} succeeded",
+                gone.version,
+                str_at(&gone.chart_metadata, &["name"]),
+                str_at(&gone.chart_metadata, &["version"])
+            );
+            outcome.reason = "UninstallSucceeded".into();
+            outcome.message = message.clone();
+            outcome.remediated = Some(Condition::new(
+                REMEDIATED,
+                "True",
+                "UninstallSucceeded",
+                &message,
+            ));
+        }
+        Ok(None) => {}
+        Err(problem) => {
+            outcome.remediated = Some(Condition::new(
+                REMEDIATED,
+                "False",
+                "UninstallFailed",
+                format!("Helm uninstall of release {release} failed: {problem}"),
+            ));
+        }
+    }
+}
+
+/// Remediates a failed upgrade when Flux's rules call for it: a rollback to the last
+/// successful revision, recorded in `Remediated` (and `Ready`) and the history.
+async fn remediate(
+    flux: &Flux,
+    id: &AppId,
+    object: &Value,
+    spec: &HelmReleaseSpec,
+    outcome: &mut Outcome,
+) {
+    let previous = object.get("status").cloned().unwrap_or(Value::Null);
+    let (_, failures) = failures_with(object, outcome);
+    if !helm_rollback::due(spec, failures) {
+        return;
+    }
+    let release = format!("{}/{}", spec.target_namespace, spec.release_name);
+    let rolled = match records(flux, &spec.storage_namespace, &spec.release_name).await {
+        Ok(found) => helm_rollback::rollback(&flux.context.cluster, id, spec, &found).await,
+        Err(message) => Err(message),
+    };
+    match rolled {
+        Ok(rolled) => {
+            let message = format!(
+                "Helm rollback to previous release {release}.v{} with chart {} succeeded",
+                rolled.to, rolled.chart
+            );
+            outcome.reason = "RollbackSucceeded".into();
+            outcome.message = message.clone();
+            outcome.remediated = Some(Condition::new(
+                REMEDIATED,
+                "True",
+                "RollbackSucceeded",
+                &message,
+            ));
+            let mut history = outcome.history.clone().unwrap_or_else(|| {
+                previous
+                    .get("history")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default()
+            });
+            for entry in history.iter_mut() {
+                if matches!(str_at(entry, &["status"]), "deployed" | "failed") {
+                    entry["status"] = json!("superseded");
+                }
+            }
+            history.insert(0, rolled.snapshot);
+            history.truncate(if spec.max_history == 0 {
+                5
+            } else {
+                spec.max_history
+            });
+            outcome.history = Some(history);
+        }
+        Err(problem) => {
+            let message = format!("Helm rollback of release {release} failed: {problem}");
+            outcome.remediated = Some(Condition::new(
+                REMEDIATED,
+                "False",
+                "RollbackFailed",
+                &message,
+            ));
+        }
+    }
+}
+
+/// Uninstalls the release as `helm uninstall` does: pre-delete hooks, the latest revision's
+/// objects (those still carrying this HelmRelease's labels), post-delete hooks, then every
+/// release record. Returns the revision uninstalled, if there was one.
+async fn uninstall(
+    cluster: &plumb_kube::Cluster,
+    id: &AppId,
+    spec: &HelmReleaseSpec,
+    found: &[Value],
+) -> Result<Option<Release>, String> {
+    let latest = helm_storage::latest(found).and_then(|l| Release::from_secret(l).ok());
+    if let Some(release) = &latest {
+        let hooks = release.hook_manifests();
+        let namespace = &spec.target_namespace;
+        if let Err(message) = helm_hooks::run(
+            cluster,
+            &hooks,
+            HookEvent::PreDelete,
+            namespace,
+            spec.timeout,
+        )
+        .await
+        {
+            tracing::warn!(namespace = %id.0, name = %id.1, %message, "a pre-delete hook failed; uninstalling anyway");
+        }
+        apply::prune(cluster, &entries_of(&release.objects()), &owner(id)).await?;
+        if let Err(message) = helm_hooks::run(
+            cluster,
+            &hooks,
+            HookEvent::PostDelete,
+            namespace,
+            spec.timeout,
+        )
+        .await
+        {
+            tracing::warn!(namespace = %id.0, name = %id.1, %message, "a post-delete hook failed");
+        }
+    }
+    for record in found {
+        delete_record(cluster, &spec.storage_namespace, record).await;
+    }
+    Ok(latest)
 }
 
 fn finalizers(object: &Value) -> Vec<String> {
@@ -379,42 +612,9 @@ async fn finalize(
                 return Some(Duration::from_secs(5));
             }
         };
-        if let Some(latest) = helm_storage::latest(&found)
-            && let Ok(release) = Release::from_secret(latest)
-        {
-            let hooks = release.hook_manifests();
-            let namespace = &spec.target_namespace;
-            if let Err(message) = helm_hooks::run(
-                cluster,
-                &hooks,
-                HookEvent::PreDelete,
-                namespace,
-                spec.timeout,
-            )
-            .await
-            {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a pre-delete hook failed; uninstalling anyway");
-            }
-            let entries = entries_of(&release.objects());
-            let owner = owner(id);
-            if let Err(message) = apply::prune(cluster, &entries, &owner).await {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
-                return Some(Duration::from_secs(5));
-            }
-            if let Err(message) = helm_hooks::run(
-                cluster,
-                &hooks,
-                HookEvent::PostDelete,
-                namespace,
-                spec.timeout,
-            )
-            .await
-            {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "a post-delete hook failed");
-            }
-        }
-        for record in &found {
-            delete_record(cluster, &spec.storage_namespace, record).await;
+        if let Err(message) = uninstall(cluster, id, spec, &found).await {
+            tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
+            return Some(Duration::from_secs(5));
         }
     }
     let remaining: Vec<String> = finalizers(object)
@@ -425,7 +625,7 @@ async fn finalize(
     None
 }
 
-fn owner(id: &AppId) -> Owner<'_> {
+pub(super) fn owner(id: &AppId) -> Owner<'_> {
     Owner {
         labels: (NAME_LABEL, NAMESPACE_LABEL),
         name: &id.1,
@@ -434,7 +634,7 @@ fn owner(id: &AppId) -> Owner<'_> {
 }
 
 /// Inventory entries of release objects, CRDs left out (Helm never deletes them).
-fn entries_of(objects: &[(String, ObjectKey)]) -> Vec<Entry> {
+pub(super) fn entries_of(objects: &[(String, ObjectKey)]) -> Vec<Entry> {
     objects
         .iter()
         .filter(|(_, key)| key.kind != "CustomResourceDefinition")
@@ -596,7 +796,7 @@ async fn compose_values(
     Ok(values)
 }
 
-fn digest_of(values: &Value) -> String {
+pub(super) fn digest_of(values: &Value) -> String {
     let bytes = serde_json::to_vec(values).unwrap_or_default();
     let digest = sha2::Sha256::digest(&bytes);
     let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
@@ -1082,6 +1282,100 @@ async fn run(
             && str_at(&l.chart_metadata, &["version"]) == rendered.version
             && digest_of(&l.config) == config_digest
     });
+    // An unchanged release is left alone unless drift detection says otherwise; correcting
+    // drift records no new release.
+    if let Some(last) = last
+        .as_ref()
+        .filter(|l| !new_release && l.namespace == spec.target_namespace)
+    {
+        if spec.drift.mode != DriftMode::Disabled {
+            let drifted =
+                helm_drift::detect(cluster, &manifests, &spec.target_namespace, &spec.drift)
+                    .await
+                    .map_err(|message| {
+                        fail(
+                            format!("cannot compare the release with the cluster: {message}"),
+                            &warnings,
+                        )
+                    })?;
+            if !drifted.is_empty() {
+                let release = format!(
+                    "{}/{}.v{}",
+                    spec.target_namespace, spec.release_name, last.version
+                );
+                let what = helm_drift::describe(&drifted);
+                if spec.drift.mode == DriftMode::Warn {
+                    let message = format!(
+                        "Cluster state of release {release} has drifted from the desired state: {what}"
+                    );
+                    flux.record_event(
+                        FluxKind::HelmRelease,
+                        object,
+                        "Warning",
+                        "DriftDetected",
+                        &message,
+                    )
+                    .await;
+                } else {
+                    let manifests = drifted.into_iter().map(|d| d.manifest).collect();
+                    let settings = ApplySettings {
+                        force: spec.force,
+                        default_namespace: Some(spec.target_namespace.clone()),
+                    };
+                    let applied = apply::apply_all(cluster, manifests, &settings)
+                        .await
+                        .map_err(|message| {
+                            fail(format!("cannot correct drift: {message}"), &warnings)
+                        })?;
+                    let problems: Vec<String> = applied
+                        .errors
+                        .into_iter()
+                        .chain(applied.conflicts)
+                        .collect();
+                    if !problems.is_empty() {
+                        return Err(fail(
+                            format!("cannot correct drift: {}", problems.join("; ")),
+                            &warnings,
+                        ));
+                    }
+                    let message =
+                        format!("Cluster state of release {release} has been corrected: {what}");
+                    flux.record_event(
+                        FluxKind::HelmRelease,
+                        object,
+                        "Normal",
+                        "DriftCorrected",
+                        &message,
+                    )
+                    .await;
+                }
+            }
+        }
+        let message = format!(
+            "Helm {} succeeded for release {}/{}.v{} with chart {}@{}",
+            action.title(),
+            spec.target_namespace,
+            spec.release_name,
+            last.version,
+            str_at(&rendered.metadata, &["name"]),
+            rendered.version
+        );
+        let mut outcome = Outcome {
+            ready: "True",
+            reason: action.succeeded().to_string(),
+            message,
+            stalled: false,
+            released: None,
+            attempt: None,
+            failure: None,
+            history: None,
+            reset_failures: true,
+            warnings,
+            remediated: None,
+        };
+        keep_ready(&previous, &mut outcome);
+        return Ok(outcome);
+    }
     let (pre, post) = match action {
         Action::Install => (HookEvent::PreInstall, HookEvent::PostInstall),
         Action::Upgrade => (HookEvent::PreUpgrade, HookEvent::PostUpgrade),
@@ -1233,26 +1527,14 @@ async fn run(
                 &warnings,
             ));
         }
-        // Supersede the previous deployed record (its label and its JSON).
-        for old in &found {
+        // A successful release supersedes the previous deployed record (its label and its
+        // JSON); after a failed one the previous stays deployed, as Helm leaves it.
+        for old in found.iter().filter(|_| status == "deployed") {
             if str_at(old, &["metadata", "labels", "status"]) != "deployed" {
                 continue;
             }
-            if let Ok(mut old_release) = Release::from_secret(old) {
-                old_release.status = "superseded".into();
-                if let Ok(updated) = old_release.to_secret(&spec.storage_namespace)
-                    && let Err(error) = cluster
-                        .apply(
-                            &updated,
-                            &plumb_kube::ApplyOptions {
-                                dry_run: plumb_kube::DryRun::None,
-                                force: true,
-                            },
-                        )
-                        .await
-                {
-                    tracing::warn!(error = %error_chain(&error), "cannot mark a release superseded");
-                }
+            if let Ok(old_release) = Release::from_secret(old) {
+                supersede(cluster, &spec.storage_namespace, old_release).await;
             }
         }
         prune_records(flux, spec, &found, version).await;
@@ -1319,23 +1601,28 @@ async fn run(
         history: Some(history),
         reset_failures: true,
         warnings,
+        remediated: None,
     };
     if unchanged {
-        // Nothing new: keep the message of the release in place.
-        if let Some(old) = previous
-            .get("conditions")
-            .and_then(Value::as_array)
-            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == conditions::READY))
-            .filter(|c| str_at(c, &["status"]) == "True")
-        {
-            outcome.reason = str_at(old, &["reason"]).to_string();
-            outcome.message = str_at(old, &["message"]).to_string();
-            outcome.released = None;
-            outcome.attempt = None;
-            outcome.history = None;
-        }
+        keep_ready(&previous, &mut outcome);
     }
     Ok(outcome)
+}
+
+/// Nothing new was released: the `Ready` condition of the release in place stays as it is.
+fn keep_ready(previous: &Value, outcome: &mut Outcome) {
+    if let Some(old) = previous
+        .get("conditions")
+        .and_then(Value::as_array)
+        .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == conditions::READY))
+        .filter(|c| str_at(c, &["status"]) == "True")
+    {
+        outcome.reason = str_at(old, &["reason"]).to_string();
+        outcome.message = str_at(old, &["message"]).to_string();
+        outcome.released = None;
+        outcome.attempt = None;
+        outcome.history = None;
+    }
 }
 
 /// Deletes a release record Secret (a failure is logged: an old record harms nothing).

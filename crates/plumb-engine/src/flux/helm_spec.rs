@@ -151,6 +151,15 @@ pub enum CrdPolicy {
     Apply,
 }
 
+/// What remediates a failed upgrade.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpgradeRemediation {
+    /// Roll back to the last successful release (Flux's default).
+    Rollback,
+    /// Nothing (a strategy plumb does not carry out yet).
+    None,
+}
+
 /// A `HelmRelease`'s spec.
 #[derive(Debug, Clone, PartialEq)]
 pub struct HelmReleaseSpec {
@@ -192,6 +201,18 @@ pub struct HelmReleaseSpec {
     pub force: bool,
     /// `spec.maxHistory` (default 5; 0 is unlimited).
     pub max_history: usize,
+    /// `spec.upgrade.remediation.strategy`.
+    pub upgrade_remediation: UpgradeRemediation,
+    /// `spec.install.remediation.remediateLastFailure` (default false).
+    pub remediate_last_install_failure: bool,
+    /// `spec.upgrade.remediation.remediateLastFailure` (default: retries > 0).
+    pub remediate_last_upgrade_failure: bool,
+    /// Not `spec.rollback.disableWait`.
+    pub rollback_wait: bool,
+    /// `spec.rollback.timeout` (default: `spec.timeout`).
+    pub rollback_timeout: Duration,
+    /// `spec.driftDetection`.
+    pub drift: super::helm_drift::DriftDetection,
     /// Fields accepted but not acted on.
     pub not_acted_on: Vec<String>,
 }
@@ -354,8 +375,37 @@ impl HelmReleaseSpec {
                 .ok_or_else(|| invalid("maxHistory", "must be a whole number ≥ 0"))?,
             Some(other) => return Err(invalid("maxHistory", format!("{other} is not a number"))),
         };
+        let rollback = spec.get("rollback").unwrap_or(&Value::Null);
+        for field in ["cleanupOnFail", "force", "recreate", "disableWaitForJobs"] {
+            if flag(rollback, field) {
+                not_acted_on.push(format!("spec.rollback.{field}"));
+            }
+        }
+        let upgrade_retries = retries(upgrade, "upgrade")?;
+        let remediation = match upgrade
+            .pointer("/remediation/strategy")
+            .and_then(Value::as_str)
+        {
+            None | Some("rollback") => UpgradeRemediation::Rollback,
+            Some("uninstall") => {
+                not_acted_on.push(
+                    "spec.upgrade.remediation.strategy: uninstall (a failed upgrade is not remediated)"
+                        .into(),
+                );
+                UpgradeRemediation::None
+            }
+            Some(other) => {
+                return Err(invalid(
+                    "upgrade.remediation.strategy",
+                    format!("{other:?} is not a strategy (rollback or uninstall)"),
+                ));
+            }
+        };
+        let remediate_last_failure = upgrade
+            .pointer("/remediation/remediateLastFailure")
+            .and_then(Value::as_bool)
+            .unwrap_or(upgrade_retries > 0);
         for (field, value) in [
-            ("rollback", spec.get("rollback")),
             ("uninstall", spec.get("uninstall")),
             ("postRenderers", spec.get("postRenderers")),
             ("kubeConfig", spec.get("kubeConfig")),
@@ -369,23 +419,7 @@ impl HelmReleaseSpec {
         if spec.pointer("/test/enable").and_then(Value::as_bool) == Some(true) {
             not_acted_on.push("spec.test.enable (Helm tests are not run)".into());
         }
-        if upgrade
-            .pointer("/remediation/strategy")
-            .and_then(Value::as_str)
-            .is_some()
-        {
-            not_acted_on.push(
-                "spec.upgrade.remediation.strategy (a failed upgrade is retried, not rolled back)"
-                    .into(),
-            );
-        }
-        if spec
-            .pointer("/driftDetection/mode")
-            .and_then(Value::as_str)
-            .is_some_and(|m| m != "disabled")
-        {
-            not_acted_on.push("spec.driftDetection (drift is corrected at every interval)".into());
-        }
+        let drift = super::helm_drift::DriftDetection::parse(spec, &mut not_acted_on)?;
         unknown_fields(spec, &RELEASE_FIELDS, "spec.", &mut not_acted_on);
         Ok(HelmReleaseSpec {
             chart: template,
@@ -405,9 +439,18 @@ impl HelmReleaseSpec {
             install_crds: crd_policy(install, "install", CrdPolicy::Apply)?,
             upgrade_crds: crd_policy(upgrade, "upgrade", CrdPolicy::Skip)?,
             install_retries: retries(install, "install")?,
-            upgrade_retries: retries(upgrade, "upgrade")?,
+            upgrade_retries,
+            upgrade_remediation: remediation,
+            remediate_last_install_failure: install
+                .pointer("/remediation/remediateLastFailure")
+                .and_then(Value::as_bool)
+                .unwrap_or(false),
+            remediate_last_upgrade_failure: remediate_last_failure,
+            rollback_wait: !flag(rollback, "disableWait"),
+            rollback_timeout: duration(rollback, "timeout")?.unwrap_or(timeout),
             force: flag(upgrade, "force"),
             max_history,
+            drift,
             not_acted_on,
         })
     }

@@ -21,9 +21,11 @@
 pub mod apply;
 pub mod conditions;
 pub mod git_repository;
+pub mod helm_drift;
 pub mod helm_hooks;
 pub mod helm_release;
 pub mod helm_repository;
+pub mod helm_rollback;
 pub mod helm_spec;
 pub mod helm_storage;
 pub mod inventory;
@@ -307,21 +309,34 @@ impl Flux {
         {
             return;
         }
-        let (namespace, name) = crate::app_id(after);
-        let time = crate::status::now();
         let event_type = if new.0 == "False" {
             "Warning"
         } else {
             "Normal"
         };
+        self.record_event(kind, after, event_type, &new.1, &new.2)
+            .await;
+    }
+
+    /// Records a Kubernetes Event about `object` (and logs it).
+    pub(crate) async fn record_event(
+        &self,
+        kind: FluxKind,
+        object: &Value,
+        event_type: &str,
+        reason: &str,
+        message: &str,
+    ) {
+        let (namespace, name) = crate::app_id(object);
+        let time = crate::status::now();
         let event = json!({
             "apiVersion": "v1",
             "kind": "Event",
             "metadata": {"generateName": format!("{name}."), "namespace": namespace},
             "involvedObject": {"apiVersion": kind.api_version(), "kind": kind.kind(),
-                "name": name, "namespace": namespace, "uid": str_at(after, &["metadata", "uid"])},
-            "reason": new.1,
-            "message": new.2,
+                "name": name, "namespace": namespace, "uid": str_at(object, &["metadata", "uid"])},
+            "reason": reason,
+            "message": message,
             "type": event_type,
             "source": {"component": "plumb-controller"},
             "reportingComponent": "plumb-controller",
@@ -332,7 +347,7 @@ impl Flux {
         if let Err(error) = self.context.cluster.create(&event).await {
             tracing::debug!(error = %crate::sources::error_chain(&error), "cannot record event");
         }
-        tracing::info!(kind = kind.kind(), %namespace, %name, reason = %new.1, "{}", new.2);
+        tracing::info!(kind = kind.kind(), %namespace, %name, %reason, "{message}");
     }
 
     /// The ids of the Kustomizations for which `matches(object, id)` holds (read under the

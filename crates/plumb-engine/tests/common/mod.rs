@@ -22,6 +22,8 @@ pub struct Harness {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     /// Controller workers (4 unless started with [`Harness::start_with_workers`]).
     workers: usize,
+    /// The controller's wall clock (the system's unless started with [`Harness::start_with_clock`]).
+    clock: plumb_engine::clock::Clock,
 }
 
 pub fn git(repo: &Path, args: &[&str]) -> String {
@@ -60,6 +62,22 @@ impl Harness {
 
     /// [`Harness::start`] with a controller of `workers` workers.
     pub async fn start_with_workers(files: &[(&str, &str)], workers: usize) -> Harness {
+        Harness::start_full(files, workers, plumb_engine::clock::Clock::System).await
+    }
+
+    /// [`Harness::start`] with a controller reading time from `clock`.
+    pub async fn start_with_clock(
+        files: &[(&str, &str)],
+        clock: plumb_engine::clock::Clock,
+    ) -> Harness {
+        Harness::start_full(files, 4, clock).await
+    }
+
+    async fn start_full(
+        files: &[(&str, &str)],
+        workers: usize,
+        clock: plumb_engine::clock::Clock,
+    ) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = dir.path().join("repo");
@@ -83,6 +101,7 @@ impl Harness {
             repo,
             stop: None,
             workers,
+            clock,
         };
         harness.commit(files, "initial");
         harness.start_controller();
@@ -107,6 +126,7 @@ impl Harness {
             poll_interval: Duration::from_secs(3600),
             poll_jitter: Duration::ZERO,
             workers: self.workers,
+            clock: self.clock.clone(),
             ..Default::default()
         };
         let controller = Controller::new(self.cluster.clone(), Arc::new(sources), options);
@@ -193,6 +213,52 @@ impl Harness {
             .expect("refresh");
     }
 
+    /// Makes the controller look at the application now and waits until it has (the refresh
+    /// annotation is removed when a reconcile is done).
+    pub async fn reconcile_now(&self, name: &str) -> Value {
+        self.refresh(name).await;
+        self.wait_app(name, "the refresh to be handled", |app| {
+            str_at(app, &["metadata", "annotations", REFRESH_ANNOTATION]).is_empty()
+        })
+        .await
+    }
+
+    /// Sets `operation` on the application (a manual sync: `{"sync": {...}}`, plus `retry`
+    /// if wanted) with a unique `initiatedBy.username`, which it returns.
+    pub async fn request_operation(&self, name: &str, mut operation: Value) -> String {
+        static OPERATIONS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let user = format!(
+            "test-{}",
+            OPERATIONS.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        operation["initiatedBy"] = json!({"username": user});
+        self.cluster
+            .merge_patch(
+                API_VERSION,
+                "Application",
+                "argocd",
+                name,
+                &json!({"operation": operation}),
+            )
+            .await
+            .expect("request an operation");
+        user
+    }
+
+    /// Requests `operation` and waits until it has ended (Succeeded, Failed or Error).
+    pub async fn run_operation(&self, name: &str, operation: Value) -> Value {
+        let user = self.request_operation(name, operation).await;
+        self.wait_app(name, "the operation to end", |app| {
+            initiator(app) == user
+                && app.get("operation").is_none_or(Value::is_null)
+                && matches!(
+                    str_at(app, &["status", "operationState", "phase"]),
+                    "Succeeded" | "Failed" | "Error"
+                )
+        })
+        .await
+    }
+
     /// Waits until `check` holds for the application; panics with its status otherwise.
     pub async fn wait_app(&self, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -247,6 +313,20 @@ impl Drop for Harness {
     fn drop(&mut self) {
         self.stop_controller();
     }
+}
+
+/// Who started the application's last operation.
+pub fn initiator(app: &Value) -> &str {
+    str_at(
+        app,
+        &[
+            "status",
+            "operationState",
+            "operation",
+            "initiatedBy",
+            "username",
+        ],
+    )
 }
 
 pub fn automated(self_heal: bool) -> Value {

@@ -7,6 +7,7 @@ use crate::output::{self, short, table};
 use anyhow::{Context as _, bail};
 use plumb_core::application::{API_VERSION, ApplicationSpec, REFRESH_ANNOTATION};
 use plumb_core::key::str_at;
+use plumb_core::sync_options::DELETION_APPROVED_ANNOTATION;
 use plumb_engine::flux::{HELM_API_VERSION, KUSTOMIZE_API_VERSION};
 use plumb_kube::Cluster;
 use serde_json::{Value, json};
@@ -57,9 +58,12 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
         AppCommand::Sync(args) => {
             let (cluster, app) = fetch(&args.scope, &args.name).await?;
             let mut sync = json!({"prune": args.prune});
-            if let Some(revision) = &args.revision {
-                sync["revision"] = json!(revision);
-            }
+            pin_revision(
+                &app,
+                &mut sync,
+                args.revision.as_deref(),
+                args.source_position,
+            )?;
             if !args.resources.is_empty() {
                 let resources = args
                     .resources
@@ -117,10 +121,7 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                         format!("application {} has no earlier deployment to roll back to", args.name)
                     })?,
                 };
-            let mut sync = json!({"revision": entry.get("revision").cloned().unwrap_or(Value::Null), "prune": false});
-            if let Some(source) = entry.get("source") {
-                sync["source"] = source.clone();
-            }
+            let sync = rollback_sync(&entry);
             request_operation(&cluster, &app, sync).await?;
             wait_operation(
                 &cluster,
@@ -211,6 +212,27 @@ pub async fn run(command: AppCommand) -> anyhow::Result<ExitCode> {
                 }
             }
             println!("application {} deleted", args.name);
+            Ok(ExitCode::SUCCESS)
+        }
+        AppCommand::ConfirmDeletion(args) => {
+            let cluster = connect(&args.scope.cluster).await?;
+            get(&cluster, &args.scope, &args.name).await?;
+            let approved = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            let patch =
+                json!({"metadata": {"annotations": {DELETION_APPROVED_ANNOTATION: approved}}});
+            cluster
+                .merge_patch(
+                    API_VERSION,
+                    "Application",
+                    &args.scope.app_namespace,
+                    &args.name,
+                    &patch,
+                )
+                .await
+                .with_context(|| {
+                    format!("cannot approve deletion for application {}", args.name)
+                })?;
+            println!("application {}: deletion approved at {approved}", args.name);
             Ok(ExitCode::SUCCESS)
         }
         AppCommand::TerminateOp(args) => {
@@ -326,7 +348,7 @@ async fn wait_operation(
             print_results(&state)?;
             println!(
                 "Phase:    {phase}\nMessage:  {message}\nRevision: {}",
-                str_at(&state, &["syncResult", "revision"])
+                revisions_text(state.get("syncResult").unwrap_or(&Value::Null), false)
             );
             return Ok(if phase == "Succeeded" {
                 ExitCode::SUCCESS
@@ -436,9 +458,14 @@ fn print_list(
                         conditions_summary(app),
                     ];
                     if output == Some(Output::Wide) {
-                        row.push(str_at(app, &["spec", "source", "repoURL"]).to_string());
-                        row.push(str_at(app, &["spec", "source", "path"]).to_string());
-                        row.push(str_at(app, &["spec", "source", "targetRevision"]).to_string());
+                        // A multi-source application shows its first source.
+                        let source = app
+                            .pointer("/spec/sources/0")
+                            .or_else(|| app.pointer("/spec/source"))
+                            .unwrap_or(&Value::Null);
+                        row.push(str_at(source, &["repoURL"]).to_string());
+                        row.push(str_at(source, &["path"]).to_string());
+                        row.push(str_at(source, &["targetRevision"]).to_string());
                     }
                     row
                 })
@@ -620,23 +647,37 @@ fn print_app(app: &Value, output: Option<Output>, extra: &[(&str, String)]) -> a
             str_at(app, &["spec", "destination", "namespace"])
         )
     )?;
-    writeln!(
-        out,
-        "{}",
-        field("Repo", str_at(app, &["spec", "source", "repoURL"]))
-    )?;
+    let sources = app
+        .pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .filter(|s| !s.is_empty());
     let target = str_at(app, &["spec", "source", "targetRevision"]);
     let target = if target.is_empty() { "HEAD" } else { target };
-    writeln!(out, "{}", field("Target", target))?;
-    writeln!(
-        out,
-        "{}",
-        field("Path", str_at(app, &["spec", "source", "path"]))
-    )?;
+    if let Some(sources) = sources {
+        writeln!(out, "{}", field("Sources", ""))?;
+        for (i, source) in sources.iter().enumerate() {
+            writeln!(out, "  {}", source_line(i, source))?;
+        }
+    } else {
+        writeln!(
+            out,
+            "{}",
+            field("Repo", str_at(app, &["spec", "source", "repoURL"]))
+        )?;
+        writeln!(out, "{}", field("Target", target))?;
+        writeln!(
+            out,
+            "{}",
+            field("Path", str_at(app, &["spec", "source", "path"]))
+        )?;
+    }
     writeln!(out, "{}", field("Sync Policy", &sync_policy(app)))?;
     let revision = str_at(app, &["status", "sync", "revision"]);
     let sync = str_at(app, &["status", "sync", "status"]);
-    let sync_line = if revision.is_empty() {
+    let sync_status = app.pointer("/status/sync").unwrap_or(&Value::Null);
+    let sync_line = if sources.is_some() && sync_status.get("revisions").is_some() {
+        format!("{sync} to ({})", revisions_text(sync_status, true))
+    } else if revision.is_empty() {
         sync.to_string()
     } else {
         format!("{sync} to {target} ({})", short(revision))
@@ -739,7 +780,7 @@ fn print_history(app: &Value, output: Option<Output>) -> anyhow::Result<()> {
                     vec![
                         h.get("id").map(|v| v.to_string()).unwrap_or_default(),
                         str_at(h, &["deployedAt"]).to_string(),
-                        str_at(h, &["revision"]).to_string(),
+                        revisions_text(h, false),
                         if h.pointer("/initiatedBy/automated").and_then(Value::as_bool)
                             == Some(true)
                         {
@@ -950,6 +991,111 @@ async fn windows_and_dependencies(
     Ok(lines)
 }
 
+/// One entry of `spec.sources` as `app get` shows it: position (1-based, as Argo CD counts),
+/// repository, path or chart, target revision and ref.
+fn source_line(i: usize, source: &Value) -> String {
+    let mut line = format!("{}. {}", i + 1, str_at(source, &["repoURL"]));
+    let chart = str_at(source, &["chart"]);
+    let path = str_at(source, &["path"]);
+    if !chart.is_empty() {
+        line.push_str(&format!(" chart {chart}"));
+    } else if !path.is_empty() {
+        line.push_str(&format!(" path {path}"));
+    }
+    let target = str_at(source, &["targetRevision"]);
+    line.push_str(&format!(
+        " at {}",
+        if target.is_empty() { "HEAD" } else { target }
+    ));
+    let reference = str_at(source, &["ref"]);
+    if !reference.is_empty() {
+        line.push_str(&format!(" (ref ${reference})"));
+    }
+    line
+}
+
+/// The revision(s) of a status, history entry or sync result: `revisions` (multi-source,
+/// `, `-joined) or `revision`; `short` shortens each to seven characters.
+fn revisions_text(value: &Value, shorten: bool) -> String {
+    let shown = |r: &str| {
+        if shorten {
+            short(r).to_string()
+        } else {
+            r.to_string()
+        }
+    };
+    match value.get("revisions").and_then(Value::as_array) {
+        Some(revisions) if !revisions.is_empty() => revisions
+            .iter()
+            .map(|r| shown(r.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => shown(str_at(value, &["revision"])),
+    }
+}
+
+/// Pins `--revision` in a sync operation: `sync.revision` for a single source; for an
+/// application with `spec.sources`, `sync.revisions` with the revision at `--source-position`
+/// (1-based) and the others empty (their target revisions), as Argo CD's CLI writes it.
+fn pin_revision(
+    app: &Value,
+    sync: &mut Value,
+    revision: Option<&str>,
+    position: Option<usize>,
+) -> anyhow::Result<()> {
+    let name = str_at(app, &["metadata", "name"]);
+    let sources = app
+        .pointer("/spec/sources")
+        .and_then(Value::as_array)
+        .map_or(0, Vec::len);
+    match (revision, position) {
+        (None, None) => Ok(()),
+        (None, Some(_)) => bail!("--source-position needs --revision"),
+        (Some(revision), None) if sources == 0 => {
+            sync["revision"] = json!(revision);
+            Ok(())
+        }
+        (Some(_), None) => bail!(
+            "application {name} has {sources} sources (spec.sources): say which one the revision is for with --source-position N (1 to {sources})"
+        ),
+        (Some(_), Some(_)) if sources == 0 => bail!(
+            "--source-position: application {name} has a single source (spec.source); use --revision alone"
+        ),
+        (Some(revision), Some(position)) => {
+            if position == 0 || position > sources {
+                bail!(
+                    "--source-position {position}: application {name} has sources 1 to {sources}"
+                );
+            }
+            let mut revisions = vec![String::new(); sources];
+            revisions[position - 1] = revision.to_string();
+            sync["revisions"] = json!(revisions);
+            Ok(())
+        }
+    }
+}
+
+/// The sync operation a rollback to history `entry` requests, as Argo CD's rollback does:
+/// its revision and source, or (multi-source) its revisions and sources.
+fn rollback_sync(entry: &Value) -> Value {
+    let mut sync = json!({"prune": false});
+    match entry.get("revisions").filter(|r| r.is_array()) {
+        Some(revisions) => {
+            sync["revisions"] = revisions.clone();
+            if let Some(sources) = entry.get("sources") {
+                sync["sources"] = sources.clone();
+            }
+        }
+        None => {
+            sync["revision"] = entry.get("revision").cloned().unwrap_or(Value::Null);
+            if let Some(source) = entry.get("source") {
+                sync["source"] = source.clone();
+            }
+        }
+    }
+    sync
+}
+
 /// `--resource GROUP:KIND:NAME` (or `GROUP:KIND:NAMESPACE/NAME`) as an entry of Argo CD's
 /// `operation.sync.resources`.
 fn parse_resource(text: &str) -> anyhow::Result<Value> {
@@ -1016,6 +1162,46 @@ mod tests {
                 "True",
                 "Helm install succeeded"
             ]
+        );
+    }
+
+    #[test]
+    fn multi_source_revisions_are_pinned_shown_and_rolled_back() {
+        let multi = json!({"metadata": {"name": "web"},
+            "spec": {"sources": [{"repoURL": "https://a"}, {"repoURL": "https://b", "ref": "values"}]}});
+        let mut sync = json!({});
+        pin_revision(&multi, &mut sync, Some("v2"), Some(2)).unwrap();
+        assert_eq!(sync, json!({"revisions": ["", "v2"]}));
+        for (revision, position, problem) in [
+            (Some("v2"), None, "--source-position N (1 to 2)"),
+            (Some("v2"), Some(3), "has sources 1 to 2"),
+            (None, Some(1), "needs --revision"),
+        ] {
+            let error = pin_revision(&multi, &mut json!({}), revision, position).unwrap_err();
+            assert!(error.to_string().contains(problem), "{error}");
+        }
+        let single =
+            json!({"metadata": {"name": "one"}, "spec": {"source": {"repoURL": "https://a"}}});
+        let mut sync = json!({});
+        pin_revision(&single, &mut sync, Some("abc"), None).unwrap();
+        assert_eq!(sync, json!({"revision": "abc"}));
+        assert!(pin_revision(&single, &mut json!({}), Some("abc"), Some(1)).is_err());
+
+        let entry = json!({"id": 0, "revisions": ["0123456789", "1.2.3"], "sources": [{"repoURL": "https://a"}]});
+        assert_eq!(
+            rollback_sync(&entry),
+            json!({"prune": false, "revisions": ["0123456789", "1.2.3"], "sources": [{"repoURL": "https://a"}]})
+        );
+        assert_eq!(revisions_text(&entry, true), "0123456, 1.2.3");
+        let entry = json!({"id": 0, "revision": "abc", "source": {"repoURL": "https://a"}});
+        assert_eq!(
+            rollback_sync(&entry),
+            json!({"prune": false, "revision": "abc", "source": {"repoURL": "https://a"}})
+        );
+        assert_eq!(revisions_text(&entry, false), "abc");
+        assert_eq!(
+            source_line(1, &json!({"repoURL": "https://b", "ref": "values"})),
+            "2. https://b at HEAD (ref $values)"
         );
     }
 
