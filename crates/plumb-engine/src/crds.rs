@@ -17,7 +17,7 @@ pub fn definitions() -> Vec<Value> {
     all
 }
 
-/// Flux's `GitRepository`, `Kustomization`, `HelmRepository` and `HelmRelease`: permissive schemas (unknown fields kept) with a
+/// Flux's `GitRepository`, `OCIRepository`, `Kustomization`, `HelmRepository` and `HelmRelease`: permissive schemas (unknown fields kept) with a
 /// status subresource and the short names and printer columns Flux's own CRDs have.
 pub fn flux_definitions() -> Vec<Value> {
     let ready = ".status.conditions[?(@.type==\"Ready\")].status";
@@ -33,6 +33,18 @@ pub fn flux_definitions() -> Vec<Value> {
                 json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
                 json!({"name": "Ready", "type": "string", "jsonPath": ready}),
                 json!({"name": "Status", "type": "string", "jsonPath": message}),
+            ],
+        ),
+        flux_crd(
+            ("source.toolkit.fluxcd.io", "v1"),
+            "ocirepositories",
+            "OCIRepository",
+            "ocirepo",
+            vec![
+                json!({"name": "URL", "type": "string", "jsonPath": ".spec.url"}),
+                json!({"name": "Ready", "type": "string", "jsonPath": ready}),
+                json!({"name": "Status", "type": "string", "jsonPath": message}),
+                json!({"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"}),
             ],
         ),
         flux_crd(

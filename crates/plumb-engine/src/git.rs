@@ -184,6 +184,7 @@ impl Sources for GitSources {
         wanted: &plumb_source::helm::oci::artifact::ArtifactReference,
         selector: &plumb_source::helm::oci::artifact::LayerSelector,
         access: &plumb_source::helm::oci::OciAccess,
+        cached: plumb_source::helm::oci::artifact::CachedDigest,
     ) -> Result<plumb_source::helm::oci::artifact::PulledArtifact, SourceError> {
         Ok(self.chart_client()?.oci_artifact(
             reference,
@@ -191,6 +192,7 @@ impl Sources for GitSources {
             selector,
             access,
             &Default::default(),
+            cached,
         )?)
     }
 

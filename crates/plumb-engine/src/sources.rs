@@ -88,15 +88,18 @@ pub trait Sources: Send + Sync + 'static {
         Err("this source cannot fetch Helm charts from OCI registries".into())
     }
     /// Pulls the OCI artifact `wanted` of the repository `reference` and unpacks the layer
-    /// `selector` picks (Flux's `OCIRepository`). Sources without OCI registries say so.
+    /// `selector` picks (Flux's `OCIRepository`); `cached` says whether a digest already
+    /// pulled may be served without asking the registry. Sources without OCI registries say
+    /// so.
     fn oci_artifact(
         &self,
         reference: &plumb_source::helm::oci::OciReference,
         wanted: &plumb_source::helm::oci::artifact::ArtifactReference,
         selector: &plumb_source::helm::oci::artifact::LayerSelector,
         access: &plumb_source::helm::oci::OciAccess,
+        cached: plumb_source::helm::oci::artifact::CachedDigest,
     ) -> Result<plumb_source::helm::oci::artifact::PulledArtifact, SourceError> {
-        let _ = (reference, wanted, selector, access);
+        let _ = (reference, wanted, selector, access, cached);
         Err("this source cannot pull OCI artifacts".into())
     }
     /// Fetches the index of the chart repository at `url`: its digest (`sha256:<hex>`) and

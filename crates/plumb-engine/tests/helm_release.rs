@@ -329,18 +329,19 @@ async fn bad_helm_releases_say_what_is_wrong() {
             .is_none()
     );
 
-    // chartRef is not supported yet: stalled, with the field named.
+    // A chartRef to a HelmChart is not supported yet (OCIRepository is): stalled, with the
+    // field named.
     h.apply(json!({
         "apiVersion": HELM_API_VERSION, "kind": "HelmRelease",
         "metadata": {"name": "chart-ref", "namespace": NS},
-        "spec": {"interval": "1h", "chartRef": {"kind": "OCIRepository", "name": "podinfo"}}
+        "spec": {"interval": "1h", "chartRef": {"kind": "HelmChart", "name": "podinfo"}}
     }))
     .await;
     let object = wait_release(&h, "chart-ref", "InvalidSpec", |o| {
         ready(o).1 == "InvalidSpec"
     })
     .await;
-    assert!(ready(&object).2.contains("spec.chartRef"), "{object}");
+    assert!(ready(&object).2.contains("spec.chartRef.kind"), "{object}");
 
     // A chart that fails to apply: nothing applied, the failure counted, then stalled.
     helm_release(&h, "bad-apply", json!({"values": {"replicaCount": "many"}})).await;

@@ -272,7 +272,8 @@ fn artifact_files(archive: &[u8], tags: &[&str]) -> (HashMap<String, Vec<u8>>, S
 #[test]
 fn artifacts_resolve_by_tag_semver_and_digest_and_are_cached_by_digest() {
     use plumb_source::helm::oci::artifact::{
-        ArtifactLimits, ArtifactReference, ArtifactStage, LayerOperation, LayerSelector,
+        ArtifactLimits, ArtifactReference, ArtifactStage, CachedDigest, LayerOperation,
+        LayerSelector,
     };
     let tmp = tempfile::tempdir().unwrap();
     let site = tmp.path().join("site");
@@ -287,7 +288,14 @@ fn artifacts_resolve_by_tag_semver_and_digest_and_are_cached_by_digest() {
     let reference = OciReference::parse(&format!("oci://{address}/apps/site"), "").unwrap();
     let limits = ArtifactLimits::default();
     let pull = |wanted: ArtifactReference, selector: &LayerSelector| {
-        client.oci_artifact(&reference, &wanted, selector, &robot(), &limits)
+        client.oci_artifact(
+            &reference,
+            &wanted,
+            selector,
+            &robot(),
+            &limits,
+            CachedDigest::Trust,
+        )
     };
     let extract = LayerSelector::default();
 
@@ -362,17 +370,41 @@ fn artifacts_resolve_by_tag_semver_and_digest_and_are_cached_by_digest() {
         "{}",
         plumb_source_chain(&error)
     );
-    let denied = client
-        .oci_artifact(
+    let anonymous = |wanted: ArtifactReference, cached: CachedDigest| {
+        client.oci_artifact(
             &reference,
-            &ArtifactReference::Tag("latest".into()),
+            &wanted,
             &extract,
             &OciAccess::default(),
             &limits,
+            cached,
         )
-        .unwrap_err();
+    };
+    let denied =
+        anonymous(ArtifactReference::Tag("latest".into()), CachedDigest::Trust).unwrap_err();
     assert_eq!(denied.stage, ArtifactStage::Pull);
     assert!(matches!(denied.source, HelmError::RegistryAuth { .. }));
+    // A digest in the cache is still confirmed with the registry when asked to, so a caller
+    // without credentials does not get what another caller's credentials pulled.
+    let denied = anonymous(
+        ArtifactReference::Digest(manifest_digest.clone()),
+        CachedDigest::Confirm,
+    )
+    .unwrap_err();
+    assert!(matches!(denied.source, HelmError::RegistryAuth { .. }));
+    // Nor is it served for another repository of the registry.
+    let elsewhere = OciReference::parse(&format!("oci://{address}/apps/other"), "").unwrap();
+    let missing = client
+        .oci_artifact(
+            &elsewhere,
+            &ArtifactReference::Digest(manifest_digest.clone()),
+            &extract,
+            &robot(),
+            &limits,
+            CachedDigest::Trust,
+        )
+        .unwrap_err();
+    assert_eq!(missing.stage, ArtifactStage::Pull);
 }
 
 fn plumb_source_chain(error: &dyn std::error::Error) -> String {

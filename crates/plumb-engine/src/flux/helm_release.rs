@@ -941,8 +941,7 @@ async fn oci_chart_fetch(flux: &Flux, spec: &HelmReleaseSpec) -> Step<ChartFetch
                 source_id.0, source_id.1
             ))
         })?;
-    let (oci, revision) =
-        super::oci_repository::ready_artifact(&repository).map_err(not_ready)?;
+    let (oci, revision) = super::oci_repository::ready_artifact(&repository).map_err(not_ready)?;
     let digest = super::oci_repository::digest_of(&revision)
         .unwrap_or_default()
         .to_string();
@@ -973,14 +972,8 @@ fn artifact_chart(
     revision: &str,
     digest: &str,
 ) -> Result<(String, std::path::PathBuf, std::path::PathBuf, Value), String> {
-    let pulled = sources
-        .oci_artifact(
-            &oci.reference,
-            &plumb_source::helm::oci::artifact::ArtifactReference::Digest(digest.to_string()),
-            &oci.selector,
-            access,
-        )
-        .map_err(|e| format!("artifact {revision}: {}", error_chain(e.as_ref())))?;
+    let pulled = super::oci_repository::pull_recorded(sources, oci, access, digest)
+        .map_err(|message| format!("artifact {revision}: {message}"))?;
     let root = pulled.root;
     let chart_dir = if root.join("Chart.yaml").is_file() {
         root.clone()
@@ -1199,9 +1192,7 @@ async fn run(
     }
     let freshness = match &fetch {
         _ if super::wants_reconcile(object) => Freshness::Now,
-        ChartFetch::Repository { interval, .. } => {
-            Freshness::Within(spec.interval.min(*interval))
-        }
+        ChartFetch::Repository { interval, .. } => Freshness::Within(spec.interval.min(*interval)),
         ChartFetch::Artifact { .. } => Freshness::Within(spec.interval),
     };
     let revision_digest = match &fetch {
@@ -1213,21 +1204,21 @@ async fn run(
         Action::Upgrade => spec.upgrade_crds == CrdPolicy::Apply,
     };
     let rendered = render(flux, spec, fetch, freshness, &values, include_crds)
-    .await
-    .map_err(|(reason, message)| {
-        let mut outcome = Outcome::failed(reason, message.clone());
-        if reason != "ArtifactFailed" {
-            outcome.released = Some(Condition::new(RELEASED, "False", reason, message));
-            outcome.failure = Some(action);
-            outcome.attempt = Some(Attempt {
-                chart_version: String::new(),
-                revision_digest: revision_digest.clone(),
-                config_digest: config_digest.clone(),
-                action,
-            });
-        }
-        Box::new((outcome, Some(spec.interval.min(REQUEUE_DEPENDENCY))))
-    })?;
+        .await
+        .map_err(|(reason, message)| {
+            let mut outcome = Outcome::failed(reason, message.clone());
+            if reason != "ArtifactFailed" {
+                outcome.released = Some(Condition::new(RELEASED, "False", reason, message));
+                outcome.failure = Some(action);
+                outcome.attempt = Some(Attempt {
+                    chart_version: String::new(),
+                    revision_digest: revision_digest.clone(),
+                    config_digest: config_digest.clone(),
+                    action,
+                });
+            }
+            Box::new((outcome, Some(spec.interval.min(REQUEUE_DEPENDENCY))))
+        })?;
     let attempt = Attempt {
         chart_version: rendered.version.clone(),
         revision_digest: revision_digest.clone(),

@@ -629,7 +629,10 @@ mod tests {
         )
         .expect("chartRef to an OCIRepository");
         assert_eq!(
-            (spec.chart.source_kind.as_str(), spec.chart.source_namespace.as_str()),
+            (
+                spec.chart.source_kind.as_str(),
+                spec.chart.source_namespace.as_str()
+            ),
             ("OCIRepository", "apps")
         );
         let error = release(json!({"interval": "5m", "chart": {"spec": {"chart": "x",

@@ -629,15 +629,8 @@ impl Fetch {
                 spec,
                 digest,
                 access,
-            } => sources
-                .oci_artifact(
-                    &spec.reference,
-                    &plumb_source::helm::oci::artifact::ArtifactReference::Digest(digest.clone()),
-                    &spec.selector,
-                    access,
-                )
-                .map(|pulled| pulled.root)
-                .map_err(|e| error_chain(e.as_ref())),
+            } => super::oci_repository::pull_recorded(sources, spec, access, digest)
+                .map(|pulled| pulled.root),
         }
     }
 }

@@ -384,9 +384,8 @@ impl Flux {
     /// Enqueues the HelmReleases whose `chartRef` is the OCIRepository `repository`.
     fn enqueue_chart_ref_users_of(&self, repository: &AppId) {
         for id in self.releases_where(|object, id| {
-            helm_spec::chart_ref_of(object, &id.0).is_some_and(|(kind, source)| {
-                kind == "OCIRepository" && source == *repository
-            })
+            helm_spec::chart_ref_of(object, &id.0)
+                .is_some_and(|(kind, source)| kind == "OCIRepository" && source == *repository)
         }) {
             self.helm_release_queue.add(id);
         }

@@ -23,7 +23,7 @@ use base64::Engine as _;
 use plumb_core::key::str_at;
 use plumb_core::semver::Constraint;
 use plumb_source::helm::oci::artifact::{
-    ArtifactError, ArtifactReference, ArtifactStage, LayerOperation, LayerSelector,
+    ArtifactError, ArtifactReference, ArtifactStage, CachedDigest, LayerOperation, LayerSelector,
     PulledArtifact, docker_config_auth, is_sha256_digest, semver_filter,
 };
 use plumb_source::helm::oci::{OciAccess, OciReference, PlainHttp};
@@ -254,7 +254,8 @@ pub fn credentials_from_docker_secret(
         .ok_or_else(|| {
             format!("secret {name:?} has no .dockerconfigjson key (create it with kubectl create secret docker-registry)")
         })?;
-    docker_config_auth(&config, registry).map_err(|problem| format!("secret {name:?}: docker config {problem}"))
+    docker_config_auth(&config, registry)
+        .map_err(|problem| format!("secret {name:?}: docker config {problem}"))
 }
 
 /// The registry access of an OCIRepository object: its spec's transport settings and the
@@ -460,11 +461,14 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
     let sources = flux.context.sources.clone();
     let task_spec = spec.clone();
     let task = tokio::task::spawn_blocking(move || {
+        // A pinned digest is confirmed with the registry, so these credentials are checked
+        // even when another object pulled the same artifact.
         sources.oci_artifact(
             &task_spec.reference,
             &task_spec.wanted,
             &task_spec.selector,
             &access,
+            CachedDigest::Confirm,
         )
     });
     let outcome = match tokio::time::timeout(spec.timeout, task).await {
@@ -512,10 +516,7 @@ pub(crate) fn ready_artifact(repository: &Value) -> Result<(OciRepositorySpec, S
         let message = repository
             .pointer("/status/conditions")
             .and_then(Value::as_array)
-            .and_then(|c| {
-                c.iter()
-                    .find(|c| str_at(c, &["type"]) == conditions::READY)
-            })
+            .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == conditions::READY))
             .map(|c| str_at(c, &["message"]).to_string())
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| "latest generation of object has not been reconciled".into());
@@ -525,6 +526,28 @@ pub(crate) fn ready_artifact(repository: &Value) -> Result<(OciRepositorySpec, S
         return Err(format!("{name} is not ready: does not have an artifact"));
     }
     Ok((spec, revision))
+}
+
+/// The recorded artifact `digest` of an OCIRepository whose spec is `spec`, as a Kustomization
+/// or HelmRelease reads it (blocking): from the cache the repository's own pull filled, or
+/// from the registry with the repository's credentials.
+///
+/// **Errors**: the pull's failure, as one line.
+pub(crate) fn pull_recorded(
+    sources: &dyn crate::sources::Sources,
+    spec: &OciRepositorySpec,
+    access: &OciAccess,
+    digest: &str,
+) -> Result<PulledArtifact, String> {
+    sources
+        .oci_artifact(
+            &spec.reference,
+            &ArtifactReference::Digest(digest.to_string()),
+            &spec.selector,
+            access,
+            CachedDigest::Trust,
+        )
+        .map_err(|e| error_chain(e.as_ref()))
 }
 
 /// The manifest digest of a Flux OCI revision (`<tag>@sha256:<hex>` or `sha256:<hex>`).
@@ -614,8 +637,10 @@ mod tests {
         );
         assert_eq!(base(json!({"verify": {"provider": "cosign"}})), "verify");
         assert_eq!(base(json!({"provider": "aws"})), "provider");
-        let spec = parse(json!({"url": "oci://ghcr.io/x", "interval": "1m", "ignore": "*.md",
-            "colour": "blue"}))
+        let spec = parse(
+            json!({"url": "oci://ghcr.io/x", "interval": "1m", "ignore": "*.md",
+            "colour": "blue"}),
+        )
         .expect("valid");
         assert_eq!(spec.not_acted_on.len(), 2, "{:?}", spec.not_acted_on);
     }
@@ -623,7 +648,10 @@ mod tests {
     #[test]
     fn revisions_split_into_tag_and_digest() {
         let digest = format!("sha256:{}", "b".repeat(64));
-        assert_eq!(digest_of(&format!("v1.2.0@{digest}")), Some(digest.as_str()));
+        assert_eq!(
+            digest_of(&format!("v1.2.0@{digest}")),
+            Some(digest.as_str())
+        );
         assert_eq!(digest_of(&digest), Some(digest.as_str()));
         assert_eq!(digest_of("main@sha1:abc"), None);
         assert_eq!(tag_of(&format!("v1.2.0@{digest}")), Some("v1.2.0"));
@@ -633,7 +661,8 @@ mod tests {
     #[test]
     fn docker_secrets_give_credentials_without_leaking() {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let config = json!({"auths": {"127.0.0.1:5000": {"username": "robot", "password": "s3cret"}}});
+        let config =
+            json!({"auths": {"127.0.0.1:5000": {"username": "robot", "password": "s3cret"}}});
         let secret = json!({"type": "kubernetes.io/dockerconfigjson",
             "data": {".dockerconfigjson": b64(&config.to_string())}});
         let auth = credentials_from_docker_secret(&secret, "regcred", "127.0.0.1:5000")
@@ -647,6 +676,9 @@ mod tests {
         );
         let opaque = json!({"data": {"username": b64("robot"), "password": b64("s3cret")}});
         let error = credentials_from_docker_secret(&opaque, "regcred", "ghcr.io").unwrap_err();
-        assert!(error.contains(".dockerconfigjson") && !error.contains("s3cret"), "{error}");
+        assert!(
+            error.contains(".dockerconfigjson") && !error.contains("s3cret"),
+            "{error}"
+        );
     }
 }

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod charts;
+pub mod registry;
 
 use plumb_core::application::{API_VERSION, REFRESH_ANNOTATION};
 use plumb_core::key::str_at;

@@ -543,6 +543,7 @@ fn kustomization_table(
                 let (source, path) = if helm {
                     (
                         ks.pointer("/spec/chart/spec/sourceRef")
+                            .or_else(|| ks.pointer("/spec/chartRef"))
                             .unwrap_or(&Value::Null),
                         str_at(ks, &["spec", "chart", "spec", "chart"]),
                     )

@@ -56,6 +56,18 @@ pub struct LayerSelector {
     pub operation: LayerOperation,
 }
 
+/// Whether a digest reference already in the cache is served without asking the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CachedDigest {
+    /// Serve it from the cache: the caller's source pulled it with its own credentials (a
+    /// Kustomization or HelmRelease reading its OCIRepository's artifact).
+    Trust,
+    /// Read the manifest from the registry first, so the registry checks this caller's
+    /// credentials and that the digest still exists there (an OCIRepository pinned to a
+    /// digest).
+    Confirm,
+}
+
 /// Bounds of one artifact pull.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArtifactLimits {

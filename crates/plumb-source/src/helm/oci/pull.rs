@@ -4,8 +4,8 @@
 
 use super::super::{HelmError, HelmRepositories, hex};
 use super::artifact::{
-    ArtifactError, ArtifactLimits, ArtifactReference, ArtifactStage, LayerOperation, LayerSelector,
-    PulledArtifact, is_sha256_digest, select_layer, semver_filter, unpack_tree,
+    ArtifactError, ArtifactLimits, ArtifactReference, ArtifactStage, CachedDigest, LayerOperation,
+    LayerSelector, PulledArtifact, is_sha256_digest, select_layer, semver_filter, unpack_tree,
 };
 use super::registry::{ANY_MANIFEST_ACCEPT, Session, Subject};
 use super::{OciAccess, OciReference, is_tag};
@@ -44,10 +44,19 @@ impl HelmRepositories {
         self.cache.with_file_name("oci-artifacts")
     }
 
-    /// The cache directory of manifest `digest` unpacked with `selector`.
-    fn artifact_dir(&self, digest: &str, selector: &LayerSelector) -> PathBuf {
+    /// The cache directory of manifest `digest` of repository `reference` unpacked with
+    /// `selector`. Keyed by repository too, so a digest pulled from one repository is never
+    /// served to a reference naming another.
+    fn artifact_dir(
+        &self,
+        reference: &OciReference,
+        digest: &str,
+        selector: &LayerSelector,
+    ) -> PathBuf {
         let key = format!(
-            "{digest}\n{}\n{:?}",
+            "{}/{}\n{digest}\n{}\n{:?}",
+            reference.registry,
+            reference.name(),
             selector.media_type.as_deref().unwrap_or(""),
             selector.operation
         );
@@ -58,11 +67,12 @@ impl HelmRepositories {
     /// The cached pull of `digest` with `selector`, if there is one.
     fn cached_artifact(
         &self,
+        reference: &OciReference,
         revision: &str,
         digest: &str,
         selector: &LayerSelector,
     ) -> Option<PulledArtifact> {
-        let dir = self.artifact_dir(digest, selector);
+        let dir = self.artifact_dir(reference, digest, selector);
         let stored: Stored =
             serde_json::from_slice(&std::fs::read(dir.join(STORED_FILE)).ok()?).ok()?;
         let root = dir.join(CONTENT_DIR);
@@ -91,7 +101,8 @@ impl HelmRepositories {
     /// Pulls the artifact `wanted` of the repository `reference` (`oci://host/path`: the
     /// chart field of the reference is the last path component) and unpacks the layer
     /// `selector` picks. A manifest digest once unpacked with a selector is served from the
-    /// cache; a [`ArtifactReference::Digest`] found there needs no request at all.
+    /// cache; a [`ArtifactReference::Digest`] found there needs no request at all when
+    /// `cached` is [`CachedDigest::Trust`].
     ///
     /// **Errors**: an [`ArtifactError`] naming the step (resolve the tag, read the manifest,
     /// the layer), with the registry's or the archive's problem as its source.
@@ -102,6 +113,7 @@ impl HelmRepositories {
         selector: &LayerSelector,
         access: &OciAccess,
         limits: &ArtifactLimits,
+        cached: CachedDigest,
     ) -> Result<PulledArtifact, ArtifactError> {
         let shown = reference.to_string();
         let session = Session::new(self, reference, access, Subject::Artifact);
@@ -114,8 +126,10 @@ impl HelmRepositories {
                         format!("digest {digest:?} is not sha256:<64 lowercase hex>"),
                     ));
                 }
-                if let Some(cached) = self.cached_artifact(digest, digest, selector) {
-                    return Ok(cached);
+                if cached == CachedDigest::Trust
+                    && let Some(found) = self.cached_artifact(reference, digest, digest, selector)
+                {
+                    return Ok(found);
                 }
                 (None, digest.clone())
             }
@@ -162,8 +176,8 @@ impl HelmRepositories {
             Some(tag) => format!("{tag}@{digest}"),
             None => digest.clone(),
         };
-        if let Some(cached) = self.cached_artifact(&revision, &digest, selector) {
-            return Ok(cached);
+        if let Some(found) = self.cached_artifact(reference, &revision, &digest, selector) {
+            return Ok(found);
         }
         let layer = select_layer(&body, selector)
             .map_err(|message| artifact_error(ArtifactStage::Layer, pulled.clone(), message))?;
@@ -185,7 +199,7 @@ impl HelmRepositories {
                 ),
             ));
         }
-        let dir = self.artifact_dir(&digest, selector);
+        let dir = self.artifact_dir(reference, &digest, selector);
         let stored = Stored {
             layer_digest: layer.digest.clone(),
             layer_media_type: layer.media_type.clone(),
@@ -194,7 +208,7 @@ impl HelmRepositories {
         };
         self.store_artifact(&blob, &dir, &stored, selector, limits)
             .map_err(|message| artifact_error(ArtifactStage::Layer, pulled.clone(), message))?;
-        self.cached_artifact(&revision, &digest, selector)
+        self.cached_artifact(reference, &revision, &digest, selector)
             .ok_or_else(|| {
                 artifact_error(
                     ArtifactStage::Layer,

@@ -21,7 +21,9 @@ const MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, appli
 pub(super) const ANY_MANIFEST_ACCEPT: &str = "application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.v2+json, application/vnd.oci.image.index.v1+json, application/vnd.docker.distribution.manifest.list.v2+json";
 const MAX_TOKENS: usize = 10_000;
 
-/// (registry, repository name, user).
+/// (registry, repository name, sha256 of the credentials): a token is reused only by
+/// callers presenting the same user *and* password, so an object with wrong or no
+/// credentials never rides on a token another object's credentials obtained.
 type TokenKey = (String, String, String);
 
 /// What a registry accepted for a [`TokenKey`].
@@ -203,7 +205,14 @@ impl<'a> Session<'a> {
             self.access
                 .auth
                 .as_ref()
-                .map(|a| a.username.clone())
+                .map(|a| {
+                    use sha2::Digest as _;
+                    let mut hasher = sha2::Sha256::new();
+                    hasher.update(a.username.as_bytes());
+                    hasher.update([0]);
+                    hasher.update(a.password.as_bytes());
+                    super::super::hex(&hasher.finalize())
+                })
                 .unwrap_or_default(),
         )
     }
