@@ -24,7 +24,7 @@ pub fn flux_definitions() -> Vec<Value> {
     let message = ".status.conditions[?(@.type==\"Ready\")].message";
     vec![
         flux_crd(
-            ("source.toolkit.fluxcd.io", "v1"),
+            ("source.toolkit.fluxcd.io", &["v1", "v1beta2"]),
             "gitrepositories",
             "GitRepository",
             "gitrepo",
@@ -36,7 +36,7 @@ pub fn flux_definitions() -> Vec<Value> {
             ],
         ),
         flux_crd(
-            ("source.toolkit.fluxcd.io", "v1"),
+            ("source.toolkit.fluxcd.io", &["v1", "v1beta2"]),
             "ocirepositories",
             "OCIRepository",
             "ocirepo",
@@ -48,7 +48,7 @@ pub fn flux_definitions() -> Vec<Value> {
             ],
         ),
         flux_crd(
-            ("kustomize.toolkit.fluxcd.io", "v1"),
+            ("kustomize.toolkit.fluxcd.io", &["v1", "v1beta2"]),
             "kustomizations",
             "Kustomization",
             "ks",
@@ -59,7 +59,7 @@ pub fn flux_definitions() -> Vec<Value> {
             ],
         ),
         flux_crd(
-            ("source.toolkit.fluxcd.io", "v1"),
+            ("source.toolkit.fluxcd.io", &["v1", "v1beta2"]),
             "helmrepositories",
             "HelmRepository",
             "helmrepo",
@@ -71,7 +71,7 @@ pub fn flux_definitions() -> Vec<Value> {
             ],
         ),
         flux_crd(
-            ("helm.toolkit.fluxcd.io", "v2"),
+            ("helm.toolkit.fluxcd.io", &["v2", "v2beta2", "v2beta1"]),
             "helmreleases",
             "HelmRelease",
             "hr",
@@ -84,8 +84,11 @@ pub fn flux_definitions() -> Vec<Value> {
     ]
 }
 
+/// A Flux CRD served at `versions`, the first stored. Older versions are served with the
+/// `None` conversion strategy, as Flux's own CRDs serve them: their fields are a subset of the
+/// stored version's or are reported as not acted on.
 fn flux_crd(
-    (group, version): (&str, &str),
+    (group, versions): (&str, &[&str]),
     plural: &str,
     kind: &str,
     short_name: &str,
@@ -101,23 +104,34 @@ fn flux_crd(
             "names": {"kind": kind, "listKind": format!("{kind}List"), "plural": plural,
                 "singular": kind.to_lowercase(), "shortNames": [short_name]},
             "scope": "Namespaced",
-            "versions": [{
-                "name": version,
-                "served": true,
-                "storage": true,
-                "subresources": {"status": {}},
-                "additionalPrinterColumns": columns,
-                "schema": {"openAPIV3Schema": {
-                    "type": "object",
-                    "properties": {
-                        "apiVersion": {"type": "string"},
-                        "kind": {"type": "string"},
-                        "metadata": {"type": "object"},
-                        "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
-                        "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
-                    }
-                }}
-            }]
+            "conversion": {"strategy": "None"},
+            "versions": versions.iter().enumerate().map(|(index, version)| {
+                let mut served = json!({
+                    "name": version,
+                    "served": true,
+                    "storage": index == 0,
+                    "subresources": {"status": {}},
+                    "additionalPrinterColumns": columns,
+                    "schema": {"openAPIV3Schema": {
+                        "type": "object",
+                        "properties": {
+                            "apiVersion": {"type": "string"},
+                            "kind": {"type": "string"},
+                            "metadata": {"type": "object"},
+                            "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+                            "status": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}
+                        }
+                    }}
+                });
+                if index > 0 {
+                    served["deprecated"] = json!(true);
+                    served["deprecationWarning"] = json!(format!(
+                        "{group}/{version} {kind} is deprecated, upgrade to {}",
+                        versions[0]
+                    ));
+                }
+                served
+            }).collect::<Vec<_>>()
         }
     })
 }

@@ -210,17 +210,23 @@ async fn a_kustomization_applies_an_oci_artifact_and_follows_new_tags() {
     let (address, log) = shared_registry(routes.clone());
     let h = start().await;
     registry_secret(&h, "regcred", &address, PASSWORD).await;
-    oci_repository(
-        &h,
-        "site",
-        json!({"url": format!("oci://{address}/apps/site"), "ref": {"semver": ">=1.0.0"}}),
+    // Written at the versions most repositories still use: served as Flux's CRDs serve them.
+    h.apply(
+        json!({"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository",
+        "metadata": {"name": "site", "namespace": NS},
+        "spec": {"interval": "1h", "secretRef": {"name": "regcred"},
+            "url": format!("oci://{address}/apps/site"), "ref": {"semver": ">=1.0.0"}}}),
     )
     .await;
     h.apply(
-        json!({"apiVersion": KUSTOMIZE_API_VERSION, "kind": "Kustomization",
+        json!({"apiVersion": "kustomize.toolkit.fluxcd.io/v1beta2", "kind": "Kustomization",
         "metadata": {"name": "site", "namespace": NS},
         "spec": {"interval": "1h", "prune": true, "path": "./deploy",
-            "sourceRef": {"kind": "OCIRepository", "name": "site"}}}),
+            "sourceRef": {"kind": "OCIRepository", "name": "site"},
+            "patchesStrategicMerge": [{"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "site-a", "namespace": NS}, "data": {"patched": "smp"}}],
+            "patchesJson6902": [{"target": {"version": "v1", "kind": "ConfigMap", "name": "site-b"},
+                "patch": [{"op": "add", "path": "/data/patched", "value": "6902"}]}]}}),
     )
     .await;
 
@@ -249,6 +255,19 @@ async fn a_kustomization_applies_an_oci_artifact_and_follows_new_tags() {
     assert_eq!(condition(&applied, "Ready").0, "True", "{applied}");
     assert_eq!(config_value(&h, "site-a").await.as_deref(), Some("1"));
     assert_eq!(config_value(&h, "site-b").await.as_deref(), Some("1"));
+    for (name, patched) in [("site-a", "smp"), ("site-b", "6902")] {
+        let object = h
+            .cluster
+            .get("v1", "ConfigMap", NS, name)
+            .await
+            .expect("get")
+            .unwrap_or(Value::Null);
+        assert_eq!(str_at(&object, &["data", "patched"]), patched, "{object}");
+    }
+    assert!(
+        condition(&applied, "FieldsNotActedOn").0.is_empty(),
+        "v1beta2's patch fields are acted on: {applied}"
+    );
     assert!(
         log.lock()
             .expect("log")

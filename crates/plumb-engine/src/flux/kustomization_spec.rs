@@ -248,7 +248,29 @@ pub fn dependency_cycle(start: &AppId, graph: &BTreeMap<AppId, Vec<AppId>>) -> O
     None
 }
 
-const KNOWN_FIELDS: [&str; 25] = [
+/// A Kustomize patch of `body` (strategic merge or JSON 6902, as Kustomize tells them apart)
+/// with Flux's `target` selector.
+fn patch_with_target(body: String, target: Option<&Value>) -> KustomizePatch {
+    let target = target
+        .filter(|t| t.is_object())
+        .map(|t| KustomizePatchTarget {
+            group: text(t, "group"),
+            version: text(t, "version"),
+            kind: text(t, "kind"),
+            name: text(t, "name"),
+            namespace: text(t, "namespace"),
+            label_selector: text(t, "labelSelector"),
+            annotation_selector: text(t, "annotationSelector"),
+        });
+    KustomizePatch {
+        patch: Some(body),
+        path: None,
+        target,
+        options: Default::default(),
+    }
+}
+
+const KNOWN_FIELDS: [&str; 27] = [
     "commonMetadata",
     "components",
     "decryption",
@@ -264,6 +286,8 @@ const KNOWN_FIELDS: [&str; 25] = [
     "namePrefix",
     "nameSuffix",
     "patches",
+    "patchesJson6902",
+    "patchesStrategicMerge",
     "path",
     "postBuild",
     "prune",
@@ -370,25 +394,38 @@ impl KustomizationSpec {
         for (index, patch) in entries(spec, "patches")?.iter().enumerate() {
             let body = text(patch, "patch")
                 .ok_or_else(|| invalid(format!("patches[{index}].patch"), "must be set"))?;
-            let target =
-                patch
-                    .get("target")
-                    .filter(|t| t.is_object())
-                    .map(|t| KustomizePatchTarget {
-                        group: text(t, "group"),
-                        version: text(t, "version"),
-                        kind: text(t, "kind"),
-                        name: text(t, "name"),
-                        namespace: text(t, "namespace"),
-                        label_selector: text(t, "labelSelector"),
-                        annotation_selector: text(t, "annotationSelector"),
-                    });
-            build.patches.push(KustomizePatch {
-                patch: Some(body),
-                path: None,
-                target,
-                options: Default::default(),
-            });
+            build
+                .patches
+                .push(patch_with_target(body, patch.get("target")));
+        }
+        // v1beta2's forms, still written in many repositories: the same patches, kept in order.
+        for (index, patch) in entries(spec, "patchesStrategicMerge")?.iter().enumerate() {
+            if !patch.is_object() {
+                return Err(invalid(
+                    format!("patchesStrategicMerge[{index}]"),
+                    "must be an object (a partial Kubernetes object)",
+                ));
+            }
+            build
+                .patches
+                .push(patch_with_target(patch.to_string(), None));
+        }
+        for (index, patch) in entries(spec, "patchesJson6902")?.iter().enumerate() {
+            let target = patch
+                .get("target")
+                .filter(|t| t.is_object())
+                .ok_or_else(|| {
+                    invalid(format!("patchesJson6902[{index}].target"), "must be set")
+                })?;
+            let operations = patch.get("patch").filter(|p| p.is_array()).ok_or_else(|| {
+                invalid(
+                    format!("patchesJson6902[{index}].patch"),
+                    "must be a list of JSON 6902 operations",
+                )
+            })?;
+            build
+                .patches
+                .push(patch_with_target(operations.to_string(), Some(target)));
         }
         for (index, component) in entries(spec, "components")?.iter().enumerate() {
             let component = component
@@ -532,6 +569,45 @@ mod tests {
         assert!(dependency_cycle(&id("self"), &graph(&own)).is_some());
         let chain = vec![ks("x", "a", &["b"]), ks("x", "b", &[])];
         assert!(dependency_cycle(&("x".into(), "a".into()), &graph(&chain)).is_none());
+    }
+
+    #[test]
+    fn v1beta2_patch_fields_become_patches_and_bad_ones_are_named() {
+        let base = json!({"interval": "1m", "sourceRef": {"kind": "GitRepository", "name": "r"}});
+        let with = |field: &str, value: Value| {
+            let mut spec = base.clone();
+            spec[field] = value;
+            KustomizationSpec::parse(&spec, "ns")
+        };
+        let parsed = with(
+            "patchesJson6902",
+            json!([{"target": {"kind": "Deployment", "name": "web"},
+                "patch": [{"op": "remove", "path": "/spec/replicas"}]}]),
+        )
+        .expect("valid");
+        let patch = &parsed.build.patches[0];
+        assert_eq!(
+            patch.target.as_ref().and_then(|t| t.name.as_deref()),
+            Some("web")
+        );
+        assert!(patch.patch.as_deref().is_some_and(|p| p.starts_with('[')));
+        let field = |field: &str, value: Value| with(field, value).expect_err("invalid").field;
+        assert_eq!(
+            field("patchesStrategicMerge", json!(["kind: ConfigMap"])),
+            "patchesStrategicMerge[0]"
+        );
+        assert_eq!(
+            field("patchesJson6902", json!([{"patch": []}])),
+            "patchesJson6902[0].target"
+        );
+        assert_eq!(
+            field(
+                "patchesJson6902",
+                json!([{"target": {"kind": "X"}, "patch": "op: add"}])
+            ),
+            "patchesJson6902[0].patch"
+        );
+        assert_eq!(field("patchesJson6902", json!({})), "patchesJson6902");
     }
 
     #[test]
