@@ -512,10 +512,10 @@ async fn bad_input_is_reported_and_nothing_is_applied() {
             &["GitRepository/flux-system/absent", "not found"],
         ),
         (
-            "oci-source",
-            json!({"path": "./good", "sourceRef": {"kind": "OCIRepository", "name": "x"}}),
+            "bucket-source",
+            json!({"path": "./good", "sourceRef": {"kind": "Bucket", "name": "x"}}),
             "ArtifactFailed",
-            &["OCIRepository", "not supported yet"],
+            &["Bucket", "not supported yet"],
         ),
         (
             "branch-missing",
@@ -734,6 +734,152 @@ async fn deleting_a_kustomization_prunes_its_objects_unless_orphaned() {
     assert!(
         h.configmap("two-cm").await.is_some(),
         "Orphan keeps objects"
+    );
+}
+
+/// `spec.kubeConfig.secretRef`: a second in-process devcluster is the remote cluster; its
+/// objects are applied, health-checked and pruned there, never in the controller's cluster.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_config_applies_to_a_remote_cluster_and_refuses_unsafe_kubeconfigs() {
+    let namespace = "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: team\n";
+    let config_map = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: remote-cm\n  namespace: team\ndata:\n  a: \"1\"\n";
+    let h = start(&[
+        ("remote/ns.yaml", namespace),
+        ("remote/cm.yaml", config_map),
+    ])
+    .await;
+    let remote = plumb_devcluster::DevCluster::start(plumb_devcluster::Options::default())
+        .await
+        .expect("second devcluster starts");
+    let remote_cluster = plumb_kube::Cluster::from_kubeconfig_text(
+        &remote.kubeconfig(),
+        "test",
+        plumb_kube::Timeouts::default(),
+    )
+    .await
+    .expect("client");
+    let secret = |name: &str, data: Value| {
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": NS},
+            "stringData": data})
+    };
+    h.apply(secret("remote", json!({"value": remote.kubeconfig()})))
+        .await;
+    let exec = remote.kubeconfig().replace(
+        "  user: {}",
+        "  user:\n    exec:\n      apiVersion: client.authentication.k8s.io/v1\n      command: /bin/sh\n      args: [\"-c\", \"touch /tmp/plumb-pwned\"]",
+    );
+    assert!(exec.contains("exec:"), "{exec}");
+    h.apply(secret("exec", json!({"value.yaml": exec}))).await;
+    let token_file = remote.kubeconfig().replace(
+        "  user: {}",
+        "  user:\n    tokenFile: /var/run/secrets/kubernetes.io/serviceaccount/token",
+    );
+    h.apply(secret("token-file", json!({"value": token_file})))
+        .await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    kustomization(
+        &h,
+        "remote",
+        json!({"path": "./remote", "wait": true, "kubeConfig": {"secretRef": {"name": "remote"}}}),
+    )
+    .await;
+    wait_ready(&h, "remote", "True", "ReconciliationSucceeded").await;
+    let remote_cm = remote_cluster
+        .get("v1", "ConfigMap", "team", "remote-cm")
+        .await
+        .expect("get")
+        .expect("applied in the remote cluster");
+    assert_eq!(
+        str_at(&remote_cm, &["metadata", "labels", NAME_LABEL]),
+        "remote"
+    );
+    assert!(
+        h.cluster
+            .get("v1", "Namespace", "", "team")
+            .await
+            .expect("get")
+            .is_none(),
+        "nothing in the controller's cluster"
+    );
+
+    // Bad input: each refused with the field named, nothing applied anywhere.
+    let cases = [
+        (
+            "exec",
+            json!({"secretRef": {"name": "exec"}}),
+            "exec is not allowed",
+        ),
+        (
+            "token-file",
+            json!({"secretRef": {"name": "token-file"}}),
+            "tokenFile is not allowed",
+        ),
+        (
+            "no-secret",
+            json!({"secretRef": {"name": "nope"}}),
+            "secret 'flux-system/nope' not found",
+        ),
+        (
+            "no-key",
+            json!({"secretRef": {"name": "remote", "key": "config"}}),
+            "has no key 'config'",
+        ),
+    ];
+    for (name, kube_config, _) in &cases {
+        kustomization(
+            &h,
+            name,
+            json!({"path": "./remote", "kubeConfig": kube_config}),
+        )
+        .await;
+    }
+    for (name, _, fragment) in &cases {
+        let object = wait_for(&h, "Kustomization", name, "a refusal", |o| {
+            ready(o).0 == "False"
+        })
+        .await;
+        let (_, reason, message) = ready(&object);
+        assert_eq!(reason, "ReconciliationFailed", "{name}: {message}");
+        assert!(
+            message.contains("spec.kubeConfig.secretRef") && message.contains(fragment),
+            "{name}: {message}"
+        );
+    }
+    assert!(!Path::new("/tmp/plumb-pwned").exists(), "exec never ran");
+    kustomization(
+        &h,
+        "workload-identity",
+        json!({"path": "./remote", "kubeConfig": {"configMapRef": {"name": "aws"}}}),
+    )
+    .await;
+    let stalled = wait_for(&h, "Kustomization", "workload-identity", "a refusal", |o| {
+        ready(o).0 == "False"
+    })
+    .await;
+    assert!(
+        ready(&stalled).2.contains("kubeConfig.configMapRef"),
+        "{stalled}"
+    );
+
+    // Deleting the Kustomization prunes in the remote cluster.
+    h.cluster
+        .delete(
+            KUSTOMIZE_API_VERSION,
+            "Kustomization",
+            NS,
+            "remote",
+            plumb_kube::Propagation::Background,
+        )
+        .await
+        .expect("delete");
+    wait_for(&h, "Kustomization", "remote", "deletion", Value::is_null).await;
+    assert!(
+        remote_cluster
+            .get("v1", "ConfigMap", "team", "remote-cm")
+            .await
+            .expect("get")
+            .is_none(),
+        "pruned in the remote cluster"
     );
 }
 

@@ -181,17 +181,63 @@ impl Cluster {
             source,
         };
         let kubeconfig = config.kubeconfig().map_err(|e| invalid(Box::new(e)))?;
-        let mut client_config =
+        let client_config =
             kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
                 .await
                 .map_err(|e| invalid(Box::new(e)))?;
-        client_config.connect_timeout = Some(config.connect_timeout);
-        client_config.write_timeout = Some(config.request_timeout);
-        let watch_client =
-            Client::try_from(client_config.clone()).map_err(|e| invalid(Box::new(e)))?;
-        client_config.read_timeout = Some(config.request_timeout);
+        Cluster::with_timeouts(
+            client_config,
+            Timeouts {
+                connect: config.connect_timeout,
+                request: config.request_timeout,
+            },
+        )
+        .map_err(invalid)
+    }
+
+    /// Connects with a kubeconfig held as text by a user's object (Flux's
+    /// `spec.kubeConfig.secretRef`), at its current context. `origin` names where it came
+    /// from in errors.
+    ///
+    /// **Guarantees**: only self-contained settings are used, so the text can neither make
+    /// the controller run a command nor read or send its own files and credentials: `exec`
+    /// and `auth-provider` users, `tokenFile`, `client-certificate`/`client-key` and
+    /// `certificate-authority` paths, and `insecure-skip-tls-verify` are refused (as Flux
+    /// refuses them unless told otherwise); requests time out as [`Timeouts`] says.
+    ///
+    /// **Errors**: [`Error::Kubeconfig`] naming `origin` and the refused field, or the parse
+    /// failure.
+    pub async fn from_kubeconfig_text(
+        text: &str,
+        origin: &str,
+        timeouts: Timeouts,
+    ) -> Result<Cluster, Error> {
+        let failed = |source: Box<dyn std::error::Error + Send + Sync>| Error::Kubeconfig {
+            path: origin.to_string(),
+            source,
+        };
+        let kubeconfig = Kubeconfig::from_yaml(text).map_err(|e| failed(Box::new(e)))?;
+        if let Some(refused) = unsafe_kubeconfig_field(&kubeconfig) {
+            return Err(failed(refused.into()));
+        }
+        let client_config =
+            kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+                .await
+                .map_err(|e| failed(Box::new(e)))?;
+        Cluster::with_timeouts(client_config, timeouts).map_err(failed)
+    }
+
+    /// Clients for `client_config`: every request but a watch bounded by `timeouts`.
+    fn with_timeouts(
+        mut client_config: kube::Config,
+        timeouts: Timeouts,
+    ) -> Result<Cluster, Box<dyn std::error::Error + Send + Sync>> {
+        client_config.connect_timeout = Some(timeouts.connect);
+        client_config.write_timeout = Some(timeouts.request);
+        let watch_client = Client::try_from(client_config.clone())?;
+        client_config.read_timeout = Some(timeouts.request);
         client_config.reset_reader_on_write = true;
-        let client = Client::try_from(client_config).map_err(|e| invalid(Box::new(e)))?;
+        let client = Client::try_from(client_config)?;
         Ok(Cluster {
             client,
             watch_client,
@@ -528,6 +574,66 @@ impl Default for ClusterConfig {
             request_timeout: std::time::Duration::from_secs(30),
         }
     }
+}
+
+/// How long connecting and a request (not a watch) may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timeouts {
+    /// Connecting.
+    pub connect: std::time::Duration,
+    /// One request.
+    pub request: std::time::Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: std::time::Duration::from_secs(5),
+            request: std::time::Duration::from_secs(30),
+        }
+    }
+}
+
+/// The first setting of `kubeconfig` that would make the controller run a command, read or
+/// send its own files, or skip verifying the server, as `users[NAME].exec` and the like.
+fn unsafe_kubeconfig_field(kubeconfig: &Kubeconfig) -> Option<String> {
+    for named in &kubeconfig.auth_infos {
+        let Some(user) = &named.auth_info else {
+            continue;
+        };
+        for (set, field) in [
+            (user.exec.is_some(), "exec"),
+            (user.auth_provider.is_some(), "auth-provider"),
+            (user.token_file.is_some(), "tokenFile"),
+            (user.client_certificate.is_some(), "client-certificate"),
+            (user.client_key.is_some(), "client-key"),
+        ] {
+            if set {
+                return Some(format!(
+                    "users[{:?}].{field} is not allowed: a kubeconfig from a Secret must carry its credentials inline (token, client-certificate-data, client-key-data)",
+                    named.name
+                ));
+            }
+        }
+    }
+    for named in &kubeconfig.clusters {
+        let Some(cluster) = &named.cluster else {
+            continue;
+        };
+        if cluster.certificate_authority.is_some() {
+            return Some(format!(
+                "clusters[{:?}].certificate-authority is not allowed: use certificate-authority-data",
+                named.name
+            ));
+        }
+        if cluster.insecure_skip_tls_verify == Some(true) {
+            return Some(format!(
+                "clusters[{:?}].insecure-skip-tls-verify is not allowed",
+                named.name
+            ));
+        }
+    }
+    None
 }
 
 /// TLS settings of a [`ClusterConfig`]; certificates and keys are base64-encoded PEM, as in a

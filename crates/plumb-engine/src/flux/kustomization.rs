@@ -15,6 +15,7 @@ use super::git_repository;
 use super::inventory::{self, Entry};
 use super::kustomization_spec::{KustomizationSpec, dependency_cycle};
 use super::post_build::{PostBuild, post_build};
+use super::remote::TargetError;
 use super::substitute::is_valid_name;
 use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
@@ -124,7 +125,8 @@ fn status_for(object: &Value, outcome: &Outcome, warnings: &[String]) -> Value {
     Value::Object(status)
 }
 
-fn secret_or_configmap_values(object: &Value) -> BTreeMap<String, String> {
+/// The decoded `data` and `stringData` of a Secret or ConfigMap.
+pub(crate) fn secret_or_configmap_values(object: &Value) -> BTreeMap<String, String> {
     let mut values = BTreeMap::new();
     let is_secret = str_at(object, &["kind"]) == "Secret";
     if let Some(data) = object.get("data").and_then(Value::as_object) {
@@ -291,7 +293,28 @@ async fn finalize(
     });
     let prune = spec.is_some_and(|s| s.prune);
     if policy.deletes_objects(prune) && !spec.is_some_and(|s| s.suspend) {
-        let cluster = &flux.context.cluster;
+        let target =
+            super::remote::target_cluster(flux, &id.0, spec.and_then(|s| s.kube_config.as_ref()))
+                .await;
+        let cluster = match target {
+            Ok(cluster) => cluster,
+            Err(TargetError::SecretMissing(message)) => {
+                // Nothing to reach the objects with: they are left in place (orphaned), never
+                // a finalizer that holds the Kustomization forever.
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "objects of a deleted Kustomization left in their cluster");
+                let remaining: Vec<String> = finalizers(object)
+                    .into_iter()
+                    .filter(|f| f != FINALIZER)
+                    .collect();
+                set_finalizers(flux, id, remaining).await;
+                return None;
+            }
+            Err(TargetError::Unusable(message)) => {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot reach a deleted Kustomization's cluster; retrying");
+                return Some(Duration::from_secs(5));
+            }
+        };
+        let cluster = &cluster;
         if let Err(message) = apply::prune(
             cluster,
             &entries,
@@ -649,7 +672,10 @@ async fn apply_prune_and_check(
         outcome.inventory = inventory;
         Box::new((outcome, spec.retry_interval))
     };
-    let cluster = &flux.context.cluster;
+    let cluster = super::remote::target_cluster(flux, &id.0, spec.kube_config.as_ref())
+        .await
+        .map_err(|error| failed("ReconciliationFailed", error.message().to_string(), None))?;
+    let cluster = &cluster;
     let applied = apply::apply_all(
         cluster,
         objects,

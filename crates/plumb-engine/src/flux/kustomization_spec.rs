@@ -100,6 +100,8 @@ pub struct KustomizationSpec {
     pub substitute_from: Vec<SubstituteFrom>,
     /// `spec.deletionPolicy`.
     pub deletion_policy: DeletionPolicy,
+    /// `spec.kubeConfig.secretRef`: apply to the cluster that kubeconfig names instead.
+    pub kube_config: Option<KubeConfigRef>,
     /// Fields accepted but not acted on, with why.
     pub not_acted_on: Vec<String>,
 }
@@ -248,6 +250,41 @@ pub fn dependency_cycle(start: &AppId, graph: &BTreeMap<AppId, Vec<AppId>>) -> O
     None
 }
 
+/// `spec.kubeConfig.secretRef{name, key}`: a Secret of the object's namespace holding a
+/// kubeconfig, under `key` or else `value`, then `value.yaml` (Flux's defaults).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KubeConfigRef {
+    /// The Secret's name.
+    pub secret: String,
+    /// The key, when set.
+    pub key: Option<String>,
+}
+
+impl KubeConfigRef {
+    /// Reads `spec.kubeConfig` of a Kustomization or HelmRelease spec.
+    ///
+    /// **Errors**: `kubeConfig.configMapRef` (cloud workload identity, not supported yet) and
+    /// a `kubeConfig` without `secretRef.name`.
+    pub fn parse(spec: &Value) -> Result<Option<KubeConfigRef>, SpecError> {
+        let Some(config) = spec.get("kubeConfig").filter(|v| !v.is_null()) else {
+            return Ok(None);
+        };
+        if config.get("configMapRef").is_some_and(|v| !v.is_null()) {
+            return Err(invalid(
+                "kubeConfig.configMapRef",
+                "cloud provider workload identity is not supported yet; use secretRef with a kubeconfig",
+            ));
+        }
+        let secret_ref = config.get("secretRef").unwrap_or(&Value::Null);
+        let secret = text(secret_ref, "name")
+            .ok_or_else(|| invalid("kubeConfig.secretRef.name", "must be set"))?;
+        Ok(Some(KubeConfigRef {
+            secret,
+            key: text(secret_ref, "key"),
+        }))
+    }
+}
+
 /// A Kustomize patch of `body` (strategic merge or JSON 6902, as Kustomize tells them apart)
 /// with Flux's `target` selector.
 fn patch_with_target(body: String, target: Option<&Value>) -> KustomizePatch {
@@ -305,7 +342,7 @@ impl KustomizationSpec {
     ///
     /// **Errors**: missing `interval` or `sourceRef`, malformed fields, and fields whose
     /// absence of support would change what is applied or with which rights (`decryption`,
-    /// `kubeConfig`, `serviceAccountName`).
+    /// `kubeConfig.configMapRef`, `serviceAccountName`).
     pub fn parse(spec: &Value, namespace: &str) -> Result<KustomizationSpec, SpecError> {
         if !spec.is_object() {
             return Err(invalid("", "must be an object"));
@@ -338,9 +375,9 @@ impl KustomizationSpec {
             name: text(source, "name").ok_or_else(|| invalid("sourceRef.name", "must be set"))?,
             namespace: text(source, "namespace").unwrap_or_else(|| namespace.to_string()),
         };
+        let kube_config = KubeConfigRef::parse(spec)?;
         for (field, why) in [
             ("decryption", "SOPS decryption is not supported yet"),
-            ("kubeConfig", "remote clusters are not supported yet"),
             (
                 "serviceAccountName",
                 "impersonation is not supported yet; nothing is applied rather than applied with the controller's rights",
@@ -524,6 +561,7 @@ impl KustomizationSpec {
             substitute,
             substitute_from,
             deletion_policy,
+            kube_config,
             not_acted_on,
         })
     }

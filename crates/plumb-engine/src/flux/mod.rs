@@ -33,6 +33,7 @@ pub mod kustomization;
 pub mod kustomization_spec;
 pub mod oci_repository;
 pub mod post_build;
+pub(crate) mod remote;
 pub mod substitute;
 
 use crate::Context;
@@ -122,6 +123,8 @@ pub(crate) struct Flux {
     helm_repository_queue: Queue,
     helm_release_queue: Queue,
     oci_repository_queue: Queue,
+    /// Clusters named by `spec.kubeConfig`.
+    remote_clusters: remote::RemoteClusters,
 }
 
 impl Flux {
@@ -472,6 +475,7 @@ pub(crate) async fn start(
         helm_repository_queue: Queue::default(),
         helm_release_queue: Queue::default(),
         oci_repository_queue: Queue::default(),
+        remote_clusters: remote::RemoteClusters::default(),
     });
     let mut tasks = Vec::new();
     // Workers start once both initial lists are in, so a Kustomization is never judged
