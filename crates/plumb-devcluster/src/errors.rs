@@ -193,6 +193,20 @@ impl ApiError {
         }
     }
 
+    /// An RBAC refusal: the name is quoted only when the request names an object, as
+    /// kube-apiserver words it (`configmaps is forbidden: User ... cannot list ...`).
+    pub(crate) fn rbac_forbidden(group: &str, plural: &str, name: &str, why: &str) -> Self {
+        if !name.is_empty() {
+            return ApiError::forbidden(group, plural, name, why);
+        }
+        ApiError {
+            code: 403,
+            reason: "Forbidden",
+            message: format!("{} is forbidden: {why}", qualified(group, plural)),
+            details: Some(details(group, plural, name)),
+        }
+    }
+
     pub(crate) fn internal(message: impl Into<String>) -> Self {
         ApiError::new(500, "InternalError", message)
     }

@@ -15,6 +15,7 @@
 //! controllers in `controllers.rs`, `gc.rs` and `workloads/`.
 
 mod apply;
+mod authz;
 mod cluster;
 mod controllers;
 mod defaults;

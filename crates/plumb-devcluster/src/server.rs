@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use crate::cluster::Cluster;
 use crate::errors::ApiError;
 use crate::request::{Query, Target, parse_path};
-use crate::{discovery, handlers, openapi, watch};
+use crate::{authz, discovery, handlers, openapi, watch};
 
 /// The largest request body accepted (kube-apiserver's limit).
 pub(crate) const MAX_BODY: usize = 3 * 1024 * 1024;
@@ -86,6 +86,9 @@ async fn resource(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
+    if let Some(user) = authz::impersonated(headers) {
+        authz::authorize(cluster, &user, &authz::Attributes::of(method, &t, q))?;
+    }
     let is_watch = t.watch_prefix || q.flag("watch");
     match (method.as_str(), &t.name) {
         ("GET", _) if is_watch => {
