@@ -238,7 +238,7 @@ fn rule_allows(rule: &Value, attributes: &Attributes) -> bool {
         return false;
     }
     let names = strings(rule, "resourceNames");
-    names.is_empty() || names.iter().any(|n| *n == attributes.name)
+    names.is_empty() || names.contains(&attributes.name)
 }
 
 #[cfg(test)]
