@@ -97,7 +97,7 @@ impl Manifest {
 }
 
 /// Why `name` is not a valid object name (DNS-1123 subdomain, as most kinds require).
-fn name_problem(name: &str) -> Option<String> {
+pub fn name_problem(name: &str) -> Option<String> {
     if name.len() > 253 {
         return Some("must be no more than 253 characters".into());
     }

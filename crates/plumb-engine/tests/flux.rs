@@ -883,6 +883,95 @@ async fn kube_config_applies_to_a_remote_cluster_and_refuses_unsafe_kubeconfigs(
     );
 }
 
+/// `spec.serviceAccountName`: the Kustomization acts as its service account, so the
+/// cluster's RBAC (the devcluster's, for impersonated requests) decides what it may change.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_name_applies_with_the_accounts_rights_only() {
+    let in_namespace = |namespace: &str, name: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n  namespace: {namespace}\ndata:\n  a: \"1\"\n"
+        )
+    };
+    let h = start(&[
+        ("team/cm.yaml", &in_namespace("apps", "team-cm")),
+        ("escalate/cm.yaml", &in_namespace("kube-system", "sneaky")),
+    ])
+    .await;
+    h.apply(json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "deployer", "namespace": NS}}))
+        .await;
+    h.apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "Role",
+        "metadata": {"name": "configmaps", "namespace": "apps"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]}),
+    )
+    .await;
+    h.apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "deployer", "namespace": "apps"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": "configmaps"},
+        "subjects": [{"kind": "ServiceAccount", "name": "deployer", "namespace": NS}]}),
+    )
+    .await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    kustomization(
+        &h,
+        "team",
+        json!({"path": "./team", "wait": true, "serviceAccountName": "deployer"}),
+    )
+    .await;
+    kustomization(
+        &h,
+        "escalate",
+        json!({"path": "./escalate", "serviceAccountName": "deployer"}),
+    )
+    .await;
+    wait_ready(&h, "team", "True", "ReconciliationSucceeded").await;
+    assert!(h.configmap("team-cm").await.is_some());
+
+    let refused = wait_for(&h, "Kustomization", "escalate", "a refusal", |o| {
+        ready(o).0 == "False"
+    })
+    .await;
+    let message = ready(&refused).2;
+    assert!(
+        message.contains("forbidden")
+            && message.contains("system:serviceaccount:flux-system:deployer")
+            && message.contains("kube-system"),
+        "{message}"
+    );
+    assert!(
+        h.cluster
+            .get("v1", "ConfigMap", "kube-system", "sneaky")
+            .await
+            .expect("get")
+            .is_none(),
+        "nothing applied with the controller's rights"
+    );
+    kustomization(
+        &h,
+        "bad-account",
+        json!({"path": "./team", "serviceAccountName": "Not A Name"}),
+    )
+    .await;
+    let message = wait_ready(&h, "bad-account", "False", "InvalidSpec").await;
+    assert!(message.contains("spec.serviceAccountName"), "{message}");
+
+    // Pruned as the account on deletion.
+    h.cluster
+        .delete(
+            KUSTOMIZE_API_VERSION,
+            "Kustomization",
+            NS,
+            "team",
+            plumb_kube::Propagation::Background,
+        )
+        .await
+        .expect("delete");
+    wait_for(&h, "Kustomization", "team", "deletion", Value::is_null).await;
+    assert!(h.configmap("team-cm").await.is_none(), "pruned");
+}
+
 /// Scale probe, not a correctness test: `cargo test -p plumb-engine --test flux -- --ignored
 /// --nocapture many_kustomizations`. Prints how long N Kustomizations of one repository take to
 /// become Ready.

@@ -130,6 +130,9 @@ pub struct Cluster {
     /// one (the same client as `client` unless built by [`Cluster::from_config`]).
     watch_client: Client,
     kinds: Arc<RwLock<HashMap<(String, String), Kind>>>,
+    /// The settings the clients were built from (watch client's, request client's), so the
+    /// same connection can act as another user; `None` when built from a client.
+    settings: Option<Arc<(kube::Config, kube::Config)>>,
 }
 
 impl Cluster {
@@ -150,11 +153,16 @@ impl Cluster {
                 path: shown.clone(),
                 source: Box::new(e),
             })?;
-        let client = Client::try_from(config).map_err(|e| Error::Kubeconfig {
+        let client = Client::try_from(config.clone()).map_err(|e| Error::Kubeconfig {
             path: shown,
             source: Box::new(e),
         })?;
-        Ok(Cluster::new(client))
+        Ok(Cluster {
+            watch_client: client.clone(),
+            client,
+            kinds: Arc::default(),
+            settings: Some(Arc::new((config.clone(), config))),
+        })
     }
 
     /// Wraps an existing client.
@@ -163,7 +171,44 @@ impl Cluster {
             watch_client: client.clone(),
             client,
             kinds: Arc::default(),
+            settings: None,
         }
+    }
+
+    /// The same connection acting as `user` (with `groups`, or the groups the server gives
+    /// that user): requests carry `Impersonate-User`/`Impersonate-Group`, so the server
+    /// authorizes them as that user, as Flux's `serviceAccountName` does. Kinds already
+    /// discovered are shared.
+    ///
+    /// **Errors**: [`Error::Config`] when this connection was built from a bare client, or
+    /// the user or a group cannot be sent as a header.
+    pub fn impersonating(&self, user: &str, groups: &[String]) -> Result<Cluster, Error> {
+        let invalid = |source: Box<dyn std::error::Error + Send + Sync>| Error::Config {
+            server: self
+                .settings
+                .as_ref()
+                .map(|s| s.1.cluster_url.to_string())
+                .unwrap_or_default(),
+            source,
+        };
+        let Some(settings) = &self.settings else {
+            return Err(invalid(
+                "this connection was built from a client and cannot impersonate".into(),
+            ));
+        };
+        let act_as = |config: &kube::Config| {
+            let mut config = config.clone();
+            config.auth_info.impersonate = Some(user.to_string());
+            config.auth_info.impersonate_groups = (!groups.is_empty()).then(|| groups.to_vec());
+            config
+        };
+        let (watch, requests) = (act_as(&settings.0), act_as(&settings.1));
+        Ok(Cluster {
+            watch_client: Client::try_from(watch.clone()).map_err(|e| invalid(Box::new(e)))?,
+            client: Client::try_from(requests.clone()).map_err(|e| invalid(Box::new(e)))?,
+            kinds: self.kinds.clone(),
+            settings: Some(Arc::new((watch, requests))),
+        })
     }
 
     /// Connects to the API server `config` describes (as an Argo CD cluster Secret does).
@@ -234,14 +279,16 @@ impl Cluster {
     ) -> Result<Cluster, Box<dyn std::error::Error + Send + Sync>> {
         client_config.connect_timeout = Some(timeouts.connect);
         client_config.write_timeout = Some(timeouts.request);
-        let watch_client = Client::try_from(client_config.clone())?;
+        let watch_config = client_config.clone();
+        let watch_client = Client::try_from(watch_config.clone())?;
         client_config.read_timeout = Some(timeouts.request);
         client_config.reset_reader_on_write = true;
-        let client = Client::try_from(client_config)?;
+        let client = Client::try_from(client_config.clone())?;
         Ok(Cluster {
             client,
             watch_client,
             kinds: Arc::default(),
+            settings: Some(Arc::new((watch_config, client_config))),
         })
     }
 

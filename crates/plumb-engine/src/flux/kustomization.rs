@@ -15,7 +15,7 @@ use super::git_repository;
 use super::inventory::{self, Entry};
 use super::kustomization_spec::{KustomizationSpec, dependency_cycle};
 use super::post_build::{PostBuild, post_build};
-use super::remote::TargetError;
+use super::remote::{Target, TargetError};
 use super::substitute::is_valid_name;
 use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
@@ -293,9 +293,12 @@ async fn finalize(
     });
     let prune = spec.is_some_and(|s| s.prune);
     if policy.deletes_objects(prune) && !spec.is_some_and(|s| s.suspend) {
-        let target =
-            super::remote::target_cluster(flux, &id.0, spec.and_then(|s| s.kube_config.as_ref()))
-                .await;
+        let target = super::remote::target_cluster(
+            flux,
+            &id.0,
+            spec.map_or(Target::default(), KustomizationSpec::target),
+        )
+        .await;
         let cluster = match target {
             Ok(cluster) => cluster,
             Err(TargetError::SecretMissing(message)) => {
@@ -672,7 +675,7 @@ async fn apply_prune_and_check(
         outcome.inventory = inventory;
         Box::new((outcome, spec.retry_interval))
     };
-    let cluster = super::remote::target_cluster(flux, &id.0, spec.kube_config.as_ref())
+    let cluster = super::remote::target_cluster(flux, &id.0, spec.target())
         .await
         .map_err(|error| failed("ReconciliationFailed", error.message().to_string(), None))?;
     let cluster = &cluster;

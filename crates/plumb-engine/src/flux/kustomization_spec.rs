@@ -102,6 +102,9 @@ pub struct KustomizationSpec {
     pub deletion_policy: DeletionPolicy,
     /// `spec.kubeConfig.secretRef`: apply to the cluster that kubeconfig names instead.
     pub kube_config: Option<KubeConfigRef>,
+    /// `spec.serviceAccountName`: apply as this ServiceAccount of the Kustomization's
+    /// namespace (impersonated), not with the controller's rights.
+    pub service_account: Option<String>,
     /// Fields accepted but not acted on, with why.
     pub not_acted_on: Vec<String>,
 }
@@ -338,11 +341,19 @@ const KNOWN_FIELDS: [&str; 27] = [
 ];
 
 impl KustomizationSpec {
+    /// Where and as whom its objects are applied.
+    pub(crate) fn target(&self) -> super::remote::Target<'_> {
+        super::remote::Target {
+            kube_config: self.kube_config.as_ref(),
+            service_account: self.service_account.as_deref(),
+        }
+    }
+
     /// Parses `spec` of the Kustomization in `namespace`.
     ///
     /// **Errors**: missing `interval` or `sourceRef`, malformed fields, and fields whose
     /// absence of support would change what is applied or with which rights (`decryption`,
-    /// `kubeConfig.configMapRef`, `serviceAccountName`).
+    /// `kubeConfig.configMapRef`).
     pub fn parse(spec: &Value, namespace: &str) -> Result<KustomizationSpec, SpecError> {
         if !spec.is_object() {
             return Err(invalid("", "must be an object"));
@@ -376,17 +387,26 @@ impl KustomizationSpec {
             namespace: text(source, "namespace").unwrap_or_else(|| namespace.to_string()),
         };
         let kube_config = KubeConfigRef::parse(spec)?;
-        for (field, why) in [
-            ("decryption", "SOPS decryption is not supported yet"),
-            (
-                "serviceAccountName",
-                "impersonation is not supported yet; nothing is applied rather than applied with the controller's rights",
-            ),
-        ] {
-            if spec.get(field).is_some_and(|v| !v.is_null()) {
-                return Err(invalid(field, why));
-            }
+        if spec.get("decryption").is_some_and(|v| !v.is_null()) {
+            return Err(invalid(
+                "decryption",
+                "SOPS decryption is not supported yet",
+            ));
         }
+        let service_account = match spec.get("serviceAccountName") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(name))
+                if !name.contains(':') && plumb_core::manifest::name_problem(name).is_none() =>
+            {
+                Some(name.clone())
+            }
+            Some(_) => {
+                return Err(invalid(
+                    "serviceAccountName",
+                    "must be the name of a ServiceAccount",
+                ));
+            }
+        };
         let mut health_checks = Vec::new();
         for (index, check) in entries(spec, "healthChecks")?.iter().enumerate() {
             let field = |f: &str| format!("healthChecks[{index}].{f}");
@@ -562,6 +582,7 @@ impl KustomizationSpec {
             substitute_from,
             deletion_policy,
             kube_config,
+            service_account,
             not_acted_on,
         })
     }
@@ -735,8 +756,16 @@ mod tests {
         );
         assert!(error(with("retryInterval", json!("0s"))).starts_with("spec.retryInterval:"));
         assert!(
-            error(with("serviceAccountName", json!("deployer")))
+            error(with("serviceAccountName", json!("system:deployer")))
                 .starts_with("spec.serviceAccountName:")
+        );
+        assert!(
+            error(with("kubeConfig", json!({"configMapRef": {"name": "aws"}})))
+                .starts_with("spec.kubeConfig.configMapRef:")
+        );
+        assert!(
+            error(with("kubeConfig", json!({"secretRef": {}})))
+                .starts_with("spec.kubeConfig.secretRef.name:")
         );
         assert!(
             error(with("postBuild", json!({"substitute": {"bad-name": "x"}})))

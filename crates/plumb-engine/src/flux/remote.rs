@@ -1,5 +1,8 @@
-//! `spec.kubeConfig.secretRef`: the cluster a Kustomization applies to when it is not the
-//! controller's own. The kubeconfig is read from a Secret of the Kustomization's namespace
+//! `spec.kubeConfig.secretRef` and `spec.serviceAccountName`: the cluster a Kustomization
+//! applies to, and as whom. With a service account, every request (apply, prune, health
+//! checks) impersonates `system:serviceaccount:<namespace>:<name>`, so the cluster's RBAC
+//! decides what the Kustomization may change, as with Flux. Without `kubeConfig` the cluster is
+//! the controller's own. The kubeconfig is read from a Secret of the Kustomization's namespace
 //! (key `secretRef.key`, else `value`, else `value.yaml`, as Flux reads it) and connected to
 //! with [`Cluster::from_kubeconfig_text`], which refuses settings that would run commands or
 //! read the controller's files. Clients are kept per kubeconfig text, so a reconcile does not
@@ -40,9 +43,37 @@ impl TargetError {
     }
 }
 
-/// The cluster to apply to: the controller's own without `reference`, else the one the
-/// referenced Secret's kubeconfig names.
+/// Where and as whom an object's changes are made.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Target<'a> {
+    /// `spec.kubeConfig.secretRef`.
+    pub kube_config: Option<&'a KubeConfigRef>,
+    /// `spec.serviceAccountName`.
+    pub service_account: Option<&'a str>,
+}
+
+/// The cluster to apply to for an object of `namespace`: its kubeconfig's cluster (else the
+/// controller's own), impersonating its service account when it names one.
 pub(crate) async fn target_cluster(
+    flux: &Flux,
+    namespace: &str,
+    target: Target<'_>,
+) -> Result<Cluster, TargetError> {
+    let cluster = connected_cluster(flux, namespace, target.kube_config).await?;
+    let Some(account) = target.service_account else {
+        return Ok(cluster);
+    };
+    let user = format!("system:serviceaccount:{namespace}:{account}");
+    cluster.impersonating(&user, &[]).map_err(|error| {
+        TargetError::Unusable(format!(
+            "spec.serviceAccountName: cannot act as {user}: {}",
+            crate::sources::error_chain(&error)
+        ))
+    })
+}
+
+/// The cluster of `reference`'s kubeconfig, or the controller's own.
+async fn connected_cluster(
     flux: &Flux,
     namespace: &str,
     reference: Option<&KubeConfigRef>,
