@@ -19,7 +19,6 @@ use super::{Flux, FluxKind};
 use crate::queue::AppId;
 use crate::sources::{SourceError, error_chain};
 use crate::status::now;
-use base64::Engine as _;
 use plumb_core::key::str_at;
 use plumb_core::semver::Constraint;
 use plumb_source::helm::oci::artifact::{
@@ -226,21 +225,6 @@ impl OciRepositorySpec {
     }
 }
 
-fn secret_text(secret: &Value, key: &str) -> Option<String> {
-    if let Some(text) = secret
-        .get("stringData")
-        .and_then(|d| d.get(key))
-        .and_then(Value::as_str)
-    {
-        return Some(text.to_string());
-    }
-    let encoded = secret.get("data")?.get(key)?.as_str()?;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()?;
-    String::from_utf8(bytes).ok()
-}
-
 /// Basic credentials for `registry` from a docker-registry Secret (`.dockerconfigjson`, or
 /// the older `.dockercfg`); `None` when it has no entry for the registry (anonymous, as Flux).
 /// Messages never hold secret values.
@@ -249,8 +233,10 @@ pub fn credentials_from_docker_secret(
     name: &str,
     registry: &str,
 ) -> Result<Option<plumb_source::helm::HelmAuth>, String> {
-    let config = secret_text(secret, ".dockerconfigjson")
-        .or_else(|| secret_text(secret, ".dockercfg"))
+    let mut values = super::kustomization::secret_or_configmap_values(secret);
+    let config = values
+        .remove(".dockerconfigjson")
+        .or_else(|| values.remove(".dockercfg"))
         .ok_or_else(|| {
             format!("secret {name:?} has no .dockerconfigjson key (create it with kubectl create secret docker-registry)")
         })?;
@@ -564,6 +550,7 @@ pub fn tag_of(revision: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine as _;
 
     fn parse(spec: Value) -> Result<OciRepositorySpec, SpecError> {
         OciRepositorySpec::parse(&spec)
@@ -663,7 +650,7 @@ mod tests {
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
         let config =
             json!({"auths": {"127.0.0.1:5000": {"username": "robot", "password": "s3cret"}}});
-        let secret = json!({"type": "kubernetes.io/dockerconfigjson",
+        let secret = json!({"kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
             "data": {".dockerconfigjson": b64(&config.to_string())}});
         let auth = credentials_from_docker_secret(&secret, "regcred", "127.0.0.1:5000")
             .expect("valid")
@@ -674,7 +661,8 @@ mod tests {
                 .expect("valid")
                 .is_none()
         );
-        let opaque = json!({"data": {"username": b64("robot"), "password": b64("s3cret")}});
+        let opaque = json!({"kind": "Secret",
+            "data": {"username": b64("robot"), "password": b64("s3cret")}});
         let error = credentials_from_docker_secret(&opaque, "regcred", "ghcr.io").unwrap_err();
         assert!(
             error.contains(".dockerconfigjson") && !error.contains("s3cret"),

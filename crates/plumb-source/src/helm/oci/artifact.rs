@@ -11,6 +11,7 @@
 //! [`HelmRepositories::oci_artifact`]: crate::helm::HelmRepositories::oci_artifact
 
 use super::super::HelmAuth;
+use super::Descriptor;
 use base64::Engine as _;
 use serde::Deserialize;
 use std::collections::BTreeMap;
@@ -153,16 +154,6 @@ struct Manifest {
     manifests: Option<Vec<serde_json::Value>>,
     #[serde(default)]
     annotations: BTreeMap<String, String>,
-}
-
-#[derive(Deserialize)]
-struct Descriptor {
-    #[serde(rename = "mediaType", default)]
-    media_type: String,
-    #[serde(default)]
-    digest: String,
-    #[serde(default)]
-    size: u64,
 }
 
 /// The layer a [`LayerSelector`] picks from a manifest.
