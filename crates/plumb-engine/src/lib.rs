@@ -66,6 +66,8 @@ pub struct Options {
     pub limits: plumb_render::Limits,
     /// The wall clock of retry backoff and sync windows.
     pub clock: clock::Clock,
+    /// Flux's multi-tenancy lockdown.
+    pub flux_tenancy: flux::Tenancy,
 }
 
 impl Default for Options {
@@ -78,6 +80,7 @@ impl Default for Options {
             workers: 16,
             limits: plumb_render::Limits::default(),
             clock: clock::Clock::System,
+            flux_tenancy: flux::Tenancy::default(),
         }
     }
 }

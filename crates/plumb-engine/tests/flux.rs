@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Harness, cm, git};
+use common::{Harness, Setup, cm, git};
 use plumb_core::key::str_at;
 use plumb_engine::flux::{
     KUSTOMIZE_API_VERSION, NAME_LABEL, NAMESPACE_LABEL, REQUESTED_AT_ANNOTATION, SOURCE_API_VERSION,
@@ -19,7 +19,18 @@ async fn start(files: &[(&str, &str)]) -> Harness {
 }
 
 async fn start_with_workers(files: &[(&str, &str)], workers: usize) -> Harness {
-    let h = Harness::start_with_workers(files, workers).await;
+    start_with(
+        files,
+        Setup {
+            workers,
+            ..Setup::default()
+        },
+    )
+    .await
+}
+
+async fn start_with(files: &[(&str, &str)], setup: Setup) -> Harness {
+    let h = Harness::start_with(files, setup).await;
     for (api_version, kind) in [
         (SOURCE_API_VERSION, "GitRepository"),
         (KUSTOMIZE_API_VERSION, "Kustomization"),
@@ -970,6 +981,88 @@ async fn service_account_name_applies_with_the_accounts_rights_only() {
         .expect("delete");
     wait_for(&h, "Kustomization", "team", "deletion", Value::is_null).await;
     assert!(h.configmap("team-cm").await.is_none(), "pruned");
+}
+
+/// The controller's lockdown flags (Flux's `--no-cross-namespace-refs` and
+/// `--default-service-account`): a tenant cannot use another namespace's source, and a
+/// Kustomization naming no service account acts as the default one, never as the controller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lockdown_blocks_cross_namespace_sources_and_impersonates_the_default_account() {
+    let h = start_with(
+        &[("team/cm.yaml", &cm("locked-cm", "1"))],
+        Setup {
+            flux_tenancy: plumb_engine::flux::Tenancy {
+                cross_namespace_refs: plumb_engine::flux::CrossNamespaceRefs::Denied,
+                default_service_account: Some("flux-applier".into()),
+            },
+            ..Setup::default()
+        },
+    )
+    .await;
+    h.apply(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "tenant"}}))
+        .await;
+    git_repository(&h, "repo", json!({"branch": "main"})).await;
+    h.apply(
+        json!({"apiVersion": KUSTOMIZE_API_VERSION, "kind": "Kustomization",
+        "metadata": {"name": "borrower", "namespace": "tenant"},
+        "spec": {"interval": "1h", "path": "./team", "targetNamespace": "apps",
+            "sourceRef": {"kind": "GitRepository", "name": "repo", "namespace": NS}}}),
+    )
+    .await;
+    kustomization(
+        &h,
+        "team",
+        json!({"path": "./team", "targetNamespace": "apps"}),
+    )
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let borrower = loop {
+        let object = h
+            .cluster
+            .get(KUSTOMIZE_API_VERSION, "Kustomization", "tenant", "borrower")
+            .await
+            .expect("get")
+            .unwrap_or(Value::Null);
+        if ready(&object).0 == "False" {
+            break object;
+        }
+        assert!(Instant::now() < deadline, "borrower: {object}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let (_, reason, message) = ready(&borrower);
+    assert_eq!(reason, "AccessDenied", "{message}");
+    assert!(
+        message.contains(
+            "can't access 'GitRepository/flux-system/repo', cross-namespace references have been blocked"
+        ),
+        "{message}"
+    );
+    // No RBAC for the default account yet: refused as that account.
+    let refused = wait_for(&h, "Kustomization", "team", "a refusal", |o| {
+        ready(o).0 == "False"
+    })
+    .await;
+    assert!(
+        ready(&refused)
+            .2
+            .contains("system:serviceaccount:flux-system:flux-applier"),
+        "{refused}"
+    );
+    assert!(h.configmap("locked-cm").await.is_none());
+    h.apply(json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
+        "metadata": {"name": "flux-applier", "namespace": "apps"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "edit-configmaps"},
+        "subjects": [{"kind": "ServiceAccount", "name": "flux-applier", "namespace": NS}]}))
+        .await;
+    h.apply(
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "edit-configmaps"},
+        "rules": [{"apiGroups": [""], "resources": ["configmaps"], "verbs": ["*"]}]}),
+    )
+    .await;
+    request_reconcile(&h, KUSTOMIZE_API_VERSION, "Kustomization", "team", "1").await;
+    wait_ready(&h, "team", "True", "ReconciliationSucceeded").await;
+    assert!(h.configmap("locked-cm").await.is_some());
 }
 
 /// Scale probe, not a correctness test: `cargo test -p plumb-engine --test flux -- --ignored

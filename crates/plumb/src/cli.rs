@@ -86,6 +86,14 @@ pub struct ControllerArgs {
     /// Concurrent reconciles (Flux kinds get half as many workers each).
     #[arg(long, default_value_t = 16)]
     pub workers: usize,
+    /// Flux lockdown: a Kustomization or HelmRelease may only use sources of its own
+    /// namespace (Flux's `--no-cross-namespace-refs`).
+    #[arg(long)]
+    pub no_cross_namespace_refs: bool,
+    /// Flux lockdown: the service account Kustomizations and HelmReleases act as when they
+    /// name none (Flux's `--default-service-account`).
+    #[arg(long, value_name = "NAME")]
+    pub default_service_account: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum, PartialEq, Eq)]

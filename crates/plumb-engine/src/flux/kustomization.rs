@@ -358,7 +358,7 @@ async fn run(
 ) -> (Outcome, Duration) {
     let steps = async {
         check_dependencies(flux, id, spec)?;
-        let artifact = artifact(flux, spec)?;
+        let artifact = artifact(flux, id, spec)?;
         let attempted = str_at(object, &["status", "lastAttemptedRevision"]);
         if artifact.revision != attempted || super::wants_reconcile(object) {
             // Something new to apply: say so, as Flux does, so `Ready` is never stale (retries
@@ -478,7 +478,7 @@ enum Origin {
     },
 }
 
-fn artifact(flux: &Flux, spec: &KustomizationSpec) -> Step<Artifact> {
+fn artifact(flux: &Flux, id: &AppId, spec: &KustomizationSpec) -> Step<Artifact> {
     let source = &spec.source;
     let failed = |message: String| -> Step<Artifact> {
         Err(Box::new((
@@ -486,6 +486,17 @@ fn artifact(flux: &Flux, spec: &KustomizationSpec) -> Step<Artifact> {
             spec.retry_interval,
         )))
     };
+    if let Err(message) = flux
+        .context
+        .options
+        .flux_tenancy
+        .check_reference(&id.0, (&source.kind, &source.namespace, &source.name))
+    {
+        return Err(Box::new((
+            Outcome::failed("AccessDenied", message),
+            spec.retry_interval,
+        )));
+    }
     if source.kind == "OCIRepository" {
         let source_id = (source.namespace.clone(), source.name.clone());
         let Some(repository) = flux.get(FluxKind::OciRepository, &source_id) else {

@@ -67,6 +67,44 @@ pub const SUBSTITUTE_ANNOTATION: &str = "kustomize.toolkit.fluxcd.io/substitute"
 /// How long workers wait for the initial lists of both kinds.
 const INITIAL_LIST_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 
+/// Flux's multi-tenancy lockdown, as its controllers' `--no-cross-namespace-refs` and
+/// `--default-service-account` flags set it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Tenancy {
+    /// Whether a Kustomization or HelmRelease may use a source of another namespace.
+    pub cross_namespace_refs: CrossNamespaceRefs,
+    /// The service account impersonated by Kustomizations and HelmReleases that name none
+    /// (and no `kubeConfig`), so nothing is applied with the controller's own rights.
+    pub default_service_account: Option<String>,
+}
+
+/// Whether references to objects of other namespaces are followed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CrossNamespaceRefs {
+    /// Followed (Flux's default).
+    #[default]
+    Allowed,
+    /// Refused with `AccessDenied`.
+    Denied,
+}
+
+impl Tenancy {
+    /// `Err` with Flux's message when `kind` `namespace/name`, referenced from an object
+    /// of `own_namespace`, is out of bounds.
+    pub fn check_reference(
+        &self,
+        own_namespace: &str,
+        (kind, namespace, name): (&str, &str, &str),
+    ) -> Result<(), String> {
+        if self.cross_namespace_refs == CrossNamespaceRefs::Denied && namespace != own_namespace {
+            return Err(format!(
+                "can't access '{kind}/{namespace}/{name}', cross-namespace references have been blocked"
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Which Flux kind a queue serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum FluxKind {

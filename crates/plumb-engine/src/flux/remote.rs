@@ -60,7 +60,16 @@ pub(crate) async fn target_cluster(
     target: Target<'_>,
 ) -> Result<Cluster, TargetError> {
     let cluster = connected_cluster(flux, namespace, target.kube_config).await?;
-    let Some(account) = target.service_account else {
+    // The controller's `--default-service-account` stands in for a missing one on its own
+    // cluster, so nothing there is applied with the controller's rights.
+    let default = flux
+        .context
+        .options
+        .flux_tenancy
+        .default_service_account
+        .as_deref()
+        .filter(|_| target.kube_config.is_none());
+    let Some(account) = target.service_account.or(default) else {
         return Ok(cluster);
     };
     let user = format!("system:serviceaccount:{namespace}:{account}");

@@ -21,10 +21,29 @@ pub struct Harness {
     pub dir: tempfile::TempDir,
     pub repo: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
-    /// Controller workers (4 unless started with [`Harness::start_with_workers`]).
-    workers: usize,
-    /// The controller's wall clock (the system's unless started with [`Harness::start_with_clock`]).
-    clock: plumb_engine::clock::Clock,
+    /// How the controller is configured.
+    setup: Setup,
+}
+
+/// The controller settings a test may change.
+#[derive(Clone)]
+pub struct Setup {
+    /// Controller workers.
+    pub workers: usize,
+    /// The controller's wall clock.
+    pub clock: plumb_engine::clock::Clock,
+    /// Flux's lockdown flags.
+    pub flux_tenancy: plumb_engine::flux::Tenancy,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            workers: 4,
+            clock: plumb_engine::clock::Clock::System,
+            flux_tenancy: Default::default(),
+        }
+    }
 }
 
 pub fn git(repo: &Path, args: &[&str]) -> String {
@@ -63,7 +82,14 @@ impl Harness {
 
     /// [`Harness::start`] with a controller of `workers` workers.
     pub async fn start_with_workers(files: &[(&str, &str)], workers: usize) -> Harness {
-        Harness::start_full(files, workers, plumb_engine::clock::Clock::System).await
+        Harness::start_with(
+            files,
+            Setup {
+                workers,
+                ..Setup::default()
+            },
+        )
+        .await
     }
 
     /// [`Harness::start`] with a controller reading time from `clock`.
@@ -71,14 +97,18 @@ impl Harness {
         files: &[(&str, &str)],
         clock: plumb_engine::clock::Clock,
     ) -> Harness {
-        Harness::start_full(files, 4, clock).await
+        Harness::start_with(
+            files,
+            Setup {
+                clock,
+                ..Setup::default()
+            },
+        )
+        .await
     }
 
-    async fn start_full(
-        files: &[(&str, &str)],
-        workers: usize,
-        clock: plumb_engine::clock::Clock,
-    ) -> Harness {
+    /// [`Harness::start`] with the controller configured by `setup`.
+    pub async fn start_with(files: &[(&str, &str)], setup: Setup) -> Harness {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let dir = tempfile::tempdir().expect("tempdir");
         let repo = dir.path().join("repo");
@@ -101,8 +131,7 @@ impl Harness {
             dir,
             repo,
             stop: None,
-            workers,
-            clock,
+            setup,
         };
         harness.commit(files, "initial");
         harness.start_controller();
@@ -126,8 +155,9 @@ impl Harness {
         let options = Options {
             poll_interval: Duration::from_secs(3600),
             poll_jitter: Duration::ZERO,
-            workers: self.workers,
-            clock: self.clock.clone(),
+            workers: self.setup.workers,
+            clock: self.setup.clock.clone(),
+            flux_tenancy: self.setup.flux_tenancy.clone(),
             ..Default::default()
         };
         let controller = Controller::new(self.cluster.clone(), Arc::new(sources), options);

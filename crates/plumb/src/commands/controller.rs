@@ -23,6 +23,14 @@ pub async fn run(args: ControllerArgs) -> anyhow::Result<ExitCode> {
         poll_interval,
         poll_jitter: poll_interval / 3,
         workers: args.workers,
+        flux_tenancy: plumb_engine::flux::Tenancy {
+            cross_namespace_refs: if args.no_cross_namespace_refs {
+                plumb_engine::flux::CrossNamespaceRefs::Denied
+            } else {
+                plumb_engine::flux::CrossNamespaceRefs::Allowed
+            },
+            default_service_account: args.default_service_account.clone(),
+        },
         ..Default::default()
     };
     let controller = plumb_engine::Controller::new(cluster, Arc::new(sources), options);
