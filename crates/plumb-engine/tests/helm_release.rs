@@ -687,6 +687,156 @@ async fn a_failed_upgrade_is_rolled_back_between_retries_then_stalls() {
     assert_eq!(history[0]["status"], json!("deployed"));
 }
 
+/// `spec.kubeConfig` installs into (and keeps the release records in) a remote cluster;
+/// `spec.serviceAccountName` installs as that account, refused by RBAC without a grant; the
+/// lockdown refuses a chart source of another namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kube_config_service_account_and_lockdown_decide_where_and_as_whom() {
+    let url = repository(vec![(
+        "podinfo".into(),
+        chart_version(&podinfo_chart()),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = common::Harness::start_with(
+        &[("unused/README.md", "x")],
+        common::Setup {
+            flux_tenancy: plumb_engine::flux::Tenancy {
+                cross_namespace_refs: plumb_engine::flux::CrossNamespaceRefs::Denied,
+                default_service_account: None,
+            },
+            ..common::Setup::default()
+        },
+    )
+    .await;
+    for (api_version, kind) in [
+        (SOURCE_API_VERSION, "HelmRepository"),
+        (HELM_API_VERSION, "HelmRelease"),
+    ] {
+        plumb_engine::crds::wait_established(&h.cluster, api_version, kind)
+            .await
+            .expect("Flux CRDs installed");
+    }
+    helm_repository(&h, "podinfo", &url).await;
+    let remote = plumb_devcluster::DevCluster::start(plumb_devcluster::Options {
+        pod_ready_delay: Duration::from_millis(100),
+        ..Default::default()
+    })
+    .await
+    .expect("second devcluster starts");
+    let remote_cluster = plumb_kube::Cluster::from_kubeconfig_text(
+        &remote.kubeconfig(),
+        "test",
+        plumb_kube::Timeouts::default(),
+    )
+    .await
+    .expect("client");
+    h.apply(json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "remote", "namespace": NS},
+        "stringData": {"value": remote.kubeconfig()}}))
+        .await;
+    helm_release(
+        &h,
+        "far",
+        json!({"kubeConfig": {"secretRef": {"name": "remote"}},
+            "install": {"createNamespace": true}}),
+    )
+    .await;
+    helm_release(&h, "limited", json!({"serviceAccountName": "deployer"})).await;
+    h.apply(
+        json!({"apiVersion": HELM_API_VERSION, "kind": "HelmRelease",
+        "metadata": {"name": "borrower", "namespace": "default"},
+        "spec": {"interval": "1h", "targetNamespace": NS,
+            "chart": {"spec": {"chart": "podinfo",
+                "sourceRef": {"kind": "HelmRepository", "name": "podinfo", "namespace": NS}}}}}),
+    )
+    .await;
+
+    wait_release(&h, "far", "an install in the remote cluster", |o| {
+        ready(o).0 == "True"
+    })
+    .await;
+    let remote_get = |kind: &'static str, name: String| {
+        let cluster = remote_cluster.clone();
+        async move {
+            cluster
+                .get(
+                    if kind == "Deployment" {
+                        "apps/v1"
+                    } else {
+                        "v1"
+                    },
+                    kind,
+                    NS,
+                    &name,
+                )
+                .await
+                .expect("get")
+        }
+    };
+    assert!(
+        remote_get("Deployment", "far-podinfo".into())
+            .await
+            .is_some()
+    );
+    assert!(
+        remote_get("Secret", "sh.helm.release.v1.far.v1".into())
+            .await
+            .is_some(),
+        "the release record is kept where the release is"
+    );
+    assert!(
+        get(&h, "apps/v1", "Deployment", "far-podinfo")
+            .await
+            .is_none(),
+        "nothing installed in the controller's cluster"
+    );
+
+    let limited = wait_release(&h, "limited", "a refusal", |o| ready(o).0 == "False").await;
+    let message = ready(&limited).2;
+    assert!(
+        message.contains("forbidden") && message.contains("system:serviceaccount:apps:deployer"),
+        "{message}"
+    );
+    assert!(
+        get(&h, "apps/v1", "Deployment", "limited-podinfo")
+            .await
+            .is_none()
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let borrower = loop {
+        let object = h
+            .cluster
+            .get(HELM_API_VERSION, "HelmRelease", "default", "borrower")
+            .await
+            .expect("get")
+            .unwrap_or(Value::Null);
+        if ready(&object).0 == "False" {
+            break object;
+        }
+        assert!(Instant::now() < deadline, "borrower: {object}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(ready(&borrower).1, "AccessDenied", "{borrower}");
+
+    // Deleting the remote release uninstalls it there.
+    h.cluster
+        .delete(
+            HELM_API_VERSION,
+            "HelmRelease",
+            NS,
+            "far",
+            plumb_kube::Propagation::Background,
+        )
+        .await
+        .expect("delete");
+    wait_gone(&h, HELM_API_VERSION, "HelmRelease", "far").await;
+    assert!(
+        remote_get("Deployment", "far-podinfo".into())
+            .await
+            .is_none()
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_retries_a_failed_upgrade_stays_failed_and_the_last_good_release_deployed() {
     let version = chart_version(&podinfo_chart());

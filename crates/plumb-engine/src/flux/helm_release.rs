@@ -24,6 +24,7 @@ use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
 use super::kustomization_spec::dependency_cycle;
+use super::remote::TargetError;
 use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
 use crate::sources::{Freshness, error_chain};
@@ -372,13 +373,25 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
         list.push(FINALIZER.to_string());
         set_finalizers(flux, id, list).await;
     }
-    let (mut outcome, requeue) = match run(flux, id, &object, &spec).await {
+    let cluster = match super::remote::target_cluster(flux, &id.0, spec.target()).await {
+        Ok(cluster) => cluster,
+        Err(error) => {
+            let outcome = Outcome::failed("InitFailed", error.message().to_string());
+            let status = status_for(&object, Some(&spec), &outcome);
+            flux.write_status(FluxKind::HelmRelease, &object, status)
+                .await;
+            return Some(spec.interval.min(REQUEUE_DEPENDENCY));
+        }
+    };
+    let (mut outcome, requeue) = match run(flux, &cluster, id, &object, &spec).await {
         Ok(outcome) => (outcome, Some(spec.interval)),
         Err(stopped) => *stopped,
     };
     match outcome.failure {
-        Some(Action::Upgrade) => remediate(flux, id, &object, &spec, &mut outcome).await,
-        Some(Action::Install) => remediate_install(flux, id, &object, &spec, &mut outcome).await,
+        Some(Action::Upgrade) => remediate(&cluster, id, &object, &spec, &mut outcome).await,
+        Some(Action::Install) => {
+            remediate_install(&cluster, id, &object, &spec, &mut outcome).await
+        }
         None => {}
     }
     let status = status_for(&object, Some(&spec), &outcome);
@@ -390,7 +403,7 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
 /// Remediates a failed install when Flux's rules call for it (retries remain, or
 /// `remediateLastFailure`): the release is uninstalled, so the next attempt installs afresh.
 async fn remediate_install(
-    flux: &Flux,
+    cluster: &plumb_kube::Cluster,
     id: &AppId,
     object: &Value,
     spec: &HelmReleaseSpec,
@@ -402,8 +415,7 @@ async fn remediate_install(
         return;
     }
     let release = format!("{}/{}", spec.target_namespace, spec.release_name);
-    let cluster = &flux.context.cluster;
-    let uninstalled = match records(flux, &spec.storage_namespace, &spec.release_name).await {
+    let uninstalled = match records(cluster, &spec.storage_namespace, &spec.release_name).await {
         Ok(found) if found.is_empty() => return,
         Ok(found) => uninstall(cluster, id, spec, &found).await,
         Err(message) => Err(message),
@@ -440,7 +452,7 @@ async fn remediate_install(
 /// Remediates a failed upgrade when Flux's rules call for it: a rollback to the last
 /// successful revision, recorded in `Remediated` (and `Ready`) and the history.
 async fn remediate(
-    flux: &Flux,
+    cluster: &plumb_kube::Cluster,
     id: &AppId,
     object: &Value,
     spec: &HelmReleaseSpec,
@@ -452,8 +464,8 @@ async fn remediate(
         return;
     }
     let release = format!("{}/{}", spec.target_namespace, spec.release_name);
-    let rolled = match records(flux, &spec.storage_namespace, &spec.release_name).await {
-        Ok(found) => helm_rollback::rollback(&flux.context.cluster, id, spec, &found).await,
+    let rolled = match records(cluster, &spec.storage_namespace, &spec.release_name).await {
+        Ok(found) => helm_rollback::rollback(cluster, id, spec, &found).await,
         Err(message) => Err(message),
     };
     match rolled {
@@ -574,10 +586,12 @@ async fn set_finalizers(flux: &Flux, id: &AppId, finalizers: Vec<String>) {
 }
 
 /// The record Secrets of `release` in `namespace`.
-async fn records(flux: &Flux, namespace: &str, release: &str) -> Result<Vec<Value>, String> {
-    let list = flux
-        .context
-        .cluster
+async fn records(
+    cluster: &plumb_kube::Cluster,
+    namespace: &str,
+    release: &str,
+) -> Result<Vec<Value>, String> {
+    let list = cluster
         .list_selected(
             "v1",
             "Secret",
@@ -604,8 +618,26 @@ async fn finalize(
         return None;
     }
     if let Some(spec) = spec.filter(|s| !s.suspend) {
-        let cluster = &flux.context.cluster;
-        let found = match records(flux, &spec.storage_namespace, &spec.release_name).await {
+        let cluster = match super::remote::target_cluster(flux, &id.0, spec.target()).await {
+            Ok(cluster) => cluster,
+            Err(TargetError::SecretMissing(message)) => {
+                // Nothing to reach the release with: it is left in place (orphaned), never
+                // a finalizer that holds the HelmRelease forever.
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "release of a deleted HelmRelease left in its cluster");
+                let remaining: Vec<String> = finalizers(object)
+                    .into_iter()
+                    .filter(|f| f != FINALIZER)
+                    .collect();
+                set_finalizers(flux, id, remaining).await;
+                return None;
+            }
+            Err(TargetError::Unusable(message)) => {
+                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot reach a deleted HelmRelease's cluster; retrying");
+                return Some(Duration::from_secs(5));
+            }
+        };
+        let cluster = &cluster;
+        let found = match records(cluster, &spec.storage_namespace, &spec.release_name).await {
             Ok(found) => found,
             Err(message) => {
                 tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot uninstall; retrying");
@@ -1057,11 +1089,29 @@ fn label(object: &mut Value, id: &AppId, spec: &HelmReleaseSpec) {
 /// Dependencies, source, values, chart, apply, prune, wait, record.
 async fn run(
     flux: &Arc<Flux>,
+    cluster: &plumb_kube::Cluster,
     id: &AppId,
     object: &Value,
     spec: &HelmReleaseSpec,
 ) -> Step<Outcome> {
     check_dependencies(flux, id, spec)?;
+    flux.context
+        .options
+        .flux_tenancy
+        .check_reference(
+            &id.0,
+            (
+                &spec.chart.source_kind,
+                &spec.chart.source_namespace,
+                &spec.chart.source_name,
+            ),
+        )
+        .map_err(|message| {
+            Box::new((
+                Outcome::failed("AccessDenied", message),
+                Some(spec.interval),
+            ))
+        })?;
     let previous = object.get("status").cloned().unwrap_or(Value::Null);
     let generation = object
         .pointer("/metadata/generation")
@@ -1132,7 +1182,7 @@ async fn run(
     })?;
     let config_digest = digest_of(&values);
     // The last release, if any.
-    let found = records(flux, &spec.storage_namespace, &spec.release_name)
+    let found = records(cluster, &spec.storage_namespace, &spec.release_name)
         .await
         .map_err(|message| {
             Box::new((
@@ -1234,7 +1284,6 @@ async fn run(
         outcome.warnings = warnings.to_vec();
         Box::new((outcome, Some(spec.interval.min(REQUEUE_DEPENDENCY))))
     };
-    let cluster = &flux.context.cluster;
     if action == Action::Install && spec.create_namespace {
         let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
             "metadata": {"name": spec.target_namespace}});
@@ -1528,7 +1577,7 @@ async fn run(
                 supersede(cluster, &spec.storage_namespace, old_release).await;
             }
         }
-        prune_records(flux, spec, &found, version).await;
+        prune_records(cluster, spec, &found, version).await;
         let snapshot = json!({
             "name": spec.release_name,
             "namespace": spec.target_namespace,
@@ -1634,7 +1683,12 @@ async fn delete_record(cluster: &plumb_kube::Cluster, namespace: &str, record: &
 }
 
 /// Deletes records beyond `spec.maxHistory` (0 keeps all).
-async fn prune_records(flux: &Flux, spec: &HelmReleaseSpec, found: &[Value], newest: u64) {
+async fn prune_records(
+    cluster: &plumb_kube::Cluster,
+    spec: &HelmReleaseSpec,
+    found: &[Value],
+    newest: u64,
+) {
     if spec.max_history == 0 {
         return;
     }
@@ -1644,7 +1698,7 @@ async fn prune_records(flux: &Flux, spec: &HelmReleaseSpec, found: &[Value], new
             .parse::<u64>()
             .unwrap_or(0);
         if version < keep_from {
-            delete_record(&flux.context.cluster, &spec.storage_namespace, record).await;
+            delete_record(cluster, &spec.storage_namespace, record).await;
         }
     }
 }

@@ -213,6 +213,11 @@ pub struct HelmReleaseSpec {
     pub rollback_timeout: Duration,
     /// `spec.driftDetection`.
     pub drift: super::helm_drift::DriftDetection,
+    /// `spec.kubeConfig.secretRef`: install into the cluster that kubeconfig names.
+    pub kube_config: Option<super::kustomization_spec::KubeConfigRef>,
+    /// `spec.serviceAccountName`: install as this ServiceAccount of the HelmRelease's
+    /// namespace (impersonated).
+    pub service_account: Option<String>,
     /// Fields accepted but not acted on.
     pub not_acted_on: Vec<String>,
 }
@@ -408,8 +413,6 @@ impl HelmReleaseSpec {
         for (field, value) in [
             ("uninstall", spec.get("uninstall")),
             ("postRenderers", spec.get("postRenderers")),
-            ("kubeConfig", spec.get("kubeConfig")),
-            ("serviceAccountName", spec.get("serviceAccountName")),
             ("commonMetadata", spec.get("commonMetadata")),
         ] {
             if value.is_some_and(|v| !v.is_null()) {
@@ -420,6 +423,10 @@ impl HelmReleaseSpec {
             not_acted_on.push("spec.test.enable (Helm tests are not run)".into());
         }
         let drift = super::helm_drift::DriftDetection::parse(spec, &mut not_acted_on)?;
+        let kube_config = super::kustomization_spec::KubeConfigRef::parse(spec)
+            .map_err(|e| invalid(e.field, e.problem))?;
+        let service_account = super::kustomization_spec::service_account_name(spec)
+            .map_err(|e| invalid(e.field, e.problem))?;
         unknown_fields(spec, &RELEASE_FIELDS, "spec.", &mut not_acted_on);
         Ok(HelmReleaseSpec {
             chart: template,
@@ -451,8 +458,18 @@ impl HelmReleaseSpec {
             force: flag(upgrade, "force"),
             max_history,
             drift,
+            kube_config,
+            service_account,
             not_acted_on,
         })
+    }
+
+    /// Where and as whom the release is installed (and its records kept).
+    pub(crate) fn target(&self) -> super::remote::Target<'_> {
+        super::remote::Target {
+            kube_config: self.kube_config.as_ref(),
+            service_account: self.service_account.as_deref(),
+        }
     }
 }
 

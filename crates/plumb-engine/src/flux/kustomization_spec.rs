@@ -288,6 +288,24 @@ impl KubeConfigRef {
     }
 }
 
+/// `spec.serviceAccountName` of a Kustomization or HelmRelease.
+///
+/// **Errors**: a value that is not a ServiceAccount name.
+pub fn service_account_name(spec: &Value) -> Result<Option<String>, SpecError> {
+    match spec.get("serviceAccountName") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(name))
+            if !name.contains(':') && plumb_core::manifest::name_problem(name).is_none() =>
+        {
+            Ok(Some(name.clone()))
+        }
+        Some(_) => Err(invalid(
+            "serviceAccountName",
+            "must be the name of a ServiceAccount",
+        )),
+    }
+}
+
 /// A Kustomize patch of `body` (strategic merge or JSON 6902, as Kustomize tells them apart)
 /// with Flux's `target` selector.
 fn patch_with_target(body: String, target: Option<&Value>) -> KustomizePatch {
@@ -393,20 +411,7 @@ impl KustomizationSpec {
                 "SOPS decryption is not supported yet",
             ));
         }
-        let service_account = match spec.get("serviceAccountName") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(name))
-                if !name.contains(':') && plumb_core::manifest::name_problem(name).is_none() =>
-            {
-                Some(name.clone())
-            }
-            Some(_) => {
-                return Err(invalid(
-                    "serviceAccountName",
-                    "must be the name of a ServiceAccount",
-                ));
-            }
-        };
+        let service_account = service_account_name(spec)?;
         let mut health_checks = Vec::new();
         for (index, check) in entries(spec, "healthChecks")?.iter().enumerate() {
             let field = |f: &str| format!("healthChecks[{index}].{f}");
