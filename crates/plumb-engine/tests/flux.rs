@@ -941,7 +941,7 @@ async fn service_account_name_applies_with_the_accounts_rights_only() {
     assert!(h.configmap("team-cm").await.is_some());
 
     let refused = wait_for(&h, "Kustomization", "escalate", "a refusal", |o| {
-        ready(o).0 == "False"
+        ready(o).0 == "False" && ready(o).2.contains("forbidden")
     })
     .await;
     let message = ready(&refused).2;
@@ -1038,10 +1038,15 @@ async fn lockdown_blocks_cross_namespace_sources_and_impersonates_the_default_ac
         "{message}"
     );
     // No RBAC for the default account yet: refused as that account.
-    let refused = wait_for(&h, "Kustomization", "team", "a refusal", |o| {
-        ready(o).0 == "False"
-    })
+    let refused = wait_for(
+        &h,
+        "Kustomization",
+        "team",
+        "a refusal as the account",
+        |o| ready(o).2.contains("forbidden"),
+    )
     .await;
+    assert_eq!(ready(&refused).0, "False");
     assert!(
         ready(&refused)
             .2

@@ -687,6 +687,140 @@ async fn a_failed_upgrade_is_rolled_back_between_retries_then_stalls() {
     assert_eq!(history[0]["status"], json!("deployed"));
 }
 
+/// `spec.postRenderers` (Kustomize patches and images) and `spec.commonMetadata` change what
+/// is installed and recorded; changing them is an upgrade; a patch that cannot apply fails
+/// the release with the field named and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn post_renderers_and_common_metadata_shape_the_release() {
+    let url = repository(vec![(
+        "podinfo".into(),
+        chart_version(&podinfo_chart()),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let renderers = |tag: &str| {
+        json!([{"kustomize": {
+            "patches": [{"target": {"kind": "Deployment", "name": "podinfo"},
+                "patch": "- op: add\n  path: /spec/template/metadata/labels/patched\n  value: \"yes\""}],
+            "images": [{"name": "ghcr.io/stefanprodan/podinfo", "newName": "registry.example.com/podinfo", "newTag": tag}]}}])
+    };
+    helm_release(
+        &h,
+        "podinfo",
+        json!({"postRenderers": renderers("6.0.0"),
+            "commonMetadata": {"labels": {"team": "platform"}, "annotations": {"owner": "sre"}}}),
+    )
+    .await;
+    let installed = wait_release(&h, "podinfo", "an install", |o| {
+        ready(o).0 == "True" && ready(o).1 == "InstallSucceeded"
+    })
+    .await;
+    assert!(
+        str_at(&installed, &["status", "observedPostRenderersDigest"]).starts_with("sha256:"),
+        "{installed}"
+    );
+    let deployment = get(&h, "apps/v1", "Deployment", "podinfo")
+        .await
+        .expect("installed");
+    assert_eq!(
+        str_at(
+            &deployment,
+            &["spec", "template", "metadata", "labels", "patched"]
+        ),
+        "yes"
+    );
+    assert_eq!(
+        deployment.pointer("/spec/template/spec/containers/0/image"),
+        Some(&json!("registry.example.com/podinfo:6.0.0"))
+    );
+    assert_eq!(
+        str_at(&deployment, &["metadata", "labels", "team"]),
+        "platform"
+    );
+    let service = get(&h, "v1", "Service", "podinfo").await.expect("service");
+    assert_eq!(
+        str_at(&service, &["metadata", "annotations", "owner"]),
+        "sre"
+    );
+    let record = get(&h, "v1", "Secret", "sh.helm.release.v1.podinfo.v1")
+        .await
+        .expect("the release record");
+    assert!(record.is_object());
+
+    // A new image tag in the post-renderer is an upgrade (release v2).
+    h.cluster
+        .merge_patch(
+            HELM_API_VERSION,
+            "HelmRelease",
+            NS,
+            "podinfo",
+            &json!({"spec": {"postRenderers": renderers("6.1.0")}}),
+        )
+        .await
+        .expect("patch");
+    wait_release(&h, "podinfo", "an upgrade", |o| {
+        ready(o).0 == "True" && ready(o).1 == "UpgradeSucceeded"
+    })
+    .await;
+    let deployment = get(&h, "apps/v1", "Deployment", "podinfo")
+        .await
+        .expect("upgraded");
+    assert_eq!(
+        deployment.pointer("/spec/template/spec/containers/0/image"),
+        Some(&json!("registry.example.com/podinfo:6.1.0"))
+    );
+    assert!(
+        get(&h, "v1", "Secret", "sh.helm.release.v1.podinfo.v2")
+            .await
+            .is_some()
+    );
+
+    // A patch that cannot apply: the upgrade fails naming the field; nothing changes.
+    h.cluster
+        .merge_patch(
+            HELM_API_VERSION,
+            "HelmRelease",
+            NS,
+            "podinfo",
+            &json!({"spec": {"postRenderers": [{"kustomize": {"patches": [
+                {"target": {"kind": "Deployment"},
+                 "patch": "- op: replace\n  path: /spec/nothing/here\n  value: 1"}]}}]}}),
+        )
+        .await
+        .expect("patch");
+    let failed = wait_release(&h, "podinfo", "a failed upgrade", |o| ready(o).0 == "False").await;
+    let (_, reason, message) = ready(&failed);
+    assert_eq!(reason, "UpgradeFailed", "{message}");
+    assert!(message.contains("spec.postRenderers[0]"), "{message}");
+    let deployment = get(&h, "apps/v1", "Deployment", "podinfo")
+        .await
+        .expect("still there");
+    assert_eq!(
+        deployment.pointer("/spec/template/spec/containers/0/image"),
+        Some(&json!("registry.example.com/podinfo:6.1.0")),
+        "nothing applied"
+    );
+
+    // Bad input in the spec: stalled with the field named.
+    helm_release(
+        &h,
+        "bad-renderer",
+        json!({"postRenderers": [{"kustomize": {"images": [{"newTag": "x"}]}}]}),
+    )
+    .await;
+    let stalled = wait_release(&h, "bad-renderer", "InvalidSpec", |o| {
+        ready(o).1 == "InvalidSpec"
+    })
+    .await;
+    assert!(
+        ready(&stalled)
+            .2
+            .contains("spec.postRenderers[0].kustomize.images[0].name"),
+        "{stalled}"
+    );
+}
+
 /// `spec.kubeConfig` installs into (and keeps the release records in) a remote cluster;
 /// `spec.serviceAccountName` installs as that account, refused by RBAC without a grant; the
 /// lockdown refuses a chart source of another namespace.
@@ -790,7 +924,10 @@ async fn kube_config_service_account_and_lockdown_decide_where_and_as_whom() {
         "nothing installed in the controller's cluster"
     );
 
-    let limited = wait_release(&h, "limited", "a refusal", |o| ready(o).0 == "False").await;
+    let limited = wait_release(&h, "limited", "a refusal", |o| {
+        ready(o).0 == "False" && ready(o).2.contains("forbidden")
+    })
+    .await;
     let message = ready(&limited).2;
     assert!(
         message.contains("forbidden") && message.contains("system:serviceaccount:apps:deployer"),

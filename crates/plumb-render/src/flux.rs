@@ -187,6 +187,89 @@ fn walk(
     Ok(())
 }
 
+/// What one Flux post-renderer (`HelmRelease.spec.postRenderers[].kustomize`) asks of the
+/// rendered chart.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostRenderer {
+    /// `patches` (and the older `patchesStrategicMerge`/`patchesJson6902`, as patches).
+    pub patches: Vec<KustomizePatch>,
+    /// `images`.
+    pub images: Vec<KustomizeImage>,
+}
+
+/// Runs `renderer` over `objects` as Flux's Kustomize post-renderer does: the objects are the
+/// resources of a kustomization carrying the renderer's patches and images. Each object keeps
+/// its origin (a patch cannot rename an object) and its place in the order.
+///
+/// **Errors**: a patch Kustomize refuses (malformed, or a strategic merge patch whose target
+/// is not among the objects), named with `name` (the field path of the renderer).
+pub fn post_render(
+    objects: Vec<Manifest>,
+    renderer: &PostRenderer,
+    name: &str,
+    limits: &Limits,
+) -> Result<Vec<Manifest>, Error> {
+    if renderer.patches.is_empty() && renderer.images.is_empty() {
+        return Ok(objects);
+    }
+    let dir = tempfile::tempdir().map_err(|source| Error::Read {
+        path: name.to_string(),
+        source,
+    })?;
+    let values: Vec<Value> = objects.iter().map(|m| m.object.clone()).collect();
+    std::fs::write(
+        dir.path().join("resources.yaml"),
+        plumb_kustomize::to_yaml(&values),
+    )
+    .map_err(|source| Error::Read {
+        path: name.to_string(),
+        source,
+    })?;
+    let options = plumb_kustomize::Options {
+        max_file_size: limits.max_file_bytes,
+        max_total_bytes: limits.max_total_bytes,
+        max_files: limits.max_files,
+        max_depth: limits.max_depth,
+        ..Default::default()
+    };
+    let overrides = plumb_kustomize::Overrides {
+        images: renderer.images.clone(),
+        patches: renderer.patches.clone(),
+        ..Default::default()
+    };
+    let built = plumb_kustomize::build_generated(
+        dir.path(),
+        dir.path(),
+        &options,
+        &overrides,
+        &["resources.yaml".to_string()],
+    )
+    .map_err(|source| Error::Kustomize {
+        path: name.to_string(),
+        source,
+    })?;
+    let identity = |object: &Value| {
+        let text = |path: &[&str]| plumb_core::key::str_at(object, path).to_string();
+        (
+            text(&["apiVersion"]),
+            text(&["kind"]),
+            text(&["metadata", "namespace"]),
+            text(&["metadata", "name"]),
+        )
+    };
+    let mut patched: std::collections::HashMap<_, Value> =
+        built.into_iter().map(|o| (identity(&o), o)).collect();
+    Ok(objects
+        .into_iter()
+        .map(|manifest| Manifest {
+            object: patched
+                .remove(&identity(&manifest.object))
+                .unwrap_or(manifest.object),
+            origin: manifest.origin,
+        })
+        .collect())
+}
+
 /// An object as YAML, printed the way `kustomize build` prints it (what Flux's variable
 /// substitution runs over).
 pub fn to_yaml(object: &Value) -> String {
@@ -205,6 +288,82 @@ mod tests {
 
     fn cm(name: &str) -> String {
         format!("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\n")
+    }
+
+    #[test]
+    fn post_renderers_patch_and_retag_keeping_order_and_origins() {
+        let deployment = |name: &str| Manifest {
+            object: serde_json::json!({"apiVersion": "apps/v1", "kind": "Deployment",
+                "metadata": {"name": name, "namespace": "apps"},
+                "spec": {"template": {"spec": {"containers": [{"name": "app", "image": "ghcr.io/x/app:1.0"}]}}}}),
+            origin: plumb_core::manifest::Origin {
+                file: format!("chart/templates/{name}.yaml"),
+                document: 0,
+            },
+        };
+        let renderer = PostRenderer {
+            patches: vec![
+                KustomizePatch {
+                    patch: Some("- op: add\n  path: /metadata/labels\n  value: {team: a}".into()),
+                    target: Some(KustomizePatchTarget {
+                        name: Some("web".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                KustomizePatch {
+                    patch: Some(
+                        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: api\n  namespace: apps\nspec:\n  replicas: 3\n"
+                            .into(),
+                    ),
+                    ..Default::default()
+                },
+            ],
+            images: vec![KustomizeImage {
+                name: "ghcr.io/x/app".into(),
+                new_tag: Some("2.0".into()),
+                ..Default::default()
+            }],
+        };
+        let out = post_render(
+            vec![deployment("web"), deployment("api")],
+            &renderer,
+            "spec.postRenderers[0]",
+            &Limits::default(),
+        )
+        .expect("post-rendered");
+        assert_eq!(out[0].origin.file, "chart/templates/web.yaml");
+        assert_eq!(out[0].object["metadata"]["labels"]["team"], "a");
+        assert_eq!(out[1].object["spec"]["replicas"], 3);
+        assert!(out[1].object["metadata"].get("labels").is_none());
+        for manifest in &out {
+            assert_eq!(
+                manifest.object["spec"]["template"]["spec"]["containers"][0]["image"],
+                "ghcr.io/x/app:2.0"
+            );
+        }
+        let broken = PostRenderer {
+            patches: vec![KustomizePatch {
+                patch: Some("- op: replace\n  path: /spec/nothing/here\n  value: 1".into()),
+                target: Some(KustomizePatchTarget {
+                    kind: Some("Deployment".into()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }],
+            images: Vec::new(),
+        };
+        let error = post_render(
+            vec![deployment("web")],
+            &broken,
+            "spec.postRenderers[1]",
+            &Limits::default(),
+        )
+        .expect_err("a patch that cannot apply");
+        assert!(
+            error.to_string().contains("spec.postRenderers[1]"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -212,6 +212,7 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
         "lastAttemptedGeneration",
         "lastAttemptedReleaseAction",
         "lastAttemptedRevisionDigest",
+        "observedPostRenderersDigest",
         "history",
         "helmChart",
         "storageNamespace",
@@ -259,6 +260,13 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
     }
     if let Some(history) = &outcome.history {
         status.insert("history".into(), Value::Array(history.clone()));
+    }
+    if outcome.ready == "True" {
+        // What the released manifest was post-rendered with; a change is an upgrade.
+        match post_renderers_digest(object) {
+            Some(digest) => status.insert("observedPostRenderersDigest".into(), json!(digest)),
+            None => status.remove("observedPostRenderersDigest"),
+        };
     }
     let (install, upgrade) = failure_counts(&previous, generation, outcome);
     if install > 0 {
@@ -828,6 +836,29 @@ async fn compose_values(
     Ok(values)
 }
 
+/// The digest of a HelmRelease's post-renderers and common metadata (`None` without either),
+/// as Flux records it in `status.observedPostRenderersDigest`.
+fn post_renderers_digest(object: &Value) -> Option<String> {
+    let renderers = object
+        .pointer("/spec/postRenderers")
+        .filter(|v| !v.is_null());
+    let common = object
+        .pointer("/spec/commonMetadata")
+        .filter(|v| !v.is_null());
+    if renderers.is_none() && common.is_none() {
+        return None;
+    }
+    Some(digest_of(&json!([renderers, common])))
+}
+
+/// Whether the post-renderers changed since the last successful release.
+fn post_renderers_changed(object: &Value) -> bool {
+    post_renderers_digest(object).as_deref()
+        != object
+            .pointer("/status/observedPostRenderersDigest")
+            .and_then(Value::as_str)
+}
+
 pub(super) fn digest_of(values: &Value) -> String {
     let bytes = serde_json::to_vec(values).unwrap_or_default();
     let digest = sha2::Sha256::digest(&bytes);
@@ -866,6 +897,9 @@ async fn render(
         namespace: spec.target_namespace.clone(),
         kube_version: None,
     };
+    let post_renderers = spec.post_renderers.clone();
+    let common_metadata = spec.common_metadata.clone();
+    let limits = flux.context.options.limits.clone();
     let task = tokio::task::spawn_blocking(move || {
         let (version, dir, chart_dir, metadata) = match fetch {
             ChartFetch::Repository {
@@ -906,9 +940,26 @@ async fn render(
                     format!("chart {}@{version}: {}", chart.chart, error_chain(&e)),
                 )
             })?;
-        Ok::<_, (&'static str, String)>((version, metadata, objects))
+        let (hooks, mut objects): (Vec<_>, Vec<_>) = objects
+            .into_iter()
+            .partition(|m| super::helm_hooks::is_hook(&m.object));
+        // Flux's post-renderers: the user's in order, then the common metadata; as Helm's
+        // post-renderers, they do not see hooks.
+        for (index, renderer) in post_renderers.iter().enumerate() {
+            objects = plumb_render::flux::post_render(
+                objects,
+                renderer,
+                &format!("spec.postRenderers[{index}]"),
+                &limits,
+            )
+            .map_err(|e| ("InstallFailed", error_chain(&e)))?;
+        }
+        for manifest in objects.iter_mut() {
+            add_common_metadata(&mut manifest.object, &common_metadata);
+        }
+        Ok::<_, (&'static str, String)>((version, metadata, objects, hooks))
     });
-    let (version, metadata, objects) = match tokio::time::timeout(spec.timeout, task).await {
+    let (version, metadata, objects, hooks) = match tokio::time::timeout(spec.timeout, task).await {
         Ok(Ok(result)) => result?,
         Ok(Err(error)) => return Err(("ArtifactFailed", format!("chart task failed: {error}"))),
         Err(_) => {
@@ -921,9 +972,6 @@ async fn render(
             ));
         }
     };
-    let (hooks, objects): (Vec<_>, Vec<_>) = objects
-        .into_iter()
-        .partition(|m| super::helm_hooks::is_hook(&m.object));
     Ok(Rendered {
         version,
         metadata,
@@ -1053,6 +1101,31 @@ fn artifact_chart(
         fields.insert("version".into(), json!(mutated));
     }
     Ok((mutated, root, chart_dir, metadata))
+}
+
+/// `spec.commonMetadata`: its labels and annotations set on `object` (they win over the
+/// chart's, as Flux's post-renderer sets them).
+fn add_common_metadata(object: &mut Value, common: &super::helm_spec::CommonMetadata) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (field, entries) in [
+        ("labels", &common.labels),
+        ("annotations", &common.annotations),
+    ] {
+        if entries.is_empty() {
+            continue;
+        }
+        let map = metadata.entry(field).or_insert_with(|| json!({}));
+        if !map.is_object() {
+            *map = json!({});
+        }
+        if let Some(map) = map.as_object_mut() {
+            for (key, value) in entries {
+                map.insert(key.clone(), json!(value));
+            }
+        }
+    }
 }
 
 /// Labels and annotations Flux's helm-controller and Helm put on every object.
@@ -1256,6 +1329,12 @@ async fn run(
     let rendered = render(flux, spec, fetch, freshness, &values, include_crds)
         .await
         .map_err(|(reason, message)| {
+            // Rendering is part of the install or upgrade, and fails as it.
+            let reason = if reason == "InstallFailed" {
+                action.failed()
+            } else {
+                reason
+            };
             let mut outcome = Outcome::failed(reason, message.clone());
             if reason != "ArtifactFailed" {
                 outcome.released = Some(Condition::new(RELEASED, "False", reason, message));
@@ -1317,10 +1396,12 @@ async fn run(
     }
     // Hooks run when the release changes (install, new chart version or values), not when a
     // reconcile only corrects drift.
+    let renderers_changed = post_renderers_changed(object);
     let new_release = !last.as_ref().is_some_and(|l| {
         l.status == "deployed"
             && str_at(&l.chart_metadata, &["version"]) == rendered.version
             && digest_of(&l.config) == config_digest
+            && !renderers_changed
     });
     // An unchanged release is left alone unless drift detection says otherwise; correcting
     // drift records no new release.
@@ -1498,6 +1579,7 @@ async fn run(
         l.status == "deployed"
             && str_at(&l.chart_metadata, &["version"]) == rendered.version
             && digest_of(&l.config) == config_digest
+            && !renderers_changed
             && applied.changed == 0
     });
     let mut history = previous

@@ -5,6 +5,7 @@
 use super::git_repository::{SpecError, duration, invalid, text};
 use crate::queue::AppId;
 use serde_json::Value;
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 fn flag(value: &Value, field: &str) -> bool {
@@ -213,6 +214,10 @@ pub struct HelmReleaseSpec {
     pub rollback_timeout: Duration,
     /// `spec.driftDetection`.
     pub drift: super::helm_drift::DriftDetection,
+    /// `spec.postRenderers[].kustomize`, in order.
+    pub post_renderers: Vec<plumb_render::flux::PostRenderer>,
+    /// `spec.commonMetadata`: labels and annotations put on every rendered object.
+    pub common_metadata: CommonMetadata,
     /// `spec.kubeConfig.secretRef`: install into the cluster that kubeconfig names.
     pub kube_config: Option<super::kustomization_spec::KubeConfigRef>,
     /// `spec.serviceAccountName`: install as this ServiceAccount of the HelmRelease's
@@ -410,11 +415,7 @@ impl HelmReleaseSpec {
             .pointer("/remediation/remediateLastFailure")
             .and_then(Value::as_bool)
             .unwrap_or(upgrade_retries > 0);
-        for (field, value) in [
-            ("uninstall", spec.get("uninstall")),
-            ("postRenderers", spec.get("postRenderers")),
-            ("commonMetadata", spec.get("commonMetadata")),
-        ] {
+        for (field, value) in [("uninstall", spec.get("uninstall"))] {
             if value.is_some_and(|v| !v.is_null()) {
                 not_acted_on.push(format!("spec.{field}"));
             }
@@ -423,6 +424,8 @@ impl HelmReleaseSpec {
             not_acted_on.push("spec.test.enable (Helm tests are not run)".into());
         }
         let drift = super::helm_drift::DriftDetection::parse(spec, &mut not_acted_on)?;
+        let post_renderers = post_renderers(spec)?;
+        let common_metadata = common_metadata(spec)?;
         let kube_config = super::kustomization_spec::KubeConfigRef::parse(spec)
             .map_err(|e| invalid(e.field, e.problem))?;
         let service_account = super::kustomization_spec::service_account_name(spec)
@@ -460,6 +463,8 @@ impl HelmReleaseSpec {
             drift,
             kube_config,
             service_account,
+            post_renderers,
+            common_metadata,
             not_acted_on,
         })
     }
@@ -471,6 +476,67 @@ impl HelmReleaseSpec {
             service_account: self.service_account.as_deref(),
         }
     }
+}
+
+/// `spec.commonMetadata` of a HelmRelease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CommonMetadata {
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Annotations.
+    pub annotations: BTreeMap<String, String>,
+}
+
+fn post_renderers(spec: &Value) -> Result<Vec<plumb_render::flux::PostRenderer>, SpecError> {
+    let list = match spec.get("postRenderers") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(list)) => list,
+        Some(_) => return Err(invalid("postRenderers", "must be a list")),
+    };
+    let mut renderers = Vec::new();
+    for (index, entry) in list.iter().enumerate() {
+        let Some(kustomize) = entry.get("kustomize").filter(|k| k.is_object()) else {
+            return Err(invalid(
+                format!("postRenderers[{index}]"),
+                "only kustomize post-renderers exist; set kustomize",
+            ));
+        };
+        renderers.push(
+            super::kustomization_spec::patches_and_images(
+                kustomize,
+                &format!("postRenderers[{index}].kustomize."),
+            )
+            .map_err(|e| invalid(e.field, e.problem))?,
+        );
+    }
+    Ok(renderers)
+}
+
+fn common_metadata(spec: &Value) -> Result<CommonMetadata, SpecError> {
+    let metadata = spec.get("commonMetadata").unwrap_or(&Value::Null);
+    let map = |field: &str| -> Result<BTreeMap<String, String>, SpecError> {
+        match metadata.get(field) {
+            None | Some(Value::Null) => Ok(BTreeMap::new()),
+            Some(Value::Object(entries)) => entries
+                .iter()
+                .map(|(key, value)| match value {
+                    Value::String(text) => Ok((key.clone(), text.clone())),
+                    _ => Err(invalid(
+                        format!("commonMetadata.{field}.{key}"),
+                        "must be a string",
+                    )),
+                })
+                .collect(),
+            Some(_) => Err(invalid(
+                format!("commonMetadata.{field}"),
+                "must be a map of strings",
+            )),
+        }
+    };
+    Ok(CommonMetadata {
+        labels: map("labels")?,
+        annotations: map("annotations")?,
+    })
 }
 
 /// `spec.chart.spec`: a chart of a HelmRepository.

@@ -306,6 +306,70 @@ pub fn service_account_name(spec: &Value) -> Result<Option<String>, SpecError> {
     }
 }
 
+/// `images`, `patches` and the older `patchesStrategicMerge`/`patchesJson6902` of `spec` (a
+/// Kustomization's spec, or a HelmRelease post-renderer's `kustomize`), in that order;
+/// `prefix` is the field path of `spec` in errors (`postRenderers[0].kustomize.`).
+///
+/// **Errors**: an entry without its required field, named.
+pub fn patches_and_images(
+    spec: &Value,
+    prefix: &str,
+) -> Result<plumb_render::flux::PostRenderer, SpecError> {
+    let field = |name: String| format!("{prefix}{name}");
+    let list = |name: &str| entries(spec, name).map_err(|e| invalid(field(e.field), e.problem));
+    let mut overlay = plumb_render::flux::PostRenderer::default();
+    for (index, image) in list("images")?.iter().enumerate() {
+        let name = text(image, "name")
+            .ok_or_else(|| invalid(field(format!("images[{index}].name")), "must be set"))?;
+        overlay.images.push(KustomizeImage {
+            name,
+            new_name: text(image, "newName"),
+            new_tag: text(image, "newTag"),
+            digest: text(image, "digest"),
+        });
+    }
+    for (index, patch) in list("patches")?.iter().enumerate() {
+        let body = text(patch, "patch")
+            .ok_or_else(|| invalid(field(format!("patches[{index}].patch")), "must be set"))?;
+        overlay
+            .patches
+            .push(patch_with_target(body, patch.get("target")));
+    }
+    // v1beta2's forms, still written in many repositories: the same patches, kept in order.
+    for (index, patch) in list("patchesStrategicMerge")?.iter().enumerate() {
+        if !patch.is_object() {
+            return Err(invalid(
+                field(format!("patchesStrategicMerge[{index}]")),
+                "must be an object (a partial Kubernetes object)",
+            ));
+        }
+        overlay
+            .patches
+            .push(patch_with_target(patch.to_string(), None));
+    }
+    for (index, patch) in list("patchesJson6902")?.iter().enumerate() {
+        let target = patch
+            .get("target")
+            .filter(|t| t.is_object())
+            .ok_or_else(|| {
+                invalid(
+                    field(format!("patchesJson6902[{index}].target")),
+                    "must be set",
+                )
+            })?;
+        let operations = patch.get("patch").filter(|p| p.is_array()).ok_or_else(|| {
+            invalid(
+                field(format!("patchesJson6902[{index}].patch")),
+                "must be a list of JSON 6902 operations",
+            )
+        })?;
+        overlay
+            .patches
+            .push(patch_with_target(operations.to_string(), Some(target)));
+    }
+    Ok(overlay)
+}
+
 /// A Kustomize patch of `body` (strategic merge or JSON 6902, as Kustomize tells them apart)
 /// with Flux's `target` selector.
 fn patch_with_target(body: String, target: Option<&Value>) -> KustomizePatch {
@@ -443,52 +507,9 @@ impl KustomizationSpec {
             name_suffix: text(spec, "nameSuffix"),
             ..Default::default()
         };
-        for (index, image) in entries(spec, "images")?.iter().enumerate() {
-            let name = text(image, "name")
-                .ok_or_else(|| invalid(format!("images[{index}].name"), "must be set"))?;
-            build.images.push(KustomizeImage {
-                name,
-                new_name: text(image, "newName"),
-                new_tag: text(image, "newTag"),
-                digest: text(image, "digest"),
-            });
-        }
-        for (index, patch) in entries(spec, "patches")?.iter().enumerate() {
-            let body = text(patch, "patch")
-                .ok_or_else(|| invalid(format!("patches[{index}].patch"), "must be set"))?;
-            build
-                .patches
-                .push(patch_with_target(body, patch.get("target")));
-        }
-        // v1beta2's forms, still written in many repositories: the same patches, kept in order.
-        for (index, patch) in entries(spec, "patchesStrategicMerge")?.iter().enumerate() {
-            if !patch.is_object() {
-                return Err(invalid(
-                    format!("patchesStrategicMerge[{index}]"),
-                    "must be an object (a partial Kubernetes object)",
-                ));
-            }
-            build
-                .patches
-                .push(patch_with_target(patch.to_string(), None));
-        }
-        for (index, patch) in entries(spec, "patchesJson6902")?.iter().enumerate() {
-            let target = patch
-                .get("target")
-                .filter(|t| t.is_object())
-                .ok_or_else(|| {
-                    invalid(format!("patchesJson6902[{index}].target"), "must be set")
-                })?;
-            let operations = patch.get("patch").filter(|p| p.is_array()).ok_or_else(|| {
-                invalid(
-                    format!("patchesJson6902[{index}].patch"),
-                    "must be a list of JSON 6902 operations",
-                )
-            })?;
-            build
-                .patches
-                .push(patch_with_target(operations.to_string(), Some(target)));
-        }
+        let overlay = patches_and_images(spec, "")?;
+        build.images = overlay.images;
+        build.patches = overlay.patches;
         for (index, component) in entries(spec, "components")?.iter().enumerate() {
             let component = component
                 .as_str()
