@@ -687,6 +687,59 @@ async fn a_failed_upgrade_is_rolled_back_between_retries_then_stalls() {
     assert_eq!(history[0]["status"], json!("deployed"));
 }
 
+/// `upgrade.remediation.strategy: uninstall`: a failed upgrade uninstalls the release
+/// (objects and records), so the next attempt is an install.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_upgrade_is_uninstalled_with_the_uninstall_strategy() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version.clone(),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let spec = |image: &str| {
+        json!({"interval": "1h", "timeout": "3s",
+            "upgrade": {"remediation": {"retries": 1, "strategy": "uninstall"}},
+            "values": {"image": {"repository": image}}})
+    };
+    helm_release(&h, "web", spec("ghcr.io/stefanprodan/podinfo")).await;
+    let installed = wait_release(&h, "web", "an install", |o| ready(o).0 == "True").await;
+    assert!(
+        installed
+            .pointer("/status/conditions")
+            .is_some_and(|c| !c.to_string().contains("FieldsNotActedOn")),
+        "the strategy is acted on: {installed}"
+    );
+    // An image that never pulls: the upgrade's wait fails, and the release is uninstalled.
+    helm_release(&h, "web", spec("example.com/fail-pull")).await;
+    let remediated = wait_release(&h, "web", "an uninstall", |o| {
+        condition_of(o, "Remediated").1 == "UninstallSucceeded"
+    })
+    .await;
+    assert_eq!(condition_of(&remediated, "Remediated").0, "True");
+    assert!(
+        condition_of(&remediated, "Remediated")
+            .2
+            .contains(&format!("Helm uninstall for release {NS}/web.v2")),
+        "{remediated}"
+    );
+    assert_eq!(ready(&remediated).0, "False");
+    // The records of v1 and v2 are gone (a retry installs afresh, as v1).
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    let records = records_by_version(&secrets, "web");
+    assert!(
+        records.iter().all(|(version, _)| *version == 1) && records.len() <= 1,
+        "{records:?}"
+    );
+    assert_eq!(
+        remediated.pointer("/status/upgradeFailures"),
+        Some(&json!(1)),
+        "{remediated}"
+    );
+}
+
 /// `spec.postRenderers` (Kustomize patches and images) and `spec.commonMetadata` change what
 /// is installed and recorded; changing them is an upgrade; a patch that cannot apply fails
 /// the release with the field named and changes nothing.

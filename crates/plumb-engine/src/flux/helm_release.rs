@@ -20,7 +20,7 @@ use super::conditions::{self, Condition};
 use super::helm_drift::{self, DriftMode};
 use super::helm_hooks::{self, Event as HookEvent};
 use super::helm_rollback;
-use super::helm_spec::{CrdPolicy, HelmReleaseSpec, ValuesReference};
+use super::helm_spec::{CrdPolicy, HelmReleaseSpec, UpgradeRemediation, ValuesReference};
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
 use super::kustomization_spec::dependency_cycle;
@@ -422,6 +422,17 @@ async fn remediate_install(
     if !retries_remain && !spec.remediate_last_install_failure {
         return;
     }
+    remediate_by_uninstall(cluster, id, spec, outcome).await;
+}
+
+/// Uninstalls the release after a failure (install remediation, or upgrade remediation with
+/// `strategy: uninstall`), recorded in `Remediated` (and `Ready`).
+async fn remediate_by_uninstall(
+    cluster: &plumb_kube::Cluster,
+    id: &AppId,
+    spec: &HelmReleaseSpec,
+    outcome: &mut Outcome,
+) {
     let release = format!("{}/{}", spec.target_namespace, spec.release_name);
     let uninstalled = match records(cluster, &spec.storage_namespace, &spec.release_name).await {
         Ok(found) if found.is_empty() => return,
@@ -469,6 +480,10 @@ async fn remediate(
     let previous = object.get("status").cloned().unwrap_or(Value::Null);
     let (_, failures) = failures_with(object, outcome);
     if !helm_rollback::due(spec, failures) {
+        return;
+    }
+    if spec.upgrade_remediation == UpgradeRemediation::Uninstall {
+        remediate_by_uninstall(cluster, id, spec, outcome).await;
         return;
     }
     let release = format!("{}/{}", spec.target_namespace, spec.release_name);

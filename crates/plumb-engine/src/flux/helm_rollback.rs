@@ -6,7 +6,7 @@
 
 use super::apply::{self, ApplySettings};
 use super::helm_release::{entries_of, owner, supersede};
-use super::helm_spec::{HelmReleaseSpec, UpgradeRemediation};
+use super::helm_spec::HelmReleaseSpec;
 use super::helm_storage::Release;
 use crate::queue::AppId;
 use crate::status::now;
@@ -15,11 +15,8 @@ use plumb_core::manifest::{Manifest, Origin};
 use serde_json::{Value, json};
 
 /// Whether a failed upgrade, the `failures`-th in a row, is remediated now (Flux: between
-/// retries, and after the last one only with `remediateLastFailure`).
+/// retries, and after the last one only with `remediateLastFailure`), by either strategy.
 pub fn due(spec: &HelmReleaseSpec, failures: i64) -> bool {
-    if spec.upgrade_remediation != UpgradeRemediation::Rollback {
-        return false;
-    }
     let retries_remain = spec.upgrade_retries < 0 || failures <= spec.upgrade_retries;
     retries_remain || spec.remediate_last_upgrade_failure
 }

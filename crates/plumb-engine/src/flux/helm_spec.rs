@@ -157,8 +157,8 @@ pub enum CrdPolicy {
 pub enum UpgradeRemediation {
     /// Roll back to the last successful release (Flux's default).
     Rollback,
-    /// Nothing (a strategy plumb does not carry out yet).
-    None,
+    /// Uninstall the release, so the next attempt installs it afresh.
+    Uninstall,
 }
 
 /// A `HelmRelease`'s spec.
@@ -397,13 +397,7 @@ impl HelmReleaseSpec {
             .and_then(Value::as_str)
         {
             None | Some("rollback") => UpgradeRemediation::Rollback,
-            Some("uninstall") => {
-                not_acted_on.push(
-                    "spec.upgrade.remediation.strategy: uninstall (a failed upgrade is not remediated)"
-                        .into(),
-                );
-                UpgradeRemediation::None
-            }
+            Some("uninstall") => UpgradeRemediation::Uninstall,
             Some(other) => {
                 return Err(invalid(
                     "upgrade.remediation.strategy",
