@@ -663,7 +663,7 @@ async fn unsupported_fields_give_a_warning_condition() {
         "apiVersion": SOURCE_API_VERSION, "kind": "GitRepository",
         "metadata": {"name": "repo", "namespace": NS},
         "spec": {"url": h.url(), "interval": "1h", "ref": {"branch": "main"},
-            "ignore": "/*\n!/good\n"}
+            "ignore": "/*\n!/good\n", "include": [{"repository": {"name": "other"}}]}
     }))
     .await;
     kustomization(
@@ -693,9 +693,74 @@ async fn unsupported_fields_give_a_warning_condition() {
     assert!(
         serde_json::to_string(&repo["status"]["conditions"])
             .unwrap_or_default()
-            .contains("spec.ignore"),
+            .contains("spec.include"),
         "{repo}"
     );
+}
+
+/// `spec.ignore` and `.sourceignore` files decide which files of the commit a Kustomization
+/// sees, as Flux's artifact would hold them; changing the rules re-applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ignore_rules_and_sourceignore_files_shape_the_artifact() {
+    let h = start(&[
+        ("deploy/keep.yaml", &cm("kept", "1")),
+        ("deploy/drop.yaml", &cm("dropped", "1")),
+        ("deploy/extra/more.yaml", &cm("extra", "1")),
+        ("deploy/.sourceignore", "drop.yaml\n"),
+        ("deploy/logo.png", "not yaml, excluded by Flux's defaults"),
+        ("kz/kustomization.yaml", "resources:\n- ignored.yaml\n"),
+        ("kz/ignored.yaml", &cm("never", "1")),
+    ])
+    .await;
+    h.apply(json!({
+        "apiVersion": SOURCE_API_VERSION, "kind": "GitRepository",
+        "metadata": {"name": "repo", "namespace": NS},
+        "spec": {"url": h.url(), "interval": "1h", "ref": {"branch": "main"},
+            "ignore": "deploy/extra/\nkz/ignored.yaml\n"}
+    }))
+    .await;
+    kustomization(
+        &h,
+        "deploy",
+        json!({"path": "./deploy", "targetNamespace": "apps"}),
+    )
+    .await;
+    kustomization(&h, "kz", json!({"path": "./kz", "targetNamespace": "apps"})).await;
+    wait_ready(&h, "deploy", "True", "ReconciliationSucceeded").await;
+    assert!(h.configmap("kept").await.is_some());
+    assert!(h.configmap("dropped").await.is_none(), ".sourceignore");
+    assert!(h.configmap("extra").await.is_none(), "spec.ignore");
+    let ks = get(&h, KUSTOMIZE_API_VERSION, "Kustomization", "deploy").await;
+    assert!(
+        !ks.to_string().contains("FieldsNotActedOn"),
+        "spec.ignore is acted on: {ks}"
+    );
+    // A kustomization naming an ignored file fails as Flux's build does: the file is not in
+    // the artifact.
+    let message = wait_ready(&h, "kz", "False", "BuildFailed").await;
+    assert!(message.contains("ignored.yaml"), "{message}");
+    assert!(h.configmap("never").await.is_none());
+
+    // New rules: the same revision, a new artifact, applied at once.
+    h.cluster
+        .merge_patch(
+            SOURCE_API_VERSION,
+            "GitRepository",
+            NS,
+            "repo",
+            &json!({"spec": {"ignore": "kz/ignored.yaml\n"}}),
+        )
+        .await
+        .expect("patch");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.configmap("extra").await.is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "the un-ignored file was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(h.configmap("dropped").await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -12,6 +12,7 @@ pub mod flux;
 mod glob;
 mod helm;
 mod kustomize;
+pub mod sourceignore;
 mod yaml;
 
 pub use directory::render_directory;

@@ -188,7 +188,6 @@ impl GitRepositorySpec {
         }
         let mut not_acted_on = Vec::new();
         for (field, why) in [
-            ("ignore", "every file of the commit is used"),
             ("include", "other repositories are not included"),
             ("proxySecretRef", "no proxy is used"),
             ("sparseCheckout", "the whole commit is checked out"),
@@ -587,7 +586,7 @@ mod tests {
     #[test]
     fn fields_not_acted_on_are_listed() {
         let spec = GitRepositorySpec::parse(&json!({"url": "u", "interval": "1m",
-            "ignore": "/*\n!/deploy", "recurseSubmodules": true, "colour": "blue"}))
+            "include": [{"repository": {"name": "x"}}], "recurseSubmodules": true, "colour": "blue"}))
         .expect("parses");
         assert_eq!(spec.not_acted_on.len(), 3, "{:?}", spec.not_acted_on);
         assert!(

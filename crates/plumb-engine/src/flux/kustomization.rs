@@ -465,6 +465,8 @@ enum Origin {
         sha: String,
         /// The repository URL.
         url: String,
+        /// The GitRepository's `spec.ignore`.
+        ignore: Option<String>,
     },
     /// A manifest of an OCI repository, pulled by digest (from the engine's cache when the
     /// OCIRepository pulled it already).
@@ -545,6 +547,10 @@ fn artifact(flux: &Flux, id: &AppId, spec: &KustomizationSpec) -> Step<Artifact>
             origin: Origin::Git {
                 sha: sha.to_string(),
                 url: str_at(&repository, &["spec", "url"]).to_string(),
+                ignore: repository
+                    .pointer("/spec/ignore")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
             },
             revision,
         }),
@@ -573,13 +579,14 @@ async fn build(
     let limits = flux.context.options.limits.clone();
     let (path, build) = (spec.path.clone(), spec.build.clone());
     let fetch = match &artifact.origin {
-        Origin::Git { sha, url } => Fetch::Git {
+        Origin::Git { sha, url, ignore } => Fetch::Git {
             url: url.clone(),
             resolved: Resolved {
                 revision: sha.clone(),
                 message: String::new(),
                 author: String::new(),
             },
+            ignore: ignore.clone(),
         },
         Origin::Oci {
             spec: oci,
@@ -603,7 +610,7 @@ async fn build(
     };
     let revision = artifact.revision.clone();
     let manifests = tokio::task::spawn_blocking(move || {
-        let root = fetch.root(sources.as_ref()).map_err(|message| {
+        let root = fetch.root(sources.as_ref(), &limits).map_err(|message| {
             (
                 "ArtifactFailed",
                 format!("cannot read revision {revision}: {message}"),
@@ -647,6 +654,7 @@ enum Fetch {
     Git {
         url: String,
         resolved: Resolved,
+        ignore: Option<String>,
     },
     Oci {
         spec: Box<super::oci_repository::OciRepositorySpec>,
@@ -657,11 +665,22 @@ enum Fetch {
 
 impl Fetch {
     /// The directory of the artifact's files (blocking).
-    fn root(&self, sources: &dyn crate::sources::Sources) -> Result<std::path::PathBuf, String> {
+    fn root(
+        &self,
+        sources: &dyn crate::sources::Sources,
+        limits: &plumb_render::Limits,
+    ) -> Result<std::path::PathBuf, String> {
         match self {
-            Fetch::Git { url, resolved } => sources
-                .snapshot(url, resolved)
-                .map_err(|e| error_chain(e.as_ref())),
+            Fetch::Git {
+                url,
+                resolved,
+                ignore,
+            } => {
+                let snapshot = sources
+                    .snapshot(url, resolved)
+                    .map_err(|e| error_chain(e.as_ref()))?;
+                super::artifact::git_artifact(&snapshot, ignore.as_deref(), limits)
+            }
             Fetch::Oci {
                 spec,
                 digest,

@@ -19,6 +19,7 @@
 //! [`Sources`]: crate::sources::Sources
 
 pub mod apply;
+pub(crate) mod artifact;
 pub mod conditions;
 pub mod git_repository;
 pub mod helm_drift;
@@ -627,7 +628,11 @@ impl Flux {
             FluxKind::GitRepository => {
                 let revision =
                     |o: &Value| str_at(o, &["status", "artifact", "revision"]).to_string();
-                if previous.map(revision) != Some(revision(object)) {
+                // New ignore rules are a new artifact of the same revision.
+                let ignore = |o: &Value| str_at(o, &["spec", "ignore"]).to_string();
+                if previous.map(revision) != Some(revision(object))
+                    || previous.map(ignore) != Some(ignore(object))
+                {
                     self.enqueue_users_of(&id);
                 }
             }
