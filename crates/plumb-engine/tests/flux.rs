@@ -663,7 +663,7 @@ async fn unsupported_fields_give_a_warning_condition() {
         "apiVersion": SOURCE_API_VERSION, "kind": "GitRepository",
         "metadata": {"name": "repo", "namespace": NS},
         "spec": {"url": h.url(), "interval": "1h", "ref": {"branch": "main"},
-            "ignore": "/*\n!/good\n", "include": [{"repository": {"name": "other"}}]}
+            "ignore": "/*\n!/good\n", "proxySecretRef": {"name": "proxy"}}
     }))
     .await;
     kustomization(
@@ -693,9 +693,123 @@ async fn unsupported_fields_give_a_warning_condition() {
     assert!(
         serde_json::to_string(&repo["status"]["conditions"])
             .unwrap_or_default()
-            .contains("spec.include"),
+            .contains("spec.proxySecretRef"),
         "{repo}"
     );
+}
+
+/// `spec.include`: another GitRepository's files copied into the artifact, a commit there
+/// re-applies; bad includes are refused with the field named and nothing applied.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn included_repositories_are_part_of_the_artifact() {
+    let h = start(&[
+        (
+            "app/kustomization.yaml",
+            "resources:\n- base/cm.yaml\n- own.yaml\n",
+        ),
+        ("app/own.yaml", &cm("own", "1")),
+    ])
+    .await;
+    let library = h.dir.path().join("library");
+    common::commit_to(
+        &library,
+        &[
+            ("deploy/cm.yaml", &cm("shared", "1")),
+            ("README.md", "not copied: outside fromPath"),
+        ],
+        "library",
+    );
+    let library_url = format!("file://{}", library.display());
+    h.apply(
+        json!({"apiVersion": SOURCE_API_VERSION, "kind": "GitRepository",
+        "metadata": {"name": "library", "namespace": NS},
+        "spec": {"url": library_url, "interval": "1h", "ref": {"branch": "main"}}}),
+    )
+    .await;
+    let including = |name: &str, include: Value| {
+        json!({"apiVersion": SOURCE_API_VERSION, "kind": "GitRepository",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"url": h.url(), "interval": "1h", "ref": {"branch": "main"},
+                "include": include}})
+    };
+    h.apply(including(
+        "repo",
+        json!([{"repository": {"name": "library"}, "fromPath": "deploy", "toPath": "app/base"}]),
+    ))
+    .await;
+    kustomization(
+        &h,
+        "app",
+        json!({"path": "./app", "targetNamespace": "apps"}),
+    )
+    .await;
+    wait_ready(&h, "app", "True", "ReconciliationSucceeded").await;
+    assert_eq!(
+        h.configmap("shared").await.expect("included")["data"]["value"],
+        "1"
+    );
+    assert!(h.configmap("own").await.is_some());
+    let repo = get(&h, SOURCE_API_VERSION, "GitRepository", "repo").await;
+    assert!(
+        repo.pointer("/status/includedArtifacts/0/revision")
+            .and_then(Value::as_str)
+            .is_some_and(|r| r.starts_with("main@sha1:")),
+        "{repo}"
+    );
+
+    // A commit to the included repository reaches the cluster through the including one.
+    common::commit_to(&library, &[("deploy/cm.yaml", &cm("shared", "2"))], "v2");
+    request_reconcile(&h, SOURCE_API_VERSION, "GitRepository", "library", "1").await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while h.configmap("shared").await.expect("still there")["data"]["value"] != "2" {
+        assert!(
+            Instant::now() < deadline,
+            "the included change was not applied"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // Bad input.
+    h.apply(including(
+        "escape",
+        json!([{"repository": {"name": "library"}, "toPath": "../outside"}]),
+    ))
+    .await;
+    h.apply(including(
+        "ghost",
+        json!([{"repository": {"name": "nowhere"}}]),
+    ))
+    .await;
+    let escape = wait_for(&h, "GitRepository", "escape", "InvalidSpec", |o| {
+        ready(o).1 == "InvalidSpec"
+    })
+    .await;
+    assert!(
+        ready(&escape).2.contains("spec.include[0].toPath"),
+        "{escape}"
+    );
+    let ghost = wait_for(&h, "GitRepository", "ghost", "IncludeUnavailable", |o| {
+        ready(o).1 == "IncludeUnavailable"
+    })
+    .await;
+    assert!(
+        ready(&ghost)
+            .2
+            .contains("GitRepository 'flux-system/nowhere' not found"),
+        "{ghost}"
+    );
+    h.apply(
+        json!({"apiVersion": KUSTOMIZE_API_VERSION, "kind": "Kustomization",
+        "metadata": {"name": "ghostly", "namespace": NS},
+        "spec": {"interval": "1h", "path": "./app", "targetNamespace": "other-apps",
+            "sourceRef": {"kind": "GitRepository", "name": "ghost"}}}),
+    )
+    .await;
+    let waiting = wait_for(&h, "Kustomization", "ghostly", "a source not ready", |o| {
+        ready(o).0 == "False"
+    })
+    .await;
+    assert_eq!(ready(&waiting).1, "ArtifactFailed", "{waiting}");
 }
 
 /// `spec.ignore` and `.sourceignore` files decide which files of the commit a Kustomization

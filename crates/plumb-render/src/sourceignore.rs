@@ -346,9 +346,9 @@ fn load_dir(
     Ok(())
 }
 
-/// Writes the artifact of the checkout at `root` to `dest` (which must not exist): every
-/// regular file and directory `matcher` does not exclude, hard-linked where the filesystem
-/// allows, copied otherwise.
+/// Writes the artifact of the checkout at `root` to `dest`: every regular file and directory
+/// `matcher` does not exclude, hard-linked where the filesystem allows, copied otherwise; a
+/// file already at `dest` is replaced.
 ///
 /// **Errors**: unreadable entries, a failed write, or more files, bytes or depth than
 /// `limits` allow.
@@ -435,6 +435,8 @@ fn copy_dir(
             });
         }
         let target = dest.join(&name);
+        // Copying over an existing tree (an included artifact) replaces its files.
+        let _ = std::fs::remove_file(&target);
         if std::fs::hard_link(entry.path(), &target).is_err() {
             std::fs::copy(entry.path(), &target).map_err(|e| write_error(&entry.path(), e))?;
         }

@@ -59,8 +59,80 @@ pub struct GitRepositorySpec {
     pub secret_ref: Option<String>,
     /// `spec.suspend`.
     pub suspend: bool,
+    /// `spec.include`, in order.
+    pub include: Vec<Include>,
     /// Fields accepted but not acted on, with why; shown as a warning condition.
     pub not_acted_on: Vec<String>,
+}
+
+/// One `spec.include` entry: the artifact of another GitRepository of the same namespace,
+/// its `from_path` subtree copied to `to_path`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Include {
+    /// `repository.name`.
+    pub repository: String,
+    /// `fromPath`, cleaned (`""`: the whole artifact).
+    pub from_path: String,
+    /// `toPath`, cleaned (default: the repository's name).
+    pub to_path: String,
+}
+
+/// A relative path inside an artifact: `./` and empty segments dropped; `..` or an absolute
+/// path refused.
+fn inner_path(field: &str, text: &str) -> Result<String, SpecError> {
+    if text.starts_with('/') || text.contains('\\') {
+        return Err(invalid(field, format!("{text:?} must be a relative path")));
+    }
+    let mut parts = Vec::new();
+    for part in text.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => {
+                return Err(invalid(
+                    field,
+                    format!("{text:?} must stay inside the artifact (no '..')"),
+                ));
+            }
+            other => parts.push(other),
+        }
+    }
+    Ok(parts.join("/"))
+}
+
+fn includes(spec: &Value) -> Result<Vec<Include>, SpecError> {
+    let entries = match spec.get("include") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(entries)) => entries,
+        Some(_) => return Err(invalid("include", "must be a list")),
+    };
+    let mut out: Vec<Include> = Vec::new();
+    for (index, entry) in entries.iter().enumerate() {
+        let field = |name: &str| format!("include[{index}].{name}");
+        let repository = entry
+            .get("repository")
+            .and_then(|r| text(r, "name"))
+            .ok_or_else(|| invalid(field("repository.name"), "must be set"))?;
+        let from_path = inner_path(
+            &field("fromPath"),
+            &text(entry, "fromPath").unwrap_or_default(),
+        )?;
+        let to_path = inner_path(
+            &field("toPath"),
+            &text(entry, "toPath").unwrap_or_else(|| repository.clone()),
+        )?;
+        if to_path.is_empty() {
+            return Err(invalid(
+                field("toPath"),
+                "must name a directory (the root would replace the repository's own files)",
+            ));
+        }
+        out.push(Include {
+            repository,
+            from_path,
+            to_path,
+        });
+    }
+    Ok(out)
 }
 
 /// A spec plumb cannot work with.
@@ -188,7 +260,6 @@ impl GitRepositorySpec {
         }
         let mut not_acted_on = Vec::new();
         for (field, why) in [
-            ("include", "other repositories are not included"),
             ("proxySecretRef", "no proxy is used"),
             ("sparseCheckout", "the whole commit is checked out"),
         ] {
@@ -213,6 +284,7 @@ impl GitRepositorySpec {
             timeout,
             secret_ref: spec.get("secretRef").and_then(|r| text(r, "name")),
             suspend: spec.get("suspend").and_then(Value::as_bool) == Some(true),
+            include: includes(spec)?,
             not_acted_on,
         })
     }
@@ -424,6 +496,51 @@ pub fn success_status(object: &Value, revision: &str, warnings: &[String]) -> Va
     finish(object, status, list, warnings)
 }
 
+/// The artifacts `spec.include` names, in order, as `status.includedArtifacts` records them:
+/// each included GitRepository (of the same namespace) must exist and have an artifact for its
+/// current spec.
+///
+/// **Errors**: Flux's reason and a message naming the include.
+fn included_artifacts(
+    flux: &Flux,
+    id: &AppId,
+    spec: &GitRepositorySpec,
+) -> Result<Vec<Value>, (&'static str, String)> {
+    let mut out = Vec::new();
+    for (index, include) in spec.include.iter().enumerate() {
+        let name = &include.repository;
+        if *name == id.1 {
+            return Err((
+                "IncludeUnavailable",
+                format!("spec.include[{index}]: a GitRepository cannot include itself"),
+            ));
+        }
+        let Some(included) = flux.get(FluxKind::GitRepository, &(id.0.clone(), name.clone()))
+        else {
+            return Err((
+                "IncludeUnavailable",
+                format!(
+                    "spec.include[{index}]: could not get resource for include '{name}': GitRepository '{}/{name}' not found",
+                    id.0
+                ),
+            ));
+        };
+        let revision = str_at(&included, &["status", "artifact", "revision"]);
+        if !super::is_ready(&included) || sha_of(revision).is_none() {
+            return Err((
+                "IncludeUnavailable",
+                format!(
+                    "spec.include[{index}]: GitRepository '{}/{name}' has no artifact yet",
+                    id.0
+                ),
+            ));
+        }
+        out.push(json!({"revision": revision,
+            "lastUpdateTime": str_at(&included, &["status", "artifact", "lastUpdateTime"])}));
+    }
+    Ok(out)
+}
+
 /// Reconciles the GitRepository `id`; returns when to look again.
 pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> {
     let object = flux.get(FluxKind::GitRepository, id)?;
@@ -492,9 +609,18 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
         Ok(Err(error)) => Err(format!("fetch task failed: {error}")),
         Err(_) => Err(format!("timed out after {:?}", spec.timeout)),
     };
-    let status = match outcome {
-        Ok((revision, _)) => success_status(&object, &revision, &warnings),
-        Err(message) => failure_status(
+    let status = match (outcome, included_artifacts(flux, id, &spec)) {
+        (Ok(_), Err((reason, message))) => {
+            failure_status(&object, reason, &message, false, &warnings)
+        }
+        (Ok((revision, _)), Ok(included)) => {
+            let mut status = success_status(&object, &revision, &warnings);
+            if !included.is_empty() {
+                status["includedArtifacts"] = Value::Array(included);
+            }
+            status
+        }
+        (Err(message), _) => failure_status(
             &object,
             "GitOperationFailed",
             &format!("failed to checkout and determine revision: {message}"),
@@ -586,7 +712,7 @@ mod tests {
     #[test]
     fn fields_not_acted_on_are_listed() {
         let spec = GitRepositorySpec::parse(&json!({"url": "u", "interval": "1m",
-            "include": [{"repository": {"name": "x"}}], "recurseSubmodules": true, "colour": "blue"}))
+            "proxySecretRef": {"name": "x"}, "recurseSubmodules": true, "colour": "blue"}))
         .expect("parses");
         assert_eq!(spec.not_acted_on.len(), 3, "{:?}", spec.not_acted_on);
         assert!(

@@ -457,6 +457,62 @@ struct Artifact {
     origin: Origin,
 }
 
+/// One included GitRepository of a source: its commit and rules, and where its files go.
+#[derive(Clone)]
+struct IncludedSource {
+    sha: String,
+    url: String,
+    ignore: Option<String>,
+    from_path: String,
+    to_path: String,
+}
+
+/// The includes of the GitRepository `repository`, at the revisions its status records.
+fn included_sources(flux: &Flux, repository: &Value) -> Result<Vec<IncludedSource>, String> {
+    let namespace = str_at(repository, &["metadata", "namespace"]).to_string();
+    let spec =
+        git_repository::GitRepositorySpec::parse(repository.get("spec").unwrap_or(&Value::Null))
+            .map_err(|e| e.to_string())?;
+    let recorded = repository
+        .pointer("/status/includedArtifacts")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if recorded.len() != spec.include.len() {
+        return Err("its included artifacts are not ready yet".into());
+    }
+    spec.include
+        .iter()
+        .zip(&recorded)
+        .map(|(include, artifact)| {
+            let sha = git_repository::sha_of(str_at(artifact, &["revision"]))
+                .ok_or("an included artifact has no revision")?
+                .to_string();
+            let included = flux
+                .get(
+                    FluxKind::GitRepository,
+                    &(namespace.clone(), include.repository.clone()),
+                )
+                .ok_or_else(|| {
+                    format!(
+                        "included GitRepository '{namespace}/{}' not found",
+                        include.repository
+                    )
+                })?;
+            Ok(IncludedSource {
+                sha,
+                url: str_at(&included, &["spec", "url"]).to_string(),
+                ignore: included
+                    .pointer("/spec/ignore")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+                from_path: include.from_path.clone(),
+                to_path: include.to_path.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Where an artifact's files come from.
 enum Origin {
     /// A commit of a Git repository.
@@ -467,6 +523,8 @@ enum Origin {
         url: String,
         /// The GitRepository's `spec.ignore`.
         ignore: Option<String>,
+        /// Its `spec.include`, resolved to the revisions its status records.
+        includes: Vec<IncludedSource>,
     },
     /// A manifest of an OCI repository, pulled by digest (from the engine's cache when the
     /// OCIRepository pulled it already).
@@ -542,6 +600,15 @@ fn artifact(flux: &Flux, id: &AppId, spec: &KustomizationSpec) -> Step<Artifact>
     };
     let revision = str_at(&repository, &["status", "artifact", "revision"]).to_string();
     let ready = conditions::status_of(&repository, conditions::READY) == Some("True");
+    let includes = match included_sources(flux, &repository) {
+        Ok(includes) => includes,
+        Err(message) => {
+            return failed(format!(
+                "Source 'GitRepository/{}/{}' is not ready: {message}",
+                source.namespace, source.name
+            ));
+        }
+    };
     match git_repository::sha_of(&revision) {
         Some(sha) if ready => Ok(Artifact {
             origin: Origin::Git {
@@ -551,6 +618,7 @@ fn artifact(flux: &Flux, id: &AppId, spec: &KustomizationSpec) -> Step<Artifact>
                     .pointer("/spec/ignore")
                     .and_then(Value::as_str)
                     .map(str::to_string),
+                includes,
             },
             revision,
         }),
@@ -579,7 +647,12 @@ async fn build(
     let limits = flux.context.options.limits.clone();
     let (path, build) = (spec.path.clone(), spec.build.clone());
     let fetch = match &artifact.origin {
-        Origin::Git { sha, url, ignore } => Fetch::Git {
+        Origin::Git {
+            sha,
+            url,
+            ignore,
+            includes,
+        } => Fetch::Git {
             url: url.clone(),
             resolved: Resolved {
                 revision: sha.clone(),
@@ -587,6 +660,7 @@ async fn build(
                 author: String::new(),
             },
             ignore: ignore.clone(),
+            includes: includes.clone(),
         },
         Origin::Oci {
             spec: oci,
@@ -655,6 +729,7 @@ enum Fetch {
         url: String,
         resolved: Resolved,
         ignore: Option<String>,
+        includes: Vec<IncludedSource>,
     },
     Oci {
         spec: Box<super::oci_repository::OciRepositorySpec>,
@@ -675,11 +750,35 @@ impl Fetch {
                 url,
                 resolved,
                 ignore,
+                includes,
             } => {
-                let snapshot = sources
-                    .snapshot(url, resolved)
-                    .map_err(|e| error_chain(e.as_ref()))?;
-                super::artifact::git_artifact(&snapshot, ignore.as_deref(), limits)
+                let artifact_of = |url: &str, sha: &str, ignore: Option<&str>| {
+                    let resolved = Resolved {
+                        revision: sha.to_string(),
+                        message: String::new(),
+                        author: String::new(),
+                    };
+                    let snapshot = sources
+                        .snapshot(url, &resolved)
+                        .map_err(|e| error_chain(e.as_ref()))?;
+                    super::artifact::git_artifact(&snapshot, ignore, limits)
+                };
+                let main = artifact_of(url, &resolved.revision, ignore.as_deref())?;
+                let included = includes
+                    .iter()
+                    .map(|include| {
+                        Ok(super::artifact::Included {
+                            artifact: artifact_of(
+                                &include.url,
+                                &include.sha,
+                                include.ignore.as_deref(),
+                            )?,
+                            from_path: include.from_path.clone(),
+                            to_path: include.to_path.clone(),
+                        })
+                    })
+                    .collect::<Result<Vec<_>, String>>()?;
+                super::artifact::composed_artifact(&main, &included, limits)
             }
             Fetch::Oci {
                 spec,

@@ -223,7 +223,13 @@ impl Flux {
 
     /// The ids of the HelmReleases for which `matches(object, id)` holds.
     fn releases_where(&self, matches: impl Fn(&Value, &AppId) -> bool) -> Vec<AppId> {
-        self.helm_releases
+        self.ids_where(FluxKind::HelmRelease, matches)
+    }
+
+    /// The ids of the objects of `kind` for which `matches(object, id)` holds (read under the
+    /// lock, nothing cloned but the ids).
+    fn ids_where(&self, kind: FluxKind, matches: impl Fn(&Value, &AppId) -> bool) -> Vec<AppId> {
+        self.objects(kind)
             .read()
             .map(|objects| {
                 objects
@@ -233,6 +239,23 @@ impl Flux {
                     .collect()
             })
             .unwrap_or_default()
+    }
+
+    /// Enqueues the GitRepositories that include the GitRepository `included`.
+    fn enqueue_includers_of(&self, included: &AppId) {
+        for id in self.ids_where(FluxKind::GitRepository, |object, id| {
+            id.0 == included.0
+                && object
+                    .pointer("/spec/include")
+                    .and_then(Value::as_array)
+                    .is_some_and(|entries| {
+                        entries
+                            .iter()
+                            .any(|e| str_at(e, &["repository", "name"]) == included.1)
+                    })
+        }) {
+            self.repository_queue.add(id);
+        }
     }
 
     /// Enqueues the HelmReleases that depend on `dependency`.
@@ -392,19 +415,9 @@ impl Flux {
         tracing::info!(kind = kind.kind(), %namespace, %name, %reason, "{message}");
     }
 
-    /// The ids of the Kustomizations for which `matches(object, id)` holds (read under the
-    /// lock, nothing cloned but the ids).
+    /// The ids of the Kustomizations for which `matches(object, id)` holds.
     fn kustomizations_where(&self, matches: impl Fn(&Value, &AppId) -> bool) -> Vec<AppId> {
-        self.kustomizations
-            .read()
-            .map(|objects| {
-                objects
-                    .iter()
-                    .filter(|(id, object)| matches(object, id))
-                    .map(|(id, _)| id.clone())
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.ids_where(FluxKind::Kustomization, matches)
     }
 
     /// Enqueues the Kustomizations whose source is the GitRepository `repository`.
@@ -628,12 +641,23 @@ impl Flux {
             FluxKind::GitRepository => {
                 let revision =
                     |o: &Value| str_at(o, &["status", "artifact", "revision"]).to_string();
-                // New ignore rules are a new artifact of the same revision.
+                // New ignore rules or included artifacts are a new artifact of the same
+                // revision.
                 let ignore = |o: &Value| str_at(o, &["spec", "ignore"]).to_string();
-                if previous.map(revision) != Some(revision(object))
+                let included = |o: &Value| {
+                    o.pointer("/status/includedArtifacts")
+                        .cloned()
+                        .unwrap_or(Value::Null)
+                };
+                let revision_changed = previous.map(revision) != Some(revision(object));
+                if revision_changed
                     || previous.map(ignore) != Some(ignore(object))
+                    || previous.map(included) != Some(included(object))
                 {
                     self.enqueue_users_of(&id);
+                }
+                if revision_changed {
+                    self.enqueue_includers_of(&id);
                 }
             }
             FluxKind::Kustomization => {

@@ -68,6 +68,27 @@ pub fn git(repo: &Path, args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
+/// Writes `files` (an empty text deletes the file) to the Git repository at `repo`, creating
+/// it on first use, and commits them; returns the commit.
+pub fn commit_to(repo: &Path, files: &[(&str, &str)], message: &str) -> String {
+    if !repo.join(".git").exists() {
+        std::fs::create_dir_all(repo).expect("repo dir");
+        git(repo, &["init", "-q", "-b", "main"]);
+    }
+    for (path, text) in files {
+        let file = repo.join(path);
+        if text.is_empty() {
+            let _ = std::fs::remove_file(&file);
+            continue;
+        }
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
+        std::fs::write(&file, text).expect("write");
+    }
+    git(repo, &["add", "-A"]);
+    git(repo, &["commit", "-q", "--allow-empty", "-m", message]);
+    git(repo, &["rev-parse", "HEAD"])
+}
+
 pub fn cm(name: &str, value: &str) -> String {
     format!(
         "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {name}\ndata:\n  value: \"{value}\"\n"
@@ -176,21 +197,7 @@ impl Harness {
 
     /// Writes files (a `None`-like empty content deletes) and commits; returns the SHA.
     pub fn commit(&self, files: &[(&str, &str)], message: &str) -> String {
-        for (path, text) in files {
-            let file = self.repo.join(path);
-            if text.is_empty() {
-                let _ = std::fs::remove_file(&file);
-                continue;
-            }
-            std::fs::create_dir_all(file.parent().expect("parent")).expect("dirs");
-            std::fs::write(&file, text).expect("write");
-        }
-        git(&self.repo, &["add", "-A"]);
-        git(
-            &self.repo,
-            &["commit", "-q", "--allow-empty", "-m", message],
-        );
-        git(&self.repo, &["rev-parse", "HEAD"])
+        commit_to(&self.repo, files, message)
     }
 
     pub fn url(&self) -> String {
