@@ -203,6 +203,7 @@ async fn a_kustomization_applies_an_oci_artifact_and_follows_new_tags() {
     let first = pack(&[
         ("deploy/a.yaml", &config_map("site-a", "1")),
         ("deploy/b.yaml", &config_map("site-b", "1")),
+        ("deploy/ignored.yaml", &config_map("site-ignored", "1")),
         ("README.md", "not a manifest"),
     ]);
     let flux = (FLUX_CONFIG, FLUX_CONTENT);
@@ -214,7 +215,7 @@ async fn a_kustomization_applies_an_oci_artifact_and_follows_new_tags() {
     h.apply(
         json!({"apiVersion": "source.toolkit.fluxcd.io/v1beta2", "kind": "OCIRepository",
         "metadata": {"name": "site", "namespace": NS},
-        "spec": {"interval": "1h", "secretRef": {"name": "regcred"},
+        "spec": {"interval": "1h", "secretRef": {"name": "regcred"}, "ignore": "ignored.yaml",
             "url": format!("oci://{address}/apps/site"), "ref": {"semver": ">=1.0.0"}}}),
     )
     .await;
@@ -255,6 +256,7 @@ async fn a_kustomization_applies_an_oci_artifact_and_follows_new_tags() {
     assert_eq!(condition(&applied, "Ready").0, "True", "{applied}");
     assert_eq!(config_value(&h, "site-a").await.as_deref(), Some("1"));
     assert_eq!(config_value(&h, "site-b").await.as_deref(), Some("1"));
+    assert_eq!(config_value(&h, "site-ignored").await, None, "spec.ignore");
     for (name, patched) in [("site-a", "smp"), ("site-b", "6902")] {
         let object = h
             .cluster

@@ -1,6 +1,6 @@
-//! The artifact of a GitRepository: its commit's files with Flux's exclusions applied (the
-//! defaults, the tree's `.sourceignore` files and `spec.ignore`), as source-controller would
-//! archive them. plumb keeps no archives: the artifact is written once per (commit, rules),
+//! The artifact of a GitRepository or OCIRepository: its commit's (or layer's) files with Flux's
+//! exclusions applied (the defaults, the tree's `.sourceignore` files and `spec.ignore`), as
+//! source-controller would archive them. plumb keeps no archives: the artifact is written once per (commit, rules),
 //! hard-linked from the immutable snapshot, next to the snapshots in the cache, and
 //! Kustomizations build from it.
 
@@ -12,12 +12,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 /// Bumped when what goes into an artifact changes, so old directories are not reused.
 const LAYOUT: &str = "plumb-artifact-v1";
 
-/// The artifact directory of the snapshot at `snapshot` with `ignore` (`spec.ignore`) rules
-/// (blocking; written on first use).
+/// The artifact directory of the immutable tree at `snapshot` (a Git snapshot or an unpacked
+/// OCI layer) with `ignore` (`spec.ignore`) rules (blocking; written on first use).
 ///
 /// **Errors**: the snapshot cannot be read, a `.sourceignore` is unreadable or too large, or
 /// the artifact cannot be written; as one line naming the path.
-pub(crate) fn git_artifact(
+pub(crate) fn artifact_of(
     snapshot: &Path,
     ignore: Option<&str>,
     limits: &Limits,

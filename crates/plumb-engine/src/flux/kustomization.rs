@@ -761,7 +761,7 @@ impl Fetch {
                     let snapshot = sources
                         .snapshot(url, &resolved)
                         .map_err(|e| error_chain(e.as_ref()))?;
-                    super::artifact::git_artifact(&snapshot, ignore, limits)
+                    super::artifact::artifact_of(&snapshot, ignore, limits)
                 };
                 let main = artifact_of(url, &resolved.revision, ignore.as_deref())?;
                 let included = includes
@@ -784,8 +784,10 @@ impl Fetch {
                 spec,
                 digest,
                 access,
-            } => super::oci_repository::pull_recorded(sources, spec, access, digest)
-                .map(|pulled| pulled.root),
+            } => {
+                let pulled = super::oci_repository::pull_recorded(sources, spec, access, digest)?;
+                super::artifact::artifact_of(&pulled.root, spec.ignore.as_deref(), limits)
+            }
         }
     }
 }

@@ -54,6 +54,9 @@ pub struct OciRepositorySpec {
     pub insecure: bool,
     /// `spec.suspend`.
     pub suspend: bool,
+    /// `spec.ignore`: exclusions over the layer's files (with Flux's defaults and the
+    /// `.sourceignore` files it holds).
+    pub ignore: Option<String>,
     /// Fields accepted but not acted on, with why.
     pub not_acted_on: Vec<String>,
 }
@@ -173,10 +176,6 @@ impl OciRepositorySpec {
         let mut not_acted_on = Vec::new();
         for (field, why) in [
             (
-                "ignore",
-                "every file of the layer is used; Kustomizations still skip Flux's default exclusions",
-            ),
-            (
                 "serviceAccountName",
                 "its image pull secrets are not read; use secretRef",
             ),
@@ -208,6 +207,10 @@ impl OciRepositorySpec {
             secret_ref: spec.get("secretRef").and_then(|r| text(r, "name")),
             insecure,
             suspend: spec.get("suspend").and_then(Value::as_bool) == Some(true),
+            ignore: spec
+                .get("ignore")
+                .and_then(Value::as_str)
+                .map(str::to_string),
             not_acted_on,
         })
     }
@@ -626,10 +629,11 @@ mod tests {
         assert_eq!(base(json!({"provider": "aws"})), "provider");
         let spec = parse(
             json!({"url": "oci://ghcr.io/x", "interval": "1m", "ignore": "*.md",
-            "colour": "blue"}),
+            "certSecretRef": {"name": "ca"}, "colour": "blue"}),
         )
         .expect("valid");
         assert_eq!(spec.not_acted_on.len(), 2, "{:?}", spec.not_acted_on);
+        assert_eq!(spec.ignore.as_deref(), Some("*.md"));
     }
 
     #[test]
