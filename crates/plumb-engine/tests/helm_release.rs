@@ -740,6 +740,119 @@ async fn a_failed_upgrade_is_uninstalled_with_the_uninstall_strategy() {
     );
 }
 
+/// A chart of one ConfigMap and two test hooks (Pods); `testImage` decides whether `check`
+/// passes on the embedded cluster (`fail-job` images fail).
+fn chart_with_tests() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let write = |path: &str, text: &str| {
+        let file = dir.path().join(path);
+        std::fs::create_dir_all(file.parent().expect("parent")).expect("dir");
+        std::fs::write(file, text).expect("write");
+    };
+    write(
+        "Chart.yaml",
+        "apiVersion: v2\nname: tested\nversion: 0.1.0\n",
+    );
+    write("values.yaml", "testImage: busybox\n");
+    write(
+        "templates/cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ .Release.Name }}-settings\ndata:\n  a: \"1\"\n",
+    );
+    let test_pod = |name: &str, image: &str| {
+        format!(
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {{{{ .Release.Name }}}}-{name}\n  annotations:\n    helm.sh/hook: test\n    helm.sh/hook-delete-policy: before-hook-creation\nspec:\n  restartPolicy: Never\n  containers:\n  - name: check\n    image: {image}\n"
+        )
+    };
+    write(
+        "templates/tests/check.yaml",
+        &test_pod("check", "{{ .Values.testImage }}"),
+    );
+    write(
+        "templates/tests/broken.yaml",
+        &test_pod("broken", "example.com/fail-job"),
+    );
+    package(dir.path(), "tested")
+}
+
+/// `spec.test`: Helm's test hooks run after a release that changed something; a failure
+/// fails the release (`TestFailed`, `Released` stays true) unless ignored; filters pick tests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn helm_tests_run_after_a_release_and_decide_readiness() {
+    let url = repository(vec![("tested".into(), "0.1.0".into(), chart_with_tests())]);
+    let h = start().await;
+    helm_repository(&h, "tested", &url).await;
+    let release = |name: &str, test: Value, image: &str| {
+        json!({"apiVersion": HELM_API_VERSION, "kind": "HelmRelease",
+            "metadata": {"name": name, "namespace": NS},
+            "spec": {"interval": "1h", "timeout": "10s", "test": test,
+                "chart": {"spec": {"chart": "tested",
+                    "sourceRef": {"kind": "HelmRepository", "name": "tested"}}},
+                "values": {"testImage": image}}})
+    };
+    let only_check = json!({"enable": true, "timeout": "3s", "filters": [{"name": "strict-broken", "exclude": true}]});
+    h.apply(release("strict", only_check.clone(), "busybox"))
+        .await;
+    let passed = wait_release(&h, "strict", "tests passed", |o| ready(o).0 == "True").await;
+    let (status, reason, message) = condition_of(&passed, "TestSuccess");
+    assert_eq!(
+        (status.as_str(), reason.as_str()),
+        ("True", "TestSucceeded"),
+        "{passed}"
+    );
+    assert!(
+        message.contains("1 test hooks completed successfully"),
+        "{message}"
+    );
+    assert!(
+        get(&h, "v1", "Pod", "strict-check").await.is_some(),
+        "the test pod ran"
+    );
+    assert!(
+        get(&h, "v1", "Pod", "strict-broken").await.is_none(),
+        "an excluded test does not run"
+    );
+
+    // An upgrade whose test fails: Ready=False/TestFailed, the release itself succeeded.
+    h.apply(release("strict", only_check, "example.com/fail-job"))
+        .await;
+    let failed = wait_release(&h, "strict", "a failed test", |o| {
+        ready(o).1 == "TestFailed"
+    })
+    .await;
+    assert_eq!(ready(&failed).0, "False");
+    assert_eq!(condition_of(&failed, "TestSuccess").0, "False");
+    assert_eq!(condition_of(&failed, "Released").0, "True", "{failed}");
+    assert_eq!(failed.pointer("/status/upgradeFailures"), Some(&json!(1)));
+
+    // ignoreFailures: the failed test is reported, the release stays ready.
+    h.apply(release(
+        "lenient",
+        json!({"enable": true, "ignoreFailures": true, "timeout": "3s"}),
+        "busybox",
+    ))
+    .await;
+    let lenient = wait_release(&h, "lenient", "an install with a failed test", |o| {
+        condition_of(o, "TestSuccess").0 == "False"
+    })
+    .await;
+    assert_eq!(ready(&lenient).0, "True", "{lenient}");
+    assert!(
+        condition_of(&lenient, "TestSuccess")
+            .2
+            .contains("lenient-broken"),
+        "{lenient}"
+    );
+
+    // Without test.enable no test runs.
+    h.apply(release("untested", json!({}), "busybox")).await;
+    let untested = wait_release(&h, "untested", "an install", |o| ready(o).0 == "True").await;
+    assert!(
+        condition_of(&untested, "TestSuccess").0.is_empty(),
+        "{untested}"
+    );
+    assert!(get(&h, "v1", "Pod", "untested-check").await.is_none());
+}
+
 /// `spec.postRenderers` (Kustomize patches and images) and `spec.commonMetadata` change what
 /// is installed and recorded; changing them is an upgrade; a patch that cannot apply fails
 /// the release with the field named and changes nothing.

@@ -220,14 +220,34 @@ fn is_test_hook(object: &Value) -> bool {
     !hooks.is_empty() && hooks.split(',').all(|h| h.trim().starts_with("test"))
 }
 
-/// Renders the chart in `chart` (already confined to `root`).
+/// What happens to a chart's test hooks (`helm.sh/hook: test`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TestHooks {
+    /// Left out, as Argo CD leaves them out.
+    Drop,
+    /// Kept, for a controller that runs `helm test` (Flux's `spec.test`).
+    Keep,
+}
+
+/// Renders the chart in `chart` (already confined to `root`), without its test hooks.
 pub fn render_chart(
     root: &Path,
     chart: &Path,
     helm: Option<&Value>,
     context: &RenderContext,
 ) -> Result<Vec<Manifest>, Error> {
-    render_chart_with_refs(root, chart, helm, context, None)
+    render_chart_with_refs(root, chart, helm, context, None, TestHooks::Drop)
+}
+
+/// [`render_chart`], keeping or dropping the test hooks as `tests` says.
+pub fn render_chart_with_tests(
+    root: &Path,
+    chart: &Path,
+    helm: Option<&Value>,
+    context: &RenderContext,
+    tests: TestHooks,
+) -> Result<Vec<Manifest>, Error> {
+    render_chart_with_refs(root, chart, helm, context, None, tests)
 }
 
 /// [`render_chart`] with the checkouts `$<ref>/path` value files may name.
@@ -237,6 +257,7 @@ pub(crate) fn render_chart_with_refs(
     helm: Option<&Value>,
     context: &RenderContext,
     refs: Option<&ValueRefs>,
+    tests: TestHooks,
 ) -> Result<Vec<Manifest>, Error> {
     let empty = Value::Object(Default::default());
     let options = options(root, chart, helm.unwrap_or(&empty), context, refs)?;
@@ -251,7 +272,9 @@ pub(crate) fn render_chart_with_refs(
     })?;
     let file = format!("{shown}/Chart.yaml");
     Ok(crate::manifests_from(
-        objects.into_iter().filter(|object| !is_test_hook(object)),
+        objects
+            .into_iter()
+            .filter(|object| tests == TestHooks::Keep || !is_test_hook(object)),
         &file,
     ))
 }

@@ -16,7 +16,7 @@ pub mod sourceignore;
 mod yaml;
 
 pub use directory::render_directory;
-pub use helm::{merge_values, render_chart};
+pub use helm::{TestHooks, merge_values, render_chart, render_chart_with_tests};
 pub use yaml::{ParseError, parse_documents};
 
 use plumb_core::application::Source;
@@ -246,9 +246,14 @@ pub fn render_with_refs(
             render_directory(&root, &dir, &directory, limits)?
         }
         SourceType::Kustomize => kustomize::build(&root, &dir, source.kustomize.as_ref())?,
-        SourceType::Helm => {
-            helm::render_chart_with_refs(&root, &dir, source.helm.as_ref(), context, refs)?
-        }
+        SourceType::Helm => helm::render_chart_with_refs(
+            &root,
+            &dir,
+            source.helm.as_ref(),
+            context,
+            refs,
+            helm::TestHooks::Drop,
+        )?,
     };
     for manifest in &manifests {
         manifest.validate()?;

@@ -5,7 +5,8 @@
 //! hook fails the release. `helm.sh/hook-delete-policy` decides what is deleted:
 //! `before-hook-creation` (the default) deletes a previous copy first, `hook-succeeded` and
 //! `hook-failed` delete the hook when it finished that way. Hooks are not part of the release's
-//! manifest, so a release's prune never touches them. Test hooks are never run.
+//! manifest, so a release's prune never touches them. Test hooks run only when a HelmRelease
+//! enables `spec.test`.
 
 use super::apply::{delete_and_wait, wait_healthy};
 use super::post_build::describe;
@@ -31,6 +32,8 @@ pub enum Event {
     PreDelete,
     /// After an uninstall deleted them.
     PostDelete,
+    /// `helm test` (`test`, and Helm 2's `test-success`).
+    Test,
 }
 
 impl Event {
@@ -43,6 +46,7 @@ impl Event {
             Event::PostUpgrade => "post-upgrade",
             Event::PreDelete => "pre-delete",
             Event::PostDelete => "post-delete",
+            Event::Test => "test",
         }
     }
 }
@@ -70,7 +74,10 @@ pub fn is_hook(object: &Value) -> bool {
 pub fn for_event(hooks: &[Manifest], event: Event) -> Vec<&Manifest> {
     let mut selected: Vec<&Manifest> = hooks
         .iter()
-        .filter(|m| list(annotation(&m.object, "helm.sh/hook")).any(|h| h == event.as_str()))
+        .filter(|m| {
+            list(annotation(&m.object, "helm.sh/hook"))
+                .any(|h| h == event.as_str() || (event == Event::Test && h == "test-success"))
+        })
         .collect();
     let weight = |m: &Manifest| {
         annotation(&m.object, "helm.sh/hook-weight")

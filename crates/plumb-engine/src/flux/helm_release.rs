@@ -112,6 +112,8 @@ struct Outcome {
     warnings: Vec<String>,
     /// The `Remediated` condition, when a failed release was remediated (or tried to be).
     remediated: Option<Condition>,
+    /// The `TestSuccess` condition, when the release's tests ran.
+    tested: Option<Condition>,
 }
 
 impl Outcome {
@@ -128,6 +130,7 @@ impl Outcome {
             reset_failures: false,
             warnings: Vec::new(),
             remediated: None,
+            tested: None,
         }
     }
 }
@@ -328,6 +331,29 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
             }
         }
     }
+    match &outcome.tested {
+        Some(tested) => list.push(tested.clone()),
+        // Kept until the next release's tests, while tests stay enabled.
+        None if spec.is_some_and(|s| s.test.enable) => {
+            if let Some(old) = previous
+                .get("conditions")
+                .and_then(Value::as_array)
+                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == TEST_SUCCESS))
+            {
+                list.push(Condition {
+                    kind: TEST_SUCCESS,
+                    status: if str_at(old, &["status"]) == "True" {
+                        "True"
+                    } else {
+                        "False"
+                    },
+                    reason: str_at(old, &["reason"]).to_string(),
+                    message: str_at(old, &["message"]).to_string(),
+                });
+            }
+        }
+        None => {}
+    }
     let mut warnings = spec.map(|s| s.not_acted_on.clone()).unwrap_or_default();
     warnings.extend(outcome.warnings.iter().cloned());
     if !warnings.is_empty() {
@@ -351,6 +377,9 @@ pub const RELEASED: &str = "Released";
 
 /// `Remediated`: whether the last failed release was remediated.
 pub const REMEDIATED: &str = "Remediated";
+
+/// `TestSuccess`: whether the tests of the last release passed.
+pub const TEST_SUCCESS: &str = "TestSuccess";
 
 /// Reconciles the HelmRelease `id`; returns when to look again.
 pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> {
@@ -948,13 +977,19 @@ async fn render(
             } => artifact_chart(sources.as_ref(), &oci, &access, &revision, &digest)
                 .map_err(|message| ("ArtifactFailed", message))?,
         };
-        let objects =
-            plumb_render::render_chart(&dir, &chart_dir, Some(&helm), &context).map_err(|e| {
-                (
-                    "InstallFailed",
-                    format!("chart {}@{version}: {}", chart.chart, error_chain(&e)),
-                )
-            })?;
+        let objects = plumb_render::render_chart_with_tests(
+            &dir,
+            &chart_dir,
+            Some(&helm),
+            &context,
+            plumb_render::TestHooks::Keep,
+        )
+        .map_err(|e| {
+            (
+                "InstallFailed",
+                format!("chart {}@{version}: {}", chart.chart, error_chain(&e)),
+            )
+        })?;
         let (hooks, mut objects): (Vec<_>, Vec<_>) = objects
             .into_iter()
             .partition(|m| super::helm_hooks::is_hook(&m.object));
@@ -1508,6 +1543,7 @@ async fn run(
             reset_failures: true,
             warnings,
             remediated: None,
+            tested: None,
         };
         keep_ready(&previous, &mut outcome);
         return Ok(outcome);
@@ -1714,13 +1750,76 @@ async fn run(
         stopped.0.history = Some(history);
         return Err(stopped);
     }
-    let message = format!(
-        "Helm {} succeeded for release {}/{}.v{version} with chart {}@{}",
-        action.title(),
+    let release_name = format!(
+        "{}/{}.v{version} with chart {}@{}",
         spec.target_namespace,
         spec.release_name,
         str_at(&rendered.metadata, &["name"]),
         rendered.version
+    );
+    // Helm's tests, after a release that changed something.
+    let mut tested = None;
+    if spec.test.enable && !unchanged {
+        let selected: Vec<plumb_core::manifest::Manifest> = hooks
+            .iter()
+            .filter(|h| spec.test.selects(str_at(&h.object, &["metadata", "name"])))
+            .cloned()
+            .collect();
+        let ran = helm_hooks::run(
+            cluster,
+            &selected,
+            HookEvent::Test,
+            &spec.target_namespace,
+            spec.test.timeout.unwrap_or(spec.timeout),
+        )
+        .await;
+        let ignored = match action {
+            Action::Install => spec.install_ignore_test_failures,
+            Action::Upgrade => spec.upgrade_ignore_test_failures,
+        };
+        match ran {
+            Ok(count) => {
+                tested = Some(Condition::new(
+                    TEST_SUCCESS,
+                    "True",
+                    "TestSucceeded",
+                    format!(
+                        "Helm test succeeded for release {release_name}: {}",
+                        if count == 0 {
+                            "no test hooks".to_string()
+                        } else {
+                            format!("{count} test hooks completed successfully")
+                        }
+                    ),
+                ));
+            }
+            Err(problem) => {
+                let message = format!("Helm test failed for release {release_name}: {problem}");
+                let condition = Condition::new(TEST_SUCCESS, "False", "TestFailed", &message);
+                if !ignored {
+                    let mut stopped = fail(message.clone(), &warnings);
+                    // The release itself succeeded; its tests did not.
+                    stopped.0.reason = "TestFailed".into();
+                    stopped.0.released = Some(Condition::new(
+                        RELEASED,
+                        "True",
+                        action.succeeded(),
+                        format!(
+                            "Helm {} succeeded for release {release_name}",
+                            action.title()
+                        ),
+                    ));
+                    stopped.0.tested = Some(condition);
+                    stopped.0.history = Some(history);
+                    return Err(stopped);
+                }
+                tested = Some(condition);
+            }
+        }
+    }
+    let message = format!(
+        "Helm {} succeeded for release {release_name}",
+        action.title(),
     );
     let mut outcome = Outcome {
         ready: "True",
@@ -1739,6 +1838,7 @@ async fn run(
         reset_failures: true,
         warnings,
         remediated: None,
+        tested,
     };
     if unchanged {
         keep_ready(&previous, &mut outcome);

@@ -214,6 +214,12 @@ pub struct HelmReleaseSpec {
     pub rollback_timeout: Duration,
     /// `spec.driftDetection`.
     pub drift: super::helm_drift::DriftDetection,
+    /// `spec.test`.
+    pub test: HelmTests,
+    /// `spec.install.remediation.ignoreTestFailures` (default: `test.ignoreFailures`).
+    pub install_ignore_test_failures: bool,
+    /// `spec.upgrade.remediation.ignoreTestFailures` (default: `test.ignoreFailures`).
+    pub upgrade_ignore_test_failures: bool,
     /// `spec.postRenderers[].kustomize`, in order.
     pub post_renderers: Vec<plumb_render::flux::PostRenderer>,
     /// `spec.commonMetadata`: labels and annotations put on every rendered object.
@@ -414,9 +420,7 @@ impl HelmReleaseSpec {
                 not_acted_on.push(format!("spec.{field}"));
             }
         }
-        if spec.pointer("/test/enable").and_then(Value::as_bool) == Some(true) {
-            not_acted_on.push("spec.test.enable (Helm tests are not run)".into());
-        }
+        let test = HelmTests::parse(spec)?;
         let drift = super::helm_drift::DriftDetection::parse(spec, &mut not_acted_on)?;
         let post_renderers = post_renderers(spec)?;
         let common_metadata = common_metadata(spec)?;
@@ -459,6 +463,15 @@ impl HelmReleaseSpec {
             service_account,
             post_renderers,
             common_metadata,
+            install_ignore_test_failures: install
+                .pointer("/remediation/ignoreTestFailures")
+                .and_then(Value::as_bool)
+                .unwrap_or(test.ignore_failures),
+            upgrade_ignore_test_failures: upgrade
+                .pointer("/remediation/ignoreTestFailures")
+                .and_then(Value::as_bool)
+                .unwrap_or(test.ignore_failures),
+            test,
             not_acted_on,
         })
     }
@@ -469,6 +482,68 @@ impl HelmReleaseSpec {
             kube_config: self.kube_config.as_ref(),
             service_account: self.service_account.as_deref(),
         }
+    }
+}
+
+/// `spec.test` of a HelmRelease: Helm's test hooks, run after a successful install or upgrade.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HelmTests {
+    /// `enable`.
+    pub enable: bool,
+    /// `ignoreFailures`: a failed test does not fail the release.
+    pub ignore_failures: bool,
+    /// `timeout` (default: the release's).
+    pub timeout: Option<Duration>,
+    /// `filters[]{name, exclude}`.
+    pub filters: Vec<(String, bool)>,
+}
+
+impl HelmTests {
+    fn parse(spec: &Value) -> Result<HelmTests, SpecError> {
+        let test = spec.get("test").unwrap_or(&Value::Null);
+        let filters = match test.get("filters") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(entries)) => entries
+                .iter()
+                .enumerate()
+                .map(|(index, entry)| {
+                    let name = text(entry, "name").ok_or_else(|| {
+                        invalid(format!("test.filters[{index}].name"), "must be set")
+                    })?;
+                    Ok((
+                        name,
+                        entry.get("exclude").and_then(Value::as_bool) == Some(true),
+                    ))
+                })
+                .collect::<Result<_, SpecError>>()?,
+            Some(_) => return Err(invalid("test.filters", "must be a list")),
+        };
+        Ok(HelmTests {
+            enable: test.get("enable").and_then(Value::as_bool) == Some(true),
+            ignore_failures: test.get("ignoreFailures").and_then(Value::as_bool) == Some(true),
+            timeout: duration(test, "timeout")
+                .map_err(|e| invalid(format!("test.{}", e.field), e.problem))?,
+            filters,
+        })
+    }
+
+    /// Whether the test hook `name` runs: filters that include name the only tests run;
+    /// filters that exclude skip theirs.
+    pub fn selects(&self, name: &str) -> bool {
+        let includes: Vec<&String> = self
+            .filters
+            .iter()
+            .filter(|(_, exclude)| !exclude)
+            .map(|(n, _)| n)
+            .collect();
+        if self
+            .filters
+            .iter()
+            .any(|(n, exclude)| *exclude && n == name)
+        {
+            return false;
+        }
+        includes.is_empty() || includes.iter().any(|n| *n == name)
     }
 }
 
