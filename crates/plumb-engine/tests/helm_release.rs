@@ -740,6 +740,51 @@ async fn a_failed_upgrade_is_uninstalled_with_the_uninstall_strategy() {
     );
 }
 
+/// `spec.uninstall.keepHistory`: deleting the HelmRelease uninstalls the objects and keeps
+/// the release records, the latest marked `uninstalled` (as `helm uninstall --keep-history`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uninstall_keep_history_keeps_the_records() {
+    let url = repository(vec![(
+        "podinfo".into(),
+        chart_version(&podinfo_chart()),
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    helm_release(
+        &h,
+        "kept",
+        json!({"uninstall": {"keepHistory": true, "disableHooks": true, "timeout": "30s"}}),
+    )
+    .await;
+    let installed = wait_release(&h, "kept", "an install", |o| ready(o).0 == "True").await;
+    assert!(
+        !installed.to_string().contains("spec.uninstall"),
+        "spec.uninstall is acted on: {installed}"
+    );
+    h.cluster
+        .delete(
+            HELM_API_VERSION,
+            "HelmRelease",
+            NS,
+            "kept",
+            plumb_kube::Propagation::Background,
+        )
+        .await
+        .expect("delete");
+    wait_gone(&h, HELM_API_VERSION, "HelmRelease", "kept").await;
+    assert!(
+        get(&h, "apps/v1", "Deployment", "kept-podinfo")
+            .await
+            .is_none()
+    );
+    let secrets = h.cluster.list("v1", "Secret", NS).await.expect("secrets");
+    assert_eq!(
+        records_by_version(&secrets, "kept"),
+        [(1, "uninstalled".to_string())]
+    );
+}
+
 /// A chart of one ConfigMap and two test hooks (Pods); `testImage` decides whether `check`
 /// passes on the embedded cluster (`fail-job` images fail).
 fn chart_with_tests() -> Vec<u8> {

@@ -186,9 +186,19 @@ fn failures_with(object: &Value, outcome: &Outcome) -> (i64, i64) {
 pub(super) async fn supersede(
     cluster: &plumb_kube::Cluster,
     storage_namespace: &str,
-    mut release: Release,
+    release: Release,
 ) {
-    release.status = "superseded".into();
+    mark(cluster, storage_namespace, release, "superseded").await;
+}
+
+/// Rewrites a release record with `status` (a failure is logged).
+async fn mark(
+    cluster: &plumb_kube::Cluster,
+    storage_namespace: &str,
+    mut release: Release,
+    status: &str,
+) {
+    release.status = status.into();
     let Ok(updated) = release.to_secret(storage_namespace) else {
         return;
     };
@@ -197,7 +207,7 @@ pub(super) async fn supersede(
         force: true,
     };
     if let Err(error) = cluster.apply(&updated, &options).await {
-        tracing::warn!(error = %error_chain(&error), "cannot mark a release superseded");
+        tracing::warn!(error = %error_chain(&error), status, "cannot rewrite a release record");
     }
 }
 
@@ -576,35 +586,36 @@ async fn uninstall(
     found: &[Value],
 ) -> Result<Option<Release>, String> {
     let latest = helm_storage::latest(found).and_then(|l| Release::from_secret(l).ok());
+    let settings = &spec.uninstall;
+    let timeout = settings.timeout.unwrap_or(spec.timeout);
     if let Some(release) = &latest {
-        let hooks = release.hook_manifests();
+        let hooks = if settings.disable_hooks {
+            Vec::new()
+        } else {
+            release.hook_manifests()
+        };
         let namespace = &spec.target_namespace;
-        if let Err(message) = helm_hooks::run(
-            cluster,
-            &hooks,
-            HookEvent::PreDelete,
-            namespace,
-            spec.timeout,
-        )
-        .await
+        if let Err(message) =
+            helm_hooks::run(cluster, &hooks, HookEvent::PreDelete, namespace, timeout).await
         {
             tracing::warn!(namespace = %id.0, name = %id.1, %message, "a pre-delete hook failed; uninstalling anyway");
         }
         apply::prune(cluster, &entries_of(&release.objects()), &owner(id)).await?;
-        if let Err(message) = helm_hooks::run(
-            cluster,
-            &hooks,
-            HookEvent::PostDelete,
-            namespace,
-            spec.timeout,
-        )
-        .await
+        if let Err(message) =
+            helm_hooks::run(cluster, &hooks, HookEvent::PostDelete, namespace, timeout).await
         {
             tracing::warn!(namespace = %id.0, name = %id.1, %message, "a post-delete hook failed");
         }
     }
-    for record in found {
-        delete_record(cluster, &spec.storage_namespace, record).await;
+    if settings.keep_history {
+        // As `helm uninstall --keep-history`: the records stay, the latest marked uninstalled.
+        if let Some(release) = latest.clone() {
+            mark(cluster, &spec.storage_namespace, release, "uninstalled").await;
+        }
+    } else {
+        for record in found {
+            delete_record(cluster, &spec.storage_namespace, record).await;
+        }
     }
     Ok(latest)
 }
@@ -1326,6 +1337,8 @@ async fn run(
         Some(release) if release.status == "deployed" || release.status == "superseded" => {
             Action::Upgrade
         }
+        // Uninstalled with its history kept: installed again, numbering on.
+        Some(release) if release.status == "uninstalled" => Action::Install,
         Some(release) if release.version > 1 => Action::Upgrade,
         _ => Action::Install,
     };

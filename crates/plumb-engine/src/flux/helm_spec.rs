@@ -216,6 +216,8 @@ pub struct HelmReleaseSpec {
     pub drift: super::helm_drift::DriftDetection,
     /// `spec.test`.
     pub test: HelmTests,
+    /// `spec.uninstall`.
+    pub uninstall: UninstallSettings,
     /// `spec.install.remediation.ignoreTestFailures` (default: `test.ignoreFailures`).
     pub install_ignore_test_failures: bool,
     /// `spec.upgrade.remediation.ignoreTestFailures` (default: `test.ignoreFailures`).
@@ -415,9 +417,13 @@ impl HelmReleaseSpec {
             .pointer("/remediation/remediateLastFailure")
             .and_then(Value::as_bool)
             .unwrap_or(upgrade_retries > 0);
-        for (field, value) in [("uninstall", spec.get("uninstall"))] {
-            if value.is_some_and(|v| !v.is_null()) {
-                not_acted_on.push(format!("spec.{field}"));
+        let uninstall = UninstallSettings::parse(spec, &mut not_acted_on)?;
+        for (field, settings) in [("install", install), ("upgrade", upgrade)] {
+            let strategy = settings.pointer("/strategy/name").and_then(Value::as_str);
+            if strategy.is_some_and(|name| name != "RemediateOnFailure") {
+                not_acted_on.push(format!(
+                    "spec.{field}.strategy (failures are handled as RemediateOnFailure handles them)"
+                ));
             }
         }
         let test = HelmTests::parse(spec)?;
@@ -463,6 +469,7 @@ impl HelmReleaseSpec {
             service_account,
             post_renderers,
             common_metadata,
+            uninstall,
             install_ignore_test_failures: install
                 .pointer("/remediation/ignoreTestFailures")
                 .and_then(Value::as_bool)
@@ -544,6 +551,36 @@ impl HelmTests {
             return false;
         }
         includes.is_empty() || includes.iter().any(|n| *n == name)
+    }
+}
+
+/// `spec.uninstall` of a HelmRelease.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UninstallSettings {
+    /// `keepHistory`: the release records stay, the latest marked `uninstalled`.
+    pub keep_history: bool,
+    /// `disableHooks`: no pre- and post-delete hooks.
+    pub disable_hooks: bool,
+    /// `timeout` of the hooks (default: the release's).
+    pub timeout: Option<Duration>,
+}
+
+impl UninstallSettings {
+    fn parse(spec: &Value, not_acted_on: &mut Vec<String>) -> Result<Self, SpecError> {
+        let uninstall = spec.get("uninstall").unwrap_or(&Value::Null);
+        for field in ["disableWait", "deletionPropagation"] {
+            if uninstall.get(field).is_some_and(|v| !v.is_null()) {
+                not_acted_on.push(format!(
+                    "spec.uninstall.{field} (objects are deleted in the background, not waited for)"
+                ));
+            }
+        }
+        Ok(UninstallSettings {
+            keep_history: uninstall.get("keepHistory").and_then(Value::as_bool) == Some(true),
+            disable_hooks: uninstall.get("disableHooks").and_then(Value::as_bool) == Some(true),
+            timeout: duration(uninstall, "timeout")
+                .map_err(|e| invalid(format!("uninstall.{}", e.field), e.problem))?,
+        })
     }
 }
 
