@@ -402,8 +402,8 @@ fn resolve(
     Ok((revision_string(&prefix, &resolved.revision), resolved))
 }
 
-/// The status fields every outcome writes.
-fn base_status(object: &Value, previous: &Value) -> Map<String, Value> {
+/// The status fields every outcome of a source writes (the last artifact kept).
+pub(crate) fn base_status(object: &Value, previous: &Value) -> Map<String, Value> {
     let mut status = super::reconcile_fields(object, previous);
     if let Some(artifact) = previous.get("artifact").filter(|a| !a.is_null()) {
         status.insert("artifact".into(), artifact.clone());
@@ -411,7 +411,8 @@ fn base_status(object: &Value, previous: &Value) -> Map<String, Value> {
     status
 }
 
-fn finish(
+/// A source's status with the conditions `list` (and `FieldsNotActedOn` for `warnings`).
+pub(crate) fn finish(
     object: &Value,
     mut status: Map<String, Value>,
     mut list: Vec<Condition>,

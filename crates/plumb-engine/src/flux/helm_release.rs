@@ -24,7 +24,7 @@ use super::helm_spec::{CrdPolicy, HelmReleaseSpec, UpgradeRemediation, ValuesRef
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
 use super::kustomization_spec::dependency_cycle;
-use super::remote::TargetError;
+use super::remote::Cleanup;
 use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
 use crate::sources::{Freshness, error_chain};
@@ -297,72 +297,20 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
         &outcome.message,
         outcome.stalled,
     );
-    match &outcome.released {
-        Some(released) => list.push(released.clone()),
-        None => {
-            if let Some(old) = previous
-                .get("conditions")
-                .and_then(Value::as_array)
-                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == RELEASED))
-            {
-                list.push(Condition {
-                    kind: RELEASED,
-                    status: match str_at(old, &["status"]) {
-                        "True" => "True",
-                        "False" => "False",
-                        _ => "Unknown",
-                    },
-                    reason: str_at(old, &["reason"]).to_string(),
-                    message: str_at(old, &["message"]).to_string(),
-                });
-            }
-        }
-    }
-    match &outcome.remediated {
-        Some(remediated) => list.push(remediated.clone()),
+    // Each condition of this outcome, or the previous one where the outcome says nothing.
+    let tests_enabled = spec.is_some_and(|s| s.test.enable);
+    for (kind, new, keep) in [
+        (RELEASED, &outcome.released, true),
         // A successful release clears the last remediation.
-        None if outcome.reset_failures => {}
-        None => {
-            if let Some(old) = previous
-                .get("conditions")
-                .and_then(Value::as_array)
-                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == REMEDIATED))
-            {
-                list.push(Condition {
-                    kind: REMEDIATED,
-                    status: if str_at(old, &["status"]) == "True" {
-                        "True"
-                    } else {
-                        "False"
-                    },
-                    reason: str_at(old, &["reason"]).to_string(),
-                    message: str_at(old, &["message"]).to_string(),
-                });
-            }
-        }
-    }
-    match &outcome.tested {
-        Some(tested) => list.push(tested.clone()),
+        (REMEDIATED, &outcome.remediated, !outcome.reset_failures),
         // Kept until the next release's tests, while tests stay enabled.
-        None if spec.is_some_and(|s| s.test.enable) => {
-            if let Some(old) = previous
-                .get("conditions")
-                .and_then(Value::as_array)
-                .and_then(|c| c.iter().find(|c| str_at(c, &["type"]) == TEST_SUCCESS))
-            {
-                list.push(Condition {
-                    kind: TEST_SUCCESS,
-                    status: if str_at(old, &["status"]) == "True" {
-                        "True"
-                    } else {
-                        "False"
-                    },
-                    reason: str_at(old, &["reason"]).to_string(),
-                    message: str_at(old, &["message"]).to_string(),
-                });
-            }
+        (TEST_SUCCESS, &outcome.tested, tests_enabled),
+    ] {
+        match new {
+            Some(condition) => list.push(condition.clone()),
+            None if keep => list.extend(kept_condition(&previous, kind)),
+            None => {}
         }
-        None => {}
     }
     let mut warnings = spec.map(|s| s.not_acted_on.clone()).unwrap_or_default();
     warnings.extend(outcome.warnings.iter().cloned());
@@ -380,6 +328,25 @@ fn status_for(object: &Value, spec: Option<&HelmReleaseSpec>, outcome: &Outcome)
         conditions::to_json(&list, &old_conditions, generation, &now()),
     );
     Value::Object(status)
+}
+
+/// The condition `kind` of a previous status, as it was.
+fn kept_condition(previous: &Value, kind: &'static str) -> Option<Condition> {
+    let old = previous
+        .get("conditions")
+        .and_then(Value::as_array)?
+        .iter()
+        .find(|c| str_at(c, &["type"]) == kind)?;
+    Some(Condition {
+        kind,
+        status: match str_at(old, &["status"]) {
+            "True" => "True",
+            "False" => "False",
+            _ => "Unknown",
+        },
+        reason: str_at(old, &["reason"]).to_string(),
+        message: str_at(old, &["message"]).to_string(),
+    })
 }
 
 /// `Released`: whether the last release action succeeded.
@@ -681,35 +648,25 @@ async fn finalize(
         return None;
     }
     if let Some(spec) = spec.filter(|s| !s.suspend) {
-        let cluster = match super::remote::target_cluster(flux, &id.0, spec.target()).await {
-            Ok(cluster) => cluster,
-            Err(TargetError::SecretMissing(message)) => {
-                // Nothing to reach the release with: it is left in place (orphaned), never
-                // a finalizer that holds the HelmRelease forever.
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "release of a deleted HelmRelease left in its cluster");
-                let remaining: Vec<String> = finalizers(object)
-                    .into_iter()
-                    .filter(|f| f != FINALIZER)
-                    .collect();
-                set_finalizers(flux, id, remaining).await;
-                return None;
+        match super::remote::cleanup_cluster(flux, id, spec.target(), "HelmRelease").await {
+            Cleanup::Retry => return Some(Duration::from_secs(5)),
+            Cleanup::Orphan => {}
+            Cleanup::Reach(cluster) => {
+                let cluster = &cluster;
+                let found = match records(cluster, &spec.storage_namespace, &spec.release_name)
+                    .await
+                {
+                    Ok(found) => found,
+                    Err(message) => {
+                        tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot uninstall; retrying");
+                        return Some(Duration::from_secs(5));
+                    }
+                };
+                if let Err(message) = uninstall(cluster, id, spec, &found).await {
+                    tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
+                    return Some(Duration::from_secs(5));
+                }
             }
-            Err(TargetError::Unusable(message)) => {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot reach a deleted HelmRelease's cluster; retrying");
-                return Some(Duration::from_secs(5));
-            }
-        };
-        let cluster = &cluster;
-        let found = match records(cluster, &spec.storage_namespace, &spec.release_name).await {
-            Ok(found) => found,
-            Err(message) => {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot uninstall; retrying");
-                return Some(Duration::from_secs(5));
-            }
-        };
-        if let Err(message) = uninstall(cluster, id, spec, &found).await {
-            tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot delete a deleted HelmRelease's objects; retrying");
-            return Some(Duration::from_secs(5));
         }
     }
     let remaining: Vec<String> = finalizers(object)

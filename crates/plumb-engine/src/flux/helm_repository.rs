@@ -52,29 +52,11 @@ pub(crate) async fn secret_credentials(
 
 /// The status of a usable OCI repository: `Ready` with no artifact.
 fn oci_ready_status(object: &Value, warnings: &[String]) -> Value {
-    use super::conditions::{self, Condition};
     let previous = object.get("status").cloned().unwrap_or(Value::Null);
-    let mut status = super::reconcile_fields(object, &previous);
-    let mut list =
-        conditions::ready_conditions("True", "Succeeded", "Helm repository is ready", false);
-    if !warnings.is_empty() {
-        list.push(Condition::new(
-            conditions::FIELDS_NOT_ACTED_ON,
-            "True",
-            "NotSupportedYet",
-            format!("accepted but not acted on: {}", warnings.join("; ")),
-        ));
-    }
-    let generation = object
-        .pointer("/metadata/generation")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let old = previous.get("conditions").cloned().unwrap_or(Value::Null);
-    status.insert(
-        "conditions".into(),
-        conditions::to_json(&list, &old, generation, &crate::status::now()),
-    );
-    Value::Object(status)
+    let status = super::reconcile_fields(object, &previous);
+    let list =
+        super::conditions::ready_conditions("True", "Succeeded", "Helm repository is ready", false);
+    super::git_repository::finish(object, status, list, warnings)
 }
 
 /// Reconciles the HelmRepository `id`; returns when to look again.

@@ -15,7 +15,7 @@ use super::git_repository;
 use super::inventory::{self, Entry};
 use super::kustomization_spec::{KustomizationSpec, dependency_cycle};
 use super::post_build::{PostBuild, post_build};
-use super::remote::{Target, TargetError};
+use super::remote::{Cleanup, Target};
 use super::substitute::is_valid_name;
 use super::{Flux, FluxKind, is_ready};
 use crate::queue::AppId;
@@ -293,47 +293,30 @@ async fn finalize(
     });
     let prune = spec.is_some_and(|s| s.prune);
     if policy.deletes_objects(prune) && !spec.is_some_and(|s| s.suspend) {
-        let target = super::remote::target_cluster(
-            flux,
-            &id.0,
-            spec.map_or(Target::default(), KustomizationSpec::target),
-        )
-        .await;
-        let cluster = match target {
-            Ok(cluster) => cluster,
-            Err(TargetError::SecretMissing(message)) => {
-                // Nothing to reach the objects with: they are left in place (orphaned), never
-                // a finalizer that holds the Kustomization forever.
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "objects of a deleted Kustomization left in their cluster");
-                let remaining: Vec<String> = finalizers(object)
-                    .into_iter()
-                    .filter(|f| f != FINALIZER)
-                    .collect();
-                set_finalizers(flux, id, remaining).await;
-                return None;
-            }
-            Err(TargetError::Unusable(message)) => {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot reach a deleted Kustomization's cluster; retrying");
-                return Some(Duration::from_secs(5));
-            }
-        };
-        let cluster = &cluster;
-        if let Err(message) = apply::prune(
-            cluster,
-            &entries,
-            &apply::Owner::kustomization(&id.1, &id.0),
-        )
-        .await
-        {
-            tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot prune a deleted Kustomization's objects; retrying");
-            return Some(Duration::from_secs(5));
-        }
-        if policy == super::kustomization_spec::DeletionPolicy::WaitForTermination {
-            let timeout = spec.map_or(Duration::from_secs(60), |s| s.timeout);
-            let objects: Vec<(String, ObjectKey)> =
-                entries.iter().filter_map(Entry::object).collect();
-            if let Err(message) = apply::wait_deleted(cluster, &objects, timeout).await {
-                tracing::warn!(namespace = %id.0, name = %id.1, %message, "objects of a deleted Kustomization still terminating");
+        let target = spec.map_or(Target::default(), KustomizationSpec::target);
+        match super::remote::cleanup_cluster(flux, id, target, "Kustomization").await {
+            Cleanup::Retry => return Some(Duration::from_secs(5)),
+            Cleanup::Orphan => {}
+            Cleanup::Reach(cluster) => {
+                let cluster = &cluster;
+                if let Err(message) = apply::prune(
+                    cluster,
+                    &entries,
+                    &apply::Owner::kustomization(&id.1, &id.0),
+                )
+                .await
+                {
+                    tracing::warn!(namespace = %id.0, name = %id.1, %message, "cannot prune a deleted Kustomization's objects; retrying");
+                    return Some(Duration::from_secs(5));
+                }
+                if policy == super::kustomization_spec::DeletionPolicy::WaitForTermination {
+                    let timeout = spec.map_or(Duration::from_secs(60), |s| s.timeout);
+                    let objects: Vec<(String, ObjectKey)> =
+                        entries.iter().filter_map(Entry::object).collect();
+                    if let Err(message) = apply::wait_deleted(cluster, &objects, timeout).await {
+                        tracing::warn!(namespace = %id.0, name = %id.1, %message, "objects of a deleted Kustomization still terminating");
+                    }
+                }
             }
         }
     }

@@ -14,7 +14,7 @@
 //! [`Sources`]: crate::sources::Sources
 
 use super::conditions::{self, Condition};
-use super::git_repository::{SpecError, duration, invalid, text};
+use super::git_repository::{SpecError, base_status, duration, finish, invalid, text};
 use super::{Flux, FluxKind};
 use crate::queue::AppId;
 use crate::sources::{SourceError, error_chain};
@@ -26,7 +26,7 @@ use plumb_source::helm::oci::artifact::{
     PulledArtifact, docker_config_auth, is_sha256_digest, semver_filter,
 };
 use plumb_source::helm::oci::{OciAccess, OciReference, PlainHttp};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -290,35 +290,6 @@ pub fn failure_of(error: &SourceError, url: &str) -> (&'static str, String) {
     }
 }
 
-fn finish(
-    object: &Value,
-    mut status: Map<String, Value>,
-    mut list: Vec<Condition>,
-    warnings: &[String],
-) -> Value {
-    if !warnings.is_empty() {
-        list.push(Condition::new(
-            conditions::FIELDS_NOT_ACTED_ON,
-            "True",
-            "NotSupportedYet",
-            format!("accepted but not acted on: {}", warnings.join("; ")),
-        ));
-    }
-    let generation = status
-        .get("observedGeneration")
-        .and_then(Value::as_i64)
-        .unwrap_or(0);
-    let previous = object
-        .pointer("/status/conditions")
-        .cloned()
-        .unwrap_or(Value::Null);
-    status.insert(
-        "conditions".into(),
-        conditions::to_json(&list, &previous, generation, &now()),
-    );
-    Value::Object(status)
-}
-
 /// `FetchFailed`: a negative-polarity condition Flux sets while fetching fails.
 pub const FETCH_FAILED: &str = "FetchFailed";
 
@@ -332,10 +303,7 @@ pub fn failure_status(
     warnings: &[String],
 ) -> Value {
     let previous = object.get("status").cloned().unwrap_or(Value::Null);
-    let mut status = super::reconcile_fields(object, &previous);
-    if let Some(artifact) = previous.get("artifact").filter(|a| !a.is_null()) {
-        status.insert("artifact".into(), artifact.clone());
-    }
+    let status = base_status(object, &previous);
     let mut list = Vec::new();
     if stalled {
         list.push(Condition::new(conditions::STALLED, "True", reason, message));

@@ -148,3 +148,34 @@ async fn connected_cluster(
     }
     Ok(cluster)
 }
+
+/// What the cleanup of a deleted Kustomization or HelmRelease can do in its target cluster.
+pub(crate) enum Cleanup {
+    /// Reach it with this connection.
+    Reach(Box<Cluster>),
+    /// Its kubeconfig Secret is gone: nothing can reach the objects, so they are left in place
+    /// (orphaned) rather than a finalizer holding the object forever.
+    Orphan,
+    /// Try again shortly (the cluster or its Secret cannot be used right now).
+    Retry,
+}
+
+/// The cluster the cleanup of the deleted `kind` `id` works in (logged when it cannot).
+pub(crate) async fn cleanup_cluster(
+    flux: &Flux,
+    id: &crate::queue::AppId,
+    target: Target<'_>,
+    kind: &str,
+) -> Cleanup {
+    match target_cluster(flux, &id.0, target).await {
+        Ok(cluster) => Cleanup::Reach(Box::new(cluster)),
+        Err(TargetError::SecretMissing(message)) => {
+            tracing::warn!(namespace = %id.0, name = %id.1, kind, %message, "objects of a deleted object left in their cluster");
+            Cleanup::Orphan
+        }
+        Err(TargetError::Unusable(message)) => {
+            tracing::warn!(namespace = %id.0, name = %id.1, kind, %message, "cannot reach a deleted object's cluster; retrying");
+            Cleanup::Retry
+        }
+    }
+}
