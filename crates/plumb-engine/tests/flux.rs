@@ -1194,20 +1194,13 @@ async fn lockdown_blocks_cross_namespace_sources_and_impersonates_the_default_ac
         json!({"path": "./team", "targetNamespace": "apps"}),
     )
     .await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let borrower = loop {
-        let object = h
-            .cluster
-            .get(KUSTOMIZE_API_VERSION, "Kustomization", "tenant", "borrower")
-            .await
-            .expect("get")
-            .unwrap_or(Value::Null);
-        if ready(&object).0 == "False" {
-            break object;
-        }
-        assert!(Instant::now() < deadline, "borrower: {object}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let borrower = h
+        .wait_object(
+            (KUSTOMIZE_API_VERSION, "Kustomization"),
+            ("tenant", "borrower"),
+            |o| ready(o).0 == "False",
+        )
+        .await;
     let (_, reason, message) = ready(&borrower);
     assert_eq!(reason, "AccessDenied", "{message}");
     assert!(

@@ -1150,20 +1150,13 @@ async fn kube_config_service_account_and_lockdown_decide_where_and_as_whom() {
             .is_none()
     );
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let borrower = loop {
-        let object = h
-            .cluster
-            .get(HELM_API_VERSION, "HelmRelease", "default", "borrower")
-            .await
-            .expect("get")
-            .unwrap_or(Value::Null);
-        if ready(&object).0 == "False" {
-            break object;
-        }
-        assert!(Instant::now() < deadline, "borrower: {object}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let borrower = h
+        .wait_object(
+            (HELM_API_VERSION, "HelmRelease"),
+            ("default", "borrower"),
+            |o| ready(o).0 == "False",
+        )
+        .await;
     assert_eq!(ready(&borrower).1, "AccessDenied", "{borrower}");
 
     // Deleting the remote release uninstalls it there.

@@ -324,6 +324,32 @@ impl Harness {
         .await
     }
 
+    /// Waits until `check` holds for the object (`Null` while it does not exist); returns it.
+    pub async fn wait_object(
+        &self,
+        (api_version, kind): (&str, &str),
+        (namespace, name): (&str, &str),
+        check: impl Fn(&Value) -> bool,
+    ) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let object = self
+                .cluster
+                .get(api_version, kind, namespace, name)
+                .await
+                .expect("get")
+                .unwrap_or(Value::Null);
+            if check(&object) {
+                return object;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out waiting on {kind} {namespace}/{name}: {object}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     pub async fn configmap(&self, name: &str) -> Option<Value> {
         self.cluster
             .get("v1", "ConfigMap", "apps", name)
