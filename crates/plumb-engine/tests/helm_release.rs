@@ -687,6 +687,56 @@ async fn a_failed_upgrade_is_rolled_back_between_retries_then_stalls() {
     assert_eq!(history[0]["status"], json!("deployed"));
 }
 
+/// `upgrade.strategy.name: RetryOnFailure`: a failed upgrade is not remediated and is tried
+/// again every `retryInterval`, beyond the remediation retries, without stalling.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_on_failure_retries_without_remediation() {
+    let version = chart_version(&podinfo_chart());
+    let url = repository(vec![(
+        "podinfo".into(),
+        version,
+        package(&podinfo_chart(), "podinfo"),
+    )]);
+    let h = start().await;
+    helm_repository(&h, "podinfo", &url).await;
+    let spec = |image: &str| {
+        json!({"interval": "1h", "timeout": "2s",
+            "upgrade": {"remediation": {"retries": 1},
+                "strategy": {"name": "RetryOnFailure", "retryInterval": "1s"}},
+            "values": {"image": {"repository": image}}})
+    };
+    helm_release(&h, "web", spec("ghcr.io/stefanprodan/podinfo")).await;
+    wait_release(&h, "web", "an install", |o| ready(o).0 == "True").await;
+    helm_release(&h, "web", spec("example.com/fail-pull")).await;
+    let retried = wait_release(&h, "web", "three failed upgrades", |o| {
+        o.pointer("/status/upgradeFailures")
+            .and_then(Value::as_i64)
+            .is_some_and(|n| n >= 3)
+    })
+    .await;
+    assert!(
+        condition_of(&retried, "Remediated").0.is_empty(),
+        "no remediation: {retried}"
+    );
+    assert_ne!(ready(&retried).1, "RetriesExceeded", "{retried}");
+    assert_eq!(condition_of(&retried, "Stalled").0, "", "{retried}");
+    // A bad strategy name is refused.
+    helm_release(
+        &h,
+        "bad-strategy",
+        json!({"upgrade": {"strategy": {"name": "Sometimes"}}}),
+    )
+    .await;
+    let stalled = wait_release(&h, "bad-strategy", "InvalidSpec", |o| {
+        ready(o).1 == "InvalidSpec"
+    })
+    .await;
+    assert!(
+        ready(&stalled).2.contains("spec.upgrade.strategy.name"),
+        "{stalled}"
+    );
+}
+
 /// `upgrade.remediation.strategy: uninstall`: a failed upgrade uninstalls the release
 /// (objects and records), so the next attempt is an install.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,7 +20,9 @@ use super::conditions::{self, Condition};
 use super::helm_drift::{self, DriftMode};
 use super::helm_hooks::{self, Event as HookEvent};
 use super::helm_rollback;
-use super::helm_spec::{CrdPolicy, HelmReleaseSpec, UpgradeRemediation, ValuesReference};
+use super::helm_spec::{
+    CrdPolicy, HelmReleaseSpec, ReleaseStrategy, UpgradeRemediation, ValuesReference,
+};
 use super::helm_storage::{self, Release};
 use super::inventory::Entry;
 use super::kustomization_spec::dependency_cycle;
@@ -397,11 +399,21 @@ pub(crate) async fn reconcile(flux: &Arc<Flux>, id: &AppId) -> Option<Duration> 
             return Some(spec.interval.min(REQUEUE_DEPENDENCY));
         }
     };
-    let (mut outcome, requeue) = match run(flux, &cluster, id, &object, &spec).await {
+    let (mut outcome, mut requeue) = match run(flux, &cluster, id, &object, &spec).await {
         Ok(outcome) => (outcome, Some(spec.interval)),
         Err(stopped) => *stopped,
     };
+    let strategy = |action: Action| match action {
+        Action::Install => spec.install_strategy,
+        Action::Upgrade => spec.upgrade_strategy,
+    };
     match outcome.failure {
+        // RetryOnFailure: no remediation, the same release is tried again.
+        Some(action) if matches!(strategy(action), ReleaseStrategy::RetryOnFailure { .. }) => {
+            if let ReleaseStrategy::RetryOnFailure { retry_interval } = strategy(action) {
+                requeue = Some(retry_interval);
+            }
+        }
         Some(Action::Upgrade) => remediate(&cluster, id, &object, &spec, &mut outcome).await,
         Some(Action::Install) => {
             remediate_install(&cluster, id, &object, &spec, &mut outcome).await
@@ -1315,7 +1327,15 @@ async fn run(
             Action::Upgrade => "upgradeFailures",
         },
     );
-    if same_generation && !super::wants_reconcile(object) && retries >= 0 && failed_so_far > retries
+    let strategy = match action {
+        Action::Install => spec.install_strategy,
+        Action::Upgrade => spec.upgrade_strategy,
+    };
+    if strategy == ReleaseStrategy::RemediateOnFailure
+        && same_generation
+        && !super::wants_reconcile(object)
+        && retries >= 0
+        && failed_so_far > retries
     {
         let last_error = previous
             .get("conditions")

@@ -218,6 +218,10 @@ pub struct HelmReleaseSpec {
     pub test: HelmTests,
     /// `spec.uninstall`.
     pub uninstall: UninstallSettings,
+    /// `spec.install.strategy`.
+    pub install_strategy: ReleaseStrategy,
+    /// `spec.upgrade.strategy`.
+    pub upgrade_strategy: ReleaseStrategy,
     /// `spec.install.remediation.ignoreTestFailures` (default: `test.ignoreFailures`).
     pub install_ignore_test_failures: bool,
     /// `spec.upgrade.remediation.ignoreTestFailures` (default: `test.ignoreFailures`).
@@ -418,14 +422,8 @@ impl HelmReleaseSpec {
             .and_then(Value::as_bool)
             .unwrap_or(upgrade_retries > 0);
         let uninstall = UninstallSettings::parse(spec, &mut not_acted_on)?;
-        for (field, settings) in [("install", install), ("upgrade", upgrade)] {
-            let strategy = settings.pointer("/strategy/name").and_then(Value::as_str);
-            if strategy.is_some_and(|name| name != "RemediateOnFailure") {
-                not_acted_on.push(format!(
-                    "spec.{field}.strategy (failures are handled as RemediateOnFailure handles them)"
-                ));
-            }
-        }
+        let install_strategy = ReleaseStrategy::parse(install, "install")?;
+        let upgrade_strategy = ReleaseStrategy::parse(upgrade, "upgrade")?;
         let test = HelmTests::parse(spec)?;
         let drift = super::helm_drift::DriftDetection::parse(spec, &mut not_acted_on)?;
         let post_renderers = post_renderers(spec)?;
@@ -470,6 +468,8 @@ impl HelmReleaseSpec {
             post_renderers,
             common_metadata,
             uninstall,
+            install_strategy,
+            upgrade_strategy,
             install_ignore_test_failures: install
                 .pointer("/remediation/ignoreTestFailures")
                 .and_then(Value::as_bool)
@@ -551,6 +551,37 @@ impl HelmTests {
             return false;
         }
         includes.is_empty() || includes.iter().any(|n| *n == name)
+    }
+}
+
+/// `spec.install.strategy` / `spec.upgrade.strategy`: what follows a failed release.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ReleaseStrategy {
+    /// Remediate (rollback or uninstall) within the retries, then stall (Flux's default).
+    #[default]
+    RemediateOnFailure,
+    /// No remediation: try the release again every `retry_interval`, without a limit.
+    RetryOnFailure {
+        /// `retryInterval` (default 5m).
+        retry_interval: Duration,
+    },
+}
+
+impl ReleaseStrategy {
+    fn parse(settings: &Value, field: &str) -> Result<ReleaseStrategy, SpecError> {
+        let strategy = settings.get("strategy").unwrap_or(&Value::Null);
+        match strategy.get("name").and_then(Value::as_str) {
+            None | Some("RemediateOnFailure") => Ok(ReleaseStrategy::RemediateOnFailure),
+            Some("RetryOnFailure") => Ok(ReleaseStrategy::RetryOnFailure {
+                retry_interval: duration(strategy, "retryInterval")
+                    .map_err(|e| invalid(format!("{field}.strategy.{}", e.field), e.problem))?
+                    .unwrap_or(Duration::from_secs(300)),
+            }),
+            Some(other) => Err(invalid(
+                format!("{field}.strategy.name"),
+                format!("{other:?} is not RemediateOnFailure or RetryOnFailure"),
+            )),
+        }
     }
 }
 
