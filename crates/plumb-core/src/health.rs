@@ -87,7 +87,10 @@ pub fn assess(object: &Value) -> Option<Health> {
         ("batch", "CronJob") => Some(cron_job(object)),
         ("autoscaling", "HorizontalPodAutoscaler") => Some(hpa(object)),
         ("apiregistration.k8s.io", "APIService") => Some(api_service(object)),
-        ("argoproj.io", "Application") => application(object),
+        // As Argo CD since 1.8: a child Application's health is not assessed (an app of apps
+        // is not held up by its children), unless argocd-cm's
+        // `resource.customizations.health.argoproj.io_Application` script says otherwise.
+        ("argoproj.io", "Application") => None,
         (group, _) if group.ends_with(".toolkit.fluxcd.io") => Some(flux(object)),
         _ => conditions(object),
     }
@@ -363,23 +366,6 @@ fn api_service(object: &Value) -> Health {
         Some(c) => Health::new(HealthStatus::Progressing, str_at(c, &["message"])),
         None => Health::new(HealthStatus::Progressing, "Waiting to be processed"),
     }
-}
-
-fn application(object: &Value) -> Option<Health> {
-    let status = str_at(object, &["status", "health", "status"]);
-    let health = match status {
-        "Healthy" => HealthStatus::Healthy,
-        "Suspended" => HealthStatus::Suspended,
-        "Degraded" => HealthStatus::Degraded,
-        "Missing" => HealthStatus::Missing,
-        "" => return Some(Health::new(HealthStatus::Progressing, "")),
-        "Progressing" => HealthStatus::Progressing,
-        _ => HealthStatus::Unknown,
-    };
-    Some(Health::new(
-        health,
-        str_at(object, &["status", "health", "message"]),
-    ))
 }
 
 /// Any object following the standard conventions: `Ready`/`Stalled` conditions and
