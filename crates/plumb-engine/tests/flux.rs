@@ -966,6 +966,11 @@ async fn kube_config_applies_to_a_remote_cluster_and_refuses_unsafe_kubeconfigs(
     );
     h.apply(secret("token-file", json!({"value": token_file})))
         .await;
+    h.apply(secret(
+        "garbage",
+        json!({"value": "users:\n- name: x\n  user: {token: s3cr3t-token]\n"}),
+    ))
+    .await;
     git_repository(&h, "repo", json!({"branch": "main"})).await;
     kustomization(
         &h,
@@ -1010,6 +1015,11 @@ async fn kube_config_applies_to_a_remote_cluster_and_refuses_unsafe_kubeconfigs(
             "secret 'flux-system/nope' not found",
         ),
         (
+            "garbage",
+            json!({"secretRef": {"name": "garbage"}}),
+            "not a valid kubeconfig",
+        ),
+        (
             "no-key",
             json!({"secretRef": {"name": "remote", "key": "config"}}),
             "has no key 'config'",
@@ -1034,6 +1044,7 @@ async fn kube_config_applies_to_a_remote_cluster_and_refuses_unsafe_kubeconfigs(
             message.contains("spec.kubeConfig.secretRef") && message.contains(fragment),
             "{name}: {message}"
         );
+        assert!(!message.contains("s3cr3t"), "{name}: {message}");
     }
     assert!(!Path::new("/tmp/plumb-pwned").exists(), "exec never ran");
     kustomization(

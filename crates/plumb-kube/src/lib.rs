@@ -261,7 +261,9 @@ impl Cluster {
             path: origin.to_string(),
             source,
         };
-        let kubeconfig = Kubeconfig::from_yaml(text).map_err(|e| failed(Box::new(e)))?;
+        // The parser's message may quote the text, which holds credentials: not passed on.
+        let kubeconfig = Kubeconfig::from_yaml(text)
+            .map_err(|_| failed("it is not a valid kubeconfig (YAML of kind Config)".into()))?;
         if let Some(refused) = unsafe_kubeconfig_field(&kubeconfig) {
             return Err(failed(refused.into()));
         }
