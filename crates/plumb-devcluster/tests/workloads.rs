@@ -93,12 +93,13 @@ async fn image_that_never_pulls_exceeds_progress_deadline() {
 async fn scaling_a_settled_deployment_does_not_time_out() {
     require_kubectl!();
     let k = Kube::start().await;
-    let d = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  progressDeadlineSeconds: 1\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1\n";
+    let d = "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  progressDeadlineSeconds: 5\n  selector:\n    matchLabels: {app: web}\n  template:\n    metadata:\n      labels: {app: web}\n    spec:\n      containers:\n      - name: c\n        image: nginx:1\n";
     k.apply(d, &[]).await;
     k.ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
         .await;
-    // Longer than the deadline since the last progress, then a scale-up.
-    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    // Longer than the deadline since the last progress, then a scale-up. (A deadline of a few
+    // seconds, not one: on a loaded machine the scale-up itself may take longer than one.)
+    tokio::time::sleep(std::time::Duration::from_millis(6000)).await;
     k.ok(&["scale", "deploy/web", "--replicas=2"]).await;
     let status = k
         .ok(&["rollout", "status", "deploy/web", "--timeout=20s"])
